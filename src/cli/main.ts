@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * `punchline` command-line entry. Each subcommand lives in its own module under src/cli/commands/
+ * and exports `run(argv: string[]): Promise<number>` (the exit code) and `summary` (one line of help).
+ * Modules are loaded lazily so that `punchline --help` stays fast and one command's dependencies
+ * (e.g. the WebTransport server) are not loaded by another.
+ */
+import { PunchlineError } from '../errors.js';
+
+interface CommandModule {
+  readonly summary: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const commands: Record<string, () => Promise<CommandModule>> = {
+  // name: () => import('./commands/name.js'),  (one line per command; see the module contract above)
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    await printHelp();
+    return name === undefined ? 1 : 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`punchline: unknown command '${name}'. Run 'punchline --help'.\n`);
+    return 2;
+  }
+  const command = await load();
+  return command.run(rest);
+}
+
+async function printHelp(): Promise<void> {
+  const lines = ['usage: punchline <command> [options]', '', 'commands:'];
+  for (const [name, load] of Object.entries(commands)) {
+    const { summary } = await load();
+    lines.push(`  ${name.padEnd(14)}${summary}`);
+  }
+  lines.push('', "Run 'punchline <command> --help' for a command's options.");
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof PunchlineError) {
+      process.stderr.write(`punchline: ${error.message} (${error.code})\n`);
+    } else {
+      process.stderr.write(`punchline: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    }
+    process.exitCode = 1;
+  },
+);

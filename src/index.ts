@@ -1,0 +1,1 @@
+export { PunchlineError } from './errors.js';
