@@ -1,0 +1,107 @@
+/**
+ * The sans-IO transport contract (quinn-proto style). Nothing here touches a socket, a timer, the
+ * clock or a random source: the caller passes `now` (milliseconds, monotonic, may be fractional) and
+ * an injected `random` function, feeds received datagrams in, and pulls datagrams to send out.
+ *
+ * Driving loop of an adapter (node adapter, simulator, tests):
+ *   endpoint.receive(datagram, from, now)          for each datagram that arrives
+ *   while ((t = endpoint.pollTransmit(now, buf)))  send buf[0..t.length) to t.destination
+ *   while ((e = endpoint.pollEvent()))             hand events to the application
+ *   arm one timer for endpoint.nextDeadline(); when it fires: endpoint.onTimeout(now)
+ */
+
+/** A UDP address. `host` is a literal IPv4/IPv6 address; the pair is the path's identity. */
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Fills `buffer` with cryptographically secure random bytes (sodium.randombytes_buf in production). */
+export type RandomSource = (buffer: Uint8Array) => void;
+
+/** A datagram produced by pollTransmit: `length` bytes at the start of the caller's buffer. */
+export interface Transmit {
+  readonly destination: Address;
+  readonly length: number;
+}
+
+/** Why a connection ended. `application` false means a transport error code (spec/wire.md). */
+export interface CloseReason {
+  readonly errorCode: number;
+  readonly application: boolean;
+  readonly reason: string;
+  /** true when the peer closed, false when this side did (or a local timeout fired). */
+  readonly remote: boolean;
+}
+
+export interface ConnectionStats {
+  readonly smoothedRttMs: number;
+  readonly minRttMs: number;
+  readonly rttVarianceMs: number;
+  readonly congestionWindowBytes: number;
+  readonly bytesInFlight: number;
+  /** Current queueing-delay estimate of the congestion controller (LEDBAT), ms. */
+  readonly queueingDelayMs: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly packetsSent: number;
+  readonly packetsReceived: number;
+  readonly packetsLost: number;
+  readonly streamBytesSent: number;
+  readonly streamBytesReceived: number;
+  readonly datagramsDropped: number;
+}
+
+/** Events a connection reports through Endpoint.pollEvent(). */
+export type ConnectionEvent =
+  | { readonly type: 'connected'; readonly connection: ConnectionHandle }
+  | { readonly type: 'incoming'; readonly connection: ConnectionHandle }
+  | { readonly type: 'stream-opened'; readonly connection: ConnectionHandle; readonly streamId: number }
+  | { readonly type: 'stream-readable'; readonly connection: ConnectionHandle; readonly streamId: number }
+  | { readonly type: 'stream-writable'; readonly connection: ConnectionHandle; readonly streamId: number }
+  | { readonly type: 'stream-reset'; readonly connection: ConnectionHandle; readonly streamId: number; readonly errorCode: number }
+  | { readonly type: 'stream-stop-sending'; readonly connection: ConnectionHandle; readonly streamId: number; readonly errorCode: number }
+  | { readonly type: 'datagram'; readonly connection: ConnectionHandle; readonly data: Uint8Array }
+  | { readonly type: 'path-changed'; readonly connection: ConnectionHandle; readonly remote: Address }
+  | { readonly type: 'closed'; readonly connection: ConnectionHandle; readonly reason: CloseReason };
+
+/** Result of reading from a stream. */
+export type StreamRead =
+  | { readonly kind: 'data'; readonly data: Uint8Array }
+  | { readonly kind: 'fin' }          // every byte was read and the peer finished the stream
+  | { readonly kind: 'blocked' }      // nothing buffered now; wait for 'stream-readable'
+  | { readonly kind: 'reset'; readonly errorCode: number };
+
+/**
+ * What the application (through an adapter) does with one connection. Every method is synchronous and
+ * side-effect only on in-memory state; resulting packets come out of Endpoint.pollTransmit().
+ */
+export interface ConnectionHandle {
+  /** Stable per endpoint, for maps in adapters. */
+  readonly id: number;
+  readonly remoteAddress: Address;
+  /** Peer's static public key (32 bytes), known once the handshake authenticated it. */
+  readonly remotePublicKey: Uint8Array | null;
+  readonly isClient: boolean;
+  readonly state: 'handshaking' | 'established' | 'closing' | 'draining' | 'closed';
+
+  /** Opens a new stream; throws TransportError ERR_PUNCHLINE_STREAM_LIMIT if the peer's MAX_STREAMS forbids it. */
+  openStream(bidirectional: boolean): number;
+  /**
+   * Queues bytes on a stream and returns how many were accepted (0..data.length). Fewer than all
+   * means the stream's send buffer is full: wait for 'stream-writable'. The data is copied.
+   */
+  write(streamId: number, data: Uint8Array): number;
+  /** Marks the end of what this side sends on the stream (FIN after everything queued). */
+  finish(streamId: number): void;
+  /** Reads the next in-order chunk of the stream (at most maxBytes). */
+  read(streamId: number, maxBytes?: number): StreamRead;
+  resetStream(streamId: number, errorCode: number): void;
+  stopSending(streamId: number, errorCode: number): void;
+  /** Sends an unreliable datagram; false if it exceeds maxDatagramSize() or the queue is full. */
+  sendDatagram(data: Uint8Array): boolean;
+  maxDatagramSize(): number;
+  /** Graceful close: everything written before is delivered first unless `errorCode` is non-zero. */
+  close(errorCode?: number, reason?: string): void;
+  stats(): ConnectionStats;
+}
