@@ -105,3 +105,31 @@ export interface ConnectionHandle {
   close(errorCode?: number, reason?: string): void;
   stats(): ConnectionStats;
 }
+
+/** Options for dialling a peer. */
+export interface ConnectOptions {
+  /** The peer's static X25519 public key (32 bytes): Noise IK. Omit to use Noise XX (learn it). */
+  readonly remotePublicKey?: Uint8Array;
+  /** Pre-shared key (32 bytes) bound into the handshake (psk variant), e.g. from a code phrase. */
+  readonly psk?: Uint8Array;
+}
+
+/**
+ * The sans-IO endpoint: owns every connection on one UDP socket and routes datagrams to them by
+ * connection ID. Only transport packets (long/short headers, spec/wire.md) are fed to it; an adapter
+ * sharing the socket hands STUN, punch probes and relay frames to their own handlers first
+ * (classifyDatagram in src/wire).
+ */
+export interface SansIoEndpoint {
+  connect(remote: Address, options: ConnectOptions, now: number): ConnectionHandle;
+  receive(datagram: Uint8Array, from: Address, now: number): void;
+  /** Next datagram to send, written into `buffer` (≥ 1500 bytes); null when nothing is due now. */
+  pollTransmit(now: number, buffer: Uint8Array): Transmit | null;
+  pollEvent(): ConnectionEvent | null;
+  /** Earliest time onTimeout must be called; Infinity when nothing is scheduled. */
+  nextDeadline(): number;
+  onTimeout(now: number): void;
+  /** Closes every connection gracefully. */
+  close(now: number): void;
+  readonly connections: ReadonlyMap<number, ConnectionHandle>;
+}
