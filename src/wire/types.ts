@@ -94,6 +94,11 @@ export interface StreamFrame {
   /** A view into the packet buffer (never a copy); copy it if you keep it past the packet. */
   data: Uint8Array;
   fin: boolean;
+  /**
+   * Whether the frame carries its Length field (LEN bit 0x02). Without it the data extends to the end
+   * of the packet, so only the last frame may omit it. Encoders treat absent as true; decoders set it.
+   */
+  explicitLength?: boolean;
 }
 export interface MaxDataFrame {
   type: typeof FrameType.MaxData;
@@ -152,6 +157,8 @@ export interface DatagramFrame {
   type: typeof FrameType.Datagram;
   /** A view into the packet buffer. */
   data: Uint8Array;
+  /** Type 0x31 (with Length) when true or absent, 0x30 (to end of packet) when false; decoders set it. */
+  explicitLength?: boolean;
 }
 
 export type Frame =
@@ -185,6 +192,35 @@ export const AEAD_TAG_LENGTH = 16;
 export const MAX_CLOSE_REASON_BYTES = 1024;
 /** Most ACK ranges one ACK frame may carry; a decoder rejects more (bounds work per packet). */
 export const MAX_ACK_RANGES = 256;
+/** Longest address-validation token an Initial or Retry packet may carry. */
+export const MAX_TOKEN_LENGTH = 256;
+/** Largest value of MAX_STREAMS (RFC 9000 §19.11): stream IDs must stay below 2^62. */
+export const MAX_STREAMS_LIMIT = 2 ** 60;
+
+/**
+ * Transport error codes carried by CLOSE (0x1c), aligned with RFC 9000 §20.1 where the meaning matches.
+ * Application error codes (CLOSE 0x1d, RESET_STREAM, STOP_SENDING) are the application's own.
+ */
+export const TransportErrorCode = {
+  NoError: 0x00,
+  InternalError: 0x01,
+  ConnectionRefused: 0x02,
+  FlowControlError: 0x03,
+  StreamLimitError: 0x04,
+  StreamStateError: 0x05,
+  FinalSizeError: 0x06,
+  FrameEncodingError: 0x07,
+  TransportParameterError: 0x08,
+  ConnectionIdLimitError: 0x09,
+  ProtocolViolation: 0x0a,
+  InvalidToken: 0x0b,
+  KeyUpdateError: 0x0e,
+  AeadLimitReached: 0x0f,
+  NoViablePath: 0x10,
+  /** The handshake failed (one code where RFC 9000 has the CRYPTO_ERROR range 0x100–0x1ff). */
+  HandshakeFailed: 0x100,
+} as const;
+export type TransportErrorCode = (typeof TransportErrorCode)[keyof typeof TransportErrorCode];
 
 export interface LongHeader {
   form: 'long';
@@ -196,6 +232,8 @@ export interface LongHeader {
   token: Uint8Array;
   /** A view of the packet's payload (the handshake message). */
   payload: Uint8Array;
+  /** Bytes from the first byte through the Length field: where the payload starts. */
+  headerLength: number;
   /** Bytes this packet occupied in the datagram. */
   packetLength: number;
 }
@@ -209,4 +247,9 @@ export interface ShortHeader {
   packetNumberLength: 1 | 2 | 3 | 4;
   /** Bytes of header, i.e. where the protected payload starts; header bytes are the AEAD associated data. */
   headerLength: number;
+  /**
+   * The three reserved bits (byte 0 & 0x38, shifted down). They are covered by the AEAD, so a receiver
+   * checks them only after the packet authenticated: non-zero then is a PROTOCOL_VIOLATION.
+   */
+  reservedBits: number;
 }

@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  readVarintBigInt,
+  varintLength,
+  varintLengthBigInt,
+  WireError,
+  WireReader,
+  writeVarint,
+  writeVarintBigInt,
+} from '../../src/wire/index.js';
+import { varint } from './arbitraries.js';
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof WireError) return e.code;
+    throw e;
+  }
+  return 'no error';
+}
+
+describe('varint', () => {
+  it('round-trips every safe value in the shortest encoding', () => {
+    const buf = new Uint8Array(16);
+    fc.assert(
+      fc.property(varint(), fc.integer({ min: 0, max: 8 }), (value, at) => {
+        const end = writeVarint(buf, at, value);
+        expect(end - at).toBe(varintLength(value));
+        expect(buf[at]! >> 6).toBe([0, 0, 1, 1, 2, 2, 2, 2, 3][end - at]);
+        const r = new WireReader(buf, at, end);
+        expect(r.readVarint()).toBe(value);
+        expect(r.offset).toBe(end);
+        expect(readVarintBigInt(buf, at)).toBe(BigInt(value));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('bigint helpers cover the full 62-bit range and agree with the number API below 2^53', () => {
+    const buf = new Uint8Array(8);
+    const other = new Uint8Array(8);
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 62n - 1n }), (value) => {
+        const end = writeVarintBigInt(buf, 0, value);
+        expect(end).toBe(varintLengthBigInt(value));
+        expect(readVarintBigInt(buf, 0)).toBe(value);
+        const reader = new WireReader(buf, 0, end);
+        if (value <= BigInt(Number.MAX_SAFE_INTEGER)) {
+          expect(writeVarint(other, 0, Number(value))).toBe(end);
+          expect(other.subarray(0, end)).toEqual(buf.subarray(0, end));
+          expect(reader.readVarint()).toBe(Number(value));
+        } else {
+          expect(codeOf(() => reader.readVarint())).toBe('ERR_PUNCHLINE_WIRE_VARINT_UNSAFE');
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('rejects values it cannot encode', () => {
+    const buf = new Uint8Array(8);
+    for (const bad of [-1, 1.5, Number.NaN, Infinity, 2 ** 53]) {
+      expect(codeOf(() => writeVarint(buf, 0, bad))).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
+    }
+    expect(codeOf(() => writeVarintBigInt(buf, 0, 2n ** 62n))).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
+  });
+
+  it('never writes past the buffer', () => {
+    fc.assert(
+      fc.property(varint(), (value) => {
+        const n = varintLength(value);
+        const backing = new Uint8Array(n + 1).fill(0xee);
+        const buf = backing.subarray(0, n - 1);
+        expect(codeOf(() => writeVarint(buf, 0, value))).toBe('ERR_PUNCHLINE_WIRE_BUFFER_TOO_SMALL');
+        expect(backing[n - 1]).toBe(0xee);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reports truncation instead of reading past the end', () => {
+    const buf = Uint8Array.from([0xc0, 0, 0, 0, 0, 0, 0, 1]);
+    for (let end = 0; end < 8; end++) {
+      expect(codeOf(() => new WireReader(buf, 0, end).readVarint())).toBe('ERR_PUNCHLINE_WIRE_TRUNCATED');
+    }
+    expect(new WireReader(buf, 0, 8).readVarint()).toBe(1);
+  });
+});
