@@ -1,0 +1,71 @@
+/**
+ * Node binding of the RFC 5780 §4.6 binding-lifetime probe (src/traversal/stun/lifetime-probe.ts):
+ * two sockets of our own, one timer.
+ */
+import type dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import type { Address, RandomSource } from '../transport/api.js';
+import {
+  BindingLifetimeProbe,
+  normalizeHost,
+  StunError,
+  StunErrorCode,
+  type LifetimeProbeOptions,
+  type LifetimeResult,
+} from '../traversal/stun/index.js';
+import { abortError, bindSocketFor, systemRandom } from './stun-client.js';
+
+export interface LifetimeCallOptions extends Omit<LifetimeProbeOptions, 'server' | 'random'> {
+  readonly signal?: AbortSignal;
+  readonly random?: RandomSource;
+  /** Called when a trial of `ms` of silence starts. */
+  readonly onTrial?: (ms: number) => void;
+}
+
+/**
+ * RFC 5780 §4.6 binding-lifetime probe on two sockets of our own (takes minutes: the binding must
+ * stay silent for each trial). Resolves with the bracket [aliveMs, expiredMs).
+ */
+export async function probeBindingLifetime(server: Address, options: LifetimeCallOptions = {}): Promise<LifetimeResult> {
+  const x = await bindSocketFor(server);
+  let y: dgram.Socket | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    y = await bindSocketFor(server);
+    const { signal, onTrial, random, ...rest } = options;
+    const core = new BindingLifetimeProbe({ server, random: random ?? systemRandom, ...rest }, performance.now());
+    const sockets = { x, y };
+    return await new Promise<LifetimeResult>((resolve, reject) => {
+      let lastTrial = -1;
+      const service = (): void => {
+        const now = performance.now();
+        core.onTimeout(now);
+        for (let t = core.pollTransmit(now); t; t = core.pollTransmit(now)) sockets[t.socket].send(t.data, t.destination.port, t.destination.host);
+        if (core.currentTrialMs !== lastTrial && !core.done) {
+          lastTrial = core.currentTrialMs;
+          onTrial?.(lastTrial);
+        }
+        if (core.done) {
+          signal?.removeEventListener('abort', onAbort);
+          const r = core.result();
+          return r ? resolve(r) : reject(core.error ?? new StunError(StunErrorCode.Timeout, 'binding lifetime probe failed'));
+        }
+        clearTimeout(timer);
+        const deadline = core.nextDeadline();
+        if (deadline !== Infinity) timer = setTimeout(service, Math.max(0, Math.ceil(deadline - performance.now())));
+      };
+      const onAbort = (): void => reject(abortError());
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      x.on('message', (msg, rinfo) => {
+        core.handleDatagram(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, 'x', performance.now());
+        service();
+      });
+      service();
+    });
+  } finally {
+    clearTimeout(timer);
+    x.close();
+    y?.close();
+  }
+}
