@@ -1,0 +1,80 @@
+/**
+ * Network namespaces, veth pairs and bridges. Every link is created *inside* lab namespaces (the
+ * peer end is placed straight into its namespace), so the root namespace never sees a lab
+ * interface; deleting a namespace destroys its interfaces, its routes and its nftables ruleset.
+ */
+import { exec, execIn, execQuietSync, sysctlIn } from './exec.js';
+
+/** Creates namespace `ns` (build.ts brings its loopback up with the rest of its configuration). */
+export async function createNamespace(ns: string): Promise<void> {
+  await exec(['ip', 'netns', 'add', ns]);
+}
+
+/** Lists the names of all namespaces (`ip netns list`). */
+export async function listNamespaces(): Promise<string[]> {
+  const out = await exec(['ip', 'netns', 'list']);
+  return parseNetnsList(out);
+}
+
+export function parseNetnsList(out: string): string[] {
+  return out
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/)[0] ?? '')
+    .filter((name) => name !== '');
+}
+
+/** PIDs of every process running inside `ns` (empty when the namespace does not exist). */
+export async function namespacePids(ns: string): Promise<number[]> {
+  try {
+    const out = await exec(['ip', 'netns', 'pids', ns]);
+    return out.split(/\s+/).filter((s) => s !== '').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Kills every process inside `ns`, then deletes it. Missing namespaces are not an error. */
+export async function deleteNamespace(ns: string): Promise<void> {
+  for (const pid of await namespacePids(ns)) killQuietly(pid);
+  try {
+    await exec(['ip', 'netns', 'delete', ns]);
+  } catch (error) {
+    if (!(await listNamespaces()).includes(ns)) return;
+    throw error;
+  }
+}
+
+/** Synchronous deletion for process-exit handlers. */
+export function deleteNamespaceSync(ns: string): void {
+  execQuietSync(['sh', '-c', 'for p in $(ip netns pids "$1" 2>/dev/null); do kill -9 "$p"; done', 'sh', ns]);
+  execQuietSync(['ip', 'netns', 'delete', ns]);
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Creates veth `a` in `aNs` with peer `b` placed directly in `bNs` (build.ts brings both up). */
+export async function createVeth(aNs: string, a: string, bNs: string, b: string): Promise<void> {
+  await exec(['ip', '-n', aNs, 'link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', bNs]);
+}
+
+/** Turns `ns` into a router: forwarding on, no ICMP redirects, no reverse-path filter. */
+export async function enableForwarding(ns: string): Promise<void> {
+  await sysctlIn(ns, {
+    'net.ipv4.ip_forward': 1,
+    'net.ipv4.conf.all.send_redirects': 0,
+    'net.ipv4.conf.default.send_redirects': 0,
+    'net.ipv4.conf.all.rp_filter': 0,
+    'net.ipv4.conf.default.rp_filter': 0,
+  });
+}
+
+/** Loads an nftables ruleset (text) into namespace `ns`. */
+export async function loadRuleset(ns: string, ruleset: string): Promise<void> {
+  await execIn(ns, ['nft', '-f', '-'], { input: ruleset });
+}
