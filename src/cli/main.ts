@@ -14,6 +14,13 @@ interface CommandModule {
 
 const commands: Record<string, () => Promise<CommandModule>> = {
   // name: () => import('./commands/name.js'),  (one line per command; see the module contract above)
+  server: () => import('./commands/server.js'),
+  lab: () => import('./commands/lab.js'),
+  keygen: () => import('./commands/keygen.js'),
+  id: () => import('./commands/id.js'),
+  demo: () => import('./commands/demo.js'),
+  'stun-server': () => import('./commands/stun-server.js'),
+  'nat-check': () => import('./commands/nat-check.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,423 @@
+/**
+ * One side of one throughput run (spawned by bench/throughput.ts, possibly inside a network namespace).
+ *
+ *   tsx bench/lib/throughput-worker.ts --role receiver|sender --impl raw-dgram|udx-native|tcp|punchline
+ *       --bytes N --host H --port P [--local-port P] [--peer-key HEX] [--payload N]
+ *
+ * Speaks JSON lines on stdout: the receiver prints {"event":"ready",...} once it listens, both print
+ * {"event":"done",...} with their own measurements: bytes, transfer seconds (receiver: first to last
+ * payload byte), CPU seconds (process.cpuUsage during the transfer), RSS peak (sampled every 250 ms
+ * during the transfer, and the process high-water mark VmHWM).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+
+type Impl = 'raw-dgram' | 'udx-native' | 'tcp' | 'punchline';
+
+interface Args {
+  role: 'receiver' | 'sender';
+  impl: Impl;
+  bytes: number;
+  host: string;
+  port: number;
+  localPort: number;
+  peerKey: string;
+  payload: number;
+  cc: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string, fallback?: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    const v = i >= 0 ? argv[i + 1] : undefined;
+    if (v !== undefined) return v;
+    if (fallback !== undefined) return fallback;
+    throw new Error(`missing --${name}`);
+  };
+  return {
+    role: get('role') as Args['role'],
+    impl: get('impl') as Impl,
+    bytes: Number(get('bytes')),
+    host: get('host', '127.0.0.1'),
+    port: Number(get('port', '0')),
+    localPort: Number(get('local-port', '0')),
+    peerKey: get('peer-key', ''),
+    payload: Number(get('payload', '1472')),
+    cc: get('cc', 'ledbat'),
+  };
+}
+
+function emit(message: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(message) + '\n');
+}
+
+function vmHwmMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Seconds the main thread spent runnable but waiting for a CPU (/proc/self/schedstat, field 2): how
+ * much other load on the machine held this run back.
+ */
+function schedWaitSeconds(): number {
+  try {
+    const fields = readFileSync('/proc/self/schedstat', 'utf8').trim().split(/\s+/);
+    return Number(fields[1] ?? NaN) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Measures CPU and RSS between start() and finish(). */
+class Meter {
+  private cpu0 = process.cpuUsage();
+  private wait0 = schedWaitSeconds();
+  private t0 = performance.now();
+  private rssPeak = process.memoryUsage.rss();
+  private readonly sampler = setInterval(() => {
+    // memoryUsage.rss() is cheap; memoryUsage() walks the heap and costs ms per call.
+    this.rssPeak = Math.max(this.rssPeak, process.memoryUsage.rss());
+  }, 250);
+  constructor() {
+    this.sampler.unref();
+  }
+  start(): void {
+    this.cpu0 = process.cpuUsage();
+    this.wait0 = schedWaitSeconds();
+    this.t0 = performance.now();
+  }
+  finish(extra: Record<string, unknown>): void {
+    clearInterval(this.sampler);
+    const cpu = process.cpuUsage(this.cpu0);
+    this.rssPeak = Math.max(this.rssPeak, process.memoryUsage.rss());
+    emit({
+      event: 'done',
+      wall_s: (performance.now() - this.t0) / 1000,
+      cpu_s: (cpu.user + cpu.system) / 1e6,
+      sched_wait_s: schedWaitSeconds() - this.wait0,
+      rss_peak_mb: this.rssPeak / (1024 * 1024),
+      vm_hwm_mb: vmHwmMb(),
+      ...extra,
+    });
+  }
+}
+
+/** Receiver-side byte counter: first and last payload byte times. */
+class Counter {
+  bytes = 0;
+  first = 0;
+  last = 0;
+  add(n: number): void {
+    const now = performance.now();
+    if (this.bytes === 0) this.first = now;
+    this.bytes += n;
+    this.last = now;
+  }
+  seconds(): number {
+    return (this.last - this.first) / 1000;
+  }
+}
+
+// --- raw node:dgram: the ceiling for JS -----------------------------------------------------------
+// Sender blasts `bytes` in `payload`-byte datagrams with at most IN_FLIGHT sends queued in libuv (no
+// congestion control, no retransmission); the receiver counts what arrives. Loss is reported.
+const RAW_FIN = 0xff;
+const RAW_DATA = 0x00;
+
+async function rawReceiver(args: Args): Promise<void> {
+  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+  const counter = new Counter();
+  const meter = new Meter();
+  let datagrams = 0;
+  let sentByPeer = 0;
+  await new Promise<void>((r) => socket.bind(args.port, '0.0.0.0', r));
+  emit({ event: 'ready', port: socket.address().port });
+  await new Promise<void>((resolve) => {
+    let idle: NodeJS.Timeout | null = null;
+    const finish = (): void => {
+      socket.close();
+      resolve();
+    };
+    socket.on('message', (msg) => {
+      if (msg[0] === RAW_FIN) {
+        sentByPeer = Number(msg.readBigUInt64BE(1));
+        if (!idle) idle = setTimeout(finish, 200);
+        return;
+      }
+      if (counter.bytes === 0) meter.start();
+      datagrams++;
+      counter.add(msg.length);
+    });
+  });
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), datagrams, sent_bytes: sentByPeer });
+}
+
+async function rawSender(args: Args): Promise<void> {
+  const socket = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
+  await new Promise<void>((r) => socket.bind(0, '0.0.0.0', r));
+  const meter = new Meter();
+  meter.start();
+  const IN_FLIGHT = 64;
+  const pool: Buffer[] = Array.from({ length: IN_FLIGHT }, () => Buffer.alloc(args.payload, 0x61) as Buffer);
+  for (const b of pool) b[0] = RAW_DATA;
+  let sent = 0;
+  let inFlight = 0;
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      while (inFlight < IN_FLIGHT && sent < args.bytes) {
+        const buffer = pool.pop() as Buffer;
+        const n = Math.min(args.payload, args.bytes - sent);
+        sent += n;
+        inFlight++;
+        socket.send(buffer, 0, n, args.port, args.host, () => {
+          inFlight--;
+          pool.push(buffer);
+          if (sent >= args.bytes) {
+            if (inFlight === 0) resolve();
+          } else if (inFlight === IN_FLIGHT - 1) pump();
+        });
+      }
+    };
+    pump();
+  });
+  const fin = Buffer.alloc(9);
+  fin[0] = RAW_FIN;
+  fin.writeBigUInt64BE(BigInt(sent), 1);
+  for (let i = 0; i < 5; i++) {
+    await new Promise<void>((r) => socket.send(fin, args.port, args.host, () => r()));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  socket.close();
+  meter.finish({ bytes: sent });
+}
+
+// --- Node TCP -------------------------------------------------------------------------------------
+async function tcpReceiver(args: Args): Promise<void> {
+  const counter = new Counter();
+  const meter = new Meter();
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(args.port, '0.0.0.0', r));
+  emit({ event: 'ready', port: (server.address() as net.AddressInfo).port });
+  await new Promise<void>((resolve) => {
+    server.once('connection', (socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        if (counter.bytes === 0) meter.start();
+        counter.add(chunk.length);
+      });
+      socket.on('end', () => {
+        socket.end();
+        server.close();
+        resolve();
+      });
+    });
+  });
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds() });
+}
+
+async function writeAll(
+  write: (chunk: Buffer) => boolean,
+  onceDrain: () => Promise<void>,
+  total: number,
+): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  let sent = 0;
+  while (sent < total) {
+    const n = Math.min(chunk.length, total - sent);
+    sent += n;
+    if (!write(n === chunk.length ? chunk : chunk.subarray(0, n))) await onceDrain();
+  }
+}
+
+async function tcpSender(args: Args): Promise<void> {
+  const socket = net.connect(args.port, args.host);
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  const meter = new Meter();
+  meter.start();
+  await writeAll(
+    (c) => socket.write(c),
+    () => new Promise((r) => socket.once('drain', () => r())),
+    args.bytes,
+  );
+  socket.end();
+  await new Promise<void>((r) => socket.once('close', () => r()));
+  meter.finish({ bytes: args.bytes });
+}
+
+// --- udx-native (native C reliable UDP streams, unencrypted) --------------------------------------
+// Ports are fixed by the orchestrator: udx streams need both addresses up front.
+interface UdxStream {
+  write(b: Buffer): boolean;
+  end(): void;
+  once(e: string, f: (...a: unknown[]) => void): void;
+  on(e: string, f: (...a: any[]) => void): void;
+  connect(socket: unknown, remoteId: number, port: number, host: string): void;
+  destroy(): void;
+  readonly mtu: number;
+}
+interface UdxSocket {
+  bind(port: number, host: string): void;
+  close(): Promise<void>;
+  setRecvBufferSize(n: number): void;
+  setSendBufferSize(n: number): void;
+  address(): { port: number };
+}
+interface Udx {
+  createSocket(): UdxSocket;
+  createStream(id: number): UdxStream;
+}
+function udx(): Udx {
+  const UDX = createRequire(import.meta.url)('udx-native') as new () => Udx;
+  return new UDX();
+}
+
+async function udxReceiver(args: Args): Promise<void> {
+  const u = udx();
+  const socket = u.createSocket();
+  socket.bind(args.port, '0.0.0.0');
+  socket.setRecvBufferSize(4 << 20);
+  socket.setSendBufferSize(4 << 20);
+  const stream = u.createStream(1);
+  stream.connect(socket, 2, args.localPort, args.host);
+  const counter = new Counter();
+  const meter = new Meter();
+  emit({ event: 'ready', port: socket.address().port });
+  await new Promise<void>((resolve) => {
+    stream.on('data', (chunk: Buffer) => {
+      if (counter.bytes === 0) meter.start();
+      counter.add(chunk.length);
+    });
+    stream.on('end', () => {
+      stream.end();
+    });
+    stream.on('close', () => resolve());
+  });
+  await socket.close();
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds() });
+}
+
+async function udxSender(args: Args): Promise<void> {
+  const u = udx();
+  const socket = u.createSocket();
+  socket.bind(args.localPort, '0.0.0.0');
+  socket.setRecvBufferSize(4 << 20);
+  socket.setSendBufferSize(4 << 20);
+  const stream = u.createStream(2);
+  stream.connect(socket, 1, args.port, args.host);
+  const meter = new Meter();
+  meter.start();
+  const closed = new Promise<void>((r) => stream.on('close', () => r()));
+  let mtu = 0;
+  stream.on('data', () => undefined);
+  stream.on('end', () => stream.end());
+  await writeAll(
+    (c) => stream.write(c),
+    () => new Promise((r) => stream.once('drain', () => r())),
+    args.bytes,
+  );
+  mtu = stream.mtu;
+  stream.end();
+  await closed;
+  await socket.close();
+  // udx probes its packet size upwards from 1200 (udx_stream mtu): report where it got.
+  meter.finish({ bytes: args.bytes, mtu });
+}
+
+// --- punchline (encrypted) ------------------------------------------------------------------------
+async function punchlineModules(): Promise<{
+  Endpoint: typeof import('../../src/node/endpoint.js').Endpoint;
+  keyPair: () => { publicKey: Uint8Array; secretKey: Uint8Array };
+}> {
+  const { Endpoint } = await import('../../src/node/endpoint.js');
+  const { sodium } = await import('../../src/crypto/sodium.js');
+  const keyPair = (): { publicKey: Uint8Array; secretKey: Uint8Array } => {
+    const secretKey = new Uint8Array(32);
+    sodium.randombytes_buf(secretKey);
+    const publicKey = new Uint8Array(32);
+    sodium.crypto_scalarmult_base(publicKey, secretKey);
+    return { publicKey, secretKey };
+  };
+  return { Endpoint, keyPair };
+}
+
+function punchlineTransport(args: Args): Record<string, unknown> {
+  if (args.cc !== 'ledbat' && args.cc !== 'newreno') throw new Error(`unknown congestion controller '${args.cc}'`);
+  // PUNCHLINE_BENCH_TRANSPORT='{"pacing":false}': extra TransportConfig overrides, for diagnosis only.
+  const extra = JSON.parse(process.env['PUNCHLINE_BENCH_TRANSPORT'] ?? '{}') as Record<string, unknown>;
+  return { maxUdpPayloadSize: args.payload, congestionController: args.cc, ...extra };
+}
+
+async function punchlineReceiver(args: Args): Promise<void> {
+  const { Endpoint, keyPair } = await punchlineModules();
+  const keys = keyPair();
+  const endpoint = await Endpoint.bind({ host: '0.0.0.0', port: args.port, keyPair: keys, transport: punchlineTransport(args) });
+  const counter = new Counter();
+  const meter = new Meter();
+  emit({ event: 'ready', port: endpoint.address().port, key: Buffer.from(keys.publicKey).toString('hex') });
+  const connection = (await endpoint[Symbol.asyncIterator]().next()).value;
+  if (!connection) throw new Error('no connection');
+  const stream = (await connection.streams()[Symbol.asyncIterator]().next()).value;
+  if (!stream) throw new Error('no stream');
+  for await (const chunk of stream) {
+    if (counter.bytes === 0) meter.start();
+    counter.add((chunk as Buffer).length);
+  }
+  const stats = connection.stats();
+  await connection.closed;
+  await endpoint.close();
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), stats });
+}
+
+async function punchlineSender(args: Args): Promise<void> {
+  const { Endpoint, keyPair } = await punchlineModules();
+  const endpoint = await Endpoint.bind({ host: '0.0.0.0', port: 0, keyPair: keyPair(), transport: punchlineTransport(args) });
+  const connection = await endpoint.connect({ host: args.host, port: args.port, publicKey: Buffer.from(args.peerKey, 'hex') });
+  const meter = new Meter();
+  meter.start();
+  const stream = connection.openStream({ bidirectional: false });
+  // PUNCHLINE_BENCH_TRACE=1: connection stats every 250 ms on stderr (diagnosis, not measured runs).
+  const trace = process.env['PUNCHLINE_BENCH_TRACE']
+    ? setInterval(() => {
+        const s = connection.stats();
+        process.stderr.write(
+          `trace srtt=${s.smoothedRttMs.toFixed(2)} min=${s.minRttMs.toFixed(2)} cwnd=${(s.congestionWindowBytes / 1024).toFixed(0)}K ` +
+            `inflight=${(s.bytesInFlight / 1024).toFixed(0)}K qdelay=${s.queueingDelayMs.toFixed(2)} sent=${s.packetsSent} lost=${s.packetsLost} acks=${s.packetsReceived}\n`,
+        );
+      }, 250)
+    : undefined;
+  await writeAll(
+    (c) => stream.write(c),
+    () => new Promise((r) => stream.once('drain', () => r())),
+    args.bytes,
+  );
+  await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  clearInterval(trace);
+  // Graceful close delivers everything written first.
+  const stats = connection.stats();
+  await connection.close();
+  await endpoint.close();
+  meter.finish({ bytes: args.bytes, stats });
+}
+
+const roles: Record<Impl, { receiver: (a: Args) => Promise<void>; sender: (a: Args) => Promise<void> }> = {
+  'raw-dgram': { receiver: rawReceiver, sender: rawSender },
+  tcp: { receiver: tcpReceiver, sender: tcpSender },
+  'udx-native': { receiver: udxReceiver, sender: udxSender },
+  punchline: { receiver: punchlineReceiver, sender: punchlineSender },
+};
+
+const args = parseArgs(process.argv.slice(2));
+roles[args.impl][args.role](args).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${args.impl} ${args.role}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

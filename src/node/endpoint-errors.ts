@@ -1,0 +1,37 @@
+/** Errors the Node adapter raises on purpose; each has a stable `code` (see src/errors.ts). */
+import { PunchlineError } from '../errors.js';
+import type { CloseReason } from '../transport/api.js';
+
+export class NodeEndpointError extends PunchlineError {}
+
+/** The peer reset a stream (RESET_STREAM) or asked us to stop sending on it (STOP_SENDING). */
+export class StreamAbortedError extends NodeEndpointError {
+  readonly errorCode: number;
+  readonly streamId: number;
+
+  constructor(kind: 'reset' | 'stop-sending', streamId: number, errorCode: number) {
+    super(
+      kind === 'reset' ? 'ERR_PUNCHLINE_STREAM_RESET' : 'ERR_PUNCHLINE_STREAM_STOPPED',
+      kind === 'reset'
+        ? `stream ${streamId} was reset by the peer (error code ${errorCode})`
+        : `the peer stopped reading stream ${streamId} (error code ${errorCode})`,
+    );
+    this.errorCode = errorCode;
+    this.streamId = streamId;
+  }
+}
+
+/** The connection ended (either side, any reason) while the operation was still pending. */
+export class ConnectionClosedError extends NodeEndpointError {
+  readonly reason: CloseReason;
+
+  constructor(reason: CloseReason) {
+    const who = reason.remote ? 'peer' : 'local side';
+    const kind = reason.application ? 'application' : 'transport';
+    super(
+      'ERR_PUNCHLINE_CONNECTION_CLOSED',
+      `connection closed by the ${who} (${kind} error code ${reason.errorCode}${reason.reason ? `: ${reason.reason}` : ''})`,
+    );
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,790 @@
+/**
+ * Node binding of the sans-IO transport: one node:dgram socket per endpoint, timers, Node streams.
+ *
+ * The socket is shared by every protocol of spec/wire.md §Demultiplexing: transport packets (long and
+ * short headers) go to the sans-IO core; STUN, punch probes and relay frames go to handlers that the
+ * traversal layer registers with `addDatagramHandler` (dropped and counted when none is registered).
+ *
+ * Driving loop (see src/transport/api.ts): every input (datagram, timer, application call) marks the
+ * endpoint dirty; one `setImmediate` per event-loop turn then runs `service()`: drain events, pull
+ * readable streams, flush pollTransmit into a send slab, drain again, re-arm the single timer for
+ * nextDeadline(). Batching per turn lets one flush answer all datagrams libuv read in that poll phase.
+ * Events are also drained right after each received datagram, so application code never sees stale
+ * stream or connection state.
+ */
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { isIP, isIPv6 } from 'node:net';
+import dns from 'node:dns';
+import { performance } from 'node:perf_hooks';
+import type {
+  Address,
+  CloseReason,
+  ConnectionEvent,
+  ConnectionHandle,
+  ConnectionStats,
+  ConnectOptions,
+  RandomSource,
+  SansIoEndpoint,
+} from '../transport/api.js';
+import type { TransportConfig } from '../transport/config.js';
+import type { DatagramKind } from '../wire/types.js';
+import { systemRandom } from '../crypto/sodium.js';
+import { classifyDatagram } from '../wire/index.js';
+import { NodeEndpointError, ConnectionClosedError } from './endpoint-errors.js';
+import { AsyncQueue } from './endpoint-queue.js';
+import { PunchlineStream, type StreamHost } from './stream.js';
+
+/** A static X25519 key pair (structurally the crypto layer's KeyPair). */
+export interface EndpointKeyPair {
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+}
+
+/** What the adapter hands to a core factory. */
+export interface CoreContext {
+  readonly keyPair: EndpointKeyPair;
+  readonly random: RandomSource;
+  readonly now: number;
+  readonly transport: Partial<TransportConfig>;
+  /** Pre-shared key required from incoming handshakes (psk patterns). */
+  readonly psk?: Uint8Array;
+}
+
+export type CoreFactory = (context: CoreContext) => SansIoEndpoint;
+
+export interface BindOptions {
+  /** UDP port; 0 (default) lets the OS choose. */
+  readonly port?: number;
+  /** Local address; default '0.0.0.0'. An IPv6 literal binds an 'udp6' socket. */
+  readonly host?: string;
+  readonly keyPair: EndpointKeyPair;
+  /** Kernel socket buffers (bytes); default 4 MiB each. */
+  readonly recvBufferSize?: number;
+  readonly sendBufferSize?: number;
+  /** Pre-shared key (32 bytes) required from peers dialling in (e.g. derived from a code phrase). */
+  readonly psk?: Uint8Array;
+  /** Transport settings (windows, payload size, congestion controller) for every connection. */
+  readonly transport?: Partial<TransportConfig>;
+  /** Builds the sans-IO core; default: the transport layer's Endpoint. Tests inject fakes here. */
+  readonly core?: CoreFactory;
+}
+
+export interface DialOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Peer's static public key (Noise IK); omit to learn it during the handshake (Noise XX). */
+  readonly publicKey?: Uint8Array;
+  readonly psk?: Uint8Array;
+  /** Abort the handshake (and the connection). */
+  readonly signal?: AbortSignal;
+}
+
+export interface RemoteInfo {
+  readonly host: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+}
+
+/** Handler for a non-transport datagram kind on the shared socket (STUN, punch probes, relay). */
+export type DatagramHandler = (datagram: Buffer, from: RemoteInfo) => void;
+
+export interface EndpointStats {
+  readonly datagramsReceived: number;
+  readonly datagramsSent: number;
+  readonly bytesReceived: number;
+  readonly bytesSent: number;
+  /** Non-transport datagrams with no registered handler, and send errors. */
+  readonly datagramsDropped: number;
+  readonly sendErrors: number;
+  /** Times the kernel send buffer was full and flushing paused until libuv drained its queue. */
+  readonly sendStalls: number;
+  readonly received: Readonly<Record<DatagramKind, number>>;
+}
+
+const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
+/**
+ * Outgoing datagrams are written back to back into a slab; a new slab replaces a full one and the old
+ * one is garbage once libuv no longer holds views of it. No buffer is ever reused, so sends need no
+ * completion callback (each would cost a SendWrap and a nextTick per datagram).
+ */
+const SLAB_SIZE = 256 * 1024;
+/** Room offered to pollTransmit for one datagram (≥ 1500 per api.ts; ≥ the largest payload we allow). */
+const MAX_DATAGRAM_ROOM = 65_536;
+const DEFAULT_DATAGRAM_ROOM = 2048;
+/** Check libuv's send queue every this many datagrams; a non-empty queue means the kernel buffer is full. */
+const SEND_QUEUE_CHECK_INTERVAL = 32;
+/** How long `close()` waits for connections to finish their closing handshake. */
+const CLOSE_TIMEOUT_MS = 3000;
+
+let defaultCoreFactory: CoreFactory | null = null;
+
+/** Lets the transport layer (or the package index) install the production core without a cyclic import. */
+export function setDefaultCoreFactory(factory: CoreFactory): void {
+  defaultCoreFactory = factory;
+}
+
+async function loadDefaultCoreFactory(): Promise<CoreFactory> {
+  if (defaultCoreFactory) return defaultCoreFactory;
+  const module = (await import('./endpoint-core.js')) as { createCore: CoreFactory };
+  defaultCoreFactory = module.createCore;
+  return defaultCoreFactory;
+}
+
+
+/**
+ * dgram resolves every destination through `lookup` (dns.lookup: a nextTick per datagram even for IP
+ * literals). Transport addresses are always literals (api.ts Address): answer those synchronously.
+ */
+function literalLookup(
+  hostname: string,
+  options: dns.LookupOneOptions | number,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = isIP(hostname);
+  if (family !== 0) callback(null, hostname, family);
+  else dns.lookup(hostname, options as dns.LookupOneOptions, callback);
+}
+
+export declare interface Endpoint {
+  on(event: 'connection', listener: (connection: Connection) => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  on(event: 'close', listener: () => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export class Endpoint extends EventEmitter implements AsyncIterable<Connection> {
+  private readonly socket: dgram.Socket;
+  private readonly core: SansIoEndpoint;
+  private readonly family: 'udp4' | 'udp6';
+  private readonly wrappers = new Map<number, Connection>();
+  private readonly incoming = new AsyncQueue<Connection>();
+  private readonly handlers = new Map<DatagramKind, DatagramHandler>();
+  /** Streams that reported new data since the last service(). */
+  private readonly readable = new Set<PunchlineStream>();
+  readonly publicKey: Uint8Array;
+
+  private slab: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
+  private slabOffset = 0;
+  private readonly datagramRoom: number;
+  /** Kernel send buffer full: wait for the callback of the datagram sent last. */
+  private sendBlocked = false;
+  private sendsSinceCheck = 0;
+  private serviceScheduled = false;
+  private inService = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerDeadline = Infinity;
+  private closing: Promise<void> | null = null;
+  private socketClosed = false;
+
+  private counters = {
+    datagramsReceived: 0,
+    datagramsSent: 0,
+    bytesReceived: 0,
+    bytesSent: 0,
+    datagramsDropped: 0,
+    sendErrors: 0,
+    sendStalls: 0,
+  };
+  private readonly receivedByKind: Record<DatagramKind, number> = {
+    stun: 0,
+    'punch-probe': 0,
+    relay: 0,
+    short: 0,
+    long: 0,
+    unknown: 0,
+  };
+
+  private constructor(
+    socket: dgram.Socket,
+    core: SansIoEndpoint,
+    family: 'udp4' | 'udp6',
+    publicKey: Uint8Array,
+    datagramRoom: number,
+  ) {
+    super();
+    this.socket = socket;
+    this.core = core;
+    this.family = family;
+    this.publicKey = publicKey;
+    this.datagramRoom = datagramRoom;
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    socket.on('error', (error) => this.emit('error', error));
+  }
+
+  /** Binds a UDP socket and starts the endpoint (like net.Server.listen, but one socket for both roles). */
+  // `override`: the class object inherits Function.prototype.bind; this deliberately shadows it.
+  static override async bind(options: BindOptions): Promise<Endpoint> {
+    const host = options.host ?? '0.0.0.0';
+    const family = isIPv6(host) ? 'udp6' : 'udp4';
+    const factory = options.core ?? (await loadDefaultCoreFactory());
+    // The core first: a bad key or config throws before any socket exists.
+    const core = factory({
+      keyPair: options.keyPair,
+      random: systemRandom,
+      now: performance.now(),
+      transport: options.transport ?? {},
+      ...(options.psk ? { psk: options.psk } : {}),
+    });
+    const socket = dgram.createSocket({
+      type: family,
+      lookup: literalLookup,
+      recvBufferSize: options.recvBufferSize ?? DEFAULT_SOCKET_BUFFER,
+      sendBufferSize: options.sendBufferSize ?? DEFAULT_SOCKET_BUFFER,
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => {
+        socket.close();
+        reject(error);
+      };
+      socket.once('error', onError);
+      socket.bind({ port: options.port ?? 0, address: host, exclusive: true }, () => {
+        socket.off('error', onError);
+        resolve();
+      });
+    });
+    const room = Math.min(MAX_DATAGRAM_ROOM, Math.max(DEFAULT_DATAGRAM_ROOM, options.transport?.maxUdpPayloadSize ?? 0));
+    return new Endpoint(socket, core, family, options.keyPair.publicKey, room);
+  }
+
+  /** The bound local address. */
+  address(): RemoteInfo {
+    const a = this.socket.address();
+    return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+  }
+
+  /** Dials a peer; resolves once the handshake completed (and authenticated `publicKey` if given). */
+  connect(options: DialOptions): Promise<Connection> {
+    if (this.closing) return Promise.reject(new NodeEndpointError('ERR_PUNCHLINE_ENDPOINT_CLOSED', 'endpoint is closed'));
+    if ((this.family === 'udp6') !== isIPv6(options.host)) {
+      return Promise.reject(
+        new NodeEndpointError(
+          'ERR_PUNCHLINE_ADDRESS_FAMILY',
+          `cannot reach ${options.host} from an ${this.family} endpoint`,
+        ),
+      );
+    }
+    const connectOptions: { remotePublicKey?: Uint8Array; psk?: Uint8Array } = {};
+    if (options.publicKey) connectOptions.remotePublicKey = options.publicKey;
+    if (options.psk) connectOptions.psk = options.psk;
+    const handle = this.core.connect(
+      { host: options.host, port: options.port },
+      connectOptions as ConnectOptions,
+      performance.now(),
+    );
+    const connection = new Connection(this, handle);
+    this.wrappers.set(handle.id, connection);
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = (): void => {
+        connection.abort(signal.reason);
+      };
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        void connection.closed.then(() => signal.removeEventListener('abort', onAbort));
+      }
+    }
+    this.wake();
+    return connection.established;
+  }
+
+  /** Incoming connections, as they complete their handshake. Ends when the endpoint closes. */
+  connections(): AsyncIterable<Connection> {
+    return this.incoming;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Connection> {
+    return this.incoming[Symbol.asyncIterator]();
+  }
+
+  /**
+   * Routes every datagram of `kind` ('stun' | 'punch-probe' | 'relay') to `handler` instead of
+   * dropping it. Returns a function that removes the handler.
+   */
+  addDatagramHandler(kind: Exclude<DatagramKind, 'short' | 'long'>, handler: DatagramHandler): () => void {
+    if (this.handlers.has(kind)) {
+      throw new NodeEndpointError('ERR_PUNCHLINE_HANDLER_EXISTS', `a '${kind}' handler is already registered`);
+    }
+    this.handlers.set(kind, handler);
+    return () => {
+      if (this.handlers.get(kind) === handler) this.handlers.delete(kind);
+    };
+  }
+
+  /**
+   * Sends a raw datagram of another protocol (STUN, probes, relay) on the shared socket. The promise
+   * rejects on a send error; callers that fire and forget (UDP is lossy anyway) get no unhandled rejection.
+   */
+  send(datagram: Uint8Array, to: Address): Promise<void> {
+    const sent = new Promise<void>((resolve, reject) => {
+      this.socket.send(datagram, to.port, to.host, (error) => {
+        if (error) {
+          this.counters.sendErrors++;
+          reject(error);
+        } else {
+          this.counters.datagramsSent++;
+          this.counters.bytesSent += datagram.byteLength;
+          resolve();
+        }
+      });
+    });
+    sent.catch(() => undefined);
+    return sent;
+  }
+
+  /** Like dgram's: an unref'd endpoint does not keep the process alive. */
+  unref(): this {
+    this.socket.unref();
+    return this;
+  }
+
+  ref(): this {
+    this.socket.ref();
+    return this;
+  }
+
+  stats(): EndpointStats {
+    return { ...this.counters, received: { ...this.receivedByKind } };
+  }
+
+  /** Closes every connection gracefully, waits (bounded) for them to finish, then closes the socket. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      this.core.close(performance.now());
+      this.service();
+      const pending = [...this.wrappers.values()].map((c) => c.closed);
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(pending),
+        new Promise<void>((resolve) => {
+          timeout = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+        }),
+      ]);
+      clearTimeout(timeout);
+      await this.waitSendsDrained();
+      this.shutdown();
+    })();
+    return this.closing;
+  }
+
+  // --- internal -------------------------------------------------------------------------------
+
+  /** Marks the core dirty: one service() per event-loop turn. */
+  wake(): void {
+    if (this.serviceScheduled || this.socketClosed) return;
+    this.serviceScheduled = true;
+    setImmediate(this.runService);
+  }
+
+  private readonly runService = (): void => {
+    this.serviceScheduled = false;
+    this.service();
+  };
+
+  /** Hot path: called once per received datagram. */
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    this.counters.datagramsReceived++;
+    this.counters.bytesReceived += msg.length;
+    const kind = classifyDatagram(msg);
+    this.receivedByKind[kind]++;
+    if (kind === 'short' || kind === 'long') {
+      try {
+        this.core.receive(msg, { host: rinfo.address, port: rinfo.port }, performance.now());
+      } catch (error) {
+        // The core drops bad datagrams itself; a throw is a core bug. Never let it kill the socket.
+        this.counters.datagramsDropped++;
+        this.reportInternalError(error);
+      }
+      // Events now, so the application never acts on stale stream/connection state (e.g. writes to a
+      // stream the peer just stopped); readable streams are pulled and packets flushed once per turn.
+      if (!this.inService) this.drainEvents();
+      this.wake();
+      return;
+    }
+    const handler = this.handlers.get(kind);
+    if (!handler) {
+      this.counters.datagramsDropped++;
+      return;
+    }
+    try {
+      handler(msg, { host: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4' });
+    } catch (error) {
+      this.reportInternalError(error);
+    }
+  }
+
+  /** A throwing handler or core must not take the shared socket down: 'error' if listened to, else a warning. */
+  private reportInternalError(error: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(error instanceof Error ? error : String(error), 'PunchlineWarning');
+  }
+
+  private service(): void {
+    if (this.inService || this.socketClosed) return;
+    this.inService = true;
+    try {
+      let now = performance.now();
+      if (this.core.nextDeadline() <= now) this.core.onTimeout(now);
+      this.drainEvents();
+      // Reading frees credit and writes queue data: flush, then serve what sending changed, repeating
+      // (bounded) while the application keeps feeding the core within this turn.
+      for (let round = 0; round < 4; round++) {
+        const pulled = this.pullReadable();
+        now = performance.now();
+        const sent = this.flush(now);
+        const events = this.drainEvents();
+        if (sent === 0 && events === 0 && pulled === 0) break;
+      }
+      this.armTimer(performance.now());
+    } finally {
+      this.inService = false;
+    }
+  }
+
+  /**
+   * Streams with new data are pulled once per turn, not once per datagram: one larger chunk per
+   * stream instead of one per packet (hot path).
+   */
+  private pullReadable(): number {
+    const count = this.readable.size;
+    if (count === 0) return 0;
+    for (const stream of this.readable) {
+      this.readable.delete(stream);
+      stream.onReadable();
+    }
+    return count;
+  }
+
+  /** Sends everything the core has due now; returns the number of datagrams. Hot path. */
+  private flush(now: number): number {
+    if (this.sendBlocked) return 0;
+    const core = this.core;
+    const room = this.datagramRoom;
+    let sent = 0;
+    for (;;) {
+      if (this.slabOffset + room > SLAB_SIZE) {
+        this.slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+        this.slabOffset = 0;
+      }
+      const offset = this.slabOffset;
+      const transmit = core.pollTransmit(now, this.slab.subarray(offset, offset + room));
+      if (!transmit) break;
+      const length = transmit.length;
+      // Keep the next datagram 8-byte aligned in the slab.
+      this.slabOffset = offset + ((length + 7) & ~7);
+      sent++;
+      this.counters.datagramsSent++;
+      this.counters.bytesSent += length;
+      const destination = transmit.destination;
+      if (++this.sendsSinceCheck >= SEND_QUEUE_CHECK_INTERVAL) {
+        this.sendsSinceCheck = 0;
+        if (this.socket.getSendQueueCount() > 0) {
+          // libuv is queueing: the kernel buffer is full. Resume when this datagram has left.
+          this.sendBlocked = true;
+          this.counters.sendStalls++;
+          this.socket.send(this.slab, offset, length, destination.port, destination.host, this.onBlockedSendDone);
+          break;
+        }
+      }
+      // No callback: a send error (EHOSTUNREACH, ...) is datagram loss the transport recovers from.
+      this.socket.send(this.slab, offset, length, destination.port, destination.host);
+    }
+    return sent;
+  }
+
+  /** Send errors (e.g. EHOSTUNREACH, EMSGSIZE) are datagram loss to the transport: count them. */
+  private readonly onSendError = (error: Error | null): void => {
+    if (error) {
+      this.counters.sendErrors++;
+      this.counters.datagramsDropped++;
+    }
+  };
+
+  private readonly onBlockedSendDone = (error: Error | null): void => {
+    this.onSendError(error);
+    this.sendBlocked = false;
+    this.wake();
+  };
+
+  private drainEvents(): number {
+    let count = 0;
+    let event: ConnectionEvent | null;
+    while ((event = this.core.pollEvent())) {
+      count++;
+      this.dispatch(event);
+    }
+    return count;
+  }
+
+  private dispatch(event: ConnectionEvent): void {
+    const handle = event.connection;
+    let connection = this.wrappers.get(handle.id);
+    if (!connection) {
+      if (event.type === 'closed') return;
+      connection = new Connection(this, handle);
+      this.wrappers.set(handle.id, connection);
+    }
+    switch (event.type) {
+      case 'incoming':
+        break;
+      case 'connected':
+        connection.onConnected();
+        if (!handle.isClient) {
+          if (this.closing) void connection.close(0, 'endpoint closing');
+          // Listeners of 'connection' get it; without any, it waits for the async iterator.
+          else if (this.listenerCount('connection') > 0) this.emit('connection', connection);
+          else this.incoming.push(connection);
+        }
+        break;
+      case 'stream-opened':
+        connection.onStreamOpened(event.streamId);
+        break;
+      case 'stream-readable': {
+        const stream = connection.streamById(event.streamId);
+        if (stream) this.readable.add(stream);
+        break;
+      }
+      case 'stream-writable':
+        connection.streamById(event.streamId)?.onWritable();
+        break;
+      case 'stream-reset':
+        connection.streamById(event.streamId)?.onReset(event.errorCode);
+        break;
+      case 'stream-stop-sending':
+        connection.streamById(event.streamId)?.onStopSending(event.errorCode);
+        break;
+      case 'datagram':
+        connection.emit('datagram', Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength));
+        break;
+      case 'path-changed':
+        connection.emit('path-changed', event.remote);
+        break;
+      case 'closed':
+        this.wrappers.delete(handle.id);
+        connection.onClosed(event.reason);
+        break;
+    }
+  }
+
+  private armTimer(now: number): void {
+    const deadline = this.core.nextDeadline();
+    if (deadline === Infinity) return;
+    // An earlier (or equal) timer is already armed: it will re-arm when it fires.
+    if (this.timer && this.timerDeadline <= deadline) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDeadline = deadline;
+    // setTimeout resolution is 1 ms: a deadline already due is served on the next turn; anything later
+    // waits ≥ 1 ms (the pacer's bucket holds ~2 ms, so sub-ms pacing gaps lose no throughput).
+    const delay = deadline - now;
+    if (delay <= 0.05) {
+      this.timer = null;
+      this.timerDeadline = Infinity;
+      this.wake();
+      return;
+    }
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(delay)));
+    // The socket keeps the process alive while the endpoint is open; the timer alone need not.
+    this.timer.unref();
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.timerDeadline = Infinity;
+    const now = performance.now();
+    if (this.core.nextDeadline() <= now) this.core.onTimeout(now);
+    this.service();
+  };
+
+  /** Lets queued datagrams (e.g. CONNECTION_CLOSE) reach the kernel before the socket closes. */
+  private waitSendsDrained(): Promise<void> {
+    return new Promise((resolve) => {
+      let tries = 0;
+      const check = (): void => {
+        if (this.socket.getSendQueueCount() === 0 || ++tries > 1000) resolve();
+        else setTimeout(check, 1);
+      };
+      check();
+    });
+  }
+
+  private shutdown(): void {
+    if (this.socketClosed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.socketClosed = true;
+    for (const connection of this.wrappers.values()) {
+      connection.onClosed({ errorCode: 0, application: false, reason: 'endpoint closed', remote: false });
+    }
+    this.wrappers.clear();
+    this.incoming.end();
+    this.socket.close();
+    this.emit('close');
+  }
+}
+
+export interface OpenStreamOptions {
+  /** Default true. A unidirectional stream is write-only here and read-only at the peer. */
+  readonly bidirectional?: boolean;
+  readonly highWaterMark?: number;
+}
+
+export declare interface Connection {
+  on(event: 'stream', listener: (stream: PunchlineStream) => void): this;
+  on(event: 'datagram', listener: (data: Buffer) => void): this;
+  on(event: 'path-changed', listener: (remote: Address) => void): this;
+  on(event: 'close', listener: (reason: CloseReason) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** One authenticated peer: streams, datagrams, stats. */
+export class Connection extends EventEmitter implements StreamHost {
+  readonly handle: ConnectionHandle;
+  private readonly endpoint: Endpoint;
+  private readonly streamMap = new Map<number, PunchlineStream>();
+  private readonly incomingStreams = new AsyncQueue<PunchlineStream>();
+  /** Resolves with this connection once the handshake is done; rejects if it closes first. */
+  readonly established: Promise<Connection>;
+  /** Resolves (never rejects) with the reason once the connection is closed. */
+  readonly closed: Promise<CloseReason>;
+  private resolveEstablished!: (connection: Connection) => void;
+  private rejectEstablished!: (error: Error) => void;
+  private resolveClosed!: (reason: CloseReason) => void;
+  private isEstablished = false;
+  private closeReason: CloseReason | null = null;
+
+  constructor(endpoint: Endpoint, handle: ConnectionHandle) {
+    super();
+    this.endpoint = endpoint;
+    this.handle = handle;
+    this.established = new Promise((resolve, reject) => {
+      this.resolveEstablished = resolve;
+      this.rejectEstablished = reject;
+    });
+    // Callers that never await `established` (incoming connections) must not see an unhandled rejection.
+    this.established.catch(() => undefined);
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+  }
+
+  get remoteAddress(): Address {
+    return this.handle.remoteAddress;
+  }
+
+  get remotePublicKey(): Uint8Array | null {
+    return this.handle.remotePublicKey;
+  }
+
+  get isClient(): boolean {
+    return this.handle.isClient;
+  }
+
+  get state(): ConnectionHandle['state'] {
+    return this.handle.state;
+  }
+
+  /** Opens a stream; a Node Duplex that works with stream.pipeline. */
+  openStream(options: OpenStreamOptions = {}): PunchlineStream {
+    this.assertOpen();
+    const bidirectional = options.bidirectional ?? true;
+    const id = this.handle.openStream(bidirectional);
+    const stream = new PunchlineStream(this, id, {
+      readable: bidirectional,
+      writable: true,
+      ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
+    });
+    this.streamMap.set(id, stream);
+    this.wake();
+    return stream;
+  }
+
+  /** Streams the peer opens, in order. Ends when the connection closes. */
+  streams(): AsyncIterable<PunchlineStream> {
+    return this.incomingStreams;
+  }
+
+  /** Unreliable datagram; false if it is too large or the queue is full (it is then not sent). */
+  sendDatagram(data: Uint8Array): boolean {
+    this.assertOpen();
+    const queued = this.handle.sendDatagram(data);
+    if (queued) this.wake();
+    return queued;
+  }
+
+  maxDatagramSize(): number {
+    return this.handle.maxDatagramSize();
+  }
+
+  stats(): ConnectionStats {
+    return this.handle.stats();
+  }
+
+  /** Graceful close (data written before is delivered unless errorCode ≠ 0); resolves when closed. */
+  close(errorCode = 0, reason = ''): Promise<CloseReason> {
+    if (!this.closeReason && this.handle.state !== 'closed') {
+      this.handle.close(errorCode, reason);
+      this.wake();
+    }
+    return this.closed;
+  }
+
+  /** Abandons a pending connect: `established` rejects now, the core closes the connection. */
+  abort(reason?: unknown): void {
+    if (!this.isEstablished && !this.closeReason) {
+      this.rejectEstablished(
+        new NodeEndpointError('ERR_PUNCHLINE_ABORTED', 'connect was aborted', reason === undefined ? undefined : { cause: reason }),
+      );
+    }
+    void this.close(0, 'aborted');
+  }
+
+  // --- StreamHost -----------------------------------------------------------------------------
+
+  wake(): void {
+    this.endpoint.wake();
+  }
+
+  release(streamId: number): void {
+    this.streamMap.delete(streamId);
+  }
+
+  // --- called by Endpoint ---------------------------------------------------------------------
+
+  streamById(id: number): PunchlineStream | undefined {
+    return this.streamMap.get(id);
+  }
+
+  onConnected(): void {
+    if (this.isEstablished) return;
+    this.isEstablished = true;
+    this.resolveEstablished(this);
+  }
+
+  onStreamOpened(id: number): void {
+    if (this.streamMap.has(id)) return;
+    // Stream IDs follow QUIC (RFC 9000 §2.1): bit 0x2 set = unidirectional (read-only for the receiver).
+    const bidirectional = (id & 0x2) === 0;
+    const stream = new PunchlineStream(this, id, { readable: true, writable: bidirectional });
+    this.streamMap.set(id, stream);
+    // Listeners of 'stream' get it; without any, it waits for the async iterator.
+    if (this.listenerCount('stream') > 0) this.emit('stream', stream);
+    else this.incomingStreams.push(stream);
+  }
+
+  onClosed(reason: CloseReason): void {
+    if (this.closeReason) return;
+    this.closeReason = reason;
+    for (const stream of [...this.streamMap.values()]) stream.onConnectionClosed(reason);
+    this.streamMap.clear();
+    this.incomingStreams.end();
+    if (!this.isEstablished) this.rejectEstablished(new ConnectionClosedError(reason));
+    this.resolveClosed(reason);
+    this.emit('close', reason);
+  }
+
+  private assertOpen(): void {
+    if (this.closeReason) throw new ConnectionClosedError(this.closeReason);
+  }
+}

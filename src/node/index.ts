@@ -1,0 +1,21 @@
+/**
+ * `punchline/node`: the Node.js binding of the transport (one node:dgram socket per endpoint,
+ * Node Duplex streams, EventEmitter + async-iterator API in the style of node:net).
+ */
+export {
+  Endpoint,
+  Connection,
+  setDefaultCoreFactory,
+  type BindOptions,
+  type DialOptions,
+  type OpenStreamOptions,
+  type EndpointKeyPair,
+  type EndpointStats,
+  type DatagramHandler,
+  type RemoteInfo,
+  type CoreFactory,
+  type CoreContext,
+} from './endpoint.js';
+export { PunchlineStream, STREAM_CANCELLED } from './stream.js';
+export { NodeEndpointError, StreamAbortedError, ConnectionClosedError } from './endpoint-errors.js';
+export type { ConnectionStats, CloseReason, Address } from '../transport/api.js';

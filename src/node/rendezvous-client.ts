@@ -1,0 +1,472 @@
+/**
+ * Node binding of the sans-IO RendezvousClientCore: a WebTransport session (HTTP/2, via
+ * @fails-components/webtransport, server certificate pinned by SHA-256) to `punchline server`,
+ * one control stream, optional stream-relay streams, and UDP control datagrams through a caller-
+ * supplied `udp.send` (the shared socket: an Endpoint's `send(buf, serverUdpAddress)`).
+ *
+ *   const client = await RendezvousClient.connect({ url, serverCertificateHash, serverPublicKey, keyPair });
+ *   const { online } = await client.lookup(peerKey);
+ *   const answer = await client.connect(peerKey, candidates);
+ *   client.on('connect-request', (request) => client.answer(request.rid, true, myCandidates));
+ */
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { systemRandom, type RandomSource } from '../crypto/sodium.js';
+import { RendezvousClientCore, type ClientEvent } from '../traversal/rendezvous/client-core.js';
+import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
+import { FrameDecoder, StreamKind, encodeFrame } from '../traversal/rendezvous/framing.js';
+import { MAX_MESSAGE_BYTES, bytesEqual, type Candidate, type UdpAddress } from '../traversal/rendezvous/messages.js';
+import { MAX_RELAY_STREAM_DATAGRAM, relayStreamHeader } from '../traversal/relay/stream-relay.js';
+import type { ObservedAddress } from '../traversal/relay/udp-control.js';
+import type { StaticKeyPair } from '../traversal/rendezvous/auth.js';
+
+export interface RendezvousClientOptions {
+  /** e.g. https://127.0.0.1:4433/punchline (printed by `punchline server`). */
+  readonly url: string;
+  /** SHA-256 of the server's (self-signed) certificate; without it the system CAs must trust the server. */
+  readonly serverCertificateHash?: Uint8Array;
+  /** The server's static public key (pinned; printed by `punchline server`). */
+  readonly serverPublicKey?: Uint8Array;
+  readonly keyPair: StaticKeyPair;
+  /** Sends a datagram to the server's UDP port from the endpoint's shared socket. */
+  readonly udp?: { send(datagram: Uint8Array): void };
+  readonly connectTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly random?: RandomSource;
+}
+
+export interface ConnectRequest {
+  readonly rid: number;
+  readonly from: Uint8Array;
+  readonly candidates: readonly Candidate[];
+  readonly payload?: Uint8Array;
+}
+export interface ConnectAnswer {
+  readonly from: Uint8Array;
+  readonly accept: boolean;
+  readonly candidates: readonly Candidate[];
+  readonly payload?: Uint8Array;
+  readonly reason?: string;
+}
+export interface RelayAllocation {
+  readonly peer: Uint8Array;
+  readonly channel: Uint8Array;
+  readonly bindKey: Uint8Array;
+  readonly expiresInMs: number;
+}
+
+interface WtWriter {
+  readonly desiredSize: number | null;
+  write(chunk: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+interface WtReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+interface WtBidi {
+  readonly readable: { getReader(): WtReader };
+  readonly writable: { getWriter(): WtWriter };
+}
+interface WtClient {
+  readonly ready: Promise<void>;
+  readonly closed: Promise<unknown>;
+  createBidirectionalStream(): Promise<WtBidi>;
+  close(info?: { closeCode?: number; reason?: string }): void;
+}
+
+let loading: Promise<{ module: unknown; http3: boolean }> | null = null;
+
+/**
+ * Imports @fails-components/webtransport once. Without its optional native HTTP/3 add-on the library
+ * reports the failed load with console.error/console.log (a stack trace on stdout) at import time;
+ * we probe for the add-on ourselves (`http3`) and drop exactly those three notices so a server's
+ * stdout stays JSON lines. Everything else printed passes through unchanged.
+ */
+export function loadWebTransport(): Promise<{ module: unknown; http3: boolean }> {
+  loading ??= (async () => {
+    let http3 = false;
+    try {
+      const addon = '@fails-components/webtransport-transport-http3-quiche';
+      await import(addon);
+      http3 = true;
+    } catch {
+      const notice = /^(http3 loader:|Problem loading http3-quiche transport|Did you install @fails-components\/webtransport-transport-http3-quiche)/;
+      for (const method of ['log', 'error'] as const) {
+        const original = console[method].bind(console);
+        console[method] = (...args: unknown[]): void => {
+          if (typeof args[0] === 'string' && notice.test(args[0])) return;
+          original(...args);
+        };
+      }
+    }
+    return { module: await import('@fails-components/webtransport'), http3 };
+  })();
+  return loading;
+}
+
+type Pending = { readonly kind: string; resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout };
+
+/** Datagrams queued on a stream relay before send() reports backpressure (false). */
+const MAX_STREAM_RELAY_BACKLOG = 256 * 1024;
+
+/** A stream-relay leg: datagrams to/from the peer through the server, over the WebTransport session. */
+export class StreamRelay extends EventEmitter {
+  private closedFlag = false;
+
+  constructor(
+    readonly channel: Uint8Array,
+    private readonly writer: WtWriter,
+    reader: WtReader,
+  ) {
+    super();
+    void this.readLoop(reader);
+  }
+
+  /** Sends one opaque datagram; false when it was dropped (too large, closed, or backlog full). */
+  send(datagram: Uint8Array): boolean {
+    if (this.closedFlag || datagram.length > MAX_RELAY_STREAM_DATAGRAM) return false;
+    if (this.writer.desiredSize !== null && this.writer.desiredSize < -MAX_STREAM_RELAY_BACKLOG) return false;
+    this.writer.write(encodeFrame(datagram)).catch(() => this.finish());
+    return true;
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.writer.close().catch(() => undefined);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.emit('close');
+  }
+
+  private async readLoop(reader: WtReader): Promise<void> {
+    const decoder = new FrameDecoder(MAX_RELAY_STREAM_DATAGRAM);
+    for (;;) {
+      const next = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (next.done || !next.value) break;
+      let frames: Uint8Array[];
+      try {
+        frames = decoder.push(next.value);
+      } catch {
+        break;
+      }
+      for (const frame of frames) this.emit('datagram', frame);
+    }
+    this.finish();
+  }
+}
+
+export declare interface RendezvousClient {
+  on(event: 'connect-request', listener: (request: ConnectRequest) => void): this;
+  on(event: 'signal', listener: (signal: { from: Uint8Array; kind: string; data: Uint8Array }) => void): this;
+  on(event: 'punch-go', listener: (go: { peer: Uint8Array; delayMs: number }) => void): this;
+  on(event: 'relay-allocated', listener: (allocation: RelayAllocation) => void): this;
+  on(event: 'relay-closed', listener: (closed: { channel: Uint8Array; reason: string }) => void): this;
+  on(event: 'close', listener: (error: RendezvousError | null) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export class RendezvousClient extends EventEmitter {
+  readonly core: RendezvousClientCore;
+  private readonly options: RendezvousClientOptions;
+  private readonly wt: WtClient;
+  private writer: WtWriter | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private readonly waiters: { match: (e: ClientEvent) => boolean; resolve: (e: ClientEvent) => void; reject: (error: Error) => void }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private closed = false;
+
+  private constructor(options: RendezvousClientOptions, wt: WtClient) {
+    super();
+    this.options = options;
+    this.wt = wt;
+    this.core = new RendezvousClientCore({
+      staticKeyPair: options.keyPair,
+      random: options.random ?? systemRandom,
+      ...(options.serverPublicKey ? { serverPublicKey: options.serverPublicKey } : {}),
+    });
+  }
+
+  /** Opens the session, authenticates (spec/rendezvous.md §Authentication) and resolves once registered. */
+  static async connect(options: RendezvousClientOptions): Promise<RendezvousClient> {
+    const { WebTransport } = (await loadWebTransport()).module as {
+      WebTransport: new (url: string, init: Record<string, unknown>) => WtClient;
+    };
+    const timeoutMs = options.connectTimeoutMs ?? 10_000;
+    const wt = new WebTransport(options.url, {
+      ...(options.serverCertificateHash ? { serverCertificateHashes: [{ algorithm: 'sha-256', value: options.serverCertificateHash }] } : {}),
+      forceReliable: true,
+      webTransportConnectTimeout: timeoutMs,
+    });
+    wt.closed.catch(() => undefined);
+    const client = new RendezvousClient(options, wt);
+    const timeout = new Promise<never>((_, reject) => {
+      const t = setTimeout(() => reject(new RendezvousError(RendezvousErrorCode.Timeout, `no registration within ${timeoutMs} ms`)), timeoutMs);
+      t.unref();
+    });
+    try {
+      await Promise.race([wt.ready, timeout]);
+      const bidi = await Promise.race([wt.createBidirectionalStream(), timeout]);
+      client.writer = bidi.writable.getWriter();
+      client.writer.write(new Uint8Array([StreamKind.Control])).catch(() => undefined);
+      void client.readControl(bidi.readable.getReader());
+      wt.closed.then(
+        () => client.shutdown(null),
+        () => client.shutdown(null),
+      );
+      const event = await Promise.race([client.waitFor((e) => e.type === 'registered' || e.type === 'fatal'), timeout]);
+      if (event.type === 'fatal') throw event.error;
+      return client;
+    } catch (error) {
+      client.close();
+      if (error instanceof RendezvousError) throw error;
+      throw new RendezvousError(RendezvousErrorCode.Closed, `cannot reach the rendezvous server at ${options.url}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  get publicKey(): Uint8Array {
+    return this.core.publicKey;
+  }
+
+  /** Smoothed RTT to the server, ms. */
+  get rttMs(): number {
+    return this.core.rttMs;
+  }
+
+  lookup(peer: Uint8Array): Promise<{ online: boolean; udp?: UdpAddress }> {
+    return this.track('lookup-result', () => this.core.lookup(peer)) as Promise<{ online: boolean; udp?: UdpAddress }>;
+  }
+
+  /** Sends a connect request with our candidates; resolves with the peer's answer. */
+  connect(peer: Uint8Array, candidates: readonly Candidate[], payload?: Uint8Array): Promise<ConnectAnswer> {
+    return this.track('connect-answer', () => this.core.connect(peer, candidates, payload)) as Promise<ConnectAnswer>;
+  }
+
+  answer(rid: number, accept: boolean, candidates: readonly Candidate[], options: { payload?: Uint8Array; reason?: string } = {}): void {
+    this.core.answer(rid, accept, candidates, options);
+    this.pump();
+  }
+
+  signal(peer: Uint8Array, kind: string, data: Uint8Array): void {
+    this.core.signal(peer, kind, data);
+    this.pump();
+  }
+
+  /** Requests a coordinated punch; resolves with this side's delay (the peer gets its own 'punch-go'). */
+  punch(peer: Uint8Array): Promise<{ peer: Uint8Array; delayMs: number }> {
+    return this.track('punch-go', () => this.core.punch(peer)) as Promise<{ peer: Uint8Array; delayMs: number }>;
+  }
+
+  /** Allocates a relay channel with `peer` (which gets its leg through 'relay-allocated'). */
+  allocateRelay(peer: Uint8Array): Promise<RelayAllocation> {
+    return this.track('relay-allocated', () => this.core.allocateRelay(peer)) as Promise<RelayAllocation>;
+  }
+
+  releaseRelay(channel: Uint8Array): void {
+    this.core.releaseRelay(channel);
+    this.pump();
+  }
+
+  /** Attaches a relay leg to a stream of this session (stream relay, for networks that block UDP). */
+  async openStreamRelay(allocation: RelayAllocation): Promise<StreamRelay> {
+    const bidi = await this.wt.createBidirectionalStream();
+    const writer = bidi.writable.getWriter();
+    await writer.write(relayStreamHeader(allocation.channel));
+    return new StreamRelay(allocation.channel, writer, bidi.readable.getReader());
+  }
+
+  /** Binds a relay leg to our UDP address (needs `udp`); resolves with the address the server saw. */
+  async bindUdpRelay(allocation: RelayAllocation, timeoutMs = 5000): Promise<ObservedAddress> {
+    this.requireUdp();
+    const bound = this.waitFor((e) => e.type === 'relay-bound' && bytesEqual(e.channel, allocation.channel), timeoutMs);
+    this.core.bindRelayUdp(allocation.channel, allocation.bindKey, performance.now());
+    this.pump();
+    const event = await bound;
+    return (event as Extract<ClientEvent, { type: 'relay-bound' }>).observed;
+  }
+
+  /** Keeps a UDP presence at the server (keepalives on the shared socket); resolves with our reflexive address. */
+  async startUdpPresence(timeoutMs = 5000): Promise<ObservedAddress> {
+    this.requireUdp();
+    const bound = this.waitFor((e) => e.type === 'udp-bound', timeoutMs);
+    this.core.startUdpPresence(performance.now());
+    this.pump();
+    return ((await bound) as Extract<ClientEvent, { type: 'udp-bound' }>).observed;
+  }
+
+  /** Feed relay-control datagrams (0x12 + zero channel) that arrived from the server's UDP address. */
+  receiveUdp(datagram: Uint8Array): void {
+    this.core.receiveUdp(datagram, performance.now());
+    this.pump();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.wt.close({ closeCode: 0, reason: 'client closed' });
+    } catch {
+      // not open
+    }
+    this.shutdown(null);
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private requireUdp(): void {
+    if (!this.options.udp) throw new RendezvousError(RendezvousErrorCode.Protocol, 'no UDP sender configured (options.udp)');
+  }
+
+  private track(kind: string, send: () => number): Promise<unknown> {
+    if (this.closed) return Promise.reject(new RendezvousError(RendezvousErrorCode.Closed, 'rendezvous session closed'));
+    const id = send();
+    this.pump();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RendezvousError(RendezvousErrorCode.Timeout, `${kind} not received in time`));
+      }, this.options.requestTimeoutMs ?? 30_000);
+      timer.unref();
+      this.pending.set(id, { kind, resolve, reject, timer });
+    });
+  }
+
+  private waitFor(match: (e: ClientEvent) => boolean, timeoutMs?: number): Promise<ClientEvent> {
+    return new Promise((resolve, reject) => {
+      const waiter = { match, resolve, reject };
+      this.waiters.push(waiter);
+      if (timeoutMs !== undefined) {
+        setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) {
+            this.waiters.splice(i, 1);
+            reject(new RendezvousError(RendezvousErrorCode.Timeout, 'no answer from the server in time'));
+          }
+        }, timeoutMs).unref();
+      }
+    });
+  }
+
+  private async readControl(reader: WtReader): Promise<void> {
+    const decoder = new FrameDecoder(MAX_MESSAGE_BYTES);
+    for (;;) {
+      const next = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (next.done || !next.value) break;
+      let frames: Uint8Array[];
+      try {
+        frames = decoder.push(next.value);
+      } catch (error) {
+        this.shutdown(error as RendezvousError);
+        return;
+      }
+      const now = performance.now();
+      for (const frame of frames) this.core.receive(frame, now);
+      this.pump();
+    }
+    this.shutdown(null);
+  }
+
+  /** Moves the core's outputs to the stream/socket and its events to promises and listeners. */
+  private pump(): void {
+    if (this.closed) return;
+    for (let m = this.core.pollTransmit(); m !== null; m = this.core.pollTransmit()) this.writer?.write(encodeFrame(m)).catch(() => undefined);
+    for (let d = this.core.pollUdp(); d !== null; d = this.core.pollUdp()) this.options.udp?.send(d);
+    for (let e = this.core.pollEvent(); e !== null; e = this.core.pollEvent()) this.dispatch(e);
+    this.arm();
+  }
+
+  private dispatch(e: ClientEvent): void {
+    for (let i = 0; i < this.waiters.length; i++) {
+      const w = this.waiters[i]!;
+      if (w.match(e)) {
+        this.waiters.splice(i--, 1);
+        w.resolve(e);
+      }
+    }
+    const settle = (id: number, value: unknown): boolean => {
+      const p = this.pending.get(id);
+      if (!p) return false;
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.resolve(value);
+      return true;
+    };
+    switch (e.type) {
+      case 'lookup-result':
+        settle(e.id, { online: e.online, ...(e.udp ? { udp: e.udp } : {}) });
+        break;
+      case 'connect-answer': {
+        const { type: _t, id, ...answer } = e;
+        settle(id, answer);
+        break;
+      }
+      case 'connect-request': {
+        const { type: _t, ...request } = e;
+        this.emit('connect-request', request);
+        break;
+      }
+      case 'signal':
+        this.emit('signal', { from: e.from, kind: e.kind, data: e.data });
+        break;
+      case 'punch-go':
+        if (e.id === 0 || !settle(e.id, { peer: e.peer, delayMs: e.delayMs })) this.emit('punch-go', { peer: e.peer, delayMs: e.delayMs });
+        break;
+      case 'relay-allocated': {
+        const allocation: RelayAllocation = { peer: e.peer, channel: e.channel, bindKey: e.bindKey, expiresInMs: e.expiresInMs };
+        if (e.id === 0 || !settle(e.id, allocation)) this.emit('relay-allocated', allocation);
+        break;
+      }
+      case 'relay-closed':
+        this.emit('relay-closed', { channel: e.channel, reason: e.reason });
+        break;
+      case 'error': {
+        const p = this.pending.get(e.id);
+        if (p) {
+          this.pending.delete(e.id);
+          clearTimeout(p.timer);
+          p.reject(e.error);
+        } else this.emit('server-error', e.error);
+        break;
+      }
+      case 'fatal':
+        this.close();
+        break;
+      default:
+        break;
+    }
+  }
+
+  private arm(): void {
+    const deadline = this.core.nextDeadline();
+    if (deadline === this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = deadline;
+    if (!Number.isFinite(deadline)) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.core.onTimeout(performance.now());
+      this.pump();
+    }, Math.max(0, deadline - performance.now()));
+    this.timer.unref();
+  }
+
+  private shutdown(error: RendezvousError | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const closedError = error ?? new RendezvousError(RendezvousErrorCode.Closed, 'rendezvous session closed');
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(closedError);
+    }
+    this.pending.clear();
+    for (const w of this.waiters.splice(0)) w.reject(closedError);
+    this.emit('close', error);
+  }
+}

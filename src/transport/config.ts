@@ -1,0 +1,103 @@
+/**
+ * Transport defaults and limits. Every field can be overridden per endpoint (TransportConfig is
+ * partial in EndpointOptions); the values below are what a connection uses otherwise.
+ */
+export interface TransportConfig {
+  /** Largest UDP payload we send (and advertise). 1200 is safe on any path; 1452 fits 1500-MTU IPv6/IPv4. */
+  readonly maxUdpPayloadSize: number;
+  /** Idle timeout we propose (ms); the negotiated value is the smaller non-zero of both sides. 0 = none. */
+  readonly idleTimeoutMs: number;
+  /** PING after this long without sending an ack-eliciting packet (ms), below NATs' ~30 s UDP timeout. 0 = off. */
+  readonly keepAliveIntervalMs: number;
+  /** Give up a handshake after this long (ms). */
+  readonly handshakeTimeoutMs: number;
+  /** Our max_ack_delay (ms): how long we may hold an ACK for an ack-eliciting packet. */
+  readonly maxAckDelayMs: number;
+  /** Send an ACK after this many ack-eliciting packets (RFC 9000 §13.2.2 recommends 2). */
+  readonly ackElicitingThreshold: number;
+  /** Initial per-stream receive window (bytes) we advertise. */
+  readonly initialStreamWindow: number;
+  /** Auto-tuning grows a stream's receive window up to this (bytes). */
+  readonly maxStreamWindow: number;
+  /** Initial connection receive window (bytes) we advertise. */
+  readonly initialConnectionWindow: number;
+  /** Auto-tuning grows the connection window up to this (bytes): the receive memory cap. */
+  readonly maxConnectionWindow: number;
+  /** Bytes a stream may buffer unacknowledged on the send side before write() accepts less. */
+  readonly sendBufferSize: number;
+  /** Concurrent bidirectional streams the peer may open. */
+  readonly maxStreamsBidi: number;
+  /** Concurrent unidirectional streams the peer may open. */
+  readonly maxStreamsUni: number;
+  /** Largest DATAGRAM frame payload we accept (0 disables datagrams). */
+  readonly maxDatagramFrameSize: number;
+  /** Outgoing datagrams queued at most; sendDatagram() returns false beyond. */
+  readonly datagramSendQueueLength: number;
+  /** Incoming datagrams queued for the application at most (older are dropped and counted). */
+  readonly datagramReceiveQueueLength: number;
+  /** Congestion controller factory name: 'ledbat' (default) or 'newreno'; or a custom factory. */
+  readonly congestionController: 'ledbat' | 'newreno' | import('./congestion/controller.js').CongestionControllerFactory;
+  /** LEDBAT target queueing delay (ms), ≤ 100 (RFC 6817); LEDBAT++ recommends 60. */
+  readonly ledbatTargetMs: number;
+  /** LEDBAT++ periodic slowdown (yield to other LEDBAT flows to re-measure base delay). */
+  readonly ledbatPeriodicSlowdown: boolean;
+  /** Pace packets (true) or send a congestion window as one burst (false, for tests). */
+  readonly pacing: boolean;
+  /** Initial RTT estimate (ms) before a sample exists (RFC 9002 kInitialRtt). */
+  readonly initialRttMs: number;
+  /** Initial congestion window in packets. */
+  readonly initialWindowPackets: number;
+}
+
+export const DEFAULT_TRANSPORT_CONFIG: TransportConfig = {
+  maxUdpPayloadSize: 1200,
+  idleTimeoutMs: 30_000,
+  keepAliveIntervalMs: 15_000,
+  handshakeTimeoutMs: 10_000,
+  maxAckDelayMs: 25,
+  ackElicitingThreshold: 2,
+  initialStreamWindow: 1 << 20,
+  maxStreamWindow: 16 << 20,
+  initialConnectionWindow: 3 << 19,
+  maxConnectionWindow: 24 << 20,
+  sendBufferSize: 4 << 20,
+  maxStreamsBidi: 100,
+  maxStreamsUni: 100,
+  maxDatagramFrameSize: 1200,
+  datagramSendQueueLength: 64,
+  datagramReceiveQueueLength: 256,
+  congestionController: 'ledbat',
+  ledbatTargetMs: 60,
+  ledbatPeriodicSlowdown: true,
+  pacing: true,
+  initialRttMs: 333,
+  initialWindowPackets: 10,
+};
+
+/** Bounds every config value must respect (checked by resolveConfig). */
+export const MIN_UDP_PAYLOAD_SIZE = 1200;
+export const MAX_UDP_PAYLOAD_SIZE = 65_527;
+/** RFC 9002 kGranularity (ms). */
+export const TIMER_GRANULARITY_MS = 1;
+/** Most ACK ranges we remember for received packets (older gaps are forgotten). */
+export const MAX_TRACKED_ACK_RANGES = 64;
+/** Most streams of each kind a peer may ever open (MAX_STREAMS may not exceed 2^60). */
+export const MAX_STREAM_COUNT = 2 ** 50;
+
+export function resolveConfig(overrides: Partial<TransportConfig> | undefined): TransportConfig {
+  const c: TransportConfig = { ...DEFAULT_TRANSPORT_CONFIG, ...(overrides ?? {}) };
+  const bad = (what: string): never => {
+    throw new RangeError(`invalid transport config: ${what}`);
+  };
+  if (!(c.maxUdpPayloadSize >= MIN_UDP_PAYLOAD_SIZE && c.maxUdpPayloadSize <= MAX_UDP_PAYLOAD_SIZE)) bad('maxUdpPayloadSize');
+  if (!(c.idleTimeoutMs >= 0)) bad('idleTimeoutMs');
+  if (!(c.keepAliveIntervalMs >= 0)) bad('keepAliveIntervalMs');
+  if (!(c.maxAckDelayMs >= 0 && c.maxAckDelayMs < 16384)) bad('maxAckDelayMs');
+  if (!(c.ackElicitingThreshold >= 1)) bad('ackElicitingThreshold');
+  if (!(c.initialStreamWindow > 0 && c.maxStreamWindow >= c.initialStreamWindow)) bad('stream window');
+  if (!(c.initialConnectionWindow > 0 && c.maxConnectionWindow >= c.initialConnectionWindow)) bad('connection window');
+  if (!(c.sendBufferSize > 0)) bad('sendBufferSize');
+  if (!(c.ledbatTargetMs > 0 && c.ledbatTargetMs <= 100)) bad('ledbatTargetMs (RFC 6817: ≤ 100 ms)');
+  if (!(c.initialWindowPackets >= 2)) bad('initialWindowPackets');
+  return c;
+}

@@ -1,0 +1,64 @@
+/**
+ * Congestion control behind one interface (cf. quinn-proto `congestion::Controller`). A controller
+ * knows nothing about streams, frames or packet numbers: recovery tells it what was sent, acknowledged
+ * and lost; it answers with a window and a pacing rate. Plug a new one in through
+ * TransportConfig.congestionController (a factory) — recovery code does not change.
+ */
+
+/** What recovery knows about one acknowledgment event. Times in ms. */
+export interface AckSample {
+  /** Bytes newly acknowledged by this ACK frame (in-flight packets only). */
+  readonly ackedBytes: number;
+  /** Bytes in flight before these acknowledgments were removed. */
+  readonly priorInFlight: number;
+  /** Send time of the newest newly-acknowledged packet (for recovery-period checks). */
+  readonly largestAckedSentTime: number;
+  /** This ACK's RTT sample (ms), or NaN when it gave none. */
+  readonly latestRtt: number;
+  readonly smoothedRtt: number;
+  readonly minRtt: number;
+  /**
+   * One-way delay of the largest newly acknowledged packet: peer receive timestamp minus our send
+   * time (ms). Offset by an unknown constant (clock difference), so only differences are meaningful
+   * (RFC 6817 §3.2). NaN when this ACK newly acknowledged nothing.
+   */
+  readonly oneWayDelay: number;
+  /** true when the sender did not have enough data to fill the window (don't grow on such ACKs). */
+  readonly appLimited: boolean;
+}
+
+export interface CongestionController {
+  /** Congestion window, bytes. */
+  readonly window: number;
+  /** Current queueing-delay estimate (ms) for stats; 0 for loss-based controllers. */
+  readonly queueingDelay: number;
+  /** Short name for stats and logs. */
+  readonly name: string;
+  onPacketSent(now: number, bytes: number, bytesInFlight: number): void;
+  /** `sample` is reused between calls: read it, don't keep it. */
+  onAck(now: number, sample: AckSample): void;
+  /** Packets were declared lost; `largestLostSentTime` lets a controller react once per window. */
+  onLoss(now: number, lostBytes: number, largestLostSentTime: number, bytesInFlight: number): void;
+  /** RFC 9002 §7.6: a long run of losses, collapse to the minimum window. */
+  onPersistentCongestion(now: number): void;
+  /**
+   * Pacing rate in bytes per millisecond, or 0 to let the pacer derive it from window / smoothed RTT.
+   */
+  pacingRate(smoothedRtt: number): number;
+}
+
+export interface CongestionControllerOptions {
+  /** Maximum datagram payload (MSS analogue), bytes. */
+  readonly maxDatagramSize: number;
+  readonly initialWindowPackets: number;
+  /** LEDBAT target queueing delay, ms. */
+  readonly targetDelayMs: number;
+  readonly periodicSlowdown: boolean;
+}
+
+export type CongestionControllerFactory = (options: CongestionControllerOptions) => CongestionController;
+
+/** Smallest window any controller uses: 2 packets (RFC 9002 kMinimumWindow). */
+export function minimumWindow(maxDatagramSize: number): number {
+  return 2 * maxDatagramSize;
+}

@@ -1,0 +1,56 @@
+import { minimumWindow, type AckSample, type CongestionController, type CongestionControllerOptions } from './controller.js';
+
+/**
+ * NewReno as in RFC 9002 §7 (slow start, congestion avoidance, one reduction per recovery period,
+ * persistent congestion). It exists to prove that another controller plugs in without touching
+ * recovery code; LEDBAT is the default.
+ */
+export class NewReno implements CongestionController {
+  readonly name = 'newreno';
+  window: number;
+  readonly queueingDelay = 0;
+  private ssthresh = Infinity;
+  private recoveryStart = -Infinity;
+  private bytesAckedInCa = 0;
+  private readonly mss: number;
+
+  constructor(options: CongestionControllerOptions) {
+    this.mss = options.maxDatagramSize;
+    this.window = options.initialWindowPackets * this.mss;
+  }
+
+  onPacketSent(): void {}
+
+  onAck(_now: number, s: AckSample): void {
+    if (s.largestAckedSentTime <= this.recoveryStart) return;
+    if (s.appLimited) return;
+    if (this.window < this.ssthresh) {
+      this.window += s.ackedBytes;
+    } else {
+      this.bytesAckedInCa += s.ackedBytes;
+      if (this.bytesAckedInCa >= this.window) {
+        this.bytesAckedInCa -= this.window;
+        this.window += this.mss;
+      }
+    }
+  }
+
+  onLoss(now: number, _lostBytes: number, largestLostSentTime: number, _bytesInFlight?: number): void {
+    if (largestLostSentTime <= this.recoveryStart) return;
+    this.recoveryStart = now;
+    this.window = Math.max(Math.floor(this.window / 2), minimumWindow(this.mss));
+    this.ssthresh = this.window;
+    this.bytesAckedInCa = 0;
+  }
+
+  onPersistentCongestion(now: number): void {
+    this.window = minimumWindow(this.mss);
+    this.recoveryStart = now;
+  }
+
+  pacingRate(): number {
+    return 0;
+  }
+}
+
+export const newRenoFactory = (options: CongestionControllerOptions): CongestionController => new NewReno(options);

@@ -1,0 +1,275 @@
+import type { KeyPair } from '../crypto/keys.js';
+import { readLongHeader } from '../wire/headers.js';
+import { CONNECTION_ID_LENGTH, LongPacketType, type LongHeader } from '../wire/types.js';
+import type { Address, ConnectionEvent, ConnectOptions, RandomSource, SansIoEndpoint, Transmit } from './api.js';
+import { resolveConfig, type TransportConfig } from './config.js';
+import { Connection, type EventSink } from './connection.js';
+
+export interface EndpointOptions {
+  /** This peer's static X25519 key pair: its identity. */
+  readonly staticKeyPair: KeyPair;
+  /** Cryptographically secure random source (systemRandom in production, seeded in the simulator). */
+  readonly random: RandomSource;
+  /** Overrides of DEFAULT_TRANSPORT_CONFIG. */
+  readonly config?: Partial<TransportConfig>;
+  /** Accept connections dialled by peers (default true: peers are symmetric). */
+  readonly acceptIncoming?: boolean;
+  /** Pre-shared key for incoming IKpsk2/XXpsk3 handshakes. */
+  readonly psk?: Uint8Array;
+}
+
+/** 48-bit routing key from the first 6 bytes of a connection ID (full ID compared on lookup). */
+function cidKey(buf: Uint8Array, offset: number): number {
+  return (
+    (buf[offset] as number) * 0x10000000000 +
+    (buf[offset + 1] as number) * 0x100000000 +
+    (((buf[offset + 2] as number) << 24) >>> 0) +
+    ((buf[offset + 3] as number) << 16) +
+    ((buf[offset + 4] as number) << 8) +
+    (buf[offset + 5] as number)
+  );
+}
+
+function cidEquals(cid: Uint8Array, buf: Uint8Array, offset: number): boolean {
+  for (let i = 0; i < CONNECTION_ID_LENGTH; i++) if (cid[i] !== buf[offset + i]) return false;
+  return true;
+}
+
+class EventQueue implements EventSink {
+  private items: ConnectionEvent[] = [];
+  private head = 0;
+  push(event: ConnectionEvent): void {
+    this.items.push(event);
+  }
+  shift(): ConnectionEvent | null {
+    if (this.head >= this.items.length) return null;
+    const e = this.items[this.head] as ConnectionEvent;
+    this.items[this.head] = undefined as unknown as ConnectionEvent;
+    this.head++;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    }
+    return e;
+  }
+}
+
+/**
+ * The sans-IO endpoint (api.ts SansIoEndpoint): one per UDP socket. Routes datagrams to connections
+ * by destination connection ID, creates server-side connections from acceptable Initials, drops
+ * everything else statelessly, and multiplexes the connections' output round-robin.
+ *
+ * Hot path note: pollTransmit returns the same Transmit object each time (mutated); use it before
+ * the next call.
+ */
+export class Endpoint implements SansIoEndpoint {
+  readonly config: TransportConfig;
+  private readonly conns = new Map<number, Connection>();
+  private readonly byCid = new Map<number, Connection>();
+  private readonly byInitial = new Map<string, Connection>();
+  private readonly events = new EventQueue();
+  private list: Connection[] = [];
+  private rr = 0;
+  private nextId = 1;
+  private closed = false;
+  private readonly transmit: { destination: Address; length: number } = { destination: { host: '', port: 0 }, length: 0 };
+  /** Datagrams dropped without reaching a connection (unknown CID, malformed, refused). */
+  droppedDatagrams = 0;
+
+  constructor(private readonly options: EndpointOptions) {
+    this.config = resolveConfig(options.config);
+  }
+
+  get connections(): ReadonlyMap<number, Connection> {
+    return this.conns;
+  }
+
+  get publicKey(): Uint8Array {
+    return this.options.staticKeyPair.publicKey;
+  }
+
+  private newCid(): Uint8Array {
+    for (;;) {
+      const cid = new Uint8Array(CONNECTION_ID_LENGTH);
+      this.options.random(cid);
+      if (!this.byCid.has(cidKey(cid, 0))) return cid;
+    }
+  }
+
+  private add(conn: Connection): void {
+    this.conns.set(conn.id, conn);
+    this.byCid.set(cidKey(conn.localCid, 0), conn);
+    this.list.push(conn);
+  }
+
+  private initialKey(dcid: Uint8Array, from: Address): string {
+    let s = `${from.host}|${from.port}|`;
+    for (const b of dcid) s += b.toString(16).padStart(2, '0');
+    return s;
+  }
+
+  connect(remote: Address, options: ConnectOptions, now: number): Connection {
+    if (this.closed) throw new Error('endpoint is closed');
+    const initialDcid = new Uint8Array(CONNECTION_ID_LENGTH);
+    this.options.random(initialDcid);
+    const conn = Connection.client(
+      {
+        id: this.nextId++,
+        config: this.config,
+        staticKeyPair: this.options.staticKeyPair,
+        random: this.options.random,
+        remote: { host: remote.host, port: remote.port },
+        localCid: this.newCid(),
+        events: this.events,
+        now,
+      },
+      initialDcid,
+      {
+        ...(options.remotePublicKey !== undefined ? { remotePublicKey: options.remotePublicKey } : {}),
+        ...(options.psk !== undefined ? { psk: options.psk } : {}),
+      },
+    );
+    this.add(conn);
+    return conn;
+  }
+
+  /** Hot path: routes one datagram. Short-header packets are decrypted in place in `datagram`. */
+  receive(datagram: Uint8Array, from: Address, now: number): void {
+    const len = datagram.length;
+    if (len < 1 + CONNECTION_ID_LENGTH) {
+      this.droppedDatagrams++;
+      return;
+    }
+    const first = datagram[0] as number;
+    if ((first & 0x40) === 0) {
+      this.droppedDatagrams++;
+      return;
+    }
+    if ((first & 0x80) === 0) {
+      const conn = this.byCid.get(cidKey(datagram, 1));
+      if (conn === undefined || !cidEquals(conn.localCid, datagram, 1)) {
+        this.droppedDatagrams++;
+        return;
+      }
+      conn.handleShort(datagram, len, from, now);
+      return;
+    }
+    let header: LongHeader;
+    try {
+      header = readLongHeader(datagram, len);
+    } catch {
+      this.droppedDatagrams++;
+      return;
+    }
+    if (header.packetType === LongPacketType.Initial) {
+      this.receiveInitial(header, from, now);
+      return;
+    }
+    const dcid = header.destinationConnectionId;
+    const conn = this.byCid.get(cidKey(dcid, 0));
+    if (conn === undefined || !cidEquals(conn.localCid, dcid, 0)) {
+      this.droppedDatagrams++;
+      return;
+    }
+    conn.handleLong(header, from, now);
+  }
+
+  private receiveInitial(header: LongHeader, from: Address, now: number): void {
+    const key = this.initialKey(header.destinationConnectionId, from);
+    const existing = this.byInitial.get(key);
+    if (existing !== undefined) {
+      existing.handleLong(header, from, now);
+      return;
+    }
+    if (this.closed || this.options.acceptIncoming === false) {
+      this.droppedDatagrams++;
+      return;
+    }
+    let conn: Connection;
+    try {
+      conn = Connection.server(
+        {
+          id: this.nextId,
+          config: this.config,
+          staticKeyPair: this.options.staticKeyPair,
+          random: this.options.random,
+          remote: { host: from.host, port: from.port },
+          localCid: this.newCid(),
+          events: this.events,
+          now,
+        },
+        header,
+        this.options.psk,
+      );
+    } catch {
+      this.droppedDatagrams++;
+      return;
+    }
+    this.nextId++;
+    this.add(conn);
+    this.byInitial.set(key, conn);
+  }
+
+  pollTransmit(now: number, buffer: Uint8Array): Transmit | null {
+    const list = this.list;
+    const n = list.length;
+    for (let i = 0; i < n; i++) {
+      const idx = (this.rr + i) % n;
+      const conn = list[idx] as Connection;
+      const length = conn.pollTransmit(now, buffer);
+      if (length > 0) {
+        this.rr = (idx + 1) % n;
+        this.transmit.destination = conn.remoteAddress;
+        this.transmit.length = length;
+        return this.transmit;
+      }
+    }
+    this.sweep();
+    return null;
+  }
+
+  pollEvent(): ConnectionEvent | null {
+    return this.events.shift();
+  }
+
+  nextDeadline(): number {
+    let t = Infinity;
+    for (const conn of this.list) {
+      const d = conn.nextDeadline();
+      if (d < t) t = d;
+    }
+    return t;
+  }
+
+  onTimeout(now: number): void {
+    for (const conn of this.list) if (conn.nextDeadline() <= now) conn.onTimeout(now);
+    this.sweep();
+  }
+
+  /** Drops connections that are fully closed from the routing tables. */
+  private sweep(): void {
+    let removed = false;
+    for (const conn of this.list) {
+      if (!conn.isFinished) continue;
+      removed = true;
+      this.conns.delete(conn.id);
+      const k = cidKey(conn.localCid, 0);
+      if (this.byCid.get(k) === conn) this.byCid.delete(k);
+      for (const [key, c] of this.byInitial) if (c === conn) this.byInitial.delete(key);
+    }
+    if (removed) {
+      this.list = this.list.filter((c) => !c.isFinished);
+      this.rr = 0;
+    }
+  }
+
+  close(now: number): void {
+    this.closed = true;
+    for (const conn of this.list) conn.closeAt(now, 0, 'endpoint closed');
+  }
+}
+
+/** Convenience factory. */
+export function createEndpoint(options: EndpointOptions): Endpoint {
+  return new Endpoint(options);
+}

@@ -1,0 +1,56 @@
+/**
+ * Token-bucket pacer (cf. quinn-proto `connection/pacing.rs`, RFC 9002 §7.7): spreads a congestion
+ * window over the RTT instead of sending it as one burst. Rate = 1.25 · window / smoothed RTT (or the
+ * controller's own rate); the bucket holds about 2 ms worth of data, at least 10 and at most 256
+ * datagrams, so timers with millisecond granularity still keep the pipe full.
+ */
+export class Pacer {
+  private tokens: number;
+  private lastRefill = 0;
+  private capacity: number;
+  private rate = 0; // bytes per ms
+
+  private static readonly BURST_INTERVAL_MS = 2;
+  private static readonly MIN_BURST_PACKETS = 10;
+  private static readonly MAX_BURST_PACKETS = 256;
+  private static readonly GAIN = 1.25;
+
+  constructor(private readonly mss: number) {
+    this.capacity = Pacer.MIN_BURST_PACKETS * mss;
+    this.tokens = this.capacity;
+  }
+
+  /** Recomputes rate and burst size; call before asking delay(). */
+  update(window: number, smoothedRtt: number, controllerRate: number): void {
+    const rtt = Math.max(smoothedRtt, 0.001);
+    this.rate = controllerRate > 0 ? controllerRate : (Pacer.GAIN * window) / rtt;
+    const burst = this.rate * Pacer.BURST_INTERVAL_MS;
+    this.capacity = Math.min(Math.max(burst, Pacer.MIN_BURST_PACKETS * this.mss), Pacer.MAX_BURST_PACKETS * this.mss);
+    if (this.tokens > this.capacity) this.tokens = this.capacity;
+  }
+
+  /**
+   * Time at which a packet of `bytes` may leave: `now` when tokens suffice, later otherwise.
+   */
+  nextSendTime(now: number, bytes: number): number {
+    this.refill(now);
+    if (this.tokens >= bytes) return now;
+    if (this.rate <= 0) return now;
+    const wait = (bytes - this.tokens) / this.rate;
+    // Sub-microsecond waits are rounding noise: never ask for a timer that cannot move time on.
+    return wait < 0.001 ? now : now + wait;
+  }
+
+  onSent(now: number, bytes: number): void {
+    this.refill(now);
+    this.tokens -= bytes;
+    if (this.tokens < 0) this.tokens = 0;
+  }
+
+  private refill(now: number): void {
+    if (now > this.lastRefill) {
+      this.tokens = Math.min(this.capacity, this.tokens + (now - this.lastRefill) * this.rate);
+      this.lastRefill = now;
+    }
+  }
+}

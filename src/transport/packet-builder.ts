@@ -1,0 +1,244 @@
+import type { PacketProtection } from '../crypto/packet-protection.js';
+import { FRAME_TYPE_CLOSE_APPLICATION, FRAME_TYPE_DATAGRAM_WITH_LENGTH, ackFrameLength, streamFrameHeaderLength, writeAckFrame, writeStreamFrameHeader } from '../wire/frames-encode.js';
+import { writeShortHeader } from '../wire/headers.js';
+import { varintLength, writeVarint } from '../wire/varint.js';
+import { AEAD_TAG_LENGTH, FrameType, MAX_CLOSE_REASON_BYTES, type AckRange } from '../wire/types.js';
+import { MAX_TRACKED_ACK_RANGES } from './config.js';
+import type { AckTracker } from './recovery/ack-tracker.js';
+import { SentFrame, type SentPacket } from './recovery/sent-packets.js';
+import type { Stream } from './streams/stream.js';
+
+const textEncoder = new TextEncoder();
+
+/**
+ * Fills one short-header packet (one datagram) frame by frame under a size budget, recording in the
+ * SentPacket what each frame carried (cf. aioquic `packet_builder.py`). The connection decides what
+ * goes in and in which order; the builder knows the encodings. Hot path: no allocation (ACK ranges
+ * use preallocated objects; frames are written straight into the datagram buffer).
+ */
+export class PacketBuilder {
+  buf: Uint8Array = new Uint8Array(0);
+  headerLength = 0;
+  offset = 0;
+  /** Frames must end before this offset (room for the AEAD tag). */
+  limit = 0;
+  pn = 0;
+  ackEliciting = false;
+  /** Bytes of STREAM frames (data) written into this packet. */
+  streamBytes = 0;
+  packet: SentPacket | null = null;
+  private readonly ackRanges: AckRange[] = [];
+
+  constructor() {
+    for (let i = 0; i < MAX_TRACKED_ACK_RANGES; i++) this.ackRanges.push({ smallest: 0, largest: 0 });
+  }
+
+  begin(
+    buf: Uint8Array,
+    dcid: Uint8Array,
+    pn: number,
+    pnLength: 1 | 2 | 3 | 4,
+    keyPhase: 0 | 1,
+    maxDatagramSize: number,
+    record: SentPacket,
+  ): void {
+    this.buf = buf;
+    this.pn = pn;
+    this.headerLength = writeShortHeader(buf, 0, dcid, pn, pnLength, keyPhase);
+    this.offset = this.headerLength;
+    this.limit = Math.min(buf.length, maxDatagramSize) - AEAD_TAG_LENGTH;
+    this.ackEliciting = false;
+    this.streamBytes = 0;
+    this.packet = record;
+    record.pn = pn;
+    record.frameWords = 0;
+  }
+
+  get remaining(): number {
+    return this.limit - this.offset;
+  }
+  get isEmpty(): boolean {
+    return this.offset === this.headerLength;
+  }
+
+  private record(kind: number, a: number, b: number, c: number): void {
+    (this.packet as SentPacket).addFrame(kind, a, b, c);
+  }
+
+  /** ACK frame with as many ranges (newest first) as fit. */
+  writeAck(tracker: AckTracker, now: number): boolean {
+    const ranges = tracker.ranges;
+    const n = Math.min(ranges.count, this.ackRanges.length);
+    if (n === 0) return false;
+    for (let i = 0; i < n; i++) {
+      const r = this.ackRanges[i] as AckRange;
+      const src = ranges.count - 1 - i;
+      r.smallest = ranges.start(src);
+      r.largest = ranges.end(src) - 1;
+    }
+    const delay = Math.max(0, Math.round((now - tracker.largestTime) * 1000));
+    const timestamp = Math.max(0, Math.round(tracker.largestTime * 1000));
+    let count = n;
+    while (count > 0 && ackFrameLength(this.ackRanges, count, delay, timestamp) > this.remaining) count--;
+    if (count === 0) return false;
+    this.offset = writeAckFrame(this.buf, this.offset, this.ackRanges, count, delay, timestamp);
+    this.record(SentFrame.Ack, (this.ackRanges[0] as AckRange).largest, 0, 0);
+    return true;
+  }
+
+  writePing(): boolean {
+    if (this.remaining < 1) return false;
+    this.buf[this.offset++] = FrameType.Ping;
+    this.ackEliciting = true;
+    this.record(SentFrame.Ping, 0, 0, 0);
+    return true;
+  }
+
+  /** Frames of one type byte and one or two varints. */
+  private writeVarintFrame(type: number, a: number, b: number, hasB: boolean): boolean {
+    const len = 1 + varintLength(a) + (hasB ? varintLength(b) : 0);
+    if (len > this.remaining) return false;
+    this.buf[this.offset] = type;
+    let o = writeVarint(this.buf, this.offset + 1, a);
+    if (hasB) o = writeVarint(this.buf, o, b);
+    this.offset = o;
+    this.ackEliciting = true;
+    return true;
+  }
+
+  writeMaxData(maximum: number): boolean {
+    if (!this.writeVarintFrame(FrameType.MaxData, maximum, 0, false)) return false;
+    this.record(SentFrame.MaxData, 0, 0, 0);
+    return true;
+  }
+  writeMaxStreamData(streamId: number, maximum: number): boolean {
+    if (!this.writeVarintFrame(FrameType.MaxStreamData, streamId, maximum, true)) return false;
+    this.record(SentFrame.MaxStreamData, streamId, 0, 0);
+    return true;
+  }
+  writeMaxStreams(bidirectional: boolean, maximum: number): boolean {
+    if (!this.writeVarintFrame(bidirectional ? FrameType.MaxStreamsBidi : FrameType.MaxStreamsUni, maximum, 0, false)) return false;
+    this.record(bidirectional ? SentFrame.MaxStreamsBidi : SentFrame.MaxStreamsUni, 0, 0, 0);
+    return true;
+  }
+  writeDataBlocked(limit: number): boolean {
+    if (!this.writeVarintFrame(FrameType.DataBlocked, limit, 0, false)) return false;
+    this.record(SentFrame.DataBlocked, 0, 0, 0);
+    return true;
+  }
+  writeStreamDataBlocked(streamId: number, limit: number): boolean {
+    if (!this.writeVarintFrame(FrameType.StreamDataBlocked, streamId, limit, true)) return false;
+    this.record(SentFrame.StreamDataBlocked, streamId, 0, 0);
+    return true;
+  }
+  writeStopSending(streamId: number, errorCode: number): boolean {
+    if (!this.writeVarintFrame(FrameType.StopSending, streamId, errorCode, true)) return false;
+    this.record(SentFrame.StopSending, streamId, 0, 0);
+    return true;
+  }
+  writeResetStream(streamId: number, errorCode: number, finalSize: number): boolean {
+    const len = 1 + varintLength(streamId) + varintLength(errorCode) + varintLength(finalSize);
+    if (len > this.remaining) return false;
+    this.buf[this.offset] = FrameType.ResetStream;
+    let o = writeVarint(this.buf, this.offset + 1, streamId);
+    o = writeVarint(this.buf, o, errorCode);
+    this.offset = writeVarint(this.buf, o, finalSize);
+    this.ackEliciting = true;
+    this.record(SentFrame.ResetStream, streamId, 0, 0);
+    return true;
+  }
+  writePathFrame(response: boolean, data: Uint8Array): boolean {
+    if (1 + data.length > this.remaining) return false;
+    this.buf[this.offset] = response ? FrameType.PathResponse : FrameType.PathChallenge;
+    this.buf.set(data, this.offset + 1);
+    this.offset += 1 + data.length;
+    this.ackEliciting = true;
+    if (!response) this.record(SentFrame.PathChallenge, 0, 0, 0);
+    return true;
+  }
+
+  /** CLOSE (not ack-eliciting). The reason is truncated to fit. */
+  writeClose(application: boolean, errorCode: number, reason: string): boolean {
+    const full = textEncoder.encode(reason);
+    const fixed = 1 + varintLength(errorCode) + 2;
+    if (fixed > this.remaining) return false;
+    let n = Math.min(full.length, this.remaining - fixed, MAX_CLOSE_REASON_BYTES);
+    // Do not cut inside a UTF-8 sequence.
+    while (n > 0 && n < full.length && ((full[n] as number) & 0xc0) === 0x80) n--;
+    const bytes = full.subarray(0, n);
+    this.buf[this.offset] = application ? FRAME_TYPE_CLOSE_APPLICATION : FrameType.Close;
+    let o = writeVarint(this.buf, this.offset + 1, errorCode);
+    o = writeVarint(this.buf, o, bytes.length);
+    this.buf.set(bytes, o);
+    this.offset = o + bytes.length;
+    this.record(SentFrame.Close, 0, 0, 0);
+    return true;
+  }
+
+  /** DATAGRAM with an explicit length. false when it does not fit this packet. */
+  writeDatagram(data: Uint8Array): boolean {
+    const len = 1 + varintLength(data.length) + data.length;
+    if (len > this.remaining) return false;
+    this.buf[this.offset] = FRAME_TYPE_DATAGRAM_WITH_LENGTH;
+    const o = writeVarint(this.buf, this.offset + 1, data.length);
+    this.buf.set(data, o);
+    this.offset = o + data.length;
+    this.ackEliciting = true;
+    this.record(SentFrame.Datagram, 0, 0, 0);
+    return true;
+  }
+
+  /**
+   * One STREAM frame for `s`: a retransmission if any is queued, else new data within `credit`
+   * (connection flow control) and the stream's own limit, plus FIN when it reaches the end.
+   * Returns the new (never sent before) bytes written, or -1 when nothing was written.
+   */
+  writeStreamFrame(s: Stream, credit: number): number {
+    const sb = s.send;
+    const fc = s.sendFc;
+    if (sb === null || fc === null) return -1;
+    const space = this.remaining;
+    if (space < 4) return -1;
+    if (sb.hasRetransmit()) {
+      const off = sb.nextRetransmitOffset();
+      const avail = sb.nextRetransmitLength(space);
+      const hdr = streamFrameHeaderLength(s.id, off, Math.min(avail, space));
+      const len = Math.min(avail, space - hdr);
+      if (len <= 0) return -1;
+      const fin = s.finPending && s.finRequested && off + len === sb.end && sb.unsent === sb.end;
+      this.offset = writeStreamFrameHeader(this.buf, this.offset, s.id, off, len, fin);
+      sb.copyTo(off, len, this.buf, this.offset);
+      this.offset += len;
+      sb.markRetransmitted(off, len);
+      if (fin) s.finPending = false;
+      this.ackEliciting = true;
+      this.streamBytes += len;
+      this.record(fin ? SentFrame.StreamFin : SentFrame.Stream, s.id, off, len);
+      return 0;
+    }
+    const off = sb.unsent;
+    const avail = Math.min(sb.end - off, fc.limit - off, credit);
+    const finWanted = s.finPending && s.finRequested;
+    if (avail <= 0 && !(finWanted && off === sb.end)) return -1;
+    const hdr = streamFrameHeaderLength(s.id, off, Math.max(0, Math.min(avail, space)));
+    const len = Math.max(0, Math.min(avail, space - hdr));
+    if (len === 0 && !(finWanted && off === sb.end)) return -1;
+    if (space - hdr < 0) return -1;
+    const fin = finWanted && off + len === sb.end;
+    this.offset = writeStreamFrameHeader(this.buf, this.offset, s.id, off, len, fin);
+    sb.copyTo(off, len, this.buf, this.offset);
+    this.offset += len;
+    sb.markSent(len);
+    fc.used = sb.unsent;
+    if (fin) s.finPending = false;
+    this.ackEliciting = true;
+    this.streamBytes += len;
+    this.record(fin ? SentFrame.StreamFin : SentFrame.Stream, s.id, off, len);
+    return len;
+  }
+
+  /** Seals the packet in place; returns the datagram length. */
+  finish(protection: PacketProtection): number {
+    return protection.seal(this.buf, this.headerLength, this.offset - this.headerLength, this.pn);
+  }
+}

@@ -1,0 +1,244 @@
+import type { AckRange } from '../../wire/types.js';
+import type { AckSample, CongestionController } from '../congestion/controller.js';
+import { TIMER_GRANULARITY_MS } from '../config.js';
+import type { RttEstimator } from './rtt-estimator.js';
+import { SENT_FRAME_STRIDE, SentPackets, type SentPacket } from './sent-packets.js';
+
+/** Receives what acknowledged or lost packets carried (implemented by the connection). */
+export interface SentFrameHandler {
+  onFrameAcked(kind: number, a: number, b: number, c: number): void;
+  onFrameLost(kind: number, a: number, b: number, c: number): void;
+}
+
+/** RFC 9002 §6.1.1 kPacketThreshold. */
+export const PACKET_THRESHOLD = 3;
+/** Longest probe timeout period after backoff (ms). */
+export const MAX_PTO_PERIOD_MS = 1000;
+/** RFC 9002 §7.6.1 kPersistentCongestionThreshold. */
+export const PERSISTENT_CONGESTION_THRESHOLD = 3;
+
+/**
+ * Loss detection and probe timeout, RFC 9002 §6 (one packet number space: the handshake runs on
+ * long-header packets with their own retransmission timer in the connection).
+ */
+export class LossDetection {
+  readonly sent = new SentPackets();
+  nextPn = 0;
+  largestAcked = -1;
+  bytesInFlight = 0;
+  ackElicitingInFlight = 0;
+  lossTime = Infinity;
+  ptoCount = 0;
+  timeOfLastAckEliciting = -Infinity;
+  packetsLost = 0;
+  /** Set by the connection while it had less to send than the window allowed. */
+  appLimited = false;
+  private readonly sample: { -readonly [K in keyof AckSample]: AckSample[K] } = {
+    ackedBytes: 0,
+    priorInFlight: 0,
+    largestAckedSentTime: 0,
+    latestRtt: NaN,
+    smoothedRtt: 0,
+    minRtt: 0,
+    oneWayDelay: NaN,
+    appLimited: false,
+  };
+  /** Peer's max_ack_delay (ms), from its transport parameters. */
+  peerMaxAckDelay = 25;
+
+  constructor(
+    readonly rtt: RttEstimator,
+    public cc: CongestionController,
+    private readonly handler: SentFrameHandler,
+  ) {}
+
+  /** Registers a packet just sent (the record came from sent.acquire()). */
+  onPacketSent(p: SentPacket): void {
+    this.sent.add(p);
+    if (p.inFlight) {
+      this.bytesInFlight += p.size;
+      if (p.ackEliciting) {
+        this.ackElicitingInFlight++;
+        this.timeOfLastAckEliciting = p.timeSent;
+      }
+      this.cc.onPacketSent(p.timeSent, p.size, this.bytesInFlight);
+    }
+  }
+
+  /**
+   * Processes an ACK frame (§6 / §A.7). Returns false when it acknowledges a packet never sent
+   * (PROTOCOL_VIOLATION).
+   */
+  onAck(ranges: readonly AckRange[], ackDelayMs: number, receiveTimestampMicros: number, now: number, handshakeConfirmed: boolean): boolean {
+    const first = ranges[0];
+    if (first === undefined) return true;
+    const largest = first.largest;
+    if (largest >= this.nextPn) return false;
+    if (largest > this.largestAcked) this.largestAcked = largest;
+
+    let ackedBytes = 0;
+    let newlyAckEliciting = false;
+    let largestNewlyAcked = -1;
+    let largestNewlyAckedSentTime = 0;
+    let largestNewlyAckedWasLargest = false;
+    const priorInFlight = this.bytesInFlight;
+    for (let r = ranges.length - 1; r >= 0; r--) {
+      const range = ranges[r] as AckRange;
+      const lo = Math.max(range.smallest, this.sent.smallestPn);
+      const hi = Math.min(range.largest, this.sent.endPn - 1);
+      for (let pn = lo; pn <= hi; pn++) {
+        const p = this.sent.remove(pn);
+        if (p === null) continue;
+        if (p.inFlight) {
+          this.bytesInFlight -= p.size;
+          ackedBytes += p.size;
+          if (p.ackEliciting) this.ackElicitingInFlight--;
+        }
+        if (p.ackEliciting) newlyAckEliciting = true;
+        if (pn > largestNewlyAcked) {
+          largestNewlyAcked = pn;
+          largestNewlyAckedSentTime = p.timeSent;
+          largestNewlyAckedWasLargest = pn === largest;
+        }
+        const f = p.frames;
+        for (let i = 0; i < p.frameWords; i += SENT_FRAME_STRIDE) {
+          this.handler.onFrameAcked(f[i] as number, f[i + 1] as number, f[i + 2] as number, f[i + 3] as number);
+        }
+        this.sent.release(p);
+      }
+    }
+    if (largestNewlyAcked < 0) return true;
+
+    let latestRtt = NaN;
+    if (largestNewlyAckedWasLargest && newlyAckEliciting) {
+      latestRtt = Math.max(now - largestNewlyAckedSentTime, 0);
+      const ackDelay = handshakeConfirmed ? Math.min(ackDelayMs, this.peerMaxAckDelay) : ackDelayMs;
+      this.rtt.update(latestRtt, ackDelay);
+    }
+    // One-way delay for delay-based control: peer's receive clock minus our send clock.
+    const oneWayDelay = largestNewlyAckedWasLargest ? receiveTimestampMicros / 1000 - largestNewlyAckedSentTime : NaN;
+
+    this.detectLost(now);
+    const sample = this.sample; // reused: controllers must not keep it
+    sample.ackedBytes = ackedBytes;
+    sample.priorInFlight = priorInFlight;
+    sample.largestAckedSentTime = largestNewlyAckedSentTime;
+    sample.latestRtt = latestRtt;
+    sample.smoothedRtt = this.rtt.smoothedRtt;
+    sample.minRtt = this.rtt.minRtt;
+    sample.oneWayDelay = oneWayDelay;
+    sample.appLimited = this.appLimited;
+    this.cc.onAck(now, sample);
+    this.ptoCount = 0;
+    return true;
+  }
+
+  /** §6.1: packet and time thresholds. */
+  detectLost(now: number): void {
+    this.lossTime = Infinity;
+    if (this.largestAcked < 0) return;
+    const lossDelay = this.rtt.lossDelay();
+    let lostBytes = 0;
+    let largestLostSentTime = -Infinity;
+    let firstLostTime = Infinity;
+    let lastLostTime = -Infinity;
+    let contiguous = true;
+    let prevLostPn = -2;
+    const end = Math.min(this.largestAcked, this.sent.endPn - 1);
+    for (let pn = this.sent.smallestPn; pn >= 0 && pn <= end; pn++) {
+      const p = this.sent.get(pn);
+      if (p === null) continue;
+      // Same expression as the loss timer below, so a timer firing at lossTime always declares loss.
+      if (p.timeSent + lossDelay <= now || this.largestAcked >= pn + PACKET_THRESHOLD) {
+        this.sent.remove(pn);
+        this.packetsLost++;
+        if (p.inFlight) {
+          this.bytesInFlight -= p.size;
+          lostBytes += p.size;
+          if (p.ackEliciting) {
+            this.ackElicitingInFlight--;
+            if (p.timeSent < firstLostTime) firstLostTime = p.timeSent;
+            if (p.timeSent > lastLostTime) lastLostTime = p.timeSent;
+            if (prevLostPn >= 0 && pn !== prevLostPn + 1) contiguous = false;
+            prevLostPn = pn;
+          }
+          if (p.timeSent > largestLostSentTime) largestLostSentTime = p.timeSent;
+        }
+        const f = p.frames;
+        for (let i = 0; i < p.frameWords; i += SENT_FRAME_STRIDE) {
+          this.handler.onFrameLost(f[i] as number, f[i + 1] as number, f[i + 2] as number, f[i + 3] as number);
+        }
+        this.sent.release(p);
+      } else {
+        const t = p.timeSent + lossDelay;
+        if (t < this.lossTime) this.lossTime = t;
+      }
+    }
+    if (lostBytes > 0) {
+      this.cc.onLoss(now, lostBytes, largestLostSentTime, this.bytesInFlight);
+      // §7.6 persistent congestion (approximation: one contiguous run of lost ack-eliciting packets
+      // spanning more than 3 PTOs, after an RTT sample exists).
+      if (this.rtt.hasSample && contiguous && lastLostTime - firstLostTime > this.persistentCongestionDuration()) {
+        this.cc.onPersistentCongestion(now);
+      }
+    }
+  }
+
+  persistentCongestionDuration(): number {
+    return (
+      (this.rtt.smoothedRtt + Math.max(4 * this.rtt.rttVar, TIMER_GRANULARITY_MS) + this.peerMaxAckDelay) *
+      PERSISTENT_CONGESTION_THRESHOLD
+    );
+  }
+
+  /**
+   * Current PTO period including backoff (§6.2.1), capped at max(PTO, MAX_PTO_PERIOD_MS): after a
+   * long outage (NAT rebinding, a burst of losses) probes keep coming every second, so the
+   * connection recovers well within the idle timeout instead of waiting out a minutes-long backoff.
+   */
+  ptoPeriod(): number {
+    const base = this.rtt.pto(this.peerMaxAckDelay);
+    return Math.min(base * 2 ** Math.min(this.ptoCount, 16), Math.max(base, MAX_PTO_PERIOD_MS));
+  }
+
+  /** When the loss-detection timer fires (Infinity when nothing is outstanding). */
+  deadline(): number {
+    if (this.lossTime !== Infinity) return this.lossTime;
+    if (this.ackElicitingInFlight === 0) return Infinity;
+    return this.timeOfLastAckEliciting + this.ptoPeriod();
+  }
+
+  /**
+   * Loss-detection timer fired (§6.2). Returns the number of probe packets to send now (0 when it
+   * was the time-threshold timer, 2 for a PTO).
+   */
+  onTimeout(now: number): number {
+    if (this.lossTime !== Infinity && now >= this.lossTime) {
+      this.detectLost(now);
+      return 0;
+    }
+    if (this.ackElicitingInFlight === 0) return 0;
+    this.ptoCount++;
+    // Re-queue the oldest outstanding data so the probe carries something useful (the packet stays
+    // in flight: a late ACK for it is still honoured).
+    const oldest = this.sent.oldestAckEliciting();
+    if (oldest !== null) {
+      const f = oldest.frames;
+      for (let i = 0; i < oldest.frameWords; i += SENT_FRAME_STRIDE) {
+        this.handler.onFrameLost(f[i] as number, f[i + 1] as number, f[i + 2] as number, f[i + 3] as number);
+      }
+    }
+    return 2;
+  }
+
+  /** Drops all state (connection closing): nothing is retransmitted any more. */
+  discardAll(): void {
+    for (let pn = this.sent.smallestPn; pn >= 0 && pn < this.sent.endPn; pn++) {
+      const p = this.sent.remove(pn);
+      if (p) this.sent.release(p);
+    }
+    this.bytesInFlight = 0;
+    this.ackElicitingInFlight = 0;
+    this.lossTime = Infinity;
+  }
+}

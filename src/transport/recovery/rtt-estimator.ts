@@ -1,0 +1,50 @@
+import { TIMER_GRANULARITY_MS } from '../config.js';
+
+/** Round-trip time estimation, RFC 9002 §5. All values in milliseconds. */
+export class RttEstimator {
+  latestRtt = 0;
+  minRtt = Infinity;
+  smoothedRtt: number;
+  rttVar: number;
+  hasSample = false;
+
+  constructor(private readonly initialRtt: number) {
+    this.smoothedRtt = initialRtt;
+    this.rttVar = initialRtt / 2;
+  }
+
+  /** §5.3: `ackDelay` is the peer-reported delay, already capped at max_ack_delay by the caller. */
+  update(latestRtt: number, ackDelay: number): void {
+    this.latestRtt = latestRtt;
+    if (!this.hasSample) {
+      this.hasSample = true;
+      this.minRtt = latestRtt;
+      this.smoothedRtt = latestRtt;
+      this.rttVar = latestRtt / 2;
+      return;
+    }
+    if (latestRtt < this.minRtt) this.minRtt = latestRtt;
+    let adjusted = latestRtt;
+    if (latestRtt >= this.minRtt + ackDelay) adjusted = latestRtt - ackDelay;
+    this.rttVar = 0.75 * this.rttVar + 0.25 * Math.abs(this.smoothedRtt - adjusted);
+    this.smoothedRtt = 0.875 * this.smoothedRtt + 0.125 * adjusted;
+  }
+
+  /** Probe timeout without backoff (§6.2.1): srtt + max(4·rttvar, kGranularity) + max_ack_delay. */
+  pto(maxAckDelay: number): number {
+    return this.smoothedRtt + Math.max(4 * this.rttVar, TIMER_GRANULARITY_MS) + maxAckDelay;
+  }
+
+  /** Loss time threshold (§6.1.2): 9/8 · max(srtt, latest_rtt), at least kGranularity. */
+  lossDelay(): number {
+    return Math.max((9 / 8) * Math.max(this.smoothedRtt, this.latestRtt), TIMER_GRANULARITY_MS);
+  }
+
+  reset(): void {
+    this.hasSample = false;
+    this.minRtt = Infinity;
+    this.smoothedRtt = this.initialRtt;
+    this.rttVar = this.initialRtt / 2;
+    this.latestRtt = 0;
+  }
+}
