@@ -1,7 +1,7 @@
 /** `punchline id`: print this peer's public key (its name) in z-base-32. */
-import { parseArgs } from 'node:util';
 import { defaultIdentityPath, loadIdentity } from '../../crypto/identity.js';
 import { encodePublicKey } from '../../crypto/key-text.js';
+import { parseCommandLine } from '../args.js';
 
 export const summary = "print this peer's public key (z-base-32)";
 
@@ -16,24 +16,16 @@ options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        key: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    process.stderr.write(`punchline id: ${(error as Error).message}\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCommandLine('id', HELP, {
+    args: argv,
+    options: {
+      key: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const keyPair = await loadIdentity(values.key ?? defaultIdentityPath(), {
     onWarning: (w) => process.stderr.write(`punchline id: warning: ${w.message}\n`),
   });

@@ -1,7 +1,7 @@
 /** `punchline keygen`: create this peer's long-term identity (static X25519 key pair). */
-import { parseArgs } from 'node:util';
 import { defaultIdentityPath, generateIdentity, saveIdentity } from '../../crypto/identity.js';
 import { encodePublicKey } from '../../crypto/key-text.js';
+import { parseCommandLine } from '../args.js';
 
 export const summary = 'generate an identity key pair (X25519) and print its public key';
 
@@ -17,25 +17,17 @@ options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        out: { type: 'string' },
-        force: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    process.stderr.write(`punchline keygen: ${(error as Error).message}\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCommandLine('keygen', HELP, {
+    args: argv,
+    options: {
+      out: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const path = values.out ?? defaultIdentityPath();
   const keyPair = generateIdentity();
   await saveIdentity(path, keyPair, { overwrite: values.force });

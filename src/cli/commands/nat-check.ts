@@ -1,12 +1,12 @@
 /** `punchline nat-check`: what this host looks like from a STUN server, and what NAT it is behind. */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
 import { discoverNatBehaviour } from '../../node/stun-client.js';
 import { probeBindingLifetime } from '../../node/stun-lifetime.js';
 import { PunchlineError } from '../../errors.js';
 import { describeNatBehaviour, normalizeHost } from '../../traversal/stun/index.js';
 import type { Address } from '../../transport/api.js';
+import { parseCommandLine } from '../args.js';
 
 export const summary = 'discover the mapped address and NAT behaviour (RFC 5780) via a STUN server';
 
@@ -28,29 +28,21 @@ options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        server: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        'no-hairpin': { type: 'boolean', default: false },
-        rto: { type: 'string', default: '500' },
-        lifetime: { type: 'boolean', default: false },
-        'lifetime-max': { type: 'string', default: '300' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    process.stderr.write(`punchline nat-check: ${(error as Error).message}\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCommandLine('nat-check', HELP, {
+    args: argv,
+    options: {
+      server: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'no-hairpin': { type: 'boolean', default: false },
+      rto: { type: 'string', default: '500' },
+      lifetime: { type: 'boolean', default: false },
+      'lifetime-max': { type: 'string', default: '300' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (values.server === undefined) {
     process.stderr.write('punchline nat-check: --server HOST:PORT is required (there is no default public server)\n');
     return 2;

@@ -1,8 +1,8 @@
 /** `punchline stun-server`: a STUN server, with RFC 5780 behaviour discovery when given two addresses. */
-import { parseArgs } from 'node:util';
 import { PunchlineError } from '../../errors.js';
 import { StunServer } from '../../server/stun-server.js';
 import { formatAddress } from '../../traversal/stun/index.js';
+import { parseCommandLine } from '../args.js';
 
 export const summary = 'run a STUN server (RFC 8489; RFC 5780 discovery with --alt-host/--alt-port)';
 
@@ -24,30 +24,22 @@ options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        host: { type: 'string', default: '0.0.0.0' },
-        port: { type: 'string', default: '3478' },
-        'alt-host': { type: 'string' },
-        'alt-port': { type: 'string' },
-        software: { type: 'string', default: 'punchline' },
-        rate: { type: 'string', default: '20' },
-        burst: { type: 'string', default: '40' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    process.stderr.write(`punchline stun-server: ${(error as Error).message}\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCommandLine('stun-server', HELP, {
+    args: argv,
+    options: {
+      host: { type: 'string', default: '0.0.0.0' },
+      port: { type: 'string', default: '3478' },
+      'alt-host': { type: 'string' },
+      'alt-port': { type: 'string' },
+      software: { type: 'string', default: 'punchline' },
+      rate: { type: 'string', default: '20' },
+      burst: { type: 'string', default: '40' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const port = parseNumber(values.port, 'port', 0, 65535);
   const rate = parseNumber(values.rate, 'rate', 1, 1e6);
   const burst = parseNumber(values.burst, 'burst', 1, 1e6);
