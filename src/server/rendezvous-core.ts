@@ -1,0 +1,569 @@
+/**
+ * Sans-IO rendezvous server (spec/rendezvous.md): sessions, authentication, presence, lookups,
+ * connect-request routing, punch coordination, relay allocation. It owns no socket and no clock:
+ * the adapter (server.ts) calls
+ *   openSession(now) / receive(sessionId, message, now) / closeSession(sessionId, now)
+ *   receiveUdp(datagram, from, now)            for 0x12 datagrams on the UDP port
+ *   openRelayStream / receiveRelayFrame / closeRelayStream   for stream-relay streams
+ *   onTimeout(now) when nextDeadline() passes
+ * and drains pollOutput() after each call. One handler per client message type, in one table.
+ */
+import type { Address } from '../transport/api.js';
+import type { RandomSource } from '../crypto/sodium.js';
+import { clientProof, constantTimeEqual, deriveAuthKey, serverProof, type StaticKeyPair } from '../traversal/rendezvous/auth.js';
+import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
+import {
+  NONCE_LENGTH,
+  RENDEZVOUS_PROTOCOL_VERSION,
+  decodeClientMessage,
+  encodeMessage,
+  toHex,
+  type AnswerMessage,
+  type ClientMessage,
+  type ConnectMessage,
+  type LookupMessage,
+  type PingMessage,
+  type PunchMessage,
+  type RegisterMessage,
+  type RelayAllocateMessage,
+  type RelayReleaseMessage,
+  type ServerMessage,
+  type SignalMessage,
+} from '../traversal/rendezvous/messages.js';
+import { encodeNotify } from '../traversal/relay/udp-control.js';
+import { RelayCore, type RelayLimits, type RelayStats } from './relay-core.js';
+
+export interface RendezvousLimits {
+  /** A session must register within this time after the challenge. */
+  readonly authTimeoutMs: number;
+  /** A registered session with no message for this long expires (its presence with it). */
+  readonly idleTimeoutMs: number;
+  /** Per-session message rate (token bucket) and burst. */
+  readonly messagesPerSecond: number;
+  readonly messageBurst: number;
+  /** Outstanding connect requests a session may have. */
+  readonly maxPendingRequests: number;
+  readonly requestTimeoutMs: number;
+  /** Protocol violations (malformed, unauthenticated, rate) tolerated before the session is closed. */
+  readonly maxViolations: number;
+  /** Most sessions at once (registered or not). */
+  readonly maxSessions: number;
+  /** Margin added to the computed punch start, ms. */
+  readonly punchMarginMs: number;
+}
+
+export const DEFAULT_RENDEZVOUS_LIMITS: RendezvousLimits = {
+  authTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+  messagesPerSecond: 50,
+  messageBurst: 100,
+  maxPendingRequests: 16,
+  requestTimeoutMs: 30_000,
+  maxViolations: 16,
+  maxSessions: 100_000,
+  punchMarginMs: 20,
+};
+
+export const SessionDropReason = {
+  Malformed: 'malformed',
+  Oversize: 'oversize',
+  Unauthenticated: 'unauthenticated',
+  AuthFailed: 'auth-failed',
+  Replay: 'replay',
+  RateLimited: 'rate-limited',
+  PeerOffline: 'peer-offline',
+  Quota: 'quota',
+  UnknownRequest: 'unknown-request',
+} as const;
+export type SessionDropReason = (typeof SessionDropReason)[keyof typeof SessionDropReason];
+
+export type ServerOutput =
+  /** A control message (encoded) for the session's control stream. */
+  | { readonly kind: 'send'; readonly sessionId: number; readonly data: Uint8Array }
+  /** Close the session's transport (the core already forgot it). */
+  | { readonly kind: 'close'; readonly sessionId: number; readonly reason: string }
+  | { readonly kind: 'udp'; readonly to: Address; readonly data: Uint8Array }
+  /** An inner datagram to write, framed, on the session's relay stream for `leg`. */
+  | { readonly kind: 'relay-stream'; readonly sessionId: number; readonly leg: Uint8Array; readonly data: Uint8Array }
+  /** The relay stream for `leg` should be closed (allocation released). */
+  | { readonly kind: 'relay-stream-close'; readonly sessionId: number; readonly leg: Uint8Array };
+
+interface Session {
+  readonly id: number;
+  readonly nonce: Uint8Array;
+  readonly openedAt: number;
+  state: 'challenged' | 'registered';
+  publicKey: Uint8Array | null;
+  keyHex: string | null;
+  lastActivity: number;
+  tokens: number;
+  lastRefill: number;
+  violations: number;
+  eventSeq: number;
+  rttMs: number;
+  pending: number;
+}
+
+interface PendingRequest {
+  readonly from: number;
+  readonly to: number;
+  readonly id: number;
+  readonly expires: number;
+}
+
+export interface RendezvousStats {
+  readonly sessions: number;
+  readonly peersOnline: number;
+  readonly messagesReceived: number;
+  readonly messagesSent: number;
+  readonly registrations: number;
+  readonly connectRequests: number;
+  readonly drops: Readonly<Record<SessionDropReason, number>>;
+  readonly relay: RelayStats;
+}
+
+export interface RendezvousServerOptions {
+  readonly staticKeyPair: StaticKeyPair;
+  readonly random: RandomSource;
+  readonly limits?: Partial<RendezvousLimits>;
+  readonly relayLimits?: Partial<RelayLimits>;
+}
+
+const SWEEP_INTERVAL_MS = 1000;
+/** Events worth duplicating over the UDP presence leg (latency-sensitive, small). */
+const UDP_NOTIFY_EVENTS: ReadonlySet<string> = new Set(['punch-go', 'signal-event', 'connect-request', 'connect-answer']);
+/** NOTIFY datagrams are kept under a conservative path MTU (RFC 8085 §3.2). */
+const MAX_NOTIFY_BODY = 1150;
+
+type Handler<T extends ClientMessage> = (session: Session, message: T, now: number) => void;
+
+export class RendezvousServerCore {
+  readonly limits: RendezvousLimits;
+  readonly relay: RelayCore;
+  private readonly keyPair: StaticKeyPair;
+  private readonly random: RandomSource;
+  private readonly sessions = new Map<number, Session>();
+  private readonly online = new Map<string, Session>();
+  private readonly requests = new Map<number, PendingRequest>();
+  private readonly outputs: ServerOutput[] = [];
+  private outputHead = 0;
+  private nextSessionId = 1;
+  private nextRequestId = 1;
+  private nextSweep = 0;
+  private messagesReceived = 0;
+  private messagesSent = 0;
+  private registrations = 0;
+  private connectRequests = 0;
+  private readonly drops: Record<SessionDropReason, number>;
+
+  private readonly handlers: { readonly [K in ClientMessage['t']]: Handler<Extract<ClientMessage, { t: K }>> } = {
+    register: (s, m) => this.onRegister(s, m),
+    lookup: (s, m) => this.onLookup(s, m),
+    connect: (s, m, now) => this.onConnect(s, m, now),
+    answer: (s, m) => this.onAnswer(s, m),
+    signal: (s, m) => this.onSignal(s, m),
+    punch: (s, m) => this.onPunch(s, m),
+    'relay-allocate': (s, m, now) => this.onRelayAllocate(s, m, now),
+    'relay-release': (s, m) => this.onRelayRelease(s, m),
+    ping: (s, m) => this.onPing(s, m),
+  };
+
+  constructor(options: RendezvousServerOptions) {
+    this.keyPair = options.staticKeyPair;
+    this.random = options.random;
+    this.limits = { ...DEFAULT_RENDEZVOUS_LIMITS, ...options.limits };
+    this.relay = new RelayCore({ random: options.random, ...(options.relayLimits ? { limits: options.relayLimits } : {}) });
+    this.drops = Object.fromEntries(Object.values(SessionDropReason).map((r) => [r, 0])) as Record<SessionDropReason, number>;
+  }
+
+  get serverPublicKey(): Uint8Array {
+    return this.keyPair.publicKey;
+  }
+
+  // ---- session lifecycle ------------------------------------------------------------------------
+
+  /** A transport session opened; returns its id (or null when the server is full) and queues the challenge. */
+  openSession(now: number): number | null {
+    if (this.sessions.size >= this.limits.maxSessions) return null;
+    const nonce = new Uint8Array(NONCE_LENGTH);
+    this.random(nonce);
+    const session: Session = {
+      id: this.nextSessionId++,
+      nonce,
+      openedAt: now,
+      state: 'challenged',
+      publicKey: null,
+      keyHex: null,
+      lastActivity: now,
+      tokens: this.limits.messageBurst,
+      lastRefill: now,
+      violations: 0,
+      eventSeq: 0,
+      rttMs: 0,
+      pending: 0,
+    };
+    this.sessions.set(session.id, session);
+    this.send(session, { t: 'challenge', version: RENDEZVOUS_PROTOCOL_VERSION, serverKey: this.keyPair.publicKey, nonce });
+    return session.id;
+  }
+
+  /** The transport session ended (or the core decided to end it): presence and relay legs go with it. */
+  closeSession(sessionId: number, reason = 'closed'): void {
+    const session = this.sessions.get(sessionId);
+    if (!session) return;
+    this.sessions.delete(sessionId);
+    if (session.keyHex !== null && this.online.get(session.keyHex) === session) this.online.delete(session.keyHex);
+    this.relay.closeSession(sessionId, reason === 'replaced' ? 'peer-replaced' : 'peer-gone');
+    this.drainRelay();
+    for (const [rid, request] of this.requests) {
+      if (request.from === sessionId) this.requests.delete(rid);
+      else if (request.to === sessionId) {
+        this.requests.delete(rid);
+        const origin = this.sessions.get(request.from);
+        if (origin) {
+          origin.pending -= 1;
+          this.sendError(origin, request.id, RendezvousErrorCode.PeerOffline, 'peer went offline before answering');
+        }
+      }
+    }
+  }
+
+  /** One control message from a session's control stream. Never throws on hostile input. */
+  receive(sessionId: number, bytes: Uint8Array, now: number): void {
+    const session = this.sessions.get(sessionId);
+    if (!session) return;
+    this.messagesReceived += 1;
+    if (!this.takeToken(session, now)) {
+      this.drops[SessionDropReason.RateLimited] += 1;
+      this.violation(session, 0, RendezvousErrorCode.RateLimited, 'message rate exceeded');
+      return;
+    }
+    let message: ClientMessage;
+    try {
+      message = decodeClientMessage(bytes);
+    } catch (error) {
+      const code = error instanceof RendezvousError ? error.code : RendezvousErrorCode.Malformed;
+      this.drops[code === RendezvousErrorCode.Oversize ? SessionDropReason.Oversize : SessionDropReason.Malformed] += 1;
+      this.violation(session, 0, code, error instanceof Error ? error.message : 'malformed');
+      return;
+    }
+    if (session.state !== 'registered' && message.t !== 'register') {
+      this.drops[SessionDropReason.Unauthenticated] += 1;
+      this.violation(session, 'id' in message ? message.id : 0, RendezvousErrorCode.NotRegistered, `${message.t} before register`);
+      return;
+    }
+    session.lastActivity = now;
+    (this.handlers[message.t] as Handler<ClientMessage>)(session, message, now);
+  }
+
+  /** A datagram for the relay/presence plane (first byte 0x12) arrived on the UDP port. */
+  receiveUdp(datagram: Uint8Array, from: Address, now: number): void {
+    this.relay.receiveUdp(datagram, from, now);
+    this.drainRelay();
+  }
+
+  /** A client opened a relay stream for `leg`; false (close it) unless the leg is this session's. */
+  openRelayStream(sessionId: number, leg: Uint8Array): boolean {
+    if (!this.sessions.get(sessionId)?.keyHex) return false;
+    return this.relay.bindStream(sessionId, leg);
+  }
+
+  receiveRelayFrame(sessionId: number, leg: Uint8Array, inner: Uint8Array, now: number): void {
+    this.relay.receiveStream(sessionId, leg, inner, now);
+    this.drainRelay();
+  }
+
+  closeRelayStream(sessionId: number, leg: Uint8Array): void {
+    this.relay.unbindStream(sessionId, leg);
+  }
+
+  pollOutput(): ServerOutput | null {
+    if (this.outputHead >= this.outputs.length) {
+      if (this.outputs.length > 0) {
+        this.outputs.length = 0;
+        this.outputHead = 0;
+      }
+      return null;
+    }
+    return this.outputs[this.outputHead++] ?? null;
+  }
+
+  nextDeadline(): number {
+    return Math.min(this.sessions.size === 0 && this.requests.size === 0 ? Infinity : this.nextSweep, this.relay.nextDeadline());
+  }
+
+  /** Expires unauthenticated and idle sessions (presence expiry), pending requests, idle relays. */
+  onTimeout(now: number): void {
+    this.relay.onTimeout(now);
+    this.drainRelay();
+    if (now < this.nextSweep) return;
+    this.nextSweep = now + SWEEP_INTERVAL_MS;
+    for (const session of [...this.sessions.values()]) {
+      if (session.state === 'challenged' && now - session.openedAt >= this.limits.authTimeoutMs) {
+        this.endSession(session, 'auth-timeout');
+      } else if (session.state === 'registered' && now - session.lastActivity >= this.limits.idleTimeoutMs) {
+        this.endSession(session, 'idle');
+      }
+    }
+    for (const [rid, request] of this.requests) {
+      if (now < request.expires) continue;
+      this.requests.delete(rid);
+      const origin = this.sessions.get(request.from);
+      if (origin) {
+        origin.pending -= 1;
+        this.sendError(origin, request.id, RendezvousErrorCode.Timeout, 'peer did not answer in time');
+      }
+    }
+  }
+
+  stats(): RendezvousStats {
+    return {
+      sessions: this.sessions.size,
+      peersOnline: this.online.size,
+      messagesReceived: this.messagesReceived,
+      messagesSent: this.messagesSent,
+      registrations: this.registrations,
+      connectRequests: this.connectRequests,
+      drops: { ...this.drops },
+      relay: this.relay.stats(),
+    };
+  }
+
+  /** True when a peer with this key has a registered session. */
+  isOnline(publicKey: Uint8Array): boolean {
+    return this.online.has(toHex(publicKey));
+  }
+
+  // ---- handlers (one per message type) ------------------------------------------------------------
+
+  private onRegister(session: Session, m: RegisterMessage): void {
+    if (session.state === 'registered') {
+      // The nonce is single-use: a second register on the session is a replay.
+      this.drops[SessionDropReason.Replay] += 1;
+      this.violation(session, 0, RendezvousErrorCode.Replay, 'session already registered');
+      return;
+    }
+    let ok = false;
+    try {
+      const authKey = deriveAuthKey(this.keyPair.secretKey, m.publicKey);
+      const input = { serverNonce: session.nonce, clientNonce: m.clientNonce, clientKey: m.publicKey, serverKey: this.keyPair.publicKey };
+      ok = constantTimeEqual(clientProof(authKey, input), m.proof);
+      if (ok) {
+        session.state = 'registered';
+        session.publicKey = m.publicKey;
+        session.keyHex = toHex(m.publicKey);
+        const previous = this.online.get(session.keyHex);
+        this.online.set(session.keyHex, session);
+        this.registrations += 1;
+        const presence = this.relay.presenceLeg(session.id, session.keyHex);
+        this.send(session, {
+          t: 'registered',
+          serverProof: serverProof(authKey, input),
+          presenceId: presence.id,
+          presenceKey: presence.key,
+          idleTimeoutMs: this.limits.idleTimeoutMs,
+        });
+        if (previous && previous !== session) this.endSession(previous, 'replaced');
+      }
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      this.drops[SessionDropReason.AuthFailed] += 1;
+      this.sendError(session, 0, RendezvousErrorCode.AuthFailed, 'proof of key ownership did not verify');
+      this.endSession(session, 'auth-failed');
+    }
+  }
+
+  private onLookup(session: Session, m: LookupMessage): void {
+    const peer = this.online.get(toHex(m.peer));
+    const udp = peer ? this.relay.presenceAddress(peer.id) : null;
+    this.send(session, {
+      t: 'lookup-result',
+      id: m.id,
+      peer: m.peer,
+      online: peer !== undefined,
+      ...(udp ? { udp: { host: udp.address.host, port: udp.address.port } } : {}),
+    });
+  }
+
+  private onConnect(session: Session, m: ConnectMessage, now: number): void {
+    const peer = this.peerOf(session, m.peer, m.id);
+    if (!peer) return;
+    if (session.pending >= this.limits.maxPendingRequests) {
+      this.drops[SessionDropReason.Quota] += 1;
+      this.sendError(session, m.id, RendezvousErrorCode.Quota, `at most ${this.limits.maxPendingRequests} pending connect requests`);
+      return;
+    }
+    const rid = this.nextRequestId++;
+    this.requests.set(rid, { from: session.id, to: peer.id, id: m.id, expires: now + this.limits.requestTimeoutMs });
+    session.pending += 1;
+    this.connectRequests += 1;
+    this.sendEvent(peer, {
+      t: 'connect-request',
+      seq: 0,
+      rid,
+      from: session.publicKey!,
+      candidates: m.candidates,
+      ...(m.payload ? { payload: m.payload } : {}),
+    });
+  }
+
+  private onAnswer(session: Session, m: AnswerMessage): void {
+    const request = this.requests.get(m.rid);
+    if (!request || request.to !== session.id) {
+      this.drops[SessionDropReason.UnknownRequest] += 1;
+      this.sendError(session, 0, RendezvousErrorCode.UnknownRequest, `no pending request ${m.rid} for this session`);
+      return;
+    }
+    this.requests.delete(m.rid);
+    const origin = this.sessions.get(request.from);
+    if (!origin) return;
+    origin.pending -= 1;
+    this.sendEvent(origin, {
+      t: 'connect-answer',
+      seq: 0,
+      id: request.id,
+      from: session.publicKey!,
+      accept: m.accept,
+      candidates: m.candidates,
+      ...(m.payload ? { payload: m.payload } : {}),
+      ...(m.reason !== undefined ? { reason: m.reason } : {}),
+    });
+  }
+
+  private onSignal(session: Session, m: SignalMessage): void {
+    const peer = this.peerOf(session, m.peer, 0);
+    if (!peer) return;
+    this.sendEvent(peer, { t: 'signal-event', seq: 0, from: session.publicKey!, kind: m.kind, data: m.data });
+  }
+
+  /**
+   * Coordinated simultaneous open: both peers must send their first probes at about the same
+   * instant so each NAT has an outbound mapping when the other's probe arrives. The server sends
+   * "go" to both with delays that compensate their one-way delays (RTT/2): peer X starts after
+   * max(owd) − owd(X) + margin, i.e. at the same absolute time T = now + max(owd) + margin.
+   */
+  private onPunch(session: Session, m: PunchMessage): void {
+    session.rttMs = m.rttMs;
+    const peer = this.peerOf(session, m.peer, m.id);
+    if (!peer) return;
+    const owdSelf = session.rttMs / 2;
+    const owdPeer = (peer.rttMs || session.rttMs) / 2;
+    const latest = Math.max(owdSelf, owdPeer);
+    const margin = this.limits.punchMarginMs;
+    this.sendEvent(session, { t: 'punch-go', seq: 0, id: m.id, peer: peer.publicKey!, delayMs: Math.round(latest - owdSelf + margin) });
+    this.sendEvent(peer, { t: 'punch-go', seq: 0, id: 0, peer: session.publicKey!, delayMs: Math.round(latest - owdPeer + margin) });
+  }
+
+  private onRelayAllocate(session: Session, m: RelayAllocateMessage, now: number): void {
+    const peer = this.peerOf(session, m.peer, m.id);
+    if (!peer) return;
+    const refused = this.relay.allocationRefused(session.keyHex!, peer.keyHex!);
+    if (refused !== null) {
+      this.drops[SessionDropReason.Quota] += 1;
+      const who = refused === session.keyHex ? 'you have' : 'the peer has';
+      this.sendError(session, m.id, RendezvousErrorCode.Quota, `${who} ${this.relay.limits.maxAllocationsPerPeer} relay allocations already`);
+      return;
+    }
+    const [mine, theirs] = this.relay.allocate({ sessionId: session.id, owner: session.keyHex! }, { sessionId: peer.id, owner: peer.keyHex! }, now);
+    const expiresInMs = this.relay.limits.idleTimeoutMs;
+    this.sendEvent(session, { t: 'relay-allocated', seq: 0, id: m.id, peer: peer.publicKey!, channel: mine.id, bindKey: mine.key, expiresInMs });
+    this.sendEvent(peer, { t: 'relay-allocated', seq: 0, id: 0, peer: session.publicKey!, channel: theirs.id, bindKey: theirs.key, expiresInMs });
+  }
+
+  private onRelayRelease(session: Session, m: RelayReleaseMessage): void {
+    if (!this.relay.release(session.id, m.channel, 'released')) {
+      this.drops[SessionDropReason.UnknownRequest] += 1;
+      this.sendError(session, 0, RendezvousErrorCode.UnknownRequest, 'no such relay channel for this session');
+    }
+    this.drainRelay();
+  }
+
+  private onPing(session: Session, m: PingMessage): void {
+    this.send(session, { t: 'pong', id: m.id });
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------
+
+  private peerOf(session: Session, key: Uint8Array, id: number): Session | null {
+    const peer = this.online.get(toHex(key));
+    if (!peer || peer === session) {
+      this.drops[SessionDropReason.PeerOffline] += 1;
+      this.sendError(session, id, RendezvousErrorCode.PeerOffline, peer ? 'cannot address yourself' : 'peer is not online');
+      return null;
+    }
+    return peer;
+  }
+
+  private takeToken(session: Session, now: number): boolean {
+    const elapsed = now - session.lastRefill;
+    if (elapsed > 0) {
+      session.tokens = Math.min(this.limits.messageBurst, session.tokens + (elapsed * this.limits.messagesPerSecond) / 1000);
+      session.lastRefill = now;
+    }
+    if (session.tokens < 1) return false;
+    session.tokens -= 1;
+    return true;
+  }
+
+  /** Counts a protocol violation, answers with a typed error, and closes the session past the limit. */
+  private violation(session: Session, id: number, code: RendezvousErrorCode, message: string): void {
+    session.violations += 1;
+    if (session.violations > this.limits.maxViolations) {
+      this.endSession(session, 'violations');
+      return;
+    }
+    // Rate-limit errors are answered once per burst only, so a flood is not mirrored back.
+    if (code === RendezvousErrorCode.RateLimited && session.violations > 1) return;
+    this.sendError(session, id, code, message);
+  }
+
+  private endSession(session: Session, reason: string): void {
+    this.outputs.push({ kind: 'close', sessionId: session.id, reason });
+    this.closeSession(session.id, reason);
+  }
+
+  private send(session: Session, message: ServerMessage): void {
+    this.messagesSent += 1;
+    this.outputs.push({ kind: 'send', sessionId: session.id, data: encodeMessage(message) });
+  }
+
+  private sendError(session: Session, id: number, code: RendezvousErrorCode, message: string): void {
+    this.send(session, { t: 'error', id, code, message: message.slice(0, 256) });
+  }
+
+  /** Sends an event with the session's next seq; latency-sensitive ones also over validated UDP. */
+  private sendEvent(session: Session, event: Extract<ServerMessage, { seq: number }>): void {
+    session.eventSeq += 1;
+    const message = { ...event, seq: session.eventSeq };
+    const data = encodeMessage(message);
+    this.messagesSent += 1;
+    this.outputs.push({ kind: 'send', sessionId: session.id, data });
+    if (UDP_NOTIFY_EVENTS.has(message.t) && data.length <= MAX_NOTIFY_BODY) {
+      const udp = this.relay.presenceAddress(session.id);
+      if (udp) this.outputs.push({ kind: 'udp', to: udp.address, data: encodeNotify(udp.leg.id, udp.leg.key, data) });
+    }
+  }
+
+  private drainRelay(): void {
+    for (let out = this.relay.pollOutput(); out !== null; out = this.relay.pollOutput()) {
+      switch (out.kind) {
+        case 'udp':
+          this.outputs.push(out);
+          break;
+        case 'stream':
+          this.outputs.push({ kind: 'relay-stream', sessionId: out.sessionId, leg: out.leg, data: out.data });
+          break;
+        case 'leg-closed': {
+          const session = this.sessions.get(out.sessionId);
+          if (session) {
+            this.sendEvent(session, { t: 'relay-closed', seq: 0, channel: out.leg, reason: out.reason });
+            this.outputs.push({ kind: 'relay-stream-close', sessionId: out.sessionId, leg: out.leg });
+          }
+          break;
+        }
+      }
+    }
+  }
+}

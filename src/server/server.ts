@@ -1,0 +1,656 @@
+/**
+ * `PunchlineServer`: the thin I/O around the sans-IO cores — one process offering
+ *   - on its UDP port: STUN (src/traversal/stun server core) and the UDP relay / presence plane,
+ *     demultiplexed by first byte (spec/wire.md §Demultiplexing);
+ *   - on its TLS port: WebTransport over HTTP/2 and its WebSocket mapping (and HTTP/3 when the
+ *     optional native add-on of @fails-components/webtransport is installed), carrying the
+ *     rendezvous control stream and stream-relay streams (spec/rendezvous.md §Carriers);
+ *   - on a loopback HTTP port: Prometheus /metrics and /healthz.
+ * All protocol decisions are in RendezvousServerCore / RelayCore; this file moves bytes and time.
+ */
+import dgram from 'node:dgram';
+import { createServer, type Server as HttpServer } from 'node:http';
+import { isIPv6 } from 'node:net';
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import type { KeyPair } from '../crypto/keys.js';
+import { systemRandom } from '../crypto/sodium.js';
+import { encodePublicKey } from '../crypto/key-text.js';
+import type { Address } from '../transport/api.js';
+import { classifyDatagram } from '../wire/demux.js';
+import { loadWebTransport } from '../node/rendezvous-client.js';
+import { DatagramKind } from '../wire/types.js';
+import { StunServerCore } from '../traversal/stun/server-core.js';
+import { normalizeHost } from '../traversal/stun/address.js';
+import { FrameDecoder, StreamKind, encodeFrame } from '../traversal/rendezvous/framing.js';
+import { CHANNEL_ID_LENGTH, MAX_MESSAGE_BYTES, toHex } from '../traversal/rendezvous/messages.js';
+import { MAX_RELAY_STREAM_DATAGRAM, RELAY_STREAM_HEADER_LENGTH } from '../traversal/relay/stream-relay.js';
+import { ServerError, ServerErrorCode } from './errors.js';
+import { loadCertificateFiles, loadOrCreateSelfSigned, loadOrCreateServerKey, type TlsMaterial } from './identity.js';
+import { silentLogger, type Logger } from './log.js';
+import { RateWindow, renderMetrics, type AdapterCounters } from './metrics.js';
+import { RendezvousServerCore, type RendezvousLimits } from './rendezvous-core.js';
+import type { RelayLimits } from './relay-core.js';
+
+/** The URL path of the rendezvous WebTransport endpoint. */
+export const RENDEZVOUS_PATH = '/punchline';
+export const DEFAULT_UDP_PORT = 3478;
+export const DEFAULT_TLS_PORT = 4433;
+export const DEFAULT_METRICS_PORT = 9464;
+
+export interface PunchlineServerOptions {
+  /** Address for the UDP and TLS ports. Default 127.0.0.1. */
+  readonly host?: string;
+  readonly udpPort?: number;
+  readonly port?: number;
+  /** Metrics/health HTTP listener; `null` disables it. Default 127.0.0.1:9464. */
+  readonly metricsHost?: string;
+  readonly metricsPort?: number | null;
+  /** Persistent state: server identity and generated certificate. Needed unless keyPair and tls are given. */
+  readonly dataDir?: string;
+  readonly keyPair?: KeyPair;
+  /** PEM strings, or files, of a real certificate. Without: a self-signed one in dataDir. */
+  readonly tls?: { readonly cert: string; readonly key: string } | { readonly certFile: string; readonly keyFile: string };
+  /** Names for the self-signed certificate (default: localhost, 127.0.0.1, ::1 and `host`). */
+  readonly certificateNames?: readonly string[];
+  readonly limits?: Partial<RendezvousLimits>;
+  readonly relayLimits?: Partial<RelayLimits>;
+  /** Serve STUN on the UDP port (default true). */
+  readonly stun?: boolean;
+  /** 'auto' (default): HTTP/3 too when the native add-on loads; 'off': HTTP/2 + WebSocket only. */
+  readonly http3?: 'auto' | 'off';
+  readonly logger?: Logger;
+}
+
+export interface ServerInfo {
+  readonly udp: Address;
+  readonly tls: Address;
+  readonly metrics: Address | null;
+  /** Rendezvous URL clients connect to. */
+  readonly url: string;
+  readonly publicKey: Uint8Array;
+  readonly publicKeyText: string;
+  readonly certificateSha256: Uint8Array;
+  readonly certificateSelfSigned: boolean;
+  readonly certificateNotAfter: Date;
+  readonly http3: boolean;
+}
+
+// ---- the slice of @fails-components/webtransport used here (its d.ts types are loose) ------------
+
+interface WtWriter {
+  readonly desiredSize: number | null;
+  write(chunk: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  abort(reason?: unknown): Promise<void>;
+  releaseLock(): void;
+}
+interface WtReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+interface WtBidi {
+  readonly readable: { getReader(): WtReader };
+  readonly writable: { getWriter(): WtWriter };
+}
+interface WtSession {
+  readonly ready: Promise<void>;
+  readonly closed: Promise<unknown>;
+  readonly incomingBidirectionalStreams: { getReader(): { read(): Promise<{ done: boolean; value?: WtBidi }> } };
+  readonly peerAddress?: string;
+  close(info?: { closeCode?: number; reason?: string }): void;
+}
+interface WtServer {
+  readonly ready: Promise<void>;
+  readonly closed: Promise<void>;
+  startServer(): void;
+  stopServer(): void;
+  address(): { port: number; host: string } | null;
+  sessionStream(path: string): { getReader(): { read(): Promise<{ done: boolean; value?: WtSession }>; cancel(): Promise<void> } };
+}
+
+interface SessionIo {
+  readonly id: number;
+  readonly wt: WtSession;
+  control: WtWriter | null;
+  readonly pendingControl: Uint8Array[];
+  readonly relays: Map<string, WtWriter>;
+  streams: number;
+  closed: boolean;
+}
+
+/** Control bytes queued towards a client that does not read before its session is closed. */
+const MAX_CONTROL_BACKLOG = 256 * 1024;
+/** Relay bytes queued towards a stream leg before datagrams are dropped (they are datagrams: loss is fine). */
+const MAX_RELAY_BACKLOG = 512 * 1024;
+const MAX_PENDING_CONTROL = 64;
+const TICK_MS = 250;
+/** WebTransport session-level receive window (see startWebTransport). */
+const SESSION_FLOW_CONTROL_WINDOW = 1024 * 1024;
+
+export class PunchlineServer {
+  readonly core: RendezvousServerCore;
+  readonly info: ServerInfo;
+  private readonly logger: Logger;
+  private readonly socket: dgram.Socket;
+  private readonly stunCore: StunServerCore | null;
+  private readonly wt: WtServer;
+  private readonly metricsServer: HttpServer | null;
+  private readonly sessions = new Map<number, SessionIo>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly messageRate = new RateWindow();
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  private readonly startedAt = performance.now();
+  private closing = false;
+  private closedPromise: Promise<void> | null = null;
+  private readonly counters = {
+    udpDatagramsReceived: Object.fromEntries(Object.values(DatagramKind).map((k) => [k, 0])) as Record<string, number>,
+    udpBytesReceived: 0,
+    udpBytesSent: 0,
+    udpSendErrors: 0,
+    adapterDrops: {
+      'udp-unknown': 0,
+      'stream-backlog': 0,
+      'control-backlog': 0,
+      'bad-stream': 0,
+      'frame-oversize': 0,
+      'server-full': 0,
+    } as Record<string, number>,
+    streamRelayBytes: 0,
+    sessionsAccepted: 0,
+  };
+
+  private constructor(parts: {
+    core: RendezvousServerCore;
+    info: ServerInfo;
+    logger: Logger;
+    socket: dgram.Socket;
+    stunCore: StunServerCore | null;
+    wt: WtServer;
+    metricsServer: HttpServer | null;
+  }) {
+    this.core = parts.core;
+    this.info = parts.info;
+    this.logger = parts.logger;
+    this.socket = parts.socket;
+    this.stunCore = parts.stunCore;
+    this.wt = parts.wt;
+    this.metricsServer = parts.metricsServer;
+    this.socket.on('message', (msg, rinfo) => this.onUdp(msg, rinfo));
+    this.socket.on('error', (error) => this.logger.error('udp socket error', { error }));
+    this.metricsServer?.on('request', (req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405).end();
+      } else if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(this.metrics());
+      } else if (path === '/healthz') {
+        const healthy = !this.closing;
+        res
+          .writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ status: healthy ? 'ok' : 'shutting-down', peersOnline: this.core.stats().peersOnline, uptimeSeconds: this.uptime() }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+    this.loopDelay.enable();
+    void this.acceptSessions();
+  }
+
+  /** Loads or creates identity and certificate, binds every port, and starts serving. */
+  static async start(options: PunchlineServerOptions = {}): Promise<PunchlineServer> {
+    const logger = options.logger ?? silentLogger;
+    const host = options.host ?? '127.0.0.1';
+    if ((!options.keyPair || !options.tls) && options.dataDir === undefined) {
+      throw new ServerError(ServerErrorCode.Config, 'a data directory is needed for the server key or the generated certificate');
+    }
+    const keyPair = options.keyPair ?? (await loadOrCreateServerKey(options.dataDir!)).keyPair;
+    const tls = await resolveTls(options, host);
+    const core = new RendezvousServerCore({
+      staticKeyPair: keyPair,
+      random: systemRandom,
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.relayLimits ? { relayLimits: options.relayLimits } : {}),
+    });
+
+    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', (cause) => reject(new ServerError(ServerErrorCode.Listen, `cannot bind UDP ${host}:${options.udpPort ?? DEFAULT_UDP_PORT}: ${cause.message}`, { cause })));
+      socket.bind(options.udpPort ?? DEFAULT_UDP_PORT, host, () => resolve());
+    });
+    const udp = { host: normalizeHost(socket.address().address), port: socket.address().port };
+    const stunCore = options.stun === false ? null : new StunServerCore({ primary: udp, software: 'punchline' });
+
+    let wt: WtServer;
+    let http3 = false;
+    try {
+      ({ server: wt, http3 } = await startWebTransport(host, options.port ?? DEFAULT_TLS_PORT, tls, options.http3 ?? 'auto', logger));
+    } catch (error) {
+      socket.close();
+      throw error;
+    }
+    const tlsAddress = wt.address()!;
+
+    let metricsServer: HttpServer | null = null;
+    let metrics: Address | null = null;
+    if (options.metricsPort !== null) {
+      const server = createServer();
+      const metricsHost = options.metricsHost ?? '127.0.0.1';
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', (cause) => reject(new ServerError(ServerErrorCode.Listen, `cannot bind metrics ${metricsHost}: ${cause.message}`, { cause })));
+          server.listen(options.metricsPort ?? DEFAULT_METRICS_PORT, metricsHost, () => resolve());
+        });
+      } catch (error) {
+        socket.close();
+        wt.stopServer();
+        throw error;
+      }
+      const a = server.address();
+      if (a && typeof a === 'object') metrics = { host: a.address, port: a.port };
+      metricsServer = server;
+    }
+
+    const urlHost = isIPv6(tlsAddress.host) ? `[${tlsAddress.host}]` : tlsAddress.host;
+    const info: ServerInfo = {
+      udp,
+      tls: { host: tlsAddress.host, port: tlsAddress.port },
+      metrics,
+      url: `https://${urlHost}:${tlsAddress.port}${RENDEZVOUS_PATH}`,
+      publicKey: keyPair.publicKey,
+      publicKeyText: encodePublicKey(keyPair.publicKey),
+      certificateSha256: tls.sha256,
+      certificateSelfSigned: tls.selfSigned,
+      certificateNotAfter: tls.notAfter,
+      http3,
+    };
+    const server = new PunchlineServer({ core, info, logger, socket, stunCore, wt, metricsServer });
+    logger.info('server listening', {
+      udp: `${udp.host}:${udp.port}`,
+      url: info.url,
+      metrics: metrics ? `http://${metrics.host}:${metrics.port}/metrics` : null,
+      publicKey: info.publicKeyText,
+      certificateSha256: Buffer.from(tls.sha256).toString('hex'),
+      certificateSelfSigned: tls.selfSigned,
+      certificateCreated: tls.created,
+      certificateNotAfter: tls.notAfter.toISOString(),
+      http3,
+    });
+    return server;
+  }
+
+  /** Prometheus text of the current counters. */
+  metrics(): string {
+    const memory = process.memoryUsage();
+    const delay = this.loopDelay;
+    const seconds = (ns: number): number => (Number.isFinite(ns) ? ns / 1e9 : 0);
+    const text = renderMetrics({
+      rendezvous: this.core.stats(),
+      adapter: this.adapterCounters(),
+      stun: this.stunCore ? { ...this.stunCore.counters } : null,
+      messagesPerSecond: this.messageRate.rate(),
+      uptimeSeconds: this.uptime(),
+      residentMemoryBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      eventLoopDelayP50: seconds(delay.percentile(50)),
+      eventLoopDelayP99: seconds(delay.percentile(99)),
+      eventLoopDelayMax: seconds(delay.max),
+    });
+    delay.reset();
+    return text;
+  }
+
+  adapterCounters(): AdapterCounters {
+    return { ...this.counters, udpDatagramsReceived: { ...this.counters.udpDatagramsReceived }, adapterDrops: { ...this.counters.adapterDrops } };
+  }
+
+  /**
+   * Graceful shutdown: stops accepting, tells every session (WebTransport close with reason
+   * "server shutting down"), releases presence and relays, then closes the ports.
+   */
+  close(): Promise<void> {
+    if (this.closedPromise) return this.closedPromise;
+    this.closing = true;
+    this.closedPromise = (async () => {
+      this.logger.info('server shutting down', { sessions: this.sessions.size });
+      clearInterval(this.timer);
+      this.loopDelay.disable();
+      for (const io of [...this.sessions.values()]) this.closeSessionIo(io, 'server shutting down');
+      this.sessions.clear();
+      try {
+        this.wt.stopServer();
+      } catch (error) {
+        this.logger.warn('webtransport stop failed', { error });
+      }
+      await Promise.race([this.wt.closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+      await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+      if (this.metricsServer) {
+        this.metricsServer.closeAllConnections();
+        await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
+      }
+      this.logger.info('server stopped');
+    })();
+    return this.closedPromise;
+  }
+
+  // ---- UDP ---------------------------------------------------------------------------------------
+
+  private onUdp(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const now = performance.now();
+    this.counters.udpBytesReceived += msg.length;
+    const kind = classifyDatagram(msg);
+    this.counters.udpDatagramsReceived[kind] = (this.counters.udpDatagramsReceived[kind] ?? 0) + 1;
+    const from: Address = { host: normalizeHost(rinfo.address), port: rinfo.port };
+    if (kind === DatagramKind.Relay) {
+      this.core.receiveUdp(msg, from, now);
+      this.flush();
+    } else if (kind === DatagramKind.Stun && this.stunCore) {
+      const out = this.stunCore.handle(msg, from, 0, now);
+      if (out) this.sendUdp(out.data, out.destination);
+    } else {
+      this.counters.adapterDrops['udp-unknown']! += 1;
+    }
+  }
+
+  private sendUdp(data: Uint8Array, to: Address): void {
+    this.counters.udpBytesSent += data.length;
+    this.socket.send(data, to.port, to.host, (error) => {
+      if (error) this.counters.udpSendErrors += 1;
+    });
+  }
+
+  // ---- WebTransport sessions -----------------------------------------------------------------------
+
+  private async acceptSessions(): Promise<void> {
+    const reader = this.wt.sessionStream(RENDEZVOUS_PATH).getReader();
+    for (;;) {
+      let next: { done: boolean; value?: WtSession };
+      try {
+        next = await reader.read();
+      } catch {
+        return;
+      }
+      if (next.done || !next.value) return;
+      void this.handleSession(next.value).catch((error: unknown) => this.logger.warn('session handler failed', { error }));
+    }
+  }
+
+  private async handleSession(wt: WtSession): Promise<void> {
+    wt.closed.catch(() => undefined);
+    try {
+      await wt.ready;
+    } catch {
+      return;
+    }
+    if (this.closing) {
+      safeClose(wt, 'server shutting down');
+      return;
+    }
+    const id = this.core.openSession(performance.now());
+    if (id === null) {
+      this.counters.adapterDrops['server-full']! += 1;
+      safeClose(wt, 'server full');
+      return;
+    }
+    this.counters.sessionsAccepted += 1;
+    const io: SessionIo = { id, wt, control: null, pendingControl: [], relays: new Map(), streams: 0, closed: false };
+    this.sessions.set(id, io);
+    this.logger.debug('session opened', { session: id, peer: wt.peerAddress });
+    wt.closed
+      .catch(() => undefined)
+      .finally(() => {
+        if (io.closed) return;
+        io.closed = true;
+        this.sessions.delete(id);
+        this.core.closeSession(id, 'transport closed');
+        this.flush();
+        this.logger.debug('session closed', { session: id });
+      });
+    this.flush();
+    const streams = wt.incomingBidirectionalStreams.getReader();
+    for (;;) {
+      let next: { done: boolean; value?: WtBidi };
+      try {
+        next = await streams.read();
+      } catch {
+        return;
+      }
+      if (next.done || !next.value) return;
+      io.streams += 1;
+      void this.handleStream(io, next.value)
+        .catch(() => undefined)
+        .finally(() => (io.streams -= 1));
+    }
+  }
+
+  private async handleStream(io: SessionIo, bidi: WtBidi): Promise<void> {
+    const reader = bidi.readable.getReader();
+    const writer = bidi.writable.getWriter();
+    const reject = async (): Promise<void> => {
+      this.counters.adapterDrops['bad-stream']! += 1;
+      await Promise.allSettled([reader.cancel(), writer.abort()]);
+    };
+    // One control stream plus one relay stream per allowed allocation.
+    if (io.streams > 1 + this.core.relay.limits.maxAllocationsPerPeer) return reject();
+    let head: Uint8Array = new Uint8Array(0);
+    let kind: number | undefined;
+    let needed = 1;
+    while (head.length < needed) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (done || !value) return reject();
+      head = concat(head, value);
+      kind = head[0];
+      needed = kind === StreamKind.Relay ? RELAY_STREAM_HEADER_LENGTH : 1;
+    }
+    const rest = head.subarray(needed);
+    if (kind === StreamKind.Control && io.control === null) {
+      io.control = writer;
+      for (const frame of io.pendingControl.splice(0)) this.writeControl(io, frame);
+      await this.pump(io, reader, rest, MAX_MESSAGE_BYTES, (frame) => this.core.receive(io.id, frame, performance.now()));
+      // The control stream ended: the session ends with it.
+      this.closeSessionIo(io, 'control stream closed');
+    } else if (kind === StreamKind.Relay) {
+      const leg = head.slice(1, 1 + CHANNEL_ID_LENGTH);
+      if (!this.core.openRelayStream(io.id, leg)) return reject();
+      const key = toHex(leg);
+      io.relays.set(key, writer);
+      await this.pump(io, reader, rest, MAX_RELAY_STREAM_DATAGRAM, (frame) => this.core.receiveRelayFrame(io.id, leg, frame, performance.now()));
+      if (io.relays.get(key) === writer) {
+        io.relays.delete(key);
+        this.core.closeRelayStream(io.id, leg);
+      }
+    } else {
+      return reject();
+    }
+  }
+
+  /** Reads frames from a stream until it ends; a framing violation closes the whole session. */
+  private async pump(io: SessionIo, reader: WtReader, first: Uint8Array, maxFrame: number, onFrame: (frame: Uint8Array) => void): Promise<void> {
+    const decoder = new FrameDecoder(maxFrame);
+    let chunk: Uint8Array | undefined = first;
+    for (;;) {
+      if (chunk && chunk.length > 0) {
+        let frames: Uint8Array[];
+        try {
+          frames = decoder.push(chunk);
+        } catch {
+          this.counters.adapterDrops['frame-oversize']! += 1;
+          this.closeSessionIo(io, 'frame too large');
+          return;
+        }
+        for (const frame of frames) onFrame(frame);
+        this.flush();
+      }
+      if (io.closed) return;
+      const next: { done: boolean; value?: Uint8Array } = await reader.read().catch(() => ({ done: true }));
+      if (next.done) return;
+      chunk = next.value;
+    }
+  }
+
+  private writeControl(io: SessionIo, frame: Uint8Array): void {
+    const writer = io.control;
+    if (!writer) {
+      if (io.pendingControl.length >= MAX_PENDING_CONTROL) {
+        this.counters.adapterDrops['control-backlog']! += 1;
+        this.closeSessionIo(io, 'control backlog');
+        return;
+      }
+      io.pendingControl.push(frame);
+      return;
+    }
+    if (writer.desiredSize !== null && writer.desiredSize < -MAX_CONTROL_BACKLOG) {
+      this.counters.adapterDrops['control-backlog']! += 1;
+      this.closeSessionIo(io, 'client does not read');
+      return;
+    }
+    writer.write(frame).catch(() => undefined);
+  }
+
+  /** Executes what the core decided. */
+  private flush(): void {
+    for (let out = this.core.pollOutput(); out !== null; out = this.core.pollOutput()) {
+      switch (out.kind) {
+        case 'udp':
+          this.sendUdp(out.data, out.to);
+          break;
+        case 'send': {
+          const io = this.sessions.get(out.sessionId);
+          if (io && !io.closed) this.writeControl(io, encodeFrame(out.data));
+          break;
+        }
+        case 'close': {
+          const io = this.sessions.get(out.sessionId);
+          if (io) {
+            // The core has already forgotten the session; just end the transport (after queued messages).
+            io.closed = true;
+            this.sessions.delete(io.id);
+            const writer = io.control;
+            void (writer ? writer.close().catch(() => undefined) : Promise.resolve()).finally(() => safeClose(io.wt, out.reason));
+          }
+          break;
+        }
+        case 'relay-stream': {
+          const writer = this.sessions.get(out.sessionId)?.relays.get(toHex(out.leg));
+          if (!writer || (writer.desiredSize !== null && writer.desiredSize < -MAX_RELAY_BACKLOG)) {
+            this.counters.adapterDrops['stream-backlog']! += 1;
+            break;
+          }
+          this.counters.streamRelayBytes += out.data.length;
+          writer.write(encodeFrame(out.data)).catch(() => undefined);
+          break;
+        }
+        case 'relay-stream-close': {
+          const io = this.sessions.get(out.sessionId);
+          const key = toHex(out.leg);
+          const writer = io?.relays.get(key);
+          if (io && writer) {
+            io.relays.delete(key);
+            writer.close().catch(() => undefined);
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  private closeSessionIo(io: SessionIo, reason: string): void {
+    if (io.closed) return;
+    io.closed = true;
+    this.sessions.delete(io.id);
+    this.core.closeSession(io.id, reason);
+    this.flush();
+    safeClose(io.wt, reason);
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    this.core.onTimeout(now);
+    this.flush();
+    this.messageRate.sample(now, this.core.stats().messagesReceived);
+  }
+
+  private uptime(): number {
+    return (performance.now() - this.startedAt) / 1000;
+  }
+}
+
+function safeClose(wt: WtSession, reason: string): void {
+  try {
+    wt.close({ closeCode: 0, reason: reason.slice(0, 100) });
+  } catch {
+    // already closed
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+async function resolveTls(options: PunchlineServerOptions, host: string): Promise<TlsMaterial> {
+  const tls = options.tls;
+  if (tls && 'certFile' in tls) return loadCertificateFiles(tls.certFile, tls.keyFile);
+  if (tls) {
+    const { certificateInfo, keyMatchesCertificate } = await import('./certificate.js');
+    if (!keyMatchesCertificate(tls.cert, tls.key)) throw new ServerError(ServerErrorCode.Certificate, 'the TLS key does not belong to the certificate');
+    const info = certificateInfo(tls.cert);
+    return { cert: tls.cert, key: tls.key, sha256: info.sha256, notAfter: info.notAfter, selfSigned: false, created: false };
+  }
+  const names = options.certificateNames ?? ['localhost', '127.0.0.1', '::1', ...(host === '0.0.0.0' || host === '::' ? [] : [host])];
+  return loadOrCreateSelfSigned(options.dataDir!, names);
+}
+
+async function startWebTransport(
+  host: string,
+  port: number,
+  tls: TlsMaterial,
+  mode: 'auto' | 'off',
+  logger: Logger,
+): Promise<{ server: WtServer; http3: boolean }> {
+  const loaded = await loadWebTransport();
+  const http3 = mode === 'auto' && loaded.http3;
+  const lib = loaded.module as {
+    Http2Server: new (init: Record<string, unknown>) => WtServer;
+    HttpServer: new (init: Record<string, unknown>) => WtServer;
+  };
+  const init = {
+    port,
+    host,
+    secret: randomBytes(16).toString('hex'),
+    cert: tls.cert,
+    privKey: tls.key,
+    // A session needs one control stream and a few relay streams (spec/rendezvous.md §Carriers).
+    initialBidirectionalStreams: 16,
+    initialUnidirectionalStreams: 1,
+    // The library's HTTP/2 server advertises initialSessionFlowControlWindow to the client but opens
+    // its own receive window at sessionFlowControlWindowSizeLimit, and only sends WT_MAX_DATA once half
+    // of *that* is consumed: with different values the client stalls after the advertised 16 KiB
+    // (measured: every client→server stream stops at 16 384 bytes). Equal values keep both in step.
+    initialSessionFlowControlWindow: SESSION_FLOW_CONTROL_WINDOW,
+    sessionFlowControlWindowSizeLimit: SESSION_FLOW_CONTROL_WINDOW,
+    defaultDatagramsReadableMode: 'bytes',
+  };
+  const server = http3 ? new lib.HttpServer({ ...init, reliability: 'both' }) : new lib.Http2Server(init);
+  server.startServer();
+  try {
+    await server.ready;
+  } catch (cause) {
+    throw new ServerError(ServerErrorCode.Listen, `cannot listen on ${host}:${port}: ${(cause as Error).message}`, { cause });
+  }
+  if (!server.address()) throw new ServerError(ServerErrorCode.Listen, `WebTransport server on ${host}:${port} has no address`);
+  if (!http3) {
+    // The library's HTTP/2 server pings every session once a second only to estimate RTT for its
+    // flow-control auto-tuning (which falls back to 25 ms without it). At 10 000 peers that is
+    // 10 000 PINGs/s of pure overhead; liveness comes from the rendezvous pings (15 s) instead.
+    const h2 = (server as unknown as { transportInt?: { serverInt?: { removeAllListeners(event: string): unknown } } }).transportInt?.serverInt;
+    h2?.removeAllListeners('session');
+  }
+  logger.debug('webtransport listening', { http3 });
+  return { server, http3 };
+}
