@@ -1,9 +1,9 @@
 /** `punchline server`: STUN + rendezvous + relay in one process (spec/rendezvous.md, spec/relay.md). */
-import { parseArgs } from 'node:util';
 import { PunchlineError } from '../../errors.js';
 import { readConfigFile, resolveConfig, envName } from '../../server/config.js';
 import { createJsonLogger } from '../../server/log.js';
 import { PunchlineServer } from '../../server/server.js';
+import { parseCommandLine } from '../args.js';
 
 export const summary = 'run the rendezvous + relay + STUN server (WebTransport over HTTP/2, UDP relay)';
 
@@ -32,34 +32,26 @@ Logs are JSON lines on stdout. SIGINT/SIGTERM shut down gracefully (a second sig
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        host: { type: 'string' },
-        'udp-port': { type: 'string' },
-        port: { type: 'string' },
-        'metrics-host': { type: 'string' },
-        'metrics-port': { type: 'string' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        'data-dir': { type: 'string' },
-        config: { type: 'string' },
-        'log-level': { type: 'string' },
-        'no-stun': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    process.stderr.write(`punchline server: ${(error as Error).message}\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCommandLine('server', HELP, {
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      'udp-port': { type: 'string' },
+      port: { type: 'string' },
+      'metrics-host': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      'log-level': { type: 'string' },
+      'no-stun': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   // Signal handlers go in before the server logs or prints anything: whoever reads its first line
   // may signal at once. A signal during start-up stops the server as soon as it is up.
   let server: PunchlineServer | null = null;
