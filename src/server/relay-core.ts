@@ -28,6 +28,7 @@ import {
   parseRelayDatagram,
   verifyBind,
 } from '../traversal/relay/udp-control.js';
+import { OutputQueue } from './output-queue.js';
 
 export interface RelayLimits {
   /** Concurrent allocations a peer (public key) may be part of. */
@@ -155,8 +156,7 @@ export class RelayCore {
   private readonly channels = new Set<Channel>();
   private readonly quotas = new Map<string, PeerQuota>();
   private readonly unvalidated = new Map<string, { rx: number; tx: number }>();
-  private readonly outputs: RelayOutput[] = [];
-  private outputHead = 0;
+  private readonly outputs = new OutputQueue<RelayOutput>();
   private nextSweep = 0;
   private relayedPackets = 0;
   private relayedBytes = 0;
@@ -294,14 +294,7 @@ export class RelayCore {
   }
 
   pollOutput(): RelayOutput | null {
-    if (this.outputHead >= this.outputs.length) {
-      if (this.outputs.length > 0) {
-        this.outputs.length = 0;
-        this.outputHead = 0;
-      }
-      return null;
-    }
-    return this.outputs[this.outputHead++] ?? null;
+    return this.outputs.poll();
   }
 
   nextDeadline(): number {

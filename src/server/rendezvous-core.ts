@@ -32,6 +32,7 @@ import {
 } from '../traversal/rendezvous/messages.js';
 import { encodeNotify } from '../traversal/relay/udp-control.js';
 import { RelayCore, type RelayLimits, type RelayStats } from './relay-core.js';
+import { OutputQueue } from './output-queue.js';
 
 export interface RendezvousLimits {
   /** A session must register within this time after the challenge. */
@@ -145,8 +146,7 @@ export class RendezvousServerCore {
   private readonly sessions = new Map<number, Session>();
   private readonly online = new Map<string, Session>();
   private readonly requests = new Map<number, PendingRequest>();
-  private readonly outputs: ServerOutput[] = [];
-  private outputHead = 0;
+  private readonly outputs = new OutputQueue<ServerOutput>();
   private nextSessionId = 1;
   private nextRequestId = 1;
   private nextSweep = 0;
@@ -278,14 +278,7 @@ export class RendezvousServerCore {
   }
 
   pollOutput(): ServerOutput | null {
-    if (this.outputHead >= this.outputs.length) {
-      if (this.outputs.length > 0) {
-        this.outputs.length = 0;
-        this.outputHead = 0;
-      }
-      return null;
-    }
-    return this.outputs[this.outputHead++] ?? null;
+    return this.outputs.poll();
   }
 
   nextDeadline(): number {
