@@ -19,6 +19,7 @@ import { MAX_MESSAGE_BYTES, bytesEqual, type Candidate, type UdpAddress } from '
 import { MAX_RELAY_STREAM_DATAGRAM, relayStreamHeader } from '../traversal/relay/stream-relay.js';
 import type { ObservedAddress } from '../traversal/relay/udp-control.js';
 import type { StaticKeyPair } from '../traversal/rendezvous/auth.js';
+import type { WtClient, WtReader, WtWriter } from './webtransport-types.js';
 
 export interface RendezvousClientOptions {
   /** e.g. https://127.0.0.1:4433/punchline (printed by `punchline server`). */
@@ -53,26 +54,6 @@ export interface RelayAllocation {
   readonly channel: Uint8Array;
   readonly bindKey: Uint8Array;
   readonly expiresInMs: number;
-}
-
-interface WtWriter {
-  readonly desiredSize: number | null;
-  write(chunk: Uint8Array): Promise<void>;
-  close(): Promise<void>;
-}
-interface WtReader {
-  read(): Promise<{ done: boolean; value?: Uint8Array }>;
-  cancel(reason?: unknown): Promise<void>;
-}
-interface WtBidi {
-  readonly readable: { getReader(): WtReader };
-  readonly writable: { getWriter(): WtWriter };
-}
-interface WtClient {
-  readonly ready: Promise<void>;
-  readonly closed: Promise<unknown>;
-  createBidirectionalStream(): Promise<WtBidi>;
-  close(info?: { closeCode?: number; reason?: string }): void;
 }
 
 let loading: Promise<{ module: unknown; http3: boolean }> | null = null;

@@ -31,6 +31,7 @@ import { silentLogger, type Logger } from './log.js';
 import { RateWindow, renderMetrics, type AdapterCounters } from './metrics.js';
 import { RendezvousServerCore, type RendezvousLimits } from './rendezvous-core.js';
 import type { RelayLimits } from './relay-core.js';
+import type { WtBidi, WtReader, WtSession, WtWriter } from '../node/webtransport-types.js';
 
 /** The URL path of the rendezvous WebTransport endpoint. */
 export const RENDEZVOUS_PATH = '/punchline';
@@ -78,28 +79,6 @@ export interface ServerInfo {
 
 // ---- the slice of @fails-components/webtransport used here (its d.ts types are loose) ------------
 
-interface WtWriter {
-  readonly desiredSize: number | null;
-  write(chunk: Uint8Array): Promise<void>;
-  close(): Promise<void>;
-  abort(reason?: unknown): Promise<void>;
-  releaseLock(): void;
-}
-interface WtReader {
-  read(): Promise<{ done: boolean; value?: Uint8Array }>;
-  cancel(reason?: unknown): Promise<void>;
-}
-interface WtBidi {
-  readonly readable: { getReader(): WtReader };
-  readonly writable: { getWriter(): WtWriter };
-}
-interface WtSession {
-  readonly ready: Promise<void>;
-  readonly closed: Promise<unknown>;
-  readonly incomingBidirectionalStreams: { getReader(): { read(): Promise<{ done: boolean; value?: WtBidi }> } };
-  readonly peerAddress?: string;
-  close(info?: { closeCode?: number; reason?: string }): void;
-}
 interface WtServer {
   readonly ready: Promise<void>;
   readonly closed: Promise<void>;
