@@ -19,3 +19,21 @@ export {
 export { PunchlineStream, STREAM_CANCELLED } from './stream.js';
 export { NodeEndpointError, StreamAbortedError, ConnectionClosedError } from './endpoint-errors.js';
 export type { ConnectionStats, CloseReason, Address } from '../transport/api.js';
+export {
+  StunClient,
+  NatDiscoverySession,
+  stunBinding,
+  discoverNatBehaviour,
+  type StunBindingResult,
+  type StunCallOptions,
+  type NatDiscoveryCallOptions,
+} from './stun-client.js';
+export { probeBindingLifetime, type LifetimeCallOptions } from './stun-lifetime.js';
+export {
+  RendezvousClient,
+  StreamRelay,
+  type RendezvousClientOptions,
+  type ConnectRequest,
+  type ConnectAnswer,
+  type RelayAllocation,
+} from './rendezvous-client.js';
