@@ -166,9 +166,14 @@ for (const variant of variants) {
         while (written < 64 * 1024 * 1024 && !stream.destroyed) {
           if (!stream.write(chunk)) {
             refused++;
-            await new Promise((r) => {
-              stream.once('drain', r);
-              stream.once('close', r);
+            await new Promise<void>((resolve) => {
+              const done = (): void => {
+                stream.off('drain', done);
+                stream.off('close', done);
+                resolve();
+              };
+              stream.once('drain', done);
+              stream.once('close', done);
             });
           }
           written += chunk.length;
