@@ -1,12 +1,13 @@
 import { defineConfig } from 'vitest/config';
+import { SummaryLineReporter } from './test/support/summary-reporter.js';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // Lab tests create network namespaces with fixed name prefixes; run files in parallel
-    // but never let one file's lab collide with another's (each lab uses a unique prefix).
+    // Separate processes: lab tests spawn namespaces and native add-ons (sodium) load per process.
     pool: 'forks',
+    reporters: ['default', new SummaryLineReporter()],
   },
 });
