@@ -140,6 +140,7 @@ interface Done {
   transfer_s?: number;
   wall_s: number;
   cpu_s: number;
+  cpu_system_s?: number;
   sched_wait_s: number;
   rss_peak_mb: number;
   vm_hwm_mb: number;
@@ -152,7 +153,10 @@ function startWorker(
   ns: string | null,
   args: string[],
 ): { child: ChildProcess; lines: AsyncIterator<string>; exited: Promise<number> } {
-  const nodeArgs = [...workerArgs, ...args];
+  // PUNCHLINE_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof': extra node flags for the workers
+  // (profiling; not for measured runs).
+  const extraNodeArgs = (process.env['PUNCHLINE_BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
+  const nodeArgs = [...extraNodeArgs, ...workerArgs, ...args];
   const [cmd, cmdArgs] = ns ? ['ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child = spawn(cmd, cmdArgs as string[], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
@@ -199,6 +203,9 @@ interface Result {
   rss_receiver_mb: number;
   cpu_sender_s: number;
   cpu_receiver_s: number;
+  /** Kernel share of each side's CPU seconds (sendto/recvmsg and, on veth, the peer's packet processing). */
+  cpu_system_sender_s: number;
+  cpu_system_receiver_s: number;
   /** Seconds both processes waited for a CPU while runnable: load from elsewhere on the machine. */
   sched_wait_s: number;
   bytes: number;
@@ -251,6 +258,8 @@ async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Res
     rss_receiver_mb: rx.rss_peak_mb,
     cpu_sender_s: tx.cpu_s,
     cpu_receiver_s: rx.cpu_s,
+    cpu_system_sender_s: tx.cpu_system_s ?? NaN,
+    cpu_system_receiver_s: rx.cpu_system_s ?? NaN,
     sched_wait_s: (rx.sched_wait_s ?? NaN) + (tx.sched_wait_s ?? NaN),
     bytes: rx.bytes,
     seconds,
@@ -294,6 +303,8 @@ async function main(): Promise<number> {
             rss_receiver_mb: round(result.rss_receiver_mb, 1),
             cpu_sender_s: round(result.cpu_sender_s, 2),
             cpu_receiver_s: round(result.cpu_receiver_s, 2),
+            cpu_system_sender_s: round(result.cpu_system_sender_s, 2),
+            cpu_system_receiver_s: round(result.cpu_system_receiver_s, 2),
             sched_wait_s: round(result.sched_wait_s, 2),
             bytes: result.bytes,
             seconds: round(result.seconds, 3),

@@ -102,6 +102,8 @@ class Meter {
       event: 'done',
       wall_s: (performance.now() - this.t0) / 1000,
       cpu_s: (cpu.user + cpu.system) / 1e6,
+      cpu_user_s: cpu.user / 1e6,
+      cpu_system_s: cpu.system / 1e6,
       sched_wait_s: schedWaitSeconds() - this.wait0,
       rss_peak_mb: this.rssPeak / (1024 * 1024),
       vm_hwm_mb: vmHwmMb(),

@@ -7,7 +7,9 @@
  *   AAD   = packet[0, headerLength)   (the short header, key-phase bit included)
  *
  * Hot path: seal() and open() allocate no buffers — nonces live in preallocated arrays; the only
- * per-call objects are the three zero-copy subarray views sodium-native's AEAD binding needs.
+ * per-call objects are the three zero-copy subarray views sodium-native's AEAD binding needs, and
+ * seal() reuses those of its previous call when the packet buffer and offsets are the same (a sender
+ * building every datagram in one buffer seals without allocating).
  * open() never throws: it returns the plaintext length or a negative OpenResult and counts it.
  * The replay window is consulted only after the tag verifies, so unauthenticated packets can neither
  * move the window nor probe it.
@@ -90,6 +92,13 @@ export class PacketProtection {
   private lastSealed = -1;
   private sealedInPhase = 0;
   private readonly sendNonce = new Uint8Array(12);
+  /** Views of the last sealed packet: [0, header), [header, end), [end, end + tag). */
+  private sealPacket: Uint8Array | null = null;
+  private sealHeaderLength = -1;
+  private sealEnd = -1;
+  private sealAd: Uint8Array = new Uint8Array(0);
+  private sealText: Uint8Array = new Uint8Array(0);
+  private sealTag: Uint8Array = new Uint8Array(0);
   private readonly receiveNonce = new Uint8Array(12);
   private readonly window: ReplayWindow;
   private readonly keyUpdateAfterPackets: number;
@@ -157,7 +166,15 @@ export class PacketProtection {
     }
     const keys = this.send;
     writeNonce(this.sendNonce, keys.iv, packetNumber);
-    packetAead.seal(packet.subarray(headerLength, end), packet.subarray(end, end + AEAD_TAG_LENGTH), packet.subarray(0, headerLength), this.sendNonce, keys.key);
+    if (packet !== this.sealPacket || headerLength !== this.sealHeaderLength || end !== this.sealEnd) {
+      this.sealPacket = packet;
+      this.sealHeaderLength = headerLength;
+      this.sealEnd = end;
+      this.sealAd = packet.subarray(0, headerLength);
+      this.sealText = packet.subarray(headerLength, end);
+      this.sealTag = packet.subarray(end, end + AEAD_TAG_LENGTH);
+    }
+    packetAead.seal(this.sealText, this.sealTag, this.sealAd, this.sendNonce, keys.key);
     this.lastSealed = packetNumber;
     this.counters.sealed++;
     if (++this.sealedInPhase >= this.keyUpdateAfterPackets) this.updateKeys();
@@ -285,6 +302,7 @@ export class PacketProtection {
 
   /** Zeroes every key held. The object must not be used afterwards. */
   destroy(): void {
+    this.sealPacket = null;
     wipePhaseKeys(this.send);
     wipePhaseKeys(this.receive);
     wipePhaseKeys(this.receiveNext);

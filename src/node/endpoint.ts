@@ -7,8 +7,10 @@
  *
  * Driving loop (see src/transport/api.ts): every input (datagram, timer, application call) marks the
  * endpoint dirty; one `setImmediate` per event-loop turn then runs `service()`: drain events, pull
- * readable streams, flush pollTransmit into a send slab, drain again, re-arm the single timer for
+ * readable streams, flush pollTransmit into the send buffer, drain again, re-arm the single timer for
  * nextDeadline(). Batching per turn lets one flush answer all datagrams libuv read in that poll phase.
+ * One service() sends at most MAX_DATAGRAMS_PER_SERVICE datagrams and then yields (re-waking itself),
+ * so ACKs arriving during a long send run are read promptly instead of queueing behind it.
  * Events are also drained right after each received datagram, so application code never sees stale
  * stream or connection state.
  */
@@ -104,16 +106,24 @@ export interface EndpointStats {
 
 const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
 /**
- * Outgoing datagrams are written back to back into a slab; a new slab replaces a full one and the old
- * one is garbage once libuv no longer holds views of it. No buffer is ever reused, so sends need no
- * completion callback (each would cost a SendWrap and a nextTick per datagram).
+ * Outgoing datagrams are built in one reusable buffer: libuv's uv_udp_try_send hands a datagram to the
+ * kernel synchronously, after which nothing references the buffer. Only when libuv had to queue a
+ * send (kernel buffer full: getSendQueueCount() > 0 right after it) does the buffer stay referenced;
+ * it is then left to libuv and a fresh one replaces it. No send needs a completion callback (each
+ * would cost a SendWrap callback and a nextTick per datagram), and the exact-length view handed to
+ * socket.send is cached, so a steady stream of full-size datagrams allocates no views per send.
  */
-const SLAB_SIZE = 256 * 1024;
 /** Room offered to pollTransmit for one datagram (≥ 1500 per api.ts; ≥ the largest payload we allow). */
 const MAX_DATAGRAM_ROOM = 65_536;
 const DEFAULT_DATAGRAM_ROOM = 2048;
-/** Check libuv's send queue every this many datagrams; a non-empty queue means the kernel buffer is full. */
-const SEND_QUEUE_CHECK_INTERVAL = 32;
+/**
+ * Most datagrams one service() sends before it yields to the event loop. A congestion window can be
+ * thousands of datagrams (tens of ms of sendto calls); sending it in one go leaves the peer's ACKs
+ * unread in the socket meanwhile, which inflates the RTT and the one-way delays the controller sees
+ * and stalls the window. After this many the rest goes out on the next turn, once libuv has read
+ * what arrived.
+ */
+const MAX_DATAGRAMS_PER_SERVICE = 64;
 /** How long `close()` waits for connections to finish their closing handshake. */
 const CLOSE_TIMEOUT_MS = 3000;
 
@@ -141,10 +151,20 @@ function literalLookup(
   options: dns.LookupOneOptions | number,
   callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ): void {
+  // One peer's address repeats for every datagram: remember the last literal (hot path).
+  if (hostname === lastLiteral) {
+    callback(null, hostname, lastLiteralFamily);
+    return;
+  }
   const family = isIP(hostname);
-  if (family !== 0) callback(null, hostname, family);
-  else dns.lookup(hostname, options as dns.LookupOneOptions, callback);
+  if (family !== 0) {
+    lastLiteral = hostname;
+    lastLiteralFamily = family;
+    callback(null, hostname, family);
+  } else dns.lookup(hostname, options as dns.LookupOneOptions, callback);
 }
+let lastLiteral = '';
+let lastLiteralFamily = 0;
 
 export declare interface Endpoint {
   on(event: 'connection', listener: (connection: Connection) => void): this;
@@ -164,12 +184,17 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   private readonly readable = new Set<PunchlineStream>();
   readonly publicKey: Uint8Array;
 
-  private slab: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
-  private slabOffset = 0;
   private readonly datagramRoom: number;
-  /** Kernel send buffer full: wait for the callback of the datagram sent last. */
+  /** Where pollTransmit writes the next datagram (see the note on the send path above). */
+  private txBuffer: Buffer;
+  /** txBuffer[0, txViewLength): reused while datagrams keep the same length. */
+  private txView: Buffer;
+  private txViewLength = -1;
+  /** Kernel send buffer full: libuv queues sends; flushing waits until its queue is empty. */
   private sendBlocked = false;
-  private sendsSinceCheck = 0;
+  private sendQueueTimer: NodeJS.Timeout | null = null;
+  /** Last remote address handed to the core, reused while datagrams keep coming from it. */
+  private lastFrom: Address = { host: '', port: 0 };
   private serviceScheduled = false;
   private inService = false;
   private timer: NodeJS.Timeout | null = null;
@@ -208,6 +233,8 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     this.family = family;
     this.publicKey = publicKey;
     this.datagramRoom = datagramRoom;
+    this.txBuffer = Buffer.allocUnsafeSlow(datagramRoom);
+    this.txView = this.txBuffer;
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     socket.on('error', (error) => this.emit('error', error));
   }
@@ -391,7 +418,12 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     this.receivedByKind[kind]++;
     if (kind === 'short' || kind === 'long') {
       try {
-        this.core.receive(msg, { host: rinfo.address, port: rinfo.port }, performance.now());
+        let from = this.lastFrom;
+        if (from.port !== rinfo.port || from.host !== rinfo.address) {
+          from = { host: rinfo.address, port: rinfo.port };
+          this.lastFrom = from;
+        }
+        this.core.receive(msg, from, performance.now());
       } catch (error) {
         // The core drops bad datagrams itself; a throw is a core bug. Never let it kill the socket.
         this.counters.datagramsDropped++;
@@ -430,13 +462,16 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       this.drainEvents();
       // Reading frees credit and writes queue data: flush, then serve what sending changed, repeating
       // (bounded) while the application keeps feeding the core within this turn.
-      for (let round = 0; round < 4; round++) {
+      let budget = MAX_DATAGRAMS_PER_SERVICE;
+      for (let round = 0; round < 4 && budget > 0; round++) {
         const pulled = this.pullReadable();
-        now = performance.now();
-        const sent = this.flush(now);
+        const sent = this.flush(budget);
+        budget -= sent;
         const events = this.drainEvents();
         if (sent === 0 && events === 0 && pulled === 0) break;
       }
+      // Budget spent: more may be due; continue on the next turn, after incoming datagrams.
+      if (budget <= 0) this.wake();
       this.armTimer(performance.now());
     } finally {
       this.inService = false;
@@ -457,53 +492,54 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     return count;
   }
 
-  /** Sends everything the core has due now; returns the number of datagrams. Hot path. */
-  private flush(now: number): number {
+  /**
+   * Sends what the core has due now, at most `max` datagrams; returns the number sent. Each datagram
+   * is built at the current time (send times feed RTT and one-way delay samples). Hot path.
+   */
+  private flush(max: number): number {
     if (this.sendBlocked) return 0;
     const core = this.core;
-    const room = this.datagramRoom;
+    const socket = this.socket;
     let sent = 0;
-    for (;;) {
-      if (this.slabOffset + room > SLAB_SIZE) {
-        this.slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-        this.slabOffset = 0;
-      }
-      const offset = this.slabOffset;
-      const transmit = core.pollTransmit(now, this.slab.subarray(offset, offset + room));
+    while (sent < max) {
+      const buffer = this.txBuffer;
+      const transmit = core.pollTransmit(performance.now(), buffer);
       if (!transmit) break;
       const length = transmit.length;
-      // Keep the next datagram 8-byte aligned in the slab.
-      this.slabOffset = offset + ((length + 7) & ~7);
+      let view = this.txView;
+      if (length !== this.txViewLength) {
+        view = buffer.subarray(0, length);
+        this.txView = view;
+        this.txViewLength = length;
+      }
       sent++;
       this.counters.datagramsSent++;
       this.counters.bytesSent += length;
       const destination = transmit.destination;
-      if (++this.sendsSinceCheck >= SEND_QUEUE_CHECK_INTERVAL) {
-        this.sendsSinceCheck = 0;
-        if (this.socket.getSendQueueCount() > 0) {
-          // libuv is queueing: the kernel buffer is full. Resume when this datagram has left.
-          this.sendBlocked = true;
-          this.counters.sendStalls++;
-          this.socket.send(this.slab, offset, length, destination.port, destination.host, this.onBlockedSendDone);
-          break;
-        }
-      }
       // No callback: a send error (EHOSTUNREACH, ...) is datagram loss the transport recovers from.
-      this.socket.send(this.slab, offset, length, destination.port, destination.host);
+      socket.send(view, destination.port, destination.host);
+      if (socket.getSendQueueCount() > 0) {
+        // libuv queued it (kernel buffer full) and still holds the buffer: leave it to libuv, and
+        // pause flushing until the queue has drained.
+        this.txBuffer = Buffer.allocUnsafeSlow(this.datagramRoom);
+        this.txView = this.txBuffer;
+        this.txViewLength = -1;
+        this.sendBlocked = true;
+        this.counters.sendStalls++;
+        this.sendQueueTimer = setTimeout(this.checkSendQueue, 1);
+        break;
+      }
     }
     return sent;
   }
 
-  /** Send errors (e.g. EHOSTUNREACH, EMSGSIZE) are datagram loss to the transport: count them. */
-  private readonly onSendError = (error: Error | null): void => {
-    if (error) {
-      this.counters.sendErrors++;
-      this.counters.datagramsDropped++;
+  private readonly checkSendQueue = (): void => {
+    this.sendQueueTimer = null;
+    if (this.socketClosed) return;
+    if (this.socket.getSendQueueCount() > 0) {
+      this.sendQueueTimer = setTimeout(this.checkSendQueue, 1);
+      return;
     }
-  };
-
-  private readonly onBlockedSendDone = (error: Error | null): void => {
-    this.onSendError(error);
     this.sendBlocked = false;
     this.wake();
   };
@@ -613,6 +649,8 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     if (this.socketClosed) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.sendQueueTimer) clearTimeout(this.sendQueueTimer);
+    this.sendQueueTimer = null;
     this.socketClosed = true;
     for (const connection of this.wrappers.values()) {
       connection.onClosed({ errorCode: 0, application: false, reason: 'endpoint closed', remote: false });

@@ -116,7 +116,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   private pacingDeadline = Infinity;
   private probesPending = 0;
   private readonly builder = new PacketBuilder();
-  private readonly decoder = new FrameDecoder();
+  /** Reused STREAM/ACK frame objects: handlers use a frame before the next is decoded, keep nothing. */
+  private readonly decoder = new FrameDecoder({ reuseFrames: true });
   private readonly maxSize: number;
 
   // --- streams and flow control

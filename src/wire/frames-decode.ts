@@ -7,6 +7,9 @@
  * anything malformed throws WireError. STREAM and DATAGRAM data are subarray views of the input.
  *
  * Hot path: one FrameDecoder per connection, reset per packet; it allocates only the frame objects.
+ * With `reuseFrames`, STREAM and ACK frames (the per-packet ones) are instead one object each, owned by
+ * the decoder and overwritten by the next call (ACK ranges too): use a frame before asking for the
+ * next one and keep nothing of it (STREAM data stays a view into the packet, as always).
  */
 import { WireError, WireErrorCode } from './errors.js';
 import { WireReader } from './reader.js';
@@ -28,13 +31,28 @@ import {
   type AckFrame,
   type AckRange,
   type Frame,
+  type StreamFrame,
 } from './types.js';
 
 // fatal: reject invalid UTF-8 instead of substituting; ignoreBOM: keep a leading U+FEFF (round trip).
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+export interface FrameDecoderOptions {
+  /** Return STREAM and ACK frames as decoder-owned objects, overwritten by the next next() (hot path). */
+  readonly reuseFrames?: boolean;
+}
+
 export class FrameDecoder {
   private readonly reader = new WireReader();
+  private readonly reuse: boolean;
+  private readonly streamFrame: StreamFrame = { type: FrameType.Stream, streamId: 0, offset: 0, data: new Uint8Array(0), fin: false, explicitLength: false };
+  private readonly ackFrame: AckFrame = { type: FrameType.Ack, ranges: [], ackDelayMicros: 0, receiveTimestampMicros: 0 };
+  /** Range objects behind ackFrame.ranges, grown on demand (at most MAX_ACK_RANGES). */
+  private readonly rangePool: AckRange[] = [];
+
+  constructor(options: FrameDecoderOptions = {}) {
+    this.reuse = options.reuseFrames === true;
+  }
 
   /** Decodes frames from buf[start, end). */
   reset(buf: Uint8Array, start = 0, end: number = buf.length): this {
@@ -65,7 +83,7 @@ export class FrameDecoder {
       case FrameType.Ping:
         return { type: FrameType.Ping };
       case FrameType.Ack:
-        return decodeAck(r);
+        return this.reuse ? decodeAckInto(r, this.ackFrame, this.rangePool) : decodeAck(r);
       case FrameType.ResetStream:
         return { type: FrameType.ResetStream, streamId: r.readVarint(), errorCode: r.readVarint(), finalSize: r.readVarint() };
       case FrameType.StopSending:
@@ -87,7 +105,17 @@ export class FrameDecoder {
           throw new WireError(WireErrorCode.StreamOffset, 'STREAM offset + length exceeds the maximum stream offset');
         }
         const data = r.readBytes(length);
-        return { type: FrameType.Stream, streamId, offset, data, fin: (type & STREAM_FIN_BIT) !== 0, explicitLength };
+        const fin = (type & STREAM_FIN_BIT) !== 0;
+        if (this.reuse) {
+          const f = this.streamFrame;
+          f.streamId = streamId;
+          f.offset = offset;
+          f.data = data;
+          f.fin = fin;
+          f.explicitLength = explicitLength;
+          return f;
+        }
+        return { type: FrameType.Stream, streamId, offset, data, fin, explicitLength };
       }
       case FrameType.MaxData:
         return { type: FrameType.MaxData, maximum: r.readVarint() };
@@ -178,6 +206,43 @@ function decodeAck(r: WireReader): AckFrame {
     smallest = rangeSmallest;
   }
   return { type: FrameType.Ack, ranges, ackDelayMicros, receiveTimestampMicros };
+}
+
+/** decodeAck into a reused frame and range objects (same checks, same results). */
+function decodeAckInto(r: WireReader, frame: AckFrame, pool: AckRange[]): AckFrame {
+  const largest = r.readVarint();
+  const ackDelayMicros = r.readVarint();
+  const receiveTimestampMicros = r.readVarint();
+  const pairCount = r.readVarint();
+  if (pairCount + 1 > MAX_ACK_RANGES) {
+    throw new WireError(WireErrorCode.AckRanges, `ACK with ${pairCount + 1} ranges exceeds ${MAX_ACK_RANGES}`);
+  }
+  const firstRange = r.readVarint();
+  if (pairCount * 2 > r.remaining) throw new WireError(WireErrorCode.Truncated, 'ACK ranges past end of frame');
+  let smallest = largest - firstRange;
+  if (smallest < 0) throw new WireError(WireErrorCode.AckRanges, 'ACK range below packet number 0');
+  const ranges = frame.ranges;
+  ranges.length = 0;
+  while (pool.length <= pairCount) pool.push({ smallest: 0, largest: 0 });
+  let range = pool[0] as AckRange;
+  range.smallest = smallest;
+  range.largest = largest;
+  ranges.push(range);
+  for (let i = 1; i <= pairCount; i++) {
+    const gap = r.readVarint();
+    const length = r.readVarint();
+    const rangeLargest = smallest - gap - 2;
+    const rangeSmallest = rangeLargest - length;
+    if (rangeSmallest < 0) throw new WireError(WireErrorCode.AckRanges, 'ACK range below packet number 0');
+    range = pool[i] as AckRange;
+    range.smallest = rangeSmallest;
+    range.largest = rangeLargest;
+    ranges.push(range);
+    smallest = rangeSmallest;
+  }
+  frame.ackDelayMicros = ackDelayMicros;
+  frame.receiveTimestampMicros = receiveTimestampMicros;
+  return frame;
 }
 
 const sharedDecoder = new FrameDecoder();
