@@ -180,40 +180,18 @@ export class FrameDecoder {
 }
 
 function decodeAck(r: WireReader): AckFrame {
+  // A fresh frame and range pool: the pool grows only after the range count has been validated.
+  return decodeAckInto(r, { type: FrameType.Ack, ranges: [], ackDelayMicros: 0, receiveTimestampMicros: 0 }, []);
+}
+
+/** Decodes an ACK into `frame`, reusing the range objects of `pool` (the hot path passes reused ones). */
+function decodeAckInto(r: WireReader, frame: AckFrame, pool: AckRange[]): AckFrame {
   const largest = r.readVarint();
   const ackDelayMicros = r.readVarint();
   const receiveTimestampMicros = r.readVarint();
   const pairCount = r.readVarint();
   // Bound the allocation before making it: at most MAX_ACK_RANGES ranges, and every (Gap, Length)
   // pair occupies at least two bytes of what is left.
-  if (pairCount + 1 > MAX_ACK_RANGES) {
-    throw new WireError(WireErrorCode.AckRanges, `ACK with ${pairCount + 1} ranges exceeds ${MAX_ACK_RANGES}`);
-  }
-  const firstRange = r.readVarint();
-  if (pairCount * 2 > r.remaining) throw new WireError(WireErrorCode.Truncated, 'ACK ranges past end of frame');
-  let smallest = largest - firstRange;
-  if (smallest < 0) throw new WireError(WireErrorCode.AckRanges, 'ACK range below packet number 0');
-  const ranges: AckRange[] = new Array<AckRange>(pairCount + 1);
-  ranges[0] = { smallest, largest };
-  for (let i = 1; i <= pairCount; i++) {
-    const gap = r.readVarint();
-    const length = r.readVarint();
-    // RFC 9000 §19.3.1: next largest = previous smallest − gap − 2; next smallest = largest − length.
-    const rangeLargest = smallest - gap - 2;
-    const rangeSmallest = rangeLargest - length;
-    if (rangeSmallest < 0) throw new WireError(WireErrorCode.AckRanges, 'ACK range below packet number 0');
-    ranges[i] = { smallest: rangeSmallest, largest: rangeLargest };
-    smallest = rangeSmallest;
-  }
-  return { type: FrameType.Ack, ranges, ackDelayMicros, receiveTimestampMicros };
-}
-
-/** decodeAck into a reused frame and range objects (same checks, same results). */
-function decodeAckInto(r: WireReader, frame: AckFrame, pool: AckRange[]): AckFrame {
-  const largest = r.readVarint();
-  const ackDelayMicros = r.readVarint();
-  const receiveTimestampMicros = r.readVarint();
-  const pairCount = r.readVarint();
   if (pairCount + 1 > MAX_ACK_RANGES) {
     throw new WireError(WireErrorCode.AckRanges, `ACK with ${pairCount + 1} ranges exceeds ${MAX_ACK_RANGES}`);
   }
@@ -231,6 +209,7 @@ function decodeAckInto(r: WireReader, frame: AckFrame, pool: AckRange[]): AckFra
   for (let i = 1; i <= pairCount; i++) {
     const gap = r.readVarint();
     const length = r.readVarint();
+    // RFC 9000 §19.3.1: next largest = previous smallest − gap − 2; next smallest = largest − length.
     const rangeLargest = smallest - gap - 2;
     const rangeSmallest = rangeLargest - length;
     if (rangeSmallest < 0) throw new WireError(WireErrorCode.AckRanges, 'ACK range below packet number 0');
