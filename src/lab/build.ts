@@ -9,7 +9,7 @@
  */
 import { exec, sysctlIn } from './exec.js';
 import { INTERNET_GATEWAYS } from './addressing.js';
-import { createNamespace, createVeth, enableForwarding, loadRuleset } from './namespaces.js';
+import { createNamespace, createVeth, disableBridgeNetfilter, enableForwarding, loadRuleset } from './namespaces.js';
 import { routerRuleset } from './nat-profiles.js';
 import { PORTMAP_STUN_PORTS } from './portmap.js';
 import { defaultQueueBytes, lossRuleset, shapingCommands } from './shaping.js';
@@ -85,6 +85,12 @@ async function configureRouter(router: RouterPlan, site: SitePlan, stunServer: r
   const { options } = site;
   const timeout = options.udpTimeout;
   await enableForwarding(ns);
+  // The interfaces already exist, so conf.all/default=0 did not reach them; a hairpinned packet
+  // leaves through the interface it came in on and would otherwise make the router send ICMP
+  // redirects telling the sender to reach the public address via the other LAN host.
+  await sysctlIn(ns, { 'net.ipv4.conf.wan.send_redirects': 0, [`net.ipv4.conf.${router.inside.iface}.send_redirects`]: 0 });
+  // Hairpinning needs LAN packets to be routed, not bridged (see disableBridgeNetfilter).
+  await disableBridgeNetfilter(ns);
   let ruleset = routerRuleset({
     router,
     blockUdp: isHome && site.profile === 'udp-blocked',

@@ -24,6 +24,7 @@ export {
   probe,
   probeEndpoints,
   measureHairpin,
+  measureSelfHairpin,
   selfCheck,
   startProbeServer,
   type ExpectedBehaviour,

@@ -74,6 +74,23 @@ export async function enableForwarding(ns: string): Promise<void> {
   });
 }
 
+/**
+ * Makes the bridges of `ns` plain switches for netfilter: when br_netfilter is loaded (Docker and
+ * many distributions load it), `bridge-nf-call-iptables` defaults to 1 and every frame crossing a
+ * bridge also passes the IPv4 hooks. A DNAT that sends a packet back into the LAN it came from is
+ * then *bridged* instead of routed (br_netfilter's "bridged DNAT": br_nf_pre_routing_finish sees the
+ * route leave through the same bridge and hands the frame back to the bridge), and a bridge never
+ * sends a frame out of the port it arrived on — so a host's packet to its own public mapping
+ * (hairpinning, RFC 4787 §6) vanished after DNAT, before the forward hook, without any counter.
+ * With the hooks off, LAN packets for the router reach IP on the `lan` device and are routed back
+ * out of it like on a real home router. The sysctls are per network namespace (Linux >= 5.3) and
+ * exist only while br_netfilter is loaded; absent files mean there is nothing to turn off.
+ */
+export async function disableBridgeNetfilter(ns: string): Promise<void> {
+  const files = ['iptables', 'ip6tables', 'arptables'].map((t) => `/proc/sys/net/bridge/bridge-nf-call-${t}`);
+  await execIn(ns, ['sh', '-c', 'for f in "$@"; do if [ -w "$f" ]; then echo 0 > "$f"; fi; done', 'sh', ...files]);
+}
+
 /** Loads an nftables ruleset (text) into namespace `ns`. */
 export async function loadRuleset(ns: string, ruleset: string): Promise<void> {
   await execIn(ns, ['nft', '-f', '-'], { input: ruleset });

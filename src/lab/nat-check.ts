@@ -124,6 +124,22 @@ export async function measureHairpin(lab: Lab, owner: string, sender: string): P
   }
 }
 
+/**
+ * RFC 5780 §4.5 / RFC 4787 §6 hairpinning from one socket to its own mapping: `host` makes a mapping
+ * towards server1 and sends to that external address and port from the same socket. A hairpinning
+ * NAT delivers it back, from the mapping. Needs a running probe server.
+ */
+export async function measureSelfHairpin(lab: Lab, host: string): Promise<HairpinResult> {
+  const { primary, port } = probeEndpoints(lab);
+  const result = await probe<{ mapped?: string; received?: boolean; from?: string }>(lab, host, {
+    op: 'hairpin-self',
+    target: `${primary}:${port}`,
+    count: 5,
+    intervalMs: 100,
+  });
+  return { mapped: result.mapped, received: result.received === true, from: result.from };
+}
+
 export interface SiteCheck {
   readonly site: string;
   readonly profile: string;

@@ -118,6 +118,12 @@ ${hairpin}}
  * translated to the sender's external address and port. Linux has no built-in hairpinning for
  * dynamic mappings, so the router learns "external port -> internal endpoint" in a dynamic map from
  * every outbound packet (after translation) and DNATs LAN packets for its own address through it.
+ * The SNAT to the WAN address reuses the internal endpoint's existing mapping (nf_nat keeps the
+ * mapping of the same original source where it can), so the packet comes from the sender's mapping.
+ * This also covers a socket sending to its *own* mapping (RFC 5780 §4.5): the packet is routed back
+ * out of `lan` and arrives from that mapping. It relies on the LAN bridge not calling the IPv4 hooks
+ * (build.ts turns br_netfilter's bridge-nf-call-iptables off in router namespaces): otherwise the
+ * DNATed packet is bridged back towards the port it came from, which a bridge never does.
  */
 function hairpinRules(router: RouterPlan, timeoutSeconds: number): string {
   const inside = router.inside.iface;

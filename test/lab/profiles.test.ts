@@ -1,12 +1,13 @@
 /**
  * Every NAT profile, measured with plain UDP probes from two server addresses and ports (RFC 5780
  * §4.3/§4.4 test logic), must show the RFC 4787 mapping and filtering behaviour it claims; plus
- * hairpinning (§6) on and off, and udp-blocked letting TCP through.
+ * hairpinning (§6) on and off — between two LAN hosts and from a socket to its own mapping — and
+ * udp-blocked letting TCP through.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostProcess } from '../../src/lab/host-process.js';
 import { Lab } from '../../src/lab/lab.js';
-import { measureHairpin, probe, selfCheck, startProbeServer, type SiteCheck } from '../../src/lab/nat-check.js';
+import { measureHairpin, measureSelfHairpin, probe, selfCheck, startProbeServer, type SiteCheck } from '../../src/lab/nat-check.js';
 import { labAvailable, labName, reportSkip } from './helpers.js';
 
 reportSkip('profiles.test.ts');
@@ -114,6 +115,25 @@ describe.skipIf(!labAvailable)('NAT profiles', () => {
   it('hairpinning off: the packet never reaches the mapping owner', async () => {
     const result = await measureHairpin(lab, 'nohp-host1', 'nohp-host2');
     expect(result.mapped).toBeDefined();
+    expect(result.received).toBe(false);
+  });
+
+  it('hairpinning on: a socket sending to its own mapping gets the packet back from that mapping (RFC 5780 §4.5)', async () => {
+    const sites = ['easy', 'hard'];
+    const results = await Promise.all(sites.map((site) => measureSelfHairpin(lab, `${site}-host1`)));
+    sites.forEach((site, i) => {
+      const r = results[i];
+      expect(r?.mapped?.startsWith(`${lab.site(site).publicAddress}:`), site).toBe(true);
+      expect(r?.received, site).toBe(true);
+      // RFC 4787 §6: the source is the sender's external mapping — here the socket's own (even
+      // behind `hard`: the hairpin SNAT reuses the existing mapping of that internal endpoint).
+      expect(r?.from, site).toBe(r?.mapped);
+    });
+  });
+
+  it('hairpinning off: a socket sending to its own mapping gets nothing back', async () => {
+    const result = await measureSelfHairpin(lab, 'nohp-host1');
+    expect(result.mapped?.startsWith(`${lab.site('nohp').publicAddress}:`)).toBe(true);
     expect(result.received).toBe(false);
   });
 

@@ -5,6 +5,7 @@
  *   delayed   { target, delayMs }                    -> { received, seen }         (mapping timeout)
  *   hairpin-owner { target, waitMs }  -> line { mapped }, then { received, from } (RFC 4787 §6)
  *   send      { target, count, intervalMs }          -> { sent }  (datagrams "hairpin")
+ *   hairpin-self { target, count, intervalMs }       -> { mapped, received, from } (RFC 5780 §4.5)
  *   tcp       { target }                             -> { connected, seen }
  * Every command accepts `timeoutMs` (how long to wait for one answer, default 1000).
  */
@@ -27,6 +28,7 @@ type Command =
   | { op: 'delayed'; target: string; delayMs: number; timeoutMs?: number }
   | { op: 'hairpin-owner'; target: string; waitMs: number; timeoutMs?: number }
   | { op: 'send'; target: string; count: number; intervalMs: number; timeoutMs?: number }
+  | { op: 'hairpin-self'; target: string; count: number; intervalMs: number; timeoutMs?: number }
   | { op: 'tcp'; target: string; timeoutMs?: number };
 
 class ProbeSocket {
@@ -173,6 +175,33 @@ async function hairpinOwner(c: Extract<Command, { op: 'hairpin-owner' }>): Promi
   return { received: got !== undefined, from: got?.from };
 }
 
+/**
+ * Same-socket hairpinning (RFC 5780 §4.5, RFC 4787 §6): makes a mapping towards `target`, then sends
+ * the datagram "hairpin" `count` times from the same socket to that mapping and reports whether it
+ * came back to the socket, and from where (a hairpinning NAT shows the mapping itself).
+ */
+async function hairpinSelf(
+  c: Extract<Command, { op: 'hairpin-self' }>,
+): Promise<{ mapped: string | undefined; received: boolean; from: string | undefined }> {
+  const s = new ProbeSocket();
+  await s.bind();
+  const reply = await s.ask(c.target, { op: 'echo' }, c.timeoutMs ?? 1000);
+  const mapped = reply?.seen;
+  if (mapped === undefined) {
+    s.close();
+    return { mapped, received: false, from: undefined };
+  }
+  for (let i = 0; i < c.count; i++) {
+    s.send(mapped, 'hairpin');
+    await sleep(c.intervalMs);
+  }
+  const deadline = Date.now() + (c.timeoutMs ?? 1000);
+  while (Date.now() < deadline && s.raw.every((r) => r.data !== 'hairpin')) await sleep(20);
+  const got = s.raw.find((r) => r.data === 'hairpin');
+  s.close();
+  return { mapped, received: got !== undefined, from: got?.from };
+}
+
 /** Sends the datagram "hairpin" `count` times to `target`. */
 async function send(c: Extract<Command, { op: 'send' }>): Promise<{ sent: number }> {
   const s = new ProbeSocket();
@@ -216,6 +245,9 @@ async function main(): Promise<void> {
       break;
     case 'hairpin-owner':
       result = await hairpinOwner(command);
+      break;
+    case 'hairpin-self':
+      result = await hairpinSelf(command);
       break;
     case 'send':
       result = await send(command);
