@@ -41,6 +41,11 @@ export interface TransportConfig {
   readonly ledbatTargetMs: number;
   /** LEDBAT++ periodic slowdown (yield to other LEDBAT flows to re-measure base delay). */
   readonly ledbatPeriodicSlowdown: boolean;
+  /**
+   * LEDBAT ALLOWED_INCREASE (RFC 6817 §2.4.2, SHOULD be 1): the window is capped at
+   * flightsize + this · MSS after every ACK. Larger values leave a CPU-bound sender more headroom.
+   */
+  readonly ledbatAllowedIncrease: number;
   /** Pace packets (true) or send a congestion window as one burst (false, for tests). */
   readonly pacing: boolean;
   /** Initial RTT estimate (ms) before a sample exists (RFC 9002 kInitialRtt). */
@@ -69,6 +74,7 @@ export const DEFAULT_TRANSPORT_CONFIG: TransportConfig = {
   congestionController: 'ledbat',
   ledbatTargetMs: 60,
   ledbatPeriodicSlowdown: true,
+  ledbatAllowedIncrease: 1,
   pacing: true,
   initialRttMs: 333,
   initialWindowPackets: 10,
@@ -98,6 +104,7 @@ export function resolveConfig(overrides: Partial<TransportConfig> | undefined): 
   if (!(c.initialConnectionWindow > 0 && c.maxConnectionWindow >= c.initialConnectionWindow)) bad('connection window');
   if (!(c.sendBufferSize > 0)) bad('sendBufferSize');
   if (!(c.ledbatTargetMs > 0 && c.ledbatTargetMs <= 100)) bad('ledbatTargetMs (RFC 6817: ≤ 100 ms)');
+  if (!(c.ledbatAllowedIncrease > 0)) bad('ledbatAllowedIncrease (RFC 6817: > 0)');
   if (!(c.initialWindowPackets >= 2)) bad('initialWindowPackets');
   return c;
 }

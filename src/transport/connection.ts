@@ -170,7 +170,7 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     this.maxSize = init.config.maxUdpPayloadSize;
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
-    this.recovery = new LossDetection(this.rtt, this.makeController(this.maxSize), this);
+    this.recovery = new LossDetection(this.rtt, this.makeController(this.maxSize), this, this.maxSize);
     this.pacer = new Pacer(this.maxSize);
     this.streams = new StreamMap(isClient, init.config);
     this.connRecvFc = new ReceiveFlowControl(init.config.initialConnectionWindow, init.config.maxConnectionWindow);
@@ -188,6 +188,7 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       initialWindowPackets: c.initialWindowPackets,
       targetDelayMs: c.ledbatTargetMs,
       periodicSlowdown: c.ledbatPeriodicSlowdown,
+      allowedIncrease: c.ledbatAllowedIncrease,
     };
     if (typeof c.congestionController === 'function') return c.congestionController(options);
     return c.congestionController === 'newreno' ? new NewReno(options) : new Ledbat(options);
@@ -1118,23 +1119,22 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     if (maxSize < MIN_PACKET_SIZE) return 0;
     const cc = this.recovery.cc;
     let canSendData = this.probesPending > 0 || this.hasSendable();
+    if (!canSendData) this.recovery.pacingLimited = false; // nothing ready: not held by the pacer
     if (canSendData && this.probesPending === 0) {
       if (this.recovery.bytesInFlight + maxSize > cc.window) {
         canSendData = false;
-        this.recovery.appLimited = false;
       } else if (this.config.pacing) {
         this.pacer.update(cc.window, this.rtt.smoothedRtt, cc.pacingRate(this.rtt.smoothedRtt));
         const at = this.pacer.nextSendTime(now, maxSize);
         if (at > now) {
           this.pacingDeadline = at;
           canSendData = false;
+          // Data was ready and only the pacer held it: the next packet counts as cwnd-limited.
+          this.recovery.pacingLimited = true;
         }
       }
     }
-    if (!canSendData && !this.ackTracker.wantsAck(now)) {
-      if (!this.hasSendable() && this.recovery.bytesInFlight + maxSize <= cc.window) this.recovery.appLimited = true;
-      return 0;
-    }
+    if (!canSendData && !this.ackTracker.wantsAck(now)) return 0;
     const length = this.buildPacket(now, buf, protection, maxSize, canSendData);
     if (length > 0) this.maybeFinishGracefulClose(now);
     return length;
@@ -1178,7 +1178,6 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
         this.lastActivity = Math.max(this.lastActivity, now);
       }
     }
-    if (this.hasSendable()) this.recovery.appLimited = false;
     return length;
   }
 

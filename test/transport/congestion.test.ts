@@ -10,7 +10,7 @@ const MSS = 1200;
 const opts: CongestionControllerOptions = { maxDatagramSize: MSS, initialWindowPackets: 10, targetDelayMs: 60, periodicSlowdown: false };
 
 function ack(owd: number, bytes = MSS, rtt = 40, sentTime = 0): AckSample {
-  return { ackedBytes: bytes, priorInFlight: 1e9, largestAckedSentTime: sentTime, latestRtt: rtt, smoothedRtt: rtt, minRtt: 40, oneWayDelay: owd, appLimited: false };
+  return { ackedBytes: bytes, priorInFlight: 1e9, sentInFlight: 0, largestAckedSentTime: sentTime, latestRtt: rtt, smoothedRtt: rtt, minRtt: 40, oneWayDelay: owd, appLimited: false };
 }
 
 describe('LEDBAT (RFC 6817 + LEDBAT++ parts)', () => {

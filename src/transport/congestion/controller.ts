@@ -11,6 +11,12 @@ export interface AckSample {
   readonly ackedBytes: number;
   /** Bytes in flight before these acknowledgments were removed. */
   readonly priorInFlight: number;
+  /**
+   * Largest bytes in flight (including the packet) at the moment one of the newly acknowledged
+   * in-flight packets was sent: how much of the window the sender was using for this data. Unlike
+   * priorInFlight it does not fall while a batch of ACKs is processed with no sends in between.
+   */
+  readonly sentInFlight: number;
   /** Send time of the newest newly-acknowledged packet (for recovery-period checks). */
   readonly largestAckedSentTime: number;
   /** This ACK's RTT sample (ms), or NaN when it gave none. */
@@ -23,7 +29,13 @@ export interface AckSample {
    * (RFC 6817 §3.2). NaN when this ACK newly acknowledged nothing.
    */
   readonly oneWayDelay: number;
-  /** true when the sender did not have enough data to fill the window (don't grow on such ACKs). */
+  /**
+   * RFC 9002 §7.8: true when none of the newly acknowledged in-flight packets was sent while the
+   * flow was congestion-window limited (bytes in flight including the packet ≥ window − one max
+   * datagram, or the pacer was holding data back with ≥ half the window in flight). The window was
+   * not the bottleneck (application, CPU or flow control was), so controllers must not grow it on
+   * such ACKs.
+   */
   readonly appLimited: boolean;
 }
 
@@ -54,6 +66,12 @@ export interface CongestionControllerOptions {
   /** LEDBAT target queueing delay, ms. */
   readonly targetDelayMs: number;
   readonly periodicSlowdown: boolean;
+  /**
+   * LEDBAT ALLOWED_INCREASE (RFC 6817 §2.4.2): after each ACK the window is capped at
+   * flightsize + ALLOWED_INCREASE · MSS, flightsize = max(AckSample.priorInFlight,
+   * AckSample.sentInFlight). Default 1; must be > 0.
+   */
+  readonly allowedIncrease?: number;
 }
 
 export type CongestionControllerFactory = (options: CongestionControllerOptions) => CongestionController;

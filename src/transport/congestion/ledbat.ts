@@ -17,6 +17,10 @@ import { minimumWindow, type AckSample, type CongestionController, type Congesti
  *    with C = 1 (applied per ACK in proportion to bytes acknowledged), i.e. multiplicative rather than
  *    additive decrease above target;
  *  - multiplicative decrease on loss (halve, once per RTT);
+ *  - growth only when the flow was cwnd-limited (AckSample.appLimited false, RFC 9002 §7.8), and
+ *    RFC 6817 §2.4.2's cap after every ACK: window ≤ max(flightsize + ALLOWED_INCREASE · MSS,
+ *    minimum window), flightsize = max(bytes in flight before the ACK, bytes in flight when the
+ *    acknowledged data was sent), ALLOWED_INCREASE = 1 by default;
  *  - initial and periodic slowdown: 2 RTTs after slow start ends, freeze the window at 2 packets for
  *    2 RTTs, slow-start back to the previous window, and schedule the next slowdown 9× the duration
  *    of this one later (so other LEDBAT flows and the base delay can be measured on an empty queue).
@@ -36,6 +40,7 @@ export class Ledbat implements CongestionController {
   private readonly mss: number;
   private readonly target: number;
   private readonly periodicSlowdown: boolean;
+  private readonly allowedIncrease: number;
   /** Per-minute minima of one-way delay (ring). */
   private readonly baseHistory: number[] = [];
   private baseBucketStart = -Infinity;
@@ -60,6 +65,8 @@ export class Ledbat implements CongestionController {
     this.window = options.initialWindowPackets * this.mss;
     this.target = options.targetDelayMs;
     this.periodicSlowdown = options.periodicSlowdown;
+    this.allowedIncrease = options.allowedIncrease ?? 1;
+    if (!(this.allowedIncrease > 0)) throw new RangeError('LEDBAT allowedIncrease must be > 0');
   }
 
   /** Base delay estimate (ms, offset by the clock difference); Infinity before any sample. */
@@ -104,6 +111,19 @@ export class Ledbat implements CongestionController {
   }
 
   onAck(now: number, s: AckSample): void {
+    this.adjust(now, s);
+    // RFC 6817 §2.4.2: cwnd = max(min(cwnd, flightsize + ALLOWED_INCREASE · MSS), MIN_CWND · MSS).
+    // Keeps an application- or CPU-limited sender from holding a window it never used. flightsize
+    // is the larger of the flight before this ACK (RFC 6817) and the flight when the acknowledged
+    // data was sent: the RFC assumes the sender refills between ACKs, while a sender that handles a
+    // batch of datagrams before sending sees priorInFlight fall ACK by ACK, and the literal cap
+    // would then shrink the window to almost nothing within each batch.
+    const flightsize = s.sentInFlight > s.priorInFlight ? s.sentInFlight : s.priorInFlight;
+    const cap = flightsize + this.allowedIncrease * this.mss;
+    if (this.window > cap) this.window = Math.max(cap, minimumWindow(this.mss));
+  }
+
+  private adjust(now: number, s: AckSample): void {
     if (Number.isFinite(s.oneWayDelay)) this.updateDelay(now, s.oneWayDelay);
     this.rtt = s.smoothedRtt;
     this.advanceSlowdown(now, s.smoothedRtt);

@@ -31,11 +31,16 @@ export class LossDetection {
   ptoCount = 0;
   timeOfLastAckEliciting = -Infinity;
   packetsLost = 0;
-  /** Set by the connection while it had less to send than the window allowed. */
-  appLimited = false;
+  /**
+   * Set by the connection when the pacer held back data it had ready to send; the next in-flight
+   * packet counts as cwnd-limited if at least half the window is in flight (RFC 9002 §7.8:
+   * pacing-limited sending may still grow the window). Cleared once that packet is registered.
+   */
+  pacingLimited = false;
   private readonly sample: { -readonly [K in keyof AckSample]: AckSample[K] } = {
     ackedBytes: 0,
     priorInFlight: 0,
+    sentInFlight: 0,
     largestAckedSentTime: 0,
     latestRtt: NaN,
     smoothedRtt: 0,
@@ -50,13 +55,26 @@ export class LossDetection {
     readonly rtt: RttEstimator,
     public cc: CongestionController,
     private readonly handler: SentFrameHandler,
+    /** Max datagram size (bytes): a packet is cwnd-limited when in flight ≥ window − this. */
+    private readonly maxDatagramSize = 1200,
   ) {}
 
   /** Registers a packet just sent (the record came from sent.acquire()). */
   onPacketSent(p: SentPacket): void {
     this.sent.add(p);
+    p.cwndLimited = false;
+    p.inFlightAtSend = 0;
     if (p.inFlight) {
       this.bytesInFlight += p.size;
+      p.inFlightAtSend = this.bytesInFlight;
+      // RFC 9002 §7.8: remember whether this send used (nearly) the whole window, so ACKs of packets
+      // sent while application-, CPU- or flow-control-limited don't grow it. Pacing-limited sends
+      // count too, but only with at least half the window in flight (cf. Linux tcp_is_cwnd_limited in
+      // slow start): bursts of flow-control credit meeting the pacer can't inflate the window forever.
+      const inFlight = this.bytesInFlight;
+      const window = this.cc.window;
+      p.cwndLimited = inFlight + this.maxDatagramSize >= window || (this.pacingLimited && 2 * inFlight >= window);
+      this.pacingLimited = false;
       if (p.ackEliciting) {
         this.ackElicitingInFlight++;
         this.timeOfLastAckEliciting = p.timeSent;
@@ -81,6 +99,8 @@ export class LossDetection {
     let largestNewlyAcked = -1;
     let largestNewlyAckedSentTime = 0;
     let largestNewlyAckedWasLargest = false;
+    let cwndLimited = false;
+    let sentInFlight = 0;
     const priorInFlight = this.bytesInFlight;
     for (let r = ranges.length - 1; r >= 0; r--) {
       const range = ranges[r] as AckRange;
@@ -92,6 +112,8 @@ export class LossDetection {
         if (p.inFlight) {
           this.bytesInFlight -= p.size;
           ackedBytes += p.size;
+          if (p.cwndLimited) cwndLimited = true;
+          if (p.inFlightAtSend > sentInFlight) sentInFlight = p.inFlightAtSend;
           if (p.ackEliciting) this.ackElicitingInFlight--;
         }
         if (p.ackEliciting) newlyAckEliciting = true;
@@ -122,12 +144,13 @@ export class LossDetection {
     const sample = this.sample; // reused: controllers must not keep it
     sample.ackedBytes = ackedBytes;
     sample.priorInFlight = priorInFlight;
+    sample.sentInFlight = sentInFlight;
     sample.largestAckedSentTime = largestNewlyAckedSentTime;
     sample.latestRtt = latestRtt;
     sample.smoothedRtt = this.rtt.smoothedRtt;
     sample.minRtt = this.rtt.minRtt;
     sample.oneWayDelay = oneWayDelay;
-    sample.appLimited = this.appLimited;
+    sample.appLimited = !cwndLimited;
     this.cc.onAck(now, sample);
     this.ptoCount = 0;
     return true;

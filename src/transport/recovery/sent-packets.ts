@@ -37,6 +37,14 @@ export class SentPacket {
   size = 0;
   ackEliciting = false;
   inFlight = false;
+  /**
+   * Sent while the flow was congestion-window limited (RFC 9002 §7.8): bytes in flight including
+   * this packet reached window − one max datagram, or the pacer had held data back with at least
+   * half the window in flight. Set by recovery.
+   */
+  cwndLimited = false;
+  /** Bytes in flight right after this packet was sent (0 when not in flight). Set by recovery. */
+  inFlightAtSend = 0;
   /** Flat records [kind, a, b, c]... */
   readonly frames: number[] = [];
   frameWords = 0;
