@@ -42,8 +42,12 @@ export interface TransportConfig {
   /** LEDBAT++ periodic slowdown (yield to other LEDBAT flows to re-measure base delay). */
   readonly ledbatPeriodicSlowdown: boolean;
   /**
-   * LEDBAT ALLOWED_INCREASE (RFC 6817 §2.4.2, SHOULD be 1): the window is capped at
-   * flightsize + this · MSS after every ACK. Larger values leave a CPU-bound sender more headroom.
+   * LEDBAT ALLOWED_INCREASE (RFC 6817 §2.4.2): the window is capped at flightsize + this · MSS after
+   * every ACK. The RFC's SHOULD of 1 assumes a sender that transmits between any two ACKs; this core
+   * takes ACKs and sends in batches (the Node adapter flushes up to 64 datagrams per event-loop turn),
+   * so the default allowance covers half a batch. Measured on the 1500-MTU veth bench
+   * (256 MiB, alternating runs): 1 → 0.46/0.57 Gbit/s, 32 → 0.61/0.68 Gbit/s. Unused window still
+   * never grows (RFC 9002 §7.8, recovery's cwnd-limited marking).
    */
   readonly ledbatAllowedIncrease: number;
   /** Pace packets (true) or send a congestion window as one burst (false, for tests). */
@@ -74,7 +78,7 @@ export const DEFAULT_TRANSPORT_CONFIG: TransportConfig = {
   congestionController: 'ledbat',
   ledbatTargetMs: 60,
   ledbatPeriodicSlowdown: true,
-  ledbatAllowedIncrease: 1,
+  ledbatAllowedIncrease: 32,
   pacing: true,
   initialRttMs: 333,
   initialWindowPackets: 10,

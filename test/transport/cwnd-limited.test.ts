@@ -228,9 +228,9 @@ describe('LEDBAT ALLOWED_INCREASE cap (RFC 6817 §2.4.2)', () => {
     expect(l.window).toBeGreaterThanOrEqual(w - MSS);
   });
 
-  it('rejects ALLOWED_INCREASE ≤ 0; TransportConfig.ledbatAllowedIncrease defaults to 1', () => {
+  it('rejects ALLOWED_INCREASE ≤ 0; TransportConfig.ledbatAllowedIncrease defaults to 32 (half an adapter send batch)', () => {
     expect(() => new Ledbat({ ...opts, allowedIncrease: 0 })).toThrow(RangeError);
     expect(() => resolveConfig({ ledbatAllowedIncrease: 0 })).toThrow(RangeError);
-    expect(resolveConfig({}).ledbatAllowedIncrease).toBe(1);
+    expect(resolveConfig({}).ledbatAllowedIncrease).toBe(32);
   });
 });
