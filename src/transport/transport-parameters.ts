@@ -25,35 +25,33 @@ export interface TransportParameters {
   readonly maxDatagramFrameSize: number;
 }
 
+/** The fields this transport negotiates (the wire map may carry more, e.g. its version). */
+const NEGOTIATED = [
+  'maxIdleTimeoutMs',
+  'initialMaxData',
+  'initialMaxStreamDataBidiLocal',
+  'initialMaxStreamDataBidiRemote',
+  'initialMaxStreamDataUni',
+  'initialMaxStreamsBidi',
+  'initialMaxStreamsUni',
+  'maxAckDelayMs',
+  'maxDatagramFrameSize',
+] as const satisfies readonly (keyof TransportParameters)[];
+
+function pickNegotiated(source: TransportParameters): TransportParameters {
+  const picked: Partial<Record<keyof TransportParameters, number>> = {};
+  for (const key of NEGOTIATED) picked[key] = source[key];
+  return picked as TransportParameters;
+}
+
 export function encodeTransportParameters(p: TransportParameters): Uint8Array {
-  return encodeWire({
-    maxIdleTimeoutMs: p.maxIdleTimeoutMs,
-    initialMaxData: p.initialMaxData,
-    initialMaxStreamDataBidiLocal: p.initialMaxStreamDataBidiLocal,
-    initialMaxStreamDataBidiRemote: p.initialMaxStreamDataBidiRemote,
-    initialMaxStreamDataUni: p.initialMaxStreamDataUni,
-    initialMaxStreamsBidi: p.initialMaxStreamsBidi,
-    initialMaxStreamsUni: p.initialMaxStreamsUni,
-    maxAckDelayMs: p.maxAckDelayMs,
-    maxDatagramFrameSize: p.maxDatagramFrameSize,
-  });
+  return encodeWire(pickNegotiated(p));
 }
 
 /** Throws TransportError(TRANSPORT_PARAMETER_ERROR) on malformed or out-of-range input. */
 export function decodeTransportParameters(bytes: Uint8Array): TransportParameters {
   try {
-    const p = decodeWire(bytes);
-    return {
-      maxIdleTimeoutMs: p.maxIdleTimeoutMs,
-      initialMaxData: p.initialMaxData,
-      initialMaxStreamDataBidiLocal: p.initialMaxStreamDataBidiLocal,
-      initialMaxStreamDataBidiRemote: p.initialMaxStreamDataBidiRemote,
-      initialMaxStreamDataUni: p.initialMaxStreamDataUni,
-      initialMaxStreamsBidi: p.initialMaxStreamsBidi,
-      initialMaxStreamsUni: p.initialMaxStreamsUni,
-      maxAckDelayMs: p.maxAckDelayMs,
-      maxDatagramFrameSize: p.maxDatagramFrameSize,
-    };
+    return pickNegotiated(decodeWire(bytes));
   } catch (e) {
     throw protocolError(TransportErrorCode.TRANSPORT_PARAMETER_ERROR, (e as Error).message);
   }
