@@ -8,10 +8,10 @@
  *     a `{ send }` sink and call `client.handleDatagram(buf, rinfo)` for each STUN datagram
  *     (e.g. `endpoint.addDatagramHandler('stun', (b, r) => client.handleDatagram(b, r))`).
  */
-import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { systemRandom } from '../crypto/sodium.js';
 import type { Address, RandomSource } from '../transport/api.js';
 import {
   NatBehaviourDiscovery,
@@ -44,10 +44,6 @@ export interface StunCallOptions {
   readonly software?: string;
   readonly random?: RandomSource;
 }
-
-export const systemRandom: RandomSource = (buffer) => {
-  randomFillSync(buffer);
-};
 
 /** A sans-IO core this driver can run: the Binding client and the discovery machine both fit. */
 interface SansIoCore {

@@ -13,7 +13,8 @@ import {
   type LifetimeProbeOptions,
   type LifetimeResult,
 } from '../traversal/stun/index.js';
-import { abortError, bindSocketFor, systemRandom } from './stun-client.js';
+import { systemRandom } from '../crypto/sodium.js';
+import { abortError, bindSocketFor } from './stun-client.js';
 
 export interface LifetimeCallOptions extends Omit<LifetimeProbeOptions, 'server' | 'random'> {
   readonly signal?: AbortSignal;
