@@ -1,11 +1,12 @@
 /**
  * `npm run bench:throughput`: goodput of one stream between two processes, for raw node:dgram (the JS
- * ceiling), udx-native (native reliable UDP, unencrypted), Node TCP and punchline (encrypted).
+ * ceiling), udx-native (native reliable UDP, unencrypted), Node TCP and punchline (encrypted) on its
+ * default UDP backend (the native batched add-on where built) and, as 'punchline-dgram', on node:dgram.
  *
  * As root, receiver and sender each run in their own network namespace joined by a veth pair with
  * MTU 1500 (198.51.100.1 ↔ 198.51.100.2); otherwise both run on loopback, and the output says so.
  *
- *   npm run bench:throughput -- [--bytes N|512M|1G] [--impl raw-dgram,udx-native,tcp,punchline]
+ *   npm run bench:throughput -- [--bytes N|512M|1G] [--impl raw-dgram,udx-native,tcp,punchline,punchline-dgram]
  *                               [--loopback] [--payload 1452] [--runs 1] [--cc ledbat|newreno]
  *
  * Prints a table and one JSON line per implementation:
@@ -20,8 +21,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-type Impl = 'raw-dgram' | 'udx-native' | 'tcp' | 'punchline';
-const ALL: Impl[] = ['raw-dgram', 'udx-native', 'tcp', 'punchline'];
+type Impl = 'raw-dgram' | 'udx-native' | 'tcp' | 'punchline' | 'punchline-dgram';
+const ALL: Impl[] = ['raw-dgram', 'udx-native', 'tcp', 'punchline', 'punchline-dgram'];
+const isPunchline = (impl: Impl): boolean => impl === 'punchline' || impl === 'punchline-dgram';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -147,6 +149,7 @@ interface Done {
   sent_bytes?: number;
   mtu?: number;
   stats?: Record<string, number>;
+  udp_backend?: string;
 }
 
 function startWorker(
@@ -213,6 +216,7 @@ interface Result {
   loss?: number;
   mtu?: number;
   stats?: Record<string, number>;
+  udpBackend?: string;
 }
 
 async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Result> {
@@ -266,7 +270,8 @@ async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Res
   };
   if (impl === 'raw-dgram') result.loss = 1 - rx.bytes / (rx.sent_bytes || tx.bytes);
   else if (rx.bytes !== bytes) throw new Error(`${impl}: receiver got ${rx.bytes} of ${bytes} bytes`);
-  if (impl === 'punchline' && tx.stats) result.stats = tx.stats;
+  if (isPunchline(impl) && tx.stats) result.stats = tx.stats;
+  if (isPunchline(impl) && tx.udp_backend) result.udpBackend = String(tx.udp_backend);
   if (tx.mtu !== undefined) result.mtu = tx.mtu;
   return result;
 }
@@ -311,7 +316,8 @@ async function main(): Promise<number> {
             path: netns ? 'veth-1500' : 'loopback',
           };
           if (result.loss !== undefined) json['loss'] = round(result.loss, 4);
-          if (impl === 'punchline') json['cc'] = cc;
+          if (isPunchline(impl)) json['cc'] = cc;
+          if (result.udpBackend) json['udp_backend'] = result.udpBackend;
           if (result.mtu !== undefined) json['udx_mtu'] = result.mtu;
           if (result.stats) {
             const s = result.stats;
@@ -364,6 +370,7 @@ function printTable(results: Result[], netns: boolean): void {
         rssTx: Math.max(...rs.map((r) => r.rss_sender_mb)),
         rssRx: Math.max(...rs.map((r) => r.rss_receiver_mb)),
         loss: rs[0]?.loss !== undefined ? median(rs.map((r) => r.loss ?? 0)) : undefined,
+        udpBackend: rs[0]?.udpBackend,
       };
     })
     .filter((r) => r !== null);
@@ -382,7 +389,7 @@ function printTable(results: Result[], netns: boolean): void {
     r.wait.toFixed(1),
     r.rssTx.toFixed(0),
     r.rssRx.toFixed(0),
-    r.loss !== undefined ? `loss ${(r.loss * 100).toFixed(1)} %` : r.impl === 'punchline' ? 'encrypted' : '',
+    r.loss !== undefined ? `loss ${(r.loss * 100).toFixed(1)} %` : r.udpBackend ? `encrypted, ${r.udpBackend} UDP` : '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');

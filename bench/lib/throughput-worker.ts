@@ -1,7 +1,7 @@
 /**
  * One side of one throughput run (spawned by bench/throughput.ts, possibly inside a network namespace).
  *
- *   tsx bench/lib/throughput-worker.ts --role receiver|sender --impl raw-dgram|udx-native|tcp|punchline
+ *   tsx bench/lib/throughput-worker.ts --role receiver|sender --impl raw-dgram|udx-native|tcp|punchline|punchline-dgram
  *       --bytes N --host H --port P [--local-port P] [--peer-key HEX] [--payload N]
  *
  * Speaks JSON lines on stdout: the receiver prints {"event":"ready",...} once it listens, both print
@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 
-type Impl = 'raw-dgram' | 'udx-native' | 'tcp' | 'punchline';
+type Impl = 'raw-dgram' | 'udx-native' | 'tcp' | 'punchline' | 'punchline-dgram';
 
 interface Args {
   role: 'receiver' | 'sender';
@@ -349,6 +349,11 @@ async function punchlineModules(): Promise<{
   return { Endpoint, keyPair };
 }
 
+/** 'punchline': the default UDP backend (native batched I/O where built); 'punchline-dgram': node:dgram. */
+function punchlineBackend(args: Args): 'auto' | 'dgram' {
+  return args.impl === 'punchline-dgram' ? 'dgram' : 'auto';
+}
+
 function punchlineTransport(args: Args): Record<string, unknown> {
   if (args.cc !== 'ledbat' && args.cc !== 'newreno') throw new Error(`unknown congestion controller '${args.cc}'`);
   // PUNCHLINE_BENCH_TRANSPORT='{"pacing":false}': extra TransportConfig overrides, for diagnosis only.
@@ -359,7 +364,13 @@ function punchlineTransport(args: Args): Record<string, unknown> {
 async function punchlineReceiver(args: Args): Promise<void> {
   const { Endpoint, keyPair } = await punchlineModules();
   const keys = keyPair();
-  const endpoint = await Endpoint.bind({ host: '0.0.0.0', port: args.port, keyPair: keys, transport: punchlineTransport(args) });
+  const endpoint = await Endpoint.bind({
+    host: '0.0.0.0',
+    port: args.port,
+    keyPair: keys,
+    transport: punchlineTransport(args),
+    udpBackend: punchlineBackend(args),
+  });
   const counter = new Counter();
   const meter = new Meter();
   emit({ event: 'ready', port: endpoint.address().port, key: Buffer.from(keys.publicKey).toString('hex') });
@@ -379,7 +390,13 @@ async function punchlineReceiver(args: Args): Promise<void> {
 
 async function punchlineSender(args: Args): Promise<void> {
   const { Endpoint, keyPair } = await punchlineModules();
-  const endpoint = await Endpoint.bind({ host: '0.0.0.0', port: 0, keyPair: keyPair(), transport: punchlineTransport(args) });
+  const endpoint = await Endpoint.bind({
+    host: '0.0.0.0',
+    port: 0,
+    keyPair: keyPair(),
+    transport: punchlineTransport(args),
+    udpBackend: punchlineBackend(args),
+  });
   const connection = await endpoint.connect({ host: args.host, port: args.port, publicKey: Buffer.from(args.peerKey, 'hex') });
   const meter = new Meter();
   meter.start();
@@ -403,9 +420,10 @@ async function punchlineSender(args: Args): Promise<void> {
   clearInterval(trace);
   // Graceful close delivers everything written first.
   const stats = connection.stats();
+  const udpBackend = endpoint.udpBackend;
   await connection.close();
   await endpoint.close();
-  meter.finish({ bytes: args.bytes, stats });
+  meter.finish({ bytes: args.bytes, stats, udp_backend: udpBackend });
 }
 
 const roles: Record<Impl, { receiver: (a: Args) => Promise<void>; sender: (a: Args) => Promise<void> }> = {
@@ -413,6 +431,7 @@ const roles: Record<Impl, { receiver: (a: Args) => Promise<void>; sender: (a: Ar
   tcp: { receiver: tcpReceiver, sender: tcpSender },
   'udx-native': { receiver: udxReceiver, sender: udxSender },
   punchline: { receiver: punchlineReceiver, sender: punchlineSender },
+  'punchline-dgram': { receiver: punchlineReceiver, sender: punchlineSender },
 };
 
 const args = parseArgs(process.argv.slice(2));

@@ -1,5 +1,7 @@
 /**
- * Node binding of the sans-IO transport: one node:dgram socket per endpoint, timers, Node streams.
+ * Node binding of the sans-IO transport: one UDP socket per endpoint, timers, Node streams. The socket
+ * is the native batched backend (sendmmsg/GSO, recvmmsg) where its add-on is built, else node:dgram
+ * (src/node/udp/udp-socket.ts).
  *
  * The socket is shared by every protocol of spec/wire.md §Demultiplexing: transport packets (long and
  * short headers) go to the sans-IO core; STUN, punch probes and relay frames go to handlers that the
@@ -14,10 +16,8 @@
  * Events are also drained right after each received datagram, so application code never sees stale
  * stream or connection state.
  */
-import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { isIP, isIPv6 } from 'node:net';
-import dns from 'node:dns';
+import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type {
   Address,
@@ -36,6 +36,8 @@ import { classifyDatagram } from '../wire/index.js';
 import { NodeEndpointError, ConnectionClosedError } from './endpoint-errors.js';
 import { AsyncQueue } from './endpoint-queue.js';
 import { PunchlineStream, type StreamHost } from './stream.js';
+import { openUdpSocket } from './udp/open.js';
+import type { UdpAddress, UdpBackend, UdpBackendChoice, UdpReceiver, UdpSocket, UdpSocketStats } from './udp/udp-socket.js';
 
 /** A static X25519 key pair (structurally the crypto layer's KeyPair). */
 export interface EndpointKeyPair {
@@ -70,6 +72,11 @@ export interface BindOptions {
   readonly transport?: Partial<TransportConfig>;
   /** Builds the sans-IO core; default: the transport layer's Endpoint. Tests inject fakes here. */
   readonly core?: CoreFactory;
+  /**
+   * UDP backend: 'native' (batched sendmmsg/GSO + recvmmsg add-on), 'dgram' (node:dgram) or 'auto'
+   * (default: native where its add-on is built). PUNCHLINE_UDP_BACKEND overrides it.
+   */
+  readonly udpBackend?: UdpBackendChoice;
 }
 
 export interface DialOptions {
@@ -99,20 +106,14 @@ export interface EndpointStats {
   /** Non-transport datagrams with no registered handler, and send errors. */
   readonly datagramsDropped: number;
   readonly sendErrors: number;
-  /** Times the kernel send buffer was full and flushing paused until libuv drained its queue. */
+  /** Times the kernel send buffer was full and flushing paused until it had room again. */
   readonly sendStalls: number;
   readonly received: Readonly<Record<DatagramKind, number>>;
+  /** The UDP socket's own counters (backend, system calls, GSO segments, truncated datagrams). */
+  readonly socket: UdpSocketStats;
 }
 
 const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
-/**
- * Outgoing datagrams are built in one reusable buffer: libuv's uv_udp_try_send hands a datagram to the
- * kernel synchronously, after which nothing references the buffer. Only when libuv had to queue a
- * send (kernel buffer full: getSendQueueCount() > 0 right after it) does the buffer stay referenced;
- * it is then left to libuv and a fresh one replaces it. No send needs a completion callback (each
- * would cost a SendWrap callback and a nextTick per datagram), and the exact-length view handed to
- * socket.send is cached, so a steady stream of full-size datagrams allocates no views per send.
- */
 /** Room offered to pollTransmit for one datagram (≥ 1500 per api.ts; ≥ the largest payload we allow). */
 const MAX_DATAGRAM_ROOM = 65_536;
 const DEFAULT_DATAGRAM_ROOM = 2048;
@@ -142,30 +143,6 @@ async function loadDefaultCoreFactory(): Promise<CoreFactory> {
 }
 
 
-/**
- * dgram resolves every destination through `lookup` (dns.lookup: a nextTick per datagram even for IP
- * literals). Transport addresses are always literals (api.ts Address): answer those synchronously.
- */
-function literalLookup(
-  hostname: string,
-  options: dns.LookupOneOptions | number,
-  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  // One peer's address repeats for every datagram: remember the last literal (hot path).
-  if (hostname === lastLiteral) {
-    callback(null, hostname, lastLiteralFamily);
-    return;
-  }
-  const family = isIP(hostname);
-  if (family !== 0) {
-    lastLiteral = hostname;
-    lastLiteralFamily = family;
-    callback(null, hostname, family);
-  } else dns.lookup(hostname, options as dns.LookupOneOptions, callback);
-}
-let lastLiteral = '';
-let lastLiteralFamily = 0;
-
 export declare interface Endpoint {
   on(event: 'connection', listener: (connection: Connection) => void): this;
   on(event: 'error', listener: (error: Error) => void): this;
@@ -174,7 +151,8 @@ export declare interface Endpoint {
 }
 
 export class Endpoint extends EventEmitter implements AsyncIterable<Connection> {
-  private readonly socket: dgram.Socket;
+  /** Set by bind() right after construction (the socket needs the receiver first). */
+  private socket!: UdpSocket;
   private readonly core: SansIoEndpoint;
   private readonly family: 'udp4' | 'udp6';
   private readonly wrappers = new Map<number, Connection>();
@@ -184,17 +162,12 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   private readonly readable = new Set<PunchlineStream>();
   readonly publicKey: Uint8Array;
 
-  private readonly datagramRoom: number;
-  /** Where pollTransmit writes the next datagram (see the note on the send path above). */
-  private txBuffer: Buffer;
-  /** txBuffer[0, txViewLength): reused while datagrams keep the same length. */
-  private txView: Buffer;
-  private txViewLength = -1;
-  /** Kernel send buffer full: libuv queues sends; flushing waits until its queue is empty. */
-  private sendBlocked = false;
-  private sendQueueTimer: NodeJS.Timeout | null = null;
-  /** Last remote address handed to the core, reused while datagrams keep coming from it. */
-  private lastFrom: Address = { host: '', port: 0 };
+  /** What the UDP socket calls back into (built once: no per-datagram closures). */
+  private readonly udpReceiver: UdpReceiver = {
+    onDatagram: (data, from, family) => this.onDatagram(data, from, family),
+    onWritable: () => this.wake(),
+    onError: (error) => this.emit('error', error),
+  };
   private serviceScheduled = false;
   private inService = false;
   private timer: NodeJS.Timeout | null = null;
@@ -208,8 +181,6 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     bytesReceived: 0,
     bytesSent: 0,
     datagramsDropped: 0,
-    sendErrors: 0,
-    sendStalls: 0,
   };
   private readonly receivedByKind: Record<DatagramKind, number> = {
     stun: 0,
@@ -220,23 +191,11 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     unknown: 0,
   };
 
-  private constructor(
-    socket: dgram.Socket,
-    core: SansIoEndpoint,
-    family: 'udp4' | 'udp6',
-    publicKey: Uint8Array,
-    datagramRoom: number,
-  ) {
+  private constructor(core: SansIoEndpoint, family: 'udp4' | 'udp6', publicKey: Uint8Array) {
     super();
-    this.socket = socket;
     this.core = core;
     this.family = family;
     this.publicKey = publicKey;
-    this.datagramRoom = datagramRoom;
-    this.txBuffer = Buffer.allocUnsafeSlow(datagramRoom);
-    this.txView = this.txBuffer;
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    socket.on('error', (error) => this.emit('error', error));
   }
 
   /** Binds a UDP socket and starts the endpoint (like net.Server.listen, but one socket for both roles). */
@@ -253,31 +212,31 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       transport: options.transport ?? {},
       ...(options.psk ? { psk: options.psk } : {}),
     });
-    const socket = dgram.createSocket({
-      type: family,
-      lookup: literalLookup,
-      recvBufferSize: options.recvBufferSize ?? DEFAULT_SOCKET_BUFFER,
-      sendBufferSize: options.sendBufferSize ?? DEFAULT_SOCKET_BUFFER,
-    });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        socket.close();
-        reject(error);
-      };
-      socket.once('error', onError);
-      socket.bind({ port: options.port ?? 0, address: host, exclusive: true }, () => {
-        socket.off('error', onError);
-        resolve();
-      });
-    });
     const room = Math.min(MAX_DATAGRAM_ROOM, Math.max(DEFAULT_DATAGRAM_ROOM, options.transport?.maxUdpPayloadSize ?? 0));
-    return new Endpoint(socket, core, family, options.keyPair.publicKey, room);
+    const endpoint = new Endpoint(core, family, options.keyPair.publicKey);
+    endpoint.socket = await openUdpSocket(
+      {
+        family,
+        host,
+        port: options.port ?? 0,
+        recvBufferSize: options.recvBufferSize ?? DEFAULT_SOCKET_BUFFER,
+        sendBufferSize: options.sendBufferSize ?? DEFAULT_SOCKET_BUFFER,
+        datagramRoom: room,
+      },
+      endpoint.udpReceiver,
+      options.udpBackend,
+    );
+    return endpoint;
+  }
+
+  /** Which UDP backend this endpoint's socket uses. */
+  get udpBackend(): UdpBackend {
+    return this.socket.backend;
   }
 
   /** The bound local address. */
   address(): RemoteInfo {
-    const a = this.socket.address();
-    return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+    return this.socket.address();
   }
 
   /** Dials a peer; resolves once the handshake completed (and authenticated `publicKey` if given). */
@@ -345,11 +304,13 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
    */
   send(datagram: Uint8Array, to: Address): Promise<void> {
     const sent = new Promise<void>((resolve, reject) => {
-      this.socket.send(datagram, to.port, to.host, (error) => {
-        if (error) {
-          this.counters.sendErrors++;
-          reject(error);
-        } else {
+      if (this.socketClosed) {
+        reject(new NodeEndpointError('ERR_PUNCHLINE_ENDPOINT_CLOSED', 'endpoint is closed'));
+        return;
+      }
+      this.socket.send(datagram, to, (error) => {
+        if (error) reject(error);
+        else {
           this.counters.datagramsSent++;
           this.counters.bytesSent += datagram.byteLength;
           resolve();
@@ -372,7 +333,14 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   }
 
   stats(): EndpointStats {
-    return { ...this.counters, received: { ...this.receivedByKind } };
+    const socket = this.socket.stats();
+    return {
+      ...this.counters,
+      sendErrors: socket.sendErrors,
+      sendStalls: socket.sendStalls,
+      received: { ...this.receivedByKind },
+      socket,
+    };
   }
 
   /** Closes every connection gracefully, waits (bounded) for them to finish, then closes the socket. */
@@ -410,19 +378,18 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     this.service();
   };
 
-  /** Hot path: called once per received datagram. */
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  /**
+   * Hot path: called once per received datagram. `msg` may be a view into the socket's reused receive
+   * arena, valid only during this call: the core copies what it keeps (stream data into its
+   * reassembly buffers, datagram frames); other protocols' handlers get a copy.
+   */
+  private onDatagram(msg: Buffer, from: UdpAddress, family: 'IPv4' | 'IPv6'): void {
     this.counters.datagramsReceived++;
     this.counters.bytesReceived += msg.length;
     const kind = classifyDatagram(msg);
     this.receivedByKind[kind]++;
     if (kind === 'short' || kind === 'long') {
       try {
-        let from = this.lastFrom;
-        if (from.port !== rinfo.port || from.host !== rinfo.address) {
-          from = { host: rinfo.address, port: rinfo.port };
-          this.lastFrom = from;
-        }
         this.core.receive(msg, from, performance.now());
       } catch (error) {
         // The core drops bad datagrams itself; a throw is a core bug. Never let it kill the socket.
@@ -441,7 +408,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       return;
     }
     try {
-      handler(msg, { host: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4' });
+      handler(Buffer.from(msg), { host: from.host, port: from.port, family });
     } catch (error) {
       this.reportInternalError(error);
     }
@@ -493,56 +460,27 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   }
 
   /**
-   * Sends what the core has due now, at most `max` datagrams; returns the number sent. Each datagram
-   * is built at the current time (send times feed RTT and one-way delay samples). Hot path.
+   * Sends what the core has due now, at most `max` datagrams; returns the number built. Each datagram
+   * is built straight into the socket's next send slot (no copy) and handed to the kernel in one batch
+   * at the end (the native backend: one sendmmsg; dgram: one sendto each, at once). Hot path.
    */
   private flush(max: number): number {
-    if (this.sendBlocked) return 0;
     const core = this.core;
     const socket = this.socket;
     let sent = 0;
     while (sent < max) {
-      const buffer = this.txBuffer;
-      const transmit = core.pollTransmit(performance.now(), buffer);
+      const slot = socket.sendSlot();
+      if (slot === null) break; // kernel queue full: onWritable() wakes us
+      const transmit = core.pollTransmit(performance.now(), slot);
       if (!transmit) break;
-      const length = transmit.length;
-      let view = this.txView;
-      if (length !== this.txViewLength) {
-        view = buffer.subarray(0, length);
-        this.txView = view;
-        this.txViewLength = length;
-      }
       sent++;
       this.counters.datagramsSent++;
-      this.counters.bytesSent += length;
-      const destination = transmit.destination;
-      // No callback: a send error (EHOSTUNREACH, ...) is datagram loss the transport recovers from.
-      socket.send(view, destination.port, destination.host);
-      if (socket.getSendQueueCount() > 0) {
-        // libuv queued it (kernel buffer full) and still holds the buffer: leave it to libuv, and
-        // pause flushing until the queue has drained.
-        this.txBuffer = Buffer.allocUnsafeSlow(this.datagramRoom);
-        this.txView = this.txBuffer;
-        this.txViewLength = -1;
-        this.sendBlocked = true;
-        this.counters.sendStalls++;
-        this.sendQueueTimer = setTimeout(this.checkSendQueue, 1);
-        break;
-      }
+      this.counters.bytesSent += transmit.length;
+      socket.commit(transmit.length, transmit.destination);
     }
+    if (sent > 0) socket.flush();
     return sent;
   }
-
-  private readonly checkSendQueue = (): void => {
-    this.sendQueueTimer = null;
-    if (this.socketClosed) return;
-    if (this.socket.getSendQueueCount() > 0) {
-      this.sendQueueTimer = setTimeout(this.checkSendQueue, 1);
-      return;
-    }
-    this.sendBlocked = false;
-    this.wake();
-  };
 
   private drainEvents(): number {
     let count = 0;
@@ -638,7 +576,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     return new Promise((resolve) => {
       let tries = 0;
       const check = (): void => {
-        if (this.socket.getSendQueueCount() === 0 || ++tries > 1000) resolve();
+        if (this.socket.pendingSends() === 0 || ++tries > 1000) resolve();
         else setTimeout(check, 1);
       };
       check();
@@ -649,8 +587,6 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     if (this.socketClosed) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.sendQueueTimer) clearTimeout(this.sendQueueTimer);
-    this.sendQueueTimer = null;
     this.socketClosed = true;
     for (const connection of this.wrappers.values()) {
       connection.onClosed({ errorCode: 0, application: false, reason: 'endpoint closed', remote: false });

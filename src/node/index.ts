@@ -1,6 +1,7 @@
 /**
- * `punchline/node`: the Node.js binding of the transport (one node:dgram socket per endpoint,
- * Node Duplex streams, EventEmitter + async-iterator API in the style of node:net).
+ * `punchline/node`: the Node.js binding of the transport (one UDP socket per endpoint — batched
+ * sendmmsg/GSO + recvmmsg through the native add-on where it is built, node:dgram otherwise —, Node
+ * Duplex streams, EventEmitter + async-iterator API in the style of node:net).
  */
 export {
   Endpoint,
@@ -17,6 +18,8 @@ export {
   type CoreContext,
 } from './endpoint.js';
 export { PunchlineStream, STREAM_CANCELLED } from './stream.js';
+export { nativeUdpAvailability } from './udp/open.js';
+export type { UdpBackend, UdpBackendChoice, UdpSocketStats } from './udp/udp-socket.js';
 export { NodeEndpointError, StreamAbortedError, ConnectionClosedError } from './endpoint-errors.js';
 export type { ConnectionStats, CloseReason, Address } from '../transport/api.js';
 export {

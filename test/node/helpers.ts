@@ -1,6 +1,7 @@
 /** Shared set-up for the Node adapter tests: two endpoints on loopback, connected. */
 import { Endpoint, type Connection, type CoreFactory } from '../../src/node/endpoint.js';
 import { randomBytes } from 'node:crypto';
+import type { UdpBackendChoice } from '../../src/node/udp/udp-socket.js';
 
 export interface Pair {
   readonly a: Endpoint;
@@ -20,10 +21,17 @@ function testKeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
  * With the real core keys must be real X25519 keys: pass `keyPair` then.
  */
 export async function connectedPair(
-  options: { core?: CoreFactory; keyPair?: () => { publicKey: Uint8Array; secretKey: Uint8Array } } = {},
+  options: {
+    core?: CoreFactory;
+    keyPair?: () => { publicKey: Uint8Array; secretKey: Uint8Array };
+    udpBackend?: UdpBackendChoice;
+  } = {},
 ): Promise<Pair> {
   const makeKeys = options.keyPair ?? testKeyPair;
-  const coreOption = options.core ? { core: options.core } : {};
+  const coreOption = {
+    ...(options.core ? { core: options.core } : {}),
+    ...(options.udpBackend ? { udpBackend: options.udpBackend } : {}),
+  };
   const a = await Endpoint.bind({ host: '127.0.0.1', port: 0, keyPair: makeKeys(), ...coreOption });
   const b = await Endpoint.bind({ host: '127.0.0.1', port: 0, keyPair: makeKeys(), ...coreOption });
   const incoming = b[Symbol.asyncIterator]().next();
