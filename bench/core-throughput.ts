@@ -1,8 +1,12 @@
 /**
  * The sans-IO core alone (no sockets, no simulator): two endpoints in one thread, datagrams handed
  * across in memory, encryption included. Prints goodput (both ends on one core), per-datagram cost
- * and RSS — the ceiling the Node adapter works under. Run: npm run bench:core
- * (PUNCHLINE_PERF_BYTES sets the volume, default 256 MiB).
+ * (wall clock, and CPU time, which a busy machine disturbs less) and RSS — the ceiling the Node
+ * adapter works under. Run: npm run bench:core
+ * PUNCHLINE_PERF_BYTES sets the volume (default 256 MiB); PUNCHLINE_PERF_READ the most the
+ * application reads per read() (default 64 KiB, the Node adapter's high-water mark; 0 reads
+ * everything readable at once, which with multi-megabyte windows makes each read a fresh
+ * multi-megabyte allocation and copy).
  */
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { systemRandom } from '../src/crypto/sodium.js';
@@ -14,6 +18,7 @@ const A: Address = { host: '192.0.2.1', port: 1000 };
 const B: Address = { host: '192.0.2.2', port: 2000 };
 
 const total = Number(process.env.PUNCHLINE_PERF_BYTES ?? 256 * 1024 * 1024);
+const readChunk = Number(process.env.PUNCHLINE_PERF_READ ?? 64 * 1024) || Infinity;
 const config = { maxUdpPayloadSize: 1452, pacing: false };
 const serverKeys = generateKeyPair(systemRandom);
 const a = new Endpoint({ staticKeyPair: generateKeyPair(systemRandom), random: systemRandom, config });
@@ -38,6 +43,7 @@ let written = 0;
 let received = 0;
 let server: ConnectionHandle | null = null;
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 while (received < total) {
   now = performance.now();
   if (sid < 0 && conn.state === 'established') sid = conn.openStream(false);
@@ -52,7 +58,9 @@ while (received < total) {
   const y = pump(b, a, B, txB);
   for (let e = b.pollEvent(); e; e = b.pollEvent()) if (e.type === 'incoming') server = e.connection;
   while (a.pollEvent());
-  if (server && sid >= 0) for (let r = server.read(sid); r.kind === 'data'; r = server.read(sid)) received += r.data.length;
+  if (server && sid >= 0) {
+    for (let r = server.read(sid, readChunk); r.kind === 'data'; r = server.read(sid, readChunk)) received += r.data.length;
+  }
   if (x === 0 && y === 0) {
     now = Math.max(now, Math.min(a.nextDeadline(), b.nextDeadline()));
     a.onTimeout(now);
@@ -60,11 +68,13 @@ while (received < total) {
   }
 }
 const seconds = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 const mbit = (total * 8) / seconds / 1e6;
 console.log(
   `core: ${(total / 1048576).toFixed(0)} MiB in ${seconds.toFixed(2)} s = ${mbit.toFixed(0)} Mbit/s (both ends, one thread); ` +
-    `${packets} datagrams, ${((seconds * 1e6) / packets).toFixed(1)} µs each; ` +
-    `rss ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`,
+    `${packets} datagrams, ${((seconds * 1e6) / packets).toFixed(1)} µs each (CPU ${((cpuSeconds * 1e6) / packets).toFixed(1)} µs); ` +
+    `reads ≤ ${readChunk === Infinity ? 'all' : `${readChunk / 1024} KiB`}; rss ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`,
 );
 if (received !== total) {
   console.error(`core: received ${received} of ${total} bytes`);

@@ -6,10 +6,11 @@
  *   nonce = iv XOR (0x00000000 ‖ packet_number as 64-bit big-endian)      (RFC 9001 §5.3)
  *   AAD   = packet[0, headerLength)   (the short header, key-phase bit included)
  *
- * Hot path: seal() and open() allocate no buffers — nonces live in preallocated arrays; the only
- * per-call objects are the three zero-copy subarray views sodium-native's AEAD binding needs, and
- * seal() reuses those of its previous call when the packet buffer and offsets are the same (a sender
- * building every datagram in one buffer seals without allocating).
+ * Hot path: seal() and open() allocate nothing in steady state — nonces live in preallocated arrays,
+ * and the three zero-copy subarray views (AAD, text, tag) sodium-native's AEAD binding needs are
+ * cached per (packet buffer, header length, end) in small direct-mapped tables (AeadViewCache): a
+ * caller that seals and opens in a few reused buffers (the transport's per-connection scratch
+ * buffers) gets the same layouts again and again and allocates views only on a miss.
  * open() never throws: it returns the plaintext length or a negative OpenResult and counts it.
  * The replay window is consulted only after the tag verifies, so unauthenticated packets can neither
  * move the window nor probe it.
@@ -92,13 +93,8 @@ export class PacketProtection {
   private lastSealed = -1;
   private sealedInPhase = 0;
   private readonly sendNonce = new Uint8Array(12);
-  /** Views of the last sealed packet: [0, header), [header, end), [end, end + tag). */
-  private sealPacket: Uint8Array | null = null;
-  private sealHeaderLength = -1;
-  private sealEnd = -1;
-  private sealAd: Uint8Array = new Uint8Array(0);
-  private sealText: Uint8Array = new Uint8Array(0);
-  private sealTag: Uint8Array = new Uint8Array(0);
+  private readonly sealViews = new AeadViewCache();
+  private readonly openViews = new AeadViewCache();
   private readonly receiveNonce = new Uint8Array(12);
   private readonly window: ReplayWindow;
   private readonly keyUpdateAfterPackets: number;
@@ -166,15 +162,8 @@ export class PacketProtection {
     }
     const keys = this.send;
     writeNonce(this.sendNonce, keys.iv, packetNumber);
-    if (packet !== this.sealPacket || headerLength !== this.sealHeaderLength || end !== this.sealEnd) {
-      this.sealPacket = packet;
-      this.sealHeaderLength = headerLength;
-      this.sealEnd = end;
-      this.sealAd = packet.subarray(0, headerLength);
-      this.sealText = packet.subarray(headerLength, end);
-      this.sealTag = packet.subarray(end, end + AEAD_TAG_LENGTH);
-    }
-    packetAead.seal(this.sealText, this.sealTag, this.sealAd, this.sendNonce, keys.key);
+    const v = this.sealViews.get(packet, headerLength, end);
+    packetAead.seal(v.text, v.tag, v.ad, this.sendNonce, keys.key);
     this.lastSealed = packetNumber;
     this.counters.sealed++;
     if (++this.sealedInPhase >= this.keyUpdateAfterPackets) this.updateKeys();
@@ -231,13 +220,8 @@ export class PacketProtection {
     const bodyEnd = headerLength + bodyLength;
     // libsodium verifies the tag before decrypting; on failure it zeroes the payload bytes (never
     // releases unverified plaintext). The packet is dropped either way; no state has changed.
-    const authentic = packetAead.open(
-      packet.subarray(headerLength, bodyEnd),
-      packet.subarray(bodyEnd, packetLength),
-      packet.subarray(0, headerLength),
-      this.receiveNonce,
-      keys.key,
-    );
+    const v = this.openViews.get(packet, headerLength, bodyEnd);
+    const authentic = packetAead.open(v.text, v.tag, v.ad, this.receiveNonce, keys.key);
     if (!authentic) {
       this.counters.authFailed++;
       if (this.counters.authFailed >= this.integrityLimit) {
@@ -302,7 +286,8 @@ export class PacketProtection {
 
   /** Zeroes every key held. The object must not be used afterwards. */
   destroy(): void {
-    this.sealPacket = null;
+    this.sealViews.clear();
+    this.openViews.clear();
     wipePhaseKeys(this.send);
     wipePhaseKeys(this.receive);
     wipePhaseKeys(this.receiveNext);
@@ -327,6 +312,56 @@ export class PacketProtection {
     this.send = nextPhaseKeys(old);
     wipePhaseKeys(old);
     this.sealedInPhase = 0;
+  }
+}
+
+/** The three views of one packet layout: AAD [0, header), text [header, end), tag [end, end + 16). */
+interface AeadViews {
+  packet: Uint8Array | null;
+  headerLength: number;
+  end: number;
+  ad: Uint8Array;
+  text: Uint8Array;
+  tag: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+/** Entries per cache (power of two): distinct (buffer, header, end) layouts a connection cycles through. */
+const VIEW_CACHE_SIZE = 16;
+
+/**
+ * Direct-mapped cache of AeadViews keyed by (packet buffer, header length, end). Views alias the
+ * packet buffer, so reusing them for the same layout is exactly equivalent to making new ones. An
+ * entry holds a reference to its buffer (at most VIEW_CACHE_SIZE buffers are kept alive). Hot path.
+ */
+class AeadViewCache {
+  private readonly entries: AeadViews[] = [];
+
+  constructor() {
+    for (let i = 0; i < VIEW_CACHE_SIZE; i++) {
+      this.entries.push({ packet: null, headerLength: -1, end: -1, ad: EMPTY, text: EMPTY, tag: EMPTY });
+    }
+  }
+
+  get(packet: Uint8Array, headerLength: number, end: number): AeadViews {
+    const e = this.entries[(end * 4 + headerLength) & (VIEW_CACHE_SIZE - 1)] as AeadViews;
+    if (e.packet !== packet || e.headerLength !== headerLength || e.end !== end) {
+      e.packet = packet;
+      e.headerLength = headerLength;
+      e.end = end;
+      e.ad = packet.subarray(0, headerLength);
+      e.text = packet.subarray(headerLength, end);
+      e.tag = packet.subarray(end, end + AEAD_TAG_LENGTH);
+    }
+    return e;
+  }
+
+  clear(): void {
+    for (const e of this.entries) {
+      e.packet = null;
+      e.headerLength = -1;
+      e.ad = e.text = e.tag = EMPTY;
+    }
   }
 }
 

@@ -1,10 +1,10 @@
-const bufferCopy = Buffer.prototype.copy;
-
 /**
- * Copies src[srcStart, srcEnd) to dst at dstStart (memcpy via Buffer#copy, which accepts any
- * Uint8Array). One place for the hot-path byte copies of the stream buffers, so a cheaper primitive
- * can be dropped in later.
+ * Copies src[srcStart, srcEnd) to dst at dstStart (memcpy via TypedArray#set). One place for the
+ * hot-path byte copies of the stream buffers. A whole-array source is copied as is; a part of one
+ * needs a temporary subarray view (Node 20 has no offset-taking memcpy that allocates nothing; its
+ * Buffer#copy makes the same view internally).
  */
 export function copyBytes(src: Uint8Array, srcStart: number, srcEnd: number, dst: Uint8Array, dstStart: number): void {
-  bufferCopy.call(src, dst, dstStart, srcStart, srcEnd);
+  if (srcStart === 0 && srcEnd === src.length) dst.set(src, dstStart);
+  else dst.set(src.subarray(srcStart, srcEnd), dstStart);
 }

@@ -25,10 +25,11 @@ import { TransportError, TransportErrorCode, TransportErrorName, protocolError }
 import { FRAME_HANDLERS } from './frame-handlers.js';
 import { ReceiveFlowControl, SendFlowControl } from './flow-control.js';
 import { PacketBuilder } from './packet-builder.js';
+import { Queue } from './queue.js';
 import { Pacer } from './pacer.js';
 import { Path } from './path.js';
 import { AckTracker } from './recovery/ack-tracker.js';
-import { LossDetection, type SentFrameHandler } from './recovery/loss-detection.js';
+import { LossDetection, type AckInfo, type SentFrameHandler } from './recovery/loss-detection.js';
 import { RttEstimator } from './recovery/rtt-estimator.js';
 import { SentFrame } from './recovery/sent-packets.js';
 import { Signal, type Stream } from './streams/stream.js';
@@ -65,6 +66,15 @@ const MIN_PACKET_SIZE = 64;
 const MAX_HANDSHAKE_INTERVAL_MS = 2000;
 /** Cap on how many times the handshake retransmission timer backs off. */
 const MAX_HANDSHAKE_BACKOFF = 6;
+/** Entries of the txBuf view cache (power of two). */
+const TX_VIEW_CACHE_SIZE = 8;
+const READ_BLOCKED: StreamRead = Object.freeze({ kind: 'blocked' });
+const READ_FIN: StreamRead = Object.freeze({ kind: 'fin' });
+
+/** onMaxDataFrame's Map#forEach callback (`this` is the connection). */
+function enqueueIfUnsent(this: Connection, s: Stream): void {
+  if (s.send !== null && s.send.hasUnsent) this.enqueueSend(s);
+}
 
 /**
  * One connection: orchestration of handshake, packet protection, frames, streams, flow control,
@@ -119,14 +129,28 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   /** Reused STREAM/ACK frame objects: handlers use a frame before the next is decoded, keep nothing. */
   private readonly decoder = new FrameDecoder({ reuseFrames: true });
   private readonly maxSize: number;
+  /**
+   * Scratch datagrams (hot path). Short-header packets are built and sealed in txBuf, then copied
+   * into the caller's buffer (or built in that buffer directly when the caller passes the same one
+   * every time, see pollTransmit); received ones are copied into rxBuf and opened and decoded there.
+   * The packet layouts repeat in these fixed buffers, so the AEAD views (PacketProtection) and the
+   * STREAM data views (FrameDecoder) are reused instead of made per packet; a copy is one memcpy.
+   */
+  private txBuf: Uint8Array;
+  private rxBuf: Uint8Array;
+  /** Views txBuf[0, length) for the copy out, direct-mapped by length. */
+  private readonly txViews: Uint8Array[] = [];
+  /** The buffer of the previous pollTransmit (see there). */
+  private lastTxTarget: Uint8Array | null = null;
 
   // --- streams and flow control
   readonly streams: StreamMap;
   readonly connRecvFc: ReceiveFlowControl;
   connSendFc: SendFlowControl = new SendFlowControl(0);
-  private sendQueue: Stream[] = [];
-  private sendQueueHead = 0;
-  private controlQueue: Stream[] = [];
+  /** Streams with data to send, round-robin (hot path: a ring, no allocation per packet). */
+  private readonly sendQueue = new Queue<Stream>();
+  /** Streams with RESET_STREAM / STOP_SENDING / MAX_STREAM_DATA / STREAM_DATA_BLOCKED to send. */
+  private readonly controlQueue = new Queue<Stream>();
   maxDataPending = false;
   dataBlockedPending = false;
   pingPending = false;
@@ -168,6 +192,9 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     this.remoteCid = this.initialDcid;
     this.path = new Path(init.remote, isClient);
     this.maxSize = init.config.maxUdpPayloadSize;
+    this.txBuf = new Uint8Array(this.maxSize);
+    this.rxBuf = new Uint8Array(this.maxSize);
+    for (let i = 0; i < TX_VIEW_CACHE_SIZE; i++) this.txViews.push(this.txBuf.subarray(0, 0));
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
     this.recovery = new LossDetection(this.rtt, this.makeController(this.maxSize), this, this.maxSize);
@@ -395,7 +422,10 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   // ---------------------------------------------------------------------------------------------
   // Receiving protected packets
 
-  /** A short-header datagram routed to this connection (decrypted in place). Hot path. */
+  /**
+   * A short-header datagram routed to this connection: buf[0, length). Hot path. It is copied into
+   * the connection's scratch buffer and decrypted there; `buf` itself is left as it was.
+   */
   handleShort(buf: Uint8Array, length: number, from: Address, now: number): void {
     this.now = now;
     const state = this.stateValue;
@@ -415,6 +445,12 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     for (let i = 1 + CONNECTION_ID_LENGTH; i < headerLength; i++) truncated = truncated * 256 + (buf[i] as number);
     pn = decodePacketNumber(this.ackTracker.largest, truncated, pnLength);
     if (this.ackTracker.isDuplicate(pn)) return;
+    // Open and decode in rxBuf (see txBuf): one memcpy, and the views into it are reused.
+    if (length > this.rxBuf.length) this.rxBuf = new Uint8Array(length); // the peer allows larger datagrams than we do
+    const rx = this.rxBuf;
+    if (length === buf.length) rx.set(buf, 0);
+    else rx.set(buf.subarray(0, length), 0);
+    buf = rx;
     const plain = this.protection.open(buf, headerLength, length, pn, keyPhase);
     if (plain < 0) {
       if (plain === OpenResult.AEAD_LIMIT_REACHED) this.closeWithError(now, TransportErrorCode.AEAD_LIMIT_REACHED, 'AEAD limit reached');
@@ -475,8 +511,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   // ---------------------------------------------------------------------------------------------
   // Frame handling (called from frame-handlers.ts)
 
-  onAckFrame(ranges: readonly { smallest: number; largest: number }[], ackDelayMicros: number, receiveTimestampMicros: number, now: number): void {
-    const ok = this.recovery.onAck(ranges, ackDelayMicros / 1000, receiveTimestampMicros, now, this.handshakeConfirmed);
+  onAckFrame(ack: AckInfo, now: number): void {
+    const ok = this.recovery.onAck(ack, now, this.handshakeConfirmed);
     if (!ok) throw protocolError(TransportErrorCode.PROTOCOL_VIOLATION, 'ACK of a packet never sent');
   }
 
@@ -502,12 +538,16 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       increase = Math.max(0, end - recv.highestReceived);
       recv.highestReceived += increase;
     } else {
-      const before = recv.readable;
+      // readable is only compared while no 'stream-readable' is outstanding (saves two lookups per
+      // packet while the application has not drained the stream yet).
+      const before = s.readableNotified ? 0 : recv.readable;
       increase = recv.insert(offset, data);
       this.streamBytesReceived += increase;
-      if ((recv.readable > before || (fin && recv.complete)) && !s.readableNotified) {
+      if (!s.readableNotified && (recv.readable > before || (fin && recv.complete))) {
         s.readableNotified = true;
-        this.events.push({ type: 'stream-readable', connection: this, streamId });
+        // One event object per stream, reused: it carries nothing that changes.
+        s.readableEvent ??= { type: 'stream-readable', connection: this, streamId };
+        this.events.push(s.readableEvent);
       }
     }
     fc.onReceived(increase);
@@ -558,9 +598,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   }
 
   onMaxDataFrame(maximum: number): void {
-    if (this.connSendFc.update(maximum)) {
-      for (const s of this.streams.streams.values()) if (s.send !== null && s.send.hasUnsent) this.enqueueSend(s);
-    }
+    // Map#forEach with a module-level callback: no iterator or closure per frame.
+    if (this.connSendFc.update(maximum)) this.streams.streams.forEach(enqueueIfUnsent, this);
   }
 
   onMaxStreamDataFrame(streamId: number, maximum: number): void {
@@ -612,7 +651,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
         if (kind === SentFrame.StreamFin) s.finAcked = true;
         if (s.writeBlocked && s.send.space > 0 && s.reset === Signal.None) {
           s.writeBlocked = false;
-          this.events.push({ type: 'stream-writable', connection: this, streamId: a });
+          s.writableEvent ??= { type: 'stream-writable', connection: this, streamId: a };
+          this.events.push(s.writableEvent);
         }
         this.maybeRemove(s);
         return;
@@ -754,7 +794,7 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   read(streamId: number, maxBytes: number = Infinity): StreamRead {
     const s = this.streams.streams.get(streamId);
     if (s === undefined) {
-      if (this.streams.wasClosed(streamId)) return { kind: 'fin' };
+      if (this.streams.wasClosed(streamId)) return READ_FIN;
       throw new TransportError(TransportErrorName.UNKNOWN_STREAM, `no stream ${streamId}`, TransportErrorCode.STREAM_STATE_ERROR);
     }
     const recv = s.recv;
@@ -784,11 +824,11 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     if (recv.finished) {
       s.finDelivered = true;
       this.maybeRemove(s);
-      return { kind: 'fin' };
+      return READ_FIN;
     }
     s.readableNotified = false;
     if (this.stateValue !== 'established') return { kind: 'reset', errorCode: this.closeInfo?.errorCode ?? 0 };
-    return { kind: 'blocked' };
+    return READ_BLOCKED;
   }
 
   private consumeConnection(n: number): void {
@@ -854,7 +894,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     if (s.sendDone && s.recvDone) this.streams.remove(s);
   }
 
-  private enqueueSend(s: Stream): void {
+  /** Puts a stream with data to send in the send queue (once). */
+  enqueueSend(s: Stream): void {
     if (s.queued) return;
     s.queued = true;
     this.sendQueue.push(s);
@@ -1086,7 +1127,7 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     if (this.pingPending || this.maxDataPending || this.datagramQueue.length > 0) return true;
     if (this.controlQueue.length > 0 || this.streams.maxStreamsPending[0] || this.streams.maxStreamsPending[1]) return true;
     if (this.path.hasPending) return true;
-    return this.sendQueueHead < this.sendQueue.length;
+    return this.sendQueue.length > 0;
   }
 
   /**
@@ -1115,7 +1156,7 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       return this.buildClosePacket(buf, protection);
     }
     // Unvalidated address: stay within the anti-amplification budget (smaller packets are fine).
-    const maxSize = Math.min(this.maxSize, buf.length, this.path.budget);
+    const maxSize = Math.min(this.txBuf.length, buf.length, this.path.budget);
     if (maxSize < MIN_PACKET_SIZE) return 0;
     const cc = this.recovery.cc;
     let canSendData = this.probesPending > 0 || this.hasSendable();
@@ -1135,9 +1176,27 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       }
     }
     if (!canSendData && !this.ackTracker.wantsAck(now)) return 0;
-    const length = this.buildPacket(now, buf, protection, maxSize, canSendData);
-    if (length > 0) this.maybeFinishGracefulClose(now);
+    // A caller that hands us the same buffer every time gets its packets built in place (the AEAD
+    // views cached for that buffer are reused); one that rotates buffers gets them built in txBuf
+    // and copied, so that no per-packet views are needed either way.
+    const direct = buf === this.lastTxTarget;
+    this.lastTxTarget = buf;
+    const length = this.buildPacket(now, direct ? buf : this.txBuf, protection, maxSize, canSendData);
+    if (length === 0) return 0;
+    if (!direct) buf.set(this.txView(length), 0);
+    this.maybeFinishGracefulClose(now);
     return length;
+  }
+
+  /** txBuf[0, length), cached (full-size data packets all have the same length). */
+  private txView(length: number): Uint8Array {
+    const i = length & (TX_VIEW_CACHE_SIZE - 1);
+    let v = this.txViews[i] as Uint8Array;
+    if (v.length !== length) {
+      v = this.txBuf.subarray(0, length);
+      this.txViews[i] = v;
+    }
+    return v;
   }
 
   private buildPacket(now: number, buf: Uint8Array, protection: PacketProtection, maxSize: number, canSendData: boolean): number {
@@ -1189,9 +1248,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     if (sm.maxStreamsPending[1] && b.writeMaxStreams(false, sm.localMax[1] as number)) sm.maxStreamsPending[1] = false;
     if (this.dataBlockedPending && b.writeDataBlocked(this.connSendFc.limit)) this.dataBlockedPending = false;
     const q = this.controlQueue;
-    let kept = 0;
-    for (let i = 0; i < q.length; i++) {
-      const s = q[i] as Stream;
+    for (let i = q.length; i > 0; i--) {
+      const s = q.shift() as Stream;
       if (s.reset === Signal.Pending) {
         if (b.writeResetStream(s.id, s.resetCode, s.resetFinalSize)) s.reset = Signal.Sent;
       }
@@ -1205,21 +1263,19 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
         if (b.writeStreamDataBlocked(s.id, s.sendFc.limit)) s.blockedPending = false;
       }
       if (s.reset === Signal.Pending || s.stopSending === Signal.Pending || s.maxStreamDataPending || s.blockedPending) {
-        q[kept++] = s;
+        q.push(s); // still something to send: stays queued
       } else {
         s.controlQueued = false;
       }
     }
-    q.length = kept;
   }
 
   /** Round-robin over streams with something to send: each gets one frame per turn. */
   private writeStreamFrames(b: PacketBuilder): void {
     const q = this.sendQueue;
-    let turns = q.length - this.sendQueueHead;
+    let turns = q.length;
     while (turns-- > 0 && b.remaining > 8) {
-      const s = q[this.sendQueueHead] as Stream;
-      this.sendQueueHead++;
+      const s = q.shift() as Stream;
       const credit = this.connSendFc.available;
       const wrote = s.reset === Signal.None ? b.writeStreamFrame(s, credit) : -1;
       if (wrote > 0) {
@@ -1233,11 +1289,6 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
         s.queued = false;
         this.noteBlocked(s);
       }
-    }
-    if (this.sendQueueHead > 64 && this.sendQueueHead * 2 > q.length) {
-      q.copyWithin(0, this.sendQueueHead);
-      q.length -= this.sendQueueHead;
-      this.sendQueueHead = 0;
     }
   }
 

@@ -4,6 +4,7 @@ import { CONNECTION_ID_LENGTH, LongPacketType, type LongHeader } from '../wire/t
 import type { Address, ConnectionEvent, ConnectOptions, RandomSource, SansIoEndpoint, Transmit } from './api.js';
 import { resolveConfig, type TransportConfig } from './config.js';
 import { Connection, type EventSink } from './connection.js';
+import { Queue } from './queue.js';
 
 export interface EndpointOptions {
   /** This peer's static X25519 key pair: its identity. */
@@ -18,15 +19,17 @@ export interface EndpointOptions {
   readonly psk?: Uint8Array;
 }
 
-/** 48-bit routing key from the first 6 bytes of a connection ID (full ID compared on lookup). */
+/**
+ * 30-bit routing key from the first 4 bytes of a connection ID (the full ID is compared on lookup;
+ * newCid() keeps keys unique among our own IDs). 30 bits keep it a small integer (Smi) on every V8
+ * build, so the Map lookup per datagram allocates nothing (a larger number would be boxed).
+ */
 function cidKey(buf: Uint8Array, offset: number): number {
   return (
-    (buf[offset] as number) * 0x10000000000 +
-    (buf[offset + 1] as number) * 0x100000000 +
-    (((buf[offset + 2] as number) << 24) >>> 0) +
-    ((buf[offset + 3] as number) << 16) +
-    ((buf[offset + 4] as number) << 8) +
-    (buf[offset + 5] as number)
+    (((buf[offset] as number) & 0x3f) << 24) |
+    ((buf[offset + 1] as number) << 16) |
+    ((buf[offset + 2] as number) << 8) |
+    (buf[offset + 3] as number)
   );
 }
 
@@ -35,22 +38,14 @@ function cidEquals(cid: Uint8Array, buf: Uint8Array, offset: number): boolean {
   return true;
 }
 
+/** The endpoint's event queue: a ring that stops allocating once grown (hot path: per-packet events). */
 class EventQueue implements EventSink {
-  private items: ConnectionEvent[] = [];
-  private head = 0;
+  private readonly items = new Queue<ConnectionEvent>(64);
   push(event: ConnectionEvent): void {
     this.items.push(event);
   }
   shift(): ConnectionEvent | null {
-    if (this.head >= this.items.length) return null;
-    const e = this.items[this.head] as ConnectionEvent;
-    this.items[this.head] = undefined as unknown as ConnectionEvent;
-    this.head++;
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    }
-    return e;
+    return this.items.shift() ?? null;
   }
 }
 
@@ -133,7 +128,10 @@ export class Endpoint implements SansIoEndpoint {
     return conn;
   }
 
-  /** Hot path: routes one datagram. Short-header packets are decrypted in place in `datagram`. */
+  /**
+   * Hot path: routes one datagram. A short-header packet is copied into its connection's scratch
+   * buffer and decrypted there: `datagram` is not modified and may be reused as soon as this returns.
+   */
   receive(datagram: Uint8Array, from: Address, now: number): void {
     const len = datagram.length;
     if (len < 1 + CONNECTION_ID_LENGTH) {
@@ -233,21 +231,30 @@ export class Endpoint implements SansIoEndpoint {
   }
 
   nextDeadline(): number {
+    const list = this.list;
     let t = Infinity;
-    for (const conn of this.list) {
-      const d = conn.nextDeadline();
+    for (let i = 0; i < list.length; i++) {
+      const d = (list[i] as Connection).nextDeadline();
       if (d < t) t = d;
     }
     return t;
   }
 
   onTimeout(now: number): void {
-    for (const conn of this.list) if (conn.nextDeadline() <= now) conn.onTimeout(now);
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i] as Connection;
+      if (conn.nextDeadline() <= now) conn.onTimeout(now);
+    }
     this.sweep();
   }
 
-  /** Drops connections that are fully closed from the routing tables. */
+  /** Drops connections that are fully closed from the routing tables. Runs after every poll: cheap when none is. */
   private sweep(): void {
+    const list = this.list;
+    let any = false;
+    for (let i = 0; i < list.length && !any; i++) any = (list[i] as Connection).isFinished;
+    if (!any) return;
     let removed = false;
     for (const conn of this.list) {
       if (!conn.isFinished) continue;

@@ -17,7 +17,7 @@ function handlePing(): void {
 
 function handleAck(conn: Connection, f: Frame, now: number): void {
   if (f.type !== FrameType.Ack) return;
-  conn.onAckFrame(f.ranges, f.ackDelayMicros, f.receiveTimestampMicros, now);
+  conn.onAckFrame(f, now);
 }
 
 function handleResetStream(conn: Connection, f: Frame): void {

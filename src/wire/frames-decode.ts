@@ -7,9 +7,12 @@
  * anything malformed throws WireError. STREAM and DATAGRAM data are subarray views of the input.
  *
  * Hot path: one FrameDecoder per connection, reset per packet; it allocates only the frame objects.
- * With `reuseFrames`, STREAM and ACK frames (the per-packet ones) are instead one object each, owned by
- * the decoder and overwritten by the next call (ACK ranges too): use a frame before asking for the
- * next one and keep nothing of it (STREAM data stays a view into the packet, as always).
+ * With `reuseFrames`, STREAM, ACK, PING and PADDING frames (the per-packet ones) are instead one
+ * object each, owned by the decoder and overwritten by the next call (ACK ranges too): use a frame
+ * before asking for the next one and keep nothing of it. STREAM data stays a view into the packet;
+ * in this mode the view is also reused when the next packet in the same buffer has its data at the
+ * same place (a receiver that decrypts every packet into one scratch buffer sees the same layout
+ * packet after packet), so steady-state decoding allocates nothing.
  */
 import { WireError, WireErrorCode } from './errors.js';
 import { WireReader } from './reader.js';
@@ -34,6 +37,13 @@ import {
   type StreamFrame,
 } from './types.js';
 
+/**
+ * Entries of the reuseFrames STREAM data view cache (power of two): the data's place varies with the
+ * ACK frame before it, so a few dozen layouts recur.
+ */
+const DATA_VIEW_CACHE_SIZE = 64;
+const EMPTY = new Uint8Array(0);
+
 // fatal: reject invalid UTF-8 instead of substituting; ignoreBOM: keep a leading U+FEFF (round trip).
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -47,8 +57,15 @@ export class FrameDecoder {
   private readonly reuse: boolean;
   private readonly streamFrame: StreamFrame = { type: FrameType.Stream, streamId: 0, offset: 0, data: new Uint8Array(0), fin: false, explicitLength: false };
   private readonly ackFrame: AckFrame = { type: FrameType.Ack, ranges: [], ackDelayMicros: 0, receiveTimestampMicros: 0 };
+  private readonly pingFrame: Frame = { type: FrameType.Ping };
+  private readonly paddingFrame: { type: typeof FrameType.Padding; length: number } = { type: FrameType.Padding, length: 0 };
   /** Range objects behind ackFrame.ranges, grown on demand (at most MAX_ACK_RANGES). */
   private readonly rangePool: AckRange[] = [];
+  /** reuseFrames: STREAM data views into `viewBuf`, direct-mapped by (start, end). */
+  private viewBuf: Uint8Array | null = null;
+  private readonly viewStart = new Int32Array(DATA_VIEW_CACHE_SIZE).fill(-1);
+  private readonly viewEnd = new Int32Array(DATA_VIEW_CACHE_SIZE);
+  private readonly views: Uint8Array[] = new Array<Uint8Array>(DATA_VIEW_CACHE_SIZE).fill(EMPTY);
 
   constructor(options: FrameDecoderOptions = {}) {
     this.reuse = options.reuseFrames === true;
@@ -58,6 +75,27 @@ export class FrameDecoder {
   reset(buf: Uint8Array, start = 0, end: number = buf.length): this {
     this.reader.reset(buf, start, end);
     return this;
+  }
+
+  /** reuseFrames: a view of buf[start, start + length), reused while the buffer and place repeat. */
+  private dataView(length: number): Uint8Array {
+    const r = this.reader;
+    r.need(length, 'bytes');
+    const buf = r.buf;
+    const start = r.offset;
+    const end = start + length;
+    r.offset = end;
+    if (buf !== this.viewBuf) {
+      this.viewBuf = buf;
+      this.viewStart.fill(-1);
+    }
+    const i = (start ^ (end << 3)) & (DATA_VIEW_CACHE_SIZE - 1);
+    if (this.viewStart[i] === start && this.viewEnd[i] === end) return this.views[i] as Uint8Array;
+    const view = buf.subarray(start, end);
+    this.viewStart[i] = start;
+    this.viewEnd[i] = end;
+    this.views[i] = view;
+    return view;
   }
 
   /** Offset of the next undecoded byte (after a throw: somewhere inside the bad frame). */
@@ -78,10 +116,14 @@ export class FrameDecoder {
         let o = r.offset;
         while (o < r.end && b[o] === 0) o++;
         r.offset = o;
+        if (this.reuse) {
+          this.paddingFrame.length = o - start;
+          return this.paddingFrame;
+        }
         return { type: FrameType.Padding, length: o - start };
       }
       case FrameType.Ping:
-        return { type: FrameType.Ping };
+        return this.reuse ? this.pingFrame : { type: FrameType.Ping };
       case FrameType.Ack:
         return this.reuse ? decodeAckInto(r, this.ackFrame, this.rangePool) : decodeAck(r);
       case FrameType.ResetStream:
@@ -104,9 +146,9 @@ export class FrameDecoder {
         if (offset + length > Number.MAX_SAFE_INTEGER) {
           throw new WireError(WireErrorCode.StreamOffset, 'STREAM offset + length exceeds the maximum stream offset');
         }
-        const data = r.readBytes(length);
         const fin = (type & STREAM_FIN_BIT) !== 0;
         if (this.reuse) {
+          const data = this.dataView(length);
           const f = this.streamFrame;
           f.streamId = streamId;
           f.offset = offset;
@@ -115,7 +157,7 @@ export class FrameDecoder {
           f.explicitLength = explicitLength;
           return f;
         }
-        return { type: FrameType.Stream, streamId, offset, data, fin, explicitLength };
+        return { type: FrameType.Stream, streamId, offset, data: r.readBytes(length), fin, explicitLength };
       }
       case FrameType.MaxData:
         return { type: FrameType.MaxData, maximum: r.readVarint() };
@@ -200,12 +242,13 @@ function decodeAckInto(r: WireReader, frame: AckFrame, pool: AckRange[]): AckFra
   let smallest = largest - firstRange;
   if (smallest < 0) throw new WireError(WireErrorCode.AckRanges, 'ACK range below packet number 0');
   const ranges = frame.ranges;
-  ranges.length = 0;
   while (pool.length <= pairCount) pool.push({ smallest: 0, largest: 0 });
+  // Ranges are assigned by index and the length set once at the end (≥ 1): emptying the array
+  // would drop its backing store and make the next ACK allocate a new one.
   let range = pool[0] as AckRange;
   range.smallest = smallest;
   range.largest = largest;
-  ranges.push(range);
+  ranges[0] = range;
   for (let i = 1; i <= pairCount; i++) {
     const gap = r.readVarint();
     const length = r.readVarint();
@@ -216,9 +259,10 @@ function decodeAckInto(r: WireReader, frame: AckFrame, pool: AckRange[]): AckFra
     range = pool[i] as AckRange;
     range.smallest = rangeSmallest;
     range.largest = rangeLargest;
-    ranges.push(range);
+    ranges[i] = range;
     smallest = rangeSmallest;
   }
+  if (ranges.length !== pairCount + 1) ranges.length = pairCount + 1;
   frame.ackDelayMicros = ackDelayMicros;
   frame.receiveTimestampMicros = receiveTimestampMicros;
   return frame;

@@ -48,7 +48,7 @@ function run(cc: CongestionController, appLimitPackets: number, acks: number, pa
     const last = b ?? a;
     if (a === undefined || last === undefined) throw new Error('nothing in flight');
     now = Math.max(now, last.t + 40);
-    expect(ld.onAck([{ smallest: a.pn, largest: last.pn }], 0, (last.t + 20) * 1000, now, true)).toBe(true);
+    expect(ld.onAck({ ranges: [{ smallest: a.pn, largest: last.pn }], ackDelayMicros: 0, receiveTimestampMicros: (last.t + 20) * 1000 }, now, true)).toBe(true);
     maxWindow = Math.max(maxWindow, cc.window);
   }
   return maxWindow;
@@ -211,7 +211,7 @@ describe('LEDBAT ALLOWED_INCREASE cap (RFC 6817 §2.4.2)', () => {
     };
     let acked = 0;
     const ackTwo = (): void => {
-      ld.onAck([{ smallest: acked, largest: Math.min(acked + 1, ld.nextPn - 1) }], 0, 20_000, 40, true);
+      ld.onAck({ ranges: [{ smallest: acked, largest: Math.min(acked + 1, ld.nextPn - 1) }], ackDelayMicros: 0, receiveTimestampMicros: 20_000 }, 40, true);
       acked += 2;
     };
     // Steady, cwnd-limited: refill after every ACK until everything in flight went out at a full window.

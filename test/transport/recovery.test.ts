@@ -123,7 +123,7 @@ describe('LossDetection (RFC 9002 §6)', () => {
     const { ld, h, cc, send } = setup();
     for (let i = 0; i < 5; i++) send(0, i * 1000);
     expect(ld.bytesInFlight).toBe(5000);
-    ld.onAck([{ smallest: 3, largest: 4 }], 0, 50_000, 50, true);
+    ld.onAck({ ranges: [{ smallest: 3, largest: 4 }], ackDelayMicros: 0, receiveTimestampMicros: 50_000 }, 50, true);
     expect(h.acked.map((f) => f[2])).toEqual([3000, 4000]);
     // pn 0 and 1 are ≥ 3 below 4: lost; pn 2 is only 2 below: waits for the time threshold
     expect(h.lost.map((f) => f[2])).toEqual([0, 1000]);
@@ -141,7 +141,7 @@ describe('LossDetection (RFC 9002 §6)', () => {
   it('rejects an ACK for a packet never sent', () => {
     const { ld, send } = setup();
     send(0);
-    expect(ld.onAck([{ smallest: 0, largest: 5 }], 0, 0, 10, true)).toBe(false);
+    expect(ld.onAck({ ranges: [{ smallest: 0, largest: 5 }], ackDelayMicros: 0, receiveTimestampMicros: 0 }, 10, true)).toBe(false);
   });
 
   it('probe timeout backs off exponentially and requeues the oldest data', () => {
@@ -157,10 +157,10 @@ describe('LossDetection (RFC 9002 §6)', () => {
   it('signals persistent congestion after a long run of losses', () => {
     const { ld, cc, send } = setup();
     send(0);
-    ld.onAck([{ smallest: 0, largest: 0 }], 0, 0, 100, true); // RTT sample 100
+    ld.onAck({ ranges: [{ smallest: 0, largest: 0 }], ackDelayMicros: 0, receiveTimestampMicros: 0 }, 100, true); // RTT sample 100
     for (let t = 0; t < 20; t++) send(200 + t * 100);
     const last = send(5000);
-    ld.onAck([{ smallest: last, largest: last }], 0, 0, 5100, true);
+    ld.onAck({ ranges: [{ smallest: last, largest: last }], ackDelayMicros: 0, receiveTimestampMicros: 0 }, 5100, true);
     expect(cc.persistent).toBe(1);
   });
 });

@@ -234,3 +234,65 @@ describe('frames: decoder limits', () => {
     expect(decodeFrames(encodeAll([frame]))).toEqual([frame]);
   });
 });
+
+describe('FrameDecoder reuseFrames', () => {
+  it('decodes packet after packet in one reused buffer: STREAM data always shows the current packet (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2 ** 20 }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        (packets) => {
+          const buf = new Uint8Array(600);
+          const other = new Uint8Array(600);
+          const decoder = new FrameDecoder({ reuseFrames: true });
+          let n = 0;
+          for (const [pad, length, offset, useOther] of packets) {
+            const target = useOther ? other : buf;
+            const data = Uint8Array.from({ length }, (_, i) => (i + n * 7) & 0xff);
+            // PADDING and PING first (reused objects too), then an ACK and a STREAM frame.
+            let o = 0;
+            for (let i = 0; i < pad; i++) target[o++] = 0;
+            target[o++] = FrameType.Ping;
+            o = writeAckFrame(target, o, [{ smallest: n, largest: n + 3 }], 1, 5, 7);
+            o = writeStreamFrameHeader(target, o, 4, offset, length, false);
+            target.set(data, o);
+            o += length;
+            decoder.reset(target, 0, o);
+            const seen: number[] = [];
+            for (let f = decoder.next(); f !== null; f = decoder.next()) {
+              seen.push(f.type);
+              if (f.type === FrameType.Stream) {
+                expect(f.offset).toBe(offset);
+                expect(f.data.buffer).toBe(target.buffer);
+                expect(f.data).toEqual(data);
+              } else if (f.type === FrameType.Ack) {
+                expect(f.ranges).toEqual([{ smallest: n, largest: n + 3 }]);
+              } else if (f.type === FrameType.Padding) {
+                expect(f.length).toBe(pad);
+              }
+            }
+            expect(seen).toEqual([...(pad > 0 ? [FrameType.Padding] : []), FrameType.Ping, FrameType.Ack, FrameType.Stream]);
+            n++;
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('reuses ACK range storage without losing ranges when the count shrinks and grows', () => {
+    const decoder = new FrameDecoder({ reuseFrames: true });
+    const buf = new Uint8Array(200);
+    for (const ranges of [
+      [{ smallest: 50, largest: 60 }, { smallest: 30, largest: 40 }, { smallest: 10, largest: 20 }],
+      [{ smallest: 70, largest: 80 }],
+      [{ smallest: 90, largest: 95 }, { smallest: 80, largest: 85 }],
+    ]) {
+      const end = writeAckFrame(buf, 0, ranges, ranges.length, 0, 0);
+      const f = decoder.reset(buf, 0, end).next();
+      expect(f?.type === FrameType.Ack && f.ranges).toEqual(ranges);
+    }
+  });
+});

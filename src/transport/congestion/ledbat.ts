@@ -59,6 +59,8 @@ export class Ledbat implements CongestionController {
   private frozenUntil = 0;
   private savedWindow = 0;
   private rtt = 0;
+  /** Current LEDBAT++ gain (updateGain). */
+  private gain = 1;
 
   constructor(options: CongestionControllerOptions) {
     this.mss = options.maxDatagramSize;
@@ -79,7 +81,9 @@ export class Ledbat implements CongestionController {
 
   onPacketSent(): void {}
 
-  private updateDelay(now: number, owd: number): void {
+  /** Takes the sample, not its number: a double passed to a call that is not inlined is boxed (hot path). */
+  private updateDelay(now: number, s: AckSample): void {
+    const owd = s.oneWayDelay;
     if (now - this.baseBucketStart >= Ledbat.BASE_INTERVAL_MS || this.baseHistory.length === 0) {
       this.baseBucketStart = now;
       this.baseHistory.push(owd);
@@ -102,12 +106,16 @@ export class Ledbat implements CongestionController {
     this.haveDelay = true;
   }
 
-  /** LEDBAT++ dynamic gain; `minRtt` bounds the base one-way delay when offsets hide it. */
-  private gain(minRtt: number): number {
+  /**
+   * LEDBAT++ dynamic gain into `this.gain`; the sample's min RTT bounds the base one-way delay when
+   * offsets hide it. (A field, not a return value: no boxed double per ACK.)
+   */
+  private updateGain(s: AckSample): void {
+    const minRtt = s.minRtt;
     // The one-way base delay is offset by the clock difference; half the min RTT is its estimate.
     const baseOneWay = Number.isFinite(minRtt) ? Math.max(minRtt / 2, 0.001) : this.target;
     const divisor = Math.min(Ledbat.MAX_GAIN_DIVISOR, Math.ceil((2 * this.target) / baseOneWay));
-    return 1 / Math.max(1, divisor);
+    this.gain = 1 / Math.max(1, divisor);
   }
 
   onAck(now: number, s: AckSample): void {
@@ -124,12 +132,13 @@ export class Ledbat implements CongestionController {
   }
 
   private adjust(now: number, s: AckSample): void {
-    if (Number.isFinite(s.oneWayDelay)) this.updateDelay(now, s.oneWayDelay);
+    if (Number.isFinite(s.oneWayDelay)) this.updateDelay(now, s);
     this.rtt = s.smoothedRtt;
-    this.advanceSlowdown(now, s.smoothedRtt);
+    this.advanceSlowdown(now);
     if (this.phase === 'frozen') return;
     if (s.largestAckedSentTime <= this.recoveryStart) return;
-    const gain = this.gain(s.minRtt);
+    this.updateGain(s);
+    const gain = this.gain;
     const delay = this.haveDelay ? this.queueingDelay : 0;
     if (this.slowStart) {
       if (delay > (3 / 4) * this.target) {
@@ -169,8 +178,10 @@ export class Ledbat implements CongestionController {
     }
   }
 
-  private advanceSlowdown(now: number, rtt: number): void {
+  /** Uses this.rtt (the smoothed RTT just stored). */
+  private advanceSlowdown(now: number): void {
     if (!this.periodicSlowdown) return;
+    const rtt = this.rtt;
     if ((this.phase === 'wait' || this.phase === 'normal') && now >= this.nextSlowdownAt) {
       this.phase = 'frozen';
       this.savedWindow = this.window;

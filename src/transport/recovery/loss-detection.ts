@@ -10,6 +10,15 @@ export interface SentFrameHandler {
   onFrameLost(kind: number, a: number, b: number, c: number): void;
 }
 
+/** What LossDetection.onAck reads of an ACK frame (the wire AckFrame has these fields). */
+export interface AckInfo {
+  /** Descending; ranges[0].largest is the largest acknowledged. */
+  readonly ranges: readonly AckRange[];
+  readonly ackDelayMicros: number;
+  /** Peer's receive time of the largest acknowledged packet, µs on its clock. */
+  readonly receiveTimestampMicros: number;
+}
+
 /** RFC 9002 §6.1.1 kPacketThreshold. */
 export const PACKET_THRESHOLD = 3;
 /** Longest probe timeout period after backoff (ms). */
@@ -85,9 +94,11 @@ export class LossDetection {
 
   /**
    * Processes an ACK frame (§6 / §A.7). Returns false when it acknowledges a packet never sent
-   * (PROTOCOL_VIOLATION).
+   * (PROTOCOL_VIOLATION). Takes the frame itself (the decoder's reused AckFrame on the hot path):
+   * its numbers are read here, as a double passed to a call that is not inlined would be boxed.
    */
-  onAck(ranges: readonly AckRange[], ackDelayMs: number, receiveTimestampMicros: number, now: number, handshakeConfirmed: boolean): boolean {
+  onAck(ack: AckInfo, now: number, handshakeConfirmed: boolean): boolean {
+    const ranges = ack.ranges;
     const first = ranges[0];
     if (first === undefined) return true;
     const largest = first.largest;
@@ -134,11 +145,12 @@ export class LossDetection {
     let latestRtt = NaN;
     if (largestNewlyAckedWasLargest && newlyAckEliciting) {
       latestRtt = Math.max(now - largestNewlyAckedSentTime, 0);
+      const ackDelayMs = ack.ackDelayMicros / 1000;
       const ackDelay = handshakeConfirmed ? Math.min(ackDelayMs, this.peerMaxAckDelay) : ackDelayMs;
       this.rtt.update(latestRtt, ackDelay);
     }
     // One-way delay for delay-based control: peer's receive clock minus our send clock.
-    const oneWayDelay = largestNewlyAckedWasLargest ? receiveTimestampMicros / 1000 - largestNewlyAckedSentTime : NaN;
+    const oneWayDelay = largestNewlyAckedWasLargest ? ack.receiveTimestampMicros / 1000 - largestNewlyAckedSentTime : NaN;
 
     this.detectLost(now);
     const sample = this.sample; // reused: controllers must not keep it
@@ -252,6 +264,29 @@ export class LossDetection {
       }
     }
     return 2;
+  }
+
+  /**
+   * Consistency check (tests; not the hot path): the sent-packet ring and pool are sound and the
+   * in-flight counters equal what the held records add up to. null when sound, else what is wrong.
+   */
+  audit(): string | null {
+    const ring = this.sent.audit();
+    if (ring !== null) return ring;
+    let bytes = 0;
+    let ackEliciting = 0;
+    let largest = -1;
+    this.sent.forEach((p) => {
+      if (p.inFlight) {
+        bytes += p.size;
+        if (p.ackEliciting) ackEliciting++;
+      }
+      if (p.pn > largest) largest = p.pn;
+    });
+    if (bytes !== this.bytesInFlight) return `bytesInFlight ${this.bytesInFlight}, records add up to ${bytes}`;
+    if (ackEliciting !== this.ackElicitingInFlight) return `ackElicitingInFlight ${this.ackElicitingInFlight}, records count ${ackEliciting}`;
+    if (largest >= this.nextPn) return `record of pn ${largest} at or above nextPn ${this.nextPn}`;
+    return null;
   }
 
   /** Drops all state (connection closing): nothing is retransmitted any more. */

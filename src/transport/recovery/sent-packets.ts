@@ -68,13 +68,18 @@ export class SentPackets {
   private head = 0;
   /** Number of slots in use (including holes left by acked packets). */
   private span = 0;
+  /**
+   * Free records: pool[0, poolCount). An explicit count instead of push/pop, which would let V8 trim
+   * the array's backing store as the pool drains and reallocate it as the pool refills (per batch).
+   */
   private readonly pool: SentPacket[] = [];
+  private poolCount = 0;
   /** Records currently held (not holes). */
   count = 0;
 
   /** A fresh record for packet `pn` (must be greater than every pn added before). */
   acquire(): SentPacket {
-    const p = this.pool.pop() ?? new SentPacket();
+    const p = this.poolCount > 0 ? (this.pool[--this.poolCount] as SentPacket) : new SentPacket();
     p.frameWords = 0;
     return p;
   }
@@ -135,7 +140,40 @@ export class SentPackets {
   }
 
   release(p: SentPacket): void {
-    this.pool.push(p);
+    this.pool[this.poolCount++] = p;
+  }
+
+  /** Calls fn for every record held, in packet-number order (tests and diagnostics; not the hot path). */
+  forEach(fn: (p: SentPacket) => void): void {
+    for (let k = 0; k < this.span; k++) {
+      const p = this.slots[(this.head + k) % this.slots.length];
+      if (p) fn(p);
+    }
+  }
+
+  /**
+   * Consistency check of the ring and the pool (tests; not the hot path): null when sound, else what
+   * is wrong. A recycled record must never be both held and pooled, held twice, or pooled twice.
+   */
+  audit(): string | null {
+    const held = new Set<SentPacket>();
+    if (this.span > 0 && !this.slots[this.head]) return 'leading hole not advanced past';
+    for (let k = 0; k < this.span; k++) {
+      const p = this.slots[(this.head + k) % this.slots.length];
+      if (!p) continue;
+      if (p.pn !== this.firstPn + k) return `slot of pn ${this.firstPn + k} holds the record of pn ${p.pn}`;
+      if (held.has(p)) return `record of pn ${p.pn} held twice`;
+      held.add(p);
+    }
+    if (held.size !== this.count) return `count ${this.count} but ${held.size} records held`;
+    const pooled = new Set<SentPacket>();
+    for (let i = 0; i < this.poolCount; i++) {
+      const p = this.pool[i] as SentPacket;
+      if (held.has(p)) return `record of pn ${p.pn} is both held and pooled`;
+      if (pooled.has(p)) return `record of pn ${p.pn} pooled twice`;
+      pooled.add(p);
+    }
+    return null;
   }
 
   /** Oldest ack-eliciting in-flight record, or null. */

@@ -6,9 +6,17 @@ import { RangeSet } from '../range-set.js';
  * overlapping STREAM frames into in-order bytes. Storage is a growable ring indexed by stream offset;
  * flow control bounds how far ahead of the read offset the peer may send, so the ring never needs
  * more than the advertised window (the connection checks limits before calling insert()).
+ *
+ * Memory layout: `buf` = ring [0, cap) ‖ overflow [cap, cap + overflow). Hot path (insert, once per
+ * STREAM frame): a frame's data is copied whole at its ring position — running on into the overflow
+ * area when it crosses the end of the ring — and the overflowing part is then moved to the ring's
+ * start with copyWithin. Copying a whole frame needs no subarray view, so this allocates nothing.
  */
 export class ReceiveBuffer {
-  private ring: Uint8Array;
+  /** Ring [0, cap) followed by the overflow area. */
+  private buf: Uint8Array;
+  /** Ring capacity (a power of two). */
+  private cap: number;
   /** Next offset the application reads. */
   readOffset = 0;
   /** Highest offset + 1 received so far. */
@@ -17,10 +25,18 @@ export class ReceiveBuffer {
   finalSize = -1;
   private readonly received = new RangeSet();
 
-  constructor(initialCapacity = 4096) {
+  /**
+   * @param overflow bytes of the overflow area: the largest frame insert() copies without allocating
+   *   across the ring's end (the connection passes its maximum datagram size).
+   */
+  constructor(
+    initialCapacity = 4096,
+    private readonly overflow = 0,
+  ) {
     let cap = 1;
     while (cap < initialCapacity) cap *= 2;
-    this.ring = new Uint8Array(cap);
+    this.cap = cap;
+    this.buf = new Uint8Array(cap + overflow);
   }
 
   /** Contiguous bytes readable now. */
@@ -52,32 +68,43 @@ export class ReceiveBuffer {
     if (end <= start) return this.highestReceived - prevHighest;
     if (this.received.covers(start, end)) return this.highestReceived - prevHighest;
     this.reserve(end - this.readOffset);
-    const cap = this.ring.length;
-    let off = start;
-    while (off < end) {
-      const pos = off % this.ring.length;
-      const run = Math.min(end - off, cap - pos);
-      copyBytes(data, off - offset, off - offset + run, this.ring, pos);
-      off += run;
+    const buf = this.buf;
+    const cap = this.cap;
+    const pos = start % cap;
+    if (start === offset && pos + data.length <= buf.length) {
+      // The whole frame (hot path): one copy, then move what ran past the ring's end to its start.
+      buf.set(data, pos);
+      if (pos + data.length > cap) buf.copyWithin(0, cap, pos + data.length);
+    } else {
+      let off = start;
+      while (off < end) {
+        const p = off % cap;
+        const run = Math.min(end - off, cap - p);
+        copyBytes(data, off - offset, off - offset + run, buf, p);
+        off += run;
+      }
     }
     this.received.add(start, end);
     return this.highestReceived - prevHighest;
   }
 
   private reserve(bytes: number): void {
-    if (bytes <= this.ring.length) return;
-    let cap = this.ring.length;
+    if (bytes <= this.cap) return;
+    const old = this.buf;
+    const oldCap = this.cap;
+    let cap = oldCap;
     while (cap < bytes) cap *= 2;
-    const next = new Uint8Array(cap);
+    const next = new Uint8Array(cap + this.overflow);
     for (let off = this.readOffset; off < this.highestReceived; ) {
-      const src = off % this.ring.length;
-      const run = Math.min(this.highestReceived - off, this.ring.length - src);
+      const src = off % oldCap;
+      const run = Math.min(this.highestReceived - off, oldCap - src);
       const dst = off % cap;
       const run2 = Math.min(run, cap - dst);
-      next.set(this.ring.subarray(src, src + run2), dst);
+      next.set(old.subarray(src, src + run2), dst);
       off += run2;
     }
-    this.ring = next;
+    this.buf = next;
+    this.cap = cap;
   }
 
   /** Reads up to max contiguous bytes (a fresh copy); null when nothing is readable. */
@@ -85,10 +112,10 @@ export class ReceiveBuffer {
     const n = Math.min(this.readable, max);
     if (n <= 0) return null;
     const out = new Uint8Array(n);
-    const pos = this.readOffset % this.ring.length;
-    const first = Math.min(n, this.ring.length - pos);
-    copyBytes(this.ring, pos, pos + first, out, 0);
-    if (first < n) copyBytes(this.ring, 0, n - first, out, first);
+    const pos = this.readOffset % this.cap;
+    const first = Math.min(n, this.cap - pos);
+    copyBytes(this.buf, pos, pos + first, out, 0);
+    if (first < n) copyBytes(this.buf, 0, n - first, out, first);
     this.readOffset += n;
     this.received.removeBelow(this.readOffset);
     return out;
@@ -98,6 +125,7 @@ export class ReceiveBuffer {
   discard(): void {
     this.received.clear();
     this.readOffset = Math.max(this.readOffset, this.highestReceived);
-    this.ring = new Uint8Array(16);
+    this.cap = 16;
+    this.buf = new Uint8Array(16); // nothing is stored any more: no overflow area either
   }
 }

@@ -1,6 +1,13 @@
 import { copyBytes } from '../bytes.js';
 import { RangeSet } from '../range-set.js';
 
+const EMPTY = new Uint8Array(0);
+/**
+ * Entries of the staging view cache (power of two), direct-mapped by length: frame lengths vary by a
+ * few bytes with the ACK frame in front of them, and 32 consecutive lengths never collide.
+ */
+const STAGING_VIEW_CACHE_SIZE = 32;
+
 /**
  * Send side of one stream (RFC 9000 §2.2, §3.1): bytes the application wrote, held in a growable
  * ring until the peer acknowledges them. Tracks what was sent, what was acknowledged out of order
@@ -8,9 +15,20 @@ import { RangeSet } from '../range-set.js';
  *
  * Offsets are stream offsets. Invariants: ackedPrefix <= unsent <= end; the ring holds
  * [ackedPrefix, end); end - ackedPrefix <= capacityLimit.
+ *
+ * Memory layout: `buf` = ring [0, cap) ‖ staging [cap, cap + staging). Hot path (copyTo, once per
+ * STREAM frame): a frame's bytes are first moved into the staging area with copyWithin (same
+ * buffer: no view needed, wrap-around included), then copied out through a cached view of the
+ * staging area, so sending allocates nothing. (Copying straight from the ring would need a fresh
+ * subarray per frame: Node 20 has no memcpy between typed arrays that takes offsets.)
  */
 export class SendBuffer {
-  private ring: Uint8Array;
+  /** Ring [0, cap) followed by the staging area. */
+  private buf: Uint8Array;
+  /** Ring capacity (a power of two). */
+  private cap: number;
+  /** Views buf[cap, cap + n), direct-mapped by n; reset when buf is replaced. */
+  private readonly stagingViews: Uint8Array[] = [];
   /** Every byte below this offset is acknowledged and released. */
   ackedPrefix = 0;
   /** One past the last byte written by the application. */
@@ -20,10 +38,20 @@ export class SendBuffer {
   private readonly acked = new RangeSet();
   private readonly lost = new RangeSet();
 
-  constructor(private readonly capacityLimit: number, initialCapacity = 4096) {
+  /**
+   * @param staging bytes of the staging area: the largest frame copyTo() copies without allocating
+   *   (the connection passes its maximum datagram size; larger copies fall back to a view).
+   */
+  constructor(
+    private readonly capacityLimit: number,
+    initialCapacity = 4096,
+    private readonly staging = 0,
+  ) {
     let cap = 1;
     while (cap < Math.min(initialCapacity, capacityLimit)) cap *= 2;
-    this.ring = new Uint8Array(cap);
+    this.cap = cap;
+    this.buf = new Uint8Array(cap + staging);
+    for (let i = 0; i < STAGING_VIEW_CACHE_SIZE; i++) this.stagingViews.push(EMPTY);
   }
 
   /** Bytes written and not yet acknowledged (memory held). */
@@ -51,39 +79,56 @@ export class SendBuffer {
     const n = Math.min(data.length, this.space);
     if (n === 0) return 0;
     this.reserve(this.buffered + n);
-    const cap = this.ring.length;
-    const pos = this.end % this.ring.length;
+    const cap = this.cap;
+    const pos = this.end % cap;
     const first = Math.min(n, cap - pos);
-    copyBytes(data, 0, first, this.ring, pos);
-    if (first < n) copyBytes(data, first, n, this.ring, 0);
+    copyBytes(data, 0, first, this.buf, pos);
+    if (first < n) copyBytes(data, first, n, this.buf, 0);
     this.end += n;
     return n;
   }
 
   private reserve(bytes: number): void {
-    if (bytes <= this.ring.length) return;
-    let cap = this.ring.length;
+    if (bytes <= this.cap) return;
+    const old = this.buf;
+    const oldCap = this.cap;
+    let cap = oldCap;
     while (cap < bytes) cap *= 2;
-    const next = new Uint8Array(cap);
+    const next = new Uint8Array(cap + this.staging);
     // Re-place live bytes [ackedPrefix, end) at their offsets modulo the new capacity.
     for (let off = this.ackedPrefix; off < this.end; ) {
-      const src = off % this.ring.length;
-      const run = Math.min(this.end - off, this.ring.length - src);
+      const src = off % oldCap;
+      const run = Math.min(this.end - off, oldCap - src);
       const dst = off % cap;
       const run2 = Math.min(run, cap - dst);
-      next.set(this.ring.subarray(src, src + run2), dst);
+      next.set(old.subarray(src, src + run2), dst);
       off += run2;
     }
-    this.ring = next;
+    this.buf = next;
+    this.cap = cap;
+    this.stagingViews.fill(EMPTY);
   }
 
-  /** Copies [offset, offset+length) into dst at dstOffset. The range must be held. */
+  /** Copies [offset, offset+length) into dst at dstOffset. The range must be held. Hot path. */
   copyTo(offset: number, length: number, dst: Uint8Array, dstOffset: number): void {
-    const cap = this.ring.length;
-    const pos = offset % this.ring.length;
+    const buf = this.buf;
+    const cap = this.cap;
+    const pos = offset % cap;
     const first = Math.min(length, cap - pos);
-    copyBytes(this.ring, pos, pos + first, dst, dstOffset);
-    if (first < length) copyBytes(this.ring, 0, length - first, dst, dstOffset + first);
+    if (length > this.staging) {
+      copyBytes(buf, pos, pos + first, dst, dstOffset);
+      if (first < length) copyBytes(buf, 0, length - first, dst, dstOffset + first);
+      return;
+    }
+    buf.copyWithin(cap, pos, pos + first);
+    if (first < length) buf.copyWithin(cap + first, 0, length - first);
+    const i = length & (STAGING_VIEW_CACHE_SIZE - 1);
+    let view = this.stagingViews[i] as Uint8Array;
+    if (view.length !== length) {
+      view = buf.subarray(cap, cap + length);
+      this.stagingViews[i] = view;
+    }
+    dst.set(view, dstOffset);
   }
 
   /** Start of the first range to retransmit, or -1. */
@@ -146,8 +191,10 @@ export class SendBuffer {
     this.unsent = this.end;
     this.acked.clear();
     this.lost.clear();
-    if (this.ring.length > 4096) {
-      this.ring = new Uint8Array(4096);
+    if (this.cap > 4096) {
+      this.cap = 4096;
+      this.buf = new Uint8Array(4096 + this.staging);
+      this.stagingViews.fill(EMPTY);
     }
   }
 }

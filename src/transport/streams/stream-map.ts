@@ -46,6 +46,7 @@ export class StreamMap {
       peerMaxStreamData: this.peerStreamDataLimits[isBidirectional(id) ? (local ? 1 : 0) : 2] as number,
       localWindow: this.config.initialStreamWindow,
       maxLocalWindow: this.config.maxStreamWindow,
+      maxFrameBytes: this.config.maxUdpPayloadSize,
     });
     this.streams.set(id, s);
     return s;

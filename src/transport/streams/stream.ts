@@ -1,3 +1,4 @@
+import type { ConnectionEvent } from '../api.js';
 import { ReceiveFlowControl, SendFlowControl } from '../flow-control.js';
 import { ReceiveBuffer } from './receive-buffer.js';
 import { SendBuffer } from './send-buffer.js';
@@ -63,6 +64,10 @@ export class Stream {
   /** STREAM_DATA_BLOCKED must be sent. */
   blockedPending = false;
 
+  /** The connection's reused 'stream-readable' / 'stream-writable' event objects (made on first use). */
+  readableEvent: ConnectionEvent | null = null;
+  writableEvent: ConnectionEvent | null = null;
+
   /** In the connection's send queue. */
   queued = false;
   /** In the connection's control queue (RESET/STOP/MAX_STREAM_DATA/BLOCKED). */
@@ -71,14 +76,22 @@ export class Stream {
   constructor(
     readonly id: number,
     readonly locallyInitiated: boolean,
-    options: { sendBufferSize: number; peerMaxStreamData: number; localWindow: number; maxLocalWindow: number },
+    options: {
+      sendBufferSize: number;
+      peerMaxStreamData: number;
+      localWindow: number;
+      maxLocalWindow: number;
+      /** Largest STREAM frame the buffers copy without allocating (the connection's max datagram size). */
+      maxFrameBytes?: number;
+    },
   ) {
     const bidi = isBidirectional(id);
     const canSend = bidi || locallyInitiated;
     const canReceive = bidi || !locallyInitiated;
-    this.send = canSend ? new SendBuffer(options.sendBufferSize, Math.min(options.sendBufferSize, 16384)) : null;
+    const frame = options.maxFrameBytes ?? 0;
+    this.send = canSend ? new SendBuffer(options.sendBufferSize, Math.min(options.sendBufferSize, 16384), frame) : null;
     this.sendFc = canSend ? new SendFlowControl(options.peerMaxStreamData) : null;
-    this.recv = canReceive ? new ReceiveBuffer(Math.min(options.localWindow, 16384)) : null;
+    this.recv = canReceive ? new ReceiveBuffer(Math.min(options.localWindow, 16384), frame) : null;
     this.recvFc = canReceive ? new ReceiveFlowControl(options.localWindow, options.maxLocalWindow) : null;
   }
 
