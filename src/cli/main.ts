@@ -48,6 +48,13 @@ async function printHelp(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+// Output piped into a reader that stops early (`punchline demo | head`) is not an error of ours:
+// end quietly like other command-line tools instead of dying on an unhandled EPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -146,6 +146,7 @@ export async function run(argv: string[]): Promise<number> {
   const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex').slice(0, 16) + '…';
   out(`server  127.0.0.1:${server.address().port}  key ${hex(serverKeys.publicKey)}`);
   out(`client  127.0.0.1:${client.address().port}  key ${hex(clientKeys.publicKey)}`);
+  out(`udp     ${client.udpBackend === 'native' ? 'native batched I/O (sendmmsg + GSO, recvmmsg)' : 'node:dgram (native add-on not built or not chosen)'}`);
 
   let progress: NodeJS.Timeout | undefined;
   let deadline: NodeJS.Timeout | undefined;
