@@ -15,6 +15,11 @@
  * so ACKs arriving during a long send run are read promptly instead of queueing behind it.
  * Events are also drained right after each received datagram, so application code never sees stale
  * stream or connection state.
+ *
+ * Clock: the core is handed `now` on every call. performance.now() returns a fresh double, which V8
+ * boxes (16 heap bytes) when it is passed to the core, so the packet path does not read it per
+ * datagram: see `batchNow()` (one read per batch of ≤ CLOCK_BATCH datagrams). Measured by
+ * bench/node-alloc.ts.
  */
 import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
@@ -125,6 +130,15 @@ const DEFAULT_DATAGRAM_ROOM = 2048;
  * what arrived.
  */
 const MAX_DATAGRAMS_PER_SERVICE = 64;
+/**
+ * Most datagrams (received or built) that share one clock reading. A receive batch (one recvmmsg, or
+ * what libuv reads in one poll phase) and a flush (≤ MAX_DATAGRAMS_PER_SERVICE) are each at most
+ * this long, so in practice it is one reading per batch. Datagrams of one receive batch were all
+ * queued in the kernel when its first one was read, so the batch's first reading is no later than
+ * any of their arrivals; a flush's datagrams reach the kernel together at its end (native backend)
+ * or within the ~0.1 ms it takes to build them (dgram), so their send times are that much early at most.
+ */
+const CLOCK_BATCH = 64;
 /** How long `close()` waits for connections to finish their closing handshake. */
 const CLOSE_TIMEOUT_MS = 3000;
 
@@ -158,8 +172,13 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   private readonly wrappers = new Map<number, Connection>();
   private readonly incoming = new AsyncQueue<Connection>();
   private readonly handlers = new Map<DatagramKind, DatagramHandler>();
-  /** Streams that reported new data since the last service(). */
-  private readonly readable = new Set<PunchlineStream>();
+  /**
+   * Streams that reported new data since the last service(), [0, readableCount), each once
+   * (PunchlineStream.pullQueued). An array reused across turns: a Set would reallocate its table as
+   * it empties and fills every turn (hot path).
+   */
+  private readonly readable: (PunchlineStream | null)[] = [];
+  private readableCount = 0;
   readonly publicKey: Uint8Array;
 
   /** What the UDP socket calls back into (built once: no per-datagram closures). */
@@ -168,6 +187,14 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     onWritable: () => this.wake(),
     onError: (error) => this.emit('error', error),
   };
+  /**
+   * The clock reading shared by a batch of datagrams (see batchNow). Typed `number | null` on
+   * purpose: a field that only ever held numbers gets V8's unboxed-double representation, and every
+   * read of it passed to the core would box a new HeapNumber; this one holds the boxed reading itself.
+   */
+  private clockNow: number | null = null;
+  /** Datagrams that used clockNow; ≥ CLOCK_BATCH forces a new reading. */
+  private clockUses = CLOCK_BATCH;
   private serviceScheduled = false;
   private inService = false;
   private timer: NodeJS.Timeout | null = null;
@@ -256,7 +283,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     const handle = this.core.connect(
       { host: options.host, port: options.port },
       connectOptions as ConnectOptions,
-      performance.now(),
+      this.freshNow(),
     );
     const connection = new Connection(this, handle);
     this.wrappers.set(handle.id, connection);
@@ -347,7 +374,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
-      this.core.close(performance.now());
+      this.core.close(this.freshNow());
       this.service();
       const pending = [...this.wrappers.values()].map((c) => c.closed);
       let timeout: NodeJS.Timeout | undefined;
@@ -390,7 +417,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     this.receivedByKind[kind]++;
     if (kind === 'short' || kind === 'long') {
       try {
-        this.core.receive(msg, from, performance.now());
+        this.core.receive(msg, from, this.batchNow());
       } catch (error) {
         // The core drops bad datagrams itself; a throw is a core bug. Never let it kill the socket.
         this.counters.datagramsDropped++;
@@ -420,11 +447,36 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     else process.emitWarning(error instanceof Error ? error : String(error), 'PunchlineWarning');
   }
 
+  /**
+   * A new clock reading, handed to the core and shared with the datagrams that follow (so the times
+   * the core sees never go backwards). Used wherever the time is not per datagram.
+   */
+  private freshNow(): number {
+    this.clockNow = performance.now();
+    this.clockUses = 0;
+    return this.clockNow;
+  }
+
+  /**
+   * The clock for one received or built datagram (hot path): the last reading while it is shared by
+   * fewer than CLOCK_BATCH datagrams, in the same event-loop turn, and no application code may have
+   * run since (drainEvents and service() start a new batch); else a new one. Passing the same boxed
+   * reading to the core allocates nothing; a reading per datagram costs a HeapNumber each.
+   */
+  private batchNow(): number {
+    if (this.clockUses >= CLOCK_BATCH) {
+      this.clockNow = performance.now();
+      this.clockUses = 0;
+    }
+    this.clockUses++;
+    return this.clockNow as number;
+  }
+
   private service(): void {
     if (this.inService || this.socketClosed) return;
     this.inService = true;
     try {
-      let now = performance.now();
+      const now = this.freshNow();
       if (this.core.nextDeadline() <= now) this.core.onTimeout(now);
       this.drainEvents();
       // Reading frees credit and writes queue data: flush, then serve what sending changed, repeating
@@ -442,6 +494,8 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       this.armTimer(performance.now());
     } finally {
       this.inService = false;
+      // The next turn's datagrams take a new reading.
+      this.clockUses = CLOCK_BATCH;
     }
   }
 
@@ -450,13 +504,17 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
    * stream instead of one per packet (hot path).
    */
   private pullReadable(): number {
-    const count = this.readable.size;
-    if (count === 0) return 0;
-    for (const stream of this.readable) {
-      this.readable.delete(stream);
+    const readable = this.readable;
+    // Streams queued while pulling (none today: pulling drains no events) are served in this loop too.
+    let i = 0;
+    for (; i < this.readableCount; i++) {
+      const stream = readable[i] as PunchlineStream;
+      readable[i] = null;
+      stream.pullQueued = false;
       stream.onReadable();
     }
-    return count;
+    this.readableCount = 0;
+    return i;
   }
 
   /**
@@ -468,10 +526,12 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     const core = this.core;
     const socket = this.socket;
     let sent = 0;
+    // A new reading for this flush (application code ran since the last): its datagrams share it.
+    this.clockUses = CLOCK_BATCH;
     while (sent < max) {
       const slot = socket.sendSlot();
       if (slot === null) break; // kernel queue full: onWritable() wakes us
-      const transmit = core.pollTransmit(performance.now(), slot);
+      const transmit = core.pollTransmit(this.batchNow(), slot);
       if (!transmit) break;
       sent++;
       this.counters.datagramsSent++;
@@ -487,6 +547,9 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     let event: ConnectionEvent | null;
     while ((event = this.core.pollEvent())) {
       count++;
+      // Every other event may run application code (listeners, write callbacks): however long it
+      // takes, the datagrams after it take a new clock reading.
+      if (event.type !== 'stream-readable') this.clockUses = CLOCK_BATCH;
       this.dispatch(event);
     }
     return count;
@@ -517,7 +580,10 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
         break;
       case 'stream-readable': {
         const stream = connection.streamById(event.streamId);
-        if (stream) this.readable.add(stream);
+        if (stream && !stream.pullQueued) {
+          stream.pullQueued = true;
+          this.readable[this.readableCount++] = stream;
+        }
         break;
       }
       case 'stream-writable':
@@ -566,7 +632,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   private readonly onTimer = (): void => {
     this.timer = null;
     this.timerDeadline = Infinity;
-    const now = performance.now();
+    const now = this.freshNow();
     if (this.core.nextDeadline() <= now) this.core.onTimeout(now);
     this.service();
   };

@@ -40,6 +40,8 @@ export class PunchlineStream extends Duplex {
   private wantRead = false;
   private readEnded: boolean;
   private writeEnded: boolean;
+  /** @internal In the endpoint's list of streams to pull this turn (set and cleared by the endpoint). */
+  pullQueued = false;
   /** Code to put in RESET_STREAM/STOP_SENDING when destroyed locally. */
   private abortCode = STREAM_CANCELLED;
   /** True when the core already knows the stream is gone (peer reset, connection closed). */
