@@ -127,6 +127,8 @@ typedef struct {
   /* GSO state: probed at open; lowered or disabled when the kernel refuses a coalesced send. */
   int gso;
   uint32_t gso_max_segment;
+  int gso_wanted;        /* what open/setGso asked for and the kernel offered */
+  uint32_t gso_recheck;  /* sendmmsg batches until a lowered/disabled GSO is tried again (0: none) */
 
   struct mmsghdr *rx_msgs;
   struct iovec *rx_iov;
@@ -316,11 +318,13 @@ static void on_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   sock_t *s = (sock_t *)data;
   s->finalized = 1;
-  /* Unreachable while open (the references to the callbacks keep it alive); only at teardown. */
-  if (!s->closing) {
-    s->teardown = 1;
-    begin_close(s);
-  }
+  /*
+   * Through the wrapper this happens only at teardown (its callbacks reference it), but a raw handle
+   * dropped without close() is collected while the environment lives: close it normally then, so
+   * on_uv_closed releases the references to the arenas and callbacks (teardown is set only by
+   * on_env_cleanup, where N-API calls are no longer allowed).
+   */
+  if (!s->closing) begin_close(s);
   if (s->uv_closed) free_sock(s);
 }
 
@@ -566,12 +570,28 @@ static int gso_suspect(const tx_msg_t *msg, int err) {
          (err == EMSGSIZE || err == EINVAL || err == EIO || err == EOPNOTSUPP || err == ENOPROTOOPT);
 }
 
+/*
+ * How many send batches a lowered or disabled GSO stays so. A refusal can be one destination's doing
+ * (an ICMP "fragmentation needed" lowers the path MTU of that host only, and anyone on the path can
+ * send one): were it permanent, one peer could take full-size GSO from every other peer of the socket.
+ * Re-trying after a while costs one refused send and its single-datagram fallback.
+ */
+#define GSO_RECHECK_BATCHES 1024u
+
 static void gso_refused(sock_t *s, const tx_msg_t *msg, int err) {
   if ((err == EMSGSIZE || err == EINVAL) && msg->segment > 1) {
     s->gso_max_segment = msg->segment - 1;
   } else {
     s->gso = 0;
   }
+  s->gso_recheck = GSO_RECHECK_BATCHES;
+}
+
+/* Restores GSO after GSO_RECHECK_BATCHES send batches (see gso_refused). */
+static void gso_tick(sock_t *s) {
+  if (s->gso_recheck == 0 || --s->gso_recheck != 0) return;
+  s->gso = s->gso_wanted;
+  s->gso_max_segment = 65535;
 }
 
 /* Sends one slot on its own (after a GSO send failed): 1 sent, -1 failed (counted), 0 stalled. */
@@ -605,6 +625,7 @@ static int send_single(sock_t *s, uint32_t slot, const struct msghdr *proto) {
  * waiting for one could stall the sender forever, and retrying at once could spin (live-lock).
  */
 static uint32_t do_send(sock_t *s, uint32_t first, uint32_t count) {
+  gso_tick(s);
   uint32_t nm = build_messages(s, first, count);
   uint32_t mi = 0;
   uint32_t done = first; /* first slot not yet consumed */
@@ -771,6 +792,7 @@ static napi_value js_open(napi_env env, napi_callback_info cbinfo) {
   int segment = 0;
   socklen_t segment_len = sizeof segment;
   s->gso = getsockopt(s->fd, SOL_UDP, UDP_SEGMENT, &segment, &segment_len) == 0;
+  s->gso_wanted = s->gso;
   s->gso_max_segment = 65535;
 
   int r = uv_poll_init_socket(loop, &s->poll, s->fd);
@@ -1055,6 +1077,8 @@ static napi_value js_set_gso(napi_env env, napi_callback_info cbinfo) {
     s->gso = getsockopt(s->fd, SOL_UDP, UDP_SEGMENT, &segment, &len) == 0;
     s->gso_max_segment = 65535;
   }
+  s->gso_wanted = s->gso;
+  s->gso_recheck = 0;
   napi_value result;
   NAPI_OK(napi_get_boolean(env, s->gso != 0, &result));
   return result;

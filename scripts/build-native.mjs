@@ -50,7 +50,8 @@ function onPath(name) {
 
 /**
  * How to run node-gyp, in order: npm's own (npm_config_node_gyp, set in lifecycle scripts), the one
- * npm bundles next to the running npm or node, a node-gyp on PATH, then `npm exec node-gyp`.
+ * npm bundles next to the running npm or node, then a node-gyp on PATH. Never `npm exec node-gyp`:
+ * that could download a package at install time, outside package-lock.json.
  */
 function nodeGyp() {
   const scripts = [];
@@ -70,8 +71,6 @@ function nodeGyp() {
   if (script) return { command: process.execPath, args: [script], label: script };
   const bin = onPath('node-gyp');
   if (bin) return { command: bin, args: [], label: bin };
-  const npm = onPath('npm');
-  if (npm) return { command: npm, args: ['exec', '--yes', '--', 'node-gyp'], label: 'npm exec node-gyp' };
   return null;
 }
 

@@ -121,7 +121,6 @@ export interface EndpointStats {
 const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
 /** Room offered to pollTransmit for one datagram (≥ 1500 per api.ts; ≥ the largest payload we allow). */
 const MAX_DATAGRAM_ROOM = 65_536;
-const DEFAULT_DATAGRAM_ROOM = 2048;
 /**
  * Most datagrams one service() sends before it yields to the event loop. A congestion window can be
  * thousands of datagrams (tens of ms of sendto calls); sending it in one go leaves the peer's ACKs
@@ -239,7 +238,11 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       transport: options.transport ?? {},
       ...(options.psk ? { psk: options.psk } : {}),
     });
-    const room = Math.min(MAX_DATAGRAM_ROOM, Math.max(DEFAULT_DATAGRAM_ROOM, options.transport?.maxUdpPayloadSize ?? 0));
+    // Every datagram up to 64 KiB is received whole whatever our own maxUdpPayloadSize: peers size
+    // their packets by their own setting (nothing negotiates it), and STUN/relay datagrams vary. The
+    // native backend's arenas are then 64 slots × 64 KiB of address space each, of which only the
+    // pages datagrams touch become resident (~1.5 KB per slot at the usual sizes).
+    const room = MAX_DATAGRAM_ROOM;
     const endpoint = new Endpoint(core, family, options.keyPair.publicKey);
     endpoint.socket = await openUdpSocket(
       {
@@ -425,8 +428,12 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       }
       // Events now, so the application never acts on stale stream/connection state (e.g. writes to a
       // stream the peer just stopped); readable streams are pulled and packets flushed once per turn.
-      if (!this.inService) this.drainEvents();
-      this.wake();
+      // wake() even when an application listener throws out of drainEvents (ACKs must still go).
+      try {
+        if (!this.inService) this.drainEvents();
+      } finally {
+        this.wake();
+      }
       return;
     }
     const handler = this.handlers.get(kind);

@@ -326,6 +326,37 @@ for (const variant of variants) {
       expect(seen).toHaveLength(1);
     });
 
+    it.skipIf(variant.core !== undefined)(
+      "receives a peer's datagrams larger than its own maxUdpPayloadSize (nothing negotiates it)",
+      async () => {
+        const keys = variant.keyPair!;
+        const a = await Endpoint.bind({
+          host: '127.0.0.1',
+          keyPair: keys(),
+          udpBackend: variant.udpBackend,
+          transport: { maxUdpPayloadSize: 8000 },
+        });
+        const b = await Endpoint.bind({ host: '127.0.0.1', keyPair: keys(), udpBackend: variant.udpBackend });
+        try {
+          const incoming = new Promise<PunchlineStream>((resolve) =>
+            b.once('connection', (c: Connection) => c.once('stream', resolve)),
+          );
+          const connection = await a.connect({ host: '127.0.0.1', port: b.address().port, publicKey: b.publicKey });
+          const stream = connection.openStream({ bidirectional: false });
+          const src = source(200_000);
+          const sending = pipeline(src.stream, stream);
+          const dst = sink();
+          await pipeline(await incoming, dst.stream);
+          await sending;
+          expect((await dst.result).digest).toBe(src.digest());
+          expect(b.stats().socket.truncated).toBe(0);
+          expect(b.stats().bytesReceived / b.stats().datagramsReceived).toBeGreaterThan(2048);
+        } finally {
+          await Promise.all([a.close(), b.close()]);
+        }
+      },
+    );
+
     it('works over IPv6 loopback and refuses a mismatched address family', async () => {
       const options = {
         ...(variant.core ? { core: variant.core } : {}),

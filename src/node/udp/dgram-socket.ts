@@ -54,7 +54,7 @@ export class DgramUdpSocket implements UdpSocket {
   private blocked = false;
   private queueTimer: NodeJS.Timeout | null = null;
   /** Last source handed out, reused while datagrams keep coming from it. */
-  private lastFrom: UdpAddress = { host: '', port: 0 };
+  private lastFrom: UdpAddress = Object.freeze({ host: '', port: 0 });
   private closed = false;
   private counters = {
     datagramsSent: 0,
@@ -181,7 +181,8 @@ export class DgramUdpSocket implements UdpSocket {
     this.counters.datagramsReceived++;
     let from = this.lastFrom;
     if (from.port !== rinfo.port || from.host !== rinfo.address) {
-      from = { host: rinfo.address, port: rinfo.port };
+      // Frozen: handed out again for every datagram from this source (see native-socket.ts).
+      from = Object.freeze({ host: rinfo.address, port: rinfo.port });
       this.lastFrom = from;
     }
     this.receiver.onDatagram(msg, from, rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4');

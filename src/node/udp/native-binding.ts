@@ -4,7 +4,8 @@
  * is the only intended caller; everything here is unchecked plumbing.
  *
  * Search order: $PUNCHLINE_NATIVE_PATH, then build/Release relative to this module (src/node/udp/ and
- * dist/node/udp/ are both three levels below the package root), then relative to process.cwd().
+ * dist/node/udp/ are both three levels below the package root; so is the benchmark bundle in
+ * node_modules/.cache/punchline-bench/). Never the current directory (loading runs the file's code).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -104,7 +105,8 @@ function candidates(): string[] {
   if (override) list.push(path.resolve(override));
   const here = path.dirname(fileURLToPath(import.meta.url));
   list.push(path.resolve(here, '..', '..', '..', 'build', 'Release', ADDON));
-  list.push(path.resolve(process.cwd(), 'build', 'Release', ADDON));
+  // Never the current directory: loading runs the module's code, and a punchline command started in
+  // someone else's folder must not run a .node file found there.
   return [...new Set(list)];
 }
 

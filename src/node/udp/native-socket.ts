@@ -152,7 +152,15 @@ export class NativeUdpSocket implements UdpSocket {
     if (!Number.isInteger(room) || room < 1 || room > 65_536) {
       throw new RangeError(`datagramRoom must be an integer in [1, 65536], got ${room}`);
     }
-    const socket = new NativeUdpSocket(binding, options, receiver);
+    let socket: NativeUdpSocket;
+    try {
+      socket = new NativeUdpSocket(binding, options, receiver);
+    } catch (error) {
+      // socket(2) itself failed (EMFILE, ENOBUFS, …): the same error type as a failed bind.
+      const e = error as { errno?: unknown; syscall?: unknown };
+      if (typeof e.errno !== 'number') throw error;
+      throw new UdpSocketError(typeof e.syscall === 'string' ? e.syscall : 'socket', e.errno, null, null, error);
+    }
     let syscall = 'setsockopt';
     try {
       binding.setBufferSizes(socket.handle, options.recvBufferSize, options.sendBufferSize);
@@ -319,7 +327,10 @@ export class NativeUdpSocket implements UdpSocket {
     const meta = this.txMeta;
     const m = slot * META_WORDS;
     meta[m + META.LENGTH] = length;
-    meta[m + META.PORT] = to.port;
+    // An out-of-range port would wrap in the Int32Array (4294967376 → 80): send to port 0 instead,
+    // which the add-on refuses and counts as a send error, like dgram's refusal.
+    const port = to.port;
+    meta[m + META.PORT] = port >= 0 && port <= 65_535 && port === Math.floor(port) ? port : 0;
     let words = this.lastHostWords;
     if (to.host !== this.lastHost) {
       words = this.hostWords.get(to.host) ?? this.parseHost(to.host);
@@ -409,8 +420,13 @@ export class NativeUdpSocket implements UdpSocket {
     const meta = this.rxMeta;
     const room = this.room;
     const receiver = this.receiver;
+    // A throwing callback must not cost the rest of the batch (up to rxSlots datagrams, any peer's):
+    // deliver them all, then rethrow the first error (it reaches the add-on, which reports it as an
+    // uncaught exception, like a throwing dgram 'message' listener).
+    let failure: unknown = null;
+    let failed = false;
     for (let i = 0; i < count; i++) {
-      if (this.closed) return;
+      if (this.closed) break;
       const m = i * META_WORDS;
       const length = meta[m + META.LENGTH]!;
       if (length < 0) continue; // truncated (counted by the add-on)
@@ -419,8 +435,16 @@ export class NativeUdpSocket implements UdpSocket {
         view = this.rxArena.subarray(i * room, i * room + length);
         this.rxViews[i] = view;
       }
-      receiver.onDatagram(view, this.source(m), meta[m + META.FAMILY] === 6 ? 'IPv6' : 'IPv4');
+      try {
+        receiver.onDatagram(view, this.source(m), meta[m + META.FAMILY] === 6 ? 'IPv6' : 'IPv4');
+      } catch (error) {
+        if (!failed) {
+          failed = true;
+          failure = error;
+        }
+      }
     }
+    if (failed) throw failure;
   };
 
   /** The source of rx slot metadata at m: the same object while the source repeats (hot path). */
@@ -450,7 +474,9 @@ export class NativeUdpSocket implements UdpSocket {
       keys[k + 4] !== a2 ||
       keys[k + 5] !== a3
     ) {
-      from = { host: this.binding.formatAddress(meta, m), port };
+      // Frozen: the object is handed out again for every datagram from this source (and reaches
+      // application code, e.g. 'path-changed'); a caller's edit must not re-address later datagrams.
+      from = Object.freeze({ host: this.binding.formatAddress(meta, m), port });
       this.sourceObjects[index] = from;
       keys[k] = port;
       keys[k + 1] = scope;
