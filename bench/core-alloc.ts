@@ -5,9 +5,18 @@
  *
  *   npm run bench:core-alloc          (node --expose-gc --import tsx bench/core-alloc.ts)
  *   PUNCHLINE_ALLOC_SITES=1 npm run bench:core-alloc    also lists the top allocation sites
+ *   PUNCHLINE_ALLOC_CLOCK=round npm run bench:core-alloc  the old clock: one value per round
  *
  * Two endpoints in one thread, a virtual clock, one bulk stream (default config but 1452-byte
- * datagrams; pacing on). Each round is split into phases, each measured on its own:
+ * datagrams; pacing on). The clock is realistic by default (PUNCHLINE_ALLOC_CLOCK=real): besides the
+ * 0.25 ms step per round it advances by a fractional 0.0123 ms before every call into the core
+ * (pollTransmit, receive, nextDeadline/onTimeout), as performance.now() does under the Node adapter,
+ * so every timestamp the core stores or computes with is a fresh non-integer double. A clock that
+ * stays one (integer-multiple-of-0.25) value for a whole round hides boxed-double allocations: a
+ * double stored into a field V8 tracks as Smi or tagged, or returned from a function not inlined,
+ * costs a 12–16 byte HeapNumber per store. The timestamps themselves are boxed outside the measured
+ * phases (a pool in a tagged-elements array, refilled before each round), so passing one to the core
+ * costs the harness nothing, as performance.now()'s own result is already a HeapNumber in the adapter. Each round is split into phases, each measured on its own:
  *   sender    a.pollTransmit (STREAM + ACK frames, sent-packet records, congestion control, pacer,
  *             seal) until it stops or 64 datagrams left, and later a.receive of the ACK datagrams
  *             (ACK processing, loss detection) + a's events and timers
@@ -46,11 +55,31 @@ const STEP_MS = 0.25; // virtual time per round
 const WARMUP_BYTES = Number(process.env.PUNCHLINE_ALLOC_WARMUP ?? 256 * 1024 * 1024);
 const WINDOWS = Number(process.env.PUNCHLINE_ALLOC_WINDOWS ?? 30);
 const ROUNDS_PER_WINDOW = Number(process.env.PUNCHLINE_ALLOC_ROUNDS ?? 8);
+const REAL_CLOCK = (process.env.PUNCHLINE_ALLOC_CLOCK ?? 'real') !== 'round';
+const CLOCK_TICK_MS = 0.0123; // per call into the core, with the realistic clock
 
 const serverKeys = generateKeyPair(systemRandom);
 const a = new Endpoint({ staticKeyPair: generateKeyPair(systemRandom), random: systemRandom, config });
 const b = new Endpoint({ staticKeyPair: serverKeys, random: systemRandom, config });
 let now = 0;
+
+/**
+ * Realistic clock: pre-boxed timestamps now + k·CLOCK_TICK_MS in an array with tagged elements (an
+ * object stored once keeps V8 from unboxing it into a double array), filled outside the measured
+ * phases; tick() takes the next one, so the harness allocates nothing per call inside a phase.
+ */
+const CLOCK_POOL = 1024; // > calls into the core per round (≤ 2·(BATCH+1) polls + 2·BATCH receives + timers)
+const clockPool = new Array<number>(CLOCK_POOL);
+(clockPool as unknown[])[0] = {}; // elements kind: HOLEY_ELEMENTS from here on
+let clockNext = 0;
+function refillClock(): void {
+  if (!REAL_CLOCK) return;
+  for (let i = 0; i < CLOCK_POOL; i++) clockPool[i] = now + (i + 1) * CLOCK_TICK_MS;
+  clockNext = 0;
+}
+function tick(): void {
+  if (REAL_CLOCK && clockNext < CLOCK_POOL) now = clockPool[clockNext++] as number;
+}
 const conn = a.connect(B, { remotePublicKey: serverKeys.publicKey }, now);
 let server: ConnectionHandle | null = null;
 let sid = -1;
@@ -85,15 +114,20 @@ const acks = new Slots();
 function poll(ep: Endpoint, slots: Slots): void {
   slots.n = 0;
   while (slots.n < BATCH) {
+    tick();
     const t = ep.pollTransmit(now, slots.bufs[slots.n] as Uint8Array);
     if (t === null) break;
     slots.lengths[slots.n++] = t.length;
   }
 }
 function deliver(ep: Endpoint, slots: Slots, from: Address): void {
-  for (let i = 0; i < slots.n; i++) ep.receive(slots.views[i] as Uint8Array, from, now);
+  for (let i = 0; i < slots.n; i++) {
+    tick();
+    ep.receive(slots.views[i] as Uint8Array, from, now);
+  }
 }
 function timers(ep: Endpoint): void {
+  tick();
   if (ep.nextDeadline() <= now) ep.onTimeout(now);
 }
 
@@ -130,6 +164,7 @@ function appWrite(): void {
 
 function round(): void {
   now += STEP_MS;
+  refillClock();
   senderBuild();
   data.prepare();
   receiverPath();
@@ -218,6 +253,7 @@ function measureWindow(): void {
   }
   for (let r = 0; r < ROUNDS_PER_WINDOW; r++) {
     now += STEP_MS;
+    refillClock();
     h0 = heapUsed();
     senderBuild();
     h1 = heapUsed();
@@ -258,7 +294,8 @@ console.log(
   `core-alloc: ${clean.length}/${windows.length} windows free of GC (${windows.length - clean.length} with a GC inside, discarded; ` +
     `PerformanceObserver 'gc'), ${ROUNDS_PER_WINDOW} rounds each; ${sum.dataDatagrams} data datagrams, ${sum.ackDatagrams} ACK datagrams, ` +
     `${sum.reads} reads measured; heap read via ${readerName}, ${windows[0]?.overhead ?? 0} B per reading subtracted; ` +
-    `${gcTimes.length} GCs observed in all (the forced ones between windows included)`,
+    `${gcTimes.length} GCs observed in all (the forced ones between windows included); clock: ` +
+    (REAL_CLOCK ? `realistic (+${CLOCK_TICK_MS} ms per call into the core)` : `per round (+${STEP_MS} ms, PUNCHLINE_ALLOC_CLOCK=round)`),
 );
 console.log(`  sender    (pollTransmit + ACK processing)      ${per(sum.sender, sum.dataDatagrams)} B per data datagram (${sum.sender} B total)`);
 console.log(`  receiver  (receive + ACK generation + events)  ${per(sum.receiver, sum.dataDatagrams)} B per data datagram (${sum.receiver} B total)`);
@@ -283,6 +320,7 @@ if (clean.length === 0) process.exitCode = 1;
     let n = 0;
     for (let r = 0; r < TIME_ROUNDS; r++) {
       now += STEP_MS;
+      refillClock();
       let t0 = performance.now();
       senderBuild();
       let t1 = performance.now();

@@ -122,8 +122,17 @@ export interface ConnectOptions {
  */
 export interface SansIoEndpoint {
   connect(remote: Address, options: ConnectOptions, now: number): ConnectionHandle;
+  /**
+   * One received datagram. Both it and `from` are borrowed for the call only: the adapter may reuse
+   * the datagram's memory (the native UDP backend's receive arena) and hands the same frozen `from`
+   * for every datagram of a source. An implementation copies what it keeps (and must not detach or
+   * transfer the datagram's ArrayBuffer).
+   */
   receive(datagram: Uint8Array, from: Address, now: number): void;
-  /** Next datagram to send, written into `buffer` (≥ 1500 bytes); null when nothing is due now. */
+  /**
+   * Next datagram to send, written into `buffer` (≥ 1500 bytes; borrowed for the call: it is the
+   * socket's send slot); null when nothing is due now.
+   */
   pollTransmit(now: number, buffer: Uint8Array): Transmit | null;
   pollEvent(): ConnectionEvent | null;
   /** Earliest time onTimeout must be called; Infinity when nothing is scheduled. */

@@ -112,7 +112,7 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   private handshakeSendPending = false;
   private handshakeRetransmitAt = Infinity;
   private handshakeBackoff = 0;
-  private readonly handshakeDeadline: number;
+  private readonly handshakeDeadline: number = 0;
   handshakeConfirmed = false;
   private protection: PacketProtection | null = null;
   private remoteKey: Uint8Array | null = null;
@@ -128,7 +128,7 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   private readonly builder = new PacketBuilder();
   /** Reused STREAM/ACK frame objects: handlers use a frame before the next is decoded, keep nothing. */
   private readonly decoder = new FrameDecoder({ reuseFrames: true });
-  private readonly maxSize: number;
+  private readonly maxSize: number = 0;
   /**
    * Scratch datagrams (hot path). Short-header packets are built and sealed in txBuf, then copied
    * into the caller's buffer (or built in that buffer directly when the caller passes the same one
@@ -157,12 +157,17 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   private readonly datagramQueue: Uint8Array[] = [];
 
   // --- liveness and close
-  private idleTimeoutMs: number;
-  private lastActivity: number;
+  // Timestamps are fractional: initialised as numbers here, not left undefined until the constructor,
+  // so V8 stores them in place instead of boxing every store (see Pacer).
+  private idleTimeoutMs = 0;
+  private lastActivity = 0;
   /** Latest `now` seen by any entry point (for API calls that take no time argument). */
-  private now: number;
+  private now = 0;
   private ackElicitingSinceReceive = false;
-  private lastAckElicitingSent: number;
+  private lastAckElicitingSent = 0;
+  /** Scratch for nextDeadline()/onTimeout(), see updateTimerFields(). */
+  private idleAt = Infinity;
+  private keepAliveAt = Infinity;
   private closeInfo: CloseReason | null = null;
   private closeFrame: { application: boolean; errorCode: number; reason: string } | null = null;
   private closeFramePending = false;
@@ -1044,7 +1049,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     const st = this.stateValue;
     if (st === 'closed') return Infinity;
     if (st === 'closing' || st === 'draining') return Math.min(this.closeDeadline, this.closeRetransmitAt);
-    let t = this.idleDeadline();
+    this.updateTimerFields();
+    let t = this.idleAt;
     if (st === 'handshaking') {
       t = Math.min(t, this.handshakeDeadline);
     }
@@ -1057,25 +1063,34 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       if (loss < t) t = loss;
       const ack = this.ackTracker.pending && !this.ackTracker.immediate ? this.ackTracker.deadline : Infinity;
       if (ack < t) t = ack;
-      const ka = this.keepAliveDeadline();
+      const ka = this.keepAliveAt;
       if (ka < t) t = ka;
       if (this.pacingDeadline < t) t = this.pacingDeadline;
     }
     return t;
   }
 
-  private idleDeadline(): number {
-    if (this.stateValue === 'handshaking') return Infinity;
-    if (this.idleTimeoutMs <= 0) return Infinity;
-    const timeout = Math.max(this.idleTimeoutMs, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
-    return this.lastActivity + timeout;
-  }
-
-  private keepAliveDeadline(): number {
-    if (this.stateValue !== 'established' || this.config.keepAliveIntervalMs <= 0 || this.pingPending) return Infinity;
-    let interval = this.config.keepAliveIntervalMs;
-    if (this.idleTimeoutMs > 0) interval = Math.min(interval, this.idleTimeoutMs / 2);
-    return Math.max(this.lastAckElicitingSent, this.lastActivity) + interval;
+  /**
+   * Idle and keep-alive deadlines into idleAt / keepAliveAt (Infinity when not armed). Fields, not
+   * return values: a double returned from a call V8 does not inline is boxed, and nextDeadline() runs
+   * every service turn (hot path).
+   */
+  private updateTimerFields(): void {
+    const st = this.stateValue;
+    const idle = this.idleTimeoutMs;
+    if (st === 'handshaking' || idle <= 0) {
+      this.idleAt = Infinity;
+    } else {
+      const timeout = Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
+      this.idleAt = this.lastActivity + timeout;
+    }
+    const keepAlive = this.config.keepAliveIntervalMs;
+    if (st !== 'established' || keepAlive <= 0 || this.pingPending) {
+      this.keepAliveAt = Infinity;
+    } else {
+      const interval = idle > 0 ? Math.min(keepAlive, idle / 2) : keepAlive;
+      this.keepAliveAt = Math.max(this.lastAckElicitingSent, this.lastActivity) + interval;
+    }
   }
 
   onTimeout(now: number): void {
@@ -1099,7 +1114,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       this.finishClosed(now, { errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT, application: false, reason: 'handshake timed out', remote: false });
       return;
     }
-    if (now >= this.idleDeadline()) {
+    this.updateTimerFields();
+    if (now >= this.idleAt) {
       this.finishClosed(now, { errorCode: TransportErrorCode.IDLE_TIMEOUT, application: false, reason: 'idle timeout', remote: false });
       return;
     }
@@ -1116,7 +1132,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
         if (!this.hasSendable()) this.pingPending = true;
       }
     }
-    if (now >= this.keepAliveDeadline()) this.pingPending = true;
+    this.updateTimerFields(); // the recovery timer may have set pingPending
+    if (now >= this.keepAliveAt) this.pingPending = true;
     if (now >= this.pacingDeadline) this.pacingDeadline = Infinity;
   }
 

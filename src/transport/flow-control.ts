@@ -8,13 +8,14 @@
  * product of the path without being configured for it.
  */
 export class ReceiveFlowControl {
-  /** Highest limit advertised to the peer. */
-  limit: number;
+  /** Highest limit advertised to the peer. (Numeric fields start as numbers, not undefined, so
+   * values past the small-integer range are stored in place rather than boxed per update.) */
+  limit = 0;
   /** Bytes the application consumed (read or discarded). */
   consumed = 0;
   /** Highest offset (stream) or sum of highest offsets (connection) the peer sent. */
   received = 0;
-  window: number;
+  window = 0;
   private lastUpdateTime = -Infinity;
   /** An update is waiting to be sent (MAX_DATA / MAX_STREAM_DATA). */
   pendingUpdate = false;
@@ -59,7 +60,7 @@ export class ReceiveFlowControl {
 /** Send side: the peer's limit and how much of it we used. */
 export class SendFlowControl {
   /** The peer's most recent MAX_DATA / MAX_STREAM_DATA. */
-  limit: number;
+  limit = 0;
   /** Bytes (highest offsets) sent. */
   used = 0;
   /** Limit at which we last sent a DATA_BLOCKED / STREAM_DATA_BLOCKED (avoid repeats). */

@@ -5,9 +5,12 @@
  * datagrams, so timers with millisecond granularity still keep the pipe full.
  */
 export class Pacer {
-  private tokens: number;
+  // Hot path: every field is initialised to a number here, never left `undefined` (an ES2022 class
+  // field without initialiser starts as undefined, V8 then tracks it as tagged and boxes every
+  // fractional store in a fresh HeapNumber; numeric fields are stored in place).
+  private tokens = 0;
   private lastRefill = 0;
-  private capacity: number;
+  private capacity = 0;
   private rate = 0; // bytes per ms
 
   private static readonly BURST_INTERVAL_MS = 2;

@@ -29,7 +29,7 @@ import { minimumWindow, type AckSample, type CongestionController, type Congesti
  */
 export class Ledbat implements CongestionController {
   readonly name = 'ledbat';
-  window: number;
+  window = 0; // a number from the start (not undefined): fractional updates are stored in place
   queueingDelay = 0;
 
   private static readonly BASE_HISTORY = 10;

@@ -7,7 +7,7 @@ import { minimumWindow, type AckSample, type CongestionController, type Congesti
  */
 export class NewReno implements CongestionController {
   readonly name = 'newreno';
-  window: number;
+  window = 0; // a number from the start (not undefined): updates are stored in place, not boxed
   readonly queueingDelay = 0;
   private ssthresh = Infinity;
   private recoveryStart = -Infinity;

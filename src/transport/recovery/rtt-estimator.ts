@@ -4,8 +4,10 @@ import { TIMER_GRANULARITY_MS } from '../config.js';
 export class RttEstimator {
   latestRtt = 0;
   minRtt = Infinity;
-  smoothedRtt: number;
-  rttVar: number;
+  // Initialised as numbers (not undefined until the constructor): V8 then stores these fractional
+  // values in place rather than boxing each update in a fresh HeapNumber.
+  smoothedRtt = 0;
+  rttVar = 0;
   hasSample = false;
 
   constructor(private readonly initialRtt: number) {
