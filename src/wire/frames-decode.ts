@@ -7,8 +7,8 @@
  * anything malformed throws WireError. STREAM and DATAGRAM data are subarray views of the input.
  *
  * Hot path: one FrameDecoder per connection, reset per packet; it allocates only the frame objects.
- * With `reuseFrames`, STREAM, ACK, PING and PADDING frames (the per-packet ones) are instead one
- * object each, owned by the decoder and overwritten by the next call (ACK ranges too): use a frame
+ * With `reuseFrames`, STREAM, ACK, PING and PADDING frames (the per-packet ones) and MAX_DATA and
+ * MAX_STREAM_DATA (the bulk sender's flow-control updates) are instead one object each, owned by the decoder and overwritten by the next call (ACK ranges too): use a frame
  * before asking for the next one and keep nothing of it. STREAM data stays a view into the packet;
  * in this mode the view is also reused when the next packet in the same buffer has its data at the
  * same place (a receiver that decrypts every packet into one scratch buffer sees the same layout
@@ -34,6 +34,8 @@ import {
   type AckFrame,
   type AckRange,
   type Frame,
+  type MaxDataFrame,
+  type MaxStreamDataFrame,
   type StreamFrame,
 } from './types.js';
 
@@ -48,7 +50,10 @@ const EMPTY = new Uint8Array(0);
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export interface FrameDecoderOptions {
-  /** Return STREAM and ACK frames as decoder-owned objects, overwritten by the next next() (hot path). */
+  /**
+   * Return STREAM, ACK, PING, PADDING, MAX_DATA and MAX_STREAM_DATA frames as decoder-owned objects,
+   * overwritten by the next next() (hot path).
+   */
   readonly reuseFrames?: boolean;
 }
 
@@ -59,6 +64,10 @@ export class FrameDecoder {
   private readonly ackFrame: AckFrame = { type: FrameType.Ack, ranges: [], ackDelayMicros: 0, receiveTimestampMicros: 0 };
   private readonly pingFrame: Frame = { type: FrameType.Ping };
   private readonly paddingFrame: { type: typeof FrameType.Padding; length: number } = { type: FrameType.Padding, length: 0 };
+  // MAX_DATA / MAX_STREAM_DATA come with every flow-control update, i.e. on the ACK path of a bulk
+  // sender; limits beyond 2^31 are doubles, so a fresh frame would also box its `maximum`.
+  private readonly maxDataFrame: MaxDataFrame = { type: FrameType.MaxData, maximum: 0 };
+  private readonly maxStreamDataFrame: MaxStreamDataFrame = { type: FrameType.MaxStreamData, streamId: 0, maximum: 0 };
   /** Range objects behind ackFrame.ranges, grown on demand (at most MAX_ACK_RANGES). */
   private readonly rangePool: AckRange[] = [];
   /** reuseFrames: STREAM data views into `viewBuf`, direct-mapped by (start, end). */
@@ -159,10 +168,21 @@ export class FrameDecoder {
         }
         return { type: FrameType.Stream, streamId, offset, data: r.readBytes(length), fin, explicitLength };
       }
-      case FrameType.MaxData:
-        return { type: FrameType.MaxData, maximum: r.readVarint() };
-      case FrameType.MaxStreamData:
-        return { type: FrameType.MaxStreamData, streamId: r.readVarint(), maximum: r.readVarint() };
+      case FrameType.MaxData: {
+        const maximum = r.readVarint();
+        if (!this.reuse) return { type: FrameType.MaxData, maximum };
+        this.maxDataFrame.maximum = maximum;
+        return this.maxDataFrame;
+      }
+      case FrameType.MaxStreamData: {
+        const streamId = r.readVarint();
+        const maximum = r.readVarint();
+        if (!this.reuse) return { type: FrameType.MaxStreamData, streamId, maximum };
+        const f = this.maxStreamDataFrame;
+        f.streamId = streamId;
+        f.maximum = maximum;
+        return f;
+      }
       case FrameType.MaxStreamsBidi:
       case FrameType.MaxStreamsUni: {
         const maximum = r.readVarint();

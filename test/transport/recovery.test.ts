@@ -20,6 +20,16 @@ describe('RttEstimator (RFC 9002 §5)', () => {
     expect(r.minRtt).toBe(100);
     expect(r.pto(25)).toBeCloseTo(r.smoothedRtt + 4 * r.rttVar + 25);
   });
+
+  it('updateFrom (the sample in an object, hot path) matches update', () => {
+    const a = new RttEstimator(333);
+    const b = new RttEstimator(333);
+    for (const [latestRtt, ackDelay] of [[100.25, 0], [130.5, 20.125], [105.75, 20], [90.0625, 3.5]] as const) {
+      a.update(latestRtt, ackDelay);
+      b.updateFrom({ latestRtt, ackDelay });
+      expect([b.latestRtt, b.minRtt, b.smoothedRtt, b.rttVar]).toEqual([a.latestRtt, a.minRtt, a.smoothedRtt, a.rttVar]);
+    }
+  });
 });
 
 describe('AckTracker (RFC 9000 §13.2)', () => {

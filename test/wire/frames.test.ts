@@ -282,6 +282,28 @@ describe('FrameDecoder reuseFrames', () => {
     );
   });
 
+  it('returns MAX_DATA / MAX_STREAM_DATA as decoder-owned objects with the current values', () => {
+    const decoder = new FrameDecoder({ reuseFrames: true });
+    const buf = new Uint8Array(64);
+    const seen: Frame[] = [];
+    for (const maximum of [1000, 2 ** 31 + 5, 2 ** 40]) {
+      let o = encodeFrame({ type: FrameType.MaxData, maximum }, buf, 0);
+      o = encodeFrame({ type: FrameType.MaxStreamData, streamId: 4, maximum: maximum + 1 }, buf, o);
+      decoder.reset(buf, 0, o);
+      const md = decoder.next();
+      expect(md).toEqual({ type: FrameType.MaxData, maximum });
+      const msd = decoder.next();
+      expect(msd).toEqual({ type: FrameType.MaxStreamData, streamId: 4, maximum: maximum + 1 });
+      if (md !== null && msd !== null) seen.push(md, msd);
+    }
+    expect(seen[2]).toBe(seen[0]);
+    expect(seen[3]).toBe(seen[1]);
+    // Without reuseFrames every frame is a fresh object.
+    const fresh = new FrameDecoder();
+    const o = encodeFrame({ type: FrameType.MaxData, maximum: 7 }, buf, 0);
+    expect(fresh.reset(buf, 0, o).next()).not.toBe(fresh.reset(buf, 0, o).next());
+  });
+
   it('reuses ACK range storage without losing ranges when the count shrinks and grows', () => {
     const decoder = new FrameDecoder({ reuseFrames: true });
     const buf = new Uint8Array(200);

@@ -93,7 +93,12 @@ export class Ledbat implements CongestionController {
       if (owd < (this.baseHistory[last] as number)) this.baseHistory[last] = owd;
     }
     let base = Infinity;
-    for (const d of this.baseHistory) if (d < base) base = d;
+    // Indexed, not for-of: the array iterator boxes each double element it yields (hot path).
+    const history = this.baseHistory;
+    for (let i = 0; i < history.length; i++) {
+      const d = history[i] as number;
+      if (d < base) base = d;
+    }
     this.baseDelay = base;
     this.currentFilter[this.currentIndex] = owd;
     this.currentIndex = (this.currentIndex + 1) % Ledbat.CURRENT_FILTER;

@@ -1,7 +1,7 @@
 import type { AckRange } from '../../wire/types.js';
 import type { AckSample, CongestionController } from '../congestion/controller.js';
 import { TIMER_GRANULARITY_MS } from '../config.js';
-import type { RttEstimator } from './rtt-estimator.js';
+import type { RttEstimator, RttSample } from './rtt-estimator.js';
 import { SENT_FRAME_STRIDE, SentPackets, type SentPacket } from './sent-packets.js';
 
 /** Receives what acknowledged or lost packets carried (implemented by the connection). */
@@ -57,6 +57,8 @@ export class LossDetection {
     oneWayDelay: NaN,
     appLimited: false,
   };
+  /** Reused RTT sample for rtt.updateFrom (hot path: its numbers would be boxed as arguments). */
+  private readonly rttSample: { -readonly [K in keyof RttSample]: RttSample[K] } = { latestRtt: 0, ackDelay: 0 };
   /** Peer's max_ack_delay (ms), from its transport parameters. */
   peerMaxAckDelay = 25;
 
@@ -147,7 +149,10 @@ export class LossDetection {
       latestRtt = Math.max(now - largestNewlyAckedSentTime, 0);
       const ackDelayMs = ack.ackDelayMicros / 1000;
       const ackDelay = handshakeConfirmed ? Math.min(ackDelayMs, this.peerMaxAckDelay) : ackDelayMs;
-      this.rtt.update(latestRtt, ackDelay);
+      const rs = this.rttSample;
+      rs.latestRtt = latestRtt;
+      rs.ackDelay = ackDelay;
+      this.rtt.updateFrom(rs);
     }
     // One-way delay for delay-based control: peer's receive clock minus our send clock.
     const oneWayDelay = largestNewlyAckedWasLargest ? ack.receiveTimestampMicros / 1000 - largestNewlyAckedSentTime : NaN;

@@ -1,5 +1,12 @@
 import { TIMER_GRANULARITY_MS } from '../config.js';
 
+/** One RTT sample (ms): what RttEstimator.updateFrom reads. */
+export interface RttSample {
+  readonly latestRtt: number;
+  /** Peer-reported ACK delay, already capped at max_ack_delay by the caller. */
+  readonly ackDelay: number;
+}
+
 /** Round-trip time estimation, RFC 9002 §5. All values in milliseconds. */
 export class RttEstimator {
   latestRtt = 0;
@@ -9,6 +16,8 @@ export class RttEstimator {
   smoothedRtt = 0;
   rttVar = 0;
   hasSample = false;
+  /** Scratch for update() (numbers from the start: stored in place, see above). */
+  private readonly scratch = { latestRtt: 0, ackDelay: 0 };
 
   constructor(private readonly initialRtt: number) {
     this.smoothedRtt = initialRtt;
@@ -17,6 +26,19 @@ export class RttEstimator {
 
   /** §5.3: `ackDelay` is the peer-reported delay, already capped at max_ack_delay by the caller. */
   update(latestRtt: number, ackDelay: number): void {
+    this.scratch.latestRtt = latestRtt;
+    this.scratch.ackDelay = ackDelay;
+    this.updateFrom(this.scratch);
+  }
+
+  /**
+   * update() with the sample in an object (hot path: LossDetection.onAck keeps one). Fractional
+   * doubles passed as arguments to a call V8 does not inline are boxed, a HeapNumber each per ACK;
+   * read from the caller's object they are not.
+   */
+  updateFrom(s: RttSample): void {
+    const latestRtt = s.latestRtt;
+    const ackDelay = s.ackDelay;
     this.latestRtt = latestRtt;
     if (!this.hasSample) {
       this.hasSample = true;
