@@ -34,11 +34,11 @@
  */
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { Session } from 'node:inspector/promises';
-import v8 from 'node:v8';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { systemRandom } from '../src/crypto/sodium.js';
 import type { Address, ConnectionHandle } from '../src/transport/api.js';
 import { Endpoint } from '../src/transport/endpoint.js';
+import { heapReader } from './lib/heap-reader.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) {
@@ -187,45 +187,7 @@ const observer = new PerformanceObserver((list) => {
 });
 observer.observe({ entryTypes: ['gc'] });
 
-/**
- * used_heap_size without allocating a result object: the Float64Array behind v8.getHeapStatistics()
- * (process.binding('v8'), deprecated but present in Node 20; checked against the public API, else
- * process.memoryUsage() is used).
- */
-function heapReader(): () => number {
-  const USED_HEAP_SIZE = 4; // index of used_heap_size (node_v8.cc HEAP_STATISTICS_PROPERTIES)
-  const quiet = process.noDeprecation;
-  try {
-    process.noDeprecation = true;
-    const binding = (process as unknown as { binding(name: string): unknown }).binding('v8') as {
-      heapStatisticsBuffer?: Float64Array;
-      updateHeapStatisticsBuffer?: () => void;
-    };
-    const buf = binding.heapStatisticsBuffer;
-    const update = binding.updateHeapStatisticsBuffer;
-    if (buf instanceof Float64Array && typeof update === 'function') {
-      v8.getHeapStatistics(); // compiled and warm before comparing
-      update();
-      const viaBuffer = buf[USED_HEAP_SIZE] as number;
-      const viaApi = v8.getHeapStatistics().used_heap_size;
-      if (Math.abs(viaApi - viaBuffer) < 65536) {
-        readerName = 'v8 heap statistics buffer';
-        return () => {
-          update();
-          return buf[USED_HEAP_SIZE] as number;
-        };
-      }
-    }
-  } catch {
-    // fall through
-  } finally {
-    process.noDeprecation = quiet === true;
-  }
-  readerName = 'process.memoryUsage()';
-  return () => process.memoryUsage().heapUsed;
-}
-let readerName = '';
-const heapUsed = heapReader();
+const { read: heapUsed, name: readerName } = heapReader();
 interface Totals {
   sender: number;
   receiver: number;

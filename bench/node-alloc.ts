@@ -37,11 +37,11 @@
  */
 import { PerformanceObserver, constants as perfConstants, performance } from 'node:perf_hooks';
 import { Session } from 'node:inspector/promises';
-import v8 from 'node:v8';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { systemRandom } from '../src/crypto/sodium.js';
 import { Endpoint, type Connection } from '../src/node/endpoint.js';
 import type { PunchlineStream } from '../src/node/stream.js';
+import { heapReader } from './lib/heap-reader.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) {
@@ -74,41 +74,7 @@ const SAMPLING_INTERVAL = Number(flag('interval') ?? '256');
 const CHUNK = 64 * 1024;
 const PAYLOAD = 1452;
 
-// --- heap reading without allocation (as bench/core-alloc.ts) ------------------------------------
-let readerName = '';
-function heapReader(): () => number {
-  const USED_HEAP_SIZE = 4; // index of used_heap_size (node_v8.cc HEAP_STATISTICS_PROPERTIES)
-  const quiet = process.noDeprecation;
-  try {
-    process.noDeprecation = true;
-    const binding = (process as unknown as { binding(name: string): unknown }).binding('v8') as {
-      heapStatisticsBuffer?: Float64Array;
-      updateHeapStatisticsBuffer?: () => void;
-    };
-    const buf = binding.heapStatisticsBuffer;
-    const update = binding.updateHeapStatisticsBuffer;
-    if (buf instanceof Float64Array && typeof update === 'function') {
-      v8.getHeapStatistics();
-      update();
-      const viaBuffer = buf[USED_HEAP_SIZE] as number;
-      const viaApi = v8.getHeapStatistics().used_heap_size;
-      if (Math.abs(viaApi - viaBuffer) < 65536) {
-        readerName = 'v8 heap statistics buffer';
-        return () => {
-          update();
-          return buf[USED_HEAP_SIZE] as number;
-        };
-      }
-    }
-  } catch {
-    // fall through
-  } finally {
-    process.noDeprecation = quiet === true;
-  }
-  readerName = 'process.memoryUsage()';
-  return () => process.memoryUsage().heapUsed;
-}
-const heapUsed = heapReader();
+const { read: heapUsed, name: readerName } = heapReader();
 
 // --- GC observer ---------------------------------------------------------------------------------
 interface GcEntry {
