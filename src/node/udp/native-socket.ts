@@ -48,6 +48,9 @@ const SOURCE_CACHE_BITS = 8;
 const SOURCE_CACHE_SIZE = 1 << SOURCE_CACHE_BITS;
 const SOURCE_KEY_WORDS = 6; // port, scope, 4 address words
 
+/** send() copies kept while the kernel send queue is full, at most (see send()). */
+const MAX_DEFERRED_SENDS = 1024;
+
 type SendCallback = (error: Error | null) => void;
 
 interface Deferred {
@@ -250,6 +253,13 @@ export class NativeUdpSocket implements UdpSocket {
       return;
     }
     if (this.stalled || this.deferred.length > 0 || this.count === this.slots) {
+      // Bounded: while the kernel queue stays full, further copies would only grow memory; the caller
+      // hears ENOBUFS (UDP is lossy anyway), as from a full qdisc.
+      if (this.deferred.length >= MAX_DEFERRED_SENDS) {
+        this.jsSendErrors++;
+        nextTick(callback, new UdpSocketError('send', -osConstants.errno.ENOBUFS, to.host, to.port));
+        return;
+      }
       this.deferred.push({ data: Buffer.from(data), to, callback });
       return;
     }
