@@ -5,6 +5,7 @@
  * HMAC is RFC 2104 over BLAKE2b-512 (block length 128, HASHLEN 64), as Noise §4.3 requires — not
  * BLAKE2b's keyed mode. Not on the per-packet path; only at handshake and key-update time.
  */
+import { CryptoError, CryptoErrorCode } from './errors.js';
 import { sodium } from './sodium.js';
 
 export const HASHLEN = 64;
@@ -71,7 +72,7 @@ const LABEL_PREFIX = new TextEncoder().encode('punchline/1 ');
  * One block suffices because every output we derive is at most 32 bytes.
  */
 export function expandLabel(secret: Uint8Array, label: string, length: number): Uint8Array {
-  if (length > HASHLEN) throw new RangeError('expandLabel: length > 64');
+  if (length > HASHLEN) throw new CryptoError(CryptoErrorCode.InvalidArgument, 'expandLabel: length > 64');
   const full = new Uint8Array(HASHLEN);
   hmacBlake2b(full, secret, LABEL_PREFIX, new TextEncoder().encode(label), ONE);
   const out = full.slice(0, length);

@@ -1,3 +1,4 @@
+import { CryptoError, CryptoErrorCode } from './errors.js';
 /**
  * Anti-replay sliding window of RFC 6479 ("IPsec Anti-Replay Algorithm without Bit Shifting"):
  * a ring of 32-bit blocks; advancing the window clears whole blocks instead of shifting bits, so
@@ -30,7 +31,7 @@ export class ReplayWindow {
   /** @param minimumSize packet numbers the window must cover (default 2048, as issue #3 requires). */
   constructor(minimumSize = 2048) {
     if (!Number.isInteger(minimumSize) || minimumSize < BLOCK_BITS || minimumSize > 1 << 24) {
-      throw new RangeError('ReplayWindow size must be an integer in [32, 2^24]');
+      throw new CryptoError(CryptoErrorCode.InvalidArgument, 'ReplayWindow size must be an integer in [32, 2^24]');
     }
     let blocks = 2;
     while ((blocks - 1) * BLOCK_BITS < minimumSize) blocks *= 2;

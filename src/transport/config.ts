@@ -1,3 +1,4 @@
+import { TransportError, TransportErrorName } from './errors.js';
 /**
  * Transport defaults and limits. Every field can be overridden per endpoint (TransportConfig is
  * partial in EndpointOptions); the values below are what a connection uses otherwise.
@@ -97,7 +98,7 @@ export const MAX_STREAM_COUNT = 2 ** 50;
 export function resolveConfig(overrides: Partial<TransportConfig> | undefined): TransportConfig {
   const c: TransportConfig = { ...DEFAULT_TRANSPORT_CONFIG, ...(overrides ?? {}) };
   const bad = (what: string): never => {
-    throw new RangeError(`invalid transport config: ${what}`);
+    throw new TransportError(TransportErrorName.CONFIG, `invalid transport config: ${what}`);
   };
   if (!(c.maxUdpPayloadSize >= MIN_UDP_PAYLOAD_SIZE && c.maxUdpPayloadSize <= MAX_UDP_PAYLOAD_SIZE)) bad('maxUdpPayloadSize');
   if (!(c.idleTimeoutMs >= 0)) bad('idleTimeoutMs');

@@ -1,3 +1,4 @@
+import { TransportError, TransportErrorCode, TransportErrorName } from './errors.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { readLongHeader } from '../wire/headers.js';
 import { CONNECTION_ID_LENGTH, LongPacketType, type LongHeader } from '../wire/types.js';
@@ -104,7 +105,7 @@ export class Endpoint implements SansIoEndpoint {
   }
 
   connect(remote: Address, options: ConnectOptions, now: number): Connection {
-    if (this.closed) throw new Error('endpoint is closed');
+    if (this.closed) throw new TransportError(TransportErrorName.CONNECTION_CLOSED, 'endpoint is closed', TransportErrorCode.ENDPOINT_CLOSED);
     const initialDcid = new Uint8Array(CONNECTION_ID_LENGTH);
     this.options.random(initialDcid);
     const conn = Connection.client(

@@ -229,8 +229,8 @@ describe('LEDBAT ALLOWED_INCREASE cap (RFC 6817 §2.4.2)', () => {
   });
 
   it('rejects ALLOWED_INCREASE ≤ 0; TransportConfig.ledbatAllowedIncrease defaults to 32 (half an adapter send batch)', () => {
-    expect(() => new Ledbat({ ...opts, allowedIncrease: 0 })).toThrow(RangeError);
-    expect(() => resolveConfig({ ledbatAllowedIncrease: 0 })).toThrow(RangeError);
+    expect(() => new Ledbat({ ...opts, allowedIncrease: 0 })).toThrow(expect.objectContaining({ code: 'ERR_PUNCHLINE_TRANSPORT_CONFIG' }));
+    expect(() => resolveConfig({ ledbatAllowedIncrease: 0 })).toThrow(expect.objectContaining({ code: 'ERR_PUNCHLINE_TRANSPORT_CONFIG' }));
     expect(resolveConfig({}).ledbatAllowedIncrease).toBe(32);
   });
 });

@@ -1,3 +1,4 @@
+import { TransportError, TransportErrorName } from '../errors.js';
 import { minimumWindow, type AckSample, type CongestionController, type CongestionControllerOptions } from './controller.js';
 
 /**
@@ -68,7 +69,7 @@ export class Ledbat implements CongestionController {
     this.target = options.targetDelayMs;
     this.periodicSlowdown = options.periodicSlowdown;
     this.allowedIncrease = options.allowedIncrease ?? 1;
-    if (!(this.allowedIncrease > 0)) throw new RangeError('LEDBAT allowedIncrease must be > 0');
+    if (!(this.allowedIncrease > 0)) throw new TransportError(TransportErrorName.CONFIG, 'LEDBAT allowedIncrease must be > 0');
   }
 
   /** Base delay estimate (ms, offset by the clock difference); Infinity before any sample. */

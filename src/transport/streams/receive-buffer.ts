@@ -1,4 +1,4 @@
-import { copyBytes } from '../bytes.js';
+import { copyBytes, regrowRing } from '../bytes.js';
 import { RangeSet } from '../range-set.js';
 
 /**
@@ -94,16 +94,7 @@ export class ReceiveBuffer {
     const oldCap = this.cap;
     let cap = oldCap;
     while (cap < bytes) cap *= 2;
-    const next = new Uint8Array(cap + this.overflow);
-    for (let off = this.readOffset; off < this.highestReceived; ) {
-      const src = off % oldCap;
-      const run = Math.min(this.highestReceived - off, oldCap - src);
-      const dst = off % cap;
-      const run2 = Math.min(run, cap - dst);
-      next.set(old.subarray(src, src + run2), dst);
-      off += run2;
-    }
-    this.buf = next;
+    this.buf = regrowRing(old, oldCap, this.readOffset, this.highestReceived, cap, this.overflow);
     this.cap = cap;
   }
 

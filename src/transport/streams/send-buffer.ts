@@ -1,4 +1,4 @@
-import { copyBytes } from '../bytes.js';
+import { copyBytes, regrowRing } from '../bytes.js';
 import { RangeSet } from '../range-set.js';
 
 const EMPTY = new Uint8Array(0);
@@ -94,17 +94,8 @@ export class SendBuffer {
     const oldCap = this.cap;
     let cap = oldCap;
     while (cap < bytes) cap *= 2;
-    const next = new Uint8Array(cap + this.staging);
     // Re-place live bytes [ackedPrefix, end) at their offsets modulo the new capacity.
-    for (let off = this.ackedPrefix; off < this.end; ) {
-      const src = off % oldCap;
-      const run = Math.min(this.end - off, oldCap - src);
-      const dst = off % cap;
-      const run2 = Math.min(run, cap - dst);
-      next.set(old.subarray(src, src + run2), dst);
-      off += run2;
-    }
-    this.buf = next;
+    this.buf = regrowRing(old, oldCap, this.ackedPrefix, this.end, cap, this.staging);
     this.cap = cap;
     this.stagingViews.fill(EMPTY);
   }
