@@ -28,6 +28,7 @@ import {
   parseRelayDatagram,
   verifyBind,
 } from '../traversal/relay/udp-control.js';
+import { ServerError, ServerErrorCode } from './errors.js';
 import { OutputQueue } from './output-queue.js';
 
 export interface RelayLimits {
@@ -167,6 +168,10 @@ export class RelayCore {
   constructor(options: { random: RandomSource; limits?: Partial<RelayLimits> }) {
     this.random = options.random;
     this.limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
+    // A zero period would make every cookie period "Infinity": cookies would never expire.
+    if (!(this.limits.cookiePeriodMs > 0) || !Number.isFinite(this.limits.cookiePeriodMs)) {
+      throw new ServerError(ServerErrorCode.Config, `relay limit cookiePeriodMs must be a positive finite number (got ${this.limits.cookiePeriodMs})`);
+    }
     this.random(this.cookieSecret);
     this.drops = Object.fromEntries(Object.values(RelayDropReason).map((r) => [r, 0])) as Record<RelayDropReason, number>;
   }

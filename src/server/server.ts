@@ -343,16 +343,8 @@ export class PunchlineServer {
   // ---- WebTransport sessions -----------------------------------------------------------------------
 
   private async acceptSessions(): Promise<void> {
-    const reader = this.wt.sessionStream(RENDEZVOUS_PATH).getReader();
-    for (;;) {
-      let next: { done: boolean; value?: WtSession };
-      try {
-        next = await reader.read();
-      } catch {
-        return;
-      }
-      if (next.done || !next.value) return;
-      void this.handleSession(next.value).catch((error: unknown) => this.logger.warn('session handler failed', { error }));
+    for await (const wt of readUntilDone<WtSession>(this.wt.sessionStream(RENDEZVOUS_PATH).getReader())) {
+      void this.handleSession(wt).catch((error: unknown) => this.logger.warn('session handler failed', { error }));
     }
   }
 
@@ -388,17 +380,9 @@ export class PunchlineServer {
         this.logger.debug('session closed', { session: id });
       });
     this.flush();
-    const streams = wt.incomingBidirectionalStreams.getReader();
-    for (;;) {
-      let next: { done: boolean; value?: WtBidi };
-      try {
-        next = await streams.read();
-      } catch {
-        return;
-      }
-      if (next.done || !next.value) return;
+    for await (const bidi of readUntilDone<WtBidi>(wt.incomingBidirectionalStreams.getReader())) {
       io.streams += 1;
-      void this.handleStream(io, next.value)
+      void this.handleStream(io, bidi)
         .catch(() => undefined)
         .finally(() => (io.streams -= 1));
     }
@@ -553,6 +537,20 @@ export class PunchlineServer {
 
   private uptime(): number {
     return (performance.now() - this.startedAt) / 1000;
+  }
+}
+
+/** Yields a stream reader's values until it ends, errors, or yields nothing. */
+async function* readUntilDone<T>(reader: { read(): Promise<{ done: boolean; value?: T }> }): AsyncGenerator<T> {
+  for (;;) {
+    let next: { done: boolean; value?: T };
+    try {
+      next = await reader.read();
+    } catch {
+      return;
+    }
+    if (next.done || next.value === undefined) return;
+    yield next.value;
   }
 }
 

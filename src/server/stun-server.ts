@@ -12,6 +12,7 @@ import {
   StunError,
   StunErrorCode,
   StunServerCore,
+  emptyServerCounters,
   type RateLimitOptions,
   type ServerCounters,
   type SocketIndex,
@@ -53,7 +54,7 @@ export class StunServer {
   }
 
   get counters(): Readonly<ServerCounters & { sendErrors: number }> {
-    return { ...(this.core?.counters ?? emptyCounters()), sendErrors: this.sendErrors };
+    return { ...(this.core?.counters ?? emptyServerCounters()), sendErrors: this.sendErrors };
   }
 
   async listen(): Promise<void> {
@@ -135,17 +136,4 @@ function bindSocket(host: string, port: number): Promise<dgram.Socket> {
       resolve(socket);
     });
   });
-}
-
-function emptyCounters(): ServerCounters {
-  return {
-    received: 0,
-    responses: 0,
-    errorResponses: 0,
-    changedResponses: 0,
-    droppedMalformed: 0,
-    droppedNotRequest: 0,
-    droppedRateLimited: 0,
-    droppedOversize: 0,
-  };
 }

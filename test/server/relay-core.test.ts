@@ -229,3 +229,14 @@ describe('UDP presence', () => {
     expect(h.take(bob, 'punch-go')).toHaveLength(1);
   });
 });
+
+describe('relay limits', () => {
+  it('rejects a non-positive cookie period with a typed config error', async () => {
+    const { RelayCore } = await import('../../src/server/relay-core.js');
+    const random = (b: Uint8Array): void => void b.fill(7);
+    for (const cookiePeriodMs of [0, -1, Number.NaN, Infinity]) {
+      expect(() => new RelayCore({ random, limits: { cookiePeriodMs } })).toThrow(expect.objectContaining({ code: 'ERR_PUNCHLINE_SERVER_CONFIG' }));
+    }
+    expect(() => new RelayCore({ random, limits: { cookiePeriodMs: 1 } })).not.toThrow();
+  });
+});

@@ -21,6 +21,8 @@ import {
   encodeMessage,
   toHex,
   type Candidate,
+  type ConnectAnswerMessage,
+  type ConnectRequestMessage,
   type ClientMessage,
   type ServerEvent,
   type ServerMessage,
@@ -30,16 +32,8 @@ import {
 export type ClientEvent =
   | { readonly type: 'registered'; readonly serverKey: Uint8Array }
   | { readonly type: 'lookup-result'; readonly id: number; readonly peer: Uint8Array; readonly online: boolean; readonly udp?: UdpAddress }
-  | { readonly type: 'connect-request'; readonly rid: number; readonly from: Uint8Array; readonly candidates: readonly Candidate[]; readonly payload?: Uint8Array }
-  | {
-      readonly type: 'connect-answer';
-      readonly id: number;
-      readonly from: Uint8Array;
-      readonly accept: boolean;
-      readonly candidates: readonly Candidate[];
-      readonly payload?: Uint8Array;
-      readonly reason?: string;
-    }
+  | ({ readonly type: 'connect-request' } & Omit<ConnectRequestMessage, 't' | 'seq'>)
+  | ({ readonly type: 'connect-answer' } & Omit<ConnectAnswerMessage, 't' | 'seq'>)
   | { readonly type: 'signal'; readonly from: Uint8Array; readonly kind: string; readonly data: Uint8Array }
   | { readonly type: 'punch-go'; readonly id: number; readonly peer: Uint8Array; readonly delayMs: number }
   | { readonly type: 'relay-allocated'; readonly id: number; readonly peer: Uint8Array; readonly channel: Uint8Array; readonly bindKey: Uint8Array; readonly expiresInMs: number }

@@ -64,6 +64,20 @@ export interface ServerCounters {
   droppedOversize: number;
 }
 
+/** All-zero counters (also what a STUN adapter reports before its core exists). */
+export function emptyServerCounters(): ServerCounters {
+  return {
+    received: 0,
+    responses: 0,
+    errorResponses: 0,
+    changedResponses: 0,
+    droppedMalformed: 0,
+    droppedNotRequest: 0,
+    droppedRateLimited: 0,
+    droppedOversize: 0,
+  };
+}
+
 const KNOWN_REQUEST_ATTRIBUTES = new Set<number>([
   AttributeType.Username,
   AttributeType.MessageIntegrity,
@@ -77,16 +91,7 @@ const KNOWN_REQUEST_ATTRIBUTES = new Set<number>([
 export class StunServerCore {
   readonly primary: Address;
   readonly alternate: Address | undefined;
-  readonly counters: ServerCounters = {
-    received: 0,
-    responses: 0,
-    errorResponses: 0,
-    changedResponses: 0,
-    droppedMalformed: 0,
-    droppedNotRequest: 0,
-    droppedRateLimited: 0,
-    droppedOversize: 0,
-  };
+  readonly counters: ServerCounters = emptyServerCounters();
   private readonly software: Uint8Array | undefined;
   private readonly limiter: SourceRateLimiter;
 
