@@ -22,13 +22,7 @@ export const LabErrorCode = {
 
 export type LabErrorCode = (typeof LabErrorCode)[keyof typeof LabErrorCode];
 
-export class LabError extends PunchlineError {
-  declare readonly code: LabErrorCode;
-
-  constructor(code: LabErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class LabError extends PunchlineError<LabErrorCode> {}
 
 /** A failed system command, with its argv, exit code and stderr kept for diagnosis. */
 export class LabCommandError extends LabError {

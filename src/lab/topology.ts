@@ -307,7 +307,11 @@ export function parseSiteArg(arg: string): SiteSpec {
       if (value === undefined || value === '' || !Number.isFinite(n)) throw new LabError(LabErrorCode.Spec, `site '${name}': option ${key} needs a number`);
       return n;
     };
-    if (key === 'hairpin') site.hairpin = value === undefined || value === 'on' || value === 'true';
+    if (key === 'hairpin') {
+      if (value === undefined || value === 'on' || value === 'true') site.hairpin = true;
+      else if (value === 'off' || value === 'false') site.hairpin = false;
+      else throw new LabError(LabErrorCode.Spec, `site '${name}': hairpin takes on/off, got '${value}'`);
+    }
     else if (key === 'loss') site.loss = number();
     else if (key === 'timeout') site.udpTimeout = number();
     else if (key === 'queue') site.queueBytes = number();

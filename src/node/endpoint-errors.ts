@@ -4,6 +4,18 @@ import type { CloseReason } from '../transport/api.js';
 
 export class NodeEndpointError extends PunchlineError {}
 
+/** A bad argument to the Node API (wrong key length, port out of range, ...); nothing was changed. */
+export function invalidArgument(message: string): NodeEndpointError {
+  return new NodeEndpointError('ERR_PUNCHLINE_INVALID_ARGUMENT', message);
+}
+
+/** Application error codes go on the wire as varints: non-negative safe integers. */
+export function checkErrorCode(errorCode: unknown): void {
+  if (typeof errorCode !== 'number' || !Number.isSafeInteger(errorCode) || errorCode < 0) {
+    throw invalidArgument(`error code must be a non-negative integer, got ${String(errorCode)}`);
+  }
+}
+
 /** The peer reset a stream (RESET_STREAM) or asked us to stop sending on it (STOP_SENDING). */
 export class StreamAbortedError extends NodeEndpointError {
   readonly errorCode: number;

@@ -9,8 +9,9 @@
  *
  * Driving loop (see src/transport/api.ts): every input (datagram, timer, application call) marks the
  * endpoint dirty; one `setImmediate` per event-loop turn then runs `service()`: drain events, pull
- * readable streams, flush pollTransmit into the send buffer, drain again, re-arm the single timer for
- * nextDeadline(). Batching per turn lets one flush answer all datagrams libuv read in that poll phase.
+ * readable streams, flush pollTransmit into the socket's send slots, drain again, re-arm the single
+ * timer for nextDeadline(). Batching per turn lets one flush answer every datagram read in that turn
+ * (one recvmmsg batch on the native backend, what libuv read in its poll phase on node:dgram).
  * One service() sends at most MAX_DATAGRAMS_PER_SERVICE datagrams and then yields (re-waking itself),
  * so ACKs arriving during a long send run are read promptly instead of queueing behind it.
  * Events are also drained right after each received datagram, so application code never sees stale
@@ -22,7 +23,7 @@
  * bench/node-alloc.ts.
  */
 import { EventEmitter } from 'node:events';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type {
   Address,
@@ -38,7 +39,7 @@ import type { TransportConfig } from '../transport/config.js';
 import type { DatagramKind } from '../wire/types.js';
 import { systemRandom } from '../crypto/sodium.js';
 import { classifyDatagram } from '../wire/index.js';
-import { NodeEndpointError, ConnectionClosedError } from './endpoint-errors.js';
+import { NodeEndpointError, ConnectionClosedError, checkErrorCode, invalidArgument } from './endpoint-errors.js';
 import { AsyncQueue } from './endpoint-queue.js';
 import { PunchlineStream, type StreamHost } from './stream.js';
 import { openUdpSocket } from './udp/open.js';
@@ -141,6 +142,52 @@ const CLOCK_BATCH = 64;
 /** How long `close()` waits for connections to finish their closing handshake. */
 const CLOSE_TIMEOUT_MS = 3000;
 
+/** X25519 keys and pre-shared keys are 32 bytes. */
+const KEY_BYTES = 32;
+
+function checkKey(name: string, key: unknown): void {
+  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
+    const got = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
+    throw invalidArgument(`${name} must be a ${KEY_BYTES}-byte Uint8Array, got ${got}`);
+  }
+}
+
+function checkPort(name: string, port: unknown, min: number): void {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < min || port > 65_535) {
+    throw invalidArgument(`${name} must be an integer ${min}..65535, got ${String(port)}`);
+  }
+}
+
+/** Rejects bad bind() options before the core or the socket exists. */
+function checkBindOptions(options: BindOptions): void {
+  if (options === null || typeof options !== 'object') throw invalidArgument('bind options must be an object');
+  if (options.port !== undefined) checkPort('port', options.port, 0);
+  if (options.host !== undefined && (typeof options.host !== 'string' || isIP(options.host) === 0)) {
+    throw invalidArgument(`host must be an IPv4 or IPv6 literal, got '${String(options.host)}'`);
+  }
+  if (options.keyPair === null || typeof options.keyPair !== 'object') throw invalidArgument('keyPair is required');
+  checkKey('keyPair.publicKey', options.keyPair.publicKey);
+  checkKey('keyPair.secretKey', options.keyPair.secretKey);
+  if (options.psk !== undefined) checkKey('psk', options.psk);
+  for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
+    const size = options[name];
+    if (size !== undefined && !(Number.isInteger(size) && size > 0)) {
+      throw invalidArgument(`${name} must be a positive integer, got ${String(size)}`);
+    }
+  }
+}
+
+/** Rejects bad connect() options before the core sees them. */
+function checkDialOptions(options: DialOptions): void {
+  if (options === null || typeof options !== 'object') throw invalidArgument('connect options must be an object');
+  if (typeof options.host !== 'string' || isIP(options.host) === 0) {
+    throw invalidArgument(`host must be an IPv4 or IPv6 literal, got '${String(options.host)}'`);
+  }
+  checkPort('port', options.port, 1);
+  if (options.publicKey !== undefined) checkKey('publicKey', options.publicKey);
+  if (options.psk !== undefined) checkKey('psk', options.psk);
+}
+
 let defaultCoreFactory: CoreFactory | null = null;
 
 /** Lets the transport layer (or the package index) install the production core without a cyclic import. */
@@ -227,6 +274,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   /** Binds a UDP socket and starts the endpoint (like net.Server.listen, but one socket for both roles). */
   // `override`: the class object inherits Function.prototype.bind; this deliberately shadows it.
   static override async bind(options: BindOptions): Promise<Endpoint> {
+    checkBindOptions(options);
     const host = options.host ?? '0.0.0.0';
     const family = isIPv6(host) ? 'udp6' : 'udp4';
     const factory = options.core ?? (await loadDefaultCoreFactory());
@@ -272,6 +320,11 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   /** Dials a peer; resolves once the handshake completed (and authenticated `publicKey` if given). */
   connect(options: DialOptions): Promise<Connection> {
     if (this.closing) return Promise.reject(new NodeEndpointError('ERR_PUNCHLINE_ENDPOINT_CLOSED', 'endpoint is closed'));
+    try {
+      checkDialOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if ((this.family === 'udp6') !== isIPv6(options.host)) {
       return Promise.reject(
         new NodeEndpointError(
@@ -770,6 +823,12 @@ export class Connection extends EventEmitter implements StreamHost {
 
   /** Graceful close (data written before is delivered unless errorCode ≠ 0); resolves when closed. */
   close(errorCode = 0, reason = ''): Promise<CloseReason> {
+    try {
+      checkErrorCode(errorCode);
+      if (typeof reason !== 'string') throw invalidArgument('close reason must be a string');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (!this.closeReason && this.handle.state !== 'closed') {
       this.handle.close(errorCode, reason);
       this.wake();

@@ -20,6 +20,59 @@ import { MAX_RELAY_STREAM_DATAGRAM, relayStreamHeader } from '../traversal/relay
 import type { ObservedAddress } from '../traversal/relay/udp-control.js';
 import type { StaticKeyPair } from '../traversal/rendezvous/auth.js';
 import type { WtClient, WtReader, WtWriter } from './webtransport-types.js';
+import { invalidArgument } from './endpoint-errors.js';
+
+/**
+ * Reads length-prefixed frames from a WebTransport stream until it ends (or fails to read), handing
+ * each chunk's complete frames to `onFrames`. Resolves with the decoder's error when the peer sent a
+ * bad frame (too large), else with null.
+ */
+async function readFrames(
+  reader: WtReader,
+  maxFrame: number,
+  onFrames: (frames: Uint8Array[]) => void,
+): Promise<RendezvousError | null> {
+  const decoder = new FrameDecoder(maxFrame);
+  for (;;) {
+    const next = await reader.read().catch(() => ({ done: true, value: undefined }));
+    if (next.done || !next.value) return null;
+    let frames: Uint8Array[];
+    try {
+      frames = decoder.push(next.value);
+    } catch (error) {
+      return error as RendezvousError;
+    }
+    onFrames(frames);
+  }
+}
+
+function check32(name: string, value: unknown): void {
+  if (!(value instanceof Uint8Array) || value.length !== 32) {
+    const got = value instanceof Uint8Array ? `${value.length} bytes` : typeof value;
+    throw invalidArgument(`${name} must be a 32-byte Uint8Array, got ${got}`);
+  }
+}
+
+/** Rejects bad connect() options before anything is opened. */
+function checkClientOptions(options: RendezvousClientOptions): void {
+  if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object');
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw invalidArgument(`url must be an https:// URL, got '${String(options.url)}'`);
+  }
+  if (url.protocol !== 'https:') throw invalidArgument(`url must be an https:// URL, got '${options.url}'`);
+  if (options.keyPair === null || typeof options.keyPair !== 'object') throw invalidArgument('keyPair is required');
+  check32('keyPair.publicKey', options.keyPair.publicKey);
+  check32('keyPair.secretKey', options.keyPair.secretKey);
+  if (options.serverPublicKey !== undefined) check32('serverPublicKey', options.serverPublicKey);
+  if (options.serverCertificateHash !== undefined) check32('serverCertificateHash', options.serverCertificateHash);
+  for (const name of ['connectTimeoutMs', 'requestTimeoutMs'] as const) {
+    const ms = options[name];
+    if (ms !== undefined && !(Number.isFinite(ms) && ms > 0)) throw invalidArgument(`${name} must be a positive number, got ${String(ms)}`);
+  }
+}
 
 export interface RendezvousClientOptions {
   /** e.g. https://127.0.0.1:4433/punchline (printed by `punchline server`). */
@@ -125,18 +178,9 @@ export class StreamRelay extends EventEmitter {
   }
 
   private async readLoop(reader: WtReader): Promise<void> {
-    const decoder = new FrameDecoder(MAX_RELAY_STREAM_DATAGRAM);
-    for (;;) {
-      const next = await reader.read().catch(() => ({ done: true, value: undefined }));
-      if (next.done || !next.value) break;
-      let frames: Uint8Array[];
-      try {
-        frames = decoder.push(next.value);
-      } catch {
-        break;
-      }
+    await readFrames(reader, MAX_RELAY_STREAM_DATAGRAM, (frames) => {
       for (const frame of frames) this.emit('datagram', frame);
-    }
+    });
     this.finish();
   }
 }
@@ -175,6 +219,7 @@ export class RendezvousClient extends EventEmitter {
 
   /** Opens the session, authenticates (spec/rendezvous.md §Authentication) and resolves once registered. */
   static async connect(options: RendezvousClientOptions): Promise<RendezvousClient> {
+    checkClientOptions(options);
     const { WebTransport } = (await loadWebTransport()).module as {
       WebTransport: new (url: string, init: Record<string, unknown>) => WtClient;
     };
@@ -186,9 +231,10 @@ export class RendezvousClient extends EventEmitter {
     });
     wt.closed.catch(() => undefined);
     const client = new RendezvousClient(options, wt);
+    let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      const t = setTimeout(() => reject(new RendezvousError(RendezvousErrorCode.Timeout, `no registration within ${timeoutMs} ms`)), timeoutMs);
-      t.unref();
+      timer = setTimeout(() => reject(new RendezvousError(RendezvousErrorCode.Timeout, `no registration within ${timeoutMs} ms`)), timeoutMs);
+      timer.unref();
     });
     try {
       await Promise.race([wt.ready, timeout]);
@@ -207,6 +253,8 @@ export class RendezvousClient extends EventEmitter {
       client.close();
       if (error instanceof RendezvousError) throw error;
       throw new RendezvousError(RendezvousErrorCode.Closed, `cannot reach the rendezvous server at ${options.url}: ${(error as Error).message}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -333,22 +381,12 @@ export class RendezvousClient extends EventEmitter {
   }
 
   private async readControl(reader: WtReader): Promise<void> {
-    const decoder = new FrameDecoder(MAX_MESSAGE_BYTES);
-    for (;;) {
-      const next = await reader.read().catch(() => ({ done: true, value: undefined }));
-      if (next.done || !next.value) break;
-      let frames: Uint8Array[];
-      try {
-        frames = decoder.push(next.value);
-      } catch (error) {
-        this.shutdown(error as RendezvousError);
-        return;
-      }
+    const error = await readFrames(reader, MAX_MESSAGE_BYTES, (frames) => {
       const now = performance.now();
       for (const frame of frames) this.core.receive(frame, now);
       this.pump();
-    }
-    this.shutdown(null);
+    });
+    this.shutdown(error);
   }
 
   /** Moves the core's outputs to the stream/socket and its events to promises and listeners. */

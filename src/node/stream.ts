@@ -6,7 +6,7 @@
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
 import type { ConnectionHandle, StreamRead } from '../transport/api.js';
-import { StreamAbortedError, ConnectionClosedError, NodeEndpointError } from './endpoint-errors.js';
+import { StreamAbortedError, ConnectionClosedError, NodeEndpointError, checkErrorCode } from './endpoint-errors.js';
 import type { CloseReason } from '../transport/api.js';
 
 /** What a stream needs from its connection (implemented by Connection in endpoint.ts). */
@@ -67,6 +67,7 @@ export class PunchlineStream extends Duplex {
 
   /** Aborts both directions with an application error code the peer will see. */
   reset(errorCode: number = STREAM_CANCELLED): void {
+    checkErrorCode(errorCode);
     this.abortCode = errorCode;
     this.destroy();
   }

@@ -9,6 +9,7 @@ import { generateKeyPair } from '../../crypto/keys.js';
 import { Endpoint, type Connection } from '../../node/endpoint.js';
 import type { PunchlineStream } from '../../node/stream.js';
 import type { ConnectionStats } from '../../transport/api.js';
+import { parseCommandLine } from '../args.js';
 
 export const summary = 'transfer data between two local endpoints over several streams and print stats';
 
@@ -32,28 +33,24 @@ function parseSize(text: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-function parseArgs(argv: string[]): DemoOptions | 'help' | string {
-  const options: DemoOptions = { bytes: 64 * 1024 ** 2, streams: 4, timeoutS: 120 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = argv[i + 1];
-    try {
-      if (arg === '--help' || arg === '-h') return 'help';
-      if (value === undefined) return `missing value for ${arg}`;
-      if (arg === '--bytes') options.bytes = parseSize(value);
-      else if (arg === '--streams') options.streams = Number(value);
-      else if (arg === '--timeout') options.timeoutS = Number(value);
-      else return `unknown option ${arg}`;
-      i++;
-    } catch (error) {
-      return (error as Error).message;
-    }
+/** The flags as DemoOptions, or the message of a usage error. */
+function toOptions(values: { bytes: string; streams: string; timeout: string }): DemoOptions | string {
+  let bytes: number;
+  try {
+    bytes = parseSize(values.bytes);
+  } catch (error) {
+    return (error as Error).message;
   }
-  if (!Number.isInteger(options.streams) || options.streams < 1 || options.streams > 64) return '--streams must be 1..64';
-  if (!(options.bytes >= options.streams)) return '--bytes must be at least --streams';
-  if (!(options.timeoutS > 0)) return '--timeout must be positive';
-  return options;
+  const streams = Number(values.streams);
+  const timeoutS = Number(values.timeout);
+  if (!/^\d+$/.test(values.streams) || streams < 1 || streams > 64) return '--streams must be 1..64';
+  if (!(bytes >= streams)) return '--bytes must be at least --streams';
+  // setTimeout takes at most 2^31-1 ms; beyond that Node fires it at once.
+  if (!(timeoutS > 0 && timeoutS <= MAX_TIMEOUT_S)) return `--timeout must be more than 0 and at most ${MAX_TIMEOUT_S} s`;
+  return { bytes, streams, timeoutS };
 }
+
+const MAX_TIMEOUT_S = 86_400;
 
 const MiB = 1024 * 1024;
 
@@ -124,11 +121,18 @@ async function sendOne(connection: Connection, bytes: number): Promise<{ ok: boo
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const options = parseArgs(argv);
-  if (options === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCommandLine('demo', HELP, {
+    args: argv,
+    options: {
+      bytes: { type: 'string', default: '64M' },
+      streams: { type: 'string', default: '4' },
+      timeout: { type: 'string', default: '120' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const options = toOptions(parsed.values);
   if (typeof options === 'string') {
     process.stderr.write(`punchline demo: ${options}\n${HELP}`);
     return 2;

@@ -37,6 +37,25 @@ Needs root. Labs made here persist until 'punchline lab down'.
 `;
 
 export async function run(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (error) {
+    // Bad flags (node:util parseArgs) and bad site specs are usage errors: exit 2 with the usage,
+    // before anything was created. Everything else (not root, a failed command) is exit 1 via main.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
+      process.stderr.write(`punchline lab: ${(error as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof LabError && error.code === LabErrorCode.Spec) {
+      process.stderr.write(`punchline lab: ${error.message} (${error.code})\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+async function dispatch(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
     case 'up':
