@@ -95,6 +95,8 @@ const summary = await b.suite(
 
 process.stdout.write('\nops/s\n');
 for (const r of summary.results) {
-  process.stdout.write(`  ${r.name.padEnd(52)} ${Math.round(r.ops).toLocaleString('en-US').padStart(12)} ops/s ±${r.margin}%\n`);
+  process.stdout.write(
+    `  ${r.name.padEnd(52)} ${Math.round(r.ops).toLocaleString('en-US').padStart(12)} ops/s ±${r.margin}%\n`,
+  );
 }
 if (sink === -1) process.stdout.write('unreachable\n'); // keeps `sink` observable so the work is not elided

@@ -84,7 +84,7 @@ const conn = a.connect(B, { remotePublicKey: serverKeys.publicKey }, now);
 let server: ConnectionHandle | null = null;
 let sid = -1;
 const chunk = new Uint8Array(65536).fill(0x5a);
-let written = 0;
+let _written = 0;
 let received = 0;
 
 /** Datagram slots: one 2 KiB buffer each and a cached exact-length view (what receive() gets). */
@@ -159,7 +159,7 @@ function senderAcks(): void {
 function appWrite(): void {
   if (sid < 0 && conn.state === 'established') sid = conn.openStream(false);
   if (sid < 0) return;
-  for (let n = conn.write(sid, chunk); n > 0; n = conn.write(sid, chunk)) written += n; // keep the send buffer full
+  for (let n = conn.write(sid, chunk); n > 0; n = conn.write(sid, chunk)) _written += n; // keep the send buffer full
 }
 
 function round(): void {
@@ -257,14 +257,22 @@ console.log(
     `PerformanceObserver 'gc'), ${ROUNDS_PER_WINDOW} rounds each; ${sum.dataDatagrams} data datagrams, ${sum.ackDatagrams} ACK datagrams, ` +
     `${sum.reads} reads measured; heap read via ${readerName}, ${windows[0]?.overhead ?? 0} B per reading subtracted; ` +
     `${gcTimes.length} GCs observed in all (the forced ones between windows included); clock: ` +
-    (REAL_CLOCK ? `realistic (+${CLOCK_TICK_MS} ms per call into the core)` : `per round (+${STEP_MS} ms, PUNCHLINE_ALLOC_CLOCK=round)`),
+    (REAL_CLOCK
+      ? `realistic (+${CLOCK_TICK_MS} ms per call into the core)`
+      : `per round (+${STEP_MS} ms, PUNCHLINE_ALLOC_CLOCK=round)`),
 );
-console.log(`  sender    (pollTransmit + ACK processing)      ${per(sum.sender, sum.dataDatagrams)} B per data datagram (${sum.sender} B total)`);
-console.log(`  receiver  (receive + ACK generation + events)  ${per(sum.receiver, sum.dataDatagrams)} B per data datagram (${sum.receiver} B total)`);
+console.log(
+  `  sender    (pollTransmit + ACK processing)      ${per(sum.sender, sum.dataDatagrams)} B per data datagram (${sum.sender} B total)`,
+);
+console.log(
+  `  receiver  (receive + ACK generation + events)  ${per(sum.receiver, sum.dataDatagrams)} B per data datagram (${sum.receiver} B total)`,
+);
 console.log(
   `  app read  (64 KiB chunks, fresh copies)        ${per(sum.read, sum.dataDatagrams)} B per data datagram, ${per(sum.read, sum.reads)} B per read (heap part; the bytes are off-heap)`,
 );
-console.log(`  app write (refill the send buffer)             ${per(sum.write, sum.dataDatagrams)} B per data datagram`);
+console.log(
+  `  app write (refill the send buffer)             ${per(sum.write, sum.dataDatagrams)} B per data datagram`,
+);
 if (clean.length === 0) process.exitCode = 1;
 
 // --- time per data datagram of the same phases (no heap readings in between). The minimum over
@@ -312,7 +320,9 @@ if (clean.length === 0) process.exitCode = 1;
     const sorted = [...xs].sort((x, y) => x - y);
     return `${(sorted[0] as number).toFixed(0)} ns (median ${(sorted[sorted.length >> 1] as number).toFixed(0)})`;
   };
-  console.log(`time per data datagram, min over ${TIME_WINDOWS} windows of ${TIME_ROUNDS} rounds (seal/open included):`);
+  console.log(
+    `time per data datagram, min over ${TIME_WINDOWS} windows of ${TIME_ROUNDS} rounds (seal/open included):`,
+  );
   console.log(`  sender ${fmt(send)}; receiver ${fmt(recv)}; app read ${fmt(read)}`);
 }
 
@@ -354,7 +364,9 @@ if (process.env.PUNCHLINE_ALLOC_SITES === '1') {
   };
   walk(profile.head, []);
   console.log('allocation over 2000 rounds (sampled) by phase:');
-  for (const [phase, size] of [...perPhase].sort((x, y) => y[1] - x[1])) console.log(`  ${String(size).padStart(10)} B  ${phase}`);
+  for (const [phase, size] of [...perPhase].sort((x, y) => y[1] - x[1]))
+    console.log(`  ${String(size).padStart(10)} B  ${phase}`);
   console.log('top sites:');
-  for (const [key, size] of [...sites].sort((x, y) => y[1] - x[1]).slice(0, 30)) console.log(`  ${String(size).padStart(10)} B  ${key}`);
+  for (const [key, size] of [...sites].sort((x, y) => y[1] - x[1]).slice(0, 30))
+    console.log(`  ${String(size).padStart(10)} B  ${key}`);
 }

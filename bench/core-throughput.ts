@@ -59,7 +59,8 @@ while (received < total) {
   for (let e = b.pollEvent(); e; e = b.pollEvent()) if (e.type === 'incoming') server = e.connection;
   while (a.pollEvent());
   if (server && sid >= 0) {
-    for (let r = server.read(sid, readChunk); r.kind === 'data'; r = server.read(sid, readChunk)) received += r.data.length;
+    for (let r = server.read(sid, readChunk); r.kind === 'data'; r = server.read(sid, readChunk))
+      received += r.data.length;
   }
   if (x === 0 && y === 0) {
     now = Math.max(now, Math.min(a.nextDeadline(), b.nextDeadline()));

@@ -97,7 +97,14 @@ function benchRawSeal(): number {
   const packets = makePackets();
   return measure(BATCH, () =>
     timed(() => {
-      for (const p of packets) packetAead.seal(p.subarray(HEADER, HEADER + PAYLOAD), p.subarray(HEADER + PAYLOAD), p.subarray(0, HEADER), nonce, key);
+      for (const p of packets)
+        packetAead.seal(
+          p.subarray(HEADER, HEADER + PAYLOAD),
+          p.subarray(HEADER + PAYLOAD),
+          p.subarray(0, HEADER),
+          nonce,
+          key,
+        );
     }),
   );
 }
@@ -171,16 +178,24 @@ function benchHandshake(): number {
   const prologue = makePrologue();
   const payload = new Uint8Array(64);
   const once = (): void => {
-    const i = HandshakeState.initiator({ pattern: 'IK', staticKeyPair: alice, remoteStaticKey: bob.publicKey, prologue, random: systemRandom });
+    const i = HandshakeState.initiator({
+      pattern: 'IK',
+      staticKeyPair: alice,
+      remoteStaticKey: bob.publicKey,
+      prologue,
+      random: systemRandom,
+    });
     const r = HandshakeState.responder({ pattern: 'IK', staticKeyPair: bob, prologue, random: systemRandom });
     r.readMessage(i.writeMessage(payload));
     i.readMessage(r.writeMessage(payload));
     i.split();
     r.split();
   };
-  return measure(16, () => timed(() => {
-    for (let k = 0; k < 16; k++) once();
-  }));
+  return measure(16, () =>
+    timed(() => {
+      for (let k = 0; k < 16; k++) once();
+    }),
+  );
 }
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '3');
@@ -198,7 +213,8 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const handshakes = benchHandshake();
 const rawSeal = benchRawSeal();
-const pick = (side: 'sodium' | 'node', key: 'seal' | 'open' | 'sealOpen'): number => median(rounds.map((r) => r[side][key]));
+const pick = (side: 'sodium' | 'node', key: 'seal' | 'open' | 'sealOpen'): number =>
+  median(rounds.map((r) => r[side][key]));
 const sodium = { seal: pick('sodium', 'seal'), open: pick('sodium', 'open'), sealOpen: pick('sodium', 'sealOpen') };
 const node = { seal: pick('node', 'seal'), open: pick('node', 'open'), sealOpen: pick('node', 'sealOpen') };
 
@@ -225,7 +241,8 @@ console.log(
     `per-round seal+open ratios: ${rounds.map((r) => r.ratio.toFixed(2)).join(', ')}`,
 );
 // Best-of-rounds (timeit style: the least-disturbed measurement of each side).
-const best = (side: 'sodium' | 'node', key: 'seal' | 'open' | 'sealOpen'): number => Math.max(...rounds.map((r) => r[side][key]));
+const best = (side: 'sodium' | 'node', key: 'seal' | 'open' | 'sealOpen'): number =>
+  Math.max(...rounds.map((r) => r[side][key]));
 console.log(
   `ratio sodium/node (best of ${ROUNDS}): seal ${(best('sodium', 'seal') / best('node', 'seal')).toFixed(2)}x, ` +
     `open ${(best('sodium', 'open') / best('node', 'open')).toFixed(2)}x, seal+open ${(best('sodium', 'sealOpen') / best('node', 'sealOpen')).toFixed(2)}x`,

@@ -98,7 +98,12 @@ const MINOR = perfConstants.NODE_PERFORMANCE_GC_MINOR;
 const transport = { maxUdpPayloadSize: PAYLOAD };
 const receiverKeys = generateKeyPair(systemRandom);
 const receiver = await Endpoint.bind({ host: '127.0.0.1', keyPair: receiverKeys, transport, udpBackend: backend });
-const sender = await Endpoint.bind({ host: '127.0.0.1', keyPair: generateKeyPair(systemRandom), transport, udpBackend: backend });
+const sender = await Endpoint.bind({
+  host: '127.0.0.1',
+  keyPair: generateKeyPair(systemRandom),
+  transport,
+  udpBackend: backend,
+});
 
 let receivedBytes = 0;
 let receivedChunks = 0;
@@ -109,7 +114,11 @@ receiver.on('connection', (connection: Connection) => {
   incoming = connection;
   connection.on('stream', (stream: PunchlineStream) => stream.on('data', onData).on('error', () => undefined));
 });
-const connection = await sender.connect({ host: '127.0.0.1', port: receiver.address().port, publicKey: receiverKeys.publicKey });
+const connection = await sender.connect({
+  host: '127.0.0.1',
+  port: receiver.address().port,
+  publicKey: receiverKeys.publicKey,
+});
 const stream = connection.openStream({ bidirectional: false });
 const payload = Buffer.alloc(CHUNK, 0x5a);
 function fill(): void {
@@ -283,7 +292,11 @@ void incoming;
 // --- report --------------------------------------------------------------------------------------
 // (Assigned in event handlers: TypeScript's narrowing cannot see that.)
 const gcResult = gcCount as GcCount | null;
-const sampled = { profile: profile as { head: SamplingNode } | null, from: sitesFrom as Counts | null, to: sitesTo as Counts | null };
+const sampled = {
+  profile: profile as { head: SamplingNode } | null,
+  from: sitesFrom as Counts | null,
+  to: sitesTo as Counts | null,
+};
 const socketStats = sender.stats().socket;
 const per = (bytes: number, n: number, digits = 1): string => (n > 0 ? (bytes / n).toFixed(digits) : 'n/a');
 console.log(
@@ -372,7 +385,9 @@ if (sampled.profile && sampled.from && sampled.to) {
     `  per chunk    ${(chunkShare * 100).toFixed(0)}% → ${per(totalPerDatagram * chunkShare, chunksPerDatagram, 0)} B per chunk read ` +
       `(${(totalPerDatagram * chunkShare).toFixed(1)} B per data datagram at ${per(data, chunksIn, 0)} datagrams per chunk)`,
   );
-  console.log(`  per datagram ${((1 - chunkShare) * 100).toFixed(0)}% → ${(totalPerDatagram * (1 - chunkShare)).toFixed(1)} B per data datagram`);
+  console.log(
+    `  per datagram ${((1 - chunkShare) * 100).toFixed(0)}% → ${(totalPerDatagram * (1 - chunkShare)).toFixed(1)} B per data datagram`,
+  );
   console.log('top sites (sampled bytes; B per data datagram):');
   for (const [key, size] of [...sites].sort((x, y) => y[1] - x[1]).slice(0, 30)) {
     console.log(`  ${String(size).padStart(10)} B ${per(size, sampledData, 2).padStart(7)}  ${key}`);

@@ -13,7 +13,7 @@ import { PacketProtection } from '../src/crypto/packet-protection.js';
 import { writeAckFrame, writeStreamFrameHeader } from '../src/wire/frames-encode.js';
 import { FrameDecoder } from '../src/wire/frames-decode.js';
 import { writeShortHeader } from '../src/wire/headers.js';
-import { AEAD_TAG_LENGTH, CONNECTION_ID_LENGTH, type AckRange, type Frame } from '../src/wire/types.js';
+import { CONNECTION_ID_LENGTH, type AckRange, type Frame } from '../src/wire/types.js';
 
 const DATA = 1400;
 const dcid = new Uint8Array(CONNECTION_ID_LENGTH).fill(7);
@@ -87,6 +87,9 @@ await b.suite(
   b.complete(),
 );
 
-process.stdout.write(`\nheap bytes allocated per packet (steady state${(globalThis as { gc?: unknown }).gc ? '' : '; run with --expose-gc for exact figures'}):\n`);
-for (const [name, bytes] of Object.entries(allocs)) process.stdout.write(`  ${name.padEnd(42)} ${bytes.toFixed(0)} B\n`);
+process.stdout.write(
+  `\nheap bytes allocated per packet (steady state${(globalThis as { gc?: unknown }).gc ? '' : '; run with --expose-gc for exact figures'}):\n`,
+);
+for (const [name, bytes] of Object.entries(allocs))
+  process.stdout.write(`  ${name.padEnd(42)} ${bytes.toFixed(0)} B\n`);
 if (sink === -1) process.stdout.write('');

@@ -80,7 +80,24 @@ async function startServer(dataDir: string): Promise<ServerHandle> {
   );
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'server', '--udp-port', '0', '--port', '0', '--metrics-port', '0', '--data-dir', dataDir, '--config', config, '--log-level', 'warn'],
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'server',
+      '--udp-port',
+      '0',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--data-dir',
+      dataDir,
+      '--config',
+      config,
+      '--log-level',
+      'warn',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // Never leave the server behind, whatever way this process ends.
@@ -129,7 +146,11 @@ interface Peer {
   client: RendezvousClient;
 }
 
-async function connectPeer(server: ServerHandle, keys: StaticKeyPair, udp?: { send(d: Uint8Array): void }): Promise<RendezvousClient> {
+async function connectPeer(
+  server: ServerHandle,
+  keys: StaticKeyPair,
+  udp?: { send(d: Uint8Array): void },
+): Promise<RendezvousClient> {
   return RendezvousClient.connect({
     url: server.url,
     serverCertificateHash: server.certificateSha256,
@@ -159,7 +180,10 @@ async function silenceClientPings(server: ServerHandle): Promise<void> {
   probe.destroy();
 }
 
-async function registerMany(server: ServerHandle, count: number): Promise<{ peers: Peer[]; seconds: number; failures: number }> {
+async function registerMany(
+  server: ServerHandle,
+  count: number,
+): Promise<{ peers: Peer[]; seconds: number; failures: number }> {
   const peers: Peer[] = [];
   let next = 0;
   let failures = 0;
@@ -171,7 +195,10 @@ async function registerMany(server: ServerHandle, count: number): Promise<{ peer
       const keys = generateStaticKeyPair();
       try {
         peers.push({ keys, client: await connectPeer(server, keys) });
-        if (peers.length % 1000 === 0) process.stderr.write(`registered ${peers.length} peers in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+        if (peers.length % 1000 === 0)
+          process.stderr.write(
+            `registered ${peers.length} peers in ${((performance.now() - start) / 1000).toFixed(1)} s\n`,
+          );
       } catch {
         failures++;
       }
@@ -182,7 +209,8 @@ async function registerMany(server: ServerHandle, count: number): Promise<{ peer
 }
 
 async function connectRoundTrips(peers: Peer[]): Promise<number[]> {
-  for (const p of peers) p.client.on('connect-request', (r) => p.client.answer(r.rid, true, [{ type: 'host', host: '127.0.0.1', port: 9 }]));
+  for (const p of peers)
+    p.client.on('connect-request', (r) => p.client.answer(r.rid, true, [{ type: 'host', host: '127.0.0.1', port: 9 }]));
   const samples: number[] = [];
   const deadline = performance.now() + BUDGET_MS;
   for (let i = 0; i < RTT_SAMPLES && performance.now() < deadline; i++) {
@@ -198,7 +226,9 @@ async function connectRoundTrips(peers: Peer[]): Promise<number[]> {
 
 // ---- relay throughput -----------------------------------------------------------------------------------
 
-async function udpPeer(server: ServerHandle): Promise<{ keys: StaticKeyPair; client: RendezvousClient; socket: dgram.Socket; received: () => number }> {
+async function udpPeer(
+  server: ServerHandle,
+): Promise<{ keys: StaticKeyPair; client: RendezvousClient; socket: dgram.Socket; received: () => number }> {
   const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
   const keys = generateStaticKeyPair();
@@ -223,7 +253,12 @@ async function udpPeer(server: ServerHandle): Promise<{ keys: StaticKeyPair; cli
 }
 
 /** Sends `count` datagrams keeping at most `window` unacknowledged (received count is the ack). */
-async function pump(send: (i: number) => void, received: () => number, count: number, window: number): Promise<{ seconds: number; delivered: number }> {
+async function pump(
+  send: (i: number) => void,
+  received: () => number,
+  count: number,
+  window: number,
+): Promise<{ seconds: number; delivered: number }> {
   const start = performance.now();
   const deadline = start + BUDGET_MS;
   let sent = 0;
@@ -257,8 +292,18 @@ async function relayThroughput(server: ServerHandle): Promise<void> {
   const payload = randomBytes(DATAGRAM);
   payload[0] = 0x40;
   const frame = encapsulate(mine.channel, payload);
-  const udp = await pump((_) => a.socket.send(frame, server.udp.port, server.udp.host), b.received, RELAY_DATAGRAMS, 256);
-  report({ name: 'udp relay throughput', value: (udp.delivered * DATAGRAM * 8) / udp.seconds / 1e6, unit: 'Mbit/s', note: `${udp.delivered}/${RELAY_DATAGRAMS} × ${DATAGRAM} B` });
+  const udp = await pump(
+    (_) => a.socket.send(frame, server.udp.port, server.udp.host),
+    b.received,
+    RELAY_DATAGRAMS,
+    256,
+  );
+  report({
+    name: 'udp relay throughput',
+    value: (udp.delivered * DATAGRAM * 8) / udp.seconds / 1e6,
+    unit: 'Mbit/s',
+    note: `${udp.delivered}/${RELAY_DATAGRAMS} × ${DATAGRAM} B`,
+  });
   report({ name: 'udp relay datagrams/s', value: udp.delivered / udp.seconds, unit: '1/s' });
 
   // Stream relay: both legs on WebTransport streams.
@@ -271,8 +316,18 @@ async function relayThroughput(server: ServerHandle): Promise<void> {
   sb.on('datagram', () => got++);
   await new Promise((r) => setTimeout(r, 100));
   const streamCount = Math.min(RELAY_DATAGRAMS, 20_000);
-  const stream = await pump((_) => void sa.send(payload), () => got, streamCount, 512);
-  report({ name: 'stream relay throughput', value: (stream.delivered * DATAGRAM * 8) / stream.seconds / 1e6, unit: 'Mbit/s', note: `${stream.delivered}/${streamCount} × ${DATAGRAM} B` });
+  const stream = await pump(
+    (_) => void sa.send(payload),
+    () => got,
+    streamCount,
+    512,
+  );
+  report({
+    name: 'stream relay throughput',
+    value: (stream.delivered * DATAGRAM * 8) / stream.seconds / 1e6,
+    unit: 'Mbit/s',
+    note: `${stream.delivered}/${streamCount} × ${DATAGRAM} B`,
+  });
   for (const p of [a, b]) {
     p.client.close();
     p.socket.close();
@@ -296,11 +351,17 @@ function coreBench(): void {
   let now = 0;
   // Each client core is dropped once registered: what stays allocated is the server's state.
   for (let i = 0; i < n; i++) {
-    const c = new RendezvousClientCore({ staticKeyPair: generateStaticKeyPair(), random: systemRandom, serverPublicKey: server.serverPublicKey });
+    const c = new RendezvousClientCore({
+      staticKeyPair: generateStaticKeyPair(),
+      random: systemRandom,
+      serverPublicKey: server.serverPublicKey,
+    });
     const id = server.openSession(now)!;
-    for (let out = server.pollOutput(); out; out = server.pollOutput()) if (out.kind === 'send') c.receive(out.data, now);
+    for (let out = server.pollOutput(); out; out = server.pollOutput())
+      if (out.kind === 'send') c.receive(out.data, now);
     for (let m = c.pollTransmit(); m; m = c.pollTransmit()) server.receive(id, m, now);
-    for (let out = server.pollOutput(); out; out = server.pollOutput()) if (out.kind === 'send') c.receive(out.data, now);
+    for (let out = server.pollOutput(); out; out = server.pollOutput())
+      if (out.kind === 'send') c.receive(out.data, now);
     if (c.state !== 'registered') throw new Error('core registration failed');
     now += 0.01;
   }
@@ -308,8 +369,18 @@ function coreBench(): void {
   if (server.stats().peersOnline !== n) throw new Error(`core registered ${server.stats().peersOnline}/${n}`);
   gc();
   const after = used();
-  report({ name: 'core registrations/s', value: n / seconds, unit: '1/s', note: `sans-IO, ${n} peers; both sides' X25519 + BLAKE2b and the client's key generation` });
-  report({ name: 'core memory per registered peer', value: (after - before) / n, unit: 'B', note: `${n} peers: session, presence, UDP presence leg (heap + external)` });
+  report({
+    name: 'core registrations/s',
+    value: n / seconds,
+    unit: '1/s',
+    note: `sans-IO, ${n} peers; both sides' X25519 + BLAKE2b and the client's key generation`,
+  });
+  report({
+    name: 'core memory per registered peer',
+    value: (after - before) / n,
+    unit: 'B',
+    note: `${n} peers: session, presence, UDP presence leg (heap + external)`,
+  });
   coreRelayBench();
 }
 
@@ -357,7 +428,12 @@ function coreRelayBench(): void {
   }
   const seconds = (performance.now() - start) / 1000;
   if (forwarded !== n) throw new Error(`core relay forwarded ${forwarded}/${n}`);
-  report({ name: 'core relay forwarding', value: n / seconds, unit: '1/s', note: `sans-IO, ${DATAGRAM}-byte datagrams (${((n * DATAGRAM * 8) / seconds / 1e9).toFixed(2)} Gbit/s)` });
+  report({
+    name: 'core relay forwarding',
+    value: n / seconds,
+    unit: '1/s',
+    note: `sans-IO, ${DATAGRAM}-byte datagrams (${((n * DATAGRAM * 8) / seconds / 1e9).toFixed(2)} Gbit/s)`,
+  });
 }
 
 // ---- main ---------------------------------------------------------------------------------------------------
@@ -402,7 +478,9 @@ async function main(): Promise<void> {
     report({ name: 'peers online', value: online, unit: 'peers' });
     report({
       name: 'server RSS per registered peer',
-      value: ((loaded['process_resident_memory_bytes'] ?? 0) - (idle['process_resident_memory_bytes'] ?? 0)) / Math.max(1, online),
+      value:
+        ((loaded['process_resident_memory_bytes'] ?? 0) - (idle['process_resident_memory_bytes'] ?? 0)) /
+        Math.max(1, online),
       unit: 'B',
       note: `at ${online} peers (includes TLS + HTTP/2 session per peer)`,
     });
@@ -415,17 +493,37 @@ async function main(): Promise<void> {
     await scrape(server); // resets the server's event-loop delay histogram
     const rtts = await connectRoundTrips(peers.length >= 2 ? peers : []);
     const during = await scrape(server);
-    report({ name: 'server event-loop delay p99 during RTT phase', value: (during['nodejs_eventloop_delay_seconds{quantile="0.99"}'] ?? 0) * 1000, unit: 'ms' });
-    report({ name: 'server event-loop delay max during RTT phase', value: (during['nodejs_eventloop_delay_seconds{quantile="1"}'] ?? 0) * 1000, unit: 'ms' });
-    report({ name: 'connect round trip p50', value: percentile(rtts, 50), unit: 'ms', note: `${rtts.length} sequential requests among ${peers.length} peers` });
+    report({
+      name: 'server event-loop delay p99 during RTT phase',
+      value: (during['nodejs_eventloop_delay_seconds{quantile="0.99"}'] ?? 0) * 1000,
+      unit: 'ms',
+    });
+    report({
+      name: 'server event-loop delay max during RTT phase',
+      value: (during['nodejs_eventloop_delay_seconds{quantile="1"}'] ?? 0) * 1000,
+      unit: 'ms',
+    });
+    report({
+      name: 'connect round trip p50',
+      value: percentile(rtts, 50),
+      unit: 'ms',
+      note: `${rtts.length} sequential requests among ${peers.length} peers`,
+    });
     report({ name: 'connect round trip p99', value: percentile(rtts, 99), unit: 'ms' });
     for (const p of peers) p.client.close();
     // Let the server finish tearing down thousands of sessions before measuring the relay.
     const drainDeadline = performance.now() + 60_000;
-    while ((await scrape(server))['punchline_sessions']! > 0 && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 500));
+    while ((await scrape(server))['punchline_sessions']! > 0 && performance.now() < drainDeadline)
+      await new Promise((r) => setTimeout(r, 500));
     await relayThroughput(server);
     const final = await scrape(server);
-    report({ name: 'server drops (all reasons)', value: Object.entries(final).filter(([k]) => k.startsWith('punchline_drops_total')).reduce((s, [, v]) => s + v, 0), unit: 'count' });
+    report({
+      name: 'server drops (all reasons)',
+      value: Object.entries(final)
+        .filter(([k]) => k.startsWith('punchline_drops_total'))
+        .reduce((s, [, v]) => s + v, 0),
+      unit: 'count',
+    });
   } finally {
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('exit', r));
@@ -439,14 +537,18 @@ function printTable(): void {
   const width = Math.max(...figures.map((f) => f.name.length));
   process.stdout.write(`\n${'figure'.padEnd(width)}  ${'value'.padStart(12)}  unit     note\n`);
   for (const f of figures) {
-    process.stdout.write(`${f.name.padEnd(width)}  ${f.value.toFixed(f.value >= 100 ? 0 : 2).padStart(12)}  ${f.unit.padEnd(7)}  ${f.note ?? ''}\n`);
+    process.stdout.write(
+      `${f.name.padEnd(width)}  ${f.value.toFixed(f.value >= 100 ? 0 : 2).padStart(12)}  ${f.unit.padEnd(7)}  ${f.note ?? ''}\n`,
+    );
   }
 }
 
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    process.stderr.write(`bench:server failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `bench:server failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -50,7 +50,9 @@ async function workerCommand(): Promise<string[]> {
     });
     return [outfile];
   } catch (error) {
-    process.stderr.write(`note: esbuild bundling failed (${(error as Error).message}); running the worker with tsx (RSS +~40 MB)\n`);
+    process.stderr.write(
+      `note: esbuild bundling failed (${(error as Error).message}); running the worker with tsx (RSS +~40 MB)\n`,
+    );
     return ['--import', 'tsx', worker];
   }
 }
@@ -107,7 +109,9 @@ function setupNamespaces(): boolean {
     return true;
   } catch (error) {
     cleanup();
-    process.stderr.write(`note: could not create network namespaces (${(error as Error).message.split('\n')[0]}); using loopback\n`);
+    process.stderr.write(
+      `note: could not create network namespaces (${(error as Error).message.split('\n')[0]}); using loopback\n`,
+    );
     return false;
   }
 }
@@ -160,7 +164,9 @@ function startWorker(
   // (profiling; not for measured runs).
   const extraNodeArgs = (process.env['PUNCHLINE_BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
   const nodeArgs = [...extraNodeArgs, ...workerArgs, ...args];
-  const [cmd, cmdArgs] = ns ? ['ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
+  const [cmd, cmdArgs] = ns
+    ? ['ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs]]
+    : [process.execPath, nodeArgs];
   const child = spawn(cmd, cmdArgs as string[], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
   const exited = new Promise<number>((resolve) =>
@@ -229,19 +235,28 @@ async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Res
   const common = ['--impl', impl, '--bytes', String(bytes), '--payload', String(payload), '--cc', cc];
   const receiver = startWorker(netns ? nsReceiver : null, [
     ...common,
-    '--role', 'receiver',
-    '--port', String(receiverPort),
-    '--host', senderHost,
-    '--local-port', String(senderPort),
+    '--role',
+    'receiver',
+    '--port',
+    String(receiverPort),
+    '--host',
+    senderHost,
+    '--local-port',
+    String(senderPort),
   ]);
   const ready = await withTimeout(nextMessage(receiver.lines, `${impl} receiver`), 30_000, `${impl} receiver start`);
   const sender = startWorker(netns ? nsSender : null, [
     ...common,
-    '--role', 'sender',
-    '--host', receiverHost,
-    '--port', String(ready['port']),
-    '--local-port', String(senderPort),
-    '--peer-key', String(ready['key'] ?? ''),
+    '--role',
+    'sender',
+    '--host',
+    receiverHost,
+    '--port',
+    String(ready['port']),
+    '--local-port',
+    String(senderPort),
+    '--peer-key',
+    String(ready['key'] ?? ''),
   ]);
   // Generous: 1 GiB at 100 Mbit/s takes 90 s.
   const limit = Math.max(60_000, (bytes / 1e6) * 200);
@@ -287,7 +302,9 @@ async function main(): Promise<number> {
   const path_ = netns
     ? `two network namespaces joined by a veth pair, MTU 1500 (${RECEIVER_IP} ← ${SENDER_IP})`
     : 'loopback (127.0.0.1) — NOTE: not root or --loopback given, so no veth/MTU-1500 path; loopback has a 64 KiB MTU for TCP';
-  process.stdout.write(`throughput: ${(bytes / 1024 ** 2).toFixed(0)} MiB on one stream, UDP payload ${payload} B, path: ${path_}\n`);
+  process.stdout.write(
+    `throughput: ${(bytes / 1024 ** 2).toFixed(0)} MiB on one stream, UDP payload ${payload} B, path: ${path_}\n`,
+  );
   const results: Result[] = [];
   let failed = false;
   try {
@@ -376,7 +393,20 @@ function printTable(results: Result[], netns: boolean): void {
     .filter((r) => r !== null);
   const raw = rowsByImpl.find((r) => r.impl === 'raw-dgram');
   const udx = rowsByImpl.find((r) => r.impl === 'udx-native');
-  const header = ['impl', 'runs', 'Gbit/s (median)', 'max', 'vs raw', 'vs udx', 'CPU s (tx+rx)', 'Gbit/s per CPU', 'CPU wait s', 'RSS tx MB', 'RSS rx MB', 'note'];
+  const header = [
+    'impl',
+    'runs',
+    'Gbit/s (median)',
+    'max',
+    'vs raw',
+    'vs udx',
+    'CPU s (tx+rx)',
+    'Gbit/s per CPU',
+    'CPU wait s',
+    'RSS tx MB',
+    'RSS rx MB',
+    'note',
+  ];
   const rows = rowsByImpl.map((r) => [
     r.impl,
     String(r.n),
@@ -396,7 +426,7 @@ function printTable(results: Result[], netns: boolean): void {
   process.stdout.write('\n' + line(header) + '\n' + line(widths.map((w) => '-'.repeat(w))) + '\n');
   for (const row of rows) process.stdout.write(line(row) + '\n');
   process.stdout.write(
-    'Gbit/s per CPU = payload bits / the busier side\'s CPU seconds (goodput if each side had a core to itself);\n' +
+    "Gbit/s per CPU = payload bits / the busier side's CPU seconds (goodput if each side had a core to itself);\n" +
       'CPU wait s = seconds both main threads were runnable but waiting for a CPU (load from other processes).\n',
   );
   if (!netns) process.stdout.write('(loopback run: numbers are not the veth/MTU-1500 figures)\n');

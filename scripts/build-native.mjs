@@ -57,11 +57,15 @@ function nodeGyp() {
   const scripts = [];
   if (process.env.npm_config_node_gyp) scripts.push(process.env.npm_config_node_gyp);
   if (process.env.npm_execpath) {
-    scripts.push(path.resolve(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+    scripts.push(
+      path.resolve(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    );
   }
   const prefix = path.resolve(path.dirname(process.execPath), '..');
   scripts.push(path.join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  scripts.push(path.join(path.dirname(process.execPath), 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  scripts.push(
+    path.join(path.dirname(process.execPath), 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  );
   try {
     scripts.push(createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js'));
   } catch {
@@ -92,13 +96,20 @@ const built = path.join(root, 'build', 'Release', 'punchline_udp.node');
 if (result.error || result.status !== 0 || !existsSync(built)) {
   const output = `${result.stderr ?? ''}\n${result.stdout ?? ''}`;
   // The most telling line: the compiler's or gyp's first error, else the failure itself.
-  const lines = output.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   const first =
-    lines.find((line) => /\berror\b/i.test(line) && !/^gyp (ERR!|info) (stack|cwd|node -v|node-gyp -v|command|System|not ok)/.test(line)) ??
-    lines.at(-1);
+    lines.find(
+      (line) =>
+        /\berror\b/i.test(line) && !/^gyp (ERR!|info) (stack|cwd|node -v|node-gyp -v|command|System|not ok)/.test(line),
+    ) ?? lines.at(-1);
   const why = result.error
     ? result.error.message
     : `node-gyp exited with ${result.status ?? result.signal}${first ? `: ${first.slice(0, 200)}` : ''}`;
   skip(`${why}; PUNCHLINE_NATIVE_VERBOSE=1 npm run build:native shows the full log`);
 }
-console.log(`punchline: native UDP add-on built (${path.relative(root, built)}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+console.log(
+  `punchline: native UDP add-on built (${path.relative(root, built)}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+);

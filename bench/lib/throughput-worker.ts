@@ -397,7 +397,11 @@ async function punchlineSender(args: Args): Promise<void> {
     transport: punchlineTransport(args),
     udpBackend: punchlineBackend(args),
   });
-  const connection = await endpoint.connect({ host: args.host, port: args.port, publicKey: Buffer.from(args.peerKey, 'hex') });
+  const connection = await endpoint.connect({
+    host: args.host,
+    port: args.port,
+    publicKey: Buffer.from(args.peerKey, 'hex'),
+  });
   const meter = new Meter();
   meter.start();
   const stream = connection.openStream({ bidirectional: false });
@@ -416,7 +420,9 @@ async function punchlineSender(args: Args): Promise<void> {
     () => new Promise((r) => stream.once('drain', () => r())),
     args.bytes,
   );
-  await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
+  );
   clearInterval(trace);
   // Graceful close delivers everything written first.
   const stats = connection.stats();
@@ -438,7 +444,9 @@ const args = parseArgs(process.argv.slice(2));
 roles[args.impl][args.role](args).then(
   () => process.exit(0),
   (error: unknown) => {
-    process.stderr.write(`${args.impl} ${args.role}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `${args.impl} ${args.role}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

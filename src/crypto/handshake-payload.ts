@@ -16,7 +16,8 @@ export function encodeHandshakePayload(pattern: PatternDefinition, message: Uint
 /** Splits a long-header payload; throws CryptoError for an empty payload or an unknown pattern id. */
 export function decodeHandshakePayload(payload: Uint8Array): { pattern: PatternDefinition; message: Uint8Array } {
   if (payload.length < 1) throw new CryptoError(CryptoErrorCode.Truncated, 'empty handshake payload');
-  if (payload.length > 1 + MAX_NOISE_MESSAGE) throw new CryptoError(CryptoErrorCode.MessageTooLong, 'handshake payload too long');
+  if (payload.length > 1 + MAX_NOISE_MESSAGE)
+    throw new CryptoError(CryptoErrorCode.MessageTooLong, 'handshake payload too long');
   const pattern = patternById(payload[0]!);
   if (pattern === undefined) {
     throw new CryptoError(CryptoErrorCode.UnknownPattern, `unknown handshake pattern id 0x${payload[0]!.toString(16)}`);

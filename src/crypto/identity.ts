@@ -44,7 +44,11 @@ export function serializeIdentity(keyPair: KeyPair): string {
 
 export function parseIdentity(text: string): KeyPair {
   const bad = (why: string, cause?: unknown): never => {
-    throw new CryptoError(CryptoErrorCode.IdentityFormat, `identity file: ${why}`, cause === undefined ? undefined : { cause });
+    throw new CryptoError(
+      CryptoErrorCode.IdentityFormat,
+      `identity file: ${why}`,
+      cause === undefined ? undefined : { cause },
+    );
   };
   let value: unknown;
   try {
@@ -54,7 +58,8 @@ export function parseIdentity(text: string): KeyPair {
   }
   if (typeof value !== 'object' || value === null) bad('not an object');
   const record = value as Record<string, unknown>;
-  if (record['type'] !== FILE_TYPE || record['version'] !== FILE_VERSION) bad(`not a ${FILE_TYPE} v${FILE_VERSION} file`);
+  if (record['type'] !== FILE_TYPE || record['version'] !== FILE_VERSION)
+    bad(`not a ${FILE_TYPE} v${FILE_VERSION} file`);
   const secretText = record['secretKey'];
   const publicText = record['publicKey'];
   if (typeof secretText !== 'string' || typeof publicText !== 'string') bad('publicKey/secretKey missing');
@@ -64,7 +69,8 @@ export function parseIdentity(text: string): KeyPair {
   } catch (cause) {
     return bad('secretKey is not 32 bytes of z-base-32', cause);
   }
-  if (encodePublicKey(keyPair.publicKey) !== (publicText as string).toLowerCase()) bad('publicKey does not match secretKey');
+  if (encodePublicKey(keyPair.publicKey) !== (publicText as string).toLowerCase())
+    bad('publicKey does not match secretKey');
   return keyPair;
 }
 
@@ -111,17 +117,20 @@ export interface LoadIdentityOptions {
 }
 
 export async function loadIdentity(path: string, options: LoadIdentityOptions = {}): Promise<KeyPair> {
-  let stats;
+  let stats: Awaited<ReturnType<typeof lstat>>;
   try {
     stats = await lstat(path);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new CryptoError(CryptoErrorCode.IdentityMissing, `no identity at ${path} (run 'punchline keygen')`, { cause });
+      throw new CryptoError(CryptoErrorCode.IdentityMissing, `no identity at ${path} (run 'punchline keygen')`, {
+        cause,
+      });
     }
     throw cause;
   }
   if (!stats.isFile()) throw new CryptoError(CryptoErrorCode.IdentityFormat, `identity ${path} is not a regular file`);
-  if (stats.size > MAX_FILE_BYTES) throw new CryptoError(CryptoErrorCode.IdentityFormat, `identity ${path} is too large`);
+  if (stats.size > MAX_FILE_BYTES)
+    throw new CryptoError(CryptoErrorCode.IdentityFormat, `identity ${path} is too large`);
   if (process.platform !== 'win32' && (stats.mode & 0o077) !== 0) {
     const warning = new CryptoError(
       CryptoErrorCode.IdentityPermissions,

@@ -6,8 +6,21 @@
 export { CryptoError, CryptoErrorCode } from './errors.js';
 export { systemRandom, type RandomSource } from './sodium.js';
 export { generateKeyPair, keyPairFromSecretKey, KEY_LENGTH, type KeyPair } from './keys.js';
-export { HandshakeState, MAX_NOISE_MESSAGE, PSK_LENGTH, type InitiatorOptions, type ResponderOptions } from './noise/handshake-state.js';
-export { PATTERNS, patternById, protocolName, resolvePattern, type HandshakePattern, type PatternDefinition } from './noise/patterns.js';
+export {
+  HandshakeState,
+  MAX_NOISE_MESSAGE,
+  PSK_LENGTH,
+  type InitiatorOptions,
+  type ResponderOptions,
+} from './noise/handshake-state.js';
+export {
+  PATTERNS,
+  patternById,
+  protocolName,
+  resolvePattern,
+  type HandshakePattern,
+  type PatternDefinition,
+} from './noise/patterns.js';
 export { makePrologue } from './prologue.js';
 export { decodeHandshakePayload, encodeHandshakePayload } from './handshake-payload.js';
 export {

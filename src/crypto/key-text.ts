@@ -42,7 +42,10 @@ export function zBase32Encode(bytes: Uint8Array): string {
 export function zBase32Decode(text: string, length: number): Uint8Array {
   const expectedChars = Math.ceil((length * 8) / 5);
   if (text.length !== expectedChars) {
-    throw new CryptoError(CryptoErrorCode.BadKeyText, `expected ${expectedChars} z-base-32 characters, got ${text.length}`);
+    throw new CryptoError(
+      CryptoErrorCode.BadKeyText,
+      `expected ${expectedChars} z-base-32 characters, got ${text.length}`,
+    );
   }
   const out = new Uint8Array(length);
   let buffer = 0;

@@ -115,7 +115,11 @@ export class PacketProtection {
   };
 
   constructor(keys: { sendKey: Uint8Array; receiveKey: Uint8Array }, options: PacketProtectionOptions = {}) {
-    this.keyUpdateAfterPackets = positiveInteger(options.keyUpdateAfterPackets, DEFAULT_KEY_UPDATE_AFTER_PACKETS, 'keyUpdateAfterPackets');
+    this.keyUpdateAfterPackets = positiveInteger(
+      options.keyUpdateAfterPackets,
+      DEFAULT_KEY_UPDATE_AFTER_PACKETS,
+      'keyUpdateAfterPackets',
+    );
     this.integrityLimit = positiveInteger(options.integrityLimit, CHACHA20_POLY1305_INTEGRITY_LIMIT, 'integrityLimit');
     this.window = new ReplayWindow(options.replayWindowSize ?? 2048);
     this.send = derivePhaseKeys(keys.sendKey);
@@ -154,11 +158,25 @@ export class PacketProtection {
    */
   seal(packet: Uint8Array, headerLength: number, payloadLength: number, packetNumber: number): number {
     const end = headerLength + payloadLength;
-    if (!(Number.isInteger(headerLength) && Number.isInteger(payloadLength) && headerLength >= 0 && payloadLength >= 0 && end + AEAD_TAG_LENGTH <= packet.length)) {
-      throw new CryptoError(CryptoErrorCode.InvalidArgument, 'seal: header/payload lengths do not fit the buffer (+16 tag bytes)');
+    if (
+      !(
+        Number.isInteger(headerLength) &&
+        Number.isInteger(payloadLength) &&
+        headerLength >= 0 &&
+        payloadLength >= 0 &&
+        end + AEAD_TAG_LENGTH <= packet.length
+      )
+    ) {
+      throw new CryptoError(
+        CryptoErrorCode.InvalidArgument,
+        'seal: header/payload lengths do not fit the buffer (+16 tag bytes)',
+      );
     }
     if (!(Number.isInteger(packetNumber) && packetNumber > this.lastSealed && packetNumber <= MAX_PACKET_NUMBER)) {
-      throw new CryptoError(CryptoErrorCode.NonceExhausted, `seal: packet number ${packetNumber} not above ${this.lastSealed}`);
+      throw new CryptoError(
+        CryptoErrorCode.NonceExhausted,
+        `seal: packet number ${packetNumber} not above ${this.lastSealed}`,
+      );
     }
     const keys = this.send;
     writeNonce(this.sendNonce, keys.iv, packetNumber);

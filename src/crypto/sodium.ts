@@ -82,8 +82,22 @@ export interface PacketAead {
 }
 
 interface RawAeadBinding {
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(c: Uint8Array, mac: Uint8Array, m: Uint8Array, ad: Uint8Array, npub: Uint8Array, k: Uint8Array): number;
-  crypto_aead_chacha20poly1305_ietf_decrypt_detached(m: Uint8Array, c: Uint8Array, mac: Uint8Array, ad: Uint8Array, npub: Uint8Array, k: Uint8Array): number;
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+    c: Uint8Array,
+    mac: Uint8Array,
+    m: Uint8Array,
+    ad: Uint8Array,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number;
+  crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+    m: Uint8Array,
+    c: Uint8Array,
+    mac: Uint8Array,
+    ad: Uint8Array,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number;
 }
 
 /** The fallback (exported for tests that compare both paths). */

@@ -64,7 +64,11 @@ const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 function fail(message: string, cause?: unknown): never {
-  throw new CryptoError(CryptoErrorCode.TransportParameters, `transport parameters: ${message}`, cause === undefined ? undefined : { cause });
+  throw new CryptoError(
+    CryptoErrorCode.TransportParameters,
+    `transport parameters: ${message}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** Fills defaults, checks every field, rejects unknown ones. */
@@ -74,7 +78,7 @@ export function validateTransportParameters(input: unknown): TransportParameters
   if (proto !== Object.prototype && proto !== null) fail('not a plain map');
   const record = input as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (!Object.prototype.hasOwnProperty.call(FIELDS, key)) fail(`unknown field '${key.slice(0, 40)}'`);
+    if (!Object.hasOwn(FIELDS, key)) fail(`unknown field '${key.slice(0, 40)}'`);
   }
   const out = { ...DEFAULT_TRANSPORT_PARAMETERS };
   for (const field of FIELD_NAMES) {

@@ -12,8 +12,13 @@ export interface Availability {
 
 export async function labAvailability(): Promise<Availability> {
   if (process.platform !== 'linux') return { available: false, reason: 'the NAT lab needs Linux network namespaces' };
-  if (process.getuid?.() !== 0) return { available: false, reason: 'the NAT lab needs root (network namespaces and nftables)' };
-  for (const tool of [['ip', '-V'], ['nft', '--version'], ['tc', '-V']]) {
+  if (process.getuid?.() !== 0)
+    return { available: false, reason: 'the NAT lab needs root (network namespaces and nftables)' };
+  for (const tool of [
+    ['ip', '-V'],
+    ['nft', '--version'],
+    ['tc', '-V'],
+  ]) {
     try {
       await exec(tool);
     } catch {
@@ -25,7 +30,10 @@ export async function labAvailability(): Promise<Availability> {
     await exec(['ip', 'netns', 'add', probe]);
     await exec(['ip', 'netns', 'exec', probe, 'nft', 'list', 'ruleset']);
   } catch (error) {
-    return { available: false, reason: `network namespaces or nftables unusable: ${error instanceof Error ? error.message : String(error)}` };
+    return {
+      available: false,
+      reason: `network namespaces or nftables unusable: ${error instanceof Error ? error.message : String(error)}`,
+    };
   } finally {
     await exec(['ip', 'netns', 'delete', probe]).catch(() => undefined);
   }

@@ -43,7 +43,8 @@ export function ipBatches(plan: LabPlan): Map<string, string[][]> {
   const inet = plan.internet.ns;
   add(inet, ['link', 'add', 'br0', 'type', 'bridge'], ['link', 'set', 'br0', 'up']);
   for (const cidr of INTERNET_GATEWAYS) add(inet, ['addr', 'add', cidr, 'dev', 'br0']);
-  for (const site of plan.sites) add(site.router.ns, ['link', 'add', 'lan', 'type', 'bridge'], ['link', 'set', 'lan', 'up']);
+  for (const site of plan.sites)
+    add(site.router.ns, ['link', 'add', 'lan', 'type', 'bridge'], ['link', 'set', 'lan', 'up']);
   for (const link of plan.links) {
     add(link.aNs, ['link', 'set', link.a, 'up']);
     if (link.bridge !== undefined) add(link.bNs, ['link', 'set', link.b, 'master', link.bridge]);
@@ -88,7 +89,10 @@ async function configureRouter(router: RouterPlan, site: SitePlan, stunServer: r
   // The interfaces already exist, so conf.all/default=0 did not reach them; a hairpinned packet
   // leaves through the interface it came in on and would otherwise make the router send ICMP
   // redirects telling the sender to reach the public address via the other LAN host.
-  await sysctlIn(ns, { 'net.ipv4.conf.wan.send_redirects': 0, [`net.ipv4.conf.${router.inside.iface}.send_redirects`]: 0 });
+  await sysctlIn(ns, {
+    'net.ipv4.conf.wan.send_redirects': 0,
+    [`net.ipv4.conf.${router.inside.iface}.send_redirects`]: 0,
+  });
   // Hairpinning needs LAN packets to be routed, not bridged (see disableBridgeNetfilter).
   await disableBridgeNetfilter(ns);
   let ruleset = routerRuleset({
@@ -96,7 +100,9 @@ async function configureRouter(router: RouterPlan, site: SitePlan, stunServer: r
     blockUdp: isHome && site.profile === 'udp-blocked',
     hairpin: isHome && options.hairpin === true,
     hairpinTimeoutSeconds: timeout ?? 120,
-    ...(isHome && site.profile === 'portmap' ? { allowStunFrom: { addresses: stunServer, ports: PORTMAP_STUN_PORTS } } : {}),
+    ...(isHome && site.profile === 'portmap'
+      ? { allowStunFrom: { addresses: stunServer, ports: PORTMAP_STUN_PORTS } }
+      : {}),
   });
   if (isHome && options.loss !== undefined && options.loss > 0) ruleset += lossRuleset(options.loss);
   // The ruleset (ct / nat expressions) loads nf_conntrack, so its sysctls exist only afterwards.
@@ -110,8 +116,12 @@ async function configureRouter(router: RouterPlan, site: SitePlan, stunServer: r
   }
   if (isHome && options.rate !== undefined) {
     const queue = options.queueBytes ?? defaultQueueBytes(options.rate);
-    const lines = ['wan', router.inside.iface].flatMap((iface) => shapingCommands(ns, iface, options.rate ?? '', queue));
+    const lines = ['wan', router.inside.iface].flatMap((iface) =>
+      shapingCommands(ns, iface, options.rate ?? '', queue),
+    );
     // shapingCommands yields full `tc -n NS ...` argv; the batch takes the part after `tc -n NS`.
-    await exec(['tc', '-n', ns, '-batch', '-'], { input: lines.map((argv) => argv.slice(3).join(' ')).join('\n') + '\n' });
+    await exec(['tc', '-n', ns, '-batch', '-'], {
+      input: lines.map((argv) => argv.slice(3).join(' ')).join('\n') + '\n',
+    });
   }
 }

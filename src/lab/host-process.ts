@@ -44,7 +44,9 @@ export class HostProcess {
     child.stderr?.on('data', (chunk: string) => (this.#stderr += chunk));
     this.exited = new Promise((resolve, reject) => {
       child.once('error', (error) =>
-        reject(new LabError(LabErrorCode.Process, `cannot start process in ${host}: ${error.message}`, { cause: error })),
+        reject(
+          new LabError(LabErrorCode.Process, `cannot start process in ${host}: ${error.message}`, { cause: error }),
+        ),
       );
       child.once('close', (code, signal) => resolve({ code, signal, stdout: this.#stdout, stderr: this.#stderr }));
     });
@@ -82,11 +84,21 @@ export class HostProcess {
       const onClose = (): void => {
         if (check()) return;
         cleanup();
-        reject(new LabError(LabErrorCode.Process, `process in ${this.host} exited before printing ${String(pattern)}: ${this.#stderr.trim()}`));
+        reject(
+          new LabError(
+            LabErrorCode.Process,
+            `process in ${this.host} exited before printing ${String(pattern)}: ${this.#stderr.trim()}`,
+          ),
+        );
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new LabError(LabErrorCode.Timeout, `process in ${this.host} did not print ${String(pattern)} within ${timeoutMs} ms`));
+        reject(
+          new LabError(
+            LabErrorCode.Timeout,
+            `process in ${this.host} did not print ${String(pattern)} within ${timeoutMs} ms`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -115,7 +127,12 @@ export class HostProcess {
 }
 
 /** Starts `argv` inside namespace `ns`. */
-export function spawnIn(host: string, ns: string, argv: readonly string[], options: Omit<RunOptions, 'timeoutMs'> = {}): HostProcess {
+export function spawnIn(
+  host: string,
+  ns: string,
+  argv: readonly string[],
+  options: Omit<RunOptions, 'timeoutMs'> = {},
+): HostProcess {
   if (argv.length === 0) throw new LabError(LabErrorCode.Spec, 'empty command');
   const child = spawnChild('ip', ['netns', 'exec', ns, ...argv], {
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -127,14 +144,21 @@ export function spawnIn(host: string, ns: string, argv: readonly string[], optio
 }
 
 /** Runs `argv` inside `ns` to completion; never rejects for a non-zero exit (see `code`). */
-export async function runIn(host: string, ns: string, argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+export async function runIn(
+  host: string,
+  ns: string,
+  argv: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
   const process_ = spawnIn(host, ns, argv, options);
   const timeoutMs = options.timeoutMs ?? 30_000;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       process_.child.kill('SIGKILL');
-      reject(new LabError(LabErrorCode.Timeout, `'${argv.join(' ')}' in ${host} did not finish within ${timeoutMs} ms`));
+      reject(
+        new LabError(LabErrorCode.Timeout, `'${argv.join(' ')}' in ${host} did not finish within ${timeoutMs} ms`),
+      );
     }, timeoutMs);
   });
   try {
@@ -149,7 +173,12 @@ export async function runIn(host: string, ns: string, argv: readonly string[], o
  * `logFile`, unreferenced so that it never keeps this process alive: a persistent lab's daemons
  * outlive `punchline lab up` (then in their own session, `detached`). Namespace teardown kills them.
  */
-export function spawnDaemon(ns: string, argv: readonly string[], logFile: string, detached: boolean): number | undefined {
+export function spawnDaemon(
+  ns: string,
+  argv: readonly string[],
+  logFile: string,
+  detached: boolean,
+): number | undefined {
   const fd = openSync(logFile, 'a', 0o600);
   try {
     const child = spawnChild('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', fd, fd], detached });
@@ -182,7 +211,9 @@ export async function waitForLog(logFile: string, pattern: RegExp, timeoutMs: nu
 export function runInteractive(ns: string, argv: readonly string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawnChild('ip', ['netns', 'exec', ns, ...argv], { stdio: 'inherit' });
-    child.once('error', (error) => reject(new LabError(LabErrorCode.Process, `cannot run ${argv.join(' ')}: ${error.message}`, { cause: error })));
+    child.once('error', (error) =>
+      reject(new LabError(LabErrorCode.Process, `cannot run ${argv.join(' ')}: ${error.message}`, { cause: error })),
+    );
     child.once('close', (code, signal) => resolve(code ?? (signal === null ? 1 : 128 + signalNumber(signal))));
   });
 }
@@ -205,6 +236,8 @@ function tsxLoaderUrl(): string {
     const require = createRequire(import.meta.url);
     return pathToFileURL(require.resolve('tsx')).href;
   } catch (error) {
-    throw new LabError(LabErrorCode.Unavailable, 'running a TypeScript script in a lab host needs the tsx package', { cause: error });
+    throw new LabError(LabErrorCode.Unavailable, 'running a TypeScript script in a lab host needs the tsx package', {
+      cause: error,
+    });
   }
 }

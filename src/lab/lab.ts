@@ -10,12 +10,30 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabError, LabErrorCode } from './errors.js';
-import { HostProcess, nodeArgv, runIn, spawnDaemon, spawnIn, waitForLog, type RunOptions, type RunResult } from './host-process.js';
+import {
+  type HostProcess,
+  nodeArgv,
+  runIn,
+  spawnDaemon,
+  spawnIn,
+  waitForLog,
+  type RunOptions,
+  type RunResult,
+} from './host-process.js';
 import { buildNetwork } from './build.js';
 import { deleteNamespace, deleteNamespaceSync, listNamespaces, loadRuleset } from './namespaces.js';
 import { miniupnpdRuleset, PORTMAP_STUN_PORTS, startMiniupnpd, stunServerCommand } from './portmap.js';
 import { createState, isProcessAlive, listStates, readState, removeState, writeState, type LabState } from './state.js';
-import { allNodes, planLab, planNamespaces, validateSpec, type LabPlan, type LabSpec, type NodePlan, type SitePlan } from './topology.js';
+import {
+  allNodes,
+  planLab,
+  planNamespaces,
+  validateSpec,
+  type LabPlan,
+  type LabSpec,
+  type NodePlan,
+  type SitePlan,
+} from './topology.js';
 
 export interface UpOptions {
   /** Keep the lab after this process exits (the CLI's `lab up`). Default false. */
@@ -68,7 +86,10 @@ export class Lab {
       ready: false,
     };
     if (!createState(state)) {
-      throw new LabError(LabErrorCode.Exists, `lab '${spec.name}' is already up (run 'punchline lab down ${spec.name}')`);
+      throw new LabError(
+        LabErrorCode.Exists,
+        `lab '${spec.name}' is already up (run 'punchline lab down ${spec.name}')`,
+      );
     }
     const lab = new Lab(state, plan);
     if (!state.persistent) lab.#registerExitCleanup();
@@ -87,7 +108,11 @@ export class Lab {
   static open(name: string): Lab {
     const state = readState(name);
     if (state === undefined) throw new LabError(LabErrorCode.NotFound, `no lab named '${name}' is up`);
-    if (state.plan === undefined || !state.ready) throw new LabError(LabErrorCode.State, `lab '${name}' is not ready (still starting, or crashed: run 'punchline lab down ${name}')`);
+    if (state.plan === undefined || !state.ready)
+      throw new LabError(
+        LabErrorCode.State,
+        `lab '${name}' is not ready (still starting, or crashed: run 'punchline lab down ${name}')`,
+      );
     return new Lab(state, state.plan);
   }
 
@@ -136,7 +161,12 @@ export class Lab {
   host(name: string): NodePlan {
     const node = this.nodes().find((n) => n.name === name);
     if (node === undefined) {
-      throw new LabError(LabErrorCode.NotFound, `lab '${this.name}' has no host '${name}' (hosts: ${this.nodes().map((n) => n.name).join(', ')})`);
+      throw new LabError(
+        LabErrorCode.NotFound,
+        `lab '${this.name}' has no host '${name}' (hosts: ${this.nodes()
+          .map((n) => n.name)
+          .join(', ')})`,
+      );
     }
     return node;
   }
@@ -165,7 +195,12 @@ export class Lab {
     return this.run(host, nodeArgv(script, args), options);
   }
 
-  spawnNode(host: string, script: string, args: readonly string[] = [], options: Omit<RunOptions, 'timeoutMs'> = {}): HostProcess {
+  spawnNode(
+    host: string,
+    script: string,
+    args: readonly string[] = [],
+    options: Omit<RunOptions, 'timeoutMs'> = {},
+  ): HostProcess {
     return this.spawn(host, nodeArgv(script, args), options);
   }
 
@@ -207,7 +242,9 @@ export class Lab {
     this.#state.namespaces.push(...planNamespaces(this.plan));
     writeState(this.#state);
     await buildNetwork(this.plan);
-    await Promise.all(this.plan.sites.filter((site) => site.profile === 'portmap').map((site) => this.#startPortmap(site)));
+    await Promise.all(
+      this.plan.sites.filter((site) => site.profile === 'portmap').map((site) => this.#startPortmap(site)),
+    );
   }
 
   async #startPortmap(site: SitePlan): Promise<void> {
@@ -246,7 +283,10 @@ export class Lab {
 
 /** A `pl<4 hex>` prefix no existing namespace or lab uses. */
 async function freePrefix(): Promise<string> {
-  const used = new Set<string>([...(await listNamespaces()).map((ns) => ns.split('-')[0] ?? ''), ...Lab.list().map((s) => s.prefix)]);
+  const used = new Set<string>([
+    ...(await listNamespaces()).map((ns) => ns.split('-')[0] ?? ''),
+    ...Lab.list().map((s) => s.prefix),
+  ]);
   for (let i = 0; i < 100; i++) {
     const prefix = `pl${randomBytes(2).toString('hex')}`;
     if (!used.has(prefix)) return prefix;

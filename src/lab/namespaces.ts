@@ -27,7 +27,10 @@ export function parseNetnsList(out: string): string[] {
 export async function namespacePids(ns: string): Promise<number[]> {
   try {
     const out = await exec(['ip', 'netns', 'pids', ns]);
-    return out.split(/\s+/).filter((s) => s !== '').map(Number);
+    return out
+      .split(/\s+/)
+      .filter((s) => s !== '')
+      .map(Number);
   } catch {
     return [];
   }

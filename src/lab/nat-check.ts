@@ -28,14 +28,33 @@ export interface ExpectedBehaviour {
 }
 
 export function expectedBehaviour(site: SitePlan): ExpectedBehaviour {
-  const hard = site.profile === 'hard' || ((site.profile === 'cgnat' || site.profile === 'portmap') && site.variant === 'hard');
+  const hard =
+    site.profile === 'hard' || ((site.profile === 'cgnat' || site.profile === 'portmap') && site.variant === 'hard');
   switch (site.profile) {
     case 'open':
-      return { udp: true, translated: false, portPreserved: true, mapping: 'endpoint-independent', filtering: 'endpoint-independent' };
+      return {
+        udp: true,
+        translated: false,
+        portPreserved: true,
+        mapping: 'endpoint-independent',
+        filtering: 'endpoint-independent',
+      };
     case 'firewall':
-      return { udp: true, translated: false, portPreserved: true, mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' };
+      return {
+        udp: true,
+        translated: false,
+        portPreserved: true,
+        mapping: 'endpoint-independent',
+        filtering: 'address-and-port-dependent',
+      };
     case 'udp-blocked':
-      return { udp: false, translated: true, portPreserved: true, mapping: 'endpoint-independent', filtering: 'address-and-port-dependent' };
+      return {
+        udp: false,
+        translated: true,
+        portPreserved: true,
+        mapping: 'endpoint-independent',
+        filtering: 'address-and-port-dependent',
+      };
     default:
       return {
         udp: true,
@@ -55,7 +74,10 @@ export function probeScript(name: 'probe-server' | 'probe-client'): string {
 }
 
 /** The probe endpoints of server `server` (default server1, which has two addresses). */
-export function probeEndpoints(lab: Lab, server = 'server1'): { primary: string; alternate: string; port: number; altPort: number } {
+export function probeEndpoints(
+  lab: Lab,
+  server = 'server1',
+): { primary: string; alternate: string; port: number; altPort: number } {
   const node = lab.host(server);
   const [primary, alternate] = node.addresses;
   if (primary === undefined || alternate === undefined) {
@@ -68,16 +90,29 @@ export function probeEndpoints(lab: Lab, server = 'server1'): { primary: string;
 export async function startProbeServer(lab: Lab, server = 'server1'): Promise<HostProcess> {
   const e = probeEndpoints(lab, server);
   const udp = [e.primary, e.alternate].flatMap((a) => [`${a}:${e.port}`, `${a}:${e.altPort}`]).join(',');
-  const process_ = lab.spawnNode(server, probeScript('probe-server'), ['--udp', udp, '--tcp', `${e.primary}:${e.port}`]);
+  const process_ = lab.spawnNode(server, probeScript('probe-server'), [
+    '--udp',
+    udp,
+    '--tcp',
+    `${e.primary}:${e.port}`,
+  ]);
   await process_.waitForLine(/^ready$/, 20_000);
   return process_;
 }
 
 /** Runs one probe-client command in `host` and parses its JSON result. */
-export async function probe<T>(lab: Lab, host: string, command: Record<string, unknown>, timeoutMs = 30_000): Promise<T> {
+export async function probe<T>(
+  lab: Lab,
+  host: string,
+  command: Record<string, unknown>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const result = await lab.runNode(host, probeScript('probe-client'), [JSON.stringify(command)], { timeoutMs });
   if (result.code !== 0) {
-    throw new LabError(LabErrorCode.Process, `probe ${String(command['op'])} in ${host} failed (exit ${String(result.code)}): ${result.stderr.trim()}`);
+    throw new LabError(
+      LabErrorCode.Process,
+      `probe ${String(command['op'])} in ${host} failed (exit ${String(result.code)}): ${result.stderr.trim()}`,
+    );
   }
   try {
     return JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as T;
@@ -88,7 +123,11 @@ export async function probe<T>(lab: Lab, host: string, command: Record<string, u
 
 /** Measures a host's NAT behaviour (needs a running probe server). `undefined` when UDP gets no answer. */
 export async function measureBehaviour(lab: Lab, host: string, timeoutMs = 300): Promise<BehaviourReport | undefined> {
-  const report = await probe<BehaviourReport | { error: string }>(lab, host, { op: 'behaviour', ...probeEndpoints(lab), timeoutMs });
+  const report = await probe<BehaviourReport | { error: string }>(lab, host, {
+    op: 'behaviour',
+    ...probeEndpoints(lab),
+    timeoutMs,
+  });
   return 'error' in report ? undefined : report;
 }
 
@@ -154,10 +193,14 @@ export function compareBehaviour(expected: ExpectedBehaviour, observed: Behaviou
   if (!expected.udp) return observed === undefined ? [] : ['UDP got through although the profile blocks it'];
   if (observed === undefined) return ['no UDP answer from the probe server'];
   const out: string[] = [];
-  if (observed.translated !== expected.translated) out.push(`translated: expected ${String(expected.translated)}, saw ${String(observed.translated)}`);
-  if (observed.mapping !== expected.mapping) out.push(`mapping: expected ${expected.mapping}, saw ${observed.mapping} (${observed.mappings.join(' ')})`);
-  if (observed.filtering !== expected.filtering) out.push(`filtering: expected ${expected.filtering}, saw ${observed.filtering}`);
-  if (expected.portPreserved && !observed.portPreserved) out.push(`port not preserved: local ${observed.local}, mapped ${observed.mappings[0]}`);
+  if (observed.translated !== expected.translated)
+    out.push(`translated: expected ${String(expected.translated)}, saw ${String(observed.translated)}`);
+  if (observed.mapping !== expected.mapping)
+    out.push(`mapping: expected ${expected.mapping}, saw ${observed.mapping} (${observed.mappings.join(' ')})`);
+  if (observed.filtering !== expected.filtering)
+    out.push(`filtering: expected ${expected.filtering}, saw ${observed.filtering}`);
+  if (expected.portPreserved && !observed.portPreserved)
+    out.push(`port not preserved: local ${observed.local}, mapped ${observed.mappings[0]}`);
   return out;
 }
 
@@ -178,7 +221,13 @@ export async function selfCheck(lab: Lab, concurrency = 4): Promise<SiteCheck[]>
         if (site === undefined) continue;
         const expected = expectedBehaviour(site);
         const observed = await measureBehaviour(lab, site.hosts[0]?.name ?? '');
-        checks[index] = { site: site.name, profile: describeProfile(site), expected, observed, mismatches: compareBehaviour(expected, observed) };
+        checks[index] = {
+          site: site.name,
+          profile: describeProfile(site),
+          expected,
+          observed,
+          mismatches: compareBehaviour(expected, observed),
+        };
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));

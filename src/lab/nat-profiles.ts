@@ -83,8 +83,10 @@ table ip punchline {
 export function natRules(router: RouterPlan, kind: NatKind, rules: RouterRules): string {
   const inside = router.inside.iface;
   const masquerade = kind === 'hard' ? 'masquerade fully-random' : 'masquerade';
-  const blockUdp = rules.blockUdp === true ? `    iifname "${inside}" meta l4proto udp drop comment "udp-blocked"\n` : '';
-  const hairpin = rules.hairpin === true ? hairpinRules(router, rules.hairpinTimeoutSeconds ?? 120) : hairpinOffComment();
+  const blockUdp =
+    rules.blockUdp === true ? `    iifname "${inside}" meta l4proto udp drop comment "udp-blocked"\n` : '';
+  const hairpin =
+    rules.hairpin === true ? hairpinRules(router, rules.hairpinTimeoutSeconds ?? 120) : hairpinOffComment();
   const stun = rules.allowStunFrom;
   const allowStun =
     stun === undefined

@@ -72,13 +72,24 @@ export function stunServerCommand(addresses: readonly string[]): { script: strin
   const [port, altPort] = PORTMAP_STUN_PORTS;
   return {
     script,
-    args: ['stun-server', '--host', primary, '--port', String(port), '--alt-host', alternate, '--alt-port', String(altPort)],
+    args: [
+      'stun-server',
+      '--host',
+      primary,
+      '--port',
+      String(port),
+      '--alt-host',
+      alternate,
+      '--alt-port',
+      String(altPort),
+    ],
   };
 }
 
 /** miniupnpd.conf for `router`: listens on the LAN bridge, maps on `wan`, allows LAN clients only. */
 export function miniupnpdConfig(router: RouterPlan, leaseFile: string, stun?: StunTarget): string {
-  const stunLines = stun === undefined ? [] : ['ext_perform_stun=yes', `ext_stun_host=${stun.host}`, `ext_stun_port=${stun.port}`];
+  const stunLines =
+    stun === undefined ? [] : ['ext_perform_stun=yes', `ext_stun_host=${stun.host}`, `ext_stun_port=${stun.port}`];
   return [
     ...stunLines,
     'ext_ifname=wan',
@@ -106,17 +117,30 @@ export function miniupnpdConfig(router: RouterPlan, leaseFile: string, stun?: St
  * Writes a config into `dir` and starts miniupnpd (foreground, logging to `dir`/miniupnpd.log) in
  * `router`; resolves once its NAT-PMP/PCP socket is open and — with `stun` — port forwarding is on.
  */
-export async function startMiniupnpd(router: RouterPlan, stun: StunTarget | undefined, dir: string, detached: boolean): Promise<void> {
+export async function startMiniupnpd(
+  router: RouterPlan,
+  stun: StunTarget | undefined,
+  dir: string,
+  detached: boolean,
+): Promise<void> {
   const configPath = join(dir, 'miniupnpd.conf');
   const logFile = join(dir, 'miniupnpd.log');
   writeFileSync(configPath, miniupnpdConfig(router, join(dir, 'leases'), stun));
   spawnDaemon(router.ns, ['miniupnpd', '-d', '-f', configPath, '-P', join(dir, 'miniupnpd.pid')], logFile, detached);
-  const log = await waitForLog(logFile, /Listening for NAT-PMP\/PCP traffic on port|Error:|Failed to open sockets/, 15_000, `miniupnpd in ${router.name}`);
+  const log = await waitForLog(
+    logFile,
+    /Listening for NAT-PMP\/PCP traffic on port|Error:|Failed to open sockets/,
+    15_000,
+    `miniupnpd in ${router.name}`,
+  );
   if (!/Listening for NAT-PMP\/PCP traffic on port/.test(log)) {
     throw new LabError(LabErrorCode.Process, `miniupnpd in ${router.name} did not start: ${lastLines(log)}`);
   }
   if (stun !== undefined && !/Port forwarding is now enabled/.test(log)) {
-    throw new LabError(LabErrorCode.Process, `miniupnpd in ${router.name}: STUN check did not enable port forwarding: ${lastLines(log)}`);
+    throw new LabError(
+      LabErrorCode.Process,
+      `miniupnpd in ${router.name}: STUN check did not enable port forwarding: ${lastLines(log)}`,
+    );
   }
 }
 

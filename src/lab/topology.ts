@@ -80,7 +80,12 @@ export interface RouterPlan extends NodePlan {
   /** `wan` side address and its gateway. */
   readonly wan: { readonly address: string; readonly prefix: number; readonly gateway: string };
   /** Inside side: interface (`lan` bridge or `cpe` veth), address, prefix and the subnet it serves. */
-  readonly inside: { readonly iface: 'lan' | 'cpe'; readonly address: string; readonly prefix: number; readonly subnet: string };
+  readonly inside: {
+    readonly iface: 'lan' | 'cpe';
+    readonly address: string;
+    readonly prefix: number;
+    readonly subnet: string;
+  };
   /** The NAT behaviour of this router (`none` = routes a public subnet). */
   readonly nat: 'none' | NatKind;
   /** Filtering when nat === 'none': `open` forwards everything, `firewall` is stateful. */
@@ -136,22 +141,28 @@ export function validateSpec(spec: LabSpec): void {
   const seen = new Set<string>();
   for (const site of spec.sites) {
     if (!SITE_NAME.test(site.name)) fail(`site name '${site.name}' must match ${String(SITE_NAME)}`);
-    if (site.name === 'server' || site.name === 'inet' || /^server\d/.test(site.name)) fail(`site name '${site.name}' is reserved`);
+    if (site.name === 'server' || site.name === 'inet' || /^server\d/.test(site.name))
+      fail(`site name '${site.name}' is reserved`);
     if (seen.has(site.name)) fail(`duplicate site name '${site.name}'`);
     seen.add(site.name);
-    if (!(PROFILES as readonly string[]).includes(site.profile)) fail(`unknown profile '${site.profile}' (one of ${PROFILES.join(', ')})`);
+    if (!(PROFILES as readonly string[]).includes(site.profile))
+      fail(`unknown profile '${site.profile}' (one of ${PROFILES.join(', ')})`);
     const hosts = site.hosts ?? 1;
     const maxHosts = site.profile === 'open' || site.profile === 'firewall' ? 13 : MAX_HOSTS_PER_SITE;
-    if (!Number.isInteger(hosts) || hosts < 1 || hosts > maxHosts) fail(`site '${site.name}': hosts must be 1..${maxHosts}`);
+    if (!Number.isInteger(hosts) || hosts < 1 || hosts > maxHosts)
+      fail(`site '${site.name}': hosts must be 1..${maxHosts}`);
     if (site.variant !== undefined && site.profile !== 'cgnat' && site.profile !== 'portmap') {
       fail(`site '${site.name}': a variant only applies to cgnat and portmap`);
     }
-    if (site.variant !== undefined && site.variant !== 'easy' && site.variant !== 'hard') fail(`site '${site.name}': variant must be easy or hard`);
-    if (site.loss !== undefined && !(site.loss >= 0 && site.loss <= 100)) fail(`site '${site.name}': loss must be 0..100 percent`);
+    if (site.variant !== undefined && site.variant !== 'easy' && site.variant !== 'hard')
+      fail(`site '${site.name}': variant must be easy or hard`);
+    if (site.loss !== undefined && !(site.loss >= 0 && site.loss <= 100))
+      fail(`site '${site.name}': loss must be 0..100 percent`);
     if (site.udpTimeout !== undefined && !(Number.isInteger(site.udpTimeout) && site.udpTimeout >= 1)) {
       fail(`site '${site.name}': udpTimeout must be a whole number of seconds >= 1`);
     }
-    if (site.rate !== undefined && !RATE.test(site.rate)) fail(`site '${site.name}': rate '${site.rate}' is not a tc rate like 10mbit`);
+    if (site.rate !== undefined && !RATE.test(site.rate))
+      fail(`site '${site.name}': rate '${site.rate}' is not a tc rate like 10mbit`);
     if (site.queueBytes !== undefined && !(Number.isInteger(site.queueBytes) && site.queueBytes >= 1500)) {
       fail(`site '${site.name}': queueBytes must be an integer >= 1500`);
     }
@@ -177,7 +188,13 @@ export function planLab(spec: LabSpec, prefix: string): LabPlan {
 
   const servers: HostPlan[] = [];
   for (let n = 1; n <= (spec.servers ?? 2); n++) {
-    const server: HostPlan = { name: `server${n}`, ns: ns(`server${n}`), role: 'server', addresses: serverAddresses(n), gateway: SERVER_GATEWAY };
+    const server: HostPlan = {
+      name: `server${n}`,
+      ns: ns(`server${n}`),
+      role: 'server',
+      addresses: serverAddresses(n),
+      gateway: SERVER_GATEWAY,
+    };
     servers.push(server);
     links.push({ aNs: server.ns, a: 'eth0', bNs: internet.ns, b: `srv${n}`, bridge: 'br0' });
   }
@@ -225,7 +242,13 @@ function planSite(
   }
   if (isPublic) internetRoutes.push([lan.cidr, wanAddress]);
 
-  const routerNat: RouterPlan['nat'] = isPublic ? 'none' : site.profile === 'portmap' ? variant : site.profile === 'hard' ? 'hard' : 'easy';
+  const routerNat: RouterPlan['nat'] = isPublic
+    ? 'none'
+    : site.profile === 'portmap'
+      ? variant
+      : site.profile === 'hard'
+        ? 'hard'
+        : 'easy';
   const router: RouterPlan = {
     name: `${site.name}-router`,
     ns: routerNs,
@@ -295,7 +318,11 @@ export function allNodes(plan: LabPlan): NodePlan[] {
 export function parseSiteArg(arg: string): SiteSpec {
   const [head = '', ...options] = arg.split(',');
   const match = /^([^:]+):([a-z-]+)(?:\/([a-z]+))?(?::(\d+))?$/.exec(head);
-  if (!match) throw new LabError(LabErrorCode.Spec, `site '${arg}' must look like NAME:PROFILE[/easy|hard][:HOSTS][,hairpin,loss=N,rate=R,queue=B,timeout=S]`);
+  if (!match)
+    throw new LabError(
+      LabErrorCode.Spec,
+      `site '${arg}' must look like NAME:PROFILE[/easy|hard][:HOSTS][,hairpin,loss=N,rate=R,queue=B,timeout=S]`,
+    );
   const [, name = '', profile = '', variant, hosts] = match;
   const site: { -readonly [K in keyof SiteSpec]: SiteSpec[K] } = { name, profile: profile as NatProfile };
   if (variant !== undefined) site.variant = variant as NatKind;
@@ -304,15 +331,15 @@ export function parseSiteArg(arg: string): SiteSpec {
     const [key = '', value] = option.split('=');
     const number = (): number => {
       const n = Number(value);
-      if (value === undefined || value === '' || !Number.isFinite(n)) throw new LabError(LabErrorCode.Spec, `site '${name}': option ${key} needs a number`);
+      if (value === undefined || value === '' || !Number.isFinite(n))
+        throw new LabError(LabErrorCode.Spec, `site '${name}': option ${key} needs a number`);
       return n;
     };
     if (key === 'hairpin') {
       if (value === undefined || value === 'on' || value === 'true') site.hairpin = true;
       else if (value === 'off' || value === 'false') site.hairpin = false;
       else throw new LabError(LabErrorCode.Spec, `site '${name}': hairpin takes on/off, got '${value}'`);
-    }
-    else if (key === 'loss') site.loss = number();
+    } else if (key === 'loss') site.loss = number();
     else if (key === 'timeout') site.udpTimeout = number();
     else if (key === 'queue') site.queueBytes = number();
     else if (key === 'rate' && value !== undefined) site.rate = value;

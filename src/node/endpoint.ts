@@ -43,7 +43,14 @@ import { NodeEndpointError, ConnectionClosedError, checkErrorCode, invalidArgume
 import { AsyncQueue } from './endpoint-queue.js';
 import { PunchlineStream, type StreamHost } from './stream.js';
 import { openUdpSocket } from './udp/open.js';
-import type { UdpAddress, UdpBackend, UdpBackendChoice, UdpReceiver, UdpSocket, UdpSocketStats } from './udp/udp-socket.js';
+import type {
+  UdpAddress,
+  UdpBackend,
+  UdpBackendChoice,
+  UdpReceiver,
+  UdpSocket,
+  UdpSocketStats,
+} from './udp/udp-socket.js';
 
 /** A static X25519 key pair (structurally the crypto layer's KeyPair). */
 export interface EndpointKeyPair {
@@ -202,7 +209,6 @@ async function loadDefaultCoreFactory(): Promise<CoreFactory> {
   return defaultCoreFactory;
 }
 
-
 export declare interface Endpoint {
   on(event: 'connection', listener: (connection: Connection) => void): this;
   on(event: 'error', listener: (error: Error) => void): this;
@@ -319,7 +325,8 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
 
   /** Dials a peer; resolves once the handshake completed (and authenticated `publicKey` if given). */
   connect(options: DialOptions): Promise<Connection> {
-    if (this.closing) return Promise.reject(new NodeEndpointError('ERR_PUNCHLINE_ENDPOINT_CLOSED', 'endpoint is closed'));
+    if (this.closing)
+      return Promise.reject(new NodeEndpointError('ERR_PUNCHLINE_ENDPOINT_CLOSED', 'endpoint is closed'));
     try {
       checkDialOptions(options);
     } catch (error) {
@@ -840,7 +847,11 @@ export class Connection extends EventEmitter implements StreamHost {
   abort(reason?: unknown): void {
     if (!this.isEstablished && !this.closeReason) {
       this.rejectEstablished(
-        new NodeEndpointError('ERR_PUNCHLINE_ABORTED', 'connect was aborted', reason === undefined ? undefined : { cause: reason }),
+        new NodeEndpointError(
+          'ERR_PUNCHLINE_ABORTED',
+          'connect was aborted',
+          reason === undefined ? undefined : { cause: reason },
+        ),
       );
     }
     void this.close(0, 'aborted');

@@ -70,7 +70,8 @@ function checkClientOptions(options: RendezvousClientOptions): void {
   if (options.serverCertificateHash !== undefined) check32('serverCertificateHash', options.serverCertificateHash);
   for (const name of ['connectTimeoutMs', 'requestTimeoutMs'] as const) {
     const ms = options[name];
-    if (ms !== undefined && !(Number.isFinite(ms) && ms > 0)) throw invalidArgument(`${name} must be a positive number, got ${String(ms)}`);
+    if (ms !== undefined && !(Number.isFinite(ms) && ms > 0))
+      throw invalidArgument(`${name} must be a positive number, got ${String(ms)}`);
   }
 }
 
@@ -125,7 +126,8 @@ export function loadWebTransport(): Promise<{ module: unknown; http3: boolean }>
       await import(addon);
       http3 = true;
     } catch {
-      const notice = /^(http3 loader:|Problem loading http3-quiche transport|Did you install @fails-components\/webtransport-transport-http3-quiche)/;
+      const notice =
+        /^(http3 loader:|Problem loading http3-quiche transport|Did you install @fails-components\/webtransport-transport-http3-quiche)/;
       for (const method of ['log', 'error'] as const) {
         const original = console[method].bind(console);
         console[method] = (...args: unknown[]): void => {
@@ -139,7 +141,12 @@ export function loadWebTransport(): Promise<{ module: unknown; http3: boolean }>
   return loading;
 }
 
-type Pending = { readonly kind: string; resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout };
+type Pending = {
+  readonly kind: string;
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+};
 
 /** Datagrams queued on a stream relay before send() reports backpressure (false). */
 const MAX_STREAM_RELAY_BACKLOG = 256 * 1024;
@@ -201,7 +208,11 @@ export class RendezvousClient extends EventEmitter {
   private readonly wt: WtClient;
   private writer: WtWriter | null = null;
   private readonly pending = new Map<number, Pending>();
-  private readonly waiters: { match: (e: ClientEvent) => boolean; resolve: (e: ClientEvent) => void; reject: (error: Error) => void }[] = [];
+  private readonly waiters: {
+    match: (e: ClientEvent) => boolean;
+    resolve: (e: ClientEvent) => void;
+    reject: (error: Error) => void;
+  }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
@@ -225,7 +236,9 @@ export class RendezvousClient extends EventEmitter {
     };
     const timeoutMs = options.connectTimeoutMs ?? 10_000;
     const wt = new WebTransport(options.url, {
-      ...(options.serverCertificateHash ? { serverCertificateHashes: [{ algorithm: 'sha-256', value: options.serverCertificateHash }] } : {}),
+      ...(options.serverCertificateHash
+        ? { serverCertificateHashes: [{ algorithm: 'sha-256', value: options.serverCertificateHash }] }
+        : {}),
       forceReliable: true,
       webTransportConnectTimeout: timeoutMs,
     });
@@ -233,7 +246,10 @@ export class RendezvousClient extends EventEmitter {
     const client = new RendezvousClient(options, wt);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RendezvousError(RendezvousErrorCode.Timeout, `no registration within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new RendezvousError(RendezvousErrorCode.Timeout, `no registration within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       timer.unref();
     });
     try {
@@ -252,7 +268,11 @@ export class RendezvousClient extends EventEmitter {
     } catch (error) {
       client.close();
       if (error instanceof RendezvousError) throw error;
-      throw new RendezvousError(RendezvousErrorCode.Closed, `cannot reach the rendezvous server at ${options.url}: ${(error as Error).message}`, { cause: error });
+      throw new RendezvousError(
+        RendezvousErrorCode.Closed,
+        `cannot reach the rendezvous server at ${options.url}: ${(error as Error).message}`,
+        { cause: error },
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -276,7 +296,12 @@ export class RendezvousClient extends EventEmitter {
     return this.track('connect-answer', () => this.core.connect(peer, candidates, payload)) as Promise<ConnectAnswer>;
   }
 
-  answer(rid: number, accept: boolean, candidates: readonly Candidate[], options: { payload?: Uint8Array; reason?: string } = {}): void {
+  answer(
+    rid: number,
+    accept: boolean,
+    candidates: readonly Candidate[],
+    options: { payload?: Uint8Array; reason?: string } = {},
+  ): void {
     this.core.answer(rid, accept, candidates, options);
     this.pump();
   }
@@ -347,11 +372,13 @@ export class RendezvousClient extends EventEmitter {
   // ---- internals -------------------------------------------------------------------------------
 
   private requireUdp(): void {
-    if (!this.options.udp) throw new RendezvousError(RendezvousErrorCode.Protocol, 'no UDP sender configured (options.udp)');
+    if (!this.options.udp)
+      throw new RendezvousError(RendezvousErrorCode.Protocol, 'no UDP sender configured (options.udp)');
   }
 
   private track(kind: string, send: () => number): Promise<unknown> {
-    if (this.closed) return Promise.reject(new RendezvousError(RendezvousErrorCode.Closed, 'rendezvous session closed'));
+    if (this.closed)
+      return Promise.reject(new RendezvousError(RendezvousErrorCode.Closed, 'rendezvous session closed'));
     const id = send();
     this.pump();
     return new Promise((resolve, reject) => {
@@ -392,7 +419,8 @@ export class RendezvousClient extends EventEmitter {
   /** Moves the core's outputs to the stream/socket and its events to promises and listeners. */
   private pump(): void {
     if (this.closed) return;
-    for (let m = this.core.pollTransmit(); m !== null; m = this.core.pollTransmit()) this.writer?.write(encodeFrame(m)).catch(() => undefined);
+    for (let m = this.core.pollTransmit(); m !== null; m = this.core.pollTransmit())
+      this.writer?.write(encodeFrame(m)).catch(() => undefined);
     for (let d = this.core.pollUdp(); d !== null; d = this.core.pollUdp()) this.options.udp?.send(d);
     for (let e = this.core.pollEvent(); e !== null; e = this.core.pollEvent()) this.dispatch(e);
     this.arm();
@@ -432,10 +460,16 @@ export class RendezvousClient extends EventEmitter {
         this.emit('signal', { from: e.from, kind: e.kind, data: e.data });
         break;
       case 'punch-go':
-        if (e.id === 0 || !settle(e.id, { peer: e.peer, delayMs: e.delayMs })) this.emit('punch-go', { peer: e.peer, delayMs: e.delayMs });
+        if (e.id === 0 || !settle(e.id, { peer: e.peer, delayMs: e.delayMs }))
+          this.emit('punch-go', { peer: e.peer, delayMs: e.delayMs });
         break;
       case 'relay-allocated': {
-        const allocation: RelayAllocation = { peer: e.peer, channel: e.channel, bindKey: e.bindKey, expiresInMs: e.expiresInMs };
+        const allocation: RelayAllocation = {
+          peer: e.peer,
+          channel: e.channel,
+          bindKey: e.bindKey,
+          expiresInMs: e.expiresInMs,
+        };
         if (e.id === 0 || !settle(e.id, allocation)) this.emit('relay-allocated', allocation);
         break;
       }
@@ -466,12 +500,15 @@ export class RendezvousClient extends EventEmitter {
     this.timer = null;
     this.timerAt = deadline;
     if (!Number.isFinite(deadline)) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.core.onTimeout(performance.now());
-      this.pump();
-    }, Math.max(0, deadline - performance.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        this.core.onTimeout(performance.now());
+        this.pump();
+      },
+      Math.max(0, deadline - performance.now()),
+    );
     this.timer.unref();
   }
 

@@ -254,7 +254,9 @@ export class PunchlineStream extends Duplex {
       this.host.wake();
     }
     this.host.release(this.id);
-    pendingCallback?.(error ?? new NodeEndpointError('ERR_PUNCHLINE_STREAM_DESTROYED', `stream ${this.id} was destroyed`));
+    pendingCallback?.(
+      error ?? new NodeEndpointError('ERR_PUNCHLINE_STREAM_DESTROYED', `stream ${this.id} was destroyed`),
+    );
     callback(error);
   }
 

@@ -88,7 +88,8 @@ class Driver {
     if (this.closed) return;
     clearTimeout(this.timer);
     const deadline = this.core.nextDeadline();
-    if (deadline !== Infinity) this.timer = setTimeout(() => this.service(), Math.max(0, Math.ceil(deadline - performance.now())));
+    if (deadline !== Infinity)
+      this.timer = setTimeout(() => this.service(), Math.max(0, Math.ceil(deadline - performance.now())));
   }
 
   close(): void {
@@ -100,7 +101,9 @@ class Driver {
 function dgramSink(socket: dgram.Socket): DatagramSink {
   return {
     send: (data, to) =>
-      new Promise<void>((resolve, reject) => socket.send(data, to.port, to.host, (error) => (error ? reject(error) : resolve()))),
+      new Promise<void>((resolve, reject) =>
+        socket.send(data, to.port, to.host, (error) => (error ? reject(error) : resolve())),
+      ),
   };
 }
 
@@ -195,7 +198,9 @@ export async function bindSocketFor(server: Address, port = 0): Promise<dgram.So
   }
   const socket = dgram.createSocket(type);
   await new Promise<void>((resolve, reject) => {
-    socket.once('error', (cause) => reject(new StunError(StunErrorCode.Socket, `cannot bind ${localHost}:${port}`, { cause })));
+    socket.once('error', (cause) =>
+      reject(new StunError(StunErrorCode.Socket, `cannot bind ${localHost}:${port}`, { cause })),
+    );
     socket.bind(port, localHost, () => resolve());
   });
   return socket;
@@ -205,7 +210,11 @@ export async function bindSocketFor(server: Address, port = 0): Promise<dgram.So
  * Runs `body` on the caller's socket (a 'message' listener is attached for the call: the caller's own
  * listeners keep receiving everything too) or on a temporary socket of our own.
  */
-async function withSocket<T>(socket: dgram.Socket | null, server: Address, body: (socket: dgram.Socket) => Promise<T>): Promise<T> {
+async function withSocket<T>(
+  socket: dgram.Socket | null,
+  server: Address,
+  body: (socket: dgram.Socket) => Promise<T>,
+): Promise<T> {
   if (socket) return body(socket);
   const own = await bindSocketFor(server);
   try {
@@ -231,7 +240,11 @@ export interface StunBindingResult {
  * One STUN Binding request from `socket` (null: a temporary socket of our own) to `server`,
  * retransmitted per RFC 8489 §6.2.1 (RTO 500 ms, Rc 7, Rm 16 unless overridden).
  */
-export async function stunBinding(socket: dgram.Socket | null, server: Address, options: StunCallOptions & BindingRequestOptions = {}): Promise<StunBindingResult> {
+export async function stunBinding(
+  socket: dgram.Socket | null,
+  server: Address,
+  options: StunCallOptions & BindingRequestOptions = {},
+): Promise<StunBindingResult> {
   return withSocket(socket, server, async (s) => {
     const { signal, retransmission, software, random, ...request } = options;
     const client = new StunClient(dgramSink(s), {
@@ -326,10 +339,19 @@ export class NatDiscoverySession {
 }
 
 /** RFC 5780 behaviour discovery (mapping, filtering, hairpinning) from `socket` (null: our own). */
-export async function discoverNatBehaviour(socket: dgram.Socket | null, server: Address, options: NatDiscoveryCallOptions = {}): Promise<NatBehaviour> {
+export async function discoverNatBehaviour(
+  socket: dgram.Socket | null,
+  server: Address,
+  options: NatDiscoveryCallOptions = {},
+): Promise<NatBehaviour> {
   return withSocket(socket, server, async (s) => {
     const a = s.address();
-    const session = new NatDiscoverySession(dgramSink(s), server, { host: normalizeHost(a.address), port: a.port }, options);
+    const session = new NatDiscoverySession(
+      dgramSink(s),
+      server,
+      { host: normalizeHost(a.address), port: a.port },
+      options,
+    );
     const listener = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
       session.handleDatagram(msg, rinfo);
     };

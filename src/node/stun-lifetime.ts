@@ -27,7 +27,10 @@ export interface LifetimeCallOptions extends Omit<LifetimeProbeOptions, 'server'
  * RFC 5780 §4.6 binding-lifetime probe on two sockets of our own (takes minutes: the binding must
  * stay silent for each trial). Resolves with the bracket [aliveMs, expiredMs).
  */
-export async function probeBindingLifetime(server: Address, options: LifetimeCallOptions = {}): Promise<LifetimeResult> {
+export async function probeBindingLifetime(
+  server: Address,
+  options: LifetimeCallOptions = {},
+): Promise<LifetimeResult> {
   const x = await bindSocketFor(server);
   let y: dgram.Socket | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -41,7 +44,8 @@ export async function probeBindingLifetime(server: Address, options: LifetimeCal
       const service = (): void => {
         const now = performance.now();
         core.onTimeout(now);
-        for (let t = core.pollTransmit(now); t; t = core.pollTransmit(now)) sockets[t.socket].send(t.data, t.destination.port, t.destination.host);
+        for (let t = core.pollTransmit(now); t; t = core.pollTransmit(now))
+          sockets[t.socket].send(t.data, t.destination.port, t.destination.host);
         if (core.currentTrialMs !== lastTrial && !core.done) {
           lastTrial = core.currentTrialMs;
           onTrial?.(lastTrial);
@@ -49,7 +53,9 @@ export async function probeBindingLifetime(server: Address, options: LifetimeCal
         if (core.done) {
           signal?.removeEventListener('abort', onAbort);
           const r = core.result();
-          return r ? resolve(r) : reject(core.error ?? new StunError(StunErrorCode.Timeout, 'binding lifetime probe failed'));
+          return r
+            ? resolve(r)
+            : reject(core.error ?? new StunError(StunErrorCode.Timeout, 'binding lifetime probe failed'));
         }
         clearTimeout(timer);
         const deadline = core.nextDeadline();

@@ -8,7 +8,15 @@
  * encoder below covers exactly the tags that shape needs. Node's X509Certificate parses the result
  * in the tests, and TLS clients pin it.
  */
-import { X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPrivateKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
 import { isIP } from 'node:net';
 
 /** W3C WebTransport: a hash-pinned certificate must not be valid for longer than two weeks. */
@@ -61,7 +69,9 @@ function oid(dotted: string): Buffer {
 function time(d: Date): Buffer {
   const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
   const digits = iso.slice(0, 19).replace(/[-:T]/g, '');
-  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(`${digits.slice(2)}Z`)) : tlv(0x18, Buffer.from(`${digits}Z`));
+  return d.getUTCFullYear() < 2050
+    ? tlv(0x17, Buffer.from(`${digits.slice(2)}Z`))
+    : tlv(0x18, Buffer.from(`${digits}Z`));
 }
 function ipBytes(host: string): Buffer {
   if (isIP(host) === 4) return Buffer.from(host.split('.').map(Number));
@@ -131,14 +141,21 @@ export function generateSelfSignedCertificate(options: CertificateOptions = {}):
 }
 
 function toPem(der: Buffer, label: string): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
 /** SHA-256 of a PEM certificate's DER bytes, and its validity. */
 export function certificateInfo(certPem: string): { sha256: Uint8Array; notBefore: Date; notAfter: Date } {
   const x = new X509Certificate(certPem);
-  return { sha256: new Uint8Array(x.fingerprint256.split(':').map((h) => parseInt(h, 16))), notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo) };
+  return {
+    sha256: new Uint8Array(x.fingerprint256.split(':').map((h) => parseInt(h, 16))),
+    notBefore: new Date(x.validFrom),
+    notAfter: new Date(x.validTo),
+  };
 }
 
 /** True when the PEM key belongs to the PEM certificate. */

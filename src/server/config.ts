@@ -32,7 +32,18 @@ export interface ServerConfig {
 }
 
 /** Keys accepted in flags (kebab-case), env (PUNCHLINE_SERVER_ + upper snake) and the file (camelCase). */
-const SCALARS = ['host', 'udpPort', 'port', 'metricsHost', 'metricsPort', 'dataDir', 'cert', 'key', 'logLevel', 'stun'] as const;
+const SCALARS = [
+  'host',
+  'udpPort',
+  'port',
+  'metricsHost',
+  'metricsPort',
+  'dataDir',
+  'cert',
+  'key',
+  'logLevel',
+  'stun',
+] as const;
 type Scalar = (typeof SCALARS)[number];
 
 export function envName(key: string): string {
@@ -51,7 +62,8 @@ function bad(message: string): never {
 function port(value: unknown, what: string, allowOff = false): number | null {
   if (allowOff && (value === 'off' || value === false || value === null)) return null;
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 0 || n > 65535) bad(`${what} must be a port number 0–65535${allowOff ? " or 'off'" : ''}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    bad(`${what} must be a port number 0–65535${allowOff ? " or 'off'" : ''}`);
   return n;
 }
 
@@ -80,7 +92,8 @@ export function resolveConfig(sources: {
 }): ServerConfig {
   const raw = (key: Scalar): unknown => sources.flags[key] ?? sources.env[envName(key)] ?? sources.file[key];
   for (const key of Object.keys(sources.file)) {
-    if (!(SCALARS as readonly string[]).includes(key) && key !== 'limits' && key !== 'relayLimits') bad(`unknown config file key '${key}'`);
+    if (!(SCALARS as readonly string[]).includes(key) && key !== 'limits' && key !== 'relayLimits')
+      bad(`unknown config file key '${key}'`);
   }
   const level = (raw('logLevel') ?? 'info') as string;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) bad('logLevel must be debug, info, warn or error');
@@ -109,7 +122,9 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new ServerError(ServerErrorCode.Config, `cannot read config file ${path}: ${(cause as Error).message}`, { cause });
+    throw new ServerError(ServerErrorCode.Config, `cannot read config file ${path}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   let value: unknown;
   try {
@@ -117,6 +132,7 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
   } catch (cause) {
     throw new ServerError(ServerErrorCode.Config, `config file ${path} is not valid JSON`, { cause });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad(`config file ${path} must hold a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    bad(`config file ${path} must hold a JSON object`);
   return value as Record<string, unknown>;
 }

@@ -46,9 +46,12 @@ export async function loadCertificateFiles(certPath: string, keyPath: string): P
   try {
     [cert, key] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')]);
   } catch (cause) {
-    throw new ServerError(ServerErrorCode.Certificate, `cannot read certificate or key: ${(cause as Error).message}`, { cause });
+    throw new ServerError(ServerErrorCode.Certificate, `cannot read certificate or key: ${(cause as Error).message}`, {
+      cause,
+    });
   }
-  if (!keyMatchesCertificate(cert, key)) throw new ServerError(ServerErrorCode.Certificate, `key ${keyPath} does not belong to certificate ${certPath}`);
+  if (!keyMatchesCertificate(cert, key))
+    throw new ServerError(ServerErrorCode.Certificate, `key ${keyPath} does not belong to certificate ${certPath}`);
   const info = certificateInfo(cert);
   return { cert, key, sha256: info.sha256, notAfter: info.notAfter, selfSigned: false, created: false };
 }
@@ -66,7 +69,11 @@ export async function loadOrCreateSelfSigned(
   try {
     const [cert, key] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')]);
     const info = certificateInfo(cert);
-    if (keyMatchesCertificate(cert, key) && info.notBefore <= now && info.notAfter.getTime() - now.getTime() > renewBeforeMs) {
+    if (
+      keyMatchesCertificate(cert, key) &&
+      info.notBefore <= now &&
+      info.notAfter.getTime() - now.getTime() > renewBeforeMs
+    ) {
       return { cert, key, sha256: info.sha256, notAfter: info.notAfter, selfSigned: true, created: false };
     }
   } catch {
@@ -78,5 +85,12 @@ export async function loadOrCreateSelfSigned(
   await writeFile(`${certPath}.tmp`, generated.cert, { mode: 0o644 });
   await rename(`${keyPath}.tmp`, keyPath);
   await rename(`${certPath}.tmp`, certPath);
-  return { cert: generated.cert, key: generated.key, sha256: generated.sha256, notAfter: generated.notAfter, selfSigned: true, created: true };
+  return {
+    cert: generated.cert,
+    key: generated.key,
+    sha256: generated.sha256,
+    notAfter: generated.notAfter,
+    selfSigned: true,
+    created: true,
+  };
 }

@@ -23,7 +23,11 @@ export function createJsonLogger(
     let line: string;
     try {
       line = JSON.stringify({ ts: now().toISOString(), level, msg, ...fields }, (_k, v: unknown) =>
-        v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v instanceof Error ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code } : v,
+        v instanceof Uint8Array
+          ? Buffer.from(v).toString('hex')
+          : v instanceof Error
+            ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code }
+            : v,
       );
     } catch {
       line = JSON.stringify({ ts: now().toISOString(), level, msg, fields: 'unserialisable' });

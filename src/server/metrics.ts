@@ -34,7 +34,13 @@ function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
-function family(out: string[], name: string, type: 'counter' | 'gauge', help: string, samples: readonly Sample[]): void {
+function family(
+  out: string[],
+  name: string,
+  type: 'counter' | 'gauge',
+  help: string,
+  samples: readonly Sample[],
+): void {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   for (const [labels, value] of samples) {
     const l = Object.entries(labels);
@@ -48,28 +54,49 @@ export function renderMetrics(s: MetricsSnapshot): string {
   const r = s.rendezvous;
   family(out, 'punchline_peers_online', 'gauge', 'Registered peers with a live session.', [[{}, r.peersOnline]]);
   family(out, 'punchline_sessions', 'gauge', 'Open rendezvous sessions (registered or not).', [[{}, r.sessions]]);
-  family(out, 'punchline_sessions_accepted_total', 'counter', 'WebTransport sessions accepted.', [[{}, s.adapter.sessionsAccepted]]);
+  family(out, 'punchline_sessions_accepted_total', 'counter', 'WebTransport sessions accepted.', [
+    [{}, s.adapter.sessionsAccepted],
+  ]);
   family(out, 'punchline_registrations_total', 'counter', 'Successful registrations.', [[{}, r.registrations]]);
-  family(out, 'punchline_messages_received_total', 'counter', 'Rendezvous messages received.', [[{}, r.messagesReceived]]);
+  family(out, 'punchline_messages_received_total', 'counter', 'Rendezvous messages received.', [
+    [{}, r.messagesReceived],
+  ]);
   family(out, 'punchline_messages_sent_total', 'counter', 'Rendezvous messages sent.', [[{}, r.messagesSent]]);
-  family(out, 'punchline_messages_per_second', 'gauge', 'Rendezvous messages received per second (10 s window).', [[{}, s.messagesPerSecond]]);
+  family(out, 'punchline_messages_per_second', 'gauge', 'Rendezvous messages received per second (10 s window).', [
+    [{}, s.messagesPerSecond],
+  ]);
   family(out, 'punchline_connect_requests_total', 'counter', 'Connect requests routed.', [[{}, r.connectRequests]]);
   family(out, 'punchline_relay_allocations', 'gauge', 'Active relay allocations.', [[{}, r.relay.allocations]]);
-  family(out, 'punchline_udp_presence_legs', 'gauge', 'Sessions with a UDP presence leg.', [[{}, r.relay.presenceLegs]]);
-  family(out, 'punchline_relay_bytes_total', 'counter', 'Inner datagram bytes forwarded by the relay.', [[{}, r.relay.relayedBytes]]);
-  family(out, 'punchline_relay_packets_total', 'counter', 'Inner datagrams forwarded by the relay.', [[{}, r.relay.relayedPackets]]);
-  family(out, 'punchline_relay_stream_bytes_total', 'counter', 'Relay bytes written to stream-relay legs.', [[{}, s.adapter.streamRelayBytes]]);
-  family(out, 'punchline_relay_unvalidated_bytes_total', 'counter', 'Bytes received from / sent to unvalidated UDP addresses.', [
-    [{ direction: 'received' }, r.relay.unvalidatedBytesReceived],
-    [{ direction: 'sent' }, r.relay.unvalidatedBytesSent],
+  family(out, 'punchline_udp_presence_legs', 'gauge', 'Sessions with a UDP presence leg.', [
+    [{}, r.relay.presenceLegs],
   ]);
+  family(out, 'punchline_relay_bytes_total', 'counter', 'Inner datagram bytes forwarded by the relay.', [
+    [{}, r.relay.relayedBytes],
+  ]);
+  family(out, 'punchline_relay_packets_total', 'counter', 'Inner datagrams forwarded by the relay.', [
+    [{}, r.relay.relayedPackets],
+  ]);
+  family(out, 'punchline_relay_stream_bytes_total', 'counter', 'Relay bytes written to stream-relay legs.', [
+    [{}, s.adapter.streamRelayBytes],
+  ]);
+  family(
+    out,
+    'punchline_relay_unvalidated_bytes_total',
+    'counter',
+    'Bytes received from / sent to unvalidated UDP addresses.',
+    [
+      [{ direction: 'received' }, r.relay.unvalidatedBytesReceived],
+      [{ direction: 'sent' }, r.relay.unvalidatedBytesSent],
+    ],
+  );
   const drops: Sample[] = [
     ...Object.entries(r.drops).map(([reason, v]): Sample => [{ layer: 'rendezvous', reason }, v]),
     ...Object.entries(r.relay.drops).map(([reason, v]): Sample => [{ layer: 'relay', reason }, v]),
     ...Object.entries(s.adapter.adapterDrops).map(([reason, v]): Sample => [{ layer: 'adapter', reason }, v]),
   ];
   if (s.stun) {
-    for (const [k, v] of Object.entries(s.stun)) if (k.startsWith('dropped')) drops.push([{ layer: 'stun', reason: k.slice(7).toLowerCase() }, v]);
+    for (const [k, v] of Object.entries(s.stun))
+      if (k.startsWith('dropped')) drops.push([{ layer: 'stun', reason: k.slice(7).toLowerCase() }, v]);
   }
   family(out, 'punchline_drops_total', 'counter', 'Messages and datagrams dropped, by layer and reason.', drops);
   family(
@@ -85,7 +112,9 @@ export function renderMetrics(s: MetricsSnapshot): string {
   ]);
   family(out, 'punchline_udp_send_errors_total', 'counter', 'UDP send errors.', [[{}, s.adapter.udpSendErrors]]);
   if (s.stun) {
-    family(out, 'punchline_stun_responses_total', 'counter', 'STUN responses sent.', [[{}, (s.stun['responses'] ?? 0) + (s.stun['errorResponses'] ?? 0)]]);
+    family(out, 'punchline_stun_responses_total', 'counter', 'STUN responses sent.', [
+      [{}, (s.stun['responses'] ?? 0) + (s.stun['errorResponses'] ?? 0)],
+    ]);
   }
   family(out, 'process_resident_memory_bytes', 'gauge', 'Resident set size.', [[{}, s.residentMemoryBytes]]);
   family(out, 'nodejs_heap_used_bytes', 'gauge', 'V8 heap in use.', [[{}, s.heapUsedBytes]]);

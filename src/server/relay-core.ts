@@ -170,10 +170,16 @@ export class RelayCore {
     this.limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
     // A zero period would make every cookie period "Infinity": cookies would never expire.
     if (!(this.limits.cookiePeriodMs > 0) || !Number.isFinite(this.limits.cookiePeriodMs)) {
-      throw new ServerError(ServerErrorCode.Config, `relay limit cookiePeriodMs must be a positive finite number (got ${this.limits.cookiePeriodMs})`);
+      throw new ServerError(
+        ServerErrorCode.Config,
+        `relay limit cookiePeriodMs must be a positive finite number (got ${this.limits.cookiePeriodMs})`,
+      );
     }
     this.random(this.cookieSecret);
-    this.drops = Object.fromEntries(Object.values(RelayDropReason).map((r) => [r, 0])) as Record<RelayDropReason, number>;
+    this.drops = Object.fromEntries(Object.values(RelayDropReason).map((r) => [r, 0])) as Record<
+      RelayDropReason,
+      number
+    >;
   }
 
   // ---- control plane (called by the rendezvous core for authenticated sessions) --------------
@@ -190,7 +196,7 @@ export class RelayCore {
   /** The validated UDP address of a session's presence leg, if any. */
   presenceAddress(sessionId: number): { address: Address; leg: LegGrant } | null {
     const leg = this.presence.get(sessionId);
-    if (!leg || !leg.udp) return null;
+    if (!leg?.udp) return null;
     return { address: leg.udp, leg: { id: leg.id, key: leg.key } };
   }
 
@@ -207,7 +213,11 @@ export class RelayCore {
    * Allocates a channel between two sessions. The caller checked both are authenticated and online
    * and that allocationRefused() is null.
    */
-  allocate(a: { sessionId: number; owner: string }, b: { sessionId: number; owner: string }, now: number): [LegGrant, LegGrant] {
+  allocate(
+    a: { sessionId: number; owner: string },
+    b: { sessionId: number; owner: string },
+    now: number,
+  ): [LegGrant, LegGrant] {
     const placeholder = {} as Channel;
     const legA = this.newLeg(a.sessionId, a.owner, placeholder);
     const legB = this.newLeg(b.sessionId, b.owner, placeholder);
@@ -233,7 +243,7 @@ export class RelayCore {
   /** Binds a relay leg to a stream of its own session (stream relay). */
   bindStream(sessionId: number, legId: Uint8Array): boolean {
     const leg = this.lookup(legId);
-    if (!leg || !leg.channel || leg.sessionId !== sessionId) {
+    if (!leg?.channel || leg.sessionId !== sessionId) {
       this.drops[RelayDropReason.WrongSession] += 1;
       return false;
     }
@@ -463,7 +473,18 @@ export class RelayCore {
     } while (isControlChannel(id) || this.legs.has(mapKey));
     const key = new Uint8Array(LEG_KEY_LENGTH);
     this.random(key);
-    const leg: Leg = { id, mapKey, key, sessionId, owner, channel, udp: null, udpKey: null, stream: false, lastCounter: 0 };
+    const leg: Leg = {
+      id,
+      mapKey,
+      key,
+      sessionId,
+      owner,
+      channel,
+      udp: null,
+      udpKey: null,
+      stream: false,
+      lastCounter: 0,
+    };
     this.legs.set(mapKey, leg);
     let set = this.sessionLegs.get(sessionId);
     if (!set) {
@@ -506,7 +527,10 @@ export class RelayCore {
 
   private cookieValid(cookie: Uint8Array, legId: Uint8Array, addrKey: string, now: number): boolean {
     const period = Math.floor(now / this.limits.cookiePeriodMs);
-    return bytesEqual(cookie, this.cookie(legId, addrKey, period)) || bytesEqual(cookie, this.cookie(legId, addrKey, period - 1));
+    return (
+      bytesEqual(cookie, this.cookie(legId, addrKey, period)) ||
+      bytesEqual(cookie, this.cookie(legId, addrKey, period - 1))
+    );
   }
 
   private countUnvalidatedReceived(key: string, bytes: number): void {

@@ -10,7 +10,13 @@
  */
 import type { Address } from '../transport/api.js';
 import type { RandomSource } from '../crypto/sodium.js';
-import { clientProof, constantTimeEqual, deriveAuthKey, serverProof, type StaticKeyPair } from '../traversal/rendezvous/auth.js';
+import {
+  clientProof,
+  constantTimeEqual,
+  deriveAuthKey,
+  serverProof,
+  type StaticKeyPair,
+} from '../traversal/rendezvous/auth.js';
 import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
 import {
   NONCE_LENGTH,
@@ -132,7 +138,12 @@ export interface RendezvousServerOptions {
 
 const SWEEP_INTERVAL_MS = 1000;
 /** Events worth duplicating over the UDP presence leg (latency-sensitive, small). */
-const UDP_NOTIFY_EVENTS: ReadonlySet<string> = new Set(['punch-go', 'signal-event', 'connect-request', 'connect-answer']);
+const UDP_NOTIFY_EVENTS: ReadonlySet<string> = new Set([
+  'punch-go',
+  'signal-event',
+  'connect-request',
+  'connect-answer',
+]);
 /** NOTIFY datagrams are kept under a conservative path MTU (RFC 8085 §3.2). */
 const MAX_NOTIFY_BODY = 1150;
 
@@ -172,8 +183,14 @@ export class RendezvousServerCore {
     this.keyPair = options.staticKeyPair;
     this.random = options.random;
     this.limits = { ...DEFAULT_RENDEZVOUS_LIMITS, ...options.limits };
-    this.relay = new RelayCore({ random: options.random, ...(options.relayLimits ? { limits: options.relayLimits } : {}) });
-    this.drops = Object.fromEntries(Object.values(SessionDropReason).map((r) => [r, 0])) as Record<SessionDropReason, number>;
+    this.relay = new RelayCore({
+      random: options.random,
+      ...(options.relayLimits ? { limits: options.relayLimits } : {}),
+    });
+    this.drops = Object.fromEntries(Object.values(SessionDropReason).map((r) => [r, 0])) as Record<
+      SessionDropReason,
+      number
+    >;
   }
 
   get serverPublicKey(): Uint8Array {
@@ -203,7 +220,12 @@ export class RendezvousServerCore {
       pending: 0,
     };
     this.sessions.set(session.id, session);
-    this.send(session, { t: 'challenge', version: RENDEZVOUS_PROTOCOL_VERSION, serverKey: this.keyPair.publicKey, nonce });
+    this.send(session, {
+      t: 'challenge',
+      version: RENDEZVOUS_PROTOCOL_VERSION,
+      serverKey: this.keyPair.publicKey,
+      nonce,
+    });
     return session.id;
   }
 
@@ -249,7 +271,12 @@ export class RendezvousServerCore {
     }
     if (session.state !== 'registered' && message.t !== 'register') {
       this.drops[SessionDropReason.Unauthenticated] += 1;
-      this.violation(session, 'id' in message ? message.id : 0, RendezvousErrorCode.NotRegistered, `${message.t} before register`);
+      this.violation(
+        session,
+        'id' in message ? message.id : 0,
+        RendezvousErrorCode.NotRegistered,
+        `${message.t} before register`,
+      );
       return;
     }
     session.lastActivity = now;
@@ -282,7 +309,10 @@ export class RendezvousServerCore {
   }
 
   nextDeadline(): number {
-    return Math.min(this.sessions.size === 0 && this.requests.size === 0 ? Infinity : this.nextSweep, this.relay.nextDeadline());
+    return Math.min(
+      this.sessions.size === 0 && this.requests.size === 0 ? Infinity : this.nextSweep,
+      this.relay.nextDeadline(),
+    );
   }
 
   /** Expires unauthenticated and idle sessions (presence expiry), pending requests, idle relays. */
@@ -339,7 +369,12 @@ export class RendezvousServerCore {
     let ok = false;
     try {
       const authKey = deriveAuthKey(this.keyPair.secretKey, m.publicKey);
-      const input = { serverNonce: session.nonce, clientNonce: m.clientNonce, clientKey: m.publicKey, serverKey: this.keyPair.publicKey };
+      const input = {
+        serverNonce: session.nonce,
+        clientNonce: m.clientNonce,
+        clientKey: m.publicKey,
+        serverKey: this.keyPair.publicKey,
+      };
       ok = constantTimeEqual(clientProof(authKey, input), m.proof);
       if (ok) {
         session.state = 'registered';
@@ -385,7 +420,12 @@ export class RendezvousServerCore {
     if (!peer) return;
     if (session.pending >= this.limits.maxPendingRequests) {
       this.drops[SessionDropReason.Quota] += 1;
-      this.sendError(session, m.id, RendezvousErrorCode.Quota, `at most ${this.limits.maxPendingRequests} pending connect requests`);
+      this.sendError(
+        session,
+        m.id,
+        RendezvousErrorCode.Quota,
+        `at most ${this.limits.maxPendingRequests} pending connect requests`,
+      );
       return;
     }
     const rid = this.nextRequestId++;
@@ -445,8 +485,20 @@ export class RendezvousServerCore {
     const owdPeer = (peer.rttMs || session.rttMs) / 2;
     const latest = Math.max(owdSelf, owdPeer);
     const margin = this.limits.punchMarginMs;
-    this.sendEvent(session, { t: 'punch-go', seq: 0, id: m.id, peer: peer.publicKey!, delayMs: Math.round(latest - owdSelf + margin) });
-    this.sendEvent(peer, { t: 'punch-go', seq: 0, id: 0, peer: session.publicKey!, delayMs: Math.round(latest - owdPeer + margin) });
+    this.sendEvent(session, {
+      t: 'punch-go',
+      seq: 0,
+      id: m.id,
+      peer: peer.publicKey!,
+      delayMs: Math.round(latest - owdSelf + margin),
+    });
+    this.sendEvent(peer, {
+      t: 'punch-go',
+      seq: 0,
+      id: 0,
+      peer: session.publicKey!,
+      delayMs: Math.round(latest - owdPeer + margin),
+    });
   }
 
   private onRelayAllocate(session: Session, m: RelayAllocateMessage, now: number): void {
@@ -456,13 +508,38 @@ export class RendezvousServerCore {
     if (refused !== null) {
       this.drops[SessionDropReason.Quota] += 1;
       const who = refused === session.keyHex ? 'you have' : 'the peer has';
-      this.sendError(session, m.id, RendezvousErrorCode.Quota, `${who} ${this.relay.limits.maxAllocationsPerPeer} relay allocations already`);
+      this.sendError(
+        session,
+        m.id,
+        RendezvousErrorCode.Quota,
+        `${who} ${this.relay.limits.maxAllocationsPerPeer} relay allocations already`,
+      );
       return;
     }
-    const [mine, theirs] = this.relay.allocate({ sessionId: session.id, owner: session.keyHex! }, { sessionId: peer.id, owner: peer.keyHex! }, now);
+    const [mine, theirs] = this.relay.allocate(
+      { sessionId: session.id, owner: session.keyHex! },
+      { sessionId: peer.id, owner: peer.keyHex! },
+      now,
+    );
     const expiresInMs = this.relay.limits.idleTimeoutMs;
-    this.sendEvent(session, { t: 'relay-allocated', seq: 0, id: m.id, peer: peer.publicKey!, channel: mine.id, bindKey: mine.key, expiresInMs });
-    this.sendEvent(peer, { t: 'relay-allocated', seq: 0, id: 0, peer: session.publicKey!, channel: theirs.id, bindKey: theirs.key, expiresInMs });
+    this.sendEvent(session, {
+      t: 'relay-allocated',
+      seq: 0,
+      id: m.id,
+      peer: peer.publicKey!,
+      channel: mine.id,
+      bindKey: mine.key,
+      expiresInMs,
+    });
+    this.sendEvent(peer, {
+      t: 'relay-allocated',
+      seq: 0,
+      id: 0,
+      peer: session.publicKey!,
+      channel: theirs.id,
+      bindKey: theirs.key,
+      expiresInMs,
+    });
   }
 
   private onRelayRelease(session: Session, m: RelayReleaseMessage): void {
@@ -483,7 +560,12 @@ export class RendezvousServerCore {
     const peer = this.online.get(toHex(key));
     if (!peer || peer === session) {
       this.drops[SessionDropReason.PeerOffline] += 1;
-      this.sendError(session, id, RendezvousErrorCode.PeerOffline, peer ? 'cannot address yourself' : 'peer is not online');
+      this.sendError(
+        session,
+        id,
+        RendezvousErrorCode.PeerOffline,
+        peer ? 'cannot address yourself' : 'peer is not online',
+      );
       return null;
     }
     return peer;
@@ -492,7 +574,10 @@ export class RendezvousServerCore {
   private takeToken(session: Session, now: number): boolean {
     const elapsed = now - session.lastRefill;
     if (elapsed > 0) {
-      session.tokens = Math.min(this.limits.messageBurst, session.tokens + (elapsed * this.limits.messagesPerSecond) / 1000);
+      session.tokens = Math.min(
+        this.limits.messageBurst,
+        session.tokens + (elapsed * this.limits.messagesPerSecond) / 1000,
+      );
       session.lastRefill = now;
     }
     if (session.tokens < 1) return false;

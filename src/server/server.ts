@@ -51,7 +51,9 @@ export interface PunchlineServerOptions {
   readonly dataDir?: string;
   readonly keyPair?: KeyPair;
   /** PEM strings, or files, of a real certificate. Without: a self-signed one in dataDir. */
-  readonly tls?: { readonly cert: string; readonly key: string } | { readonly certFile: string; readonly keyFile: string };
+  readonly tls?:
+    | { readonly cert: string; readonly key: string }
+    | { readonly certFile: string; readonly keyFile: string };
   /** Names for the self-signed certificate (default: localhost, 127.0.0.1, ::1 and `host`). */
   readonly certificateNames?: readonly string[];
   readonly limits?: Partial<RendezvousLimits>;
@@ -85,7 +87,9 @@ interface WtServer {
   startServer(): void;
   stopServer(): void;
   address(): { port: number; host: string } | null;
-  sessionStream(path: string): { getReader(): { read(): Promise<{ done: boolean; value?: WtSession }>; cancel(): Promise<void> } };
+  sessionStream(path: string): {
+    getReader(): { read(): Promise<{ done: boolean; value?: WtSession }>; cancel(): Promise<void> };
+  };
 }
 
 interface SessionIo {
@@ -165,9 +169,13 @@ export class PunchlineServer {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(this.metrics());
       } else if (path === '/healthz') {
         const healthy = !this.closing;
-        res
-          .writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ status: healthy ? 'ok' : 'shutting-down', peersOnline: this.core.stats().peersOnline, uptimeSeconds: this.uptime() }));
+        res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            status: healthy ? 'ok' : 'shutting-down',
+            peersOnline: this.core.stats().peersOnline,
+            uptimeSeconds: this.uptime(),
+          }),
+        );
       } else {
         res.writeHead(404).end();
       }
@@ -183,7 +191,10 @@ export class PunchlineServer {
     const logger = options.logger ?? silentLogger;
     const host = options.host ?? '127.0.0.1';
     if ((!options.keyPair || !options.tls) && options.dataDir === undefined) {
-      throw new ServerError(ServerErrorCode.Config, 'a data directory is needed for the server key or the generated certificate');
+      throw new ServerError(
+        ServerErrorCode.Config,
+        'a data directory is needed for the server key or the generated certificate',
+      );
     }
     const keyPair = options.keyPair ?? (await loadOrCreateServerKey(options.dataDir!)).keyPair;
     const tls = await resolveTls(options, host);
@@ -196,7 +207,15 @@ export class PunchlineServer {
 
     const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', (cause) => reject(new ServerError(ServerErrorCode.Listen, `cannot bind UDP ${host}:${options.udpPort ?? DEFAULT_UDP_PORT}: ${cause.message}`, { cause })));
+      socket.once('error', (cause) =>
+        reject(
+          new ServerError(
+            ServerErrorCode.Listen,
+            `cannot bind UDP ${host}:${options.udpPort ?? DEFAULT_UDP_PORT}: ${cause.message}`,
+            { cause },
+          ),
+        ),
+      );
       socket.bind(options.udpPort ?? DEFAULT_UDP_PORT, host, () => resolve());
     });
     const udp = { host: normalizeHost(socket.address().address), port: socket.address().port };
@@ -205,7 +224,13 @@ export class PunchlineServer {
     let wt: WtServer;
     let http3 = false;
     try {
-      ({ server: wt, http3 } = await startWebTransport(host, options.port ?? DEFAULT_TLS_PORT, tls, options.http3 ?? 'auto', logger));
+      ({ server: wt, http3 } = await startWebTransport(
+        host,
+        options.port ?? DEFAULT_TLS_PORT,
+        tls,
+        options.http3 ?? 'auto',
+        logger,
+      ));
     } catch (error) {
       socket.close();
       throw error;
@@ -219,7 +244,13 @@ export class PunchlineServer {
       const metricsHost = options.metricsHost ?? '127.0.0.1';
       try {
         await new Promise<void>((resolve, reject) => {
-          server.once('error', (cause) => reject(new ServerError(ServerErrorCode.Listen, `cannot bind metrics ${metricsHost}: ${cause.message}`, { cause })));
+          server.once('error', (cause) =>
+            reject(
+              new ServerError(ServerErrorCode.Listen, `cannot bind metrics ${metricsHost}: ${cause.message}`, {
+                cause,
+              }),
+            ),
+          );
           server.listen(options.metricsPort ?? DEFAULT_METRICS_PORT, metricsHost, () => resolve());
         });
       } catch (error) {
@@ -282,7 +313,11 @@ export class PunchlineServer {
   }
 
   adapterCounters(): AdapterCounters {
-    return { ...this.counters, udpDatagramsReceived: { ...this.counters.udpDatagramsReceived }, adapterDrops: { ...this.counters.adapterDrops } };
+    return {
+      ...this.counters,
+      udpDatagramsReceived: { ...this.counters.udpDatagramsReceived },
+      adapterDrops: { ...this.counters.adapterDrops },
+    };
   }
 
   /**
@@ -411,7 +446,9 @@ export class PunchlineServer {
     if (kind === StreamKind.Control && io.control === null) {
       io.control = writer;
       for (const frame of io.pendingControl.splice(0)) this.writeControl(io, frame);
-      await this.pump(io, reader, rest, MAX_MESSAGE_BYTES, (frame) => this.core.receive(io.id, frame, performance.now()));
+      await this.pump(io, reader, rest, MAX_MESSAGE_BYTES, (frame) =>
+        this.core.receive(io.id, frame, performance.now()),
+      );
       // The control stream ended: the session ends with it.
       this.closeSessionIo(io, 'control stream closed');
     } else if (kind === StreamKind.Relay) {
@@ -419,7 +456,9 @@ export class PunchlineServer {
       if (!this.core.openRelayStream(io.id, leg)) return reject();
       const key = toHex(leg);
       io.relays.set(key, writer);
-      await this.pump(io, reader, rest, MAX_RELAY_STREAM_DATAGRAM, (frame) => this.core.receiveRelayFrame(io.id, leg, frame, performance.now()));
+      await this.pump(io, reader, rest, MAX_RELAY_STREAM_DATAGRAM, (frame) =>
+        this.core.receiveRelayFrame(io.id, leg, frame, performance.now()),
+      );
       if (io.relays.get(key) === writer) {
         io.relays.delete(key);
         this.core.closeRelayStream(io.id, leg);
@@ -430,7 +469,13 @@ export class PunchlineServer {
   }
 
   /** Reads frames from a stream until it ends; a framing violation closes the whole session. */
-  private async pump(io: SessionIo, reader: WtReader, first: Uint8Array, maxFrame: number, onFrame: (frame: Uint8Array) => void): Promise<void> {
+  private async pump(
+    io: SessionIo,
+    reader: WtReader,
+    first: Uint8Array,
+    maxFrame: number,
+    onFrame: (frame: Uint8Array) => void,
+  ): Promise<void> {
     const decoder = new FrameDecoder(maxFrame);
     let chunk: Uint8Array | undefined = first;
     for (;;) {
@@ -491,7 +536,9 @@ export class PunchlineServer {
             io.closed = true;
             this.sessions.delete(io.id);
             const writer = io.control;
-            void (writer ? writer.close().catch(() => undefined) : Promise.resolve()).finally(() => safeClose(io.wt, out.reason));
+            void (writer ? writer.close().catch(() => undefined) : Promise.resolve()).finally(() =>
+              safeClose(io.wt, out.reason),
+            );
           }
           break;
         }
@@ -575,11 +622,24 @@ async function resolveTls(options: PunchlineServerOptions, host: string): Promis
   if (tls && 'certFile' in tls) return loadCertificateFiles(tls.certFile, tls.keyFile);
   if (tls) {
     const { certificateInfo, keyMatchesCertificate } = await import('./certificate.js');
-    if (!keyMatchesCertificate(tls.cert, tls.key)) throw new ServerError(ServerErrorCode.Certificate, 'the TLS key does not belong to the certificate');
+    if (!keyMatchesCertificate(tls.cert, tls.key))
+      throw new ServerError(ServerErrorCode.Certificate, 'the TLS key does not belong to the certificate');
     const info = certificateInfo(tls.cert);
-    return { cert: tls.cert, key: tls.key, sha256: info.sha256, notAfter: info.notAfter, selfSigned: false, created: false };
+    return {
+      cert: tls.cert,
+      key: tls.key,
+      sha256: info.sha256,
+      notAfter: info.notAfter,
+      selfSigned: false,
+      created: false,
+    };
   }
-  const names = options.certificateNames ?? ['localhost', '127.0.0.1', '::1', ...(host === '0.0.0.0' || host === '::' ? [] : [host])];
+  const names = options.certificateNames ?? [
+    'localhost',
+    '127.0.0.1',
+    '::1',
+    ...(host === '0.0.0.0' || host === '::' ? [] : [host]),
+  ];
   return loadOrCreateSelfSigned(options.dataDir!, names);
 }
 
@@ -618,14 +678,18 @@ async function startWebTransport(
   try {
     await server.ready;
   } catch (cause) {
-    throw new ServerError(ServerErrorCode.Listen, `cannot listen on ${host}:${port}: ${(cause as Error).message}`, { cause });
+    throw new ServerError(ServerErrorCode.Listen, `cannot listen on ${host}:${port}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
-  if (!server.address()) throw new ServerError(ServerErrorCode.Listen, `WebTransport server on ${host}:${port} has no address`);
+  if (!server.address())
+    throw new ServerError(ServerErrorCode.Listen, `WebTransport server on ${host}:${port} has no address`);
   if (!http3) {
     // The library's HTTP/2 server pings every session once a second only to estimate RTT for its
     // flow-control auto-tuning (which falls back to 25 ms without it). At 10 000 peers that is
     // 10 000 PINGs/s of pure overhead; liveness comes from the rendezvous pings (15 s) instead.
-    const h2 = (server as unknown as { transportInt?: { serverInt?: { removeAllListeners(event: string): unknown } } }).transportInt?.serverInt;
+    const h2 = (server as unknown as { transportInt?: { serverInt?: { removeAllListeners(event: string): unknown } } })
+      .transportInt?.serverInt;
     h2?.removeAllListeners('session');
   }
   logger.debug('webtransport listening', { http3 });

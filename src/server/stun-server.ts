@@ -38,11 +38,17 @@ export class StunServer {
 
   constructor(options: StunServerOptions) {
     if ((options.altHost === undefined) !== (options.altPort === undefined)) {
-      throw new StunError(StunErrorCode.InvalidArgument, 'give both the alternate host and the alternate port, or neither');
+      throw new StunError(
+        StunErrorCode.InvalidArgument,
+        'give both the alternate host and the alternate port, or neither',
+      );
     }
     if (options.altHost !== undefined && [options.host, options.altHost].some((h) => h === '0.0.0.0' || h === '::')) {
       // RESPONSE-ORIGIN and OTHER-ADDRESS must name real addresses (RFC 5780 §7.3, §7.4).
-      throw new StunError(StunErrorCode.InvalidArgument, 'RFC 5780 mode needs two specific IP addresses, not a wildcard');
+      throw new StunError(
+        StunErrorCode.InvalidArgument,
+        'RFC 5780 mode needs two specific IP addresses, not a wildcard',
+      );
     }
     this.options = options;
   }
@@ -96,7 +102,9 @@ export class StunServer {
         if (port !== 0 && (altPort === undefined || altPort !== 0)) break;
       }
     }
-    throw lastError instanceof StunError ? lastError : new StunError(StunErrorCode.Socket, 'cannot bind the STUN server sockets', { cause: lastError });
+    throw lastError instanceof StunError
+      ? lastError
+      : new StunError(StunErrorCode.Socket, 'cannot bind the STUN server sockets', { cause: lastError });
   }
 
   async close(): Promise<void> {

@@ -59,8 +59,18 @@ export type ConnectionEvent =
   | { readonly type: 'stream-opened'; readonly connection: ConnectionHandle; readonly streamId: number }
   | { readonly type: 'stream-readable'; readonly connection: ConnectionHandle; readonly streamId: number }
   | { readonly type: 'stream-writable'; readonly connection: ConnectionHandle; readonly streamId: number }
-  | { readonly type: 'stream-reset'; readonly connection: ConnectionHandle; readonly streamId: number; readonly errorCode: number }
-  | { readonly type: 'stream-stop-sending'; readonly connection: ConnectionHandle; readonly streamId: number; readonly errorCode: number }
+  | {
+      readonly type: 'stream-reset';
+      readonly connection: ConnectionHandle;
+      readonly streamId: number;
+      readonly errorCode: number;
+    }
+  | {
+      readonly type: 'stream-stop-sending';
+      readonly connection: ConnectionHandle;
+      readonly streamId: number;
+      readonly errorCode: number;
+    }
   | { readonly type: 'datagram'; readonly connection: ConnectionHandle; readonly data: Uint8Array }
   | { readonly type: 'path-changed'; readonly connection: ConnectionHandle; readonly remote: Address }
   | { readonly type: 'closed'; readonly connection: ConnectionHandle; readonly reason: CloseReason };
@@ -68,8 +78,8 @@ export type ConnectionEvent =
 /** Result of reading from a stream. */
 export type StreamRead =
   | { readonly kind: 'data'; readonly data: Uint8Array }
-  | { readonly kind: 'fin' }          // every byte was read and the peer finished the stream
-  | { readonly kind: 'blocked' }      // nothing buffered now; wait for 'stream-readable'
+  | { readonly kind: 'fin' } // every byte was read and the peer finished the stream
+  | { readonly kind: 'blocked' } // nothing buffered now; wait for 'stream-readable'
   | { readonly kind: 'reset'; readonly errorCode: number };
 
 /**

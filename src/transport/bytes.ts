@@ -14,7 +14,14 @@ export function copyBytes(src: Uint8Array, srcStart: number, srcEnd: number, dst
  * (a power of two, >= to - from) placed at the start of a fresh buffer of cap + spare bytes; each
  * byte lands at its offset modulo the new capacity. Growth path only (it allocates the new buffer).
  */
-export function regrowRing(old: Uint8Array, oldCap: number, from: number, to: number, cap: number, spare: number): Uint8Array {
+export function regrowRing(
+  old: Uint8Array,
+  oldCap: number,
+  from: number,
+  to: number,
+  cap: number,
+  spare: number,
+): Uint8Array {
   const next = new Uint8Array(cap + spare);
   for (let off = from; off < to; ) {
     const src = off % oldCap;

@@ -37,7 +37,10 @@ export interface TransportConfig {
   /** Incoming datagrams queued for the application at most (older are dropped and counted). */
   readonly datagramReceiveQueueLength: number;
   /** Congestion controller factory name: 'ledbat' (default) or 'newreno'; or a custom factory. */
-  readonly congestionController: 'ledbat' | 'newreno' | import('./congestion/controller.js').CongestionControllerFactory;
+  readonly congestionController:
+    | 'ledbat'
+    | 'newreno'
+    | import('./congestion/controller.js').CongestionControllerFactory;
   /** LEDBAT target queueing delay (ms), ≤ 100 (RFC 6817); LEDBAT++ recommends 60. */
   readonly ledbatTargetMs: number;
   /** LEDBAT++ periodic slowdown (yield to other LEDBAT flows to re-measure base delay). */
@@ -100,7 +103,8 @@ export function resolveConfig(overrides: Partial<TransportConfig> | undefined): 
   const bad = (what: string): never => {
     throw new TransportError(TransportErrorName.CONFIG, `invalid transport config: ${what}`);
   };
-  if (!(c.maxUdpPayloadSize >= MIN_UDP_PAYLOAD_SIZE && c.maxUdpPayloadSize <= MAX_UDP_PAYLOAD_SIZE)) bad('maxUdpPayloadSize');
+  if (!(c.maxUdpPayloadSize >= MIN_UDP_PAYLOAD_SIZE && c.maxUdpPayloadSize <= MAX_UDP_PAYLOAD_SIZE))
+    bad('maxUdpPayloadSize');
   if (!(c.idleTimeoutMs >= 0)) bad('idleTimeoutMs');
   if (!(c.keepAliveIntervalMs >= 0)) bad('keepAliveIntervalMs');
   if (!(c.maxAckDelayMs >= 0 && c.maxAckDelayMs < 16384)) bad('maxAckDelayMs');

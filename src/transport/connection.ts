@@ -7,7 +7,14 @@ import { FrameDecoder } from '../wire/frames-decode.js';
 import { padDatagram, writeLongHeader } from '../wire/headers.js';
 import { decodePacketNumber, packetNumberLength } from '../wire/packet-number.js';
 import { WireError } from '../wire/errors.js';
-import { AEAD_TAG_LENGTH, CONNECTION_ID_LENGTH, FrameType, LongPacketType, MIN_INITIAL_DATAGRAM_SIZE, type LongHeader } from '../wire/types.js';
+import {
+  AEAD_TAG_LENGTH,
+  CONNECTION_ID_LENGTH,
+  FrameType,
+  LongPacketType,
+  MIN_INITIAL_DATAGRAM_SIZE,
+  type LongHeader,
+} from '../wire/types.js';
 import type {
   Address,
   CloseReason,
@@ -34,7 +41,11 @@ import { RttEstimator } from './recovery/rtt-estimator.js';
 import { SentFrame } from './recovery/sent-packets.js';
 import { Signal, type Stream } from './streams/stream.js';
 import { StreamMap } from './streams/stream-map.js';
-import { decodeTransportParameters, encodeTransportParameters, type TransportParameters } from './transport-parameters.js';
+import {
+  decodeTransportParameters,
+  encodeTransportParameters,
+  type TransportParameters,
+} from './transport-parameters.js';
 
 /** Where a connection reports events (the endpoint's queue). */
 export interface EventSink {
@@ -73,7 +84,7 @@ const READ_FIN: StreamRead = Object.freeze({ kind: 'fin' });
 
 /** onMaxDataFrame's Map#forEach callback (`this` is the connection). */
 function enqueueIfUnsent(this: Connection, s: Stream): void {
-  if (s.send !== null && s.send.hasUnsent) this.enqueueSend(s);
+  if (s.send?.hasUnsent) this.enqueueSend(s);
 }
 
 /**
@@ -285,7 +296,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       prologue: makePrologue(),
       random: init.random,
     });
-    if (c.handshake.pattern.id !== pattern.id) throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, 'pattern mismatch');
+    if (c.handshake.pattern.id !== pattern.id)
+      throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, 'pattern mismatch');
     c.pattern = pattern;
     const params = c.handshake.readMessage(payload.subarray(1));
     c.applyPeerParams(decodeTransportParameters(params));
@@ -328,7 +340,11 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   private applyPeerParams(p: TransportParameters): void {
     this.peerParams = p;
     this.connSendFc = new SendFlowControl(p.initialMaxData);
-    this.streams.peerStreamDataLimits = [p.initialMaxStreamDataBidiLocal, p.initialMaxStreamDataBidiRemote, p.initialMaxStreamDataUni];
+    this.streams.peerStreamDataLimits = [
+      p.initialMaxStreamDataBidiLocal,
+      p.initialMaxStreamDataBidiRemote,
+      p.initialMaxStreamDataUni,
+    ];
     this.streams.onMaxStreams(true, p.initialMaxStreamsBidi);
     this.streams.onMaxStreams(false, p.initialMaxStreamsUni);
     this.recovery.peerMaxAckDelay = p.maxAckDelayMs;
@@ -371,7 +387,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     if ((payload[0] ?? -1) !== this.pattern?.id) return;
     if (hs === null || hs.isMyTurn) {
       // Not expecting a message: a repeat of the peer's last one. The XX client repeats msg 3.
-      if (this.isClient && !this.handshakeConfirmed && this.handshakeDatagram !== null) this.handshakeSendPending = true;
+      if (this.isClient && !this.handshakeConfirmed && this.handshakeDatagram !== null)
+        this.handshakeSendPending = true;
       return;
     }
     let params: Uint8Array;
@@ -407,7 +424,12 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
 
   private failHandshake(now: number, e: unknown): void {
     const code = e instanceof TransportError ? e.transportCode : TransportErrorCode.HANDSHAKE_FAILED;
-    this.finishClosed(now, { errorCode: code, application: false, reason: (e as Error).message ?? 'handshake failed', remote: false });
+    this.finishClosed(now, {
+      errorCode: code,
+      application: false,
+      reason: (e as Error).message ?? 'handshake failed',
+      remote: false,
+    });
   }
 
   private confirmHandshake(): void {
@@ -435,20 +457,16 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     this.now = now;
     const state = this.stateValue;
     if (state === 'closed' || this.protection === null) return;
-    let headerLength: number;
-    let pn: number;
-    let keyPhase: 0 | 1;
-    let reserved: number;
     // Short header (spec/wire.md): parsed inline, without readShortHeader's result object (hot path).
     const first = buf[0] as number;
     const pnLength = ((first & 0x03) + 1) as 1 | 2 | 3 | 4;
-    headerLength = 1 + CONNECTION_ID_LENGTH + pnLength;
+    const headerLength = 1 + CONNECTION_ID_LENGTH + pnLength;
     if (length < headerLength + 1 + AEAD_TAG_LENGTH) return;
-    keyPhase = ((first >> 2) & 1) as 0 | 1;
-    reserved = (first >> 3) & 0x07;
+    const keyPhase = ((first >> 2) & 1) as 0 | 1;
+    const reserved = (first >> 3) & 0x07;
     let truncated = 0;
     for (let i = 1 + CONNECTION_ID_LENGTH; i < headerLength; i++) truncated = truncated * 256 + (buf[i] as number);
-    pn = decodePacketNumber(this.ackTracker.largest, truncated, pnLength);
+    const pn = decodePacketNumber(this.ackTracker.largest, truncated, pnLength);
     if (this.ackTracker.isDuplicate(pn)) return;
     // Open and decode in rxBuf (see txBuf): one memcpy, and the views into it are reused.
     if (length > this.rxBuf.length) this.rxBuf = new Uint8Array(length); // the peer allows larger datagrams than we do
@@ -458,7 +476,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     buf = rx;
     const plain = this.protection.open(buf, headerLength, length, pn, keyPhase);
     if (plain < 0) {
-      if (plain === OpenResult.AEAD_LIMIT_REACHED) this.closeWithError(now, TransportErrorCode.AEAD_LIMIT_REACHED, 'AEAD limit reached');
+      if (plain === OpenResult.AEAD_LIMIT_REACHED)
+        this.closeWithError(now, TransportErrorCode.AEAD_LIMIT_REACHED, 'AEAD limit reached');
       return;
     }
     this.bytesReceived += length;
@@ -527,16 +546,19 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     if (this.streams.newlyOpened.length > 0) this.flushOpenedEvents();
     const recv = s.recv;
     const fc = s.recvFc;
-    if (recv === null || fc === null) throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `STREAM on send-only stream ${streamId}`);
+    if (recv === null || fc === null)
+      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `STREAM on send-only stream ${streamId}`);
     const end = offset + data.length;
     if (recv.finalSize >= 0 && (end > recv.finalSize || (fin && end !== recv.finalSize))) {
       throw protocolError(TransportErrorCode.FINAL_SIZE_ERROR, `stream ${streamId} data beyond its final size`);
     }
     if (fin) {
-      if (recv.highestReceived > end) throw protocolError(TransportErrorCode.FINAL_SIZE_ERROR, `stream ${streamId} FIN below received data`);
+      if (recv.highestReceived > end)
+        throw protocolError(TransportErrorCode.FINAL_SIZE_ERROR, `stream ${streamId} FIN below received data`);
       recv.finalSize = end;
     }
-    if (end > fc.limit) throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, `stream ${streamId} exceeded its flow-control limit`);
+    if (end > fc.limit)
+      throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, `stream ${streamId} exceeded its flow-control limit`);
     let increase: number;
     const discarding = s.recvResetCode >= 0 || s.stopSending !== Signal.None;
     if (discarding) {
@@ -571,16 +593,19 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     if (this.streams.newlyOpened.length > 0) this.flushOpenedEvents();
     const recv = s.recv;
     const fc = s.recvFc;
-    if (recv === null || fc === null) throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `RESET_STREAM on send-only stream ${streamId}`);
+    if (recv === null || fc === null)
+      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `RESET_STREAM on send-only stream ${streamId}`);
     if ((recv.finalSize >= 0 && recv.finalSize !== finalSize) || finalSize < recv.highestReceived) {
       throw protocolError(TransportErrorCode.FINAL_SIZE_ERROR, `stream ${streamId} reset with a different final size`);
     }
-    if (finalSize > fc.limit) throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, `stream ${streamId} final size beyond limit`);
+    if (finalSize > fc.limit)
+      throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, `stream ${streamId} final size beyond limit`);
     if (s.recvResetCode >= 0 || s.finDelivered) return;
     const increase = finalSize - recv.highestReceived;
     recv.highestReceived = finalSize;
     fc.onReceived(increase);
-    if (!this.connRecvFc.onReceived(increase)) throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, 'connection flow-control limit exceeded');
+    if (!this.connRecvFc.onReceived(increase))
+      throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, 'connection flow-control limit exceeded');
     // Everything not read is consumed for connection flow control (RFC 9000 §4.5).
     const unread = finalSize - recv.readOffset;
     recv.finalSize = finalSize;
@@ -595,7 +620,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     const s = this.streams.getForFrame(streamId);
     if (s === null) return;
     if (this.streams.newlyOpened.length > 0) this.flushOpenedEvents();
-    if (s.send === null) throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `STOP_SENDING on receive-only stream ${streamId}`);
+    if (s.send === null)
+      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `STOP_SENDING on receive-only stream ${streamId}`);
     if (s.stopReceivedCode >= 0) return;
     s.stopReceivedCode = errorCode;
     if (s.reset === Signal.None && !(s.finAcked && s.send.allAcked)) this.resetSendHalf(s, errorCode);
@@ -611,7 +637,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     const s = this.streams.getForFrame(streamId);
     if (s === null) return;
     if (this.streams.newlyOpened.length > 0) this.flushOpenedEvents();
-    if (s.sendFc === null) throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `MAX_STREAM_DATA on receive-only stream ${streamId}`);
+    if (s.sendFc === null)
+      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `MAX_STREAM_DATA on receive-only stream ${streamId}`);
     if (s.sendFc.update(maximum)) this.enqueueSend(s);
   }
 
@@ -621,7 +648,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
 
   onStreamDataBlockedFrame(streamId: number): void {
     const s = this.streams.getForFrame(streamId);
-    if (s !== null && s.recv === null) throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `STREAM_DATA_BLOCKED on send-only stream ${streamId}`);
+    if (s !== null && s.recv === null)
+      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `STREAM_DATA_BLOCKED on send-only stream ${streamId}`);
   }
 
   onPathChallengeFrame(data: Uint8Array): void {
@@ -761,7 +789,11 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
   private stream(streamId: number): Stream {
     const s = this.streams.streams.get(streamId);
     if (s === undefined) {
-      throw new TransportError(TransportErrorName.UNKNOWN_STREAM, `no open stream ${streamId}`, TransportErrorCode.STREAM_STATE_ERROR);
+      throw new TransportError(
+        TransportErrorName.UNKNOWN_STREAM,
+        `no open stream ${streamId}`,
+        TransportErrorCode.STREAM_STATE_ERROR,
+      );
     }
     return s;
   }
@@ -776,7 +808,11 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     const s = this.stream(streamId);
     const send = s.send;
     if (send === null || s.finRequested || s.reset !== Signal.None) {
-      throw new TransportError(TransportErrorName.STREAM_STATE, `stream ${streamId} is not writable`, TransportErrorCode.STREAM_STATE_ERROR);
+      throw new TransportError(
+        TransportErrorName.STREAM_STATE,
+        `stream ${streamId} is not writable`,
+        TransportErrorCode.STREAM_STATE_ERROR,
+      );
     }
     const n = send.write(data);
     if (n < data.length) s.writeBlocked = true;
@@ -788,7 +824,11 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     this.assertOpen();
     const s = this.stream(streamId);
     if (s.send === null || s.reset !== Signal.None) {
-      throw new TransportError(TransportErrorName.STREAM_STATE, `stream ${streamId} is not writable`, TransportErrorCode.STREAM_STATE_ERROR);
+      throw new TransportError(
+        TransportErrorName.STREAM_STATE,
+        `stream ${streamId} is not writable`,
+        TransportErrorCode.STREAM_STATE_ERROR,
+      );
     }
     if (s.finRequested) return;
     s.finRequested = true;
@@ -800,12 +840,20 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     const s = this.streams.streams.get(streamId);
     if (s === undefined) {
       if (this.streams.wasClosed(streamId)) return READ_FIN;
-      throw new TransportError(TransportErrorName.UNKNOWN_STREAM, `no stream ${streamId}`, TransportErrorCode.STREAM_STATE_ERROR);
+      throw new TransportError(
+        TransportErrorName.UNKNOWN_STREAM,
+        `no stream ${streamId}`,
+        TransportErrorCode.STREAM_STATE_ERROR,
+      );
     }
     const recv = s.recv;
     const fc = s.recvFc;
     if (recv === null || fc === null) {
-      throw new TransportError(TransportErrorName.STREAM_STATE, `stream ${streamId} is send-only`, TransportErrorCode.STREAM_STATE_ERROR);
+      throw new TransportError(
+        TransportErrorName.STREAM_STATE,
+        `stream ${streamId} is send-only`,
+        TransportErrorCode.STREAM_STATE_ERROR,
+      );
     }
     if (s.recvResetCode >= 0) {
       s.recvResetDelivered = true;
@@ -844,7 +892,11 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     this.assertOpen();
     const s = this.stream(streamId);
     if (s.send === null) {
-      throw new TransportError(TransportErrorName.STREAM_STATE, `stream ${streamId} is receive-only`, TransportErrorCode.STREAM_STATE_ERROR);
+      throw new TransportError(
+        TransportErrorName.STREAM_STATE,
+        `stream ${streamId} is receive-only`,
+        TransportErrorCode.STREAM_STATE_ERROR,
+      );
     }
     if (s.reset !== Signal.None || (s.finAcked && s.send.allAcked)) return;
     this.resetSendHalf(s, errorCode);
@@ -866,7 +918,11 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     const s = this.stream(streamId);
     const recv = s.recv;
     if (recv === null) {
-      throw new TransportError(TransportErrorName.STREAM_STATE, `stream ${streamId} is send-only`, TransportErrorCode.STREAM_STATE_ERROR);
+      throw new TransportError(
+        TransportErrorName.STREAM_STATE,
+        `stream ${streamId} is send-only`,
+        TransportErrorCode.STREAM_STATE_ERROR,
+      );
     }
     if (s.stopSending !== Signal.None || s.recvResetCode >= 0) return;
     const unread = recv.highestReceived - recv.readOffset;
@@ -1000,7 +1056,11 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     // Closing lasts until the peer answers our CLOSE, at most as long as the peer would wait before
     // timing out itself (the idle timeout): only then can the peer miss the close altogether.
     this.closeDeadline =
-      now + Math.max(this.closePeriod(), this.idleTimeoutMs > 0 ? this.idleTimeoutMs : MAX_CLOSE_RETRANSMITS_WITHOUT_IDLE * MAX_CLOSE_INTERVAL_MS);
+      now +
+      Math.max(
+        this.closePeriod(),
+        this.idleTimeoutMs > 0 ? this.idleTimeoutMs : MAX_CLOSE_RETRANSMITS_WITHOUT_IDLE * MAX_CLOSE_INTERVAL_MS,
+      );
     this.recovery.discardAll();
     this.reportClosed({ ...frame, remote: false });
   }
@@ -1111,12 +1171,22 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     if (st === 'handshaking' && now >= this.handshakeDeadline) {
-      this.finishClosed(now, { errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT, application: false, reason: 'handshake timed out', remote: false });
+      this.finishClosed(now, {
+        errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
+        application: false,
+        reason: 'handshake timed out',
+        remote: false,
+      });
       return;
     }
     this.updateTimerFields();
     if (now >= this.idleAt) {
-      this.finishClosed(now, { errorCode: TransportErrorCode.IDLE_TIMEOUT, application: false, reason: 'idle timeout', remote: false });
+      this.finishClosed(now, {
+        errorCode: TransportErrorCode.IDLE_TIMEOUT,
+        application: false,
+        reason: 'idle timeout',
+        remote: false,
+      });
       return;
     }
     if (now >= this.handshakeRetransmitAt && this.handshakeDatagram !== null) {
@@ -1142,7 +1212,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
 
   private hasSendable(): boolean {
     if (this.pingPending || this.maxDataPending || this.datagramQueue.length > 0) return true;
-    if (this.controlQueue.length > 0 || this.streams.maxStreamsPending[0] || this.streams.maxStreamsPending[1]) return true;
+    if (this.controlQueue.length > 0 || this.streams.maxStreamsPending[0] || this.streams.maxStreamsPending[1])
+      return true;
     if (this.path.hasPending) return true;
     return this.sendQueue.length > 0;
   }
@@ -1216,7 +1287,13 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     return v;
   }
 
-  private buildPacket(now: number, buf: Uint8Array, protection: PacketProtection, maxSize: number, canSendData: boolean): number {
+  private buildPacket(
+    now: number,
+    buf: Uint8Array,
+    protection: PacketProtection,
+    maxSize: number,
+    canSendData: boolean,
+  ): number {
     const recovery = this.recovery;
     const pn = recovery.nextPn;
     const pnLength = packetNumberLength(pn, recovery.largestAcked < 0 ? null : recovery.largestAcked);
@@ -1227,7 +1304,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     if (canSendData) {
       this.writeControlFrames(b);
       if (this.pingPending && b.writePing()) this.pingPending = false;
-      while (this.datagramQueue.length > 0 && b.writeDatagram(this.datagramQueue[0] as Uint8Array)) this.datagramQueue.shift();
+      while (this.datagramQueue.length > 0 && b.writeDatagram(this.datagramQueue[0] as Uint8Array))
+        this.datagramQueue.shift();
       this.writeStreamFrames(b);
       if (this.probesPending > 0 && !b.ackEliciting) b.writePing();
     }
@@ -1279,7 +1357,12 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       if (s.blockedPending && s.sendFc !== null) {
         if (b.writeStreamDataBlocked(s.id, s.sendFc.limit)) s.blockedPending = false;
       }
-      if (s.reset === Signal.Pending || s.stopSending === Signal.Pending || s.maxStreamDataPending || s.blockedPending) {
+      if (
+        s.reset === Signal.Pending ||
+        s.stopSending === Signal.Pending ||
+        s.maxStreamDataPending ||
+        s.blockedPending
+      ) {
         q.push(s); // still something to send: stays queued
       } else {
         s.controlQueued = false;
@@ -1362,4 +1445,3 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     };
   }
 }
-

@@ -68,7 +68,10 @@ export class Endpoint implements SansIoEndpoint {
   private rr = 0;
   private nextId = 1;
   private closed = false;
-  private readonly transmit: { destination: Address; length: number } = { destination: { host: '', port: 0 }, length: 0 };
+  private readonly transmit: { destination: Address; length: number } = {
+    destination: { host: '', port: 0 },
+    length: 0,
+  };
   /** Datagrams dropped without reaching a connection (unknown CID, malformed, refused). */
   droppedDatagrams = 0;
 
@@ -105,7 +108,12 @@ export class Endpoint implements SansIoEndpoint {
   }
 
   connect(remote: Address, options: ConnectOptions, now: number): Connection {
-    if (this.closed) throw new TransportError(TransportErrorName.CONNECTION_CLOSED, 'endpoint is closed', TransportErrorCode.ENDPOINT_CLOSED);
+    if (this.closed)
+      throw new TransportError(
+        TransportErrorName.CONNECTION_CLOSED,
+        'endpoint is closed',
+        TransportErrorCode.ENDPOINT_CLOSED,
+      );
     const initialDcid = new Uint8Array(CONNECTION_ID_LENGTH);
     this.options.random(initialDcid);
     const conn = Connection.client(

@@ -48,7 +48,12 @@ export const TransportErrorName = {
 export class TransportError extends PunchlineError {
   readonly transportCode: number;
 
-  constructor(code: string, message: string, transportCode: number = TransportErrorCode.INTERNAL_ERROR, options?: { cause?: unknown }) {
+  constructor(
+    code: string,
+    message: string,
+    transportCode: number = TransportErrorCode.INTERNAL_ERROR,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
     this.transportCode = transportCode;
   }

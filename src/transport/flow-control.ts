@@ -20,7 +20,10 @@ export class ReceiveFlowControl {
   /** An update is waiting to be sent (MAX_DATA / MAX_STREAM_DATA). */
   pendingUpdate = false;
 
-  constructor(initialWindow: number, readonly maxWindow: number) {
+  constructor(
+    initialWindow: number,
+    readonly maxWindow: number,
+  ) {
     this.window = initialWindow;
     this.limit = initialWindow;
   }

@@ -8,7 +8,16 @@ export { Endpoint, createEndpoint, type EndpointOptions } from './endpoint.js';
 export { Connection } from './connection.js';
 export { DEFAULT_TRANSPORT_CONFIG, resolveConfig, type TransportConfig } from './config.js';
 export { TransportError, TransportErrorCode, TransportErrorName, transportErrorName } from './errors.js';
-export type { CongestionController, CongestionControllerFactory, CongestionControllerOptions, AckSample } from './congestion/controller.js';
+export type {
+  CongestionController,
+  CongestionControllerFactory,
+  CongestionControllerOptions,
+  AckSample,
+} from './congestion/controller.js';
 export { Ledbat, ledbatFactory } from './congestion/ledbat.js';
 export { NewReno, newRenoFactory } from './congestion/new-reno.js';
-export { encodeTransportParameters, decodeTransportParameters, type TransportParameters } from './transport-parameters.js';
+export {
+  encodeTransportParameters,
+  decodeTransportParameters,
+  type TransportParameters,
+} from './transport-parameters.js';

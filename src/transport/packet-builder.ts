@@ -1,5 +1,12 @@
 import type { PacketProtection } from '../crypto/packet-protection.js';
-import { FRAME_TYPE_CLOSE_APPLICATION, FRAME_TYPE_DATAGRAM_WITH_LENGTH, ackFrameLength, streamFrameHeaderLength, writeAckFrame, writeStreamFrameHeader } from '../wire/frames-encode.js';
+import {
+  FRAME_TYPE_CLOSE_APPLICATION,
+  FRAME_TYPE_DATAGRAM_WITH_LENGTH,
+  ackFrameLength,
+  streamFrameHeaderLength,
+  writeAckFrame,
+  writeStreamFrameHeader,
+} from '../wire/frames-encode.js';
 import { writeShortHeader } from '../wire/headers.js';
 import { varintLength, writeVarint } from '../wire/varint.js';
 import { AEAD_TAG_LENGTH, FrameType, MAX_CLOSE_REASON_BYTES, type AckRange } from '../wire/types.js';
@@ -117,7 +124,8 @@ export class PacketBuilder {
     return true;
   }
   writeMaxStreams(bidirectional: boolean, maximum: number): boolean {
-    if (!this.writeVarintFrame(bidirectional ? FrameType.MaxStreamsBidi : FrameType.MaxStreamsUni, maximum, 0, false)) return false;
+    if (!this.writeVarintFrame(bidirectional ? FrameType.MaxStreamsBidi : FrameType.MaxStreamsUni, maximum, 0, false))
+      return false;
     this.record(bidirectional ? SentFrame.MaxStreamsBidi : SentFrame.MaxStreamsUni, 0, 0, 0);
     return true;
   }

@@ -81,6 +81,7 @@ export class Path {
 
   writeFrames(b: PacketBuilder): void {
     if (this.response !== null && b.writePathFrame(true, this.response)) this.response = null;
-    if (this.challengePending && this.challenge !== null && b.writePathFrame(false, this.challenge)) this.challengePending = false;
+    if (this.challengePending && this.challenge !== null && b.writePathFrame(false, this.challenge))
+      this.challengePending = false;
   }
 }

@@ -28,13 +28,7 @@ export function classifyDatagram(buf: Uint8Array, length: number = buf.length): 
   const first = buf[0] as number;
   if (first >= 0x40) return first >= 0x80 ? DatagramKind.Long : DatagramKind.Short;
   if (first <= 0x03) {
-    if (
-      end >= STUN_HEADER_LENGTH &&
-      buf[4] === 0x21 &&
-      buf[5] === 0x12 &&
-      buf[6] === 0xa4 &&
-      buf[7] === 0x42
-    ) {
+    if (end >= STUN_HEADER_LENGTH && buf[4] === 0x21 && buf[5] === 0x12 && buf[6] === 0xa4 && buf[7] === 0x42) {
       return DatagramKind.Stun;
     }
     return DatagramKind.Unknown;

@@ -60,10 +60,25 @@ export interface FrameDecoderOptions {
 export class FrameDecoder {
   private readonly reader = new WireReader();
   private readonly reuse: boolean;
-  private readonly streamFrame: StreamFrame = { type: FrameType.Stream, streamId: 0, offset: 0, data: new Uint8Array(0), fin: false, explicitLength: false };
-  private readonly ackFrame: AckFrame = { type: FrameType.Ack, ranges: [], ackDelayMicros: 0, receiveTimestampMicros: 0 };
+  private readonly streamFrame: StreamFrame = {
+    type: FrameType.Stream,
+    streamId: 0,
+    offset: 0,
+    data: new Uint8Array(0),
+    fin: false,
+    explicitLength: false,
+  };
+  private readonly ackFrame: AckFrame = {
+    type: FrameType.Ack,
+    ranges: [],
+    ackDelayMicros: 0,
+    receiveTimestampMicros: 0,
+  };
   private readonly pingFrame: Frame = { type: FrameType.Ping };
-  private readonly paddingFrame: { type: typeof FrameType.Padding; length: number } = { type: FrameType.Padding, length: 0 };
+  private readonly paddingFrame: { type: typeof FrameType.Padding; length: number } = {
+    type: FrameType.Padding,
+    length: 0,
+  };
   // MAX_DATA / MAX_STREAM_DATA come with every flow-control update, i.e. on the ACK path of a bulk
   // sender; limits beyond 2^31 are doubles, so a fresh frame would also box its `maximum`.
   private readonly maxDataFrame: MaxDataFrame = { type: FrameType.MaxData, maximum: 0 };
@@ -136,7 +151,12 @@ export class FrameDecoder {
       case FrameType.Ack:
         return this.reuse ? decodeAckInto(r, this.ackFrame, this.rangePool) : decodeAck(r);
       case FrameType.ResetStream:
-        return { type: FrameType.ResetStream, streamId: r.readVarint(), errorCode: r.readVarint(), finalSize: r.readVarint() };
+        return {
+          type: FrameType.ResetStream,
+          streamId: r.readVarint(),
+          errorCode: r.readVarint(),
+          finalSize: r.readVarint(),
+        };
       case FrameType.StopSending:
         return { type: FrameType.StopSending, streamId: r.readVarint(), errorCode: r.readVarint() };
       case 0x08:
@@ -203,7 +223,10 @@ export class FrameDecoder {
         }
         const length = r.readUint8();
         if (length !== CONNECTION_ID_LENGTH) {
-          throw new WireError(WireErrorCode.ConnectionIdLength, `connection id length ${length}, expected ${CONNECTION_ID_LENGTH}`);
+          throw new WireError(
+            WireErrorCode.ConnectionIdLength,
+            `connection id length ${length}, expected ${CONNECTION_ID_LENGTH}`,
+          );
         }
         const connectionId = r.readBytes(CONNECTION_ID_LENGTH);
         const resetToken = r.readBytes(STATELESS_RESET_TOKEN_LENGTH);
@@ -219,7 +242,10 @@ export class FrameDecoder {
         const errorCode = r.readVarint();
         const length = r.readVarint();
         if (length > MAX_CLOSE_REASON_BYTES) {
-          throw new WireError(WireErrorCode.Reason, `CLOSE reason of ${length} bytes exceeds ${MAX_CLOSE_REASON_BYTES}`);
+          throw new WireError(
+            WireErrorCode.Reason,
+            `CLOSE reason of ${length} bytes exceeds ${MAX_CLOSE_REASON_BYTES}`,
+          );
         }
         const bytes = r.readBytes(length);
         let reason: string;

@@ -91,7 +91,12 @@ export function datagramFrameHeaderLength(dataLength: number, explicitLength = t
 }
 
 /** Writes a DATAGRAM frame header (0x31 with length, 0x30 to end of packet); the caller copies the data. */
-export function writeDatagramFrameHeader(buf: Uint8Array, offset: number, dataLength: number, explicitLength = true): number {
+export function writeDatagramFrameHeader(
+  buf: Uint8Array,
+  offset: number,
+  dataLength: number,
+  explicitLength = true,
+): number {
   if (offset >= buf.length) throw tooSmall(offset + 1, buf.length);
   if (!explicitLength) {
     buf[offset] = FrameType.Datagram;
@@ -135,7 +140,10 @@ export function ackFrameLength(
     // RFC 9000 §19.3.1: Gap = previous smallest − this largest − 2 (so adjacent ranges must be merged).
     const gap = previousSmallest - r.largest - 2;
     if (gap < 0) {
-      throw new WireError(WireErrorCode.InvalidValue, 'ACK ranges must be descending, non-overlapping and non-adjacent');
+      throw new WireError(
+        WireErrorCode.InvalidValue,
+        'ACK ranges must be descending, non-overlapping and non-adjacent',
+      );
     }
     length += varintLength(gap) + varintLength(r.largest - r.smallest);
     previousSmallest = r.smallest;
@@ -255,7 +263,12 @@ export function frameLength(frame: Frame): number {
       checkFixed(frame.connectionId, CONNECTION_ID_LENGTH, 'connection id');
       checkFixed(frame.resetToken, STATELESS_RESET_TOKEN_LENGTH, 'reset token');
       return (
-        1 + varintLength(frame.sequence) + varintLength(frame.retirePriorTo) + 1 + CONNECTION_ID_LENGTH + STATELESS_RESET_TOKEN_LENGTH
+        1 +
+        varintLength(frame.sequence) +
+        varintLength(frame.retirePriorTo) +
+        1 +
+        CONNECTION_ID_LENGTH +
+        STATELESS_RESET_TOKEN_LENGTH
       );
     case FrameType.RetireConnectionId:
       checkVarints3(frame.sequence, 0, 0);
@@ -298,7 +311,14 @@ export function encodeFrame(frame: Frame, buf: Uint8Array, offset: number): numb
       buf[offset] = FrameType.Ping;
       return o;
     case FrameType.Ack:
-      return writeAckFrame(buf, offset, frame.ranges, frame.ranges.length, frame.ackDelayMicros, frame.receiveTimestampMicros);
+      return writeAckFrame(
+        buf,
+        offset,
+        frame.ranges,
+        frame.ranges.length,
+        frame.ackDelayMicros,
+        frame.receiveTimestampMicros,
+      );
     case FrameType.ResetStream:
       buf[offset] = frame.type;
       o = writeVarint(buf, o, frame.streamId);

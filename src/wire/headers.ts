@@ -143,7 +143,11 @@ export function writeLongHeader(
   token: Uint8Array,
   payloadLength: number,
 ): number {
-  if (packetType !== LongPacketType.Initial && packetType !== LongPacketType.Handshake && packetType !== LongPacketType.Retry) {
+  if (
+    packetType !== LongPacketType.Initial &&
+    packetType !== LongPacketType.Handshake &&
+    packetType !== LongPacketType.Retry
+  ) {
     throw new WireError(WireErrorCode.InvalidValue, `unknown long packet type ${packetType}`);
   }
   if (dcid.length !== CONNECTION_ID_LENGTH || scid.length !== CONNECTION_ID_LENGTH) {
@@ -215,16 +219,21 @@ export function readLongHeader(buf: Uint8Array, length: number = buf.length): Lo
   let token = buf.subarray(0, 0);
   if (hasToken(packetType)) {
     const tokenLength = r.readVarint();
-    if (tokenLength > MAX_TOKEN_LENGTH) throw new WireError(WireErrorCode.Token, `token of ${tokenLength} bytes too long`);
+    if (tokenLength > MAX_TOKEN_LENGTH)
+      throw new WireError(WireErrorCode.Token, `token of ${tokenLength} bytes too long`);
     // A Retry exists to deliver a token (spec/wire.md §5.2).
-    if (tokenLength === 0 && packetType === LongPacketType.Retry) throw new WireError(WireErrorCode.Token, 'Retry without a token');
+    if (tokenLength === 0 && packetType === LongPacketType.Retry)
+      throw new WireError(WireErrorCode.Token, 'Retry without a token');
     token = r.readBytes(tokenLength);
   }
   const payloadLength = r.readVarint();
   const headerLength = r.offset;
   const payload = r.readBytes(payloadLength);
   if (packetType === LongPacketType.Initial && r.end < MIN_INITIAL_DATAGRAM_SIZE) {
-    throw new WireError(WireErrorCode.Truncated, `Initial in a datagram of ${r.end} bytes (< ${MIN_INITIAL_DATAGRAM_SIZE})`);
+    throw new WireError(
+      WireErrorCode.Truncated,
+      `Initial in a datagram of ${r.end} bytes (< ${MIN_INITIAL_DATAGRAM_SIZE})`,
+    );
   }
   return {
     form: 'long',
@@ -242,7 +251,10 @@ export function readLongHeader(buf: Uint8Array, length: number = buf.length): Lo
 function readCid(r: WireReader): Uint8Array {
   const length = r.readUint8();
   if (length !== CONNECTION_ID_LENGTH) {
-    throw new WireError(WireErrorCode.ConnectionIdLength, `connection id length ${length}, expected ${CONNECTION_ID_LENGTH}`);
+    throw new WireError(
+      WireErrorCode.ConnectionIdLength,
+      `connection id length ${length}, expected ${CONNECTION_ID_LENGTH}`,
+    );
   }
   return r.readBytes(CONNECTION_ID_LENGTH);
 }
@@ -263,7 +275,8 @@ export function readDestinationConnectionId(buf: Uint8Array, length: number = bu
     if (end < 1 + CONNECTION_ID_LENGTH) throw new WireError(WireErrorCode.Truncated, 'short header truncated in DCID');
     return buf.subarray(1, 1 + CONNECTION_ID_LENGTH);
   }
-  if (end < LONG_DCID_OFFSET + CONNECTION_ID_LENGTH) throw new WireError(WireErrorCode.Truncated, 'long header truncated in DCID');
+  if (end < LONG_DCID_OFFSET + CONNECTION_ID_LENGTH)
+    throw new WireError(WireErrorCode.Truncated, 'long header truncated in DCID');
   if (buf[LONG_DCID_OFFSET - 1] !== CONNECTION_ID_LENGTH) {
     throw new WireError(WireErrorCode.ConnectionIdLength, 'long header DCID length is not 8');
   }

@@ -73,4 +73,10 @@ export {
   type PunchProbe,
   type DecodedPunchProbe,
 } from './probe.js';
-export { writeRelayHeader, readRelayDatagram, RELAY_CHANNEL_ID_LENGTH, RELAY_HEADER_LENGTH, type RelayDatagram } from './relay.js';
+export {
+  writeRelayHeader,
+  readRelayDatagram,
+  RELAY_CHANNEL_ID_LENGTH,
+  RELAY_HEADER_LENGTH,
+  type RelayDatagram,
+} from './relay.js';

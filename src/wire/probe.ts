@@ -83,7 +83,8 @@ export function writePunchProbe(
   probe: PunchProbe,
   totalLength: number = PUNCH_PROBE_LENGTH,
 ): number {
-  if (probe.mac.length !== PUNCH_MAC_LENGTH) throw new WireError(WireErrorCode.InvalidValue, 'punch MAC must be 16 bytes');
+  if (probe.mac.length !== PUNCH_MAC_LENGTH)
+    throw new WireError(WireErrorCode.InvalidValue, 'punch MAC must be 16 bytes');
   const macOffset = writePunchProbeHeader(buf, offset, probe.reply, probe.sessionId, probe.nonce, totalLength);
   buf.set(probe.mac, macOffset);
   return offset + totalLength;
@@ -92,9 +93,15 @@ export function writePunchProbe(
 /** Parses the probe in buf[0, length). Throws WireError Probe/Truncated. Does not verify the MAC. */
 export function readPunchProbe(buf: Uint8Array, length: number = buf.length): DecodedPunchProbe {
   const end = Math.min(length, buf.length);
-  if (end < PUNCH_PROBE_LENGTH) throw new WireError(WireErrorCode.Truncated, `punch probe of ${end} bytes is too short`);
+  if (end < PUNCH_PROBE_LENGTH)
+    throw new WireError(WireErrorCode.Truncated, `punch probe of ${end} bytes is too short`);
   const type = buf[0];
-  if ((type !== PUNCH_PROBE_TYPE && type !== PUNCH_PROBE_REPLY_TYPE) || buf[1] !== MAGIC_0 || buf[2] !== MAGIC_1 || buf[3] !== MAGIC_2) {
+  if (
+    (type !== PUNCH_PROBE_TYPE && type !== PUNCH_PROBE_REPLY_TYPE) ||
+    buf[1] !== MAGIC_0 ||
+    buf[2] !== MAGIC_1 ||
+    buf[3] !== MAGIC_2
+  ) {
     throw new WireError(WireErrorCode.Probe, 'not a punch probe (type or magic)');
   }
   return {

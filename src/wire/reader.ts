@@ -66,7 +66,10 @@ export class WireReader {
     const b = this.buf;
     const o = this.offset;
     this.offset = o + 4;
-    return (((b[o] as number) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>> 0;
+    return (
+      (((b[o] as number) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>>
+      0
+    );
   }
 
   /** Reads a big-endian unsigned integer of 1–4 bytes (truncated packet numbers). */
@@ -99,17 +102,29 @@ export class WireReader {
         this.need(4, 'varint');
         this.offset = o + 4;
         return (
-          (((first & 0x3f) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>> 0
+          (((first & 0x3f) << 24) |
+            ((b[o + 1] as number) << 16) |
+            ((b[o + 2] as number) << 8) |
+            (b[o + 3] as number)) >>>
+          0
         );
       default: {
         this.need(8, 'varint');
         const hi =
-          (((first & 0x3f) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>> 0;
+          (((first & 0x3f) << 24) |
+            ((b[o + 1] as number) << 16) |
+            ((b[o + 2] as number) << 8) |
+            (b[o + 3] as number)) >>>
+          0;
         if (hi > MAX_SAFE_HIGH_WORD) {
           throw new WireError(WireErrorCode.VarintUnsafe, 'varint above 2^53-1 is not supported');
         }
         const lo =
-          (((b[o + 4] as number) << 24) | ((b[o + 5] as number) << 16) | ((b[o + 6] as number) << 8) | (b[o + 7] as number)) >>> 0;
+          (((b[o + 4] as number) << 24) |
+            ((b[o + 5] as number) << 16) |
+            ((b[o + 6] as number) << 8) |
+            (b[o + 7] as number)) >>>
+          0;
         this.offset = o + 8;
         return hi * TWO_POW_32 + lo;
       }

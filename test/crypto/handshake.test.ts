@@ -17,7 +17,10 @@ const prologue = makePrologue();
 type Setup = { pattern: 'IK' | 'XX'; psk?: Uint8Array };
 const setups: Setup[] = [{ pattern: 'IK' }, { pattern: 'XX' }, { pattern: 'IK', psk }, { pattern: 'XX', psk }];
 
-function pair(s: Setup, o: { initiatorPsk?: Uint8Array; respPrologue?: Uint8Array; remote?: Uint8Array; responderKeys?: KeyPair } = {}) {
+function pair(
+  s: Setup,
+  o: { initiatorPsk?: Uint8Array; respPrologue?: Uint8Array; remote?: Uint8Array; responderKeys?: KeyPair } = {},
+) {
   const ipsk = o.initiatorPsk ?? s.psk;
   const initiator = HandshakeState.initiator({
     pattern: s.pattern,
@@ -75,14 +78,15 @@ describe.each(setups)('handshake %o', (s) => {
       for (let len = 0; len < (authenticated ? m.length : 32); len++) {
         expect(() => r.readMessage(m.subarray(0, len))).toThrow(CryptoError);
       }
-      if (authenticated) fc.assert(
-        fc.property(fc.nat(m.length * 8 - 1), (bit) => {
-          const bad = Uint8Array.from(m);
-          bad[bit >> 3]! ^= 1 << (bit & 7);
-          expect(() => r.readMessage(bad)).toThrow(CryptoError);
-        }),
-        { numRuns: 60 },
-      );
+      if (authenticated)
+        fc.assert(
+          fc.property(fc.nat(m.length * 8 - 1), (bit) => {
+            const bad = Uint8Array.from(m);
+            bad[bit >> 3]! ^= 1 << (bit & 7);
+            expect(() => r.readMessage(bad)).toThrow(CryptoError);
+          }),
+          { numRuns: 60 },
+        );
       expect(r.handshakeHash).toEqual(hashBefore);
       expect(r.rejectedMessages).toBeGreaterThanOrEqual(authenticated ? m.length : 32);
       expect(r.readMessage(m)).toEqual(Uint8Array.of(i)); // genuine message still accepted
@@ -142,14 +146,20 @@ describe('handshake failures', () => {
 
   it('usage errors are typed', () => {
     const { initiator, responder } = pair({ pattern: 'IK' });
-    expect(() => responder.writeMessage(new Uint8Array(0))).toThrow(expect.objectContaining({ code: CryptoErrorCode.WrongTurn }));
+    expect(() => responder.writeMessage(new Uint8Array(0))).toThrow(
+      expect.objectContaining({ code: CryptoErrorCode.WrongTurn }),
+    );
     expect(() => initiator.split()).toThrow(expect.objectContaining({ code: CryptoErrorCode.NotComplete }));
-    expect(() => initiator.writeMessage(new Uint8Array(70000))).toThrow(expect.objectContaining({ code: CryptoErrorCode.MessageTooLong }));
+    expect(() => initiator.writeMessage(new Uint8Array(70000))).toThrow(
+      expect.objectContaining({ code: CryptoErrorCode.MessageTooLong }),
+    );
     expect(initiator.isMyTurn).toBe(true); // the failed write changed nothing
     expect(() => HandshakeState.initiator({ pattern: 'IK', staticKeyPair: alice, prologue, random })).toThrow(
       expect.objectContaining({ code: CryptoErrorCode.InvalidArgument }),
     );
-    expect(() => HandshakeState.responder({ pattern: 'XX', staticKeyPair: alice, psk: new Uint8Array(5), prologue, random })).toThrow(CryptoError);
+    expect(() =>
+      HandshakeState.responder({ pattern: 'XX', staticKeyPair: alice, psk: new Uint8Array(5), prologue, random }),
+    ).toThrow(CryptoError);
     expect(() => responder.readMessage('nope' as unknown as Uint8Array)).toThrow(CryptoError);
   });
 
@@ -178,7 +188,11 @@ describe('handshake payload framing (spec/crypto.md §3.3)', () => {
     expect(pattern.name).toBe('XXpsk3');
     expect(pattern.base).toBe('XX');
     expect(responder.readMessage(message)).toEqual(new Uint8Array(0));
-    expect(() => decodeHandshakePayload(Uint8Array.of(0x09, 1))).toThrow(expect.objectContaining({ code: CryptoErrorCode.UnknownPattern }));
-    expect(() => decodeHandshakePayload(new Uint8Array(0))).toThrow(expect.objectContaining({ code: CryptoErrorCode.Truncated }));
+    expect(() => decodeHandshakePayload(Uint8Array.of(0x09, 1))).toThrow(
+      expect.objectContaining({ code: CryptoErrorCode.UnknownPattern }),
+    );
+    expect(() => decodeHandshakePayload(new Uint8Array(0))).toThrow(
+      expect.objectContaining({ code: CryptoErrorCode.Truncated }),
+    );
   });
 });

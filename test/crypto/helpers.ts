@@ -19,7 +19,10 @@ export function randomKey(random: (b: Uint8Array) => void): Uint8Array {
   return k;
 }
 
-export function protectionPair(options: PacketProtectionOptions = {}, seed = 'pair'): [PacketProtection, PacketProtection] {
+export function protectionPair(
+  options: PacketProtectionOptions = {},
+  seed = 'pair',
+): [PacketProtection, PacketProtection] {
   const random = seededRandom(seed);
   const k1 = randomKey(random);
   const k2 = randomKey(random);
@@ -51,7 +54,12 @@ export function sealPacket(sender: PacketProtection, packetNumber: number, paylo
 }
 
 /** Opens a copy (the original stays sealed); returns [result, plaintext]. Key phase read from byte 0. */
-export function openCopy(receiver: PacketProtection, p: SealedPacket, packetNumber = p.packetNumber, bytes = p.bytes): [number, Uint8Array] {
+export function openCopy(
+  receiver: PacketProtection,
+  p: SealedPacket,
+  packetNumber = p.packetNumber,
+  bytes = p.bytes,
+): [number, Uint8Array] {
   const copy = Uint8Array.from(bytes);
   const phase = (((copy[0] ?? 0) >> 2) & 1) as 0 | 1;
   const r = receiver.open(copy, HEADER_LENGTH, copy.length, packetNumber, phase);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CryptoError, CryptoErrorCode } from '../../src/crypto/errors.js';
+import { type CryptoError, CryptoErrorCode } from '../../src/crypto/errors.js';
 import { defaultIdentityPath, generateIdentity, loadIdentity, saveIdentity } from '../../src/crypto/identity.js';
 import { decodePublicKey, encodePublicKey, zBase32Decode, zBase32Encode } from '../../src/crypto/key-text.js';
 import { seededRandom } from './helpers.js';
@@ -75,7 +75,10 @@ describe('identity files', () => {
     const a = generateIdentity();
     const b = generateIdentity();
     await saveIdentity(mismatched, a);
-    const text = (await readFile(mismatched, 'utf8')).replace(encodePublicKey(a.publicKey), encodePublicKey(b.publicKey));
+    const text = (await readFile(mismatched, 'utf8')).replace(
+      encodePublicKey(a.publicKey),
+      encodePublicKey(b.publicKey),
+    );
     await writeFile(mismatched, text);
     await expect(loadIdentity(mismatched)).rejects.toMatchObject({ code: CryptoErrorCode.IdentityFormat });
 
@@ -85,7 +88,9 @@ describe('identity files', () => {
     const warnings: CryptoError[] = [];
     expect(await loadIdentity(open, { onWarning: (w) => warnings.push(w) })).toEqual(a);
     expect(warnings.map((w) => w.code)).toEqual([CryptoErrorCode.IdentityPermissions]);
-    await expect(loadIdentity(open, { strictPermissions: true })).rejects.toMatchObject({ code: CryptoErrorCode.IdentityPermissions });
+    await expect(loadIdentity(open, { strictPermissions: true })).rejects.toMatchObject({
+      code: CryptoErrorCode.IdentityPermissions,
+    });
   });
 
   it('default path honours PUNCHLINE_HOME', () => {

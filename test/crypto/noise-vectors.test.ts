@@ -85,7 +85,12 @@ describe.each(['IK', 'IKpsk2', 'XX', 'XXpsk3'])('cacophony Noise_%s_25519_ChaCha
       c.initializeKey(key);
       return c;
     };
-    const [iSend, iRecv, rSend, rRecv] = [cipher(ik.sendKey), cipher(ik.receiveKey), cipher(rk.sendKey), cipher(rk.receiveKey)];
+    const [iSend, iRecv, rSend, rRecv] = [
+      cipher(ik.sendKey),
+      cipher(ik.receiveKey),
+      cipher(rk.sendKey),
+      cipher(rk.receiveKey),
+    ];
     const empty = new Uint8Array(0);
     for (; i < v.messages.length; i++) {
       const m = v.messages[i]!;

@@ -9,19 +9,22 @@ const payloadArb = fc.uint8Array({ minLength: 0, maxLength: 1400 });
 describe('PacketProtection round trip', () => {
   it('open(seal(p)) === p for any payload and increasing packet numbers', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(payloadArb, fc.integer({ min: 1, max: 2 ** 40 })), { minLength: 1, maxLength: 20 }), (items) => {
-        const [a, b] = protectionPair();
-        let pn = 0;
-        for (const [payload, gap] of items) {
-          pn += gap;
-          const sealed = sealPacket(a, pn, payload);
-          expect(sealed.bytes.length).toBe(HEADER_LENGTH + payload.length + 16);
-          const [r, plain] = openCopy(b, sealed);
-          expect(r).toBe(payload.length);
-          expect(plain).toEqual(payload);
-        }
-        expect(b.stats().opened).toBe(items.length);
-      }),
+      fc.property(
+        fc.array(fc.tuple(payloadArb, fc.integer({ min: 1, max: 2 ** 40 })), { minLength: 1, maxLength: 20 }),
+        (items) => {
+          const [a, b] = protectionPair();
+          let pn = 0;
+          for (const [payload, gap] of items) {
+            pn += gap;
+            const sealed = sealPacket(a, pn, payload);
+            expect(sealed.bytes.length).toBe(HEADER_LENGTH + payload.length + 16);
+            const [r, plain] = openCopy(b, sealed);
+            expect(r).toBe(payload.length);
+            expect(plain).toEqual(payload);
+          }
+          expect(b.stats().opened).toBe(items.length);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -172,7 +175,10 @@ describe('PacketProtection replay protection', () => {
       fc.property(fc.array(fc.nat(), { minLength: 2, maxLength: 300 }), fc.nat(), (keys, dupSeed) => {
         const [a, b] = protectionPair();
         const packets = keys.map((_, i) => sealPacket(a, i, Uint8Array.of(i & 0xff)));
-        const order = packets.map((p, i) => ({ p, k: keys[i]! })).sort((x, y) => x.k - y.k).map((x) => x.p);
+        const order = packets
+          .map((p, i) => ({ p, k: keys[i]! }))
+          .sort((x, y) => x.k - y.k)
+          .map((x) => x.p);
         order.push(order[dupSeed % order.length]!); // plus one duplicate
         let delivered = 0;
         for (const p of order) if (openCopy(b, p)[0] >= 0) delivered++;
@@ -193,7 +199,7 @@ describe('PacketProtection replay protection', () => {
 });
 
 describe('PacketProtection key update (RFC 9001 §6)', () => {
-  function exchange(from: PacketProtection, to: PacketProtection, start: number, count: number): SealedPacket[] {
+  function exchange(from: PacketProtection, _to: PacketProtection, start: number, count: number): SealedPacket[] {
     const out: SealedPacket[] = [];
     for (let i = 0; i < count; i++) out.push(sealPacket(from, start + i, Uint8Array.of(i & 0xff, 0xaa)));
     return out;
@@ -290,10 +296,18 @@ describe('PacketProtection view reuse (seal/open in a few reused buffers)', () =
   it('interleaved buffers, lengths and header lengths all round-trip, including after a forged packet (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 1200 }), fc.integer({ min: 0, max: 3 }), fc.boolean()), {
-          minLength: 1,
-          maxLength: 60,
-        }),
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 0, max: 2 }),
+            fc.integer({ min: 0, max: 1200 }),
+            fc.integer({ min: 0, max: 3 }),
+            fc.boolean(),
+          ),
+          {
+            minLength: 1,
+            maxLength: 60,
+          },
+        ),
         (steps) => {
           const [a, b] = protectionPair();
           // Three reused "datagram" buffers on each side, as a transport with scratch buffers has.

@@ -19,7 +19,9 @@ interface PacketVector {
   headerLength: number;
   packets: { keyPhase: 0 | 1; packetNumber: number; protected: string }[];
 }
-const v = JSON.parse(readFileSync(new URL('../../spec/vectors/crypto-packet-protection.json', import.meta.url), 'utf8')) as PacketVector;
+const v = JSON.parse(
+  readFileSync(new URL('../../spec/vectors/crypto-packet-protection.json', import.meta.url), 'utf8'),
+) as PacketVector;
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -27,7 +29,13 @@ describe('packet protection vectors', () => {
   it('key schedule matches, and matches an independent HMAC-BLAKE2b (OpenSSL)', () => {
     const g0 = derivePhaseKeys(hex(v.trafficSecret0));
     const g1 = nextPhaseKeys(g0);
-    expect([toHex(g0.key), toHex(g0.iv), toHex(g1.secret), toHex(g1.key), toHex(g1.iv)]).toEqual([v.key0, v.iv0, v.trafficSecret1, v.key1, v.iv1]);
+    expect([toHex(g0.key), toHex(g0.iv), toHex(g1.secret), toHex(g1.key), toHex(g1.iv)]).toEqual([
+      v.key0,
+      v.iv0,
+      v.trafficSecret1,
+      v.key1,
+      v.iv1,
+    ]);
     const expand = (secret: string, label: string, n: number): string =>
       createHmac('blake2b512', hex(secret)).update(`punchline/1 ${label}\x01`).digest().subarray(0, n).toString('hex');
     expect(expand(v.trafficSecret0, 'key', 32)).toBe(v.key0);
@@ -45,7 +53,9 @@ describe('packet protection vectors', () => {
       const expected = hex(p.protected);
       const buf = Uint8Array.from(expected);
       buf.set(payload, v.headerLength);
-      expect(toHex(buf.subarray(0, sender.seal(buf, v.headerLength, payload.length, p.packetNumber)))).toBe(p.protected);
+      expect(toHex(buf.subarray(0, sender.seal(buf, v.headerLength, payload.length, p.packetNumber)))).toBe(
+        p.protected,
+      );
 
       const copy = Uint8Array.from(expected);
       expect(receiver.open(copy, v.headerLength, copy.length, p.packetNumber, p.keyPhase)).toBe(payload.length);
@@ -55,7 +65,9 @@ describe('packet protection vectors', () => {
       nonce.writeBigUInt64BE(BigInt(p.packetNumber), 4);
       const iv = hex(p.keyPhase === 0 ? v.iv0 : v.iv1);
       for (let i = 0; i < 12; i++) nonce[i]! ^= iv[i]!;
-      const d = createDecipheriv('chacha20-poly1305', hex(p.keyPhase === 0 ? v.key0 : v.key1), nonce, { authTagLength: 16 });
+      const d = createDecipheriv('chacha20-poly1305', hex(p.keyPhase === 0 ? v.key0 : v.key1), nonce, {
+        authTagLength: 16,
+      });
       d.setAAD(expected.subarray(0, v.headerLength), { plaintextLength: payload.length });
       d.setAuthTag(expected.subarray(expected.length - 16));
       const plain = Buffer.concat([d.update(expected.subarray(v.headerLength, expected.length - 16)), d.final()]);

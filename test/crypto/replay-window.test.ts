@@ -6,19 +6,30 @@ describe('ReplayWindow (RFC 6479)', () => {
   it('covers at least the requested size', () => {
     expect(new ReplayWindow().size).toBeGreaterThanOrEqual(2048);
     expect(new ReplayWindow(100).size).toBeGreaterThanOrEqual(100);
-    expect(() => new ReplayWindow(3)).toThrow(expect.objectContaining({ code: 'ERR_PUNCHLINE_CRYPTO_INVALID_ARGUMENT' }));
+    expect(() => new ReplayWindow(3)).toThrow(
+      expect.objectContaining({ code: 'ERR_PUNCHLINE_CRYPTO_INVALID_ARGUMENT' }),
+    );
   });
 
   it('agrees with a reference model (set of seen numbers + window bound)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 2 ** 53 - 1 })), { maxLength: 400 }),
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 2 ** 53 - 1 })), {
+          maxLength: 400,
+        }),
         (numbers) => {
           const w = new ReplayWindow(256);
           const seen = new Set<number>();
           let largest = -1;
           for (const n of numbers) {
-            const expected = n > largest ? ReplayCheck.Ok : largest - n >= w.size ? ReplayCheck.TooOld : seen.has(n) ? ReplayCheck.Replayed : ReplayCheck.Ok;
+            const expected =
+              n > largest
+                ? ReplayCheck.Ok
+                : largest - n >= w.size
+                  ? ReplayCheck.TooOld
+                  : seen.has(n)
+                    ? ReplayCheck.Replayed
+                    : ReplayCheck.Ok;
             expect(w.checkAndUpdate(n)).toBe(expected);
             if (expected === ReplayCheck.Ok) {
               seen.add(n);

@@ -16,7 +16,11 @@ describe('transport parameters', () => {
   it('round-trips and fills defaults', () => {
     const bytes = encodeTransportParameters({ initialMaxData: 2 ** 40, maxAckDelayMs: 10 });
     expect(bytes.length).toBeLessThan(MAX_TRANSPORT_PARAMETERS_BYTES);
-    expect(decodeTransportParameters(bytes)).toEqual({ ...DEFAULT_TRANSPORT_PARAMETERS, initialMaxData: 2 ** 40, maxAckDelayMs: 10 });
+    expect(decodeTransportParameters(bytes)).toEqual({
+      ...DEFAULT_TRANSPORT_PARAMETERS,
+      initialMaxData: 2 ** 40,
+      maxAckDelayMs: 10,
+    });
     expect(decodeTransportParameters(pack({ version: 1 }))).toEqual(DEFAULT_TRANSPORT_PARAMETERS);
   });
 
@@ -37,13 +41,17 @@ describe('transport parameters', () => {
   });
 
   it('rejects bigint, trailing bytes, empty, oversize and malformed input', () => {
-    expect(() => decodeTransportParameters(Uint8Array.of(0x81, 0xa7, ...new TextEncoder().encode('version'), 0xcf, 0xff, 0, 0, 0, 0, 0, 0, 1))).toThrow(
-      expect.objectContaining(code),
-    );
+    expect(() =>
+      decodeTransportParameters(
+        Uint8Array.of(0x81, 0xa7, ...new TextEncoder().encode('version'), 0xcf, 0xff, 0, 0, 0, 0, 0, 0, 1),
+      ),
+    ).toThrow(expect.objectContaining(code));
     const ok = encodeTransportParameters({});
     expect(() => decodeTransportParameters(Uint8Array.of(...ok, 0x00))).toThrow(expect.objectContaining(code));
     expect(() => decodeTransportParameters(new Uint8Array(0))).toThrow(expect.objectContaining(code));
-    expect(() => decodeTransportParameters(new Uint8Array(MAX_TRANSPORT_PARAMETERS_BYTES + 1))).toThrow(expect.objectContaining(code));
+    expect(() => decodeTransportParameters(new Uint8Array(MAX_TRANSPORT_PARAMETERS_BYTES + 1))).toThrow(
+      expect.objectContaining(code),
+    );
     expect(() => decodeTransportParameters(Uint8Array.of(0xc1))).toThrow(expect.objectContaining(code));
     expect(() => encodeTransportParameters({ maxDatagramFrameSize: 70_000 })).toThrow(expect.objectContaining(code));
   });

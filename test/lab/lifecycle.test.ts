@@ -44,9 +44,21 @@ describe.skipIf(!labAvailable)('lab lifecycle', () => {
   it('up creates the planned namespaces; down restores ip netns list exactly', async () => {
     const before = await listNamespaces();
     const rootForwarding = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
-    const lab = await Lab.up({ name: labName('life'), sites: [{ name: 'a', profile: 'easy' }, { name: 'c', profile: 'cgnat' }], servers: 1 });
+    const lab = await Lab.up({
+      name: labName('life'),
+      sites: [
+        { name: 'a', profile: 'easy' },
+        { name: 'c', profile: 'cgnat' },
+      ],
+      servers: 1,
+    });
     try {
-      expect((await mine(lab.prefix)).sort()).toEqual(lab.nodes().map((n) => n.ns).sort());
+      expect((await mine(lab.prefix)).sort()).toEqual(
+        lab
+          .nodes()
+          .map((n) => n.ns)
+          .sort(),
+      );
       expect(readState(lab.name)?.ready).toBe(true);
       const ping = await lab.run('c-host1', ['ip', 'route', 'get', '192.0.2.10']);
       expect(ping.stdout).toContain('via 192.168.2.1');
@@ -69,7 +81,9 @@ describe.skipIf(!labAvailable)('lab lifecycle', () => {
   it('refuses a second lab with the same name', async () => {
     const lab = await Lab.up({ name: labName('dup'), sites: [], servers: 1 });
     try {
-      await expect(Lab.up({ name: lab.name, sites: [], servers: 1 })).rejects.toMatchObject({ code: 'ERR_PUNCHLINE_LAB_EXISTS' });
+      await expect(Lab.up({ name: lab.name, sites: [], servers: 1 })).rejects.toMatchObject({
+        code: 'ERR_PUNCHLINE_LAB_EXISTS',
+      });
     } finally {
       await lab.down();
     }
@@ -130,7 +144,10 @@ describe.skipIf(!labAvailable)('lab lifecycle', () => {
       const prefix = /namespaces (pl[0-9a-f]{4})-/.exec(up.stdout)?.[1] ?? 'missing';
       try {
         // Output and exit status of the command come back through `lab run`.
-        const inHost = await run(...cliArgv('lab', 'run', '--name', name, 'b-host1', '--', 'sh', '-c', 'ip -4 -br addr show eth0; exit 7'), { env }).then(
+        const inHost = await run(
+          ...cliArgv('lab', 'run', '--name', name, 'b-host1', '--', 'sh', '-c', 'ip -4 -br addr show eth0; exit 7'),
+          { env },
+        ).then(
           () => ({ code: 0, stdout: '' }),
           (e: { code: number; stdout: string }) => e,
         );
@@ -147,7 +164,9 @@ describe.skipIf(!labAvailable)('lab lifecycle', () => {
     });
 
     it('reports unknown hosts with a stable code', async () => {
-      const result = await run(...cliArgv('lab', 'run', '--name', 'no-such-lab', 'x', '--', 'true'), { env }).catch((e: { stderr: string }) => e);
+      const result = await run(...cliArgv('lab', 'run', '--name', 'no-such-lab', 'x', '--', 'true'), { env }).catch(
+        (e: { stderr: string }) => e,
+      );
       expect(result.stderr).toContain('ERR_PUNCHLINE_LAB_NOT_FOUND');
     });
   });

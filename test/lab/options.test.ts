@@ -100,14 +100,20 @@ for(let i=0;i<200;i++)s.send(b,3478,'192.0.2.10');setTimeout(()=>{console.log(go
     expect(address.slice(0, 8)).toBe('00800000'); // version 0, opcode 128, result 0
     expect(address.slice(16)).toBe(Buffer.from(router.wan.address.split('.').map(Number)).toString('hex'));
     // UDP mapping request (RFC 6886 §3.3): internal 40000 -> suggested external 40001, 1 hour.
-    const request = '0001' + '0000' + (40000).toString(16).padStart(4, '0') + (40001).toString(16).padStart(4, '0') + (3600).toString(16).padStart(8, '0');
+    const request =
+      '0001' +
+      '0000' +
+      (40000).toString(16).padStart(4, '0') +
+      (40001).toString(16).padStart(4, '0') +
+      (3600).toString(16).padStart(8, '0');
     const mapping = (await lab.run('pm-host1', udpRequest(request, router.inside.address, NAT_PMP_PORT))).stdout.trim();
     expect(mapping.slice(0, 8)).toBe('00810000'); // opcode 129, result 0
     const externalPort = parseInt(mapping.slice(20, 24), 16);
     expect(externalPort).toBeGreaterThan(0);
     // Unsolicited inbound UDP from the internet now reaches the LAN host through the mapping.
     const listener = lab.spawn('pm-host1', [
-      process.execPath, '-e',
+      process.execPath,
+      '-e',
       `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>{console.log(m.toString(),r.address);process.exit(0)});s.bind(40000,()=>console.log('bound'))`,
     ]);
     await listener.waitForLine(/^bound$/);

@@ -7,7 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostProcess } from '../../src/lab/host-process.js';
 import { Lab } from '../../src/lab/lab.js';
-import { measureHairpin, measureSelfHairpin, probe, selfCheck, startProbeServer, type SiteCheck } from '../../src/lab/nat-check.js';
+import {
+  measureHairpin,
+  measureSelfHairpin,
+  probe,
+  selfCheck,
+  startProbeServer,
+  type SiteCheck,
+} from '../../src/lab/nat-check.js';
 import { labAvailable, labName, reportSkip } from './helpers.js';
 
 reportSkip('profiles.test.ts');
@@ -98,7 +105,10 @@ describe.skipIf(!labAvailable)('NAT profiles', () => {
   it('udp-blocked: UDP gets no answer, TCP connects', async () => {
     expect(check('udp').observed).toBeUndefined();
     expect(check('udp').mismatches).toEqual([]);
-    const tcp = await probe<{ connected: boolean; seen?: string }>(lab, 'udp-host1', { op: 'tcp', target: '192.0.2.10:3478' });
+    const tcp = await probe<{ connected: boolean; seen?: string }>(lab, 'udp-host1', {
+      op: 'tcp',
+      target: '192.0.2.10:3478',
+    });
     expect(tcp.connected).toBe(true);
     expect(tcp.seen).toMatch(new RegExp(`^${lab.site('udp').publicAddress.replaceAll('.', '\\.')}:`));
   });

@@ -27,7 +27,17 @@ describe('planLab', () => {
       expect(link.b.length).toBeLessThanOrEqual(15);
     }
     expect(allNodes(plan).map((n) => n.name)).toEqual([
-      'inet', 'server1', 'server2', 'a-router', 'a-host1', 'a-host2', 'b-carrier', 'b-router', 'b-host1', 'o-router', 'o-host1',
+      'inet',
+      'server1',
+      'server2',
+      'a-router',
+      'a-host1',
+      'a-host2',
+      'b-carrier',
+      'b-router',
+      'b-host1',
+      'o-router',
+      'o-host1',
     ]);
   });
 
@@ -49,7 +59,13 @@ describe('planLab', () => {
   it('rejects bad specs with ERR_PUNCHLINE_LAB_SPEC', () => {
     const bad: LabSpec[] = [
       { name: 'Bad Name', sites: [] },
-      { name: 'x', sites: [{ name: 'a', profile: 'easy' }, { name: 'a', profile: 'hard' }] },
+      {
+        name: 'x',
+        sites: [
+          { name: 'a', profile: 'easy' },
+          { name: 'a', profile: 'hard' },
+        ],
+      },
       { name: 'x', sites: [{ name: 'a', profile: 'nope' as 'easy' }] },
       { name: 'x', sites: [{ name: 'a', profile: 'easy', variant: 'hard' }] },
       { name: 'x', sites: [{ name: 'a', profile: 'easy', loss: 101 }] },
@@ -76,7 +92,9 @@ describe('ipBatches', () => {
     for (const lines of batches.values()) expect(lines[0]).toEqual(['link', 'set', 'lo', 'up']);
     const router = (batches.get('pl0000-a-router') ?? []).map((l) => l.join(' '));
     expect(router.indexOf('link add lan type bridge')).toBeLessThan(router.indexOf('link set h1 master lan'));
-    expect(router.indexOf('addr add 203.0.113.10/24 dev wan')).toBeLessThan(router.indexOf('route add default via 203.0.113.1'));
+    expect(router.indexOf('addr add 203.0.113.10/24 dev wan')).toBeLessThan(
+      router.indexOf('route add default via 203.0.113.1'),
+    );
     expect(router).toContain('addr add 192.168.1.1/24 dev lan');
     const home = (batches.get('pl0000-b-router') ?? []).map((l) => l.join(' '));
     expect(home).toContain('route add default via 100.64.1.1');
@@ -90,7 +108,15 @@ describe('parseSiteArg', () => {
   it('parses profile, variant, hosts and options', () => {
     expect(parseSiteArg('a:easy')).toEqual({ name: 'a', profile: 'easy' });
     expect(parseSiteArg('c:cgnat/hard:3,hairpin,loss=5,rate=10mbit,queue=30000,timeout=10')).toEqual({
-      name: 'c', profile: 'cgnat', variant: 'hard', hosts: 3, hairpin: true, loss: 5, rate: '10mbit', queueBytes: 30000, udpTimeout: 10,
+      name: 'c',
+      profile: 'cgnat',
+      variant: 'hard',
+      hosts: 3,
+      hairpin: true,
+      loss: 5,
+      rate: '10mbit',
+      queueBytes: 30000,
+      udpTimeout: 10,
     });
     expect(() => parseSiteArg('a')).toThrow(LabError);
     expect(() => parseSiteArg('a:easy,wat')).toThrow(/unknown option/);
@@ -99,7 +125,15 @@ describe('parseSiteArg', () => {
 
 describe('rulesets', () => {
   const plan = planLab(
-    { name: 'r', sites: [{ name: 'e', profile: 'easy', hairpin: true }, { name: 'h', profile: 'hard' }, { name: 'f', profile: 'firewall' }, { name: 'u', profile: 'udp-blocked' }] },
+    {
+      name: 'r',
+      sites: [
+        { name: 'e', profile: 'easy', hairpin: true },
+        { name: 'h', profile: 'hard' },
+        { name: 'f', profile: 'firewall' },
+        { name: 'u', profile: 'udp-blocked' },
+      ],
+    },
     'pl0000',
   );
   const [e, h, f, u] = plan.sites;
@@ -147,12 +181,25 @@ describe('behaviour classification (RFC 5780 §4.3/§4.4 logic, RFC 4787 terms)'
     expect(classifyFiltering(false, false)).toBe('address-and-port-dependent');
   });
   it('compares observations with the profile', () => {
-    const plan = planLab({ name: 'c', sites: [{ name: 'h', profile: 'hard' }, { name: 'u', profile: 'udp-blocked' }] }, 'pl0000');
+    const plan = planLab(
+      {
+        name: 'c',
+        sites: [
+          { name: 'h', profile: 'hard' },
+          { name: 'u', profile: 'udp-blocked' },
+        ],
+      },
+      'pl0000',
+    );
     const hard = expectedBehaviour(plan.sites[0]!);
     expect(hard.mapping).toBe('address-and-port-dependent');
     const easyLooking = {
-      local: '0.0.0.0:5000', mappings: ['203.0.113.10:5000', '203.0.113.10:5000', '203.0.113.10:5000'] as const,
-      translated: true, portPreserved: true, mapping: 'endpoint-independent' as const, filtering: 'address-and-port-dependent' as const,
+      local: '0.0.0.0:5000',
+      mappings: ['203.0.113.10:5000', '203.0.113.10:5000', '203.0.113.10:5000'] as const,
+      translated: true,
+      portPreserved: true,
+      mapping: 'endpoint-independent' as const,
+      filtering: 'address-and-port-dependent' as const,
     };
     expect(compareBehaviour(hard, easyLooking)).toHaveLength(1);
     expect(compareBehaviour(expectedBehaviour(plan.sites[1]!), undefined)).toEqual([]);

@@ -5,7 +5,10 @@ import { Endpoint, type BindOptions, type DialOptions } from '../../src/node/end
 import { PunchlineError } from '../../src/errors.js';
 import { fakeCore } from './fake-core.js';
 
-const keys = (): { publicKey: Uint8Array; secretKey: Uint8Array } => ({ publicKey: randomBytes(32), secretKey: randomBytes(32) });
+const keys = (): { publicKey: Uint8Array; secretKey: Uint8Array } => ({
+  publicKey: randomBytes(32),
+  secretKey: randomBytes(32),
+});
 
 describe('Endpoint argument validation', () => {
   it.each<[string, Partial<BindOptions>]>([
@@ -18,7 +21,9 @@ describe('Endpoint argument validation', () => {
     ['short psk', { psk: new Uint8Array(16) }],
     ['zero buffer size', { recvBufferSize: 0 }],
   ])('bind rejects %s with ERR_PUNCHLINE_INVALID_ARGUMENT', async (_name, bad) => {
-    const error = await Endpoint.bind({ host: '127.0.0.1', keyPair: keys(), core: fakeCore, ...bad }).catch((e: unknown) => e);
+    const error = await Endpoint.bind({ host: '127.0.0.1', keyPair: keys(), core: fakeCore, ...bad }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(PunchlineError);
     expect(error).toMatchObject({ code: 'ERR_PUNCHLINE_INVALID_ARGUMENT' });
   });
@@ -83,6 +88,8 @@ describe('RendezvousClient.connect argument validation', () => {
   ])('rejects %s with ERR_PUNCHLINE_INVALID_ARGUMENT before connecting', async (_name, bad) => {
     const { RendezvousClient } = await import('../../src/node/rendezvous-client.js');
     const options = { url: 'https://127.0.0.1:1/punchline', keyPair: keys(), connectTimeoutMs: 200, ...bad };
-    await expect(RendezvousClient.connect(options as never)).rejects.toMatchObject({ code: 'ERR_PUNCHLINE_INVALID_ARGUMENT' });
+    await expect(RendezvousClient.connect(options as never)).rejects.toMatchObject({
+      code: 'ERR_PUNCHLINE_INVALID_ARGUMENT',
+    });
   });
 });

@@ -31,7 +31,8 @@ interface Variant {
 const backends: UdpBackend[] = nativeUdpAvailability().available ? ['native', 'dgram'] : ['dgram'];
 const variants: Variant[] = [{ name: 'fake core, dgram', core: fakeCore, udpBackend: 'dgram' }];
 if (await realCoreAvailable()) {
-  for (const udpBackend of backends) variants.push({ name: `real core, ${udpBackend}`, keyPair: realKeyPair, udpBackend });
+  for (const udpBackend of backends)
+    variants.push({ name: `real core, ${udpBackend}`, keyPair: realKeyPair, udpBackend });
 }
 
 /** Produces `total` bytes of random data in chunks, hashing what it produced. */
@@ -141,7 +142,9 @@ for (const variant of variants) {
     it('pauses flushing while libuv queues sends, and resumes (send stalls)', async () => {
       // Loopback never fills the kernel buffer, so pretend libuv is queueing on every third check.
       let checks = 0;
-      const spy = vi.spyOn(dgram.Socket.prototype, 'getSendQueueCount').mockImplementation(() => (++checks % 3 === 0 ? 1 : 0));
+      const spy = vi
+        .spyOn(dgram.Socket.prototype, 'getSendQueueCount')
+        .mockImplementation(() => (++checks % 3 === 0 ? 1 : 0));
       // node:dgram's queue is what this spies on (the native backend's stalls: udp-native.test.ts).
       const options = { ...(variant.core ? { core: variant.core } : {}), udpBackend: 'dgram' as const };
       const keys = variant.keyPair ?? (() => ({ publicKey: randomBytes(32), secretKey: randomBytes(32) }));
@@ -327,9 +330,8 @@ for (const variant of variants) {
     });
 
     // The real core only: the fake core has no payload-size setting.
-    if (variant.core === undefined) it(
-      "receives a peer's datagrams larger than its own maxUdpPayloadSize (nothing negotiates it)",
-      async () => {
+    if (variant.core === undefined)
+      it("receives a peer's datagrams larger than its own maxUdpPayloadSize (nothing negotiates it)", async () => {
         const keys = variant.keyPair!;
         const a = await Endpoint.bind({
           host: '127.0.0.1',
@@ -355,8 +357,7 @@ for (const variant of variants) {
         } finally {
           await Promise.all([a.close(), b.close()]);
         }
-      },
-    );
+      });
 
     it('works over IPv6 loopback and refuses a mismatched address family', async () => {
       const options = {
@@ -374,7 +375,9 @@ for (const variant of variants) {
         const chunks: Buffer[] = [];
         for await (const c of stream) chunks.push(c as Buffer);
         expect(Buffer.concat(chunks).toString()).toBe('v6');
-        await expect(a.connect({ host: '127.0.0.1', port: 1 })).rejects.toMatchObject({ code: 'ERR_PUNCHLINE_ADDRESS_FAMILY' });
+        await expect(a.connect({ host: '127.0.0.1', port: 1 })).rejects.toMatchObject({
+          code: 'ERR_PUNCHLINE_ADDRESS_FAMILY',
+        });
       } finally {
         await Promise.all([a.close(), b.close()]);
       }

@@ -106,7 +106,16 @@ class FakeConnection implements ConnectionHandle {
   recvState(id: number): RecvState {
     let r = this.recv.get(id);
     if (!r) {
-      r = { chunks: [], consumed: 0, received: 0, creditSent: WINDOW, fin: false, finDelivered: false, reset: null, stop: null };
+      r = {
+        chunks: [],
+        consumed: 0,
+        received: 0,
+        creditSent: WINDOW,
+        fin: false,
+        finDelivered: false,
+        reset: null,
+        stop: null,
+      };
       this.recv.set(id, r);
     }
     return r;
@@ -345,7 +354,6 @@ export class FakeCore implements SansIoEndpoint {
   readonly connections = new Map<number, FakeConnection>();
   readonly events: ConnectionEvent[] = [];
   private readonly finalPackets: Array<{ to: Address; bytes: Uint8Array }> = [];
-  private nextId = 1;
   receivedPackets = 0;
 
   constructor(private readonly context: CoreContext) {}

@@ -24,7 +24,9 @@ afterEach(() => {
 });
 
 function start(args: string[]): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'server', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'server', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let stdout = '';
   let stderr = '';

@@ -33,7 +33,13 @@ describe('rendezvous messages', () => {
     const messages: ClientMessage[] = [
       { t: 'register', publicKey: key32, clientNonce: key32, proof: key32 },
       { t: 'lookup', id: 1, peer: key32 },
-      { t: 'connect', id: 2, peer: key32, candidates: [{ type: 'mapped', host: '::1', port: 9, priority: 7 }], payload: new Uint8Array([1]) },
+      {
+        t: 'connect',
+        id: 2,
+        peer: key32,
+        candidates: [{ type: 'mapped', host: '::1', port: 9, priority: 7 }],
+        payload: new Uint8Array([1]),
+      },
       { t: 'answer', rid: 3, accept: false, candidates: [], reason: 'busy' },
       { t: 'signal', peer: key32, kind: 'k', data: new Uint8Array(512) },
       { t: 'punch', id: 4, peer: key32, rttMs: 33 },
@@ -63,10 +69,16 @@ describe('rendezvous messages', () => {
       null,
     ];
     for (const c of cases) {
-      expect(() => decodeClientMessage(packr.pack(c))).toThrow(expect.objectContaining({ code: RendezvousErrorCode.Malformed }));
+      expect(() => decodeClientMessage(packr.pack(c))).toThrow(
+        expect.objectContaining({ code: RendezvousErrorCode.Malformed }),
+      );
     }
-    expect(() => decodeClientMessage(new Uint8Array(MAX_MESSAGE_BYTES + 1))).toThrow(expect.objectContaining({ code: RendezvousErrorCode.Oversize }));
-    expect(() => encodeMessage({ t: 'connect', id: 1, peer: key32, candidates: [], payload: new Uint8Array(5000) })).toThrow(RendezvousError);
+    expect(() => decodeClientMessage(new Uint8Array(MAX_MESSAGE_BYTES + 1))).toThrow(
+      expect.objectContaining({ code: RendezvousErrorCode.Oversize }),
+    );
+    expect(() =>
+      encodeMessage({ t: 'connect', id: 1, peer: key32, candidates: [], payload: new Uint8Array(5000) }),
+    ).toThrow(RendezvousError);
   });
 
   it('never throws anything but RendezvousError on arbitrary bytes (property)', () => {
@@ -86,11 +98,60 @@ describe('rendezvous messages', () => {
 
   it('validates well-formed maps with arbitrary fields without throwing anything else (property)', () => {
     const packr = new Packr({ useRecords: false });
-    const types = ['register', 'lookup', 'connect', 'answer', 'signal', 'punch', 'relay-allocate', 'relay-release', 'ping', 'challenge', 'registered',
-      'lookup-result', 'connect-request', 'connect-answer', 'signal-event', 'punch-go', 'relay-allocated', 'relay-closed', 'pong', 'error'];
-    const fields = ['id', 'rid', 'peer', 'publicKey', 'clientNonce', 'proof', 'candidates', 'payload', 'accept', 'reason', 'kind', 'data', 'rttMs',
-      'channel', 'version', 'serverKey', 'nonce', 'serverProof', 'presenceId', 'presenceKey', 'idleTimeoutMs', 'online', 'udp', 'seq', 'from',
-      'delayMs', 'bindKey', 'expiresInMs', 'code', 'message'];
+    const types = [
+      'register',
+      'lookup',
+      'connect',
+      'answer',
+      'signal',
+      'punch',
+      'relay-allocate',
+      'relay-release',
+      'ping',
+      'challenge',
+      'registered',
+      'lookup-result',
+      'connect-request',
+      'connect-answer',
+      'signal-event',
+      'punch-go',
+      'relay-allocated',
+      'relay-closed',
+      'pong',
+      'error',
+    ];
+    const fields = [
+      'id',
+      'rid',
+      'peer',
+      'publicKey',
+      'clientNonce',
+      'proof',
+      'candidates',
+      'payload',
+      'accept',
+      'reason',
+      'kind',
+      'data',
+      'rttMs',
+      'channel',
+      'version',
+      'serverKey',
+      'nonce',
+      'serverProof',
+      'presenceId',
+      'presenceKey',
+      'idleTimeoutMs',
+      'online',
+      'udp',
+      'seq',
+      'from',
+      'delayMs',
+      'bindKey',
+      'expiresInMs',
+      'code',
+      'message',
+    ];
     const value = fc.letrec((tie) => ({
       v: fc.oneof(
         { depthSize: 'small' },
@@ -105,16 +166,20 @@ describe('rendezvous messages', () => {
       ),
     })).v;
     fc.assert(
-      fc.property(fc.constantFrom(...types), fc.dictionary(fc.constantFrom(...fields), value, { maxKeys: 8 }), (t, rest) => {
-        const bytes = packr.pack({ t, ...rest });
-        for (const decode of [decodeClientMessage, decodeServerMessage]) {
-          try {
-            decode(bytes);
-          } catch (error) {
-            if (!(error instanceof RendezvousError)) throw error;
+      fc.property(
+        fc.constantFrom(...types),
+        fc.dictionary(fc.constantFrom(...fields), value, { maxKeys: 8 }),
+        (t, rest) => {
+          const bytes = packr.pack({ t, ...rest });
+          for (const decode of [decodeClientMessage, decodeServerMessage]) {
+            try {
+              decode(bytes);
+            } catch (error) {
+              if (!(error instanceof RendezvousError)) throw error;
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 3000 },
     );
   });
@@ -122,7 +187,9 @@ describe('rendezvous messages', () => {
   it('strict msgpack check accepts plain values and refuses extensions, depth and lying lengths', () => {
     const packr = new Packr({ useRecords: false });
     const limits = { maxDepth: 4, maxElements: 256 };
-    expect(checkPlainMsgpack(packr.pack({ a: [1, 'x', new Uint8Array(3), null, true, 1.5, -7, 2 ** 40] }), limits)).toBeNull();
+    expect(
+      checkPlainMsgpack(packr.pack({ a: [1, 'x', new Uint8Array(3), null, true, 1.5, -7, 2 ** 40] }), limits),
+    ).toBeNull();
     expect(checkPlainMsgpack(packr.pack(new Date()), limits)).toMatch(/not allowed/);
     expect(checkPlainMsgpack(packr.pack([[[[[1]]]]]), limits)).toBe('too deep');
     expect(checkPlainMsgpack(packr.pack(Array.from({ length: 300 }, () => 0)), limits)).toBe('too many elements');
@@ -157,7 +224,9 @@ describe('stream framing', () => {
 
   it('refuses a frame longer than the limit before buffering it', () => {
     const decoder = new FrameDecoder(100);
-    expect(() => decoder.push(new Uint8Array([0x00, 101]))).toThrow(expect.objectContaining({ code: RendezvousErrorCode.Oversize }));
+    expect(() => decoder.push(new Uint8Array([0x00, 101]))).toThrow(
+      expect.objectContaining({ code: RendezvousErrorCode.Oversize }),
+    );
   });
 });
 
@@ -171,7 +240,10 @@ describe('relay control datagrams', () => {
     expect(bind.type === RelayControlType.Bind && verifyBind(bind, new Uint8Array(32))).toBe(false);
     const challenge = encodeChallenge(leg, cookie);
     expect(challenge.length).toBeLessThan(encodeBind(leg, key32, 1).length); // never amplifies
-    for (const observed of [{ host: '203.0.113.9', port: 4242 }, { host: '2001:db8::7', port: 1 }]) {
+    for (const observed of [
+      { host: '203.0.113.9', port: 4242 },
+      { host: '2001:db8::7', port: 1 },
+    ]) {
       const bound = parseControl(parseRelayDatagram(encodeBound(leg, key32, 5, observed))!.inner)!;
       expect(bound).toMatchObject({ type: RelayControlType.Bound, counter: 5, observed });
       expect(bound.type === RelayControlType.Bound && verifyBound(bound, key32)).toBe(true);

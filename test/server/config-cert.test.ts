@@ -30,7 +30,9 @@ describe('self-signed certificate', () => {
       expect(first.created).toBe(true);
       expect(again.created).toBe(false);
       expect(again.sha256).toEqual(first.sha256);
-      const later = await loadOrCreateSelfSigned(dir, ['127.0.0.1'], { now: new Date(first.notAfter.getTime() - 60_000) });
+      const later = await loadOrCreateSelfSigned(dir, ['127.0.0.1'], {
+        now: new Date(first.notAfter.getTime() - 60_000),
+      });
       expect(later.created).toBe(true);
       expect(later.sha256).not.toEqual(first.sha256);
       const key1 = await loadOrCreateServerKey(dir);
@@ -40,7 +42,9 @@ describe('self-signed certificate', () => {
       // A key that does not match the certificate is refused with a typed error.
       const other = generateSelfSignedCertificate();
       await writeFile(join(dir, 'other-key.pem'), other.key);
-      await expect(loadCertificateFiles(join(dir, 'cert.pem'), join(dir, 'other-key.pem'))).rejects.toMatchObject({ code: ServerErrorCode.Certificate });
+      await expect(loadCertificateFiles(join(dir, 'cert.pem'), join(dir, 'other-key.pem'))).rejects.toMatchObject({
+        code: ServerErrorCode.Certificate,
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -54,7 +58,13 @@ describe('server configuration', () => {
       env: { PUNCHLINE_SERVER_PORT: '6000', PUNCHLINE_SERVER_UDP_PORT: '7000', PUNCHLINE_SERVER_METRICS_PORT: 'off' },
       file: { port: 8000, udpPort: 9000, host: '::1', relayLimits: { maxAllocationsPerPeer: 3 } },
     });
-    expect(config).toMatchObject({ port: 5000, udpPort: 7000, host: '::1', metricsPort: null, relayLimits: { maxAllocationsPerPeer: 3 } });
+    expect(config).toMatchObject({
+      port: 5000,
+      udpPort: 7000,
+      host: '::1',
+      metricsPort: null,
+      relayLimits: { maxAllocationsPerPeer: 3 },
+    });
   });
 
   it('rejects bad values with ERR_PUNCHLINE_SERVER_CONFIG', async () => {
@@ -65,7 +75,8 @@ describe('server configuration', () => {
       { flags: {}, env: {}, file: { relayLimits: { bogus: 1 } } },
       { flags: {}, env: {}, file: { nonsense: true } },
     ];
-    for (const sources of bad) expect(() => resolveConfig(sources)).toThrow(expect.objectContaining({ code: ServerErrorCode.Config }));
+    for (const sources of bad)
+      expect(() => resolveConfig(sources)).toThrow(expect.objectContaining({ code: ServerErrorCode.Config }));
     const dir = await mkdtemp(join(tmpdir(), 'pl-conf-'));
     await writeFile(join(dir, 'c.json'), '{ nope');
     await expect(readConfigFile(join(dir, 'c.json'))).rejects.toMatchObject({ code: ServerErrorCode.Config });

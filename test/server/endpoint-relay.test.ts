@@ -73,7 +73,13 @@ async function shim(s: Side, out: (datagram: Uint8Array) => void): Promise<{ por
 }
 
 /** a dials b through the shims; b echoes a SHA-256 of what it read; returns bytes verified. */
-async function transfer(a: Side, b: Side, aShim: { port: number }, bShim: { port: number }, bytes: number): Promise<void> {
+async function transfer(
+  a: Side,
+  b: Side,
+  aShim: { port: number },
+  bShim: { port: number },
+  bytes: number,
+): Promise<void> {
   void bShim;
   const data = randomBytes(bytes);
   const received = new Promise<string>((resolve, reject) => {
@@ -115,7 +121,9 @@ describe.runIf(await realCoreAvailable())('endpoints through punchline server re
     bob = await side();
     const reflexive = await bob.client.startUdpPresence();
     expect(reflexive.port).toBe(bob.endpoint.address().port); // the endpoint's own shared socket
-    bob.client.on('connect-request', (r) => bob.client.answer(r.rid, true, [{ type: 'srflx', host: reflexive.host, port: reflexive.port }]));
+    bob.client.on('connect-request', (r) =>
+      bob.client.answer(r.rid, true, [{ type: 'srflx', host: reflexive.host, port: reflexive.port }]),
+    );
     expect((await alice.client.lookup(bob.endpoint.publicKey)).online).toBe(true);
     const answer = await alice.client.connect(bob.endpoint.publicKey, []);
     expect(answer.candidates).toEqual([{ type: 'srflx', host: reflexive.host, port: reflexive.port }]);

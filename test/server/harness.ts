@@ -59,7 +59,11 @@ export class Harness {
   connect(name: string, options: { keys?: StaticKeyPair; pin?: Uint8Array | null } = {}): TestClient {
     const keys = options.keys ?? generateStaticKeyPair(seededRandom(`key-${name}`));
     const pin = options.pin === undefined ? this.server.serverPublicKey : options.pin;
-    const core = new RendezvousClientCore({ staticKeyPair: keys, random: seededRandom(`client-${name}`), ...(pin ? { serverPublicKey: pin } : {}) });
+    const core = new RendezvousClientCore({
+      staticKeyPair: keys,
+      random: seededRandom(`client-${name}`),
+      ...(pin ? { serverPublicKey: pin } : {}),
+    });
     const sessionId = this.server.openSession(this.now);
     if (sessionId === null) throw new Error('server full');
     const client: TestClient = {
@@ -103,8 +107,7 @@ export class Harness {
             else if (out.data.subarray(1, 9).every((b) => b === 0)) {
               target.udpControlReceived += 1;
               target.core.receiveUdp(out.data, this.now);
-            }
-            else target.udpReceived.push(out.data);
+            } else target.udpReceived.push(out.data);
             break;
           }
           case 'relay-stream':

@@ -27,9 +27,28 @@ describe.skipIf(!availability.available)('punchline server in the NAT lab', () =
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'punchline-lab-server-'));
-    lab = await Lab.up({ name: `srv-${process.pid}`, sites: [{ name: 'u', profile: 'udp-blocked' }, { name: 'h', profile: 'hard' }], servers: 1 });
+    lab = await Lab.up({
+      name: `srv-${process.pid}`,
+      sites: [
+        { name: 'u', profile: 'udp-blocked' },
+        { name: 'h', profile: 'hard' },
+      ],
+      servers: 1,
+    });
     const address = lab.host('server1').addresses[0]!;
-    server = lab.spawnNode('server1', CLI, ['server', '--host', address, '--udp-port', '3478', '--port', '4433', '--metrics-port', 'off', '--data-dir', dataDir]);
+    server = lab.spawnNode('server1', CLI, [
+      'server',
+      '--host',
+      address,
+      '--udp-port',
+      '3478',
+      '--port',
+      '4433',
+      '--metrics-port',
+      'off',
+      '--data-dir',
+      dataDir,
+    ]);
     const line = await server.waitForLine(/"msg":"server listening"/, 30_000);
     listening = JSON.parse(line) as typeof listening;
   }, 120_000);
@@ -43,23 +62,63 @@ describe.skipIf(!availability.available)('punchline server in the NAT lab', () =
   it('a udp-blocked peer reaches a peer behind a hard NAT through the stream relay', async () => {
     const alice = generateStaticKeyPair();
     const bob = generateStaticKeyPair();
-    const common = ['--url', listening.url, '--hash', listening.certificateSha256, '--server-key', listening.publicKey, '--udp', listening.udp];
+    const common = [
+      '--url',
+      listening.url,
+      '--hash',
+      listening.certificateSha256,
+      '--server-key',
+      listening.publicKey,
+      '--udp',
+      listening.udp,
+    ];
     const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-    const bobProcess = lab.spawnNode(lab.site('h').hosts[0]!.name, PEER, ['--role', 'bob', '--secret', hex(bob.secretKey), '--peer', hex(alice.publicKey), ...common]);
+    const bobProcess = lab.spawnNode(lab.site('h').hosts[0]!.name, PEER, [
+      '--role',
+      'bob',
+      '--secret',
+      hex(bob.secretKey),
+      '--peer',
+      hex(alice.publicKey),
+      ...common,
+    ]);
     try {
-      const bobUdp = JSON.parse(await bobProcess.waitForLine(/"udp":/, 30_000)) as { udp: string; observed?: { host: string } };
+      const bobUdp = JSON.parse(await bobProcess.waitForLine(/"udp":/, 30_000)) as {
+        udp: string;
+        observed?: { host: string };
+      };
       expect(bobUdp.udp).toBe('ok');
       expect(bobUdp.observed?.host).toBe(lab.site('h').publicAddress); // his NAT's public address
-      const aliceRun = await lab.runNode(lab.site('u').hosts[0]!.name, PEER, ['--role', 'alice', '--secret', hex(alice.secretKey), '--peer', hex(bob.publicKey), '--count', '200', ...common], {
-        timeoutMs: 60_000,
-      });
-      const lines = aliceRun.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const aliceRun = await lab.runNode(
+        lab.site('u').hosts[0]!.name,
+        PEER,
+        [
+          '--role',
+          'alice',
+          '--secret',
+          hex(alice.secretKey),
+          '--peer',
+          hex(bob.publicKey),
+          '--count',
+          '200',
+          ...common,
+        ],
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      const lines = aliceRun.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines).toContainEqual({ udp: 'blocked' }); // the site really blocks UDP
       const result = lines.find((l) => 'echoed' in l);
       console.log(`[lab] udp-blocked ↔ hard NAT via stream+UDP relay: ${JSON.stringify(result)}`);
       expect(result).toMatchObject({ sent: 200, echoed: 200 });
       expect(aliceRun.code, aliceRun.stderr).toBe(0);
-      expect(JSON.parse(await bobProcess.waitForLine(/"bound":/, 5000))).toMatchObject({ bound: { host: lab.site('h').publicAddress } });
+      expect(JSON.parse(await bobProcess.waitForLine(/"bound":/, 5000))).toMatchObject({
+        bound: { host: lab.site('h').publicAddress },
+      });
     } finally {
       await bobProcess.kill();
     }

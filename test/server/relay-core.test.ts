@@ -82,13 +82,18 @@ describe('UDP relay', () => {
     expect(alice.udpReceived).toHaveLength(1);
     expect(h.strayUdp).toHaveLength(1);
     // 4. Nested encapsulation and empty inner datagrams are malformed.
-    h.server.receiveUdp(encapsulate(legs.a.channel, encapsulate(legs.b.channel, randomBytes(10))), alice.address, h.now);
+    h.server.receiveUdp(
+      encapsulate(legs.a.channel, encapsulate(legs.b.channel, randomBytes(10))),
+      alice.address,
+      h.now,
+    );
     h.server.receiveUdp(encapsulate(legs.a.channel, new Uint8Array(0)), alice.address, h.now);
     h.step();
     expect(bob.udpReceived).toHaveLength(0);
     expect(h.server.stats().relay.drops.malformed).toBe(2);
     // 5. A flood of BINDs with bad MACs or replayed counters from the victim's address gets nothing back.
-    for (let i = 0; i < 50; i++) h.server.receiveUdp(encodeBind(legs.a.channel, randomBytes(32), 2000 + i), victim, h.now);
+    for (let i = 0; i < 50; i++)
+      h.server.receiveUdp(encodeBind(legs.a.channel, randomBytes(32), 2000 + i), victim, h.now);
     for (let i = 0; i < 50; i++) h.server.receiveUdp(bind, victim, h.now);
     h.step();
     expect(h.strayUdp).toHaveLength(1);
@@ -117,7 +122,14 @@ describe('UDP relay', () => {
   });
 
   it('enforces concurrent-allocation, bandwidth and byte quotas per peer', () => {
-    const h = new Harness({ relayLimits: { maxAllocationsPerPeer: 2, bandwidthBytesPerSecond: 10_000, burstBytes: 10_000, maxBytesPerPeer: 25_000 } });
+    const h = new Harness({
+      relayLimits: {
+        maxAllocationsPerPeer: 2,
+        bandwidthBytesPerSecond: 10_000,
+        burstBytes: 10_000,
+        maxBytesPerPeer: 25_000,
+      },
+    });
     const alice = h.connect('alice');
     const bob = h.connect('bob');
     const carol = h.connect('carol');
@@ -129,15 +141,18 @@ describe('UDP relay', () => {
     bindUdp(h, alice, legs.a);
     bindUdp(h, bob, legs.b);
     // Burst 10 000 bytes: 10 × 1000 pass, the 11th is dropped.
-    for (let i = 0; i < 11; i++) h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
+    for (let i = 0; i < 11; i++)
+      h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
     h.step();
     expect(bob.udpReceived).toHaveLength(10);
     expect(h.server.stats().relay.drops['quota-bandwidth']).toBe(1);
     // After 1 s the bucket refilled: 10 more pass, then the 25 000-byte window quota stops at 25.
     h.advance(1000);
-    for (let i = 0; i < 10; i++) h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
+    for (let i = 0; i < 10; i++)
+      h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
     h.advance(1000);
-    for (let i = 0; i < 10; i++) h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
+    for (let i = 0; i < 10; i++)
+      h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
     h.step();
     expect(bob.udpReceived).toHaveLength(25);
     expect(h.server.stats().relay.drops['quota-bytes']).toBe(5);
@@ -235,7 +250,9 @@ describe('relay limits', () => {
     const { RelayCore } = await import('../../src/server/relay-core.js');
     const random = (b: Uint8Array): void => void b.fill(7);
     for (const cookiePeriodMs of [0, -1, Number.NaN, Infinity]) {
-      expect(() => new RelayCore({ random, limits: { cookiePeriodMs } })).toThrow(expect.objectContaining({ code: 'ERR_PUNCHLINE_SERVER_CONFIG' }));
+      expect(() => new RelayCore({ random, limits: { cookiePeriodMs } })).toThrow(
+        expect.objectContaining({ code: 'ERR_PUNCHLINE_SERVER_CONFIG' }),
+      );
     }
     expect(() => new RelayCore({ random, limits: { cookiePeriodMs: 1 } })).not.toThrow();
   });

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { Harness, seededRandom } from './harness.js';
 import { generateStaticKeyPair, clientProof, deriveAuthKey } from '../../src/traversal/rendezvous/auth.js';
-import { encodeMessage, decodeServerMessage, MAX_MESSAGE_BYTES, type Candidate } from '../../src/traversal/rendezvous/messages.js';
+import {
+  encodeMessage,
+  decodeServerMessage,
+  MAX_MESSAGE_BYTES,
+  type Candidate,
+} from '../../src/traversal/rendezvous/messages.js';
 import { RendezvousErrorCode } from '../../src/traversal/rendezvous/errors.js';
 
 const candidates: Candidate[] = [
@@ -30,10 +35,22 @@ describe('RendezvousServerCore: authentication', () => {
     const nonce = new Uint8Array(32);
     // Claims the victim's key, proves with the attacker's own DH.
     const authKey = deriveAuthKey(attacker.secretKey, h.server.serverPublicKey);
-    const proof = clientProof(authKey, { serverNonce: nonce, clientNonce: nonce, clientKey: victim.publicKey, serverKey: h.server.serverPublicKey });
-    h.server.receive(sessionId, encodeMessage({ t: 'register', publicKey: victim.publicKey, clientNonce: nonce, proof }), h.now);
+    const proof = clientProof(authKey, {
+      serverNonce: nonce,
+      clientNonce: nonce,
+      clientKey: victim.publicKey,
+      serverKey: h.server.serverPublicKey,
+    });
+    h.server.receive(
+      sessionId,
+      encodeMessage({ t: 'register', publicKey: victim.publicKey, clientNonce: nonce, proof }),
+      h.now,
+    );
     const outs = drain(h);
-    const error = outs.filter((o) => o.kind === 'send').map((o) => decodeServerMessage((o as { data: Uint8Array }).data)).find((m) => m.t === 'error');
+    const error = outs
+      .filter((o) => o.kind === 'send')
+      .map((o) => decodeServerMessage((o as { data: Uint8Array }).data))
+      .find((m) => m.t === 'error');
     expect(error).toMatchObject({ t: 'error', code: RendezvousErrorCode.AuthFailed });
     expect(outs.some((o) => o.kind === 'close')).toBe(true);
     expect(h.server.isOnline(victim.publicKey)).toBe(false);
@@ -49,7 +66,12 @@ describe('RendezvousServerCore: authentication', () => {
     if (challenge1.t !== 'challenge') throw new Error('expected challenge');
     const authKey = deriveAuthKey(alice.keys.secretKey, h.server.serverPublicKey);
     const clientNonce = new Uint8Array(32).fill(7);
-    const proof = clientProof(authKey, { serverNonce: challenge1.nonce, clientNonce, clientKey: alice.keys.publicKey, serverKey: h.server.serverPublicKey });
+    const proof = clientProof(authKey, {
+      serverNonce: challenge1.nonce,
+      clientNonce,
+      clientKey: alice.keys.publicKey,
+      serverKey: h.server.serverPublicKey,
+    });
     const register = encodeMessage({ t: 'register', publicKey: alice.keys.publicKey, clientNonce, proof });
     h.server.receive(s1, register, h.now);
     expect(drain(h).some((o) => o.kind === 'send' && decodeServerMessage(o.data).t === 'registered')).toBe(true);
@@ -213,8 +235,18 @@ describe('RendezvousServerCore: hostile input', () => {
       new Uint8Array([0xdd, 0xff, 0xff, 0xff, 0xff]), // array claiming 4 billion items
       new Uint8Array([0xd4, 0x72, 0x01]), // msgpackr record extension
       packr.pack({ t: 'connect', id: 1, peer: new Uint8Array(31), candidates: [] }),
-      packr.pack({ t: 'connect', id: 1, peer: bob.keys.publicKey, candidates: Array.from({ length: 17 }, () => candidates[0]) }),
-      packr.pack({ t: 'connect', id: 1, peer: bob.keys.publicKey, candidates: [{ type: 'host', host: 'example.com', port: 1 }] }),
+      packr.pack({
+        t: 'connect',
+        id: 1,
+        peer: bob.keys.publicKey,
+        candidates: Array.from({ length: 17 }, () => candidates[0]),
+      }),
+      packr.pack({
+        t: 'connect',
+        id: 1,
+        peer: bob.keys.publicKey,
+        candidates: [{ type: 'host', host: 'example.com', port: 1 }],
+      }),
       packr.pack({ t: '__proto__', id: 1 }),
       packr.pack([1, 2, 3]),
       new Uint8Array(MAX_MESSAGE_BYTES + 1),
@@ -272,5 +304,7 @@ function lastSend(h: Harness): Uint8Array | undefined {
   return data;
 }
 function errors(outs: Out[]): string[] {
-  return outs.flatMap((o) => (o.kind === 'send' ? [decodeServerMessage(o.data)] : [])).flatMap((m) => (m.t === 'error' ? [m.code] : []));
+  return outs
+    .flatMap((o) => (o.kind === 'send' ? [decodeServerMessage(o.data)] : []))
+    .flatMap((m) => (m.t === 'error' ? [m.code] : []));
 }

@@ -188,7 +188,10 @@ describe('punchline server end to end (loopback)', () => {
     }
     // A WebTransport session that sends garbage instead of registering, and one with an oversized frame.
     const { WebTransport } = (await import('@fails-components/webtransport')) as unknown as {
-      WebTransport: new (url: string, init: object) => {
+      WebTransport: new (
+        url: string,
+        init: object,
+      ) => {
         ready: Promise<void>;
         closed: Promise<unknown>;
         createBidirectionalStream(): Promise<{ writable: { getWriter(): { write(b: Uint8Array): Promise<void> } } }>;
@@ -222,7 +225,9 @@ describe('punchline server end to end (loopback)', () => {
     expect(stats.drops.malformed + stats.drops.unauthenticated).toBeGreaterThan(0);
     await until(() => Object.values(server.core.stats().relay.drops).reduce((a, b) => a + b, 0) > 0);
     // Connect to an offline key: a typed error, not a hang.
-    await expect(alice.client.connect(generateStaticKeyPair().publicKey, [])).rejects.toMatchObject({ code: RendezvousErrorCode.PeerOffline });
+    await expect(alice.client.connect(generateStaticKeyPair().publicKey, [])).rejects.toMatchObject({
+      code: RendezvousErrorCode.PeerOffline,
+    });
     for (const wt of hostile) wt.close();
     junk.close();
   });
@@ -245,10 +250,17 @@ describe('punchline server end to end (loopback)', () => {
   it('accepts the WebSocket mapping (HTTP/1.1 upgrade, for browsers) and challenges the session', async () => {
     const { connect } = await import('node:tls');
     const before = server.adapterCounters().sessionsAccepted;
-    const socket = connect({ host: '127.0.0.1', port: server.info.tls.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    const socket = connect({
+      host: '127.0.0.1',
+      port: server.info.tls.port,
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+    });
     await new Promise<void>((r) => socket.once('secureConnect', () => r()));
     // The pinned certificate is the one served.
-    expect(socket.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase()).toBe(Buffer.from(server.info.certificateSha256).toString('hex'));
+    expect(socket.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase()).toBe(
+      Buffer.from(server.info.certificateSha256).toString('hex'),
+    );
     let response = '';
     socket.on('data', (c: Buffer) => (response += c.toString('latin1')));
     socket.write(

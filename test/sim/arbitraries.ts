@@ -35,10 +35,12 @@ export function impairedLink(limits: ImpairmentLimits = {}): fc.Arbitrary<LinkCo
   const maxLoss = limits.maxLossRate ?? 0.3;
   const loss = fc.oneof(
     rate(maxLoss).map((lossRate): LinkConfig => ({ lossRate })),
-    fc.tuple(rate(maxLoss), fc.double({ min: 0.1, max: 0.5, noNaN: true })).map(([mean, pBadToGood]): LinkConfig => ({
-      // Stationary P(bad) = p / (p + r) = mean.
-      burstLoss: { pGoodToBad: mean >= 1 ? 1 : Math.min(1, (mean * pBadToGood) / (1 - mean)), pBadToGood },
-    })),
+    fc.tuple(rate(maxLoss), fc.double({ min: 0.1, max: 0.5, noNaN: true })).map(
+      ([mean, pBadToGood]): LinkConfig => ({
+        // Stationary P(bad) = p / (p + r) = mean.
+        burstLoss: { pGoodToBad: mean >= 1 ? 1 : Math.min(1, (mean * pBadToGood) / (1 - mean)), pBadToGood },
+      }),
+    ),
   );
   const bottleneck: fc.Arbitrary<LinkConfig> = limits.bottleneck
     ? fc.record({

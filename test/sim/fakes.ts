@@ -2,9 +2,7 @@
  * Tiny SansIoEndpoints for testing the simulator itself (not the transport): a pinger that sends a
  * numbered datagram every `intervalMs` from its timer, and an echo that sends every datagram back.
  */
-import type {
-  Address, ConnectionEvent, ConnectionHandle, SansIoEndpoint, Transmit,
-} from '../../src/transport/api.js';
+import type { Address, ConnectionEvent, ConnectionHandle, SansIoEndpoint, Transmit } from '../../src/transport/api.js';
 
 abstract class FakeEndpoint implements SansIoEndpoint {
   readonly connections: ReadonlyMap<number, ConnectionHandle> = new Map();
@@ -43,7 +41,13 @@ export class PingEndpoint extends FakeEndpoint {
 
   constructor(
     readonly peer: Address,
-    readonly options: { startMs: number; intervalMs: number; count: number; size?: number; fill?: (b: Uint8Array) => void },
+    readonly options: {
+      startMs: number;
+      intervalMs: number;
+      count: number;
+      size?: number;
+      fill?: (b: Uint8Array) => void;
+    },
   ) {
     super();
     this.#next = options.startMs;

@@ -5,4 +5,12 @@ export type { BurstLossConfig, LinkConfig, LinkDelivery, LinkDropReason, LinkOut
 export { DEFAULT_LINK, SimDriverError, SimNetwork, SimStallError, addressKey, withReproduction } from './network.js';
 export { impairedLink, simSeed } from './arbitraries.js';
 export type { ImpairmentLimits } from './arbitraries.js';
-export type { DatagramSink, EndpointOptions, Middlebox, NetworkStats, RunLimits, SimDatagram, SimNetworkOptions } from './network.js';
+export type {
+  DatagramSink,
+  EndpointOptions,
+  Middlebox,
+  NetworkStats,
+  RunLimits,
+  SimDatagram,
+  SimNetworkOptions,
+} from './network.js';

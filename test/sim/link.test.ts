@@ -10,7 +10,12 @@ interface Arrival extends LinkDelivery {
 }
 
 /** Sends `count` numbered datagrams of `size` bytes, one every `gapMs`, and collects every arrival. */
-function drive(config: LinkConfig, seed: number, count: number, opts: { gapMs?: number; size?: (i: number) => number } = {}) {
+function drive(
+  config: LinkConfig,
+  seed: number,
+  count: number,
+  opts: { gapMs?: number; size?: (i: number) => number } = {},
+) {
   const link = new Link(config, new SimRandom(seed, 'link-test'));
   const arrivals: Arrival[] = [];
   const fates: (string | null)[] = [];
@@ -24,7 +29,10 @@ function drive(config: LinkConfig, seed: number, count: number, opts: { gapMs?: 
     for (const d of outcome.deliveries) arrivals.push({ ...d, seq, sentAt });
   }
   // Arrival order; ties in send order, as the network's event queue does.
-  const ordered = arrivals.map((a, i) => ({ a, i })).sort((x, y) => x.a.at - y.a.at || x.i - y.i).map((x) => x.a);
+  const ordered = arrivals
+    .map((a, i) => ({ a, i }))
+    .sort((x, y) => x.a.at - y.a.at || x.i - y.i)
+    .map((x) => x.a);
   return { link, arrivals, ordered, fates };
 }
 
@@ -50,7 +58,12 @@ describe('Link', () => {
     const { arrivals, link } = drive({ delayMs: 25 }, 1, 1000);
     expect(arrivals).toHaveLength(1000);
     const bad = arrivals.filter(
-      (a, i) => a.seq !== i || a.at - a.sentAt !== 25 || a.duplicate || a.corrupted || new DataView(a.data.buffer).getUint32(0) !== i,
+      (a, i) =>
+        a.seq !== i ||
+        a.at - a.sentAt !== 25 ||
+        a.duplicate ||
+        a.corrupted ||
+        new DataView(a.data.buffer).getUint32(0) !== i,
     );
     expect(bad).toEqual([]);
     expect(link.stats).toMatchObject({ sent: 1000, delivered: 1000, bytesSent: 100_000, bytesDelivered: 100_000 });
@@ -90,7 +103,11 @@ describe('Link', () => {
 
   it('Gilbert–Elliott honours lossInBad and lossInGood', () => {
     const n = 20_000;
-    const { link } = drive({ burstLoss: { pGoodToBad: 0.05, pBadToGood: 0.05, lossInBad: 0.5, lossInGood: 0.1 } }, 4, n);
+    const { link } = drive(
+      { burstLoss: { pGoodToBad: 0.05, pBadToGood: 0.05, lossInBad: 0.5, lossInGood: 0.1 } },
+      4,
+      n,
+    );
     // Half the time in each state: 0.5·0.5 + 0.5·0.1 = 0.3.
     expect(Math.abs(link.stats.dropped.burst / n - 0.3)).toBeLessThan(0.04);
   });

@@ -15,7 +15,7 @@
  *   6. duplication  with `duplicateRate` a second copy arrives right after the first
  *   7. corruption   each delivered copy, with `corruptRate`, has one random bit flipped
  */
-import { SimRandom } from './random.js';
+import type { SimRandom } from './random.js';
 
 /** Gilbert–Elliott two-state loss: the state changes once per datagram, then loss depends on it. */
 export interface BurstLossConfig {
@@ -88,7 +88,8 @@ export interface LinkOutcome {
 }
 
 function checkRate(name: string, value: number | undefined): void {
-  if (value !== undefined && !(value >= 0 && value <= 1)) throw new RangeError(`${name} must be in [0, 1], got ${value}`);
+  if (value !== undefined && !(value >= 0 && value <= 1))
+    throw new RangeError(`${name} must be in [0, 1], got ${value}`);
 }
 
 function checkNonNegative(name: string, value: number | undefined): void {
@@ -96,8 +97,10 @@ function checkNonNegative(name: string, value: number | undefined): void {
 }
 
 export function validateLinkConfig(config: LinkConfig): void {
-  for (const name of ['lossRate', 'reorderRate', 'duplicateRate', 'corruptRate'] as const) checkRate(name, config[name]);
-  for (const name of ['delayMs', 'jitterMs', 'reorderDelayMs', 'queueBytes', 'mtu'] as const) checkNonNegative(name, config[name]);
+  for (const name of ['lossRate', 'reorderRate', 'duplicateRate', 'corruptRate'] as const)
+    checkRate(name, config[name]);
+  for (const name of ['delayMs', 'jitterMs', 'reorderDelayMs', 'queueBytes', 'mtu'] as const)
+    checkNonNegative(name, config[name]);
   if (config.bandwidthBps !== undefined && !(config.bandwidthBps > 0)) {
     throw new RangeError(`bandwidthBps must be > 0, got ${config.bandwidthBps}`);
   }
@@ -112,9 +115,16 @@ export function validateLinkConfig(config: LinkConfig): void {
 
 export function emptyLinkStats(): LinkStats {
   return {
-    sent: 0, bytesSent: 0, delivered: 0, bytesDelivered: 0,
+    sent: 0,
+    bytesSent: 0,
+    delivered: 0,
+    bytesDelivered: 0,
     dropped: { mtu: 0, queue: 0, burst: 0, random: 0 },
-    duplicated: 0, corrupted: 0, reordered: 0, queueHighWaterBytes: 0, maxQueueDelayMs: 0,
+    duplicated: 0,
+    corrupted: 0,
+    reordered: 0,
+    queueHighWaterBytes: 0,
+    maxQueueDelayMs: 0,
   };
 }
 

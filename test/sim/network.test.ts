@@ -10,14 +10,23 @@ const B: Address = { host: '10.0.0.2', port: 2000 };
 function pingPair(seed: number, link: LinkConfig, count = 100, intervalMs = 10, trace = false) {
   const net = new SimNetwork({ seed, link, trace });
   const fill = net.random.derive('payload');
-  const ping = net.addEndpoint(A, new PingEndpoint(B, { startMs: net.now, intervalMs, count, size: 200, fill: (b) => fill.bytes(b) }));
+  const ping = net.addEndpoint(
+    A,
+    new PingEndpoint(B, { startMs: net.now, intervalMs, count, size: 200, fill: (b) => fill.bytes(b) }),
+  );
   const echo = net.addEndpoint(B, new EchoEndpoint());
   return { net, ping, echo };
 }
 
 const HARSH: LinkConfig = {
-  delayMs: 30, jitterMs: 10, lossRate: 0.3, reorderRate: 0.1, duplicateRate: 0.05, corruptRate: 0.02,
-  bandwidthBps: 2_000_000, queueBytes: 30_000,
+  delayMs: 30,
+  jitterMs: 10,
+  lossRate: 0.3,
+  reorderRate: 0.1,
+  duplicateRate: 0.05,
+  corruptRate: 0.02,
+  bandwidthBps: 2_000_000,
+  queueBytes: 30_000,
 };
 
 describe('SimNetwork', () => {
@@ -219,7 +228,9 @@ describe('SimNetwork', () => {
   it('detects an endpoint whose timer never moves on', () => {
     const stuck: SansIoEndpoint = {
       connections: new Map(),
-      connect: () => { throw new Error('no'); },
+      connect: () => {
+        throw new Error('no');
+      },
       receive: () => {},
       pollTransmit: (): Transmit | null => null,
       pollEvent: (): ConnectionEvent | null => null,

@@ -143,7 +143,13 @@ type Node = EndpointNode | SinkNode;
 
 type SimEvent =
   | { readonly kind: 'deliver'; readonly time: number; readonly seq: number; readonly datagram: SimDatagram }
-  | { readonly kind: 'timer'; readonly time: number; readonly seq: number; readonly node: EndpointNode; readonly gen: number }
+  | {
+      readonly kind: 'timer';
+      readonly time: number;
+      readonly seq: number;
+      readonly node: EndpointNode;
+      readonly gen: number;
+    }
   | { readonly kind: 'call'; readonly time: number; readonly seq: number; readonly fn: () => void };
 
 const SCRATCH_BYTES = 2048;
@@ -203,8 +209,15 @@ export class SimNetwork {
   /** Registers an endpoint at `address` and returns it (for chaining). */
   addEndpoint<E extends SansIoEndpoint>(address: Address, endpoint: E, options: EndpointOptions = {}): E {
     this.#addNode({
-      kind: 'endpoint', address, endpoint, intercept: options.intercept, events: [],
-      timerAt: Infinity, timerGen: 0, spins: 0, lastFire: NaN,
+      kind: 'endpoint',
+      address,
+      endpoint,
+      intercept: options.intercept,
+      events: [],
+      timerAt: Infinity,
+      timerGen: 0,
+      spins: 0,
+      lastFire: NaN,
     });
     return endpoint;
   }
@@ -413,7 +426,7 @@ export class SimNetwork {
   #peekLive(): SimEvent | undefined {
     for (;;) {
       const event = this.#queue.peek();
-      if (!event || event.kind !== 'timer' || event.gen === event.node.timerGen) return event;
+      if (event?.kind !== 'timer' || event.gen === event.node.timerGen) return event;
       this.#queue.pop();
     }
   }
@@ -458,7 +471,9 @@ export class SimNetwork {
       datagram = box.outbound ? box.outbound(datagram, this.#now) : datagram;
       if (!datagram) {
         this.stats.blocked++;
-        this.#record(`${fmt(this.#now)} blocked-out ${addressKey(original.from)}>${addressKey(original.to)} by ${box.name}`);
+        this.#record(
+          `${fmt(this.#now)} blocked-out ${addressKey(original.from)}>${addressKey(original.to)} by ${box.name}`,
+        );
         return;
       }
     }
@@ -481,7 +496,9 @@ export class SimNetwork {
       datagram = box.inbound ? box.inbound(datagram, this.#now) : datagram;
       if (!datagram) {
         this.stats.blocked++;
-        this.#record(`${fmt(this.#now)} blocked-in ${addressKey(arrived.from)}>${addressKey(arrived.to)} by ${box.name}`);
+        this.#record(
+          `${fmt(this.#now)} blocked-in ${addressKey(arrived.from)}>${addressKey(arrived.to)} by ${box.name}`,
+        );
         return;
       }
     }
@@ -538,7 +555,13 @@ export class SimNetwork {
       node.timerAt = deadline;
       node.timerGen++;
       if (deadline !== Infinity) {
-        this.#schedule({ kind: 'timer', time: Math.max(deadline, this.#now), seq: this.#seq++, node, gen: node.timerGen });
+        this.#schedule({
+          kind: 'timer',
+          time: Math.max(deadline, this.#now),
+          seq: this.#seq++,
+          node,
+          gen: node.timerGen,
+        });
       }
     }
     return busy;

@@ -21,7 +21,10 @@ describe('simulator properties (the pattern for transport property tests)', () =
       fc.property(simSeed(), impairedLink({ bottleneck: true }), (seed, link) => {
         const { net, ping, echo } = run(seed, link);
         withReproduction(net, () => {
-          for (const [from, to] of [[A, B], [B, A]] as const) {
+          for (const [from, to] of [
+            [A, B],
+            [B, A],
+          ] as const) {
             const s = net.linkStats(from, to);
             const dropped = s.dropped.mtu + s.dropped.queue + s.dropped.burst + s.dropped.random;
             expect(s.delivered + dropped).toBe(s.sent + s.duplicated);

@@ -14,7 +14,10 @@ describe('RangeSet', () => {
     expect(r.add(5, 45)).toBe(10);
     expect(r.toArray()).toEqual([[5, 45]]);
     r.remove(10, 20);
-    expect(r.toArray()).toEqual([[5, 10], [20, 45]]);
+    expect(r.toArray()).toEqual([
+      [5, 10],
+      [20, 45],
+    ]);
     r.removeBelow(25);
     expect(r.toArray()).toEqual([[25, 45]]);
     expect(r.has(25)).toBe(true);
@@ -24,25 +27,28 @@ describe('RangeSet', () => {
 
   it('matches a reference set (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 30 }))), (ops) => {
-        const r = new RangeSet();
-        const ref = new Set<number>();
-        for (const [add, s, len] of ops) {
-          if (add) {
-            let fresh = 0;
-            for (let i = s; i < s + len; i++) if (!ref.has(i)) fresh++, ref.add(i);
-            expect(r.add(s, s + len)).toBe(fresh);
-          } else {
-            for (let i = s; i < s + len; i++) ref.delete(i);
-            r.remove(s, s + len);
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 30 }))),
+        (ops) => {
+          const r = new RangeSet();
+          const ref = new Set<number>();
+          for (const [add, s, len] of ops) {
+            if (add) {
+              let fresh = 0;
+              for (let i = s; i < s + len; i++) if (!ref.has(i)) fresh++, ref.add(i);
+              expect(r.add(s, s + len)).toBe(fresh);
+            } else {
+              for (let i = s; i < s + len; i++) ref.delete(i);
+              r.remove(s, s + len);
+            }
           }
-        }
-        const arr = r.toArray();
-        for (let i = 1; i < arr.length; i++) expect(arr[i]![0]).toBeGreaterThan(arr[i - 1]![1]);
-        const flat = new Set<number>();
-        for (const [s, e] of arr) for (let i = s; i < e; i++) flat.add(i);
-        expect([...flat].sort((a, b) => a - b)).toEqual([...ref].sort((a, b) => a - b));
-      }),
+          const arr = r.toArray();
+          for (let i = 1; i < arr.length; i++) expect(arr[i]![0]).toBeGreaterThan(arr[i - 1]![1]);
+          const flat = new Set<number>();
+          for (const [s, e] of arr) for (let i = s; i < e; i++) flat.add(i);
+          expect([...flat].sort((a, b) => a - b)).toEqual([...ref].sort((a, b) => a - b));
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -86,7 +92,10 @@ describe('SendBuffer', () => {
       expect([...out]).toEqual([...data.subarray(off, off + len)]);
       b.markRetransmitted(off, len);
     }
-    expect(ranges).toEqual([[0, 100], [150, 150]]);
+    expect(ranges).toEqual([
+      [0, 100],
+      [150, 150],
+    ]);
   });
 
   it('keeps bytes intact across ring growth and wrap-around (property)', () => {
@@ -127,7 +136,10 @@ describe('ReceiveBuffer', () => {
           const b = new ReceiveBuffer(16);
           const out: number[] = [];
           // random pieces, then a full cover in order to make sure everything arrives
-          const all = [...pieces.map(([o, l]) => [o % total, l] as const), ...Array.from({ length: Math.ceil(total / 1000) }, (_, i) => [i * 1000, 1000] as const)];
+          const all = [
+            ...pieces.map(([o, l]) => [o % total, l] as const),
+            ...Array.from({ length: Math.ceil(total / 1000) }, (_, i) => [i * 1000, 1000] as const),
+          ];
           for (const [o, l] of all) {
             const end = Math.min(total, o + l);
             b.insert(o, data.subarray(o, end));
@@ -160,7 +172,14 @@ describe('stream buffers with a staging / overflow area (the allocation-free hot
     fc.assert(
       fc.property(
         fc.integer({ min: 16, max: 1500 }),
-        fc.array(fc.tuple(fc.integer({ min: 1, max: 6000 }), fc.integer({ min: 1, max: 1600 }), fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 40 }),
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 1, max: 6000 }),
+            fc.integer({ min: 1, max: 1600 }),
+            fc.integer({ min: 0, max: 3 }),
+          ),
+          { minLength: 1, maxLength: 40 },
+        ),
         (staging, steps) => {
           const b = new SendBuffer(1 << 16, 16, staging);
           const byte = (off: number): number => (off * 7 + (off >> 9)) & 0xff;
@@ -173,7 +192,8 @@ describe('stream buffers with a staging / overflow area (the allocation-free hot
               const len = Math.min(frame, b.end - b.unsent);
               dst.fill(0xee);
               b.copyTo(b.unsent, len, dst, 3);
-              for (let i = 0; i < len; i++) if (dst[3 + i] !== byte(b.unsent + i)) expect.fail(`byte ${b.unsent + i} wrong`);
+              for (let i = 0; i < len; i++)
+                if (dst[3 + i] !== byte(b.unsent + i)) expect.fail(`byte ${b.unsent + i} wrong`);
               expect(dst[2]).toBe(0xee); // nothing written before or after the range
               expect(dst[3 + len]).toBe(0xee);
               b.markSent(len);
@@ -184,7 +204,8 @@ describe('stream buffers with a staging / overflow area (the allocation-free hot
             const len = Math.min(frame, b.end - b.ackedPrefix);
             if (len > 0) {
               b.copyTo(b.ackedPrefix, len, dst, 0);
-              for (let i = 0; i < len; i++) if (dst[i] !== byte(b.ackedPrefix + i)) expect.fail(`re-copy of byte ${b.ackedPrefix + i} wrong`);
+              for (let i = 0; i < len; i++)
+                if (dst[i] !== byte(b.ackedPrefix + i)) expect.fail(`re-copy of byte ${b.ackedPrefix + i} wrong`);
             }
           }
         },
@@ -222,7 +243,8 @@ describe('stream buffers with a staging / overflow area (the allocation-free hot
             const e = extra[k++ % Math.max(1, extra.length)];
             if (e !== undefined && extra.length > 0) insert(Math.max(b.readOffset, e[0] % total), e[1]);
             // the peer may not run ahead of what flow control allows: read when far ahead
-            if (next - b.readOffset > 8000 || k % 3 === 0) for (let r = b.read(readSize); r !== null; r = b.read(readSize)) out.push(...r);
+            if (next - b.readOffset > 8000 || k % 3 === 0)
+              for (let r = b.read(readSize); r !== null; r = b.read(readSize)) out.push(...r);
           }
           for (let r = b.read(readSize); r !== null; r = b.read(readSize)) out.push(...r);
           expect(out.length).toBe(total);

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { AckSample, CongestionController, CongestionControllerOptions } from '../../src/transport/congestion/controller.js';
+import type {
+  AckSample,
+  CongestionController,
+  CongestionControllerOptions,
+} from '../../src/transport/congestion/controller.js';
 import { Ledbat } from '../../src/transport/congestion/ledbat.js';
 import { NewReno } from '../../src/transport/congestion/new-reno.js';
 import { Pacer } from '../../src/transport/pacer.js';
@@ -7,10 +11,25 @@ import { ReceiveFlowControl } from '../../src/transport/flow-control.js';
 import { B, drain, makePair, pattern } from './helpers.js';
 
 const MSS = 1200;
-const opts: CongestionControllerOptions = { maxDatagramSize: MSS, initialWindowPackets: 10, targetDelayMs: 60, periodicSlowdown: false };
+const opts: CongestionControllerOptions = {
+  maxDatagramSize: MSS,
+  initialWindowPackets: 10,
+  targetDelayMs: 60,
+  periodicSlowdown: false,
+};
 
 function ack(owd: number, bytes = MSS, rtt = 40, sentTime = 0): AckSample {
-  return { ackedBytes: bytes, priorInFlight: 1e9, sentInFlight: 0, largestAckedSentTime: sentTime, latestRtt: rtt, smoothedRtt: rtt, minRtt: 40, oneWayDelay: owd, appLimited: false };
+  return {
+    ackedBytes: bytes,
+    priorInFlight: 1e9,
+    sentInFlight: 0,
+    largestAckedSentTime: sentTime,
+    latestRtt: rtt,
+    smoothedRtt: rtt,
+    minRtt: 40,
+    oneWayDelay: owd,
+    appLimited: false,
+  };
 }
 
 describe('LEDBAT (RFC 6817 + LEDBAT++ parts)', () => {
@@ -92,7 +111,7 @@ describe('NewReno (pluggability)', () => {
           return inner.window;
         },
         queueingDelay: 0,
-        onPacketSent: (...a) => (calls.push('sent'), inner.onPacketSent()),
+        onPacketSent: (..._a) => (calls.push('sent'), inner.onPacketSent()),
         onAck: (now, s) => (calls.push('ack'), inner.onAck(now, s)),
         onLoss: (now, b, t) => (calls.push('loss'), inner.onLoss(now, b, t)),
         onPersistentCongestion: (now) => inner.onPersistentCongestion(now),

@@ -5,7 +5,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { AckSample, CongestionController, CongestionControllerOptions } from '../../src/transport/congestion/controller.js';
+import type {
+  AckSample,
+  CongestionController,
+  CongestionControllerOptions,
+} from '../../src/transport/congestion/controller.js';
 import { Ledbat } from '../../src/transport/congestion/ledbat.js';
 import { NewReno } from '../../src/transport/congestion/new-reno.js';
 import { resolveConfig } from '../../src/transport/config.js';
@@ -15,7 +19,12 @@ import { RttEstimator } from '../../src/transport/recovery/rtt-estimator.js';
 import { B, drain, makePair, pattern } from './helpers.js';
 
 const MSS = 1200;
-const opts: CongestionControllerOptions = { maxDatagramSize: MSS, initialWindowPackets: 10, targetDelayMs: 60, periodicSlowdown: false };
+const opts: CongestionControllerOptions = {
+  maxDatagramSize: MSS,
+  initialWindowPackets: 10,
+  targetDelayMs: 60,
+  periodicSlowdown: false,
+};
 const controllers: Array<[string, () => CongestionController]> = [
   ['ledbat', () => new Ledbat(opts)],
   ['newreno', () => new NewReno(opts)],
@@ -48,7 +57,17 @@ function run(cc: CongestionController, appLimitPackets: number, acks: number, pa
     const last = b ?? a;
     if (a === undefined || last === undefined) throw new Error('nothing in flight');
     now = Math.max(now, last.t + 40);
-    expect(ld.onAck({ ranges: [{ smallest: a.pn, largest: last.pn }], ackDelayMicros: 0, receiveTimestampMicros: (last.t + 20) * 1000 }, now, true)).toBe(true);
+    expect(
+      ld.onAck(
+        {
+          ranges: [{ smallest: a.pn, largest: last.pn }],
+          ackDelayMicros: 0,
+          receiveTimestampMicros: (last.t + 20) * 1000,
+        },
+        now,
+        true,
+      ),
+    ).toBe(true);
     maxWindow = Math.max(maxWindow, cc.window);
   }
   return maxWindow;
@@ -70,7 +89,6 @@ describe('cwnd-limited growth (RFC 9002 §7.8)', () => {
       run(cc, Infinity, 200);
       expect(cc.window).toBeGreaterThan(2 * w0);
     });
-
   }
 
   it('newreno: a pacing-limited flow still grows (RFC 9002 §7.8), up to twice what it has in flight', () => {
@@ -128,7 +146,12 @@ describe('cwnd-limited growth (RFC 9002 §7.8)', () => {
       const p = makePair({
         link: { delayMs: 10 },
         clientConfig: { congestionController: cc },
-        serverConfig: { initialStreamWindow: win, maxStreamWindow: win, initialConnectionWindow: 4 * win, maxConnectionWindow: 4 * win },
+        serverConfig: {
+          initialStreamWindow: win,
+          maxStreamWindow: win,
+          initialConnectionWindow: 4 * win,
+          maxConnectionWindow: 4 * win,
+        },
       });
       p.net.runUntil(() => p.conn.state === 'established' && p.events(B, 'connected').length > 0);
       const id = p.conn.openStream(false);
@@ -211,7 +234,15 @@ describe('LEDBAT ALLOWED_INCREASE cap (RFC 6817 §2.4.2)', () => {
     };
     let acked = 0;
     const ackTwo = (): void => {
-      ld.onAck({ ranges: [{ smallest: acked, largest: Math.min(acked + 1, ld.nextPn - 1) }], ackDelayMicros: 0, receiveTimestampMicros: 20_000 }, 40, true);
+      ld.onAck(
+        {
+          ranges: [{ smallest: acked, largest: Math.min(acked + 1, ld.nextPn - 1) }],
+          ackDelayMicros: 0,
+          receiveTimestampMicros: 20_000,
+        },
+        40,
+        true,
+      );
       acked += 2;
     };
     // Steady, cwnd-limited: refill after every ACK until everything in flight went out at a full window.
@@ -229,8 +260,12 @@ describe('LEDBAT ALLOWED_INCREASE cap (RFC 6817 §2.4.2)', () => {
   });
 
   it('rejects ALLOWED_INCREASE ≤ 0; TransportConfig.ledbatAllowedIncrease defaults to 32 (half an adapter send batch)', () => {
-    expect(() => new Ledbat({ ...opts, allowedIncrease: 0 })).toThrow(expect.objectContaining({ code: 'ERR_PUNCHLINE_TRANSPORT_CONFIG' }));
-    expect(() => resolveConfig({ ledbatAllowedIncrease: 0 })).toThrow(expect.objectContaining({ code: 'ERR_PUNCHLINE_TRANSPORT_CONFIG' }));
+    expect(() => new Ledbat({ ...opts, allowedIncrease: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_PUNCHLINE_TRANSPORT_CONFIG' }),
+    );
+    expect(() => resolveConfig({ ledbatAllowedIncrease: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_PUNCHLINE_TRANSPORT_CONFIG' }),
+    );
     expect(resolveConfig({}).ledbatAllowedIncrease).toBe(32);
   });
 });

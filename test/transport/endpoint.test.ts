@@ -10,7 +10,13 @@ describe('Endpoint', () => {
     const net = new SimNetwork({ seed: 1 });
     const random = net.randomSource('x');
     const e = new Endpoint({ staticKeyPair: generateKeyPair(random), random });
-    for (const d of [new Uint8Array(0), new Uint8Array(5), new Uint8Array(100).fill(0x41), new Uint8Array(1200).fill(0xc0), new Uint8Array(30).fill(0x00)]) {
+    for (const d of [
+      new Uint8Array(0),
+      new Uint8Array(5),
+      new Uint8Array(100).fill(0x41),
+      new Uint8Array(1200).fill(0xc0),
+      new Uint8Array(30).fill(0x00),
+    ]) {
       e.receive(d, A, 0);
     }
     expect(e.connections.size).toBe(0);
@@ -24,7 +30,10 @@ describe('Endpoint', () => {
     const ra = net.randomSource('a');
     const rb = net.randomSource('b');
     const kb = generateKeyPair(rb);
-    const a = net.addEndpoint(A, new Endpoint({ staticKeyPair: generateKeyPair(ra), random: ra, config: { handshakeTimeoutMs: 3000 } }));
+    const a = net.addEndpoint(
+      A,
+      new Endpoint({ staticKeyPair: generateKeyPair(ra), random: ra, config: { handshakeTimeoutMs: 3000 } }),
+    );
     const b = net.addEndpoint(B, new Endpoint({ staticKeyPair: kb, random: rb, acceptIncoming: false }));
     a.connect(B, { remotePublicKey: kb.publicKey }, net.now);
     net.runUntil(() => net.events(A).some((ev) => ev.type === 'closed'));

@@ -21,8 +21,14 @@ describe('handshake robustness', () => {
   for (const pattern of ['IK', 'XX'] as const) {
     it(`${pattern}: completes under 30 % loss, reordering and duplication`, () => {
       for (let seed = 1; seed <= 10; seed++) {
-        const p = makePair({ pattern, seed, link: { delayMs: 15, jitterMs: 5, lossRate: 0.3, reorderRate: 0.2, duplicateRate: 0.1 } });
-        p.net.runUntil(() => p.conn.state === 'established' && p.events(B, 'connected').length > 0, { maxTimeMs: 30_000 });
+        const p = makePair({
+          pattern,
+          seed,
+          link: { delayMs: 15, jitterMs: 5, lossRate: 0.3, reorderRate: 0.2, duplicateRate: 0.1 },
+        });
+        p.net.runUntil(() => p.conn.state === 'established' && p.events(B, 'connected').length > 0, {
+          maxTimeMs: 30_000,
+        });
         // and data flows (confirms the XX msg 3 retransmission logic)
         const id = p.conn.openStream(true);
         p.conn.write(id, new Uint8Array([1, 2, 3]));

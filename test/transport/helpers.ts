@@ -34,19 +34,34 @@ export interface Pair {
 }
 
 export function makePair(o: PairOptions = {}): Pair {
-  const net = new SimNetwork({ seed: o.seed ?? 1, link: o.link ?? { delayMs: 10 }, ...(o.trace ? { trace: true } : {}) });
+  const net = new SimNetwork({
+    seed: o.seed ?? 1,
+    link: o.link ?? { delayMs: 10 },
+    ...(o.trace ? { trace: true } : {}),
+  });
   const clientRandom = net.randomSource('A');
   const serverRandom = net.randomSource('B');
   const serverKeys = generateKeyPair(serverRandom);
   const serverPsk = o.serverPsk === undefined ? o.psk : o.serverPsk;
-  const client = net.addEndpoint(A, new Endpoint({ staticKeyPair: generateKeyPair(clientRandom), random: clientRandom, config: o.clientConfig ?? {} }));
+  const client = net.addEndpoint(
+    A,
+    new Endpoint({ staticKeyPair: generateKeyPair(clientRandom), random: clientRandom, config: o.clientConfig ?? {} }),
+  );
   const server = net.addEndpoint(
     B,
-    new Endpoint({ staticKeyPair: serverKeys, random: serverRandom, config: o.serverConfig ?? {}, ...(serverPsk ? { psk: serverPsk } : {}) }),
+    new Endpoint({
+      staticKeyPair: serverKeys,
+      random: serverRandom,
+      config: o.serverConfig ?? {},
+      ...(serverPsk ? { psk: serverPsk } : {}),
+    }),
   );
   const conn = client.connect(
     B,
-    { ...((o.pattern ?? 'IK') === 'IK' ? { remotePublicKey: serverKeys.publicKey } : {}), ...(o.psk ? { psk: o.psk } : {}) },
+    {
+      ...((o.pattern ?? 'IK') === 'IK' ? { remotePublicKey: serverKeys.publicKey } : {}),
+      ...(o.psk ? { psk: o.psk } : {}),
+    },
     net.now,
   );
   return {
@@ -55,7 +70,9 @@ export function makePair(o: PairOptions = {}): Pair {
     server,
     conn,
     serverConn() {
-      const c = [...server.connections.values()][0] ?? (net.events(B).find((e) => e.type === 'incoming')?.connection as ConnectionHandle | undefined);
+      const c =
+        [...server.connections.values()][0] ??
+        (net.events(B).find((e) => e.type === 'incoming')?.connection as ConnectionHandle | undefined);
       if (!c) throw new Error('no server connection');
       return c;
     },
@@ -69,7 +86,7 @@ export function makePair(o: PairOptions = {}): Pair {
 /** Deterministic test payload: byte i of stream s is a function of (s, i). */
 export function pattern(streamSeed: number, offset: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = (streamSeed * 31 + ((offset + i) * 7) + ((offset + i) >> 8)) & 0xff;
+  for (let i = 0; i < length; i++) out[i] = (streamSeed * 31 + (offset + i) * 7 + ((offset + i) >> 8)) & 0xff;
   return out;
 }
 

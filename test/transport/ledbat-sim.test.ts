@@ -17,21 +17,26 @@ describe('LEDBAT over a simulated bottleneck', () => {
     const samples: number[] = [];
     const t0 = p.net.now;
     let next = t0 + 1000;
-    p.net.runUntil(() => {
-      if (written < total) written += p.conn.write(id, data.subarray(written, Math.min(total, written + 65536)));
-      if (p.net.now >= next) {
-        next += 250;
-        samples.push((p.conn as Connection).stats().queueingDelayMs);
-      }
-      return p.events(B, 'stream-opened').length > 0 && (drain(p.serverConn(), id, got), got.length >= total);
-    }, { maxTimeMs: 60_000 });
+    p.net.runUntil(
+      () => {
+        if (written < total) written += p.conn.write(id, data.subarray(written, Math.min(total, written + 65536)));
+        if (p.net.now >= next) {
+          next += 250;
+          samples.push((p.conn as Connection).stats().queueingDelayMs);
+        }
+        return p.events(B, 'stream-opened').length > 0 && (drain(p.serverConn(), id, got), got.length >= total);
+      },
+      { maxTimeMs: 60_000 },
+    );
     const seconds = (p.net.now - t0) / 1000;
     const goodput = (total * 8) / seconds;
     const stats = p.net.linkStats(A, B);
     const late = samples.slice(Math.floor(samples.length / 2));
     const avgQ = late.reduce((a, b) => a + b, 0) / late.length;
     // eslint-disable-next-line no-console
-    console.log(`goodput ${(goodput / 1e6).toFixed(2)} Mbit/s of ${bandwidthBps / 1e6}; avg queueing delay ${avgQ.toFixed(1)} ms; max queue delay ${stats.maxQueueDelayMs.toFixed(0)} ms; drops ${JSON.stringify(stats.dropped)}`);
+    console.log(
+      `goodput ${(goodput / 1e6).toFixed(2)} Mbit/s of ${bandwidthBps / 1e6}; avg queueing delay ${avgQ.toFixed(1)} ms; max queue delay ${stats.maxQueueDelayMs.toFixed(0)} ms; drops ${JSON.stringify(stats.dropped)}`,
+    );
     expect(goodput).toBeGreaterThan(0.7 * bandwidthBps);
     expect(avgQ).toBeLessThan(100);
   });

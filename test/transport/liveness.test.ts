@@ -44,7 +44,9 @@ describe('liveness and close', () => {
     expect(p.conn.write(id, data)).toBe(data.length);
     p.conn.finish(id);
     p.conn.close();
-    p.net.runUntil(() => closedReason(p, B) !== undefined && p.server.connections.size === 0 && p.client.connections.size === 0);
+    p.net.runUntil(
+      () => closedReason(p, B) !== undefined && p.server.connections.size === 0 && p.client.connections.size === 0,
+    );
     const got: number[] = [];
     expect(drain(p.srv, id, got)).toEqual({ fin: true, reset: -1 });
     expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
@@ -74,7 +76,12 @@ describe('liveness and close', () => {
     const p = established();
     (p.conn as Connection).closeWithError(p.net.now, TransportErrorCode.FLOW_CONTROL_ERROR, 'too much');
     p.net.runUntil(() => closedReason(p, B) !== undefined);
-    expect(closedReason(p, B)).toEqual({ errorCode: TransportErrorCode.FLOW_CONTROL_ERROR, application: false, reason: 'too much', remote: true });
+    expect(closedReason(p, B)).toEqual({
+      errorCode: TransportErrorCode.FLOW_CONTROL_ERROR,
+      application: false,
+      reason: 'too much',
+      remote: true,
+    });
   });
 
   it('an abort still reaches the peer across 30 % loss', () => {
@@ -104,14 +111,20 @@ describe('liveness and close', () => {
   });
 
   it('negotiated idle timeout is the smaller of both', () => {
-    const p = established({ clientConfig: { idleTimeoutMs: 60_000, keepAliveIntervalMs: 0 }, serverConfig: { idleTimeoutMs: 3000, keepAliveIntervalMs: 0 } });
+    const p = established({
+      clientConfig: { idleTimeoutMs: 60_000, keepAliveIntervalMs: 0 },
+      serverConfig: { idleTimeoutMs: 3000, keepAliveIntervalMs: 0 },
+    });
     const t0 = p.net.now;
     p.net.runUntil(() => closedReason(p, A) !== undefined);
     expect(p.net.now - t0).toBeLessThan(4000);
   });
 
   it('keepalive PINGs keep an idle connection open past the idle timeout', () => {
-    const p = established({ clientConfig: { idleTimeoutMs: 10_000, keepAliveIntervalMs: 3000 }, serverConfig: { idleTimeoutMs: 10_000, keepAliveIntervalMs: 0 } });
+    const p = established({
+      clientConfig: { idleTimeoutMs: 10_000, keepAliveIntervalMs: 3000 },
+      serverConfig: { idleTimeoutMs: 10_000, keepAliveIntervalMs: 0 },
+    });
     const sent0 = p.net.linkStats(A, B).sent;
     p.net.runFor(60_000);
     expect(p.conn.state).toBe('established');

@@ -10,8 +10,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ConnectionHandle } from '../../src/transport/api.js';
-import { Connection } from '../../src/transport/connection.js';
+import type { ConnectionHandle, StreamRead } from '../../src/transport/api.js';
+import type { Connection } from '../../src/transport/connection.js';
 import { impairedLink, simSeed, withReproduction, type LinkConfig } from '../sim/index.js';
 import { B, makePair, pattern } from './helpers.js';
 
@@ -72,7 +72,13 @@ function checkFlowControl(conn: ConnectionHandle): void {
 
 function runCase(k: Case): void {
   const windows = k.smallWindows
-    ? { initialStreamWindow: 4096, maxStreamWindow: 16384, initialConnectionWindow: 8192, maxConnectionWindow: 32768, sendBufferSize: 8192 }
+    ? {
+        initialStreamWindow: 4096,
+        maxStreamWindow: 16384,
+        initialConnectionWindow: 8192,
+        maxConnectionWindow: 32768,
+        sendBufferSize: 8192,
+      }
     : {};
   // The simulator's burst-loss chain advances per datagram, so a direction that carries only ACKs
   // (about one per second while the other side probes) can stay in its bad state for tens of
@@ -80,13 +86,21 @@ function runCase(k: Case): void {
   // the idle timeout here is long enough that such outages end first.
   const config = { ...windows, idleTimeoutMs: 300_000, handshakeTimeoutMs: 60_000 };
   const trace = process.env.PUNCHLINE_PROPERTY_TRACE !== undefined;
-  const p = makePair({ seed: k.seed, link: k.link, pattern: k.pattern, clientConfig: config, serverConfig: config, trace });
+  const p = makePair({
+    seed: k.seed,
+    link: k.link,
+    pattern: k.pattern,
+    clientConfig: config,
+    serverConfig: config,
+    trace,
+  });
   const net = p.net;
   try {
     runPair(k, p);
   } catch (e) {
     // PUNCHLINE_PROPERTY_TRACE=N: append the last N simulator trace lines to the failure.
-    if (trace) (e as Error).message += `\n${net.traceLog.slice(-Number(process.env.PUNCHLINE_PROPERTY_TRACE || 80)).join('\n')}`;
+    if (trace)
+      (e as Error).message += `\n${net.traceLog.slice(-Number(process.env.PUNCHLINE_PROPERTY_TRACE || 80)).join('\n')}`;
     throw e;
   }
 }
@@ -97,17 +111,50 @@ function runPair(k: Case, p: ReturnType<typeof makePair>): void {
     net.runUntil(() => p.conn.state === 'established' && p.events(B, 'connected').length > 0, { maxTimeMs: 120_000 });
     const client = p.conn;
     const server = p.serverConn();
-    type W = { conn: ConnectionHandle; peer: ConnectionHandle; id: number; data: Uint8Array; written: number; finished: boolean; got: number[]; fin: boolean; reset: boolean; resetSeen: boolean };
+    type W = {
+      conn: ConnectionHandle;
+      peer: ConnectionHandle;
+      id: number;
+      data: Uint8Array;
+      written: number;
+      finished: boolean;
+      got: number[];
+      fin: boolean;
+      reset: boolean;
+      resetSeen: boolean;
+    };
     const work: W[] = [];
     k.streams.forEach((plan, i) => {
       const conn = plan.fromClient ? client : server;
       const peer = plan.fromClient ? server : client;
       const id = conn.openStream(plan.bidi);
       const total = plan.writes.reduce((a, b) => a + b, 0);
-      work.push({ conn, peer, id, data: pattern(i + 1, 0, total), written: 0, finished: false, got: [], fin: false, reset: plan.reset, resetSeen: false });
+      work.push({
+        conn,
+        peer,
+        id,
+        data: pattern(i + 1, 0, total),
+        written: 0,
+        finished: false,
+        got: [],
+        fin: false,
+        reset: plan.reset,
+        resetSeen: false,
+      });
       if (plan.bidi) {
         // The peer answers on the same stream once it knows it (its writes throw until then).
-        work.push({ conn: peer, peer: conn, id, data: pattern(i + 101, 0, plan.reply), written: 0, finished: false, got: [], fin: false, reset: false, resetSeen: false });
+        work.push({
+          conn: peer,
+          peer: conn,
+          id,
+          data: pattern(i + 101, 0, plan.reply),
+          written: 0,
+          finished: false,
+          got: [],
+          fin: false,
+          reset: false,
+          resetSeen: false,
+        });
       }
     });
     const step = (): boolean => {
@@ -125,7 +172,7 @@ function runPair(k: Case, p: ReturnType<typeof makePair>): void {
           if ((e as { code?: string }).code !== 'ERR_PUNCHLINE_UNKNOWN_STREAM') throw e;
         }
         if (!w.fin) {
-          let r;
+          let r: StreamRead;
           try {
             r = w.peer.read(w.id);
           } catch {
@@ -164,7 +211,9 @@ function runPair(k: Case, p: ReturnType<typeof makePair>): void {
     }
     client.close();
     const closed = (addr: typeof B) => p.events(addr, 'closed')[0];
-    net.runUntil(() => closed(B) !== undefined && closed({ host: '10.0.0.1', port: 1000 }) !== undefined, { maxTimeMs: 600_000 });
+    net.runUntil(() => closed(B) !== undefined && closed({ host: '10.0.0.1', port: 1000 }) !== undefined, {
+      maxTimeMs: 600_000,
+    });
     const rb = closed(B)!;
     expect(rb.type === 'closed' && rb.reason).toMatchObject({ errorCode: 0, application: true });
   });
@@ -176,20 +225,27 @@ describe('property: exact delivery under impairment', () => {
     it('reproduces PUNCHLINE_PROPERTY_CASE', () => runCase(JSON.parse(single) as Case));
     return;
   }
-  it('every stream delivers exactly the bytes written, once, in order; clean close', () => {
-    let executed = 0;
-    fc.assert(
-      fc.property(caseArb, (k) => {
-        executed++;
-        try {
-          runCase(k);
-        } catch (e) {
-          (e as Error).message = `case (PUNCHLINE_PROPERTY_CASE='${JSON.stringify(k)}')\n${(e as Error).message}`;
-          throw e;
-        }
-      }),
-      { numRuns: RUNS, seed: process.env.PUNCHLINE_PROPERTY_SEED ? Number(process.env.PUNCHLINE_PROPERTY_SEED) : undefined } as fc.Parameters<[Case]>,
-    );
-    expect(executed).toBeGreaterThanOrEqual(RUNS);
-  }, Math.max(60_000, RUNS * 5_000));
+  it(
+    'every stream delivers exactly the bytes written, once, in order; clean close',
+    () => {
+      let executed = 0;
+      fc.assert(
+        fc.property(caseArb, (k) => {
+          executed++;
+          try {
+            runCase(k);
+          } catch (e) {
+            (e as Error).message = `case (PUNCHLINE_PROPERTY_CASE='${JSON.stringify(k)}')\n${(e as Error).message}`;
+            throw e;
+          }
+        }),
+        {
+          numRuns: RUNS,
+          seed: process.env.PUNCHLINE_PROPERTY_SEED ? Number(process.env.PUNCHLINE_PROPERTY_SEED) : undefined,
+        } as fc.Parameters<[Case]>,
+      );
+      expect(executed).toBeGreaterThanOrEqual(RUNS);
+    },
+    Math.max(60_000, RUNS * 5_000),
+  );
 });

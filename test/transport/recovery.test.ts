@@ -24,10 +24,20 @@ describe('RttEstimator (RFC 9002 §5)', () => {
   it('updateFrom (the sample in an object, hot path) matches update', () => {
     const a = new RttEstimator(333);
     const b = new RttEstimator(333);
-    for (const [latestRtt, ackDelay] of [[100.25, 0], [130.5, 20.125], [105.75, 20], [90.0625, 3.5]] as const) {
+    for (const [latestRtt, ackDelay] of [
+      [100.25, 0],
+      [130.5, 20.125],
+      [105.75, 20],
+      [90.0625, 3.5],
+    ] as const) {
       a.update(latestRtt, ackDelay);
       b.updateFrom({ latestRtt, ackDelay });
-      expect([b.latestRtt, b.minRtt, b.smoothedRtt, b.rttVar]).toEqual([a.latestRtt, a.minRtt, a.smoothedRtt, a.rttVar]);
+      expect([b.latestRtt, b.minRtt, b.smoothedRtt, b.rttVar]).toEqual([
+        a.latestRtt,
+        a.minRtt,
+        a.smoothedRtt,
+        a.rttVar,
+      ]);
     }
   });
 });
@@ -71,7 +81,10 @@ describe('AckTracker (RFC 9000 §13.2)', () => {
     const t = new AckTracker(2, 25);
     for (const pn of [0, 1, 2, 5, 6, 9]) t.onPacket(pn, true, 0);
     t.onAckOfAck(6);
-    expect(t.ranges.toArray()).toEqual([[5, 7], [9, 10]]);
+    expect(t.ranges.toArray()).toEqual([
+      [5, 7],
+      [9, 10],
+    ]);
     expect(t.isDuplicate(3)).toBe(true); // below what we remember
   });
 });
@@ -151,7 +164,9 @@ describe('LossDetection (RFC 9002 §6)', () => {
   it('rejects an ACK for a packet never sent', () => {
     const { ld, send } = setup();
     send(0);
-    expect(ld.onAck({ ranges: [{ smallest: 0, largest: 5 }], ackDelayMicros: 0, receiveTimestampMicros: 0 }, 10, true)).toBe(false);
+    expect(
+      ld.onAck({ ranges: [{ smallest: 0, largest: 5 }], ackDelayMicros: 0, receiveTimestampMicros: 0 }, 10, true),
+    ).toBe(false);
   });
 
   it('probe timeout backs off exponentially and requeues the oldest data', () => {

@@ -7,7 +7,7 @@
  * long transfer with heavy loss, reordering and duplication (many retransmissions).
  */
 import { describe, expect, it } from 'vitest';
-import type { ConnectionHandle } from '../../src/transport/api.js';
+import type { ConnectionHandle, StreamRead } from '../../src/transport/api.js';
 import type { Connection } from '../../src/transport/connection.js';
 import { Queue } from '../../src/transport/queue.js';
 import { A, B, makePair, pattern } from './helpers.js';
@@ -18,7 +18,8 @@ function audit(conn: ConnectionHandle, who: string): void {
   if (problem !== null) expect.fail(`${who}: recovery state inconsistent: ${problem}`);
   for (const s of c.streams.streams.values()) {
     const b = s.send;
-    if (b !== null && !(b.ackedPrefix <= b.unsent && b.unsent <= b.end)) expect.fail(`${who}: stream ${s.id} send offsets out of order`);
+    if (b !== null && !(b.ackedPrefix <= b.unsent && b.unsent <= b.end))
+      expect.fail(`${who}: stream ${s.id} send offsets out of order`);
   }
 }
 
@@ -47,8 +48,28 @@ describe('recycled packet-path objects', () => {
       const server = p.serverConn();
       const TOTAL = 4_000_000;
       const flows = [
-        { from: client, to: server, id: client.openStream(false), data: pattern(1, 0, TOTAL), written: 0, got: new Uint8Array(TOTAL), read: 0, fin: false, readSize: 7001 },
-        { from: server, to: client, id: server.openStream(false), data: pattern(2, 0, TOTAL / 2), written: 0, got: new Uint8Array(TOTAL / 2), read: 0, fin: false, readSize: 65536 },
+        {
+          from: client,
+          to: server,
+          id: client.openStream(false),
+          data: pattern(1, 0, TOTAL),
+          written: 0,
+          got: new Uint8Array(TOTAL),
+          read: 0,
+          fin: false,
+          readSize: 7001,
+        },
+        {
+          from: server,
+          to: client,
+          id: server.openStream(false),
+          data: pattern(2, 0, TOTAL / 2),
+          written: 0,
+          got: new Uint8Array(TOTAL / 2),
+          read: 0,
+          fin: false,
+          readSize: 65536,
+        },
       ];
       const step = (): boolean => {
         audit(client, 'client');
@@ -59,7 +80,7 @@ describe('recycled packet-path objects', () => {
             if (f.written === f.data.length) f.from.finish(f.id);
           }
           if (f.fin) continue;
-          let r;
+          let r: StreamRead;
           try {
             r = f.to.read(f.id, f.readSize);
           } catch {
@@ -85,7 +106,9 @@ describe('recycled packet-path objects', () => {
       expect(client.stats().packetsLost).toBeGreaterThan(100);
       expect(server.stats().packetsLost).toBeGreaterThan(30);
       client.close();
-      p.net.runUntil(() => p.events(B, 'closed').length > 0 && p.events(A, 'closed').length > 0, { maxTimeMs: 600_000 });
+      p.net.runUntil(() => p.events(B, 'closed').length > 0 && p.events(A, 'closed').length > 0, {
+        maxTimeMs: 600_000,
+      });
       audit(client, 'client');
       audit(server, 'server');
     }, 120_000);

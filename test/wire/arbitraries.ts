@@ -13,7 +13,8 @@ export const varint = (): fc.Arbitrary<number> =>
   );
 
 export const bytes = (maxLength = 64): fc.Arbitrary<Uint8Array> => fc.uint8Array({ maxLength });
-export const fixedBytes = (length: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength: length, maxLength: length });
+export const fixedBytes = (length: number): fc.Arbitrary<Uint8Array> =>
+  fc.uint8Array({ minLength: length, maxLength: length });
 
 /** Valid ACK ranges (descending, gaps ≥ 1 packet), 1..maxRanges of them. */
 export const ackRanges = (maxRanges = 16): fc.Arbitrary<AckRange[]> =>
@@ -46,10 +47,12 @@ export function frameArbitrary(opts: { last: boolean }): fc.Arbitrary<Frame> {
   return fc.oneof(
     fc.integer({ min: 1, max: 40 }).map((length): Frame => ({ type: FrameType.Padding, length })),
     fc.constant<Frame>({ type: FrameType.Ping }),
-    fc.record({ ranges: ackRanges(), ackDelayMicros: varint(), receiveTimestampMicros: varint() }).map(
-      (f): Frame => ({ type: FrameType.Ack, ...f }),
-    ),
-    fc.record({ streamId: varint(), errorCode: varint(), finalSize: varint() }).map((f): Frame => ({ type: FrameType.ResetStream, ...f })),
+    fc
+      .record({ ranges: ackRanges(), ackDelayMicros: varint(), receiveTimestampMicros: varint() })
+      .map((f): Frame => ({ type: FrameType.Ack, ...f })),
+    fc
+      .record({ streamId: varint(), errorCode: varint(), finalSize: varint() })
+      .map((f): Frame => ({ type: FrameType.ResetStream, ...f })),
     fc.record({ streamId: varint(), errorCode: varint() }).map((f): Frame => ({ type: FrameType.StopSending, ...f })),
     fc
       .record({ streamId: varint(), offset: varint(), data: bytes(200), fin: fc.boolean(), explicitLength: explicit })
@@ -75,7 +78,9 @@ export function frameArbitrary(opts: { last: boolean }): fc.Arbitrary<Frame> {
     varint().map((sequence): Frame => ({ type: FrameType.RetireConnectionId, sequence })),
     fixedBytes(8).map((data): Frame => ({ type: FrameType.PathChallenge, data })),
     fixedBytes(8).map((data): Frame => ({ type: FrameType.PathResponse, data })),
-    fc.record({ application: fc.boolean(), errorCode: varint(), reason: reason() }).map((f): Frame => ({ type: FrameType.Close, ...f })),
+    fc
+      .record({ application: fc.boolean(), errorCode: varint(), reason: reason() })
+      .map((f): Frame => ({ type: FrameType.Close, ...f })),
     fc.record({ data: bytes(200), explicitLength: explicit }).map((f): Frame => ({ type: FrameType.Datagram, ...f })),
   );
 }
@@ -85,4 +90,6 @@ export const frameList = (): fc.Arbitrary<Frame[]> =>
   fc
     .tuple(fc.array(frameArbitrary({ last: false }), { maxLength: 6 }), frameArbitrary({ last: true }))
     .map(([head, last]) => [...head, last])
-    .filter((frames) => frames.every((f, i) => i === 0 || !(f.type === FrameType.Padding && frames[i - 1]?.type === FrameType.Padding)));
+    .filter((frames) =>
+      frames.every((f, i) => i === 0 || !(f.type === FrameType.Padding && frames[i - 1]?.type === FrameType.Padding)),
+    );

@@ -101,18 +101,25 @@ describe('frames: round trip', () => {
 describe('frames: hot-path writers', () => {
   it('writeStreamFrameHeader + data equals encodeFrame, and its length function is exact', () => {
     fc.assert(
-      fc.property(varint(), varint(), bytes(100), fc.boolean(), fc.boolean(), (streamId, offset, data, fin, explicitLength) => {
-        fc.pre(offset + data.length <= Number.MAX_SAFE_INTEGER);
-        const a = new Uint8Array(200);
-        let o = writeStreamFrameHeader(a, 3, streamId, offset, data.length, fin, explicitLength);
-        expect(o - 3).toBe(streamFrameHeaderLength(streamId, offset, data.length, explicitLength));
-        a.set(data, o);
-        o += data.length;
-        const b = new Uint8Array(200);
-        const end = encodeFrame({ type: FrameType.Stream, streamId, offset, data, fin, explicitLength }, b, 3);
-        expect(end).toBe(o);
-        expect(a).toEqual(b);
-      }),
+      fc.property(
+        varint(),
+        varint(),
+        bytes(100),
+        fc.boolean(),
+        fc.boolean(),
+        (streamId, offset, data, fin, explicitLength) => {
+          fc.pre(offset + data.length <= Number.MAX_SAFE_INTEGER);
+          const a = new Uint8Array(200);
+          let o = writeStreamFrameHeader(a, 3, streamId, offset, data.length, fin, explicitLength);
+          expect(o - 3).toBe(streamFrameHeaderLength(streamId, offset, data.length, explicitLength));
+          a.set(data, o);
+          o += data.length;
+          const b = new Uint8Array(200);
+          const end = encodeFrame({ type: FrameType.Stream, streamId, offset, data, fin, explicitLength }, b, 3);
+          expect(end).toBe(o);
+          expect(a).toEqual(b);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -144,7 +151,17 @@ describe('frames: hot-path writers', () => {
   it('encodes the ACK layout byte for byte (hand-computed from RFC 9000 §19.3)', () => {
     const buf = new Uint8Array(32);
     // largest 100, delay 64 µs (2-byte varint), timestamp 5, 2 ranges: [95,100] and [90,92].
-    const end = writeAckFrame(buf, 0, [{ smallest: 95, largest: 100 }, { smallest: 90, largest: 92 }], 2, 64, 5);
+    const end = writeAckFrame(
+      buf,
+      0,
+      [
+        { smallest: 95, largest: 100 },
+        { smallest: 90, largest: 92 },
+      ],
+      2,
+      64,
+      5,
+    );
     // 02 | 40 64 (100) | 40 40 (64) | 05 | 01 (one pair) | 05 (first range) | 01 (gap 95−92−2) | 02 (length)
     expect(Array.from(buf.subarray(0, end))).toEqual([0x02, 0x40, 0x64, 0x40, 0x40, 0x05, 0x01, 0x05, 0x01, 0x02]);
   });
@@ -153,34 +170,57 @@ describe('frames: hot-path writers', () => {
 describe('frames: encoder input validation', () => {
   const buf = new Uint8Array(2048);
   it('rejects ACK ranges that are not descending and separated, or too many', () => {
-    const overlap = [{ smallest: 5, largest: 10 }, { smallest: 2, largest: 5 }];
-    const adjacent = [{ smallest: 5, largest: 10 }, { smallest: 2, largest: 4 }];
+    const overlap = [
+      { smallest: 5, largest: 10 },
+      { smallest: 2, largest: 5 },
+    ];
+    const adjacent = [
+      { smallest: 5, largest: 10 },
+      { smallest: 2, largest: 4 },
+    ];
     const inverted = [{ smallest: 10, largest: 5 }];
     for (const r of [overlap, adjacent, inverted]) {
       expect(codeOf(() => writeAckFrame(buf, 0, r, r.length, 0, 0))).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
     }
-    const many = Array.from({ length: MAX_ACK_RANGES + 1 }, (_, i) => ({ smallest: 10_000 - 3 * i, largest: 10_000 - 3 * i }));
+    const many = Array.from({ length: MAX_ACK_RANGES + 1 }, (_, i) => ({
+      smallest: 10_000 - 3 * i,
+      largest: 10_000 - 3 * i,
+    }));
     expect(codeOf(() => writeAckFrame(buf, 0, many, many.length, 0, 0))).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
     expect(writeAckFrame(buf, 0, many, MAX_ACK_RANGES, 0, 0)).toBeGreaterThan(0);
     expect(codeOf(() => writeAckFrame(buf, 0, many, 0, 0, 0))).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
   });
 
   it('rejects oversized CLOSE reasons, bad fixed-size fields and stream offsets past 2^53−1', () => {
-    expect(codeOf(() => encodeFrame({ type: FrameType.Close, application: false, errorCode: 0, reason: 'x'.repeat(1025) }, buf, 0))).toBe(
+    expect(
+      codeOf(() =>
+        encodeFrame({ type: FrameType.Close, application: false, errorCode: 0, reason: 'x'.repeat(1025) }, buf, 0),
+      ),
+    ).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
+    expect(
+      encodeFrame({ type: FrameType.Close, application: false, errorCode: 0, reason: 'x'.repeat(1024) }, buf, 0),
+    ).toBe(1 + 1 + 2 + 1024);
+    expect(codeOf(() => encodeFrame({ type: FrameType.PathChallenge, data: new Uint8Array(7) }, buf, 0))).toBe(
       'ERR_PUNCHLINE_WIRE_INVALID_VALUE',
     );
-    expect(encodeFrame({ type: FrameType.Close, application: false, errorCode: 0, reason: 'x'.repeat(1024) }, buf, 0)).toBe(1 + 1 + 2 + 1024);
-    expect(codeOf(() => encodeFrame({ type: FrameType.PathChallenge, data: new Uint8Array(7) }, buf, 0))).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
     expect(
       codeOf(() =>
         encodeFrame(
-          { type: FrameType.NewConnectionId, sequence: 1, retirePriorTo: 2, connectionId: new Uint8Array(8), resetToken: new Uint8Array(16) },
+          {
+            type: FrameType.NewConnectionId,
+            sequence: 1,
+            retirePriorTo: 2,
+            connectionId: new Uint8Array(8),
+            resetToken: new Uint8Array(16),
+          },
           buf,
           0,
         ),
       ),
     ).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
-    expect(codeOf(() => writeStreamFrameHeader(buf, 0, 0, Number.MAX_SAFE_INTEGER, 1, false))).toBe('ERR_PUNCHLINE_WIRE_STREAM_OFFSET');
+    expect(codeOf(() => writeStreamFrameHeader(buf, 0, 0, Number.MAX_SAFE_INTEGER, 1, false))).toBe(
+      'ERR_PUNCHLINE_WIRE_STREAM_OFFSET',
+    );
   });
 
   it('never writes past the end of the caller buffer', () => {
@@ -189,7 +229,9 @@ describe('frames: encoder input validation', () => {
         const n = frameLength(frame);
         const cut = k % n; // strictly too small
         const backing = new Uint8Array(n).fill(0xee);
-        expect(codeOf(() => encodeFrame(frame, backing.subarray(0, cut), 0))).toBe('ERR_PUNCHLINE_WIRE_BUFFER_TOO_SMALL');
+        expect(codeOf(() => encodeFrame(frame, backing.subarray(0, cut), 0))).toBe(
+          'ERR_PUNCHLINE_WIRE_BUFFER_TOO_SMALL',
+        );
         expect(backing.subarray(cut).every((b) => b === 0xee)).toBe(true);
       }),
       { numRuns: 200 },
@@ -208,7 +250,10 @@ describe('frames: decoder limits', () => {
   });
 
   it('accepts exactly MAX_ACK_RANGES ranges', () => {
-    const ranges = Array.from({ length: MAX_ACK_RANGES }, (_, i) => ({ smallest: 10_000 - 3 * i, largest: 10_000 - 3 * i }));
+    const ranges = Array.from({ length: MAX_ACK_RANGES }, (_, i) => ({
+      smallest: 10_000 - 3 * i,
+      largest: 10_000 - 3 * i,
+    }));
     const buf = new Uint8Array(4096);
     const end = writeAckFrame(buf, 0, ranges, ranges.length, 1, 2);
     const [ack] = decodeFrames(buf.subarray(0, end));
@@ -216,14 +261,24 @@ describe('frames: decoder limits', () => {
   });
 
   it('sizes CLOSE reasons exactly as TextEncoder encodes them, lone surrogates included', () => {
-    const utf16 = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 40 });
+    const utf16 = fc.string({
+      unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+      maxLength: 40,
+    });
     const encoder = new TextEncoder();
     fc.assert(
       fc.property(utf16, (reason) => {
         expect(utf8Length(reason)).toBe(encoder.encode(reason).length);
-        const [decoded] = decodeFrames(encodeAll([{ type: FrameType.Close, application: false, errorCode: 0, reason }]));
+        const [decoded] = decodeFrames(
+          encodeAll([{ type: FrameType.Close, application: false, errorCode: 0, reason }]),
+        );
         // Ill-formed UTF-16 is sent with U+FFFD substitutions, exactly as TextEncoder would.
-        expect(decoded).toEqual({ type: FrameType.Close, application: false, errorCode: 0, reason: new TextDecoder('utf-8', { ignoreBOM: true }).decode(encoder.encode(reason)) });
+        expect(decoded).toEqual({
+          type: FrameType.Close,
+          application: false,
+          errorCode: 0,
+          reason: new TextDecoder('utf-8', { ignoreBOM: true }).decode(encoder.encode(reason)),
+        });
       }),
       { numRuns: 300 },
     );
@@ -239,10 +294,18 @@ describe('FrameDecoder reuseFrames', () => {
   it('decodes packet after packet in one reused buffer: STREAM data always shows the current packet (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2 ** 20 }), fc.boolean()), {
-          minLength: 1,
-          maxLength: 40,
-        }),
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 0, max: 3 }),
+            fc.integer({ min: 0, max: 300 }),
+            fc.integer({ min: 0, max: 2 ** 20 }),
+            fc.boolean(),
+          ),
+          {
+            minLength: 1,
+            maxLength: 40,
+          },
+        ),
         (packets) => {
           const buf = new Uint8Array(600);
           const other = new Uint8Array(600);
@@ -273,7 +336,12 @@ describe('FrameDecoder reuseFrames', () => {
                 expect(f.length).toBe(pad);
               }
             }
-            expect(seen).toEqual([...(pad > 0 ? [FrameType.Padding] : []), FrameType.Ping, FrameType.Ack, FrameType.Stream]);
+            expect(seen).toEqual([
+              ...(pad > 0 ? [FrameType.Padding] : []),
+              FrameType.Ping,
+              FrameType.Ack,
+              FrameType.Stream,
+            ]);
             n++;
           }
         },
@@ -308,9 +376,16 @@ describe('FrameDecoder reuseFrames', () => {
     const decoder = new FrameDecoder({ reuseFrames: true });
     const buf = new Uint8Array(200);
     for (const ranges of [
-      [{ smallest: 50, largest: 60 }, { smallest: 30, largest: 40 }, { smallest: 10, largest: 20 }],
+      [
+        { smallest: 50, largest: 60 },
+        { smallest: 30, largest: 40 },
+        { smallest: 10, largest: 20 },
+      ],
       [{ smallest: 70, largest: 80 }],
-      [{ smallest: 90, largest: 95 }, { smallest: 80, largest: 85 }],
+      [
+        { smallest: 90, largest: 95 },
+        { smallest: 80, largest: 85 },
+      ],
     ]) {
       const end = writeAckFrame(buf, 0, ranges, ranges.length, 0, 0);
       const f = decoder.reset(buf, 0, end).next();

@@ -45,16 +45,20 @@ describe('packet number truncation and recovery (RFC 9000 §A.2, §A.3)', () => 
   it('number functions agree with the bigint twins below 2^53', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: -1, max: 2 ** 30 }).chain((small) =>
-          fc.oneof(fc.constant(small), fc.bigInt({ min: 0n, max: 2n ** 53n - 2n ** 33n }).map(Number)),
-        ),
+        fc
+          .integer({ min: -1, max: 2 ** 30 })
+          .chain((small) =>
+            fc.oneof(fc.constant(small), fc.bigInt({ min: 0n, max: 2n ** 53n - 2n ** 33n }).map(Number)),
+          ),
         fc.integer({ min: 1, max: 2 ** 31 }),
         fc.integer({ min: 0, max: 2 ** 32 - 1 }),
         fc.constantFrom(1 as const, 2 as const, 3 as const, 4 as const),
         (largest, distance, truncatedRaw, len) => {
           const pn = largest + distance;
           const acked = largest < 0 ? null : largest;
-          expect(packetNumberLength(pn, acked)).toBe(packetNumberLengthBigInt(BigInt(pn), acked === null ? null : BigInt(acked)));
+          expect(packetNumberLength(pn, acked)).toBe(
+            packetNumberLengthBigInt(BigInt(pn), acked === null ? null : BigInt(acked)),
+          );
           const truncated = truncatedRaw % 2 ** (8 * len);
           expect(decodePacketNumber(largest, truncated, len)).toBe(
             Number(decodePacketNumberBigInt(BigInt(largest), BigInt(truncated), len)),
@@ -70,19 +74,29 @@ describe('packet number truncation and recovery (RFC 9000 §A.2, §A.3)', () => 
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 2 ** 40 }),
-        fc.oneof(fc.integer({ min: 1, max: 2 ** 31 }), fc.constantFrom(1, 128, 129, 2 ** 15, 2 ** 15 + 1, 2 ** 23, 2 ** 23 + 1, 2 ** 31)),
+        fc.oneof(
+          fc.integer({ min: 1, max: 2 ** 31 }),
+          fc.constantFrom(1, 128, 129, 2 ** 15, 2 ** 15 + 1, 2 ** 23, 2 ** 23 + 1, 2 ** 31),
+        ),
         (acked, distance) => {
-        const len = packetNumberLength(acked + distance, acked);
-        expect(distance).toBeLessThanOrEqual(2 ** (8 * len - 1));
-        if (len > 1) expect(distance).toBeGreaterThan(2 ** (8 * (len - 1) - 1));
-      },
+          const len = packetNumberLength(acked + distance, acked);
+          expect(distance).toBeLessThanOrEqual(2 ** (8 * len - 1));
+          if (len > 1) expect(distance).toBeGreaterThan(2 ** (8 * (len - 1) - 1));
+        },
       ),
       { numRuns: 500 },
     );
   });
 
   it('switches length exactly at the §A.2 boundaries', () => {
-    const cases: [number, number][] = [[128, 1], [129, 2], [32_768, 2], [32_769, 3], [8_388_608, 3], [8_388_609, 4]];
+    const cases: [number, number][] = [
+      [128, 1],
+      [129, 2],
+      [32_768, 2],
+      [32_769, 3],
+      [8_388_608, 3],
+      [8_388_609, 4],
+    ];
     for (const [distance, len] of cases) {
       expect(packetNumberLength(1000 + distance, 1000)).toBe(len);
       expect(packetNumberLengthBigInt(1000n + BigInt(distance), 1000n)).toBe(len);

@@ -44,7 +44,11 @@ export function frameToJson(frame: Frame): JsonObject {
   for (const [key, value] of Object.entries(frame)) {
     if (key === 'type') continue;
     if (value instanceof Uint8Array) out[key] = toHex(value);
-    else if (key === 'ranges') out[key] = (value as { smallest: number; largest: number }[]).map((r) => ({ smallest: r.smallest, largest: r.largest }));
+    else if (key === 'ranges')
+      out[key] = (value as { smallest: number; largest: number }[]).map((r) => ({
+        smallest: r.smallest,
+        largest: r.largest,
+      }));
     else out[key] = value as JsonValue;
   }
   return out;

@@ -10,7 +10,7 @@ import {
   decodeFrames,
   decodePacketNumberBigInt,
   encodeFrame,
-  LongPacketType,
+  type LongPacketType,
   packetNumberLengthBigInt,
   readLongHeader,
   readPunchProbe,
@@ -163,18 +163,37 @@ describe('vectors: datagrams', () => {
           }).toEqual(f);
           const payload = fromHex(str(f['payload']));
           const type = LONG_TYPES[str(f['packetType'])] as LongPacketType;
-          end = writeLongHeader(buf, 0, type, fromHex(str(f['destinationConnectionId'])), fromHex(str(f['sourceConnectionId'])), fromHex(str(f['token'])), payload.length);
+          end = writeLongHeader(
+            buf,
+            0,
+            type,
+            fromHex(str(f['destinationConnectionId'])),
+            fromHex(str(f['sourceConnectionId'])),
+            fromHex(str(f['token'])),
+            payload.length,
+          );
           buf.set(payload, end);
           end = padDatagram(buf, end + payload.length, num(f['datagramLength']));
           break;
         }
         case 'punch-probe': {
           const p = readPunchProbe(wire);
-          expect({ reply: p.reply, sessionId: toHex(p.sessionId), nonce: toHex(p.nonce), mac: toHex(p.mac), length: p.length }).toEqual(f);
+          expect({
+            reply: p.reply,
+            sessionId: toHex(p.sessionId),
+            nonce: toHex(p.nonce),
+            mac: toHex(p.mac),
+            length: p.length,
+          }).toEqual(f);
           end = writePunchProbe(
             buf,
             0,
-            { reply: f['reply'] === true, sessionId: fromHex(str(f['sessionId'])), nonce: fromHex(str(f['nonce'])), mac: fromHex(str(f['mac'])) },
+            {
+              reply: f['reply'] === true,
+              sessionId: fromHex(str(f['sessionId'])),
+              nonce: fromHex(str(f['nonce'])),
+              mac: fromHex(str(f['mac'])),
+            },
             num(f['length']),
           );
           break;

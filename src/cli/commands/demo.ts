@@ -46,7 +46,8 @@ function toOptions(values: { bytes: string; streams: string; timeout: string }):
   if (!/^\d+$/.test(values.streams) || streams < 1 || streams > 64) return '--streams must be 1..64';
   if (!(bytes >= streams)) return '--bytes must be at least --streams';
   // setTimeout takes at most 2^31-1 ms; beyond that Node fires it at once.
-  if (!(timeoutS > 0 && timeoutS <= MAX_TIMEOUT_S)) return `--timeout must be more than 0 and at most ${MAX_TIMEOUT_S} s`;
+  if (!(timeoutS > 0 && timeoutS <= MAX_TIMEOUT_S))
+    return `--timeout must be more than 0 and at most ${MAX_TIMEOUT_S} s`;
   return { bytes, streams, timeoutS };
 }
 
@@ -150,13 +151,19 @@ export async function run(argv: string[]): Promise<number> {
   const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex').slice(0, 16) + '…';
   out(`server  127.0.0.1:${server.address().port}  key ${hex(serverKeys.publicKey)}`);
   out(`client  127.0.0.1:${client.address().port}  key ${hex(clientKeys.publicKey)}`);
-  out(`udp     ${client.udpBackend === 'native' ? 'native batched I/O (sendmmsg + GSO, recvmmsg)' : 'node:dgram (native add-on not built or not chosen)'}`);
+  out(
+    `udp     ${client.udpBackend === 'native' ? 'native batched I/O (sendmmsg + GSO, recvmmsg)' : 'node:dgram (native add-on not built or not chosen)'}`,
+  );
 
   let progress: NodeJS.Timeout | undefined;
   let deadline: NodeJS.Timeout | undefined;
   try {
     const t0 = performance.now();
-    const connection = await client.connect({ host: '127.0.0.1', port: server.address().port, publicKey: serverKeys.publicKey });
+    const connection = await client.connect({
+      host: '127.0.0.1',
+      port: server.address().port,
+      publicKey: serverKeys.publicKey,
+    });
     const handshakeMs = performance.now() - t0;
     out(`connected in ${handshakeMs.toFixed(1)} ms (Noise IK, peer authenticated by its public key)`);
     out(`sending ${(options.bytes / MiB).toFixed(1)} MiB over ${options.streams} streams…`);
@@ -177,9 +184,14 @@ export async function run(argv: string[]): Promise<number> {
     }, 1000);
 
     const per = Math.floor(options.bytes / options.streams);
-    const sizes = Array.from({ length: options.streams }, (_, i) => (i === 0 ? options.bytes - per * (options.streams - 1) : per));
+    const sizes = Array.from({ length: options.streams }, (_, i) =>
+      i === 0 ? options.bytes - per * (options.streams - 1) : per,
+    );
     const timedOut = new Promise<never>((_, reject) => {
-      deadline = setTimeout(() => reject(new Error(`transfer did not finish within ${options.timeoutS} s`)), options.timeoutS * 1000);
+      deadline = setTimeout(
+        () => reject(new Error(`transfer did not finish within ${options.timeoutS} s`)),
+        options.timeoutS * 1000,
+      );
     });
     const results = await Promise.race([Promise.all(sizes.map((n) => sendOne(connection, n))), timedOut]);
     const seconds = (performance.now() - start) / 1000;
@@ -189,8 +201,12 @@ export async function run(argv: string[]): Promise<number> {
     const stats = connection.stats();
     const bad = results.filter((r) => !r.ok);
     out('');
-    out(`transferred ${(options.bytes / MiB).toFixed(1)} MiB in ${seconds.toFixed(2)} s: ${formatRate(options.bytes, seconds)} (encrypted, ${options.streams} streams)`);
-    out(`integrity   ${bad.length === 0 ? `all ${results.length} streams verified (SHA-256)` : `MISMATCH on streams ${bad.map((r) => r.id).join(', ')}`}`);
+    out(
+      `transferred ${(options.bytes / MiB).toFixed(1)} MiB in ${seconds.toFixed(2)} s: ${formatRate(options.bytes, seconds)} (encrypted, ${options.streams} streams)`,
+    );
+    out(
+      `integrity   ${bad.length === 0 ? `all ${results.length} streams verified (SHA-256)` : `MISMATCH on streams ${bad.map((r) => r.id).join(', ')}`}`,
+    );
     out('connection stats (client side):');
     for (const line of formatStats(stats)) out(line);
 

@@ -95,18 +95,31 @@ async function up(argv: string[]): Promise<number> {
     },
   });
   const sites = (values.site ?? []).map((arg) => withGlobals(parseSiteArg(arg), values));
-  if (sites.length === 0) throw new LabError(LabErrorCode.Spec, `give at least one --site (e.g. --site a:easy)\n${USAGE}`);
-  const spec: LabSpec = { name: values.name, sites, ...(values.servers === undefined ? {} : { servers: toNumber('--servers', values.servers) }) };
+  if (sites.length === 0)
+    throw new LabError(LabErrorCode.Spec, `give at least one --site (e.g. --site a:easy)\n${USAGE}`);
+  const spec: LabSpec = {
+    name: values.name,
+    sites,
+    ...(values.servers === undefined ? {} : { servers: toNumber('--servers', values.servers) }),
+  };
   const lab = await Lab.up(spec, { persistent: true });
   process.stdout.write(`lab '${lab.name}' is up (namespaces ${lab.prefix}-*)\n\n`);
   printHosts(lab);
-  process.stdout.write(`\nrun a command: punchline lab run ${lab.plan.sites[0]?.hosts[0]?.name ?? 'server1'} -- ip addr\n`);
+  process.stdout.write(
+    `\nrun a command: punchline lab run ${lab.plan.sites[0]?.hosts[0]?.name ?? 'server1'} -- ip addr\n`,
+  );
   return 0;
 }
 
 function withGlobals(
   site: SiteSpec,
-  values: { hairpin?: boolean | undefined; loss?: string | undefined; rate?: string | undefined; queue?: string | undefined; 'udp-timeout'?: string | undefined },
+  values: {
+    hairpin?: boolean | undefined;
+    loss?: string | undefined;
+    rate?: string | undefined;
+    queue?: string | undefined;
+    'udp-timeout'?: string | undefined;
+  },
 ): SiteSpec {
   const out: { -readonly [K in keyof SiteSpec]: SiteSpec[K] } = { ...site };
   const isNat = site.profile !== 'open' && site.profile !== 'firewall';
@@ -114,13 +127,15 @@ function withGlobals(
   if (values.loss !== undefined && out.loss === undefined) out.loss = toNumber('--loss', values.loss);
   if (values.rate !== undefined && out.rate === undefined) out.rate = values.rate;
   if (values.queue !== undefined && out.queueBytes === undefined) out.queueBytes = toNumber('--queue', values.queue);
-  if (values['udp-timeout'] !== undefined && out.udpTimeout === undefined) out.udpTimeout = toNumber('--udp-timeout', values['udp-timeout']);
+  if (values['udp-timeout'] !== undefined && out.udpTimeout === undefined)
+    out.udpTimeout = toNumber('--udp-timeout', values['udp-timeout']);
   return out;
 }
 
 function toNumber(flag: string, value: string): number {
   const n = Number(value);
-  if (value === '' || !Number.isFinite(n)) throw new LabError(LabErrorCode.Spec, `${flag} needs a number, got '${value}'`);
+  if (value === '' || !Number.isFinite(n))
+    throw new LabError(LabErrorCode.Spec, `${flag} needs a number, got '${value}'`);
   return n;
 }
 
@@ -128,11 +143,22 @@ function printHosts(lab: Lab): void {
   const rows: string[][] = [['HOST', 'ROLE', 'ADDRESSES', 'NAMESPACE']];
   for (const node of lab.nodes()) {
     const site = node.site === undefined ? undefined : lab.site(node.site);
-    const role = site === undefined ? node.role : node.role === 'host' ? `host (${describeProfile(site)})` : `${node.role} (${describeProfile(site)})`;
+    const role =
+      site === undefined
+        ? node.role
+        : node.role === 'host'
+          ? `host (${describeProfile(site)})`
+          : `${node.role} (${describeProfile(site)})`;
     rows.push([node.name, role, node.addresses.join(' '), node.ns]);
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  for (const row of rows) process.stdout.write(row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd() + '\n');
+  for (const row of rows)
+    process.stdout.write(
+      row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd() + '\n',
+    );
   for (const site of lab.plan.sites) {
     const o = site.options;
     const extras = [
@@ -141,7 +167,9 @@ function printHosts(lab: Lab): void {
       o.loss === undefined ? '' : `loss ${o.loss}%`,
       o.rate === undefined ? '' : `rate ${o.rate}`,
     ].filter((e) => e !== '');
-    process.stdout.write(`site ${site.name}: ${describeProfile(site)}, public address ${site.publicAddress}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}\n`);
+    process.stdout.write(
+      `site ${site.name}: ${describeProfile(site)}, public address ${site.publicAddress}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}\n`,
+    );
   }
 }
 
@@ -150,7 +178,8 @@ function openLab(name: string | undefined): Lab {
   if (name !== undefined) return Lab.open(name);
   const labs = Lab.list();
   if (labs.length === 1 && labs[0] !== undefined) return Lab.open(labs[0].name);
-  if (labs.length === 0) throw new LabError(LabErrorCode.NotFound, "no lab is up (start one with 'punchline lab up --site a:easy')");
+  if (labs.length === 0)
+    throw new LabError(LabErrorCode.NotFound, "no lab is up (start one with 'punchline lab up --site a:easy')");
   throw new LabError(LabErrorCode.NotFound, `several labs are up (${labs.map((l) => l.name).join(', ')}): name one`);
 }
 
@@ -160,7 +189,9 @@ async function status(argv: string[]): Promise<number> {
     const labs = Lab.list();
     if (labs.length === 0) process.stdout.write('no lab is up\n');
     for (const state of labs) {
-      process.stdout.write(`${state.name}  ${state.prefix}  ${state.ready ? 'up' : 'incomplete'}  ${state.persistent ? 'persistent' : `owned by pid ${state.ownerPid}`}  since ${state.createdAt}\n`);
+      process.stdout.write(
+        `${state.name}  ${state.prefix}  ${state.ready ? 'up' : 'incomplete'}  ${state.persistent ? 'persistent' : `owned by pid ${state.ownerPid}`}  since ${state.createdAt}\n`,
+      );
     }
     return 0;
   }
@@ -174,7 +205,11 @@ async function runCommand(argv: string[]): Promise<number> {
   const separator = argv.indexOf('--');
   const before = separator === -1 ? argv : argv.slice(0, separator);
   const command = separator === -1 ? [] : argv.slice(separator + 1);
-  const { values, positionals } = parseArgs({ args: before, allowPositionals: true, options: { name: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args: before,
+    allowPositionals: true,
+    options: { name: { type: 'string' } },
+  });
   const host = positionals[0];
   if (host === undefined || command.length === 0) {
     process.stderr.write(`punchline lab run: need HOST -- COMMAND\n${USAGE}`);
@@ -190,7 +225,10 @@ async function check(argv: string[]): Promise<number> {
   const checks = await selfCheck(lab);
   let ok = true;
   for (const c of checks) {
-    const seen = c.observed === undefined ? 'no UDP' : `${c.observed.mapping} mapping, ${c.observed.filtering} filtering${c.observed.translated ? '' : ', not translated'}`;
+    const seen =
+      c.observed === undefined
+        ? 'no UDP'
+        : `${c.observed.mapping} mapping, ${c.observed.filtering} filtering${c.observed.translated ? '' : ', not translated'}`;
     const verdict = c.mismatches.length === 0 ? 'ok' : `MISMATCH: ${c.mismatches.join('; ')}`;
     if (c.mismatches.length > 0) ok = false;
     process.stdout.write(`${c.site.padEnd(8)} ${c.profile.padEnd(12)} ${seen}  ${verdict}\n`);
@@ -199,12 +237,17 @@ async function check(argv: string[]): Promise<number> {
 }
 
 async function down(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { all: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { all: { type: 'boolean' } },
+  });
   let names: string[];
   if (values.all === true) {
     // Labs owned by a running program (its tests, say) are that program's to remove.
     const labs = Lab.list();
-    for (const s of labs.filter(ownedByLiveProcess)) process.stdout.write(`lab '${s.name}' belongs to running pid ${s.ownerPid}: left up\n`);
+    for (const s of labs.filter(ownedByLiveProcess))
+      process.stdout.write(`lab '${s.name}' belongs to running pid ${s.ownerPid}: left up\n`);
     names = labs.filter((s) => !ownedByLiveProcess(s)).map((s) => s.name);
   } else {
     names = [positionals[0] ?? openLab(undefined).name];

@@ -68,7 +68,9 @@ export async function run(argv: string[]): Promise<number> {
     const result = await discoverNatBehaviour(null, server, {
       hairpinning: !values['no-hairpin'],
       retransmission: { rto, rc: 4, rm: 4 },
-      ...(values.json ? {} : { onStep: (step: string) => step !== 'done' && step !== 'failed' && process.stderr.write(`  ${step}...\n`) }),
+      ...(values.json
+        ? {}
+        : { onStep: (step: string) => step !== 'done' && step !== 'failed' && process.stderr.write(`  ${step}...\n`) }),
     });
     let lifetime: { aliveMs: number; expiredMs: number | null } | null = null;
     if (values.lifetime) {
@@ -78,7 +80,9 @@ export async function run(argv: string[]): Promise<number> {
         initialMs: Math.min(10_000, maxMs),
         resolutionMs: Math.max(1_000, Math.min(5_000, maxMs / 8)),
         retransmission: { rto, rc: 4, rm: 4 },
-        ...(values.json ? {} : { onTrial: (ms: number) => process.stderr.write(`  binding lifetime: ${ms / 1000} s of silence...\n`) }),
+        ...(values.json
+          ? {}
+          : { onTrial: (ms: number) => process.stderr.write(`  binding lifetime: ${ms / 1000} s of silence...\n`) }),
       });
       lifetime = { aliveMs: r.aliveMs, expiredMs: r.expiredMs };
     }

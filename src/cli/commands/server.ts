@@ -124,7 +124,9 @@ export async function run(argv: string[]): Promise<number> {
       `  UDP (STUN + relay)     ${info.udp.host}:${info.udp.port}`,
       `  server public key      ${info.publicKeyText}`,
       `  certificate SHA-256    ${Buffer.from(info.certificateSha256).toString('hex')}${info.certificateSelfSigned ? ` (self-signed, valid until ${info.certificateNotAfter.toISOString()})` : ''}`,
-      info.metrics ? `  metrics                http://${info.metrics.host}:${info.metrics.port}/metrics` : '  metrics                off',
+      info.metrics
+        ? `  metrics                http://${info.metrics.host}:${info.metrics.port}/metrics`
+        : '  metrics                off',
       '',
     ].join('\n'),
   );
@@ -132,5 +134,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function strip<T extends Record<string, unknown>>(record: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }

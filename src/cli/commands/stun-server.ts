@@ -52,11 +52,11 @@ export async function run(argv: string[]): Promise<number> {
   let server: StunServer;
   try {
     server = new StunServer({
-    host: values.host,
-    port,
-    software: values.software,
-    rateLimit: { ratePerSecond: rate, burst },
-    ...(values['alt-host'] !== undefined && altPort !== undefined ? { altHost: values['alt-host'], altPort } : {}),
+      host: values.host,
+      port,
+      software: values.software,
+      rateLimit: { ratePerSecond: rate, burst },
+      ...(values['alt-host'] !== undefined && altPort !== undefined ? { altHost: values['alt-host'], altPort } : {}),
     });
     await server.listen();
   } catch (error) {

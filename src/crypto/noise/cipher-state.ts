@@ -43,7 +43,15 @@ export class CipherState {
     const out = new Uint8Array(plaintext.length + TAGLEN);
     const c = out.subarray(0, plaintext.length);
     c.set(plaintext);
-    sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(c, out.subarray(plaintext.length), c, ad, null, this.nonce, this.key);
+    sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+      c,
+      out.subarray(plaintext.length),
+      c,
+      ad,
+      null,
+      this.nonce,
+      this.key,
+    );
     this.n++;
     return out;
   }
@@ -51,12 +59,21 @@ export class CipherState {
   /** DecryptWithAd(ad, ciphertext): throws CryptoError(DecryptFailed); n advances only on success. */
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     if (this.key === null) return Uint8Array.from(ciphertext);
-    if (ciphertext.length < TAGLEN) throw new CryptoError(CryptoErrorCode.Truncated, 'ciphertext shorter than the AEAD tag');
+    if (ciphertext.length < TAGLEN)
+      throw new CryptoError(CryptoErrorCode.Truncated, 'ciphertext shorter than the AEAD tag');
     this.setNonce();
     const bodyLength = ciphertext.length - TAGLEN;
     const out = new Uint8Array(bodyLength);
     try {
-      sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(out, null, ciphertext.subarray(0, bodyLength), ciphertext.subarray(bodyLength), ad, this.nonce, this.key);
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+        out,
+        null,
+        ciphertext.subarray(0, bodyLength),
+        ciphertext.subarray(bodyLength),
+        ad,
+        this.nonce,
+        this.key,
+      );
     } catch (cause) {
       throw new CryptoError(CryptoErrorCode.DecryptFailed, 'handshake message failed authentication', { cause });
     }

@@ -63,18 +63,26 @@ export class HandshakeState {
     if (o.psk !== undefined && (!(o.psk instanceof Uint8Array) || o.psk.length !== PSK_LENGTH)) {
       throw new CryptoError(CryptoErrorCode.InvalidArgument, `psk must be ${PSK_LENGTH} bytes`);
     }
-    if (!(o.prologue instanceof Uint8Array)) throw new CryptoError(CryptoErrorCode.InvalidArgument, 'prologue must be a Uint8Array');
-    if (typeof o.random !== 'function') throw new CryptoError(CryptoErrorCode.InvalidArgument, 'random must be a function');
+    if (!(o.prologue instanceof Uint8Array))
+      throw new CryptoError(CryptoErrorCode.InvalidArgument, 'prologue must be a Uint8Array');
+    if (typeof o.random !== 'function')
+      throw new CryptoError(CryptoErrorCode.InvalidArgument, 'random must be a function');
     if (o.ephemeral !== undefined) {
       assertKey(o.ephemeral.publicKey, 'ephemeral public key');
       assertKey(o.ephemeral.secretKey, 'ephemeral secret key');
     }
     this.initiator = initiator;
     this.pattern = resolvePattern(o.pattern, o.psk !== undefined);
-    this.s = { publicKey: Uint8Array.from(o.staticKeyPair.publicKey), secretKey: Uint8Array.from(o.staticKeyPair.secretKey) };
+    this.s = {
+      publicKey: Uint8Array.from(o.staticKeyPair.publicKey),
+      secretKey: Uint8Array.from(o.staticKeyPair.secretKey),
+    };
     this.psk = o.psk === undefined ? null : Uint8Array.from(o.psk);
     this.random = o.random;
-    this.fixedEphemeral = o.ephemeral === undefined ? null : { publicKey: Uint8Array.from(o.ephemeral.publicKey), secretKey: Uint8Array.from(o.ephemeral.secretKey) };
+    this.fixedEphemeral =
+      o.ephemeral === undefined
+        ? null
+        : { publicKey: Uint8Array.from(o.ephemeral.publicKey), secretKey: Uint8Array.from(o.ephemeral.secretKey) };
     this.rs = null;
     if (initiator && this.pattern.responderStaticPremessage) {
       assertKey(o.remoteStaticKey, `remote static key (required by ${this.pattern.name})`);
@@ -143,7 +151,10 @@ export class HandshakeState {
       parts.push(this.symmetric.encryptAndHash(payload));
       const message = concat(parts);
       if (message.length > MAX_NOISE_MESSAGE) {
-        throw new CryptoError(CryptoErrorCode.MessageTooLong, `handshake message of ${message.length} bytes exceeds ${MAX_NOISE_MESSAGE}`);
+        throw new CryptoError(
+          CryptoErrorCode.MessageTooLong,
+          `handshake message of ${message.length} bytes exceeds ${MAX_NOISE_MESSAGE}`,
+        );
       }
       this.messageIndex++;
       return message;
@@ -156,10 +167,13 @@ export class HandshakeState {
   /** ReadMessage(message) (§5.3): returns the payload, or throws CryptoError leaving state unchanged. */
   readMessage(message: Uint8Array): Uint8Array {
     try {
-      if (!(message instanceof Uint8Array)) throw new CryptoError(CryptoErrorCode.InvalidArgument, 'message must be a Uint8Array');
-      if (!this.isComplete && this.isMyTurn) throw new CryptoError(CryptoErrorCode.WrongTurn, 'not our turn to read a handshake message');
+      if (!(message instanceof Uint8Array))
+        throw new CryptoError(CryptoErrorCode.InvalidArgument, 'message must be a Uint8Array');
+      if (!this.isComplete && this.isMyTurn)
+        throw new CryptoError(CryptoErrorCode.WrongTurn, 'not our turn to read a handshake message');
       if (this.isComplete) throw new CryptoError(CryptoErrorCode.WrongTurn, 'handshake already complete');
-      if (message.length > MAX_NOISE_MESSAGE) throw new CryptoError(CryptoErrorCode.MessageTooLong, 'handshake message exceeds 65535 bytes');
+      if (message.length > MAX_NOISE_MESSAGE)
+        throw new CryptoError(CryptoErrorCode.MessageTooLong, 'handshake message exceeds 65535 bytes');
       return this.readTokens(message);
     } catch (error) {
       this.rejected++;

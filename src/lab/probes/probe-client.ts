@@ -63,7 +63,12 @@ class ProbeSocket {
   }
 
   /** Sends `request` up to `attempts` times; resolves with the first reply or undefined. */
-  async ask(target: string, request: Omit<ProbeRequest, 'id'>, timeoutMs: number, attempts = 3): Promise<ProbeReply | undefined> {
+  async ask(
+    target: string,
+    request: Omit<ProbeRequest, 'id'>,
+    timeoutMs: number,
+    attempts = 3,
+  ): Promise<ProbeReply | undefined> {
     const id = randomUUID();
     const reply = new Promise<ProbeReply | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), timeoutMs * attempts);
@@ -117,7 +122,10 @@ async function behaviour(c: Extract<Command, { op: 'behaviour' }>): Promise<Beha
     return { error: `no answer from ${primary}` };
   }
   const otherAddress = await filter.ask(primary, { op: 'reflect', via: `${c.alternate}:${c.altPort}` }, timeoutMs);
-  const otherPort = otherAddress !== undefined ? otherAddress : await filter.ask(primary, { op: 'reflect', via: `${c.primary}:${c.altPort}` }, timeoutMs);
+  const otherPort =
+    otherAddress !== undefined
+      ? otherAddress
+      : await filter.ask(primary, { op: 'reflect', via: `${c.primary}:${c.altPort}` }, timeoutMs);
   filter.close();
   const localPort = splitEndpoint(local).port;
   const mapped = splitEndpoint(x1);
@@ -135,7 +143,9 @@ function isLocalAddress(address: string): boolean {
   return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === address) === true);
 }
 
-async function echo(c: Extract<Command, { op: 'echo' }>): Promise<{ sent: number; received: number; seen: string | undefined }> {
+async function echo(
+  c: Extract<Command, { op: 'echo' }>,
+): Promise<{ sent: number; received: number; seen: string | undefined }> {
   const s = new ProbeSocket();
   await s.bind();
   const ids = new Set<string>();
@@ -151,7 +161,9 @@ async function echo(c: Extract<Command, { op: 'echo' }>): Promise<{ sent: number
   return { sent: c.count, received: new Set(replies.map((r) => r.id)).size, seen: replies[0]?.seen };
 }
 
-async function delayed(c: Extract<Command, { op: 'delayed' }>): Promise<{ received: boolean; seen: string | undefined }> {
+async function delayed(
+  c: Extract<Command, { op: 'delayed' }>,
+): Promise<{ received: boolean; seen: string | undefined }> {
   const s = new ProbeSocket();
   await s.bind();
   const reply = await s.ask(c.target, { op: 'echo', delayMs: c.delayMs }, c.delayMs + (c.timeoutMs ?? 1000), 1);
@@ -163,7 +175,9 @@ async function delayed(c: Extract<Command, { op: 'delayed' }>): Promise<{ receiv
  * Hairpin owner: makes a mapping towards `target`, prints `{"mapped": ...}` as a first line, then
  * waits `waitMs` for a datagram "hairpin" from another LAN host sent to that mapping.
  */
-async function hairpinOwner(c: Extract<Command, { op: 'hairpin-owner' }>): Promise<{ received: boolean; from: string | undefined }> {
+async function hairpinOwner(
+  c: Extract<Command, { op: 'hairpin-owner' }>,
+): Promise<{ received: boolean; from: string | undefined }> {
   const owner = new ProbeSocket();
   await owner.bind();
   const reply = await owner.ask(c.target, { op: 'echo' }, c.timeoutMs ?? 1000);

@@ -22,7 +22,7 @@ function bind(endpoint: string): Promise<void> {
   });
 }
 
-function onMessage(local: string, socket: Socket, data: Buffer, seen: string): void {
+function onMessage(local: string, _socket: Socket, data: Buffer, seen: string): void {
   let request: ProbeRequest;
   try {
     request = JSON.parse(data.toString('utf8')) as ProbeRequest;

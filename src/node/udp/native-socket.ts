@@ -326,7 +326,10 @@ export class NativeUdpSocket implements UdpSocket {
     this.callbacksPending = 0;
     this.count = 0;
     if (pending.length > 0) {
-      const error = new NodeEndpointError('ERR_PUNCHLINE_UDP_CLOSED', 'the socket was closed before the datagram was sent');
+      const error = new NodeEndpointError(
+        'ERR_PUNCHLINE_UDP_CLOSED',
+        'the socket was closed before the datagram was sent',
+      );
       for (const callback of pending) nextTick(callback, error);
     }
   }

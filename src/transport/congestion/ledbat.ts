@@ -1,5 +1,10 @@
 import { TransportError, TransportErrorName } from '../errors.js';
-import { minimumWindow, type AckSample, type CongestionController, type CongestionControllerOptions } from './controller.js';
+import {
+  minimumWindow,
+  type AckSample,
+  type CongestionController,
+  type CongestionControllerOptions,
+} from './controller.js';
 
 /**
  * LEDBAT, RFC 6817, with parts of LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus).
@@ -69,7 +74,8 @@ export class Ledbat implements CongestionController {
     this.target = options.targetDelayMs;
     this.periodicSlowdown = options.periodicSlowdown;
     this.allowedIncrease = options.allowedIncrease ?? 1;
-    if (!(this.allowedIncrease > 0)) throw new TransportError(TransportErrorName.CONFIG, 'LEDBAT allowedIncrease must be > 0');
+    if (!(this.allowedIncrease > 0))
+      throw new TransportError(TransportErrorName.CONFIG, 'LEDBAT allowedIncrease must be > 0');
   }
 
   /** Base delay estimate (ms, offset by the clock difference); Infinity before any sample. */
@@ -132,7 +138,7 @@ export class Ledbat implements CongestionController {
     // data was sent: the RFC assumes the sender refills between ACKs, while a sender that handles a
     // batch of datagrams before sending sees priorInFlight fall ACK by ACK, and the literal cap
     // would then shrink the window to almost nothing within each batch.
-    const flightsize = s.sentInFlight > s.priorInFlight ? s.sentInFlight : s.priorInFlight;
+    const flightsize = Math.max(s.sentInFlight, s.priorInFlight);
     const cap = flightsize + this.allowedIncrease * this.mss;
     if (this.window > cap) this.window = Math.max(cap, minimumWindow(this.mss));
   }

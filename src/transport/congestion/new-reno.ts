@@ -1,4 +1,9 @@
-import { minimumWindow, type AckSample, type CongestionController, type CongestionControllerOptions } from './controller.js';
+import {
+  minimumWindow,
+  type AckSample,
+  type CongestionController,
+  type CongestionControllerOptions,
+} from './controller.js';
 
 /**
  * NewReno as in RFC 9002 §7 (slow start, congestion avoidance, one reduction per recovery period,

@@ -21,7 +21,10 @@ export class AckTracker {
   /** Something new was received since the last ACK (an ACK frame would carry news). */
   pending = false;
 
-  constructor(private readonly threshold: number, private readonly maxAckDelay: number) {}
+  constructor(
+    private readonly threshold: number,
+    private readonly maxAckDelay: number,
+  ) {}
 
   /** true when pn was already received (or is too old to tell): drop the packet. */
   isDuplicate(pn: number): boolean {

@@ -155,7 +155,9 @@ export class LossDetection {
       this.rtt.updateFrom(rs);
     }
     // One-way delay for delay-based control: peer's receive clock minus our send clock.
-    const oneWayDelay = largestNewlyAckedWasLargest ? ack.receiveTimestampMicros / 1000 - largestNewlyAckedSentTime : NaN;
+    const oneWayDelay = largestNewlyAckedWasLargest
+      ? ack.receiveTimestampMicros / 1000 - largestNewlyAckedSentTime
+      : NaN;
 
     this.detectLost(now);
     const sample = this.sample; // reused: controllers must not keep it
@@ -289,7 +291,8 @@ export class LossDetection {
       if (p.pn > largest) largest = p.pn;
     });
     if (bytes !== this.bytesInFlight) return `bytesInFlight ${this.bytesInFlight}, records add up to ${bytes}`;
-    if (ackEliciting !== this.ackElicitingInFlight) return `ackElicitingInFlight ${this.ackElicitingInFlight}, records count ${ackEliciting}`;
+    if (ackEliciting !== this.ackElicitingInFlight)
+      return `ackElicitingInFlight ${this.ackElicitingInFlight}, records count ${ackEliciting}`;
     if (largest >= this.nextPn) return `record of pn ${largest} at or above nextPn ${this.nextPn}`;
     return null;
   }

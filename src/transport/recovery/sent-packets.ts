@@ -180,7 +180,7 @@ export class SentPackets {
   oldestAckEliciting(): SentPacket | null {
     for (let k = 0; k < this.span; k++) {
       const p = this.slots[(this.head + k) % this.slots.length];
-      if (p && p.ackEliciting && p.inFlight) return p;
+      if (p?.ackEliciting && p.inFlight) return p;
     }
     return null;
   }

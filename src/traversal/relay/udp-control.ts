@@ -47,7 +47,11 @@ export interface RelayDatagram {
  * the cheap checks run first so hostile traffic rarely reaches the throwing codec.
  */
 export function parseRelayDatagram(datagram: Uint8Array): RelayDatagram | null {
-  if (datagram.length <= RELAY_HEADER_LENGTH || datagram[0] !== RELAY_DATAGRAM_TYPE || datagram[RELAY_HEADER_LENGTH] === RELAY_DATAGRAM_TYPE) {
+  if (
+    datagram.length <= RELAY_HEADER_LENGTH ||
+    datagram[0] !== RELAY_DATAGRAM_TYPE ||
+    datagram[RELAY_HEADER_LENGTH] === RELAY_DATAGRAM_TYPE
+  ) {
     return null;
   }
   try {
@@ -148,8 +152,12 @@ function decodeAddress(bytes: Uint8Array, offset: number): { address: ObservedAd
   if (family === 6) {
     if (bytes.length < offset + 19) return null;
     const groups: string[] = [];
-    for (let i = 0; i < 8; i++) groups.push(((bytes[offset + 1 + 2 * i]! << 8) | bytes[offset + 2 + 2 * i]!).toString(16));
-    const host = groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+    for (let i = 0; i < 8; i++)
+      groups.push(((bytes[offset + 1 + 2 * i]! << 8) | bytes[offset + 2 + 2 * i]!).toString(16));
+    const host = groups
+      .join(':')
+      .replace(/(^|:)0(:0)+(:|$)/, '::')
+      .replace(/:{3,}/, '::');
     return { address: { host, port: (bytes[offset + 17]! << 8) | bytes[offset + 18]! }, end: offset + 19 };
   }
   return null;
@@ -192,15 +200,23 @@ function bindMac(key: Uint8Array, leg: Uint8Array, counter: Uint8Array, cookie: 
 }
 
 /** A full relay datagram carrying BIND for `leg`, authenticated with the leg key. */
-export function encodeBind(leg: Uint8Array, key: Uint8Array, counter: number, cookie: Uint8Array = new Uint8Array(0)): Uint8Array {
+export function encodeBind(
+  leg: Uint8Array,
+  key: Uint8Array,
+  counter: number,
+  cookie: Uint8Array = new Uint8Array(0),
+): Uint8Array {
   const c = u64(counter);
   const inner = new Uint8Array(1 + CHANNEL_ID_LENGTH + 8 + 1 + cookie.length + CONTROL_MAC_LENGTH);
   let p = 0;
   inner[p++] = RelayControlType.Bind;
-  inner.set(leg, p); p += CHANNEL_ID_LENGTH;
-  inner.set(c, p); p += 8;
+  inner.set(leg, p);
+  p += CHANNEL_ID_LENGTH;
+  inner.set(c, p);
+  p += 8;
   inner[p++] = cookie.length;
-  inner.set(cookie, p); p += cookie.length;
+  inner.set(cookie, p);
+  p += cookie.length;
   inner.set(bindMac(key, leg, c, cookie), p);
   return encapsulate(CONTROL_CHANNEL, inner);
 }
@@ -228,9 +244,12 @@ export function encodeBound(leg: Uint8Array, key: Uint8Array, counter: number, o
   const inner = new Uint8Array(1 + CHANNEL_ID_LENGTH + 8 + addr.length + CONTROL_MAC_LENGTH);
   let p = 0;
   inner[p++] = RelayControlType.Bound;
-  inner.set(leg, p); p += CHANNEL_ID_LENGTH;
-  inner.set(c, p); p += 8;
-  inner.set(addr, p); p += addr.length;
+  inner.set(leg, p);
+  p += CHANNEL_ID_LENGTH;
+  inner.set(c, p);
+  p += 8;
+  inner.set(addr, p);
+  p += addr.length;
   inner.set(boundMac(key, leg, c, addr), p);
   return encapsulate(CONTROL_CHANNEL, inner);
 }
@@ -286,7 +305,12 @@ export function parseControl(inner: Uint8Array): RelayControl | null {
     }
     case RelayControlType.Notify:
       if (inner.length < p + CONTROL_MAC_LENGTH) return null;
-      return { type, leg, body: inner.subarray(p, inner.length - CONTROL_MAC_LENGTH), mac: inner.subarray(inner.length - CONTROL_MAC_LENGTH) };
+      return {
+        type,
+        leg,
+        body: inner.subarray(p, inner.length - CONTROL_MAC_LENGTH),
+        mac: inner.subarray(inner.length - CONTROL_MAC_LENGTH),
+      };
     default:
       return null;
   }

@@ -10,7 +10,14 @@
  */
 import type { RandomSource } from '../../crypto/sodium.js';
 import { LegBinder } from '../relay/leg-binder.js';
-import { RelayControlType, isControlChannel, parseControl, parseRelayDatagram, verifyNotify, type ObservedAddress } from '../relay/udp-control.js';
+import {
+  RelayControlType,
+  isControlChannel,
+  parseControl,
+  parseRelayDatagram,
+  verifyNotify,
+  type ObservedAddress,
+} from '../relay/udp-control.js';
 import { clientProof, constantTimeEqual, deriveAuthKey, serverProof, type StaticKeyPair } from './auth.js';
 import { RendezvousError, RendezvousErrorCode, isRendezvousErrorCode } from './errors.js';
 import {
@@ -24,19 +31,31 @@ import {
   type ConnectAnswerMessage,
   type ConnectRequestMessage,
   type ClientMessage,
-  type ServerEvent,
   type ServerMessage,
   type UdpAddress,
 } from './messages.js';
 
 export type ClientEvent =
   | { readonly type: 'registered'; readonly serverKey: Uint8Array }
-  | { readonly type: 'lookup-result'; readonly id: number; readonly peer: Uint8Array; readonly online: boolean; readonly udp?: UdpAddress }
+  | {
+      readonly type: 'lookup-result';
+      readonly id: number;
+      readonly peer: Uint8Array;
+      readonly online: boolean;
+      readonly udp?: UdpAddress;
+    }
   | ({ readonly type: 'connect-request' } & Omit<ConnectRequestMessage, 't' | 'seq'>)
   | ({ readonly type: 'connect-answer' } & Omit<ConnectAnswerMessage, 't' | 'seq'>)
   | { readonly type: 'signal'; readonly from: Uint8Array; readonly kind: string; readonly data: Uint8Array }
   | { readonly type: 'punch-go'; readonly id: number; readonly peer: Uint8Array; readonly delayMs: number }
-  | { readonly type: 'relay-allocated'; readonly id: number; readonly peer: Uint8Array; readonly channel: Uint8Array; readonly bindKey: Uint8Array; readonly expiresInMs: number }
+  | {
+      readonly type: 'relay-allocated';
+      readonly id: number;
+      readonly peer: Uint8Array;
+      readonly channel: Uint8Array;
+      readonly bindKey: Uint8Array;
+      readonly expiresInMs: number;
+    }
   | { readonly type: 'relay-closed'; readonly channel: Uint8Array; readonly reason: string }
   | { readonly type: 'relay-bound'; readonly channel: Uint8Array; readonly observed: ObservedAddress }
   | { readonly type: 'udp-bound'; readonly observed: ObservedAddress }
@@ -70,7 +89,12 @@ export class RendezvousClientCore {
   private readonly pingIntervalMs: number;
   private readonly keepaliveMs: number;
   private authKey: Uint8Array | null = null;
-  private proofInput: { serverNonce: Uint8Array; clientNonce: Uint8Array; clientKey: Uint8Array; serverKey: Uint8Array } | null = null;
+  private proofInput: {
+    serverNonce: Uint8Array;
+    clientNonce: Uint8Array;
+    clientKey: Uint8Array;
+    serverKey: Uint8Array;
+  } | null = null;
   private presence: LegBinder | null = null;
   private presenceKey: Uint8Array | null = null;
   private readonly relayLegs = new Map<string, LegBinder>();
@@ -105,7 +129,12 @@ export class RendezvousClientCore {
     return this.request((id) => ({ t: 'connect', id, peer, candidates, ...(payload ? { payload } : {}) }));
   }
 
-  answer(rid: number, accept: boolean, candidates: readonly Candidate[], options: { payload?: Uint8Array; reason?: string } = {}): void {
+  answer(
+    rid: number,
+    accept: boolean,
+    candidates: readonly Candidate[],
+    options: { payload?: Uint8Array; reason?: string } = {},
+  ): void {
     this.queue({ t: 'answer', rid, accept, candidates, ...options });
   }
 
@@ -137,7 +166,8 @@ export class RendezvousClientCore {
 
   /** Starts keeping a UDP presence at the server (needs the registered session's presence leg). */
   startUdpPresence(now: number): void {
-    if (!this.presence) throw new RendezvousError(RendezvousErrorCode.NotRegistered, 'register before starting UDP presence');
+    if (!this.presence)
+      throw new RendezvousError(RendezvousErrorCode.NotRegistered, 'register before starting UDP presence');
     this.presence.bind(now);
     this.drainLeg(this.presence);
   }
@@ -162,7 +192,11 @@ export class RendezvousClientCore {
     try {
       message = decodeServerMessage(bytes);
     } catch (error) {
-      this.fail(error instanceof RendezvousError ? error : new RendezvousError(RendezvousErrorCode.Malformed, 'undecodable server message'));
+      this.fail(
+        error instanceof RendezvousError
+          ? error
+          : new RendezvousError(RendezvousErrorCode.Malformed, 'undecodable server message'),
+      );
       return;
     }
     this.handle(message, now);
@@ -175,7 +209,13 @@ export class RendezvousClientCore {
     const control = parseControl(relay.inner);
     if (!control) return;
     if (control.type === RelayControlType.Notify) {
-      if (!this.presence || !this.presenceKey || !bytesEqual(control.leg, this.presence.id) || !verifyNotify(control, this.presenceKey)) return;
+      if (
+        !this.presence ||
+        !this.presenceKey ||
+        !bytesEqual(control.leg, this.presence.id) ||
+        !verifyNotify(control, this.presenceKey)
+      )
+        return;
       let message: ServerMessage;
       try {
         message = decodeServerMessage(control.body);
@@ -186,13 +226,15 @@ export class RendezvousClientCore {
       return;
     }
     if (this.presence && bytesEqual(control.leg, this.presence.id)) {
-      if (this.presence.receive(control, now) && this.presence.observed) this.events.push({ type: 'udp-bound', observed: this.presence.observed });
+      if (this.presence.receive(control, now) && this.presence.observed)
+        this.events.push({ type: 'udp-bound', observed: this.presence.observed });
       this.drainLeg(this.presence);
       return;
     }
     const leg = this.relayLegs.get(toHex(control.leg));
     if (leg) {
-      if (leg.receive(control, now) && leg.observed) this.events.push({ type: 'relay-bound', channel: leg.id, observed: leg.observed });
+      if (leg.receive(control, now) && leg.observed)
+        this.events.push({ type: 'relay-bound', channel: leg.id, observed: leg.observed });
       this.drainLeg(leg);
     }
   }
@@ -239,9 +281,12 @@ export class RendezvousClientCore {
       case 'challenge':
         return this.onChallenge(message);
       case 'registered': {
-        if (this.state !== 'registering' || !this.authKey || !this.proofInput) return this.fail(protocol('unexpected registered'));
+        if (this.state !== 'registering' || !this.authKey || !this.proofInput)
+          return this.fail(protocol('unexpected registered'));
         if (!constantTimeEqual(serverProof(this.authKey, this.proofInput), message.serverProof)) {
-          return this.fail(new RendezvousError(RendezvousErrorCode.ServerIdentity, 'server did not prove ownership of its static key'));
+          return this.fail(
+            new RendezvousError(RendezvousErrorCode.ServerIdentity, 'server did not prove ownership of its static key'),
+          );
         }
         this.state = 'registered';
         this.presence = new LegBinder(message.presenceId, message.presenceKey, this.keepaliveMs);
@@ -251,7 +296,13 @@ export class RendezvousClientCore {
         return;
       }
       case 'lookup-result':
-        this.events.push({ type: 'lookup-result', id: message.id, peer: message.peer, online: message.online, ...(message.udp ? { udp: message.udp } : {}) });
+        this.events.push({
+          type: 'lookup-result',
+          id: message.id,
+          peer: message.peer,
+          online: message.online,
+          ...(message.udp ? { udp: message.udp } : {}),
+        });
         return;
       case 'connect-request':
         this.events.push({
@@ -315,9 +366,12 @@ export class RendezvousClientCore {
 
   private onChallenge(message: Extract<ServerMessage, { t: 'challenge' }>): void {
     if (this.state !== 'awaiting-challenge') return this.fail(protocol('second challenge'));
-    if (message.version !== RENDEZVOUS_PROTOCOL_VERSION) return this.fail(protocol(`unsupported protocol version ${message.version}`));
+    if (message.version !== RENDEZVOUS_PROTOCOL_VERSION)
+      return this.fail(protocol(`unsupported protocol version ${message.version}`));
     if (this.pinnedServerKey && !bytesEqual(this.pinnedServerKey, message.serverKey)) {
-      return this.fail(new RendezvousError(RendezvousErrorCode.ServerIdentity, 'server key does not match the pinned key'));
+      return this.fail(
+        new RendezvousError(RendezvousErrorCode.ServerIdentity, 'server key does not match the pinned key'),
+      );
     }
     let authKey: Uint8Array;
     try {
@@ -329,9 +383,19 @@ export class RendezvousClientCore {
     this.random(clientNonce);
     this.serverKey = message.serverKey;
     this.authKey = authKey;
-    this.proofInput = { serverNonce: message.nonce, clientNonce, clientKey: this.keyPair.publicKey, serverKey: message.serverKey };
+    this.proofInput = {
+      serverNonce: message.nonce,
+      clientNonce,
+      clientKey: this.keyPair.publicKey,
+      serverKey: message.serverKey,
+    };
     this.state = 'registering';
-    this.queue({ t: 'register', publicKey: this.keyPair.publicKey, clientNonce, proof: clientProof(authKey, this.proofInput) });
+    this.queue({
+      t: 'register',
+      publicKey: this.keyPair.publicKey,
+      clientNonce,
+      proof: clientProof(authKey, this.proofInput),
+    });
   }
 
   /** True the first time a seq is seen (events may arrive on both carriers, in either order). */
@@ -346,7 +410,8 @@ export class RendezvousClientCore {
   }
 
   private request(build: (id: number) => ClientMessage): number {
-    if (this.state !== 'registered') throw new RendezvousError(RendezvousErrorCode.NotRegistered, 'not registered with the rendezvous server');
+    if (this.state !== 'registered')
+      throw new RendezvousError(RendezvousErrorCode.NotRegistered, 'not registered with the rendezvous server');
     const id = this.nextId++;
     this.queue(build(id));
     return id;

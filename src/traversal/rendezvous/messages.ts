@@ -229,7 +229,10 @@ function compact(message: object): Record<string, unknown> {
 export function encodeMessage(message: ClientMessage | ServerMessage): Uint8Array {
   const bytes = packr.pack(compact(message));
   if (bytes.length > MAX_MESSAGE_BYTES) {
-    throw new RendezvousError(RendezvousErrorCode.Oversize, `${message.t} message is ${bytes.length} bytes (limit ${MAX_MESSAGE_BYTES})`);
+    throw new RendezvousError(
+      RendezvousErrorCode.Oversize,
+      `${message.t} message is ${bytes.length} bytes (limit ${MAX_MESSAGE_BYTES})`,
+    );
   }
   return bytes;
 }
@@ -255,7 +258,8 @@ function optionalVarBytes(m: Fields, key: string, max: number): Uint8Array | und
 }
 function uintField(m: Fields, key: string, max = 0xffffffff): number {
   const v = m[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) malformed(`${key}: expected integer 0..${max}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max)
+    malformed(`${key}: expected integer 0..${max}`);
   return v;
 }
 function boolField(m: Fields, key: string): boolean {
@@ -272,7 +276,8 @@ function optionalString(m: Fields, key: string, maxLength: number): string | und
   return m[key] === undefined ? undefined : stringField(m, key, maxLength);
 }
 function addressOf(v: unknown, key: string): UdpAddress {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) malformed(`${key}: expected map`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array)
+    malformed(`${key}: expected map`);
   const a = v as Fields;
   const host = stringField(a, 'host', 45);
   if (isIP(host) === 0) malformed(`${key}.host: not an IP literal`);
@@ -282,7 +287,8 @@ function addressOf(v: unknown, key: string): UdpAddress {
 }
 function candidatesField(m: Fields, key: string): Candidate[] {
   const v = m[key];
-  if (!Array.isArray(v) || v.length > MAX_CANDIDATES) malformed(`${key}: expected at most ${MAX_CANDIDATES} candidates`);
+  if (!Array.isArray(v) || v.length > MAX_CANDIDATES)
+    malformed(`${key}: expected at most ${MAX_CANDIDATES} candidates`);
   return v.map((c, i) => {
     const addr = addressOf(c, `${key}[${i}]`);
     const f = c as Fields;
@@ -292,7 +298,11 @@ function candidatesField(m: Fields, key: string): Candidate[] {
     return f['priority'] === undefined ? candidate : { ...candidate, priority: uintField(f, 'priority', 0x7fffffff) };
   });
 }
-function withOptional<T extends object, K extends string, V>(base: T, key: K, value: V | undefined): T & { [P in K]?: V } {
+function withOptional<T extends object, K extends string, V>(
+  base: T,
+  key: K,
+  value: V | undefined,
+): T & { [P in K]?: V } {
   return value === undefined ? base : { ...base, [key]: value };
 }
 
@@ -306,14 +316,24 @@ const clientValidators: { readonly [K in ClientMessage['t']]: (m: Fields) => Ext
   lookup: (m) => ({ t: 'lookup', id: uintField(m, 'id'), peer: bytesField(m, 'peer', PUBLIC_KEY_LENGTH) }),
   connect: (m) =>
     withOptional(
-      { t: 'connect', id: uintField(m, 'id'), peer: bytesField(m, 'peer', PUBLIC_KEY_LENGTH), candidates: candidatesField(m, 'candidates') },
+      {
+        t: 'connect',
+        id: uintField(m, 'id'),
+        peer: bytesField(m, 'peer', PUBLIC_KEY_LENGTH),
+        candidates: candidatesField(m, 'candidates'),
+      },
       'payload',
       optionalVarBytes(m, 'payload', MAX_PAYLOAD_BYTES),
     ),
   answer: (m) =>
     withOptional(
       withOptional(
-        { t: 'answer', rid: uintField(m, 'rid'), accept: boolField(m, 'accept'), candidates: candidatesField(m, 'candidates') },
+        {
+          t: 'answer',
+          rid: uintField(m, 'rid'),
+          accept: boolField(m, 'accept'),
+          candidates: candidatesField(m, 'candidates'),
+        },
         'payload',
         optionalVarBytes(m, 'payload', MAX_PAYLOAD_BYTES),
       ),
@@ -326,8 +346,17 @@ const clientValidators: { readonly [K in ClientMessage['t']]: (m: Fields) => Ext
     kind: stringField(m, 'kind', MAX_SIGNAL_KIND_LENGTH),
     data: varBytesField(m, 'data', MAX_SIGNAL_BYTES),
   }),
-  punch: (m) => ({ t: 'punch', id: uintField(m, 'id'), peer: bytesField(m, 'peer', PUBLIC_KEY_LENGTH), rttMs: uintField(m, 'rttMs', 60_000) }),
-  'relay-allocate': (m) => ({ t: 'relay-allocate', id: uintField(m, 'id'), peer: bytesField(m, 'peer', PUBLIC_KEY_LENGTH) }),
+  punch: (m) => ({
+    t: 'punch',
+    id: uintField(m, 'id'),
+    peer: bytesField(m, 'peer', PUBLIC_KEY_LENGTH),
+    rttMs: uintField(m, 'rttMs', 60_000),
+  }),
+  'relay-allocate': (m) => ({
+    t: 'relay-allocate',
+    id: uintField(m, 'id'),
+    peer: bytesField(m, 'peer', PUBLIC_KEY_LENGTH),
+  }),
   'relay-release': (m) => ({ t: 'relay-release', channel: bytesField(m, 'channel', CHANNEL_ID_LENGTH) }),
   ping: (m) => ({ t: 'ping', id: uintField(m, 'id') }),
 };
@@ -348,7 +377,12 @@ const serverValidators: { readonly [K in ServerMessage['t']]: (m: Fields) => Ext
   }),
   'lookup-result': (m) =>
     withOptional(
-      { t: 'lookup-result', id: uintField(m, 'id'), peer: bytesField(m, 'peer', PUBLIC_KEY_LENGTH), online: boolField(m, 'online') },
+      {
+        t: 'lookup-result',
+        id: uintField(m, 'id'),
+        peer: bytesField(m, 'peer', PUBLIC_KEY_LENGTH),
+        online: boolField(m, 'online'),
+      },
       'udp',
       m['udp'] === undefined ? undefined : addressOf(m['udp'], 'udp'),
     ),
@@ -421,7 +455,10 @@ const serverValidators: { readonly [K in ServerMessage['t']]: (m: Fields) => Ext
 
 function decodeFields(bytes: Uint8Array): Fields {
   if (bytes.length > MAX_MESSAGE_BYTES) {
-    throw new RendezvousError(RendezvousErrorCode.Oversize, `message of ${bytes.length} bytes (limit ${MAX_MESSAGE_BYTES})`);
+    throw new RendezvousError(
+      RendezvousErrorCode.Oversize,
+      `message of ${bytes.length} bytes (limit ${MAX_MESSAGE_BYTES})`,
+    );
   }
   const problem = checkPlainMsgpack(bytes, { maxDepth: 4, maxElements: 256 });
   if (problem !== null) malformed(`not a plain msgpack value: ${problem}`);
@@ -431,13 +468,15 @@ function decodeFields(bytes: Uint8Array): Fields {
   } catch (cause) {
     throw new RendezvousError(RendezvousErrorCode.Malformed, 'msgpack decoding failed', { cause });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) malformed('message is not a map');
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array)
+    malformed('message is not a map');
   return value as Fields;
 }
 
 function typeOf(m: Fields, table: object): string {
   const t = m['t'];
-  if (typeof t !== 'string' || !Object.hasOwn(table, t)) malformed(`unknown message type ${JSON.stringify(String(t)).slice(0, 40)}`);
+  if (typeof t !== 'string' || !Object.hasOwn(table, t))
+    malformed(`unknown message type ${JSON.stringify(String(t)).slice(0, 40)}`);
   return t;
 }
 

@@ -44,31 +44,62 @@ export function checkPlainMsgpack(bytes: Uint8Array, limits: StrictMsgpackLimits
       skip = b & 0x1f;
     } else {
       switch (b) {
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xce: case 0xd2: case 0xca: skip = 4; break;
-        case 0xcf: case 0xd3: case 0xcb: skip = 8; break;
-        case 0xc4: case 0xd9: // bin8, str8
+        case 0xcc:
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xce:
+        case 0xd2:
+        case 0xca:
+          skip = 4;
+          break;
+        case 0xcf:
+        case 0xd3:
+        case 0xcb:
+          skip = 8;
+          break;
+        case 0xc4:
+        case 0xd9: // bin8, str8
           if (pos + 1 > bytes.length) return 'truncated';
-          skip = bytes[pos]!; pos += 1; break;
-        case 0xc5: case 0xda: // bin16, str16
+          skip = bytes[pos]!;
+          pos += 1;
+          break;
+        case 0xc5:
+        case 0xda: // bin16, str16
           if (pos + 2 > bytes.length) return 'truncated';
-          skip = view.getUint16(pos); pos += 2; break;
-        case 0xc6: case 0xdb: // bin32, str32
+          skip = view.getUint16(pos);
+          pos += 2;
+          break;
+        case 0xc6:
+        case 0xdb: // bin32, str32
           if (pos + 4 > bytes.length) return 'truncated';
-          skip = view.getUint32(pos); pos += 4; break;
+          skip = view.getUint32(pos);
+          pos += 4;
+          break;
         case 0xdc: // array16
           if (pos + 2 > bytes.length) return 'truncated';
-          children = view.getUint16(pos); pos += 2; break;
+          children = view.getUint16(pos);
+          pos += 2;
+          break;
         case 0xdd: // array32
           if (pos + 4 > bytes.length) return 'truncated';
-          children = view.getUint32(pos); pos += 4; break;
+          children = view.getUint32(pos);
+          pos += 4;
+          break;
         case 0xde: // map16
           if (pos + 2 > bytes.length) return 'truncated';
-          children = view.getUint16(pos) * 2; pos += 2; break;
+          children = view.getUint16(pos) * 2;
+          pos += 2;
+          break;
         case 0xdf: // map32
           if (pos + 4 > bytes.length) return 'truncated';
-          children = view.getUint32(pos) * 2; pos += 4; break;
+          children = view.getUint32(pos) * 2;
+          pos += 4;
+          break;
         default:
           // 0xc1 (never used), ext 0xc7–0xc9, fixext 0xd4–0xd8
           return `type 0x${b.toString(16)} not allowed`;

@@ -115,7 +115,8 @@ export function decodeText(value: Uint8Array, maxBytes: number, name: string): s
 
 export function encodeText(text: string, maxBytes: number, name: string): Uint8Array {
   const bytes = new TextEncoder().encode(text);
-  if (bytes.length > maxBytes) throw new StunError(StunErrorCode.InvalidArgument, `${name} longer than ${maxBytes} bytes`);
+  if (bytes.length > maxBytes)
+    throw new StunError(StunErrorCode.InvalidArgument, `${name} longer than ${maxBytes} bytes`);
   return bytes;
 }
 
@@ -136,7 +137,8 @@ export function decodeErrorCode(value: Uint8Array): ErrorCodeValue {
 }
 
 export function encodeErrorCode({ code, reason }: ErrorCodeValue): Uint8Array {
-  if (!Number.isInteger(code) || code < 300 || code > 699) throw new StunError(StunErrorCode.InvalidArgument, `error code ${code}`);
+  if (!Number.isInteger(code) || code < 300 || code > 699)
+    throw new StunError(StunErrorCode.InvalidArgument, `error code ${code}`);
   const text = encodeText(reason, MAX_REASON_BYTES, 'reason phrase');
   const out = new Uint8Array(4 + text.length);
   out[2] = Math.floor(code / 100);
@@ -199,8 +201,10 @@ export function decodeUint32(value: Uint8Array, name: string): number {
 // ---- helpers to build and read attribute lists --------------------------------------------------
 
 export function attribute(type: number, value: Uint8Array): StunAttribute {
-  if (!Number.isInteger(type) || type < 0 || type > 0xffff) throw new StunError(StunErrorCode.InvalidArgument, `attribute type ${type}`);
-  if (value.length > 0xffff) throw new StunError(StunErrorCode.InvalidArgument, `attribute value of ${value.length} bytes`);
+  if (!Number.isInteger(type) || type < 0 || type > 0xffff)
+    throw new StunError(StunErrorCode.InvalidArgument, `attribute type ${type}`);
+  if (value.length > 0xffff)
+    throw new StunError(StunErrorCode.InvalidArgument, `attribute value of ${value.length} bytes`);
   return { type, value };
 }
 
@@ -211,5 +215,6 @@ export function findAttribute(attributes: readonly StunAttribute[], type: number
 }
 
 function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new StunError(StunErrorCode.InvalidArgument, `port ${port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff)
+    throw new StunError(StunErrorCode.InvalidArgument, `port ${port}`);
 }

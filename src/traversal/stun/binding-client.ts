@@ -111,7 +111,8 @@ export class StunBindingClient {
 
   constructor(options: BindingClientOptions) {
     this.random = options.random;
-    this.software = options.software === undefined ? undefined : encodeText(options.software, MAX_SOFTWARE_BYTES, 'SOFTWARE');
+    this.software =
+      options.software === undefined ? undefined : encodeText(options.software, MAX_SOFTWARE_BYTES, 'SOFTWARE');
     this.retransmission = options.retransmission ?? {};
     this.fingerprint = options.fingerprint ?? true;
   }
@@ -123,9 +124,15 @@ export class StunBindingClient {
     const attributes: StunAttribute[] = [];
     if (this.software) attributes.push(attribute(AttributeType.Software, this.software));
     if (options.changeIp || options.changePort) {
-      attributes.push(attribute(AttributeType.ChangeRequest, encodeChangeRequest({ changeIp: !!options.changeIp, changePort: !!options.changePort })));
+      attributes.push(
+        attribute(
+          AttributeType.ChangeRequest,
+          encodeChangeRequest({ changeIp: !!options.changeIp, changePort: !!options.changePort }),
+        ),
+      );
     }
-    if (options.responsePort !== undefined) attributes.push(attribute(AttributeType.ResponsePort, encodeResponsePort(options.responsePort)));
+    if (options.responsePort !== undefined)
+      attributes.push(attribute(AttributeType.ResponsePort, encodeResponsePort(options.responsePort)));
     if (options.padding) attributes.push(attribute(AttributeType.Padding, new Uint8Array(options.padding)));
     const request = encodeStunMessage(
       { method: StunMethod.Binding, cls: StunClass.Request, transactionId, attributes },
@@ -185,7 +192,9 @@ export class StunBindingClient {
     try {
       if (message.cls === StunClass.ErrorResponse) {
         const raw = findAttribute(message.attributes, AttributeType.ErrorCode);
-        const { code, reason } = raw ? decodeErrorCode(raw) : { code: 400, reason: 'error response without ERROR-CODE' };
+        const { code, reason } = raw
+          ? decodeErrorCode(raw)
+          : { code: 400, reason: 'error response without ERROR-CODE' };
         const error = new StunError(StunErrorCode.ErrorResponse, `STUN error ${code} ${reason}`.trim());
         return { type: 'failure', ...base, error, errorCode: code };
       }
@@ -194,11 +203,18 @@ export class StunBindingClient {
       // RFC 8489 §14.1: MAPPED-ADDRESS only for RFC 3489 servers; prefer XOR-MAPPED-ADDRESS.
       const mapped = xor ? decodeXorAddress(xor, message.transactionId) : plain ? decodeAddress(plain) : undefined;
       if (!mapped) {
-        const error = new StunError(StunErrorCode.NoMappedAddress, 'Binding success response without (XOR-)MAPPED-ADDRESS');
+        const error = new StunError(
+          StunErrorCode.NoMappedAddress,
+          'Binding success response without (XOR-)MAPPED-ADDRESS',
+        );
         return { type: 'failure', ...base, error, errorCode: undefined };
       }
-      const origin = findAttribute(message.attributes, AttributeType.ResponseOrigin) ?? findAttribute(message.attributes, AttributeType.SourceAddress);
-      const other = findAttribute(message.attributes, AttributeType.OtherAddress) ?? findAttribute(message.attributes, AttributeType.ChangedAddress);
+      const origin =
+        findAttribute(message.attributes, AttributeType.ResponseOrigin) ??
+        findAttribute(message.attributes, AttributeType.SourceAddress);
+      const other =
+        findAttribute(message.attributes, AttributeType.OtherAddress) ??
+        findAttribute(message.attributes, AttributeType.ChangedAddress);
       const software = findAttribute(message.attributes, AttributeType.Software);
       return {
         type: 'success',
@@ -212,7 +228,10 @@ export class StunBindingClient {
         transmissions: p.transaction.sent,
       };
     } catch (cause) {
-      const error = cause instanceof StunError ? cause : new StunError(StunErrorCode.BadAttribute, 'malformed Binding response', { cause });
+      const error =
+        cause instanceof StunError
+          ? cause
+          : new StunError(StunErrorCode.BadAttribute, 'malformed Binding response', { cause });
       return { type: 'failure', ...base, error, errorCode: undefined };
     }
   }
@@ -240,8 +259,18 @@ export class StunBindingClient {
     for (const [key, p] of this.pending) {
       if (p.transaction.checkTimeout(now)) {
         this.pending.delete(key);
-        const error = new StunError(StunErrorCode.Timeout, `no STUN response after ${p.transaction.sent} transmissions`);
-        this.events.push({ type: 'failure', id: p.id, tag: p.tag, destination: p.destination, error, errorCode: undefined });
+        const error = new StunError(
+          StunErrorCode.Timeout,
+          `no STUN response after ${p.transaction.sent} transmissions`,
+        );
+        this.events.push({
+          type: 'failure',
+          id: p.id,
+          tag: p.tag,
+          destination: p.destination,
+          error,
+          errorCode: undefined,
+        });
       }
     }
   }

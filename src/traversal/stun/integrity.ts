@@ -46,7 +46,12 @@ export function shortTermKey(password: string): Uint8Array {
 }
 
 /** Long-term credential key: MD5 or SHA-256 of `username:realm:password` (RFC 8489 §9.2.2). */
-export function longTermKey(username: string, realm: string, password: string, algorithm: 'md5' | 'sha256' = 'md5'): Uint8Array {
+export function longTermKey(
+  username: string,
+  realm: string,
+  password: string,
+  algorithm: 'md5' | 'sha256' = 'md5',
+): Uint8Array {
   return new Uint8Array(createHash(algorithm).update(`${username}:${realm}:${password}`, 'utf8').digest());
 }
 

@@ -88,7 +88,9 @@ export class BindingLifetimeProbe {
   }
 
   result(): LifetimeResult | null {
-    return this.phase === 'done' && this.mapped ? { aliveMs: this.alive, expiredMs: this.expired, mapped: this.mapped } : null;
+    return this.phase === 'done' && this.mapped
+      ? { aliveMs: this.alive, expiredMs: this.expired, mapped: this.mapped }
+      : null;
   }
 
   /** Feeds a datagram that arrived on socket `socket`. */

@@ -90,12 +90,16 @@ export function isStunMessage(datagram: Uint8Array): boolean {
 }
 
 export function decodeStunMessage(datagram: Uint8Array, options: { allowClassic?: boolean } = {}): DecodedStunMessage {
-  if (datagram.length < HEADER_LENGTH) throw new StunError(StunErrorCode.Truncated, `STUN message of ${datagram.length} bytes`);
-  if ((datagram[0]! & 0xc0) !== 0) throw new StunError(StunErrorCode.NotStun, 'top two bits of a STUN message must be zero');
+  if (datagram.length < HEADER_LENGTH)
+    throw new StunError(StunErrorCode.Truncated, `STUN message of ${datagram.length} bytes`);
+  if ((datagram[0]! & 0xc0) !== 0)
+    throw new StunError(StunErrorCode.NotStun, 'top two bits of a STUN message must be zero');
   const length = (datagram[2]! << 8) | datagram[3]!;
   if (length % 4 !== 0) throw new StunError(StunErrorCode.NotStun, `STUN length ${length} is not a multiple of 4`);
-  if (HEADER_LENGTH + length > datagram.length) throw new StunError(StunErrorCode.Truncated, `STUN length ${length} beyond the datagram`);
-  if (HEADER_LENGTH + length < datagram.length) throw new StunError(StunErrorCode.NotStun, 'bytes after the STUN message');
+  if (HEADER_LENGTH + length > datagram.length)
+    throw new StunError(StunErrorCode.Truncated, `STUN length ${length} beyond the datagram`);
+  if (HEADER_LENGTH + length < datagram.length)
+    throw new StunError(StunErrorCode.NotStun, 'bytes after the STUN message');
   const view = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
   const classic = view.getUint32(4) !== MAGIC_COOKIE;
   if (classic && !options.allowClassic) throw new StunError(StunErrorCode.NotStun, 'no STUN magic cookie');
@@ -112,14 +116,18 @@ export function decodeStunMessage(datagram: Uint8Array, options: { allowClassic?
     const type = view.getUint16(offset);
     const valueLength = view.getUint16(offset + 2);
     const end = offset + 4 + valueLength;
-    if (end > datagram.length) throw new StunError(StunErrorCode.Truncated, `attribute 0x${type.toString(16)} runs past the message`);
-    if (attributes.length >= MAX_ATTRIBUTES) throw new StunError(StunErrorCode.TooManyAttributes, `more than ${MAX_ATTRIBUTES} attributes`);
+    if (end > datagram.length)
+      throw new StunError(StunErrorCode.Truncated, `attribute 0x${type.toString(16)} runs past the message`);
+    if (attributes.length >= MAX_ATTRIBUTES)
+      throw new StunError(StunErrorCode.TooManyAttributes, `more than ${MAX_ATTRIBUTES} attributes`);
     const value = datagram.subarray(offset + 4, end);
     if (type === AttributeType.Fingerprint) {
       // §14.7: FINGERPRINT is last, and a wrong one means this is not a STUN message.
-      if (pad4(end) !== datagram.length) throw new StunError(StunErrorCode.BadFingerprint, 'FINGERPRINT is not the last attribute');
+      if (pad4(end) !== datagram.length)
+        throw new StunError(StunErrorCode.BadFingerprint, 'FINGERPRINT is not the last attribute');
       const expected = fingerprintOf(datagram.subarray(0, offset));
-      if (decodeUint32(value, 'FINGERPRINT') !== expected) throw new StunError(StunErrorCode.BadFingerprint, 'FINGERPRINT mismatch');
+      if (decodeUint32(value, 'FINGERPRINT') !== expected)
+        throw new StunError(StunErrorCode.BadFingerprint, 'FINGERPRINT mismatch');
     }
     // §14.5/§14.6: after MESSAGE-INTEGRITY only MESSAGE-INTEGRITY-SHA256 and FINGERPRINT count.
     const ignored =
@@ -133,7 +141,8 @@ export function decodeStunMessage(datagram: Uint8Array, options: { allowClassic?
     if (type === AttributeType.MessageIntegritySha256) seenIntegritySha256 = true;
     offset = pad4(end);
   }
-  if (offset !== datagram.length) throw new StunError(StunErrorCode.Truncated, 'attribute padding runs past the message');
+  if (offset !== datagram.length)
+    throw new StunError(StunErrorCode.Truncated, 'attribute padding runs past the message');
   return { method, cls, transactionId, attributes, raw: datagram, offsets, classic };
 }
 
@@ -142,14 +151,19 @@ export function encodeStunMessage(message: StunMessage, options: EncodeOptions =
   if (transactionId.length !== TRANSACTION_ID_LENGTH && transactionId.length !== 16) {
     throw new StunError(StunErrorCode.InvalidArgument, `transaction ID of ${transactionId.length} bytes`);
   }
-  const macLength = options.integrity ? (options.integrity.algorithm === 'sha256' ? HMAC_SHA256_LENGTH : HMAC_SHA1_LENGTH) : 0;
+  const macLength = options.integrity
+    ? options.integrity.algorithm === 'sha256'
+      ? HMAC_SHA256_LENGTH
+      : HMAC_SHA1_LENGTH
+    : 0;
   let total = HEADER_LENGTH;
   for (const a of message.attributes) total += 4 + pad4(a.value.length);
   const integrityOffset = total;
   if (options.integrity) total += 4 + macLength;
   const fingerprintOffset = total;
   if (options.fingerprint) total += 8;
-  if (total - HEADER_LENGTH > 0xffff) throw new StunError(StunErrorCode.InvalidArgument, `STUN message of ${total} bytes`);
+  if (total - HEADER_LENGTH > 0xffff)
+    throw new StunError(StunErrorCode.InvalidArgument, `STUN message of ${total} bytes`);
 
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
@@ -174,7 +188,10 @@ export function encodeStunMessage(message: StunMessage, options: EncodeOptions =
     view.setUint16(2, integrityOffset + 4 + macLength - HEADER_LENGTH);
     const algorithm = options.integrity.algorithm ?? 'sha1';
     const mac = hmacOf(algorithm, options.integrity.key, out.subarray(0, integrityOffset));
-    view.setUint16(integrityOffset, algorithm === 'sha256' ? AttributeType.MessageIntegritySha256 : AttributeType.MessageIntegrity);
+    view.setUint16(
+      integrityOffset,
+      algorithm === 'sha256' ? AttributeType.MessageIntegritySha256 : AttributeType.MessageIntegrity,
+    );
     view.setUint16(integrityOffset + 2, macLength);
     out.set(mac, integrityOffset + 4);
   }
@@ -191,13 +208,21 @@ export function encodeStunMessage(message: StunMessage, options: EncodeOptions =
  * Verifies MESSAGE-INTEGRITY (sha1) or MESSAGE-INTEGRITY-SHA256 of a decoded message with `key`.
  * Returns false when the attribute is absent or wrong; MI-SHA256 may be truncated to ≥ 16 bytes (§14.6).
  */
-export function verifyIntegrity(message: DecodedStunMessage, key: Uint8Array, algorithm: IntegrityAlgorithm = 'sha1'): boolean {
+export function verifyIntegrity(
+  message: DecodedStunMessage,
+  key: Uint8Array,
+  algorithm: IntegrityAlgorithm = 'sha1',
+): boolean {
   const type = algorithm === 'sha256' ? AttributeType.MessageIntegritySha256 : AttributeType.MessageIntegrity;
   const index = message.attributes.findIndex((a) => a.type === type);
   if (index < 0) return false;
   const received = message.attributes[index]!.value;
   const offset = message.offsets[index]!;
-  if (algorithm === 'sha1' ? received.length !== HMAC_SHA1_LENGTH : received.length < 16 || received.length > 32 || received.length % 4 !== 0) {
+  if (
+    algorithm === 'sha1'
+      ? received.length !== HMAC_SHA1_LENGTH
+      : received.length < 16 || received.length > 32 || received.length % 4 !== 0
+  ) {
     return false;
   }
   const covered = message.raw.slice(0, offset);

@@ -171,7 +171,8 @@ export class NatBehaviourDiscovery {
         this.mapped1 = e.mapped;
         this.other = e.otherAddress;
         // RFC 5780 §4.2: without OTHER-ADDRESS the server cannot do behaviour discovery.
-        if (!this.other || sameAddress(this.other, server) || this.other.host === server.host) return this.startHairpin(now);
+        if (!this.other || sameAddress(this.other, server) || this.other.host === server.host)
+          return this.startHairpin(now);
         return this.next('filter2', server, now, { changeIp: true, changePort: true });
       case 'filter2':
         if (e.type === 'success') {
@@ -180,7 +181,8 @@ export class NatBehaviourDiscovery {
           this.filtering = 'endpoint-independent';
           return this.next('map2', { host: this.other!.host, port: server.port }, now);
         }
-        if (e.error.code !== StunErrorCode.Timeout) return this.next('map2', { host: this.other!.host, port: server.port }, now);
+        if (e.error.code !== StunErrorCode.Timeout)
+          return this.next('map2', { host: this.other!.host, port: server.port }, now);
         return this.next('filter3', server, now, { changePort: true });
       case 'filter3':
         if (e.type === 'success') this.filtering = sameAddress(e.from, server) ? 'unknown' : 'address-dependent';
@@ -209,7 +211,12 @@ export class NatBehaviourDiscovery {
     }
   }
 
-  private next(step: Step, destination: Address, now: number, change: { changeIp?: boolean; changePort?: boolean } = {}): void {
+  private next(
+    step: Step,
+    destination: Address,
+    now: number,
+    change: { changeIp?: boolean; changePort?: boolean } = {},
+  ): void {
     this.step = step;
     this.currentId = this.client.request(destination, now, { ...change, tag: step });
   }
@@ -231,7 +238,8 @@ export function describeNatBehaviour(b: NatBehaviour): string {
     `mapped address   ${b.mapped.host.includes(':') ? `[${b.mapped.host}]` : b.mapped.host}:${b.mapped.port}`,
     `NAT present      ${b.natPresent === null ? 'unknown (socket bound to a wildcard address)' : b.natPresent ? 'yes' : 'no'}`,
   ];
-  if (!b.behaviourDiscovery) lines.push('mapping          unknown (server has no alternate address: no RFC 5780 discovery)');
+  if (!b.behaviourDiscovery)
+    lines.push('mapping          unknown (server has no alternate address: no RFC 5780 discovery)');
   else {
     lines.push(`mapping          ${b.mapping}`);
     lines.push(`filtering        ${b.filtering}`);
@@ -239,4 +247,3 @@ export function describeNatBehaviour(b: NatBehaviour): string {
   lines.push(`hairpinning      ${b.hairpinning === null ? 'not tested' : b.hairpinning ? 'yes' : 'no'}`);
   return lines.join('\n');
 }
-

@@ -27,7 +27,14 @@ import {
   MAX_SOFTWARE_BYTES,
 } from './attributes.js';
 import { StunError, StunErrorCode } from './errors.js';
-import { decodeStunMessage, encodeStunMessage, StunClass, StunMethod, type DecodedStunMessage, type StunAttribute } from './message.js';
+import {
+  decodeStunMessage,
+  encodeStunMessage,
+  StunClass,
+  StunMethod,
+  type DecodedStunMessage,
+  type StunAttribute,
+} from './message.js';
 import { DEFAULT_RATE_LIMIT, SourceRateLimiter, type RateLimitOptions } from './rate-limit.js';
 
 export type SocketIndex = 0 | 1 | 2 | 3;
@@ -99,9 +106,13 @@ export class StunServerCore {
     this.primary = options.primary;
     this.alternate = options.alternate;
     if (this.alternate && (this.alternate.host === this.primary.host || this.alternate.port === this.primary.port)) {
-      throw new StunError(StunErrorCode.InvalidArgument, 'the alternate address needs both a different IP and a different port (RFC 5780 §6)');
+      throw new StunError(
+        StunErrorCode.InvalidArgument,
+        'the alternate address needs both a different IP and a different port (RFC 5780 §6)',
+      );
     }
-    this.software = options.software === undefined ? undefined : encodeText(options.software, MAX_SOFTWARE_BYTES, 'SOFTWARE');
+    this.software =
+      options.software === undefined ? undefined : encodeText(options.software, MAX_SOFTWARE_BYTES, 'SOFTWARE');
     this.limiter = new SourceRateLimiter({ ...DEFAULT_RATE_LIMIT, ...options.rateLimit });
   }
 
@@ -137,20 +148,36 @@ export class StunServerCore {
     try {
       return this.answer(request, data.length, from, socket);
     } catch (error) {
-      if (error instanceof StunError) return this.errorResponse(request, from, socket, 400, 'Bad Request', [], data.length);
+      if (error instanceof StunError)
+        return this.errorResponse(request, from, socket, 400, 'Bad Request', [], data.length);
       throw error;
     }
   }
 
-  private answer(request: DecodedStunMessage, requestLength: number, from: Address, socket: SocketIndex): ServerTransmit | null {
-    if (request.method !== StunMethod.Binding) return this.errorResponse(request, from, socket, 400, 'Bad Request', [], requestLength);
+  private answer(
+    request: DecodedStunMessage,
+    requestLength: number,
+    from: Address,
+    socket: SocketIndex,
+  ): ServerTransmit | null {
+    if (request.method !== StunMethod.Binding)
+      return this.errorResponse(request, from, socket, 400, 'Bad Request', [], requestLength);
     // RFC 8489 §6.3.1.1: unknown comprehension-required attributes → 420 listing them.
     const unknown: number[] = [];
     for (const a of request.attributes) {
       const known = KNOWN_REQUEST_ATTRIBUTES.has(a.type) || (a.type === AttributeType.ChangeRequest && this.discovery);
       if (isComprehensionRequired(a.type) && !known && !unknown.includes(a.type)) unknown.push(a.type);
     }
-    if (unknown.length) return this.errorResponse(request, from, socket, 420, 'Unknown Attribute', unknown.slice(0, MAX_UNKNOWN_LISTED), requestLength);
+    if (unknown.length)
+      return this.errorResponse(
+        request,
+        from,
+        socket,
+        420,
+        'Unknown Attribute',
+        unknown.slice(0, MAX_UNKNOWN_LISTED),
+        requestLength,
+      );
 
     const change = findAttribute(request.attributes, AttributeType.ChangeRequest);
     const { changeIp, changePort } = change ? decodeChangeRequest(change) : { changeIp: false, changePort: false };
@@ -205,12 +232,21 @@ export class StunServerCore {
   }
 
   /** Encodes the response with as many optional attributes as the no-amplification budget allows. */
-  private fit(request: DecodedStunMessage, cls: StunClass, required: StunAttribute[], requestLength: number): Uint8Array | null {
+  private fit(
+    request: DecodedStunMessage,
+    cls: StunClass,
+    required: StunAttribute[],
+    requestLength: number,
+  ): Uint8Array | null {
     const budget = requestLength + AMPLIFICATION_ALLOWANCE;
     const base = { method: request.method, cls, transactionId: request.transactionId };
     const modern = !request.classic;
     const candidates: Array<{ attributes: StunAttribute[]; fingerprint: boolean }> = [];
-    if (modern && this.software) candidates.push({ attributes: [...required, attribute(AttributeType.Software, this.software)], fingerprint: true });
+    if (modern && this.software)
+      candidates.push({
+        attributes: [...required, attribute(AttributeType.Software, this.software)],
+        fingerprint: true,
+      });
     if (modern) candidates.push({ attributes: required, fingerprint: true });
     candidates.push({ attributes: required, fingerprint: false });
     for (const c of candidates) {

@@ -36,7 +36,10 @@ export class ClientTransaction {
     this.rc = options.rc ?? DEFAULT_RC;
     this.rm = options.rm ?? DEFAULT_RM;
     if (!(this.rto > 0) || !Number.isInteger(this.rc) || this.rc < 1 || !(this.rm >= 0)) {
-      throw new StunError(StunErrorCode.InvalidArgument, `bad retransmission parameters rto=${this.rto} rc=${this.rc} rm=${this.rm}`);
+      throw new StunError(
+        StunErrorCode.InvalidArgument,
+        `bad retransmission parameters rto=${this.rto} rc=${this.rc} rm=${this.rm}`,
+      );
     }
     this.startedAt = now;
   }
@@ -64,7 +67,12 @@ export class ClientTransaction {
    * true when the request must be sent (again) now. Missed slots (a late timer) collapse into one send.
    */
   pollTransmit(now: number): boolean {
-    if (this.stateValue !== 'pending' || this.transmissions >= this.rc || now < this.transmissionTime(this.transmissions)) return false;
+    if (
+      this.stateValue !== 'pending' ||
+      this.transmissions >= this.rc ||
+      now < this.transmissionTime(this.transmissions)
+    )
+      return false;
     do this.transmissions++;
     while (this.transmissions < this.rc && now >= this.transmissionTime(this.transmissions));
     return true;

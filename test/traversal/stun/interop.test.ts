@@ -36,7 +36,12 @@ async function freePortPair(): Promise<[number, number]> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const a = 20000 + Math.floor(Math.random() * 20000) * 2;
     const b = a + 1;
-    const checks = await Promise.all([canBind('127.0.0.1', a), canBind('127.0.0.1', b), canBind('127.0.0.2', a), canBind('127.0.0.2', b)]);
+    const checks = await Promise.all([
+      canBind('127.0.0.1', a),
+      canBind('127.0.0.1', b),
+      canBind('127.0.0.2', a),
+      canBind('127.0.0.2', b),
+    ]);
     if (checks.every(Boolean)) return [a, b];
   }
   throw new Error('no free UDP port pair on 127.0.0.1/127.0.0.2');
@@ -115,7 +120,10 @@ describe.skipIf(!HAVE_COTURN)('our client against coturn (RFC 8489 + RFC 5780)',
   it('works on a shared socket whose owner keeps the message listener', async () => {
     const socket = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    const client = new StunClient({ send: (data, to) => socket.send(data, to.port, to.host) }, { retransmission: FAST });
+    const client = new StunClient(
+      { send: (data, to) => socket.send(data, to.port, to.host) },
+      { retransmission: FAST },
+    );
     const other: Buffer[] = [];
     socket.on('message', (msg, rinfo) => {
       if (!client.handleDatagram(msg, rinfo)) other.push(msg); // the owner's own demultiplexing
@@ -136,7 +144,13 @@ describe('our client against our server', () => {
   let single: StunServer;
 
   beforeAll(async () => {
-    discovery = new StunServer({ host: '127.0.0.1', port: 0, altHost: '127.0.0.2', altPort: 0, software: 'punchline test' });
+    discovery = new StunServer({
+      host: '127.0.0.1',
+      port: 0,
+      altHost: '127.0.0.2',
+      altPort: 0,
+      software: 'punchline test',
+    });
     single = new StunServer({ host: '127.0.0.1', port: 0 });
     await Promise.all([discovery.listen(), single.listen()]);
   });
@@ -152,25 +166,40 @@ describe('our client against our server', () => {
   });
 
   it('refuses CHANGE-REQUEST with 420 when it has no alternate address', async () => {
-    await expect(stunBinding(null, single.addresses.primary, { retransmission: FAST, changeIp: true })).rejects.toMatchObject({
+    await expect(
+      stunBinding(null, single.addresses.primary, { retransmission: FAST, changeIp: true }),
+    ).rejects.toMatchObject({
       code: 'ERR_PUNCHLINE_STUN_ERROR_RESPONSE',
     });
   });
 
   it('answers CHANGE-REQUEST from the other address and port', async () => {
-    const r = await stunBinding(null, discovery.addresses.primary, { retransmission: FAST, changeIp: true, changePort: true });
+    const r = await stunBinding(null, discovery.addresses.primary, {
+      retransmission: FAST,
+      changeIp: true,
+      changePort: true,
+    });
     expect(r.responseOrigin).toEqual(discovery.addresses.alternate);
     expect(r.software).toBe('punchline test');
   });
 
   it('runs NAT discovery end to end on real sockets', async () => {
     const result = await discoverNatBehaviour(null, discovery.addresses.primary, { retransmission: FAST });
-    expect(result).toMatchObject({ natPresent: false, mapping: 'endpoint-independent', filtering: 'endpoint-independent', hairpinning: true });
+    expect(result).toMatchObject({
+      natPresent: false,
+      mapping: 'endpoint-independent',
+      filtering: 'endpoint-independent',
+      hairpinning: true,
+    });
     expect(discovery.counters.changedResponses).toBeGreaterThan(0);
   });
 
   it('probes the binding lifetime with two sockets and RESPONSE-PORT (no NAT: it outlives the search)', async () => {
-    const r = await probeBindingLifetime(single.addresses.primary, { initialMs: 100, maxMs: 200, retransmission: FAST });
+    const r = await probeBindingLifetime(single.addresses.primary, {
+      initialMs: 100,
+      maxMs: 200,
+      retransmission: FAST,
+    });
     expect(r).toMatchObject({ aliveMs: 200, expiredMs: null });
   });
 

@@ -6,7 +6,14 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectedBehaviour, Lab, labAvailability, type HostProcess, type RunResult, type SiteSpec } from '../../../src/lab/index.js';
+import {
+  expectedBehaviour,
+  Lab,
+  labAvailability,
+  type HostProcess,
+  type RunResult,
+  type SiteSpec,
+} from '../../../src/lab/index.js';
 
 const availability = await labAvailability();
 if (!availability.available) console.warn(`skipping STUN lab test: ${availability.reason}`);
@@ -40,12 +47,27 @@ describe.skipIf(!availability.available)('NAT behaviour discovery in the lab', (
   beforeAll(async () => {
     lab = await Lab.up({ name: `stun-${process.pid}`, sites: SITES });
     const [p, a] = lab.host('server1').addresses;
-    server = lab.spawnNode('server1', CLI, ['stun-server', '--host', p!, '--port', '3478', '--alt-host', a!, '--alt-port', '3479']);
+    server = lab.spawnNode('server1', CLI, [
+      'stun-server',
+      '--host',
+      p!,
+      '--port',
+      '3478',
+      '--alt-host',
+      a!,
+      '--alt-port',
+      '3479',
+    ]);
     await server.waitForLine(/^STUN server/, 20_000);
     // Every site checks at once: they share only the server, and each run is mostly waiting.
     for (const spec of SITES) {
       const host = lab.site(spec.name).hosts[0]!.name;
-      runs.set(spec.name, lab.runNode(host, CLI, ['nat-check', '--server', `${p!}:3478`, '--json', '--rto', '100'], { timeoutMs: 40_000 }));
+      runs.set(
+        spec.name,
+        lab.runNode(host, CLI, ['nat-check', '--server', `${p!}:3478`, '--json', '--rto', '100'], {
+          timeoutMs: 40_000,
+        }),
+      );
     }
     for (const name of HAVE_STUN ? ['easy', 'hard', 'fw', 'pin'] : []) {
       stunRuns.set(name, lab.run(lab.site(name).hosts[0]!.name, ['stun', `${p!}:3478`], { timeoutMs: 40_000 }));

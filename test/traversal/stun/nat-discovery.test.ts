@@ -23,13 +23,24 @@ function seeded(seed: number): (b: Uint8Array) => void {
 }
 
 /** Runs discovery over an in-memory network in virtual time. `nat` null: the client is public. */
-function discover(nat: SimNat | null, options: { dropFirst?: number; alternate?: Address | null } = {}): { result: NatBehaviour | null; now: number; discovery: NatBehaviourDiscovery } {
-  const server = new StunServerCore({ primary: PRIMARY, ...(options.alternate === null ? {} : { alternate: options.alternate ?? ALTERNATE }) });
-  const serverSockets = new Map<string, SocketIndex>(server.sockets.map((i) => [`${server.socketAddress(i).host}:${server.socketAddress(i).port}`, i]));
+function discover(
+  nat: SimNat | null,
+  options: { dropFirst?: number; alternate?: Address | null } = {},
+): { result: NatBehaviour | null; now: number; discovery: NatBehaviourDiscovery } {
+  const server = new StunServerCore({
+    primary: PRIMARY,
+    ...(options.alternate === null ? {} : { alternate: options.alternate ?? ALTERNATE }),
+  });
+  const serverSockets = new Map<string, SocketIndex>(
+    server.sockets.map((i) => [`${server.socketAddress(i).host}:${server.socketAddress(i).port}`, i]),
+  );
   const local = nat ? INTERNAL : { host: '203.0.113.9', port: 5000 };
   let now = 0;
   let toDrop = options.dropFirst ?? 0;
-  const d = new NatBehaviourDiscovery({ server: PRIMARY, local, random: seeded(7), retransmission: { rto: 100, rc: 3, rm: 2 } }, now);
+  const d = new NatBehaviourDiscovery(
+    { server: PRIMARY, local, random: seeded(7), retransmission: { rto: 100, rc: 3, rm: 2 } },
+    now,
+  );
   for (let guard = 0; !d.done && guard < 1000; guard++) {
     for (let t = d.pollTransmit(now); t; t = d.pollTransmit(now)) {
       if (toDrop > 0) {
@@ -95,19 +106,26 @@ describe('NAT behaviour discovery against a simulated NAT (RFC 5780 §4.3–4.4,
   });
 
   it('survives loss of the first transmissions (retransmission carries Test I)', () => {
-    const { result } = discover(new SimNat('192.0.2.7', 'endpoint-independent', 'endpoint-independent', false), { dropFirst: 2 });
+    const { result } = discover(new SimNat('192.0.2.7', 'endpoint-independent', 'endpoint-independent', false), {
+      dropFirst: 2,
+    });
     expect(result!.mapping).toBe('endpoint-independent');
   });
 
   it('reports unknown mapping/filtering against a single-address server', () => {
-    const { result } = discover(new SimNat('192.0.2.7', 'address-dependent', 'address-dependent', false), { alternate: null });
+    const { result } = discover(new SimNat('192.0.2.7', 'address-dependent', 'address-dependent', false), {
+      alternate: null,
+    });
     expect(result!.behaviourDiscovery).toBe(false);
     expect(result!.mapping).toBe('unknown');
     expect(result!.filtering).toBe('unknown');
   });
 
   it('fails with a typed timeout when the server never answers', () => {
-    const d = new NatBehaviourDiscovery({ server: PRIMARY, random: seeded(1), retransmission: { rto: 100, rc: 3, rm: 2 } }, 0);
+    const d = new NatBehaviourDiscovery(
+      { server: PRIMARY, random: seeded(1), retransmission: { rto: 100, rc: 3, rm: 2 } },
+      0,
+    );
     let now = 0;
     while (!d.done) {
       while (d.pollTransmit(now));

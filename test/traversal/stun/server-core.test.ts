@@ -34,7 +34,9 @@ describe('STUN server core', () => {
     expect(out.destination).toEqual(CLIENT);
     const m = decodeStunMessage(out.data);
     expect(m.cls).toBe(StunClass.SuccessResponse);
-    expect(decodeXorAddress(findAttribute(m.attributes, AttributeType.XorMappedAddress)!, m.transactionId)).toEqual(CLIENT);
+    expect(decodeXorAddress(findAttribute(m.attributes, AttributeType.XorMappedAddress)!, m.transactionId)).toEqual(
+      CLIENT,
+    );
     expect(decodeAddress(findAttribute(m.attributes, AttributeType.ResponseOrigin)!)).toEqual(PRIMARY);
     expect(decodeAddress(findAttribute(m.attributes, AttributeType.OtherAddress)!)).toEqual(ALTERNATE);
   });
@@ -49,9 +51,16 @@ describe('STUN server core', () => {
       [1, true, false, 3],
     ];
     for (const [inSocket, changeIp, changePort, outSocket] of cases) {
-      const out = s.handle(request([{ type: AttributeType.ChangeRequest, value: encodeChangeRequest({ changeIp, changePort }) }]), CLIENT, inSocket, 0)!;
+      const out = s.handle(
+        request([{ type: AttributeType.ChangeRequest, value: encodeChangeRequest({ changeIp, changePort }) }]),
+        CLIENT,
+        inSocket,
+        0,
+      )!;
       expect(out.socket).toBe(outSocket);
-      const origin = decodeAddress(findAttribute(decodeStunMessage(out.data).attributes, AttributeType.ResponseOrigin)!);
+      const origin = decodeAddress(
+        findAttribute(decodeStunMessage(out.data).attributes, AttributeType.ResponseOrigin)!,
+      );
       expect(origin).toEqual(s.socketAddress(outSocket));
     }
   });
@@ -66,12 +75,19 @@ describe('STUN server core', () => {
       expect(decodeUnknownAttributes(findAttribute(m.attributes, AttributeType.UnknownAttributes)!)).toEqual([type]);
     }
     // comprehension-optional unknowns are ignored
-    expect(decodeStunMessage(s.handle(request([{ type: 0x8123, value: new Uint8Array(4) }]), CLIENT, 0, 0)!.data).cls).toBe(StunClass.SuccessResponse);
+    expect(
+      decodeStunMessage(s.handle(request([{ type: 0x8123, value: new Uint8Array(4) }]), CLIENT, 0, 0)!.data).cls,
+    ).toBe(StunClass.SuccessResponse);
   });
 
   it('sends to RESPONSE-PORT at the source IP only (RFC 5780 §7.5)', () => {
     const s = new StunServerCore({ primary: PRIMARY, alternate: ALTERNATE });
-    const out = s.handle(request([{ type: AttributeType.ResponsePort, value: encodeResponsePort(6000) }]), CLIENT, 0, 0)!;
+    const out = s.handle(
+      request([{ type: AttributeType.ResponsePort, value: encodeResponsePort(6000) }]),
+      CLIENT,
+      0,
+      0,
+    )!;
     expect(out.destination).toEqual({ host: CLIENT.host, port: 6000 });
   });
 
@@ -83,12 +99,21 @@ describe('STUN server core', () => {
     const m = decodeStunMessage(out.data, { allowClassic: true });
     expect(m.classic).toBe(true);
     expect(m.transactionId).toEqual(classicId);
-    expect(m.attributes.map((a) => a.type)).toEqual([AttributeType.MappedAddress, AttributeType.SourceAddress, AttributeType.ChangedAddress]);
+    expect(m.attributes.map((a) => a.type)).toEqual([
+      AttributeType.MappedAddress,
+      AttributeType.SourceAddress,
+      AttributeType.ChangedAddress,
+    ]);
   });
 
   it('drops responses, indications and garbage silently', () => {
     const s = new StunServerCore({ primary: PRIMARY });
-    const response = encodeStunMessage({ method: 1, cls: StunClass.SuccessResponse, transactionId: tx, attributes: [] });
+    const response = encodeStunMessage({
+      method: 1,
+      cls: StunClass.SuccessResponse,
+      transactionId: tx,
+      attributes: [],
+    });
     expect(s.handle(response, CLIENT, 0, 0)).toBeNull();
     expect(s.handle(Uint8Array.of(0, 1, 0, 0), CLIENT, 0, 0)).toBeNull();
     expect(s.counters.droppedNotRequest).toBe(1);
@@ -96,21 +121,38 @@ describe('STUN server core', () => {
   });
 
   it('never amplifies: response ≤ request + AMPLIFICATION_ALLOWANCE, and never throws, for any input', () => {
-    const s = new StunServerCore({ primary: PRIMARY, alternate: ALTERNATE, software: 'x'.repeat(700), rateLimit: { burst: 1e9 } });
+    const s = new StunServerCore({
+      primary: PRIMARY,
+      alternate: ALTERNATE,
+      software: 'x'.repeat(700),
+      rateLimit: { burst: 1e9 },
+    });
     const sources = fc.record({
       host: fc.constantFrom('203.0.113.7', '2001:db8::7'),
       port: fc.integer({ min: 1, max: 65535 }),
     });
     const attributes = fc.array(
-      fc.record({ type: fc.constantFrom(0x0003, 0x0026, 0x0027, 0x0006, 0x7777, 0x8022, 0x0002), value: fc.uint8Array({ maxLength: 40 }) }),
+      fc.record({
+        type: fc.constantFrom(0x0003, 0x0026, 0x0027, 0x0006, 0x7777, 0x8022, 0x0002),
+        value: fc.uint8Array({ maxLength: 40 }),
+      }),
       { maxLength: 6 },
     );
     fc.assert(
-      fc.property(attributes, sources, fc.constantFrom<SocketIndex>(0, 1, 2, 3), fc.boolean(), (attrs, from, socket, fingerprint) => {
-        const req = encodeStunMessage({ method: 1, cls: StunClass.Request, transactionId: tx, attributes: attrs }, { fingerprint });
-        const out = s.handle(req, from, socket, 0);
-        if (out) expect(out.data.length).toBeLessThanOrEqual(req.length + AMPLIFICATION_ALLOWANCE);
-      }),
+      fc.property(
+        attributes,
+        sources,
+        fc.constantFrom<SocketIndex>(0, 1, 2, 3),
+        fc.boolean(),
+        (attrs, from, socket, fingerprint) => {
+          const req = encodeStunMessage(
+            { method: 1, cls: StunClass.Request, transactionId: tx, attributes: attrs },
+            { fingerprint },
+          );
+          const out = s.handle(req, from, socket, 0);
+          if (out) expect(out.data.length).toBeLessThanOrEqual(req.length + AMPLIFICATION_ALLOWANCE);
+        },
+      ),
       { numRuns: 2000 },
     );
     fc.assert(
@@ -134,7 +176,8 @@ describe('STUN server core', () => {
 
   it('rate-limits per source IP with a token bucket (injected time)', () => {
     const s = new StunServerCore({ primary: PRIMARY, rateLimit: { ratePerSecond: 10, burst: 5 } });
-    const answered = (from: { host: string; port: number }, now: number): boolean => s.handle(request(), from, 0, now) !== null;
+    const answered = (from: { host: string; port: number }, now: number): boolean =>
+      s.handle(request(), from, 0, now) !== null;
     let ok = 0;
     for (let i = 0; i < 20; i++) if (answered({ host: '203.0.113.7', port: 1000 + i }, 0)) ok++;
     expect(ok).toBe(5); // burst, whatever the source port

@@ -31,7 +31,12 @@ describe('STUN through the Endpoint shared socket', () => {
   beforeAll(async () => {
     server = new StunServer({ host: '127.0.0.1', port: 0, altHost: '127.0.0.2', altPort: 0 });
     await server.listen();
-    endpoint = await Endpoint.bind({ host: '127.0.0.1', port: 0, keyPair: { publicKey: randomBytes(32), secretKey: randomBytes(32) }, core: idleCore });
+    endpoint = await Endpoint.bind({
+      host: '127.0.0.1',
+      port: 0,
+      keyPair: { publicKey: randomBytes(32), secretKey: randomBytes(32) },
+      core: idleCore,
+    });
   });
 
   afterAll(async () => {
@@ -59,7 +64,12 @@ describe('STUN through the Endpoint shared socket', () => {
       session.handleDatagram(datagram, from);
     });
     try {
-      await expect(session.result).resolves.toMatchObject({ natPresent: false, mapping: 'endpoint-independent', filtering: 'endpoint-independent', hairpinning: true });
+      await expect(session.result).resolves.toMatchObject({
+        natPresent: false,
+        mapping: 'endpoint-independent',
+        filtering: 'endpoint-independent',
+        hairpinning: true,
+      });
     } finally {
       remove();
       session.close();

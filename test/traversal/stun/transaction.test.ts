@@ -32,12 +32,18 @@ describe('client transaction retransmission (RFC 8489 §6.2.1)', () => {
 
   it('doubles RTO for any parameters and waits Rm·RTO after the last send', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 1e6 }), (rto, rc, rm, start) => {
-        const { sends, timedOutAt } = schedule(new ClientTransaction(start, { rto, rc, rm }));
-        expect(sends).toHaveLength(rc);
-        sends.forEach((s, k) => expect(s).toBe(start + rto * (2 ** k - 1)));
-        expect(timedOutAt).toBe(sends[sends.length - 1]! + rm * rto);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 1e6 }),
+        (rto, rc, rm, start) => {
+          const { sends, timedOutAt } = schedule(new ClientTransaction(start, { rto, rc, rm }));
+          expect(sends).toHaveLength(rc);
+          sends.forEach((s, k) => expect(s).toBe(start + rto * (2 ** k - 1)));
+          expect(timedOutAt).toBe(sends[sends.length - 1]! + rm * rto);
+        },
+      ),
     );
   });
 
@@ -60,7 +66,9 @@ describe('client transaction retransmission (RFC 8489 §6.2.1)', () => {
   });
 
   it('rejects nonsense parameters', () => {
-    expect(() => new ClientTransaction(0, { rc: 0 })).toThrow(expect.objectContaining({ code: 'ERR_PUNCHLINE_STUN_INVALID_ARGUMENT' }) as StunError);
+    expect(() => new ClientTransaction(0, { rc: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_PUNCHLINE_STUN_INVALID_ARGUMENT' }) as StunError,
+    );
     expect(() => new ClientTransaction(0, { rto: 0 })).toThrow();
   });
 });
@@ -75,7 +83,12 @@ describe('sans-IO Binding client', () => {
   function respond(request: Uint8Array, mapped = { host: '203.0.113.5', port: 4242 }): Uint8Array {
     const r = decodeStunMessage(request);
     return encodeStunMessage(
-      { method: 1, cls: StunClass.SuccessResponse, transactionId: r.transactionId, attributes: [{ type: AttributeType.XorMappedAddress, value: encodeXorAddress(mapped, r.transactionId) }] },
+      {
+        method: 1,
+        cls: StunClass.SuccessResponse,
+        transactionId: r.transactionId,
+        attributes: [{ type: AttributeType.XorMappedAddress, value: encodeXorAddress(mapped, r.transactionId) }],
+      },
       { fingerprint: true },
     );
   }
@@ -87,7 +100,9 @@ describe('sans-IO Binding client', () => {
     const ta = c.pollTransmit(0)!;
     const tb = c.pollTransmit(0)!;
     expect(c.pollTransmit(0)).toBeNull();
-    expect(findAttribute(decodeStunMessage(tb.data).attributes, AttributeType.ChangeRequest)).toEqual(Uint8Array.of(0, 0, 0, 2));
+    expect(findAttribute(decodeStunMessage(tb.data).attributes, AttributeType.ChangeRequest)).toEqual(
+      Uint8Array.of(0, 0, 0, 2),
+    );
     expect(c.handleDatagram(respond(tb.data, { host: '203.0.113.5', port: 1 }), server, 30)).toBe(true);
     expect(c.handleDatagram(respond(ta.data), server, 40)).toBe(true);
     expect(c.handleDatagram(respond(ta.data), server, 41)).toBe(false); // duplicate: transaction is over
@@ -119,7 +134,11 @@ describe('sans-IO Binding client', () => {
       attributes: [{ type: AttributeType.ErrorCode, value: Uint8Array.of(0, 0, 4, 20, 0x55) }],
     });
     c.handleDatagram(error, server, 5);
-    expect(c.pollEvent()).toMatchObject({ type: 'failure', errorCode: 420, error: { code: 'ERR_PUNCHLINE_STUN_ERROR_RESPONSE' } });
+    expect(c.pollEvent()).toMatchObject({
+      type: 'failure',
+      errorCode: 420,
+      error: { code: 'ERR_PUNCHLINE_STUN_ERROR_RESPONSE' },
+    });
     c.request(server, 100);
     let now = 100;
     while (c.pendingCount) {
