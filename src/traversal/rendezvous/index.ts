@@ -4,3 +4,4 @@ export * from './messages.js';
 export * from './auth.js';
 export * from './framing.js';
 export * from './client-core.js';
+export * from './server-address.js';
