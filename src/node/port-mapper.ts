@@ -374,10 +374,21 @@ export class PortMapper extends EventEmitter {
   private service(): void {
     if (this.closed) return;
     const now = performance.now();
+    // An event may start new work (a protocol answered: its mapping request is due now), so run
+    // until a pass handles no event (bounded: each pass only reacts to what the previous produced).
+    for (let pass = 0; pass < 8 && this.servicePass(now); pass++);
+    if (this.active === null && this.current === null && now >= this.discoveryDeadline) this.discoveryOver(now);
+    if (this.retryAt <= now) this.retry(now);
+    this.armTimer(now);
+  }
+
+  /** One pass over every core; true when any event was handled. */
+  private servicePass(now: number): boolean {
+    let events = 0;
     if (this.probe) {
       this.probe.onTimeout(now);
       for (let t = this.probe.pollTransmit(now); t; t = this.probe.pollTransmit(now)) this.send(t.data, t.destination);
-      for (let e = this.probe.pollEvent(); e; e = this.probe.pollEvent()) this.onProbeEvent(e);
+      for (let e = this.probe.pollEvent(); e; e = this.probe.pollEvent(), events++) this.onProbeEvent(e);
       if (this.probe.done) this.probe = null;
     }
     if (this.upnp) {
@@ -388,18 +399,18 @@ export class PortMapper extends EventEmitter {
         });
       }
       for (let x = this.upnp.pollHttp(); x; x = this.upnp.pollHttp()) this.runHttp(x.id, x.destination, x.request);
-      for (let e = this.upnp.pollEvent(); e; e = this.upnp.pollEvent()) this.onMappingEvent('upnp', e);
+      for (let e = this.upnp.pollEvent(); e; e = this.upnp.pollEvent(), events++) this.onMappingEvent('upnp', e);
     }
     const active = this.active;
     if (active && active.protocol !== 'upnp') {
       active.core.onTimeout(now);
       for (let t = active.core.pollTransmit(now); t; t = active.core.pollTransmit(now))
         this.send(t.data, t.destination);
-      for (let e = active.core.pollEvent(); e; e = active.core.pollEvent()) this.onMappingEvent(active.protocol, e);
+      for (let e = active.core.pollEvent(); e; e = active.core.pollEvent(), events++) {
+        this.onMappingEvent(active.protocol, e);
+      }
     }
-    if (this.active === null && this.current === null && now >= this.discoveryDeadline) this.discoveryOver(now);
-    if (this.retryAt <= now) this.retry(now);
-    this.armTimer(now);
+    return events > 0;
   }
 
   private send(data: Uint8Array, to: Address): void {
@@ -466,9 +477,12 @@ export class PortMapper extends EventEmitter {
     });
     this.active = { protocol, core };
     core.map(now);
-    // The UPnP search found nothing we need now: nothing was created on the gateway, just stop it.
+    // A UPnP search still running is not needed any more (it created nothing on the gateway).
     if (this.upnp && !this.upnp.answered) {
-      this.offer({ protocol: 'upnp', status: 'silent', reason: 'not needed' });
+      this.upnp.close();
+      this.upnp = null;
+      this.closeSsdp();
+      this.offer({ protocol: 'upnp', status: 'silent', reason: 'not needed: another protocol answered first' });
     }
   }
 
@@ -476,7 +490,6 @@ export class PortMapper extends EventEmitter {
     switch (event.type) {
       case 'answered':
         this.log('UPnP IGD found', { gateway: event.gateway, external: event.external });
-        this.closeSsdp();
         this.offer({ protocol, status: 'answered', ...(event.external ? { external: event.external } : {}) });
         this.answered(protocol);
         this.checkAllDone();
@@ -580,9 +593,15 @@ export class PortMapper extends EventEmitter {
     let settled = false;
     const socket = net.connect({ host: destination.host, port: destination.port });
     this.httpSockets.add(socket);
+    const startedAt = performance.now();
     const finish = (result: Parameters<UpnpIgdClient['receiveHttp']>[1]): void => {
       if (settled) return;
       settled = true;
+      this.log('HTTP exchange', {
+        to: `${destination.host}:${destination.port}`,
+        ms: Math.round(performance.now() - startedAt),
+        ...(result instanceof PortmapError ? { error: result.message } : { status: result.response.status }),
+      });
       socket.destroy();
       this.httpSockets.delete(socket);
       this.upnp?.receiveHttp(id, result, performance.now());

@@ -74,8 +74,10 @@ export function decodeSoapResponse(response: HttpResponse, action: string): Map<
     if (error && Number.isInteger(code)) throw new UpnpFault(code, text(error, 'errorDescription') ?? '', action);
     throw new PortmapError(PortmapErrorCode.Http, `${action}: HTTP status ${response.status} without a UPnP error`);
   }
-  const result = child(body, `${action}Response`);
-  if (!result) throw new PortmapError(PortmapErrorCode.Xml, `${action}: no ${action}Response in the SOAP body`);
+  // An action without output arguments answers with an empty element (`<u:AddPortMappingResponse/>`).
+  const present = body !== undefined && (body as Record<string, unknown>)[`${action}Response`] !== undefined;
+  if (!present) throw new PortmapError(PortmapErrorCode.Xml, `${action}: no ${action}Response in the SOAP body`);
+  const result = child(body, `${action}Response`) ?? {};
   const out = new Map<string, string>();
   for (const [name, value] of Object.entries(result)) {
     if (typeof value === 'string') out.set(name, value);

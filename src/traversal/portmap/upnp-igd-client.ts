@@ -120,6 +120,8 @@ export class UpnpIgdClient {
   private everAnswered = false;
   /** false while only discovering (`discover`): stop after GetExternalIPAddress. */
   private mapWanted = false;
+  /** Set while a search runs because a known gateway stopped answering; cleared by the next grant. */
+  private rediscovering = false;
   private announced = false;
 
   constructor(options: UpnpIgdOptions) {
@@ -474,6 +476,16 @@ export class UpnpIgdClient {
         return this.addMapping(now);
       }
     }
+    if (!(error instanceof UpnpFault) && pending.action !== 'describe' && !this.rediscovering) {
+      // The control URL stopped working (the router restarted: new HTTP port, state lost). Find the
+      // gateway again at once, once; later failures wait for retryAfterMs.
+      this.rediscovering = true;
+      this.services = [];
+      this.clientIp = undefined;
+      this.location = undefined;
+      this.start(now);
+      return;
+    }
     if (
       pending.service !== undefined &&
       this.serviceIndex + 1 < this.services.length &&
@@ -500,6 +512,7 @@ export class UpnpIgdClient {
     };
     this.state = 'mapped';
     this.conflicts = 0;
+    this.rediscovering = false;
     this.tryPort = externalPort;
     this.renewAt = permanent ? now + this.permanentRefreshMs : renewalTime(now, lifetimeS);
     const changed = previous === null || previous.external.host !== host || previous.external.port !== externalPort;
