@@ -385,21 +385,24 @@ export class PortMapper extends EventEmitter {
   /** One pass over every core; true when any event was handled. */
   private servicePass(now: number): boolean {
     let events = 0;
-    if (this.probe) {
-      this.probe.onTimeout(now);
-      for (let t = this.probe.pollTransmit(now); t; t = this.probe.pollTransmit(now)) this.send(t.data, t.destination);
-      for (let e = this.probe.pollEvent(); e; e = this.probe.pollEvent(), events++) this.onProbeEvent(e);
-      if (this.probe.done) this.probe = null;
+    // Local references: an event handler may drop a core (discovery over, another protocol chosen).
+    const probe = this.probe;
+    if (probe) {
+      probe.onTimeout(now);
+      for (let t = probe.pollTransmit(now); t; t = probe.pollTransmit(now)) this.send(t.data, t.destination);
+      for (let e = probe.pollEvent(); e; e = probe.pollEvent(), events++) this.onProbeEvent(e);
+      if (this.probe === probe && probe.done) this.probe = null;
     }
-    if (this.upnp) {
-      this.upnp.onTimeout(now);
-      for (let t = this.upnp.pollTransmit(now); t; t = this.upnp.pollTransmit(now)) {
+    const upnp = this.upnp;
+    if (upnp) {
+      upnp.onTimeout(now);
+      for (let t = upnp.pollTransmit(now); t; t = upnp.pollTransmit(now)) {
         this.ssdp?.send(t.data, t.destination.port, t.destination.host, (error) => {
           if (error) this.log('SSDP send failed', { error: String(error) });
         });
       }
-      for (let x = this.upnp.pollHttp(); x; x = this.upnp.pollHttp()) this.runHttp(x.id, x.destination, x.request);
-      for (let e = this.upnp.pollEvent(); e; e = this.upnp.pollEvent(), events++) this.onMappingEvent('upnp', e);
+      for (let x = upnp.pollHttp(); x; x = upnp.pollHttp()) this.runHttp(x.id, x.destination, x.request);
+      for (let e = upnp.pollEvent(); e; e = upnp.pollEvent(), events++) this.onMappingEvent('upnp', e);
     }
     const active = this.active;
     if (active && active.protocol !== 'upnp') {
@@ -664,4 +667,83 @@ export class PortMapper extends EventEmitter {
 
 function toPortMapping(mapping: Mapping): PortMapping {
   return { external: mapping.external, protocol: mapping.protocol, lifetimeS: mapping.lifetimeS };
+}
+
+/** One protocol's answer to `checkPortMapping`. */
+export interface PortMappingCheck {
+  readonly protocol: PortmapProtocol;
+  /** The gateway answered this protocol's discovery. */
+  readonly offered: boolean;
+  /** The external address of the test mapping, when one was granted (it is deleted again). */
+  readonly external: Address | undefined;
+  readonly lifetimeS: number | undefined;
+  /** From bind to the grant, ms. */
+  readonly elapsedMs: number | undefined;
+  /** Why there is no mapping (silent, refused, ...). */
+  readonly reason: string | undefined;
+}
+
+/**
+ * Asks the gateway for a short test mapping by each protocol at once — each from its own socket, so
+ * the mappings never share an internal port — reports what each granted, and deletes them again.
+ * `punchline nat-check` runs it.
+ */
+export async function checkPortMapping(
+  options: {
+    readonly gateway?: string;
+    readonly protocols?: readonly PortmapProtocol[];
+    readonly timeoutMs?: number;
+    readonly log?: PortMapperLog;
+  } = {},
+): Promise<PortMappingCheck[]> {
+  const protocols = options.protocols ?? PRIORITY;
+  const timeoutMs = options.timeoutMs ?? 2000;
+  return Promise.all(
+    protocols.map(async (protocol): Promise<PortMappingCheck> => {
+      const socket = dgram.createSocket('udp4');
+      await new Promise<void>((resolve) => socket.bind(0, resolve));
+      const started = performance.now();
+      let mapper: PortMapper | undefined;
+      try {
+        mapper = PortMapper.open({
+          socket: {
+            port: socket.address().port,
+            send: (data, to) => socket.send(data, to.port, to.host),
+          },
+          protocols: [protocol],
+          lifetimeS: 120,
+          discoveryTimeoutMs: timeoutMs,
+          retryAfterMs: Infinity,
+          ...(options.gateway === undefined ? {} : { gateway: options.gateway }),
+          ...(options.log === undefined ? {} : { log: options.log }),
+        });
+        const m = mapper;
+        socket.on('message', (message, from) => m.receive(message, from));
+        let reason: string | undefined;
+        mapper.once('unavailable', (error: PortmapError) => {
+          reason = error.message;
+        });
+        const mapping = await mapper.whenMapped(timeoutMs + 4000);
+        const elapsedMs = mapping ? Math.round(performance.now() - started) : undefined;
+        const offer = mapper.offers().find((o) => o.protocol === protocol);
+        return {
+          protocol,
+          offered: offer?.status === 'answered',
+          external: mapping?.external,
+          lifetimeS: mapping?.lifetimeS,
+          elapsedMs,
+          reason: mapping
+            ? undefined
+            : offer?.status === 'answered'
+              ? (reason ?? 'no mapping granted')
+              : offer?.status === 'refused'
+                ? (offer.reason ?? 'refused')
+                : `no answer within ${timeoutMs} ms`,
+        };
+      } finally {
+        await mapper?.close();
+        socket.close();
+      }
+    }),
+  );
 }

@@ -17,3 +17,4 @@ export * from './igd-description.js';
 export * from './soap.js';
 export * from './upnp-igd-client.js';
 export * from './gateway-probe.js';
+export * from './verdict.js';
