@@ -422,6 +422,10 @@ export class UpnpIgdClient {
         const entry = decodeSoapResponse(response, 'GetSpecificPortMappingEntry');
         const port = Number(entry.get('NewInternalPort'));
         const client = normalizeHost(entry.get('NewInternalClient')?.trim() ?? '');
+        if (this.state === 'deleting') {
+          if (port === this.internalPort && client === this.clientIp) this.grantedPort = pending.externalPort;
+          return this.sendDelete(now);
+        }
         if (port !== this.internalPort || client !== this.clientIp) {
           // Not our mapping after all: never delete it, never report it.
           this.grantedPort = undefined;
@@ -456,8 +460,17 @@ export class UpnpIgdClient {
     if (this.state === 'closed') return;
     if (pending.action === 'DeletePortMapping') return this.finishDelete(false);
     if (this.state === 'deleting') {
-      // The AddPortMapping we waited for failed (or its outcome is unknown): nothing of ours to delete
-      // unless a previous grant exists.
+      if (pending.action === 'AddPortMapping' && !(error instanceof UpnpFault) && this.grantedPort === undefined) {
+        // The AddPortMapping we waited for has an unknown outcome (no answer): ask the gateway whether
+        // that external port now maps to us, and delete it only then.
+        return this.soap(now, 'GetSpecificPortMappingEntry', pending.externalPort, [
+          ['NewRemoteHost', ''],
+          ['NewExternalPort', String(pending.externalPort)],
+          ['NewProtocol', 'UDP'],
+        ]);
+      }
+      if (pending.action === 'GetSpecificPortMappingEntry') return this.finishDelete(false);
+      // The AddPortMapping was refused: nothing of ours to delete unless a previous grant exists.
       return this.sendDelete(now);
     }
     if (pending.action === 'AddPortMapping' && error instanceof UpnpFault) {

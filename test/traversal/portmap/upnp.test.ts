@@ -320,3 +320,47 @@ describe('UPnP messages', () => {
     );
   });
 });
+
+describe('UPnP unmap while AddPortMapping has no answer', () => {
+  it('asks whether the port maps to us and deletes only then', () => {
+    const { c, next } = discovered({ httpTimeoutMs: 1000 });
+    next(); // AddPortMapping, never answered
+    c.unmap(100);
+    c.onTimeout(1100); // the AddPortMapping times out
+    const check = next();
+    expect(check.request).toContain('GetSpecificPortMappingEntry');
+    c.receiveHttp(
+      check.id,
+      {
+        response: soapOk('GetSpecificPortMappingEntry', {
+          NewInternalPort: '40000',
+          NewInternalClient: '192.168.1.11',
+        }),
+        localAddress: '',
+      },
+      1200,
+    );
+    expect(next().request).toContain('DeletePortMapping');
+  });
+
+  it('leaves the entry alone when it belongs to someone else', () => {
+    const { c, next } = discovered({ httpTimeoutMs: 1000 });
+    next();
+    c.unmap(100);
+    c.onTimeout(1100);
+    const check = next();
+    c.receiveHttp(
+      check.id,
+      {
+        response: soapOk('GetSpecificPortMappingEntry', {
+          NewInternalPort: '40000',
+          NewInternalClient: '192.168.1.99',
+        }),
+        localAddress: '',
+      },
+      1200,
+    );
+    expect(c.pollHttp()).toBeNull();
+    expect(drain(c).at(-1)).toEqual({ type: 'unmapped', confirmed: true });
+  });
+});
