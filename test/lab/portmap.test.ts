@@ -105,6 +105,34 @@ describe.skipIf(!labAvailable)('port mapping against miniupnpd', { timeout: 120_
     });
   }
 
+  it('all (hard NAT): an Endpoint maps its one shared socket and a peer on the internet connects directly', async () => {
+    const script = fileURLToPath(new URL('./fixtures/endpoint-portmap.ts', import.meta.url));
+    const listener = lab.spawnNode('all-host1', script, ['listen']);
+    try {
+      const line = JSON.parse(await listener.waitForLine(/"event":"mapping"/, 15_000)) as Line & {
+        local: number;
+        publicKey: string;
+      };
+      expect(line.mapping?.external.host).toBe(lab.site('all').publicAddress);
+      const installed = await miniupnpdMappings(lab, 'all');
+      expect(installed.map((m) => m.internalPort)).toEqual([line.local]);
+      const { external } = line.mapping as NonNullable<Line['mapping']>;
+      const dial = await lab.runNode(
+        'server1',
+        script,
+        ['dial', external.host, String(external.port), line.publicKey],
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      expect(dial.stdout, dial.stderr).toContain('"reply":"PING"');
+    } finally {
+      await listener.kill('SIGTERM', 8000);
+    }
+    expect(listener.stdout).toContain('"event":"closed"');
+    expect(await miniupnpdMappings(lab, 'all')).toEqual([]);
+  });
+
   it('two: a router offering UPnP and NAT-PMP; PCP is silent, the mapping comes from one that answered', async () => {
     const runner = start('two');
     try {
