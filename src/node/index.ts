@@ -40,3 +40,12 @@ export {
   type ConnectAnswer,
   type RelayAllocation,
 } from './rendezvous-client.js';
+export {
+  PortMapper,
+  checkPortMapping,
+  type PortMapperOptions,
+  type PortMapperSocket,
+  type PortMapping,
+  type PortMappingCheck,
+  type ProtocolOffer,
+} from './port-mapper.js';
