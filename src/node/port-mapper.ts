@@ -244,18 +244,21 @@ export class PortMapper extends EventEmitter {
     if (this.closed || host === undefined || from.port !== 5351) return false;
     const source: Address = { host: normalizeHost(host), port: from.port };
     const now = performance.now();
-    const version = datagram[0];
+    // The version byte tells PCP (2) from NAT-PMP (0) replies (RFC 6887 §9): each goes to the core of
+    // its protocol, or to discovery while it runs; anything else from port 5351 is dropped, logged.
+    const protocol = datagram[0] === 2 ? 'pcp' : datagram[0] === 0 ? 'nat-pmp' : undefined;
     const active = this.active;
-    let consumed = false;
-    if (active && active.protocol !== 'upnp' && version === (active.protocol === 'pcp' ? 2 : 0)) {
+    let consumed = true;
+    if (active && active.protocol === protocol) {
       consumed = active.core.receive(datagram, source, now);
     } else if (this.probe && !this.probe.done) {
       consumed = this.probe.receive(datagram, source, now);
-    } else if (active && active.protocol !== 'upnp') {
-      consumed = active.core.receive(datagram, source, now);
     } else {
-      this.log('reply from port 5351 with nobody waiting', { from: source.host, bytes: datagram.length });
-      consumed = true;
+      this.log('reply from port 5351 with nobody waiting for it', {
+        from: source.host,
+        version: datagram[0],
+        bytes: datagram.length,
+      });
     }
     this.service();
     return consumed;

@@ -196,7 +196,11 @@ export function encodePcpMapRequest(request: PcpMapRequest): Uint8Array {
  */
 export function decodePcpResponse(data: Uint8Array): PcpResponse | PortmapError {
   if (data.length >= 2 && data[0] === NAT_PMP_VERSION && ((data[1] as number) & PCP_RESPONSE_BIT) !== 0) {
-    return { kind: 'version-mismatch', version: NAT_PMP_VERSION };
+    // Only NAT-PMP's result 1 ("unsupported version", RFC 6886 §3.5) says the server does not speak
+    // PCP; any other NAT-PMP reply (e.g. a late answer to a NAT-PMP request) is just not for us.
+    if (data.length >= 4 && data[2] === 0 && data[3] === 1)
+      return { kind: 'version-mismatch', version: NAT_PMP_VERSION };
+    return new PortmapError(PortmapErrorCode.Malformed, 'a NAT-PMP reply where a PCP response was expected');
   }
   if (data.length < 4) return new PortmapError(PortmapErrorCode.Truncated, `PCP response of ${data.length} bytes`);
   if (data[0] !== PCP_VERSION) {

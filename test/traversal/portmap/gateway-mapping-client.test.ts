@@ -243,6 +243,14 @@ describe('PCP mapping client', () => {
     ]);
   });
 
+  it('a late NAT-PMP address reply (result 0) is not taken for "PCP unsupported"', () => {
+    const c = client('pcp');
+    c.map(0);
+    sent(c, 0);
+    c.receive(natPmpAddressReply(0, 9), GATEWAY, 5);
+    expect(drain(c)).toMatchObject([{ type: 'ignored', reason: { code: PortmapErrorCode.Malformed } }]);
+  });
+
   it('times out on the RFC 6886 schedule and retries after retryAfterMs', () => {
     const c = client('pcp', { retryAfterMs: 10_000 });
     c.map(0);
