@@ -380,7 +380,11 @@ export class PortMapper extends EventEmitter {
     // An event may start new work (a protocol answered: its mapping request is due now), so run
     // until a pass handles no event (bounded: each pass only reacts to what the previous produced).
     for (let pass = 0; pass < 8 && this.servicePass(now); pass++);
-    if (this.active === null && this.current === null && now >= this.discoveryDeadline) this.discoveryOver(now);
+    // A UPnP gateway that answered the search is given the time of its HTTP exchanges (each bounded).
+    const upnpUnderway = this.upnp?.answered === true;
+    if (this.active === null && this.current === null && now >= this.discoveryDeadline && !upnpUnderway) {
+      this.discoveryOver(now);
+    }
     if (this.retryAt <= now) this.retry(now);
     this.armTimer(now);
   }

@@ -20,9 +20,16 @@ export const IGD_SEARCH_TARGETS = [
 /** SSDP responses are single datagrams; anything bigger is not one. */
 const MAX_SSDP_RESPONSE = 2048;
 
-export function encodeMSearch(searchTarget: string, mxSeconds = 1): Uint8Array {
+/**
+ * An M-SEARCH request. Multicast (no `unicastHost`): devices wait a random 0..MX seconds before
+ * answering (UDA 2.0 §1.3.2), MX ≥ 1. Unicast to a known device: no MX, and it answers at once — what
+ * we send to the default gateway so that a mapping can be had within a second.
+ */
+export function encodeMSearch(searchTarget: string, mxSeconds = 1, unicastHost?: string): Uint8Array {
+  const host = unicastHost === undefined ? '239.255.255.250:1900' : `${unicastHost}:1900`;
+  const mx = unicastHost === undefined ? `MX: ${mxSeconds}\r\n` : '';
   return new TextEncoder().encode(
-    `M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: ${mxSeconds}\r\nST: ${searchTarget}\r\n\r\n`,
+    `M-SEARCH * HTTP/1.1\r\nHOST: ${host}\r\nMAN: "ssdp:discover"\r\n${mx}ST: ${searchTarget}\r\n\r\n`,
   );
 }
 

@@ -100,7 +100,7 @@ export class UpnpIgdClient {
   private state: State = 'idle';
   private searchStartedAt = 0;
   private searchRound = 0;
-  private searchQueue: Uint8Array[] = [];
+  private searchQueue: { destination: Address; data: Uint8Array }[] = [];
   private location: URL | undefined;
   private services: IgdService[] = [];
   private serviceIndex = 0;
@@ -236,8 +236,7 @@ export class UpnpIgdClient {
   }
 
   pollTransmit(_now: number): { destination: Address; data: Uint8Array } | null {
-    const data = this.searchQueue.shift();
-    return data === undefined ? null : { destination: SSDP_MULTICAST, data };
+    return this.searchQueue.shift() ?? null;
   }
 
   pollHttp(): HttpExchange | null {
@@ -315,7 +314,18 @@ export class UpnpIgdClient {
 
   private queueSearch(): void {
     this.searchRound++;
-    this.searchQueue = IGD_SEARCH_TARGETS.map((target) => encodeMSearch(target, 1));
+    this.searchQueue = IGD_SEARCH_TARGETS.map((target) => ({
+      destination: SSDP_MULTICAST,
+      data: encodeMSearch(target, 1),
+    }));
+    const gateway = this.preferredGateway;
+    if (gateway !== undefined) {
+      // Unicast to the default gateway too: answered without the multicast random delay.
+      const unicast = { host: gateway, port: SSDP_MULTICAST.port };
+      for (const target of IGD_SEARCH_TARGETS.slice(0, 2)) {
+        this.searchQueue.unshift({ destination: unicast, data: encodeMSearch(target, 1, gateway) });
+      }
+    }
   }
 
   private renew(now: number): void {
