@@ -55,7 +55,17 @@ describe.skipIf(!labAvailable)('nat-check reports port mapping and a verdict', {
         const json = await lab.runNode(
           host,
           CLI,
-          ['nat-check', '--server', `${p!}:3478`, '--json', '--rto', '100', '--no-hairpin'],
+          [
+            'nat-check',
+            '--server',
+            `${p!}:3478`,
+            '--json',
+            '--rto',
+            '100',
+            '--no-hairpin',
+            '--portmap-timeout',
+            '4000',
+          ],
           {
             timeoutMs: 60_000,
           },

@@ -76,7 +76,7 @@ describe.skipIf(!labAvailable)('port mapping against miniupnpd', { timeout: 120_
     ['upnp', 'upnp'],
     ['all', 'pcp'],
   ] as const) {
-    it(`${site}: maps the socket's port by ${protocol} within 1 s, forwards inbound UDP, deletes on close`, async () => {
+    it(`${site}: maps the socket's port by ${protocol}, forwards inbound UDP, deletes on close`, async () => {
       const runner = start(site);
       try {
         const line = JSON.parse(await runner.waitForLine(/"event":"mapping"/, 10_000)) as Line;
