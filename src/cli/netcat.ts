@@ -12,7 +12,7 @@
  *
  * With --json, events are JSON lines on stderr and stdout stays pure data:
  *   {"event":"listening","publicKey":KEY}              (+ "address": "ip:port" when serving without a server)
- *   {"event":"connected","peer":KEY,"path":KIND}
+ *   {"event":"connected","peer":KEY,"path":KIND,"afterMs":N}
  *   {"event":"path","path":KIND,"remote":"ip:port","afterMs":N}
  *   {"event":"closed","bytesSent":N,"bytesReceived":N}
  *   {"event":"error","code":CODE,"message":TEXT}
@@ -180,7 +180,7 @@ export async function runSession(
   const peer = connection.remotePublicKey ? encodePublicKey(connection.remotePublicKey) : null;
   const path = pathOf(connection);
   sink.event(
-    { event: 'connected', peer, path: path.kind },
+    { event: 'connected', peer, path: path.kind, afterMs: Math.round(performance.now() - startedAt) },
     `connected to ${peer ?? 'peer'} (${path.kind}, ${formatAddress(path.remote)})`,
   );
   watchPath(connection, (next) =>

@@ -98,7 +98,12 @@ describe('punchline listen / connect, direct form (KEY@IP:PORT, no server)', () 
     expect(sha(c.stdout)).toBe(sha(toConnector));
     // The events, exactly: names, fields and values.
     expect(connector.events.map((e) => e['event'])).toEqual(['connected', 'closed']);
-    expect(connector.events[0]).toEqual({ event: 'connected', peer: listening['publicKey'], path: 'direct' });
+    expect(connector.events[0]).toEqual({
+      event: 'connected',
+      peer: listening['publicKey'],
+      path: 'direct',
+      afterMs: expect.any(Number),
+    });
     expect(connector.events[1]).toEqual({
       event: 'closed',
       bytesSent: toListener.length,
