@@ -132,13 +132,24 @@ export function pathOf(connection: Connection): PathInfo {
   return { kind: 'direct', remote: connection.remoteAddress };
 }
 
-/** Calls `onChange` on every path change ('path' per the Endpoint contract, else 'path-changed'). */
+/**
+ * Calls `onChange` on every path change: 'path' (connections by public key, per the Endpoint contract)
+ * and 'path-changed' (a migration of a connection by address), each change once.
+ */
 function watchPath(connection: Connection, onChange: (path: PathInfo) => void): void {
-  if ((connection as { path?: unknown }).path !== undefined) {
-    connection.on('path', (path: PathInfo) => onChange({ kind: path.kind, remote: path.remote }));
-  } else {
-    connection.on('path-changed', (remote: Address) => onChange({ kind: 'direct', remote }));
-  }
+  let last = describePath(pathOf(connection));
+  const report = (path: PathInfo): void => {
+    const next = describePath(path);
+    if (next === last) return;
+    last = next;
+    onChange(path);
+  };
+  connection.on('path', (path: PathInfo) => report({ kind: path.kind, remote: path.remote }));
+  connection.on('path-changed', () => report(pathOf(connection)));
+}
+
+function describePath(path: PathInfo): string {
+  return `${path.kind} ${formatAddress(path.remote)}`;
 }
 
 class ByteCounter extends Transform {
