@@ -97,6 +97,8 @@ export declare interface PortMapper {
   /** Discovery found no protocol that answers, or every one failed; retried after retryAfterMs. */
   on(event: 'unavailable', listener: (reason: PortmapError) => void): this;
   on(event: 'gateway-restarted', listener: (protocol: PortmapProtocol) => void): this;
+  /** close() deleted the mapping (`confirmed` false: the gateway never acknowledged it). */
+  on(event: 'unmapped', listener: (confirmed: boolean) => void): this;
   on(event: 'close', listener: () => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
