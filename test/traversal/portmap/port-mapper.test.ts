@@ -27,7 +27,9 @@ async function fakeGateway(behaviour: Behaviour): Promise<{ host: string; reques
     requests.push(new Uint8Array(message));
     behaviour(new Uint8Array(message), (data) => socket.send(data, from.port, from.address));
   });
-  cleanups.push(() => socket.close());
+  cleanups.push(() => {
+    socket.close();
+  });
   return { host, requests };
 }
 
