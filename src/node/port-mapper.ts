@@ -147,6 +147,13 @@ export class PortMapper extends EventEmitter {
     if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > 86400 * 7) {
       throw new PortmapError(PortmapErrorCode.InvalidArgument, `lifetimeS must be 1..604800, got ${lifetime}`);
     }
+    const maxLifetime = options.maxLifetimeS ?? Math.max(lifetime, 7200);
+    if (!Number.isInteger(maxLifetime) || maxLifetime < lifetime) {
+      throw new PortmapError(
+        PortmapErrorCode.InvalidArgument,
+        `maxLifetimeS must be an integer >= lifetimeS (${lifetime}), got ${maxLifetime}`,
+      );
+    }
     this.port = port;
     this.socket = options.socket;
     this.options = options;

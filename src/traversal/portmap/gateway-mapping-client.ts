@@ -155,8 +155,11 @@ export class GatewayMappingClient {
       return;
     }
     this.state = 'deleting';
+    // RFC 6887 §15: the deletion names the mapping (nonce, protocol, internal port) and repeats the
+    // assigned external port; RFC 6886 §3.4: NAT-PMP's suggested external port MUST be 0.
+    const externalPort = this.current?.external.port ?? this.suggestedPort;
     this.mapTx = new Retransmission(
-      this.encodeMap(0, this.protocol === 'pcp' ? this.suggestedPort : 0),
+      this.encodeMap(0, this.protocol === 'pcp' ? externalPort : 0),
       now,
       this.deleteSchedule,
     );

@@ -135,6 +135,7 @@ describe('PCP mapping client', () => {
     c.unmap(70_000);
     const [deletion] = sent(c, 70_000);
     expect(new DataView(deletion!.buffer).getUint32(4)).toBe(0);
+    expect(new DataView(deletion!.buffer).getUint16(42)).toBe(50000); // the assigned external port
     expect(deletion!.subarray(24, 36)).toEqual(request.subarray(24, 36));
     c.receive(pcpMapReply(deletion!, { lifetimeS: 0, epoch: 170, externalPort: 50000 }), GATEWAY, 70_010);
     expect(drain(c)).toEqual([{ type: 'unmapped', confirmed: true }]);

@@ -122,3 +122,15 @@ describe('PortMapper (node) against scripted gateways', () => {
     expect(reason.message).toMatch(/pcp silent, nat-pmp silent/);
   }, 10_000);
 });
+
+describe('PortMapper arguments', () => {
+  it('refuses bad lifetimes and unbound sockets with typed errors', () => {
+    const socket = { port: 40000, send: () => undefined };
+    expect(() => new PortMapper({ socket, lifetimeS: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_PUNCHLINE_PORTMAP_INVALID_ARGUMENT' }),
+    );
+    expect(() => new PortMapper({ socket, lifetimeS: 600, maxLifetimeS: 60 })).toThrow(/maxLifetimeS/);
+    expect(() => new PortMapper({ socket: { port: 0, send: () => undefined } })).toThrow(/no bound port/);
+    expect(() => new PortMapper({ socket, protocols: ['igd' as 'upnp'] })).toThrow(/unknown protocol/);
+  });
+});
