@@ -110,6 +110,8 @@ describe.skipIf(!labAvailable)('nat-check reports port mapping and a verdict', {
     expect(text).toMatch(/^port mapping {5}PCP {7}203\.0\.113\.\d+:\d+ \(granted for \d+ s in \d+ ms, deleted\)$/m);
     expect(text).toMatch(/^ {17}NAT-PMP {3}not offered/m);
     expect(text).toMatch(/^ {17}UPnP IGD {2}203\.0\.113\.\d+:\d+ /m);
-    expect(text).toMatch(/^verdict {10}direct connections likely: the gateway maps a port by pcp/m);
+    expect(text).toMatch(
+      /^verdict {10}direct connections likely: the gateway maps ports on request \(pcp, upnp\) on 203\.0\.113\.\d+:/m,
+    );
   });
 });

@@ -67,9 +67,10 @@ export function connectivityVerdict(behaviour: NatBehaviour | null, portmap: rea
     publicHost !== undefined ? p.external?.host === publicHost : !isPrivateIPv4(p.external?.host ?? ''),
   );
   if (useful?.external) {
+    const on = granted.filter((p) => p.external?.host === useful.external?.host).map((p) => p.protocol);
     return verdict(
       'direct',
-      `the gateway maps a port by ${useful.protocol}: peers can send to ${useful.external.host}:${useful.external.port}`,
+      `the gateway maps ports on request (${on.join(', ')}) on ${useful.external.host}: peers can send straight to a mapped socket (test mapping ${useful.external.host}:${useful.external.port}, deleted again)`,
     );
   }
   const upstream =
