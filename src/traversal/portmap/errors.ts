@@ -47,3 +47,10 @@ export const PortmapErrorCode = {
 export type PortmapErrorCode = (typeof PortmapErrorCode)[keyof typeof PortmapErrorCode];
 
 export class PortmapError extends PunchlineError<PortmapErrorCode> {}
+
+/** Throws PortmapError(InvalidArgument) unless `value` is an integer in [min, max]. */
+export function checkUint(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new PortmapError(PortmapErrorCode.InvalidArgument, `${name} must be an integer ${min}..${max}, got ${value}`);
+  }
+}

@@ -1,6 +1,6 @@
 /** What every port-mapping client core reports through `pollEvent()` (NAT-PMP, PCP and UPnP IGD alike). */
 import type { Address } from '../../transport/api.js';
-import type { PortmapError } from './errors.js';
+import { checkUint, type PortmapError } from './errors.js';
 
 export type PortmapProtocol = 'pcp' | 'nat-pmp' | 'upnp';
 
@@ -45,6 +45,15 @@ export interface LifetimeBounds {
 }
 
 export const DEFAULT_LIFETIME: LifetimeBounds = { requestS: 7200, maxS: 7200 };
+
+/** Complete, checked bounds: maxS defaults to max(requestS, 7200) and may not be below requestS. */
+export function lifetimeBounds(partial: Partial<LifetimeBounds> = {}): LifetimeBounds {
+  const requestS = partial.requestS ?? DEFAULT_LIFETIME.requestS;
+  const maxS = partial.maxS ?? Math.max(requestS, DEFAULT_LIFETIME.maxS);
+  checkUint('requested lifetime', requestS, 1, 0xffffffff);
+  checkUint('maximum lifetime', maxS, requestS, 0xffffffff);
+  return { requestS, maxS };
+}
 
 /** Shortest renewal interval, ms: a gateway granting 1 s lifetimes cannot make us spin. */
 export const MIN_RENEW_INTERVAL_MS = 500;

@@ -21,9 +21,9 @@
 import type { Address, RandomSource } from '../../transport/api.js';
 import { normalizeHost } from '../stun/address.js';
 import { EpochTracker } from './epoch.js';
-import { PortmapError, PortmapErrorCode } from './errors.js';
+import { checkUint, PortmapError, PortmapErrorCode } from './errors.js';
 import {
-  DEFAULT_LIFETIME,
+  lifetimeBounds,
   type LifetimeBounds,
   type Mapping,
   type MappingEvent,
@@ -31,7 +31,6 @@ import {
   unusableExternalHost,
 } from './events.js';
 import {
-  checkUint,
   decodeNatPmpResponse,
   encodeNatPmpMapRequest,
   encodeNatPmpPublicAddressRequest,
@@ -110,11 +109,7 @@ export class GatewayMappingClient {
     this.gateway = { host: normalizeHost(options.gateway), port: NAT_PMP_SERVER_PORT };
     this.clientIp = options.clientIp;
     this.internalPort = options.internalPort;
-    const requestS = options.lifetime?.requestS ?? DEFAULT_LIFETIME.requestS;
-    const maxS = options.lifetime?.maxS ?? Math.max(requestS, DEFAULT_LIFETIME.maxS);
-    checkUint('requested lifetime', requestS, 1, 0xffffffff);
-    checkUint('maximum lifetime', maxS, requestS, 0xffffffff);
-    this.lifetime = { requestS, maxS };
+    this.lifetime = lifetimeBounds(options.lifetime);
     this.schedule = options.schedule ?? DEFAULT_SCHEDULE;
     this.deleteSchedule = options.deleteSchedule ?? DELETE_SCHEDULE;
     this.retryAfterMs = options.retryAfterMs ?? 60_000;

@@ -10,7 +10,7 @@
  *                                   since start of epoch, then the external address (12 bytes) or
  *                                   internal port, mapped external port, lifetime (16 bytes)
  */
-import { PortmapError, PortmapErrorCode } from './errors.js';
+import { checkUint, PortmapError, PortmapErrorCode } from './errors.js';
 
 export const NAT_PMP_VERSION = 0;
 /** Server port on the gateway (§3); clients also listen on 5350 for announcements (§3.2.1). */
@@ -138,11 +138,5 @@ export function natPmpResultText(result: number): string {
       return 'unsupported opcode';
     default:
       return `result ${result}`;
-  }
-}
-
-export function checkUint(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new PortmapError(PortmapErrorCode.InvalidArgument, `${name} must be an integer ${min}..${max}, got ${value}`);
   }
 }

@@ -12,8 +12,8 @@
  *   options (§7.3)                 code, reserved, length(2), data padded to 4 bytes — skipped
  */
 import { formatIp, parseIPv4, parseIPv6 } from '../stun/address.js';
-import { PortmapError, PortmapErrorCode } from './errors.js';
-import { checkUint, NAT_PMP_VERSION } from './nat-pmp.js';
+import { checkUint, PortmapError, PortmapErrorCode } from './errors.js';
+import { NAT_PMP_VERSION } from './nat-pmp.js';
 
 export const PCP_VERSION = 2;
 export const PCP_SERVER_PORT = 5351;

@@ -21,7 +21,7 @@ import type { Address, RandomSource } from '../../transport/api.js';
 import { normalizeHost, parseIPv4 } from '../stun/address.js';
 import { PortmapError, PortmapErrorCode } from './errors.js';
 import {
-  DEFAULT_LIFETIME,
+  lifetimeBounds,
   type LifetimeBounds,
   type Mapping,
   type MappingEvent,
@@ -30,7 +30,7 @@ import {
 } from './events.js';
 import { encodeHttpRequest, type HttpResponse } from './http.js';
 import { type IgdService, parseIgdDescription } from './igd-description.js';
-import { checkUint } from './nat-pmp.js';
+import { checkUint } from './errors.js';
 import { decodeSoapResponse, encodeSoapRequest, type SoapArguments, UpnpErrorCode, UpnpFault } from './soap.js';
 import { decodeSsdpResponse, encodeMSearch, IGD_SEARCH_TARGETS, SSDP_MULTICAST } from './ssdp.js';
 
@@ -128,12 +128,8 @@ export class UpnpIgdClient {
     checkUint('internal port', options.internalPort, 1, 0xffff);
     this.internalPort = options.internalPort;
     this.random = options.random;
-    const requestS = options.lifetime?.requestS ?? DEFAULT_LIFETIME.requestS;
-    const maxS = options.lifetime?.maxS ?? Math.max(requestS, DEFAULT_LIFETIME.maxS);
-    checkUint('requested lifetime', requestS, 1, 0xffffffff);
-    checkUint('maximum lifetime', maxS, requestS, 0xffffffff);
-    this.lifetime = { requestS, maxS };
-    this.leaseS = requestS;
+    this.lifetime = lifetimeBounds(options.lifetime);
+    this.leaseS = this.lifetime.requestS;
     this.searchTimeoutMs = options.searchTimeoutMs ?? 2000;
     this.httpTimeoutMs = options.httpTimeoutMs ?? 3000;
     this.retryAfterMs = options.retryAfterMs ?? 60_000;
