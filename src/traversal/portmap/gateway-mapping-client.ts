@@ -18,7 +18,7 @@
  * nonce, truncated or nonsensical becomes an `ignored` event and changes nothing. Lifetimes are
  * bounded both ways (LifetimeBounds, MIN_RENEW_INTERVAL_MS).
  */
-import type { Address, RandomSource } from '../../transport/api.js';
+import type { Address, DataTransmit, RandomSource } from '../../transport/api.js';
 import { normalizeHost } from '../stun/address.js';
 import { EpochTracker } from './epoch.js';
 import { checkUint, PortmapError, PortmapErrorCode } from './errors.js';
@@ -183,7 +183,7 @@ export class GatewayMappingClient {
     return true;
   }
 
-  pollTransmit(now: number): { destination: Address; data: Uint8Array } | null {
+  pollTransmit(now: number): DataTransmit | null {
     if (this.addressTx?.due(now)) return { destination: this.gateway, data: this.addressTx.data };
     if (this.mapTx?.due(now)) return { destination: this.gateway, data: this.mapTx.data };
     return null;

@@ -7,7 +7,7 @@
  * A NAT-PMP-only gateway answers the PCP request with a NAT-PMP "unsupported version" (RFC 6887 §9):
  * PCP is then `unsupported`, not silent — and that reply must not be taken for the address answer.
  */
-import type { Address } from '../../transport/api.js';
+import type { Address, DataTransmit } from '../../transport/api.js';
 import { normalizeHost } from '../stun/address.js';
 import { PortmapError, PortmapErrorCode } from './errors.js';
 import { unusableExternalHost } from './events.js';
@@ -131,7 +131,7 @@ export class GatewayProbe {
     this.events.push({ type: 'answered', protocol: 'nat-pmp', epoch: response.epoch, external: response.external });
   }
 
-  pollTransmit(now: number): { destination: Address; data: Uint8Array } | null {
+  pollTransmit(now: number): DataTransmit | null {
     if (this.pcp?.due(now)) return { destination: this.gateway, data: this.pcp.data };
     if (this.natPmp?.due(now)) return { destination: this.gateway, data: this.natPmp.data };
     return null;

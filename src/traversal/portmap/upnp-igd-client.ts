@@ -17,7 +17,7 @@
  * (xml.ts), a mapping is reported only when GetSpecificPortMappingEntry shows our internal client and
  * port, and DeletePortMapping is only ever sent for an external port we were granted.
  */
-import type { Address, RandomSource } from '../../transport/api.js';
+import type { Address, DataTransmit, RandomSource } from '../../transport/api.js';
 import { normalizeHost, parseIPv4 } from '../stun/address.js';
 import { PortmapError, PortmapErrorCode } from './errors.js';
 import {
@@ -231,7 +231,7 @@ export class UpnpIgdClient {
     return true;
   }
 
-  pollTransmit(_now: number): { destination: Address; data: Uint8Array } | null {
+  pollTransmit(_now: number): DataTransmit | null {
     return this.searchQueue.shift() ?? null;
   }
 
