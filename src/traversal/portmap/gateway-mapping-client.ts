@@ -74,6 +74,8 @@ type State = 'idle' | 'requesting' | 'mapped' | 'retry-wait' | 'deleting' | 'clo
 interface Grant {
   readonly port: number;
   readonly lifetimeS: number;
+  /** When the grant arrived: the lifetime counts from there, not from a later address reply. */
+  readonly at: number;
 }
 
 const DELETE_SCHEDULE: RetransmissionSchedule = { initialMs: 250, attempts: 3, finalWaitMs: 500 };
@@ -309,7 +311,7 @@ export class GatewayMappingClient {
     this.everAnswered = true;
     const restarted = this.epoch.observe(response.epoch, now);
     if (restarted) this.events.push({ type: 'gateway-restarted', epoch: response.epoch });
-    this.grant(now, response.externalIp, { port: response.externalPort, lifetimeS: response.lifetimeS });
+    this.grant(response.externalIp, { port: response.externalPort, lifetimeS: response.lifetimeS, at: now });
   }
 
   private receiveNatPmp(datagram: Uint8Array, now: number): void {
@@ -329,7 +331,7 @@ export class GatewayMappingClient {
       if (this.addressTx !== null) {
         this.addressTx = null;
         this.pendingAddress = response.external;
-        return this.completeNatPmp(now);
+        return this.completeNatPmp();
       }
       // §3.2.1: an unsolicited address announcement — the external address changed.
       if (this.current && this.current.external.host !== response.external) {
@@ -359,8 +361,8 @@ export class GatewayMappingClient {
     this.everAnswered = true;
     if (this.epoch.observe(response.epoch, now)) this.events.push({ type: 'gateway-restarted', epoch: response.epoch });
     this.mapTx = null;
-    this.pendingGrant = { port: response.externalPort, lifetimeS: response.lifetimeS };
-    this.completeNatPmp(now);
+    this.pendingGrant = { port: response.externalPort, lifetimeS: response.lifetimeS, at: now };
+    this.completeNatPmp();
   }
 
   private refuseNatPmp(now: number, result: number, what: string): void {
@@ -370,12 +372,12 @@ export class GatewayMappingClient {
     this.fail(now, new PortmapError(code, `NAT-PMP ${what} request refused: ${natPmpResultText(result)}`), retry);
   }
 
-  private completeNatPmp(now: number): void {
+  private completeNatPmp(): void {
     if (this.pendingAddress === undefined || this.pendingGrant === undefined) return;
-    this.grant(now, this.pendingAddress, this.pendingGrant);
+    this.grant(this.pendingAddress, this.pendingGrant);
   }
 
-  private grant(now: number, host: string, grant: Grant): void {
+  private grant(host: string, grant: Grant): void {
     const lifetimeS = Math.min(grant.lifetimeS, this.lifetime.maxS);
     const previous = this.current;
     const mapping: Mapping = {
@@ -383,13 +385,13 @@ export class GatewayMappingClient {
       external: { host, port: grant.port },
       internalPort: this.internalPort,
       lifetimeS,
-      expiresAt: now + lifetimeS * 1000,
+      expiresAt: grant.at + lifetimeS * 1000,
     };
     this.current = mapping;
     this.state = 'mapped';
     this.mapTx = null;
     this.addressTx = null;
-    this.renewAt = renewalTime(now, lifetimeS);
+    this.renewAt = renewalTime(grant.at, lifetimeS);
     const changed = previous === null || previous.external.host !== host || previous.external.port !== grant.port;
     this.events.push({ type: 'mapped', mapping, changed });
   }
