@@ -338,12 +338,12 @@ export class PortMapper extends EventEmitter {
         );
       }
     }
-    if (this.protocols.includes('upnp')) await this.startUpnp(now);
+    if (this.protocols.includes('upnp')) this.startUpnp(now);
     this.service();
   }
 
-  private async startUpnp(now: number): Promise<void> {
-    const upnp = new UpnpIgdClient({
+  private startUpnp(now: number): void {
+    this.upnp = new UpnpIgdClient({
       internalPort: this.port,
       random: this.random,
       lifetime: this.lifetime(),
@@ -352,29 +352,31 @@ export class PortMapper extends EventEmitter {
       ...(this.gatewayHost === undefined ? {} : { preferredGateway: this.gatewayHost }),
       ...(this.options.description === undefined ? {} : { description: this.options.description }),
     });
-    try {
-      const socket = dgram.createSocket('udp4');
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.bind(0, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
-      if (this.clientIp !== undefined) socket.setMulticastInterface(this.clientIp);
-      socket.on('error', (error) => this.log('SSDP socket error', { error: String(error) }));
-      socket.on('message', (msg, rinfo) => {
-        this.upnp?.receive(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, performance.now());
-        this.service();
-      });
-      this.ssdp = socket;
-    } catch (error) {
-      this.log('no SSDP socket', { error: String(error) });
-      this.offer({ protocol: 'upnp', status: 'silent', reason: `no SSDP socket: ${String(error)}` });
-      return;
-    }
-    this.upnp = upnp;
-    upnp.discover(now);
+    this.upnp.discover(now);
+  }
+
+  /**
+   * The SSDP socket, opened when a search has something to send and closed once the search is over
+   * (it is short-lived: a later re-discovery opens another). Sends made while it binds are queued
+   * by node:dgram.
+   */
+  private ssdpSocket(): dgram.Socket {
+    if (this.ssdp) return this.ssdp;
+    const socket = dgram.createSocket('udp4');
+    socket.on('error', (error) => this.log('SSDP socket error', { error: String(error) }));
+    socket.on('message', (msg, rinfo) => {
+      this.upnp?.receive(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, performance.now());
+      this.service();
+    });
+    socket.bind(0, () => {
+      try {
+        if (this.clientIp !== undefined) socket.setMulticastInterface(this.clientIp);
+      } catch (error) {
+        this.log('SSDP multicast interface not set', { error: String(error) });
+      }
+    });
+    this.ssdp = socket;
+    return socket;
   }
 
   private lifetime(): { requestS: number; maxS: number } {
@@ -413,7 +415,7 @@ export class PortMapper extends EventEmitter {
     if (upnp) {
       upnp.onTimeout(now);
       for (let t = upnp.pollTransmit(now); t; t = upnp.pollTransmit(now)) {
-        this.ssdp?.send(t.data, t.destination.port, t.destination.host, (error) => {
+        this.ssdpSocket().send(t.data, t.destination.port, t.destination.host, (error) => {
           if (error) this.log('SSDP send failed', { error: String(error) });
         });
       }
@@ -509,6 +511,7 @@ export class PortMapper extends EventEmitter {
     switch (event.type) {
       case 'answered':
         this.log('UPnP IGD found', { gateway: event.gateway, external: event.external });
+        this.closeSsdp();
         this.offer({ protocol, status: 'answered', ...(event.external ? { external: event.external } : {}) });
         this.answered(protocol);
         this.checkAllDone();
