@@ -199,20 +199,25 @@ describe.skipIf(!labAvailable)('port mapping against miniupnpd', { timeout: 120_
     expect(await miniupnpdMappings(lab, 'upnp')).toEqual([]);
   });
 
-  it('pmp: a mapping whose owner dies without deleting expires on the router', async () => {
-    const runner = start('pmp', { lifetimeS: 3 });
-    const line = JSON.parse(await runner.waitForLine(/"event":"mapping"/, 10_000)) as Line;
-    expect(line.mapping?.lifetimeS).toBe(3);
-    await runner.kill('SIGKILL');
-    expect((await miniupnpdMappings(lab, 'pmp')).length).toBe(1);
-    const started = Date.now();
-    await until(
-      'the expired mapping to be removed',
-      async () => {
-        return (await miniupnpdMappings(lab, 'pmp')).length === 0 ? true : undefined;
-      },
-      20_000,
-    );
-    console.log(`[portmap] unrenewed 3 s NAT-PMP mapping removed ${Date.now() - started} ms after its owner died`);
-  });
+  for (const [site, protocol] of [
+    ['pmp', 'NAT-PMP'],
+    ['pcp', 'PCP'],
+  ] as const) {
+    it(`${site}: a ${protocol} mapping whose owner dies without deleting expires on the router`, async () => {
+      const runner = start(site, { lifetimeS: 3 });
+      const line = JSON.parse(await runner.waitForLine(/"event":"mapping"/, 10_000)) as Line;
+      expect(line.mapping?.lifetimeS).toBe(3);
+      await runner.kill('SIGKILL');
+      expect((await miniupnpdMappings(lab, site)).length).toBe(1);
+      const started = Date.now();
+      await until(
+        'the expired mapping to be removed',
+        async () => ((await miniupnpdMappings(lab, site)).length === 0 ? true : undefined),
+        20_000,
+      );
+      console.log(
+        `[portmap] unrenewed 3 s ${protocol} mapping removed ${Date.now() - started} ms after its owner died`,
+      );
+    });
+  }
 });
