@@ -39,6 +39,7 @@ import {
 import { encodeNotify } from '../traversal/relay/udp-control.js';
 import { RelayCore, type RelayLimits, type RelayStats } from './relay-core.js';
 import { OutputQueue } from './output-queue.js';
+import { MailboxCore, type MailboxClient, type MailboxLimits } from './mailbox-core.js';
 
 export interface RendezvousLimits {
   /** A session must register within this time after the challenge. */
@@ -134,6 +135,7 @@ export interface RendezvousServerOptions {
   readonly random: RandomSource;
   readonly limits?: Partial<RendezvousLimits>;
   readonly relayLimits?: Partial<RelayLimits>;
+  readonly mailboxLimits?: Partial<MailboxLimits>;
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -152,6 +154,8 @@ type Handler<T extends ClientMessage> = (session: Session, message: T, now: numb
 export class RendezvousServerCore {
   readonly limits: RendezvousLimits;
   readonly relay: RelayCore;
+  /** Mailboxes by nameplate for code-phrase transfers (spec/transfer.md §Mailbox). */
+  readonly mailbox: MailboxCore;
   private readonly keyPair: StaticKeyPair;
   private readonly random: RandomSource;
   private readonly sessions = new Map<number, Session>();
@@ -177,6 +181,9 @@ export class RendezvousServerCore {
     'relay-allocate': (s, m, now) => this.onRelayAllocate(s, m, now),
     'relay-release': (s, m) => this.onRelayRelease(s, m),
     ping: (s, m) => this.onPing(s, m),
+    'mailbox-open': (s, m, now) => this.onMailbox(s, m, now),
+    'mailbox-put': (s, m, now) => this.onMailbox(s, m, now),
+    'mailbox-close': (s, m, now) => this.onMailbox(s, m, now),
   };
 
   constructor(options: RendezvousServerOptions) {
@@ -186,6 +193,10 @@ export class RendezvousServerCore {
     this.relay = new RelayCore({
       random: options.random,
       ...(options.relayLimits ? { limits: options.relayLimits } : {}),
+    });
+    this.mailbox = new MailboxCore({
+      random: options.random,
+      ...(options.mailboxLimits ? { limits: options.mailboxLimits } : {}),
     });
     this.drops = Object.fromEntries(Object.values(SessionDropReason).map((r) => [r, 0])) as Record<
       SessionDropReason,
@@ -237,6 +248,8 @@ export class RendezvousServerCore {
     if (session.keyHex !== null && this.online.get(session.keyHex) === session) this.online.delete(session.keyHex);
     this.relay.closeSession(sessionId, reason === 'replaced' ? 'peer-replaced' : 'peer-gone');
     this.drainRelay();
+    this.mailbox.closeSession(sessionId);
+    this.drainMailbox();
     for (const [rid, request] of this.requests) {
       if (request.from === sessionId) this.requests.delete(rid);
       else if (request.to === sessionId) {
@@ -312,6 +325,7 @@ export class RendezvousServerCore {
     return Math.min(
       this.sessions.size === 0 && this.requests.size === 0 ? Infinity : this.nextSweep,
       this.relay.nextDeadline(),
+      this.mailbox.nextDeadline(),
     );
   }
 
@@ -319,6 +333,8 @@ export class RendezvousServerCore {
   onTimeout(now: number): void {
     this.relay.onTimeout(now);
     this.drainRelay();
+    this.mailbox.onTimeout(now);
+    this.drainMailbox();
     if (now < this.nextSweep) return;
     this.nextSweep = now + SWEEP_INTERVAL_MS;
     for (const session of [...this.sessions.values()]) {
@@ -550,6 +566,11 @@ export class RendezvousServerCore {
     this.drainRelay();
   }
 
+  private onMailbox(session: Session, m: MailboxClient, now: number): void {
+    this.mailbox.receive(session.id, m, now);
+    this.drainMailbox();
+  }
+
   private onPing(session: Session, m: PingMessage): void {
     this.send(session, { t: 'pong', id: m.id });
   }
@@ -621,6 +642,15 @@ export class RendezvousServerCore {
     if (UDP_NOTIFY_EVENTS.has(message.t) && data.length <= MAX_NOTIFY_BODY) {
       const udp = this.relay.presenceAddress(session.id);
       if (udp) this.outputs.push({ kind: 'udp', to: udp.address, data: encodeNotify(udp.leg.id, udp.leg.key, data) });
+    }
+  }
+
+  private drainMailbox(): void {
+    for (let out = this.mailbox.pollOutput(); out !== null; out = this.mailbox.pollOutput()) {
+      const session = this.sessions.get(out.sessionId);
+      if (!session) continue;
+      if ('seq' in out.message) this.sendEvent(session, out.message);
+      else this.send(session, out.message);
     }
   }
 

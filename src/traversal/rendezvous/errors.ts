@@ -19,6 +19,10 @@ export const RendezvousErrorCode = {
   Closed: 'ERR_PUNCHLINE_RENDEZVOUS_CLOSED',
   ServerIdentity: 'ERR_PUNCHLINE_RENDEZVOUS_SERVER_IDENTITY',
   Protocol: 'ERR_PUNCHLINE_RENDEZVOUS_PROTOCOL',
+  /** No mailbox by that nameplate: never opened, expired, or burned (spec/transfer.md §Mailbox). */
+  NameplateUnknown: 'ERR_PUNCHLINE_RENDEZVOUS_NAMEPLATE_UNKNOWN',
+  /** The mailbox already had both sides: this claim burned it. */
+  NameplateUsed: 'ERR_PUNCHLINE_RENDEZVOUS_NAMEPLATE_USED',
 } as const;
 export type RendezvousErrorCode = (typeof RendezvousErrorCode)[keyof typeof RendezvousErrorCode];
 
