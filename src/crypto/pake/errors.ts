@@ -6,6 +6,8 @@ export const PakeErrorCode = {
   InvalidShare: 'ERR_PUNCHLINE_PAKE_INVALID_SHARE',
   /** The peer's key-confirmation tag does not verify: the two sides used different codes. */
   WrongCode: 'ERR_PUNCHLINE_PAKE_WRONG_CODE',
+  /** A code phrase that is not `<number>-<word>-<word>[-<word>]` with words from the list. */
+  BadCode: 'ERR_PUNCHLINE_PAKE_BAD_CODE',
   /** A message out of turn, or an input of the wrong size. */
   Protocol: 'ERR_PUNCHLINE_PAKE_PROTOCOL',
 } as const;
