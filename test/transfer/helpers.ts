@@ -23,6 +23,7 @@ export async function loopbackPair(): Promise<Pair> {
     sender,
     receiver,
     close: async () => {
+      await receiver.close();
       await Promise.all([a.close(), b.close()]);
     },
   };

@@ -127,13 +127,13 @@ export class SenderHandshake {
   private readonly sid = new Uint8Array(SID_BYTES);
   private done = false;
 
+  private isk: Uint8Array | null = null;
+
   constructor(
     private readonly code: CodePhrase,
     private readonly publicKey: Uint8Array,
-    private readonly payload: Uint8Array,
     random: RandomSource,
   ) {
-    if (payload.length > MAX_HANDSHAKE_PAYLOAD) throw protocolError('payload too large');
     random(this.sid);
     this.cpace = new CPace(
       'initiator',
@@ -147,10 +147,10 @@ export class SenderHandshake {
   }
 
   /**
-   * The receiver's reply: on success the `confirm` message to send and the result; on a wrong code
-   * throws PakeError(WRONG_CODE) with `abortMessage()` to send so the receiver learns why.
+   * The receiver's reply: the result (psk, receiver's key) when its tag verifies; on a wrong code
+   * throws PakeError(WRONG_CODE) — send `abortMessage()` so the receiver learns why.
    */
-  receive(message: Uint8Array): { reply: Uint8Array; result: HandshakeResult } {
+  receive(message: Uint8Array): HandshakeResult {
     if (this.done) throw new PakeError(PakeErrorCode.Protocol, 'handshake already finished');
     this.done = true;
     const fields = decode(message, ['reply']);
@@ -159,13 +159,20 @@ export class SenderHandshake {
     const tag = bytes(fields, 'tag', TAG_BYTES);
     const isk = this.cpace.finish(share, peerPublicKey);
     if (!sodium.sodium_memcmp(derive(isk, 'confirm receiver'), tag)) throw wrongCode();
-    const reply = packr.pack({
+    this.isk = isk;
+    return { psk: derive(isk, 'psk'), peerPublicKey, payload: null };
+  }
+
+  /** The `confirm` message, sealing `payload` (how to reach us) for the receiver. After receive(). */
+  confirm(payload: Uint8Array): Uint8Array {
+    if (!this.isk) throw new PakeError(PakeErrorCode.Protocol, 'confirm before a verified reply');
+    if (payload.length > MAX_HANDSHAKE_PAYLOAD) throw protocolError('payload too large');
+    return packr.pack({
       v: VERSION,
       k: 'confirm',
-      tag: derive(isk, 'confirm sender'),
-      box: sealPayload(isk, this.payload),
+      tag: derive(this.isk, 'confirm sender'),
+      box: sealPayload(this.isk, payload),
     });
-    return { reply, result: { psk: derive(isk, 'psk'), peerPublicKey, payload: null } };
   }
 
   /** Tells the receiver the code did not match (unauthenticated: it only ends a run that failed anyway). */
