@@ -21,6 +21,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   demo: () => import('./commands/demo.js'),
   'stun-server': () => import('./commands/stun-server.js'),
   'nat-check': () => import('./commands/nat-check.js'),
+  send: () => import('./commands/send.js'),
+  receive: () => import('./commands/receive.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

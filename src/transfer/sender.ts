@@ -137,7 +137,7 @@ export async function sendTransfer(
 
     let next = 0;
     const worker = async (): Promise<void> => {
-      const stream = connection.openStream({ bidirectional: false, highWaterMark: 256 * 1024 });
+      const stream = connection.openStream({ bidirectional: false, highWaterMark: 2 * CHUNK_SIZE });
       try {
         for (let job = jobs[next++]; job; job = jobs[next++]) {
           await sendFile(stream, job.entry, job.index, job.first, (n) => {
