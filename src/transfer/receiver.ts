@@ -8,20 +8,18 @@
 import {
   closeSync,
   constants,
-  ftruncateSync,
   lstatSync,
   mkdirSync,
   openSync,
   readSync,
   readlinkSync,
-  renameSync,
   symlinkSync,
   chmodSync,
   unlinkSync,
   utimesSync,
-  writeSync,
   type Stats,
 } from 'node:fs';
+import { open, rename, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Connection } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
@@ -57,6 +55,8 @@ export interface ReceiveOptions {
 }
 
 export const PARTIAL_SUFFIX = '.punchline-part';
+/** Frames a data stream may have queued behind its disk work before it is paused (bounds memory). */
+const MAX_QUEUED_FRAMES = 64;
 
 interface FileJob {
   readonly index: number;
@@ -66,7 +66,7 @@ interface FileJob {
   /** Hashes of the whole chunks already in the partial file, in order. */
   readonly have: Uint8Array;
   state: 'waiting' | 'open' | 'done';
-  fd: number;
+  file: FileHandle | null;
   hasher: FileHasher | null;
   nextChunk: number;
   received: number;
@@ -78,10 +78,10 @@ export function partialPath(final: string): string {
 
 function lstatOrNull(path: string): Stats | null {
   try {
-    return lstatSync(path);
+    // No exception for a missing file: planning looks at thousands of names that do not exist yet.
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR')
-      return null;
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
     throw fileSystemError(error, path);
   }
 }
@@ -203,7 +203,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         partial,
         have,
         state: 'waiting',
-        fd: -1,
+        file: null,
         hasher: null,
         nextChunk: 0,
         received: 0,
@@ -229,18 +229,19 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
     const finished = new Promise<void>((resolveRun, reject) => {
       rejectRun = reject;
       if (remaining === 0) resolveRun();
-      const onFrame = (stream: { job: FileJob | null }, frame: DataFrame): void => {
+      const madeDirs = new Set<string>();
+      const onFrame = async (stream: { job: FileJob | null }, frame: DataFrame): Promise<void> => {
         switch (frame.type) {
           case 'file': {
             if (stream.job) throw protocol('a new file started before the previous one ended');
             const job = byIndex.get(frame.index);
-            if (!job || job.state !== 'waiting') throw protocol(`file ${frame.index} was not requested or came twice`);
+            if (job?.state !== 'waiting') throw protocol(`file ${frame.index} was not requested or came twice`);
             const haveChunks = job.have.length / HASH_BYTES;
             if (frame.firstChunk > haveChunks)
               throw protocol(`resume at chunk ${frame.firstChunk} of ${job.entry.path}`);
-            openPartial(job, frame.firstChunk);
-            openJobs.add(job);
             stream.job = job;
+            openJobs.add(job);
+            await openPartial(job, frame.firstChunk, madeDirs);
             bytesDone -= Math.min(job.entry.size, haveChunks * CHUNK_SIZE) - frame.firstChunk * CHUNK_SIZE;
             return;
           }
@@ -264,16 +265,24 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
                 `chunk ${job.nextChunk} of ${job.entry.path} does not match its BLAKE2b (not written)`,
               );
             }
+            // Counted before the write completes: the next frame of this stream waits for it anyway.
+            const position = job.received;
+            job.hasher!.addChunk(hash);
+            job.received += length;
             try {
               let written = 0;
               while (written < length) {
-                written += writeSync(job.fd, frame.data, written, length - written, job.received + written);
+                const { bytesWritten } = await job.file!.write(
+                  frame.data,
+                  written,
+                  length - written,
+                  position + written,
+                );
+                written += bytesWritten;
               }
             } catch (error) {
               throw fileSystemError(error, job.partial);
             }
-            job.hasher!.addChunk(hash);
-            job.received += length;
             job.nextChunk++;
             bytesDone += length;
             bytesTransferred += length;
@@ -295,7 +304,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
                 `${job.entry.path}: the file's BLAKE2b does not match what the sender announced (partial kept)`,
               );
             }
-            finishFile(job);
+            await finishFile(job);
             openJobs.delete(job);
             stream.job = null;
             if (--remaining === 0) resolveRun();
@@ -306,13 +315,28 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
       connection.on('stream', (stream: PunchlineStream) => {
         const decoder = new DataDecoder();
         const state = { job: null as FileJob | null };
+        // Frames of one stream are handled in order, streams in parallel (file creation and writes
+        // run on libuv's thread pool); a stream is paused while too much is queued behind its disk work.
+        let chain: Promise<void> = Promise.resolve();
+        let queued = 0;
         stream.on('data', (chunk: Buffer) => {
           if (failure) return;
+          let frames: DataFrame[];
           try {
-            for (const frame of decoder.push(chunk)) onFrame(state, frame);
+            frames = decoder.push(chunk);
           } catch (error) {
             fail(error as Error);
+            return;
           }
+          for (const frame of frames) {
+            queued++;
+            chain = chain.then(async () => {
+              if (!failure) await onFrame(state, frame);
+              if (--queued < MAX_QUEUED_FRAMES / 2 && stream.isPaused()) stream.resume();
+            });
+          }
+          chain = chain.catch((error: Error) => fail(error));
+          if (queued >= MAX_QUEUED_FRAMES) stream.pause();
         });
         stream.on('error', () => undefined);
       });
@@ -366,13 +390,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
     if (!(reported instanceof TransferError && reported.code === TransferErrorCode.Declined)) control.abort(reported);
     throw reported;
   } finally {
-    for (const job of openJobs) {
-      try {
-        closeSync(job.fd);
-      } catch {
-        // already closed
-      }
-    }
+    await Promise.all([...openJobs].map((job) => job.file?.close().catch(() => undefined)));
   }
 }
 
@@ -385,12 +403,18 @@ function protocol(what: string): TransferError {
 }
 
 /** Opens (or creates) the partial file, keeps its first `firstChunk` verified chunks, drops the rest. */
-function openPartial(job: FileJob, firstChunk: number): void {
+async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<string>): Promise<void> {
   const keep = Math.min(job.entry.size, firstChunk * CHUNK_SIZE);
   try {
-    mkdirSync(dirname(job.partial), { recursive: true });
-    job.fd = openSync(job.partial, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-    ftruncateSync(job.fd, keep);
+    const dir = dirname(job.partial);
+    if (!madeDirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      madeDirs.add(dir);
+    }
+    // O_TRUNC when nothing is kept: one system call less than truncating after opening.
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (keep === 0 ? constants.O_TRUNC : 0);
+    job.file = await open(job.partial, flags, 0o600);
+    if (keep > 0) await job.file.truncate(keep);
   } catch (error) {
     throw fileSystemError(error, job.partial);
   }
@@ -402,13 +426,14 @@ function openPartial(job: FileJob, firstChunk: number): void {
 }
 
 /** Verified: mode and mtime onto the partial file, then rename it into place. */
-function finishFile(job: FileJob): void {
+async function finishFile(job: FileJob): Promise<void> {
+  const file = job.file!;
   try {
-    closeSync(job.fd);
-    job.fd = -1;
-    chmodSync(job.partial, job.entry.mode);
-    utimesSync(job.partial, Date.now() / 1000, job.entry.mtimeMs / 1000);
-    renameSync(job.partial, job.final);
+    await file.chmod(job.entry.mode);
+    await file.utimes(Date.now() / 1000, job.entry.mtimeMs / 1000);
+    job.file = null;
+    await file.close();
+    await rename(job.partial, job.final);
   } catch (error) {
     throw fileSystemError(error, job.final);
   }

@@ -47,10 +47,11 @@ export function targetPath(root: string, path: string): string {
     current = join(current, part);
     let stats: ReturnType<typeof lstatSync> | undefined;
     try {
-      stats = lstatSync(current);
+      stats = lstatSync(current, { throwIfNoEntry: false });
     } catch {
-      continue; // does not exist yet: created as a real directory later
+      stats = undefined; // e.g. ENOTDIR: a file on the way is reported below, at its own component
     }
+    if (!stats) continue; // does not exist yet: created as a real directory later
     if (stats.isSymbolicLink()) throw unsafe(path, `${current} is a symlink`);
     if (!stats.isDirectory()) throw unsafe(path, `${current} is not a directory`);
   }

@@ -23,7 +23,8 @@ export interface SendOptions {
   readonly onAccepted?: (request: { files: number; bytes: number }) => void;
 }
 
-const DEFAULT_STREAMS = 4;
+/** Files in flight: creating a file costs the receiver a thread-pool round trip, so several overlap. */
+const DEFAULT_STREAMS = 8;
 
 /** Waits until the stream can take more (write() returned false), or fails if it dies first. */
 function drained(stream: PunchlineStream): Promise<void> {

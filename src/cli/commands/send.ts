@@ -17,7 +17,7 @@ second receiver burns it. The server sees neither the files nor the keys (spec/t
 options:
   --server ADDR   rendezvous server, punchline://KEY@HOST:PORT?wt=PORT  (env PUNCHLINE_SERVER)
   --words N       words in the code, 2 (default) or 3
-  --streams N     files in flight at once, 1..16 (default 4)
+  --streams N     files in flight at once, 1..16 (default 8)
   --json          JSON lines on stderr: {"event":"code",...}, "progress", "done" or "error"
   -h, --help      this help
 
@@ -49,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       server: { type: 'string' },
       words: { type: 'string', default: '2' },
-      streams: { type: 'string', default: '4' },
+      streams: { type: 'string', default: '8' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
