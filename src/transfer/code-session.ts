@@ -193,17 +193,26 @@ async function dialSender(endpoint: Endpoint, result: HandshakeResult, signal?: 
   const payload = packr.unpack(result.payload!) as { candidates?: Candidate[] };
   const candidates = Array.isArray(payload.candidates) ? payload.candidates.slice(0, 16) : [];
   if (candidates.length === 0) throw new TransferError(TransferErrorCode.Protocol, 'the sender gave no address');
-  const attempts = candidates.map((c) =>
-    endpoint.connect({
+  // The dial timeout bounds the handshake only: a connect signal also aborts the connection once
+  // established (Endpoint.connect), so each attempt gets a controller whose timer stops on success.
+  const attempts = candidates.map((c) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('dial timeout')), DIAL_TIMEOUT_MS);
+    const onAbort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const attempt = endpoint.connect({
       host: String(c.host),
       port: Number(c.port),
       publicKey: result.peerPublicKey,
       psk: result.psk,
-      signal: signal
-        ? AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)])
-        : AbortSignal.timeout(DIAL_TIMEOUT_MS),
-    }),
-  );
+      signal: controller.signal,
+    });
+    void attempt.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
+    return attempt;
+  });
   try {
     const connection = await Promise.any(attempts);
     // The other attempts, if they also succeed, are closed.
