@@ -72,6 +72,19 @@ interface FileJob {
   received: number;
 }
 
+/**
+ * mkdir -p. Node's recursive mkdir reports ENOENT where the file system said EROFS or EACCES; one
+ * plain mkdir then gives the real reason.
+ */
+function mkdirp(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    mkdirSync(path); // throws the real reason when the parent exists (else ENOENT again)
+  }
+}
+
 export function partialPath(final: string): string {
   return join(dirname(final), `.${basename(final)}${PARTIAL_SUFFIX}`);
 }
@@ -145,7 +158,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
 
     // Plan: every path checked and every existing file looked at before anything is written.
     try {
-      mkdirSync(out, { recursive: true });
+      mkdirp(out);
     } catch (error) {
       throw fileSystemError(error, out);
     }
@@ -353,7 +366,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
 
     for (const { final } of dirs) {
       try {
-        mkdirSync(final, { recursive: true });
+        mkdirp(final);
       } catch (error) {
         throw fileSystemError(error, final);
       }
@@ -361,7 +374,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
     for (const { entry, final } of links) {
       try {
         if (lstatOrNull(final)) unlinkSync(final);
-        mkdirSync(dirname(final), { recursive: true });
+        mkdirp(dirname(final));
         symlinkSync(entry.target!, final);
       } catch (error) {
         throw fileSystemError(error, final);
@@ -408,7 +421,7 @@ async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<strin
   try {
     const dir = dirname(job.partial);
     if (!madeDirs.has(dir)) {
-      mkdirSync(dir, { recursive: true });
+      mkdirp(dir);
       madeDirs.add(dir);
     }
     // O_TRUNC when nothing is kept: one system call less than truncating after opening.
