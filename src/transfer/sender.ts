@@ -122,7 +122,7 @@ export async function sendTransfer(
     let requestedBytes = 0;
     for (const { i, have } of answer.files) {
       const entry = entries[i];
-      if (!entry || entry.kind !== 'file' || requested.has(i)) {
+      if (entry?.kind !== 'file' || requested.has(i)) {
         throw new TransferError(TransferErrorCode.Protocol, `the receiver asked for entry ${i}, not an offered file`);
       }
       requested.add(i);
