@@ -26,6 +26,7 @@ import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
 import { CHUNK_SIZE, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
+import { hashPool } from './hash-pool.js';
 import { offerTotals } from './manifest.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
 import { checkRelativePath, checkSymlinkTarget, targetPath } from './safe-path.js';
@@ -57,6 +58,8 @@ export interface ReceiveOptions {
 export const PARTIAL_SUFFIX = '.punchline-part';
 /** Frames a data stream may have queued behind its disk work before it is paused (bounds memory). */
 const MAX_QUEUED_FRAMES = 64;
+/** Chunk writes one file may have in flight before its stream waits for the disk. */
+const MAX_QUEUED_WRITES = 4;
 
 interface FileJob {
   readonly index: number;
@@ -67,6 +70,9 @@ interface FileJob {
   readonly have: Uint8Array;
   state: 'waiting' | 'open' | 'done';
   file: FileHandle | null;
+  /** Chunk writes in flight, in order. */
+  writes: Promise<void>;
+  writesQueued: number;
   hasher: FileHasher | null;
   nextChunk: number;
   received: number;
@@ -217,6 +223,8 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         have,
         state: 'waiting',
         file: null,
+        writes: Promise.resolve(),
+        writesQueued: 0,
         hasher: null,
         nextChunk: 0,
         received: 0,
@@ -271,30 +279,38 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
             if (length !== CHUNK_SIZE && job.received + length !== job.entry.size) {
               throw protocol(`a short chunk in the middle of ${job.entry.path}`);
             }
-            const hash = chunkHash(frame.data);
+            // Large chunks are hashed by the hash worker (their own copy travels there and back).
+            const { hash, data } =
+              length >= 64 * 1024
+                ? await hashPool.hash(Buffer.from(frame.data))
+                : { hash: chunkHash(frame.data), data: frame.data };
             if (!Buffer.from(hash).equals(frame.hash)) {
               throw new TransferError(
                 TransferErrorCode.HashMismatch,
                 `chunk ${job.nextChunk} of ${job.entry.path} does not match its BLAKE2b (not written)`,
               );
             }
-            // Counted before the write completes: the next frame of this stream waits for it anyway.
             const position = job.received;
             job.hasher!.addChunk(hash);
             job.received += length;
-            try {
+            // The write runs while the next chunk is hashed; END waits for all of them.
+            const file = job.file!;
+            job.writes = job.writes.then(async () => {
               let written = 0;
               while (written < length) {
-                const { bytesWritten } = await job.file!.write(
-                  frame.data,
-                  written,
-                  length - written,
-                  position + written,
-                );
+                const { bytesWritten } = await file.write(data, written, length - written, position + written);
                 written += bytesWritten;
               }
-            } catch (error) {
-              throw fileSystemError(error, job.partial);
+            });
+            job.writes.catch(() => undefined);
+            // At most a few chunks wait for the disk (memory stays bounded when the disk is slower).
+            if (++job.writesQueued >= MAX_QUEUED_WRITES) {
+              try {
+                await job.writes;
+              } catch (error) {
+                throw fileSystemError(error, job.partial);
+              }
+              job.writesQueued = 0;
             }
             job.nextChunk++;
             bytesDone += length;
@@ -316,6 +332,11 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
                 TransferErrorCode.HashMismatch,
                 `${job.entry.path}: the file's BLAKE2b does not match what the sender announced (partial kept)`,
               );
+            }
+            try {
+              await job.writes;
+            } catch (error) {
+              throw fileSystemError(error, job.partial);
             }
             await finishFile(job);
             openJobs.delete(job);

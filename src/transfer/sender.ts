@@ -5,11 +5,13 @@
  * as FILE, CHUNK..., END frames. A partial file resumes at the first chunk whose hash differs.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Connection } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
 import { CHUNK_SIZE, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
+import { hashPool } from './hash-pool.js';
 import { offerTotals, type SourceEntry } from './manifest.js';
 import { TRANSFER_VERSION, encodeChunkHeader, encodeEndFrame, encodeFileFrame } from './wire.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
@@ -169,6 +171,9 @@ export async function sendTransfer(
   }
 }
 
+/** Files up to this size are read and hashed in one go on the event loop (cheaper than a round trip). */
+const SMALL_FILE_BYTES = 64 * 1024;
+
 async function sendFile(
   stream: PunchlineStream,
   entry: SourceEntry,
@@ -176,37 +181,60 @@ async function sendFile(
   first: number,
   onBytes: (n: number) => void,
 ): Promise<void> {
-  let fd: number;
+  let file: FileHandle | null = null;
+  let fd = -1;
   try {
-    fd = openSync(entry.source, 'r');
+    if (entry.size <= SMALL_FILE_BYTES) fd = openSync(entry.source, 'r');
+    else file = await open(entry.source, 'r');
   } catch (error) {
     throw fileSystemError(error, entry.source);
   }
+  /**
+   * Chunk i read (thread pool) and hashed (hash worker) while the previous one is written: the
+   * event loop only moves bytes into the stream.
+   */
+  const prepare = async (i: number): Promise<{ data: Buffer; hash: Uint8Array }> => {
+    const length = Math.min(CHUNK_SIZE, entry.size - i * CHUNK_SIZE);
+    let data: Buffer;
+    try {
+      if (file) {
+        data = Buffer.allocUnsafeSlow(length);
+        let filled = 0;
+        while (filled < length) {
+          const { bytesRead } = await file.read(data, filled, length - filled, i * CHUNK_SIZE + filled);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        if (filled < length) data = data.subarray(0, filled);
+      } else data = readAt(fd, length, i * CHUNK_SIZE);
+    } catch (error) {
+      throw fileSystemError(error, entry.source);
+    }
+    if (data.length !== length) {
+      throw new TransferError(TransferErrorCode.SizeMismatch, `${entry.source} shrank while it was being sent`);
+    }
+    return hashPool.hash(data);
+  };
   try {
     await write(stream, encodeFileFrame(index, first));
     const hasher = new FileHasher(entry.size);
     const chunks = chunkCount(entry.size);
+    let next = chunks > 0 ? prepare(0) : null;
     for (let i = 0; i < chunks; i++) {
-      const length = Math.min(CHUNK_SIZE, entry.size - i * CHUNK_SIZE);
-      let data: Buffer;
-      try {
-        data = readAt(fd, length, i * CHUNK_SIZE);
-      } catch (error) {
-        throw fileSystemError(error, entry.source);
-      }
-      if (data.length !== length) {
-        throw new TransferError(TransferErrorCode.SizeMismatch, `${entry.source} shrank while it was being sent`);
-      }
-      const hash = chunkHash(data);
+      const { data, hash } = await next!;
+      next = i + 1 < chunks ? prepare(i + 1) : null;
+      // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
+      next?.catch(() => undefined);
       hasher.addChunk(hash);
       if (i < first) continue; // the receiver has it: hashed for the file hash, not sent
-      await write(stream, encodeChunkHeader(length, hash));
+      await write(stream, encodeChunkHeader(data.length, hash));
       await write(stream, data);
-      onBytes(length);
+      onBytes(data.length);
     }
     await write(stream, encodeEndFrame(hasher.digest()));
   } finally {
-    closeSync(fd);
+    if (fd >= 0) closeSync(fd);
+    await file?.close();
   }
 }
 
