@@ -17,7 +17,17 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -106,7 +116,11 @@ interface Proc {
   exited: Promise<number>;
 }
 
-function start(ns: string | null, argv: string[], options: { env?: NodeJS.ProcessEnv; lines?: 'stdout' | 'stderr' } = {}): Proc {
+function start(
+  ns: string | null,
+  argv: string[],
+  options: { env?: NodeJS.ProcessEnv; lines?: 'stdout' | 'stderr' } = {},
+): Proc {
   const [cmd, args] = ns ? ['ip', ['netns', 'exec', ns, ...argv]] : [argv[0]!, argv.slice(1)];
   const child = spawn(cmd, args, {
     cwd: root,
@@ -127,7 +141,11 @@ function start(ns: string | null, argv: string[], options: { env?: NodeJS.Proces
   return { child, lines, exited };
 }
 
-async function nextJson(proc: Proc, what: string, match?: (m: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+async function nextJson(
+  proc: Proc,
+  what: string,
+  match?: (m: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
   for (;;) {
     const line = await proc.lines.next();
     if (line.done) throw new Error(`${what} exited without reporting`);
@@ -178,14 +196,30 @@ function sha256(file: string): Promise<string> {
 
 // --- the server --------------------------------------------------------------------------------------------
 async function startServer(ns: string | null, host: string): Promise<NodeJS.ProcessEnv> {
-  const proc = start(ns, [process.execPath, cli, 'server', '--host', host, '--udp-port', '0', '--port', '0', '--metrics-port', 'off', '--data-dir', path.join(work, 'server')]);
+  const proc = start(ns, [
+    process.execPath,
+    cli,
+    'server',
+    '--host',
+    host,
+    '--udp-port',
+    '0',
+    '--port',
+    '0',
+    '--metrics-port',
+    'off',
+    '--data-dir',
+    path.join(work, 'server'),
+  ]);
   const info: Record<string, string> = {};
   await withTimeout(
     (async () => {
       for (;;) {
         const line = await proc.lines.next();
         if (line.done) throw new Error('server exited');
-        const m = /^\s+(rendezvous URL|UDP \(STUN \+ relay\)|server public key|certificate SHA-256)\s+(\S+)/.exec(line.value);
+        const m = /^\s+(rendezvous URL|UDP \(STUN \+ relay\)|server public key|certificate SHA-256)\s+(\S+)/.exec(
+          line.value,
+        );
         if (m) info[m[1]!] = m[2]!;
         if (info['certificate SHA-256']) return;
       }
@@ -214,14 +248,33 @@ interface Row {
 }
 
 /** One `send` + `receive` run; `killAt` (fraction) kills the receiver with SIGKILL at that progress. */
-async function transfer(env: NodeJS.ProcessEnv, sources: string[], out: string, killAt?: number): Promise<Record<string, unknown> | null> {
+async function transfer(
+  env: NodeJS.ProcessEnv,
+  sources: string[],
+  out: string,
+  killAt?: number,
+): Promise<Record<string, unknown> | null> {
   const sender = start(nsSenderOrNull, [process.execPath, cli, 'send', ...sources, '--json'], { env });
-  const code = String((await withTimeout(nextJson(sender, 'send', (m) => m['event'] === 'code'), 30_000, 'code'))['code']);
-  const receiver = start(nsReceiverOrNull, [process.execPath, cli, 'receive', code, '--out', out, '--yes', '--json'], { env });
+  const code = String(
+    (
+      await withTimeout(
+        nextJson(sender, 'send', (m) => m['event'] === 'code'),
+        30_000,
+        'code',
+      )
+    )['code'],
+  );
+  const receiver = start(nsReceiverOrNull, [process.execPath, cli, 'receive', code, '--out', out, '--yes', '--json'], {
+    env,
+  });
   try {
     if (killAt !== undefined) {
       await withTimeout(
-        nextJson(receiver, 'receive', (m) => m['event'] === 'progress' && Number(m['bytes']) >= killAt * Number(m['totalBytes'])),
+        nextJson(
+          receiver,
+          'receive',
+          (m) => m['event'] === 'progress' && Number(m['bytes']) >= killAt * Number(m['totalBytes']),
+        ),
         600_000,
         'receive to 50 %',
       );
@@ -231,7 +284,11 @@ async function transfer(env: NodeJS.ProcessEnv, sources: string[], out: string, 
       await sender.exited;
       return null;
     }
-    const done = await withTimeout(nextJson(receiver, 'receive', (m) => m['event'] === 'done'), 1_800_000, 'receive');
+    const done = await withTimeout(
+      nextJson(receiver, 'receive', (m) => m['event'] === 'done'),
+      1_800_000,
+      'receive',
+    );
     await withTimeout(sender.exited, 30_000, 'sender exit');
     return done;
   } finally {
@@ -245,12 +302,34 @@ async function plainStream(bytes: number): Promise<{ seconds: number }> {
   const common = ['--impl', 'punchline', '--bytes', String(bytes)];
   const receiverHost = netns ? RECEIVER_IP : '127.0.0.1';
   const senderHost = netns ? SENDER_IP : '127.0.0.1';
-  const receiver = start(nsReceiverOrNull, [process.execPath, ...tsx, ...common, '--role', 'receiver', '--port', '0', '--host', senderHost], { lines: 'stdout' });
+  const receiver = start(
+    nsReceiverOrNull,
+    [process.execPath, ...tsx, ...common, '--role', 'receiver', '--port', '0', '--host', senderHost],
+    { lines: 'stdout' },
+  );
   const ready = await withTimeout(nextJson(receiver, 'plain receiver'), 60_000, 'plain receiver start');
-  const sender = start(nsSenderOrNull, [
-    process.execPath, ...tsx, ...common, '--role', 'sender', '--host', receiverHost, '--port', String(ready['port']), '--peer-key', String(ready['key'] ?? ''),
-  ], { lines: 'stdout' });
-  const done = await withTimeout(nextJson(receiver, 'plain receiver', (m) => m['event'] === 'done'), 1_800_000, 'plain stream');
+  const sender = start(
+    nsSenderOrNull,
+    [
+      process.execPath,
+      ...tsx,
+      ...common,
+      '--role',
+      'sender',
+      '--host',
+      receiverHost,
+      '--port',
+      String(ready['port']),
+      '--peer-key',
+      String(ready['key'] ?? ''),
+    ],
+    { lines: 'stdout' },
+  );
+  const done = await withTimeout(
+    nextJson(receiver, 'plain receiver', (m) => m['event'] === 'done'),
+    1_800_000,
+    'plain stream',
+  );
   await sender.exited;
   return { seconds: Number(done['transfer_s'] ?? done['wall_s']) };
 }
@@ -260,7 +339,14 @@ async function rsync(source: string, out: string): Promise<number> {
   const conf = path.join(work, 'rsyncd.conf');
   writeFileSync(conf, `use chroot = no\n[bench]\n  path = ${source}\n  read only = yes\n  uid = 0\n  gid = 0\n`);
   const host = netns ? SENDER_IP : '127.0.0.1';
-  const daemon = start(nsSenderOrNull, ['rsync', '--daemon', '--no-detach', `--config=${conf}`, `--port=${port}`, `--address=${host}`]);
+  const daemon = start(nsSenderOrNull, [
+    'rsync',
+    '--daemon',
+    '--no-detach',
+    `--config=${conf}`,
+    `--port=${port}`,
+    `--address=${host}`,
+  ]);
   try {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const started = performance.now();
@@ -302,19 +388,42 @@ async function main(): Promise<void> {
 
   if (!skip.has('plain')) {
     const plain = await plainStream(largeBytes);
-    row({ case: 'large', impl: 'plain punchline stream', files: 1, bytes: largeBytes, seconds: plain.seconds, mbps: mbps(largeBytes, plain.seconds) });
+    row({
+      case: 'large',
+      impl: 'plain punchline stream',
+      files: 1,
+      bytes: largeBytes,
+      seconds: plain.seconds,
+      mbps: mbps(largeBytes, plain.seconds),
+    });
   }
   const out1 = path.join(work, 'out-large');
   const large1 = (await transfer(env, [large], out1))!;
   const largeSeconds = Number(large1['seconds']);
   const largeOk = (await sha256(path.join(out1, 'large.bin'))) === (await sha256(large));
-  row({ case: 'large', impl: 'punchline send/receive', files: 1, bytes: largeBytes, seconds: largeSeconds, mbps: mbps(largeBytes, largeSeconds), note: largeOk ? 'sha256 equal' : 'SHA256 DIFFERS' });
+  row({
+    case: 'large',
+    impl: 'punchline send/receive',
+    files: 1,
+    bytes: largeBytes,
+    seconds: largeSeconds,
+    mbps: mbps(largeBytes, largeSeconds),
+    note: largeOk ? 'sha256 equal' : 'SHA256 DIFFERS',
+  });
   rmSync(out1, { recursive: true, force: true });
 
   const out2 = path.join(work, 'out-small');
   const small = (await transfer(env, [path.join(src, 'small')], out2))!;
   const smallSeconds = Number(small['seconds']);
-  row({ case: 'small', impl: 'punchline send/receive', files: smallCount, bytes: smallCount * 4096, seconds: smallSeconds, mbps: mbps(smallCount * 4096, smallSeconds), files_per_s: Math.round(smallCount / smallSeconds) });
+  row({
+    case: 'small',
+    impl: 'punchline send/receive',
+    files: smallCount,
+    bytes: smallCount * 4096,
+    seconds: smallSeconds,
+    mbps: mbps(smallCount * 4096, smallSeconds),
+    files_per_s: Math.round(smallCount / smallSeconds),
+  });
   rmSync(out2, { recursive: true, force: true });
   if (!skip.has('rsync')) {
     let hasRsync = true;
@@ -328,7 +437,15 @@ async function main(): Promise<void> {
       const out3 = path.join(work, 'out-rsync');
       mkdirSync(out3);
       const seconds = await rsync(path.join(src, 'small'), out3);
-      row({ case: 'small', impl: 'rsync daemon (TCP)', files: smallCount, bytes: smallCount * 4096, seconds, mbps: mbps(smallCount * 4096, seconds), files_per_s: Math.round(smallCount / seconds) });
+      row({
+        case: 'small',
+        impl: 'rsync daemon (TCP)',
+        files: smallCount,
+        bytes: smallCount * 4096,
+        seconds,
+        mbps: mbps(smallCount * 4096, seconds),
+        files_per_s: Math.round(smallCount / seconds),
+      });
       rmSync(out3, { recursive: true, force: true });
     }
   }
@@ -358,7 +475,10 @@ async function main(): Promise<void> {
   }
   const plain = rows.find((r) => r.impl === 'plain punchline stream');
   const ours = rows.find((r) => r.case === 'large' && r.impl === 'punchline send/receive');
-  if (plain && ours) process.stdout.write(`large file: ${((ours.mbps / plain.mbps) * 100).toFixed(0)} % of the plain stream (target ≥ 90 %)\n`);
+  if (plain && ours)
+    process.stdout.write(
+      `large file: ${((ours.mbps / plain.mbps) * 100).toFixed(0)} % of the plain stream (target ≥ 90 %)\n`,
+    );
   const smallOurs = rows.find((r) => r.case === 'small' && r.impl.startsWith('punchline'));
   const smallRsync = rows.find((r) => r.case === 'small' && r.impl.startsWith('rsync'));
   if (smallOurs) {

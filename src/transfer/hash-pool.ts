@@ -44,6 +44,8 @@ class HashPool {
     const id = this.nextId++;
     const length = data.length; // `data` is detached once its buffer is transferred
     const result = await new Promise<{ hash: Uint8Array; buffer: ArrayBuffer }>((resolve, reject) => {
+      // Referenced only while hashes are outstanding: an idle worker must not keep the process alive.
+      if (this.pending.size === 0) worker.ref();
       this.pending.set(id, { resolve, reject });
       worker.postMessage({ id, buffer: data.buffer, length }, [data.buffer as ArrayBuffer]);
     });
@@ -54,10 +56,10 @@ class HashPool {
     if (this.worker || this.failed) return this.worker;
     try {
       const worker = new Worker(WORKER_SOURCE, { eval: true });
-      worker.unref();
       worker.on('message', (m: { id: number; hash: Uint8Array; buffer: ArrayBuffer }) => {
         const pending = this.pending.get(m.id);
         this.pending.delete(m.id);
+        if (this.pending.size === 0) worker.unref();
         pending?.resolve({ hash: m.hash, buffer: m.buffer });
       });
       const die = (error: Error): void => {
@@ -68,6 +70,8 @@ class HashPool {
       };
       worker.on('error', die);
       worker.on('exit', () => die(new Error('hash worker exited')));
+      // After the listeners: adding a 'message' listener refs the worker again.
+      worker.unref();
       this.worker = worker;
     } catch {
       this.failed = true;
