@@ -54,6 +54,11 @@ class HashPool {
 
   private ensureWorker(): Worker | null {
     if (this.worker || this.failed) return this.worker;
+    // PUNCHLINE_HASH_WORKER=off hashes inline (to measure what the worker buys on a given machine).
+    if (process.env['PUNCHLINE_HASH_WORKER'] === 'off') {
+      this.failed = true;
+      return null;
+    }
     try {
       const worker = new Worker(WORKER_SOURCE, { eval: true });
       worker.on('message', (m: { id: number; hash: Uint8Array; buffer: ArrayBuffer }) => {
