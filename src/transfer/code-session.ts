@@ -19,7 +19,7 @@ import { Endpoint, type Connection } from '../node/endpoint.js';
 import { RendezvousClient } from '../node/rendezvous-client.js';
 import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
 import { bytesEqual } from '../traversal/rendezvous/messages.js';
-import { parseServerAddress, type ServerAddress } from '../traversal/rendezvous/server-address.js';
+import type { ServerAddress } from '../traversal/rendezvous/server-address.js';
 import { TransferError, TransferErrorCode } from './errors.js';
 import type { SourceEntry } from './manifest.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
@@ -29,13 +29,8 @@ import { sendTransfer } from './sender.js';
 export type PathKind = 'direct' | 'relay-udp' | 'relay-stream';
 
 export interface ServerOptions {
-  /** `punchline://KEY@host:port?wt=PORT` (spec/rendezvous.md) or its parsed form. */
+  /** `punchline://KEY@host:port?wt=PORT` (spec/rendezvous.md), printed by `punchline server`, or its parsed form. */
   readonly server: string | ServerAddress;
-  /**
-   * SHA-256 of the server's self-signed TLS certificate. Needed until the rendezvous client
-   * authenticates the server by its static key alone; PUNCHLINE_SERVER_CERT_SHA256 (hex) in the CLI.
-   */
-  readonly certificateSha256?: Uint8Array;
 }
 
 export interface SendByCodeOptions extends ServerOptions {
@@ -73,16 +68,12 @@ const DIAL_TIMEOUT_MS = 10_000;
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
-/** The rendezvous session used for the mailbox, under a throwaway key (the PAKE binds the endpoint keys). */
-async function openRendezvous(options: ServerOptions): Promise<RendezvousClient> {
-  const address = typeof options.server === 'string' ? parseServerAddress(options.server) : options.server;
-  const host = address.udp.host.includes(':') ? `[${address.udp.host}]` : address.udp.host;
-  return RendezvousClient.connect({
-    url: `https://${host}:${address.webTransportPort}/punchline`,
-    serverPublicKey: address.publicKey,
-    ...(options.certificateSha256 ? { serverCertificateHash: options.certificateSha256 } : {}),
-    keyPair: generateKeyPair(),
-  });
+/**
+ * The rendezvous session used for the mailbox, under a throwaway key (the PAKE binds the endpoint
+ * keys, not this one). The client authenticates the server by the key in its address.
+ */
+function openRendezvous(options: ServerOptions): Promise<RendezvousClient> {
+  return RendezvousClient.connect({ server: options.server, keyPair: generateKeyPair() });
 }
 
 /** One mailbox as a message queue: next() resolves with the peer's next message. */

@@ -10,7 +10,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import * as receive from '../../src/cli/commands/receive.js';
 import * as send from '../../src/cli/commands/send.js';
 import { PunchlineServer } from '../../src/server/server.js';
-import { formatServerAddress } from '../../src/traversal/rendezvous/server-address.js';
 
 let server: PunchlineServer;
 let dir: string;
@@ -25,13 +24,7 @@ beforeAll(async () => {
     metricsPort: null,
     dataDir: join(dir, 'server'),
   });
-  process.env['PUNCHLINE_SERVER'] = formatServerAddress({
-    publicKey: server.info.publicKey,
-    udp: server.info.udp,
-    webTransportPort: server.info.tls.port,
-    alternate: null,
-  });
-  process.env['PUNCHLINE_SERVER_CERT_SHA256'] = Buffer.from(server.info.certificateSha256).toString('hex');
+  process.env['PUNCHLINE_SERVER'] = server.info.address;
 });
 
 afterAll(async () => {

@@ -11,27 +11,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PakeErrorCode } from '../../src/crypto/pake/errors.js';
 import { PunchlineServer } from '../../src/server/server.js';
-import { formatServerAddress } from '../../src/traversal/rendezvous/server-address.js';
 import { receiveByCode, sendByCode } from '../../src/transfer/code-session.js';
 import { buildManifest } from '../../src/transfer/manifest.js';
 import { TransferErrorCode } from '../../src/transfer/errors.js';
 
 let server: PunchlineServer;
 let dataDir: string;
-let serverOptions: { server: string; certificateSha256: Uint8Array };
+let serverOptions: { server: string };
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'punchline-code-'));
   server = await PunchlineServer.start({ host: '127.0.0.1', udpPort: 0, port: 0, metricsPort: null, dataDir });
-  serverOptions = {
-    server: formatServerAddress({
-      publicKey: server.info.publicKey,
-      udp: server.info.udp,
-      webTransportPort: server.info.tls.port,
-      alternate: null,
-    }),
-    certificateSha256: server.info.certificateSha256,
-  };
+  serverOptions = { server: server.info.address };
 });
 
 afterAll(async () => {

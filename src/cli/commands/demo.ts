@@ -16,7 +16,6 @@ import { sodium } from '../../crypto/sodium.js';
 import { PunchlineError } from '../../errors.js';
 import { labAvailability } from '../../lab/availability.js';
 import { PunchlineServer } from '../../server/server.js';
-import { formatServerAddress } from '../../traversal/rendezvous/server-address.js';
 import { receiveByCode, sendByCode } from '../../transfer/code-session.js';
 import { buildManifest, offerTotals } from '../../transfer/manifest.js';
 import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
@@ -141,15 +140,7 @@ export async function run(argv: string[]): Promise<number> {
       metricsPort: null,
       dataDir: join(work, 'server'),
     });
-    const serverOptions = {
-      server: formatServerAddress({
-        publicKey: server.info.publicKey,
-        udp: server.info.udp,
-        webTransportPort: server.info.tls.port,
-        alternate: null,
-      }),
-      certificateSha256: server.info.certificateSha256,
-    };
+    const serverOptions = { server: server.info.address };
     say(`server ${serverOptions.server}`);
 
     let resolveCode: (code: string) => void = () => undefined;

@@ -23,13 +23,11 @@ options:
 
 environment:
   PUNCHLINE_SERVER                default for --server
-  PUNCHLINE_SERVER_CERT_SHA256    SHA-256 (hex) of a self-signed server certificate (printed by
-                                  'punchline server'), until clients authenticate it by its key alone
 
 exit status: 0 sent, 1 failed (wrong code, receiver declined, network, file error), 2 usage error
 `;
 
-/** --server / PUNCHLINE_SERVER (+ the interim certificate pin) or a usage message. */
+/** --server / PUNCHLINE_SERVER, or a usage message. */
 export function serverOptions(flag: string | undefined): ServerOptions | string {
   const text = flag ?? process.env['PUNCHLINE_SERVER'];
   if (!text) return '--server ADDR (or PUNCHLINE_SERVER) is required: the address `punchline server` prints';
@@ -38,9 +36,7 @@ export function serverOptions(flag: string | undefined): ServerOptions | string 
   } catch (error) {
     return (error as Error).message;
   }
-  const pin = process.env['PUNCHLINE_SERVER_CERT_SHA256'];
-  if (pin !== undefined && !/^[0-9a-fA-F]{64}$/.test(pin)) return 'PUNCHLINE_SERVER_CERT_SHA256 must be 64 hex digits';
-  return { server: text, ...(pin ? { certificateSha256: new Uint8Array(Buffer.from(pin, 'hex')) } : {}) };
+  return { server: text };
 }
 
 export async function run(argv: string[]): Promise<number> {
