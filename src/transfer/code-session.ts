@@ -65,6 +65,8 @@ export interface CodeTransferResult extends TransferSummary {
 /** How long the receiver waits for each handshake message, and the sender for the connection. */
 const STEP_TIMEOUT_MS = 60_000;
 const DIAL_TIMEOUT_MS = 10_000;
+/** How long the sender waits for the receiver to close after `done`. */
+const CLOSE_WAIT_MS = 5_000;
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
@@ -304,7 +306,8 @@ export async function sendByCode(options: SendByCodeOptions): Promise<CodeTransf
       ...(options.streams ? { streams: options.streams } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
-    await connection.closed;
+    // The receiver closes once it has everything; a receiver that vanishes instead is not waited for.
+    await Promise.race([connection.closed, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
     return { ...summary, path: pathOf(connection) };
   } catch (error) {
     throw mailboxError(error);

@@ -5,7 +5,7 @@
  * (`ControlMessage`). Data streams (unidirectional, opened by the sender): a sequence of binary
  * frames, no msgpack on this hot path:
  *   FILE  0x01 | index u32 | first chunk u32
- *   CHUNK 0x02 | length u32 | BLAKE2b-256 (32) | data (length ≤ CHUNK_SIZE)
+ *   CHUNK 0x02 | length u32 | chunk hash (32, file-hash.ts) | data (length ≤ CHUNK_SIZE)
  *   END   0x03 | file hash (32)
  */
 import { Packr } from 'msgpackr';
