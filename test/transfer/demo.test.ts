@@ -1,26 +1,46 @@
 /** `punchline demo` end to end: a generated tree sent by code through a local server, every file verified. */
 import { describe, expect, it, vi } from 'vitest';
 import { run } from '../../src/cli/commands/demo.js';
+import { labAvailability } from '../../src/lab/availability.js';
+
+const lab = await labAvailability();
+
+async function demo(argv: string[]): Promise<{ code: number; text: string }> {
+  const lines: string[] = [];
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    const code = await run(argv);
+    return { code, text: lines.join('') };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
 
 describe('punchline demo', () => {
-  it('sends a generated tree by code, verifies every file and says where it ran', async () => {
-    const lines: string[] = [];
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    });
-    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    try {
-      expect(await run(['--bytes', '3M'])).toBe(0);
-    } finally {
-      out.mockRestore();
-      err.mockRestore();
-    }
-    const text = lines.join('');
-    expect(text).toMatch(/running over loopback with a local server/);
+  it('loopback: sends a generated tree by code, verifies every file and says where it ran', async () => {
+    const { code, text } = await demo(['--bytes', '3M', '--loopback']);
+    expect(code).toBe(0);
+    expect(text).toMatch(/running over loopback with a local server \(--loopback\)/);
     expect(text).toMatch(/\$ punchline receive \d+-[a-z]+-[a-z]+ --out/);
     expect(text).toMatch(/verified all (\d+) files against their source \(BLAKE2b\)/);
   }, 60_000);
+
+  it.runIf(lab.available)(
+    'lab: the receiver behind a hard NAT, commands in their own namespaces',
+    async () => {
+      const { code, text } = await demo(['--bytes', '2M']);
+      expect(code).toBe(0);
+      expect(text).toMatch(/lab: sender in a public site/);
+      expect(text).toMatch(/rcv-host1\$ punchline receive \d+-[a-z]+-[a-z]+/);
+      expect(text).toMatch(/verified all (\d+) files against their source \(BLAKE2b\): .*direct/);
+    },
+    180_000,
+  );
 
   it('rejects bad options with exit code 2', async () => {
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);

@@ -4,38 +4,47 @@
  * connection, parallel streams), shows the receiver's progress and path, verifies every file
  * against the source (BLAKE2b), and removes everything it made.
  *
- * Where it runs: over loopback with a local server. The lab variant (two NATs, one easy and one
- * hard, and the server in network namespaces; relay then direct) needs root and connect-by-public-key
- * through the rendezvous; the demo says which one it runs and why.
+ * Where it runs: as root, in a lab (src/lab): sender in a public site, receiver behind a hard NAT,
+ * server on the lab's internet, each command in its own namespace. Both peers behind NATs (relay,
+ * then direct) needs connect-by-public-key through the rendezvous. Without root, or with
+ * --loopback, over loopback in this process. The demo says which one it runs and why.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sodium } from '../../crypto/sodium.js';
 import { PunchlineError } from '../../errors.js';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { labAvailability } from '../../lab/availability.js';
+import { Lab } from '../../lab/lab.js';
+import { nodeArgv } from '../../lab/host-process.js';
+import { parseSiteArg } from '../../lab/topology.js';
 import { PunchlineServer } from '../../server/server.js';
-import { receiveByCode, sendByCode } from '../../transfer/code-session.js';
+import { receiveByCode, sendByCode, type CodeTransferResult, type PathKind } from '../../transfer/code-session.js';
 import { buildManifest, offerTotals } from '../../transfer/manifest.js';
 import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
 import { parseCommandLine } from '../args.js';
 
-export const summary = 'send a generated 64 MiB tree by code through a local server, verify every file';
+export const summary = 'send a generated 64 MiB tree by code (through a NAT lab as root), verify every file';
 
-const HELP = `usage: punchline demo [--bytes 64M] [--timeout 300] [--json]
+const HELP = `usage: punchline demo [--bytes 64M] [--loopback] [--timeout 300] [--json]
 
-Starts a rendezvous server, generates a directory tree of --bytes (one large file, some medium
-ones, many small ones in nested directories), then runs 'punchline send' and 'punchline receive'
-by code against it: mailbox by nameplate, CPace code handshake, encrypted connection authenticated
-by the code, files over parallel streams with BLAKE2b per chunk and per file. Verifies every file
-against its source and removes everything it created.
+Generates a directory tree of --bytes (one large file, some medium ones, many small ones in
+nested directories), then runs 'punchline send' and 'punchline receive' by code: mailbox by
+nameplate at a rendezvous server, CPace code handshake, encrypted connection authenticated by the
+code, files over parallel streams with BLAKE2b per chunk and per file. Shows the receiver's
+progress and path, verifies every file against its source, and removes everything it created.
 
-Runs over loopback with the local server (as root, the lab variant through two NATs is used once
-connect-by-public-key is available; the demo prints which one ran and why).
+As root (Linux, network namespaces and nftables) it builds a lab: the sender in a public site, the
+receiver behind a hard NAT (address-and-port-dependent mapping, random ports), the server on the
+lab's internet, each command in its own namespace; the lab is taken down at the end. Otherwise
+(or with --loopback) sender, receiver and server run in this process over loopback. It says which.
 
 options:
   --bytes SIZE    size of the generated tree (default 64M; K, M, G suffixes)
+  --loopback      skip the lab even as root
   --timeout S     give up after S seconds (default 300)
   --json          JSON lines on stderr (the receiver's events), summary on stdout as JSON
   -h, --help      this help
@@ -82,6 +91,85 @@ function blake2b(path: string): Buffer {
   return out;
 }
 
+/** The CLI entry (dist/cli/main.js, or src/cli/main.ts under a TypeScript loader). */
+function cliPath(): string {
+  const js = fileURLToPath(new URL('../main.js', import.meta.url));
+  return existsSync(js) ? js : fileURLToPath(new URL('../main.ts', import.meta.url));
+}
+
+/** JSON events a lab process prints on stderr, as they come. */
+function events(child: NodeJS.ReadableStream, on: (event: Record<string, unknown>) => void): void {
+  createInterface({ input: child }).on('line', (line) => {
+    if (!line.startsWith('{')) return;
+    try {
+      on(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // not an event
+    }
+  });
+}
+
+/** `punchline send` on snd-host1 and `punchline receive` on rcv-host1, the receiver's events shown here. */
+async function runInLab(
+  lab: Lab,
+  src: string,
+  out: string,
+  reporter: TransferReporter,
+  say: (text: string) => void,
+  signal: AbortSignal,
+): Promise<CodeTransferResult> {
+  const env = { PUNCHLINE_SERVER: lab.serverAddress ?? '' };
+  const sender = lab.spawn('snd-host1', nodeArgv(cliPath(), ['send', src, '--json']), { env });
+  const code = await new Promise<string>((resolve, reject) => {
+    events(sender.child.stderr!, (e) => {
+      if (e['event'] === 'code') resolve(String(e['code']));
+      if (e['event'] === 'error') reject(new Error(`send: ${String(e['message'])}`));
+    });
+    void sender.exited.then((r) => reject(new Error(`send exited (${r.code}): ${r.stderr.trim().slice(-300)}`)));
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+  say(`snd-host1$ punchline send ${src}\n${code}\nrcv-host1$ punchline receive ${code} --out ${out} --yes`);
+  const receiver = lab.spawn('rcv-host1', nodeArgv(cliPath(), ['receive', code, '--out', out, '--yes', '--json']), {
+    env,
+  });
+  const onAbort = (): void => {
+    sender.child.kill('SIGKILL');
+    receiver.child.kill('SIGKILL');
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    let done: Record<string, unknown> | null = null;
+    let failure = '';
+    events(receiver.child.stderr!, (e) => {
+      if (e['event'] === 'connected') reporter.connected(e['path'] as PathKind);
+      else if (e['event'] === 'progress') {
+        reporter.progress({
+          bytes: Number(e['bytes']),
+          totalBytes: Number(e['totalBytes']),
+          bytesTransferred: Number(e['bytesTransferred']),
+          files: 0,
+        });
+      } else if (e['event'] === 'done') done = e;
+      else if (e['event'] === 'error') failure = String(e['message']);
+    });
+    const [receiverExit, senderExit] = await Promise.all([receiver.exited, sender.exited]);
+    const result = done as Record<string, unknown> | null;
+    if (receiverExit.code !== 0 || !result) {
+      throw new Error(`receive failed: ${failure || receiverExit.stderr.trim().slice(-300)}`);
+    }
+    if (senderExit.code !== 0) throw new Error(`send failed: ${senderExit.stderr.trim().slice(-300)}`);
+    return {
+      files: Number(result['files']),
+      bytes: Number(result['bytes']),
+      bytesTransferred: Number(result['bytesTransferred']),
+      seconds: Number(result['seconds']),
+      path: result['path'] as PathKind,
+    };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine('demo', HELP, {
     args: argv,
@@ -89,6 +177,7 @@ export async function run(argv: string[]): Promise<number> {
       bytes: { type: 'string', default: '64M' },
       timeout: { type: 'string', default: '300' },
       json: { type: 'boolean', default: false },
+      loopback: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -111,13 +200,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!values.json) process.stdout.write(`${text}\n`);
   };
 
-  const lab = await labAvailability();
-  say(
-    lab.available
-      ? 'running over loopback with a local server: the lab variant through two NATs needs connect-by-public-key (hole punching), not in this build yet'
-      : `running over loopback with a local server (${lab.reason})`,
-  );
-
+  const availability = values.loopback ? { available: false, reason: '--loopback' } : await labAvailability();
   const work = mkdtempSync(join(tmpdir(), 'punchline-demo-'));
   const controller = new AbortController();
   const timer = setTimeout(
@@ -125,6 +208,7 @@ export async function run(argv: string[]): Promise<number> {
     timeoutS * 1000,
   );
   let server: PunchlineServer | null = null;
+  let lab: Lab | null = null;
   try {
     const src = join(work, 'send', 'demo-tree');
     const out = join(work, 'received');
@@ -132,41 +216,56 @@ export async function run(argv: string[]): Promise<number> {
     const entries = buildManifest([src]);
     const totals = offerTotals(entries);
     say(`generated ${totals.files} files in ${totals.dirs} directories, ${formatBytes(totals.bytes)}`);
-
-    server = await PunchlineServer.start({
-      host: '127.0.0.1',
-      udpPort: 0,
-      port: 0,
-      metricsPort: null,
-      dataDir: join(work, 'server'),
-    });
-    const serverOptions = { server: server.info.address };
-    say(`server ${serverOptions.server}`);
-
-    let resolveCode: (code: string) => void = () => undefined;
-    const codeReady = new Promise<string>((resolve) => (resolveCode = resolve));
-    const sending = sendByCode({
-      ...serverOptions,
-      host: '127.0.0.1',
-      entries,
-      onCode: resolveCode,
-      signal: controller.signal,
-    });
-    sending.catch(() => undefined);
-    const code = await codeReady;
-    say(`$ punchline send ${src}\n${code}\n$ punchline receive ${code} --out ${out} --yes`);
     const reporter = new TransferReporter({ json: values.json, verb: 'received' });
-    const received = await receiveByCode({
-      ...serverOptions,
-      host: '127.0.0.1',
-      code,
-      out,
-      onConnected: (path) => reporter.connected(path),
-      onProgress: (progress) => reporter.progress(progress),
-      signal: controller.signal,
-    });
+
+    let received: CodeTransferResult;
+    if (availability.available) {
+      say(
+        'lab: sender in a public site (snd), receiver behind a hard NAT (rcv: address-and-port-dependent ' +
+          'mapping, random ports), punchline server on server1 (network namespaces, nftables). Both behind ' +
+          'NATs needs connect-by-public-key (hole punching, relay), which the transfer switches to in one line.',
+      );
+      lab = await Lab.up(
+        { name: `demo-${process.pid}`, sites: [parseSiteArg('snd:open'), parseSiteArg('rcv:hard')] },
+        { server: true },
+      );
+      say(`server ${lab.serverAddress}`);
+      received = await runInLab(lab, src, out, reporter, say, controller.signal);
+    } else {
+      say(`running over loopback with a local server (${availability.reason})`);
+      server = await PunchlineServer.start({
+        host: '127.0.0.1',
+        udpPort: 0,
+        port: 0,
+        metricsPort: null,
+        dataDir: join(work, 'server'),
+      });
+      const serverOptions = { server: server.info.address };
+      say(`server ${serverOptions.server}`);
+      let resolveCode: (code: string) => void = () => undefined;
+      const codeReady = new Promise<string>((resolve) => (resolveCode = resolve));
+      const sending = sendByCode({
+        ...serverOptions,
+        host: '127.0.0.1',
+        entries,
+        onCode: resolveCode,
+        signal: controller.signal,
+      });
+      sending.catch(() => undefined);
+      const code = await codeReady;
+      say(`$ punchline send ${src}\n${code}\n$ punchline receive ${code} --out ${out} --yes`);
+      received = await receiveByCode({
+        ...serverOptions,
+        host: '127.0.0.1',
+        code,
+        out,
+        onConnected: (path) => reporter.connected(path),
+        onProgress: (progress) => reporter.progress(progress),
+        signal: controller.signal,
+      });
+      await sending;
+    }
     reporter.done(received);
-    await sending;
 
     let verified = 0;
     for (const entry of entries) {
@@ -195,6 +294,7 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     clearTimeout(timer);
     await server?.close();
+    await lab?.down();
     rmSync(work, { recursive: true, force: true });
   }
 }
