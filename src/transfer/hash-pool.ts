@@ -33,6 +33,11 @@ class HashPool {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
+  /** Whether large chunks go to the worker (PUNCHLINE_HASH_WORKER=on and it started). */
+  get offloads(): boolean {
+    return this.ensureWorker() !== null;
+  }
+
   /**
    * Hashes `data` (a Buffer that owns its whole ArrayBuffer, e.g. from Buffer.allocUnsafeSlow, when
    * it is large: the ArrayBuffer travels to the worker and back). Resolves with the hash and the

@@ -281,7 +281,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
             }
             // Large chunks are hashed by the hash worker (their own copy travels there and back).
             const { hash, data } =
-              length >= 64 * 1024
+              length >= 64 * 1024 && hashPool.offloads
                 ? await hashPool.hash(Buffer.from(frame.data))
                 : { hash: chunkHash(frame.data), data: frame.data };
             if (!Buffer.from(hash).equals(frame.hash)) {
