@@ -89,14 +89,12 @@ export const DEFAULT_TRANSPORT_CONFIG: TransportConfig = {
 };
 
 /** Bounds every config value must respect (checked by resolveConfig). */
-export const MIN_UDP_PAYLOAD_SIZE = 1200;
-export const MAX_UDP_PAYLOAD_SIZE = 65_527;
+const MIN_UDP_PAYLOAD_SIZE = 1200;
+const MAX_UDP_PAYLOAD_SIZE = 65_527;
 /** RFC 9002 kGranularity (ms). */
 export const TIMER_GRANULARITY_MS = 1;
 /** Most ACK ranges we remember for received packets (older gaps are forgotten). */
 export const MAX_TRACKED_ACK_RANGES = 64;
-/** Most streams of each kind a peer may ever open (MAX_STREAMS may not exceed 2^60). */
-export const MAX_STREAM_COUNT = 2 ** 50;
 
 export function resolveConfig(overrides: Partial<TransportConfig> | undefined): TransportConfig {
   const c: TransportConfig = { ...DEFAULT_TRANSPORT_CONFIG, ...(overrides ?? {}) };
