@@ -1,3 +1,6 @@
+import type { CongestionController } from './congestion/controller.js';
+import { Ledbat } from './congestion/ledbat.js';
+import { NewReno } from './congestion/new-reno.js';
 import { TransportError, TransportErrorName } from './errors.js';
 /**
  * Transport defaults and limits. Every field can be overridden per endpoint (TransportConfig is
@@ -114,4 +117,17 @@ export function resolveConfig(overrides: Partial<TransportConfig> | undefined): 
   if (!(c.ledbatAllowedIncrease > 0)) bad('ledbatAllowedIncrease (RFC 6817: > 0)');
   if (!(c.initialWindowPackets >= 2)) bad('initialWindowPackets');
   return c;
+}
+
+/** The congestion controller a connection with `config` uses, for datagrams of `mss` bytes. */
+export function congestionControllerFor(config: TransportConfig, mss: number): CongestionController {
+  const options = {
+    maxDatagramSize: mss,
+    initialWindowPackets: config.initialWindowPackets,
+    targetDelayMs: config.ledbatTargetMs,
+    periodicSlowdown: config.ledbatPeriodicSlowdown,
+    allowedIncrease: config.ledbatAllowedIncrease,
+  };
+  if (typeof config.congestionController === 'function') return config.congestionController(options);
+  return config.congestionController === 'newreno' ? new NewReno(options) : new Ledbat(options);
 }
