@@ -28,7 +28,7 @@ import { defaultIdentityPath, generateIdentity, loadIdentity } from '../crypto/i
 import type { KeyPair } from '../crypto/keys.js';
 import { decodePublicKey, encodePublicKey } from '../crypto/key-text.js';
 import { PunchlineError } from '../errors.js';
-import type { Connection } from '../node/endpoint.js';
+import type { Connection, Endpoint } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import type { Address } from '../transport/api.js';
 
@@ -192,8 +192,29 @@ function peerStreams(connection: Connection): {
   return { data, receipt };
 }
 
-/** How long a finished session waits for the connection close to complete before exiting anyway. */
-const CLOSE_WAIT_MS = 2000;
+/** How long a finished session waits for its last bytes (the receipt) to be acknowledged. */
+const CLOSE_WAIT_MS = 3000;
+/** Then how long the close gets to go out and complete before the command moves on. */
+const CLOSE_SETTLE_MS = 300;
+
+/** Resolves once nothing this side sent is unacknowledged (polled; the core has no event for it), or at `capMs`. */
+async function acknowledged(connection: Connection, capMs: number): Promise<void> {
+  const deadline = performance.now() + capMs;
+  // One turn first: what was just written is sent in the endpoint's next service.
+  await new Promise((resolve) => setImmediate(resolve));
+  while (connection.state === 'established' && connection.stats().bytesInFlight > 0 && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/**
+ * Closes the endpoint without keeping the command alive for connections that cannot finish closing
+ * (a peer already gone): the socket stops holding the process, and the close gets a moment.
+ */
+export async function closeEndpoint(endpoint: Endpoint | null): Promise<void> {
+  if (!endpoint) return;
+  endpoint.unref();
+  await Promise.race([endpoint.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+}
 
 export interface SessionIo {
   readonly stdin: Readable;
@@ -256,11 +277,14 @@ export async function runSession(
     void connection.close(SESSION_FAILED, (error as Error).message.slice(0, 100)).catch(() => undefined);
     throw error;
   }
-  // Both directions are complete and confirmed: the close is only tidying up (it delivers our
-  // receipt first), so its outcome does not change the result and it is not waited for long.
+  // Both directions are complete and confirmed. What is left is our own receipt reaching the peer:
+  // once nothing is in flight it has been acknowledged. The close after that is only tidying up,
+  // so its outcome does not change the result, and a close that cannot complete (the peer already
+  // gone) is not waited for.
+  await acknowledged(connection, CLOSE_WAIT_MS);
   await Promise.race([
     connection.close(0, 'done').catch(() => undefined),
-    new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref()),
+    new Promise((resolve) => setTimeout(resolve, CLOSE_SETTLE_MS).unref()),
   ]);
   return { bytesSent: sent.bytes, bytesReceived: received.bytes };
 }
