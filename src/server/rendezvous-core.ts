@@ -134,6 +134,12 @@ export interface RendezvousServerOptions {
   readonly random: RandomSource;
   readonly limits?: Partial<RendezvousLimits>;
   readonly relayLimits?: Partial<RelayLimits>;
+  /**
+   * SHA-256 hashes of the TLS certificates this server currently presents (the newest and, during a
+   * renewal, the previous one): a client's proof must cover one of them (spec/rendezvous.md
+   * §Authentication, channel binding). Default: one empty binding (no TLS channel, e.g. the simulator).
+   */
+  readonly channelBindings?: readonly Uint8Array[];
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -153,6 +159,7 @@ export class RendezvousServerCore {
   readonly limits: RendezvousLimits;
   readonly relay: RelayCore;
   private readonly keyPair: StaticKeyPair;
+  private channelBindings: readonly Uint8Array[];
   private readonly random: RandomSource;
   private readonly sessions = new Map<number, Session>();
   private readonly online = new Map<string, Session>();
@@ -183,6 +190,7 @@ export class RendezvousServerCore {
     this.keyPair = options.staticKeyPair;
     this.random = options.random;
     this.limits = { ...DEFAULT_RENDEZVOUS_LIMITS, ...options.limits };
+    this.channelBindings = options.channelBindings ?? [new Uint8Array(0)];
     this.relay = new RelayCore({
       random: options.random,
       ...(options.relayLimits ? { limits: options.relayLimits } : {}),
@@ -195,6 +203,11 @@ export class RendezvousServerCore {
 
   get serverPublicKey(): Uint8Array {
     return this.keyPair.publicKey;
+  }
+
+  /** Replaces the accepted channel bindings (the adapter calls this when it renews its certificate). */
+  setChannelBindings(bindings: readonly Uint8Array[]): void {
+    this.channelBindings = [...bindings];
   }
 
   // ---- session lifecycle ------------------------------------------------------------------------
@@ -369,14 +382,18 @@ export class RendezvousServerCore {
     let ok = false;
     try {
       const authKey = deriveAuthKey(this.keyPair.secretKey, m.publicKey);
-      const input = {
-        serverNonce: session.nonce,
-        clientNonce: m.clientNonce,
-        clientKey: m.publicKey,
-        serverKey: this.keyPair.publicKey,
-      };
-      ok = constantTimeEqual(clientProof(authKey, input), m.proof);
-      if (ok) {
+      // Every accepted binding is tried (at most two, during a certificate renewal).
+      const input = this.channelBindings
+        .map((channelBinding) => ({
+          serverNonce: session.nonce,
+          clientNonce: m.clientNonce,
+          clientKey: m.publicKey,
+          serverKey: this.keyPair.publicKey,
+          channelBinding,
+        }))
+        .find((candidate) => constantTimeEqual(clientProof(authKey, candidate), m.proof));
+      ok = input !== undefined;
+      if (input) {
         session.state = 'registered';
         session.publicKey = m.publicKey;
         session.keyHex = toHex(m.publicKey);

@@ -56,13 +56,17 @@ export class Harness {
   }
 
   /** Opens a session for a new client and runs the registration exchange. */
-  connect(name: string, options: { keys?: StaticKeyPair; pin?: Uint8Array | null } = {}): TestClient {
+  connect(
+    name: string,
+    options: { keys?: StaticKeyPair; pin?: Uint8Array | null; channelBinding?: Uint8Array } = {},
+  ): TestClient {
     const keys = options.keys ?? generateStaticKeyPair(seededRandom(`key-${name}`));
     const pin = options.pin === undefined ? this.server.serverPublicKey : options.pin;
     const core = new RendezvousClientCore({
       staticKeyPair: keys,
       random: seededRandom(`client-${name}`),
       ...(pin ? { serverPublicKey: pin } : {}),
+      ...(options.channelBinding ? { channelBinding: options.channelBinding } : {}),
     });
     const sessionId = this.server.openSession(this.now);
     if (sessionId === null) throw new Error('server full');

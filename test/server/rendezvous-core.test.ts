@@ -40,6 +40,7 @@ describe('RendezvousServerCore: authentication', () => {
       clientNonce: nonce,
       clientKey: victim.publicKey,
       serverKey: h.server.serverPublicKey,
+      channelBinding: new Uint8Array(0),
     });
     h.server.receive(
       sessionId,
@@ -71,6 +72,7 @@ describe('RendezvousServerCore: authentication', () => {
       clientNonce,
       clientKey: alice.keys.publicKey,
       serverKey: h.server.serverPublicKey,
+      channelBinding: new Uint8Array(0),
     });
     const register = encodeMessage({ t: 'register', publicKey: alice.keys.publicKey, clientNonce, proof });
     h.server.receive(s1, register, h.now);
@@ -93,6 +95,26 @@ describe('RendezvousServerCore: authentication', () => {
     const alice = h.connect('alice', { pin: wrongPin });
     expect(alice.core.state).toBe('failed');
     expect(h.take(alice, 'fatal')[0]?.error.code).toBe(RendezvousErrorCode.ServerIdentity);
+  });
+
+  it('channel binding: a proof over another TLS certificate (relay-in-the-middle) fails; a renewal window accepts both', () => {
+    const serverCert = new Uint8Array(32).fill(1);
+    const attackerCert = new Uint8Array(32).fill(2);
+    const renewedCert = new Uint8Array(32).fill(3);
+    const h = new Harness({ channelBindings: [serverCert] });
+    // The client saw the attacker's certificate: its proof binds that hash, which the server never presented.
+    const victim = h.connect('victim', { channelBinding: attackerCert });
+    expect(victim.core.state).toBe('failed');
+    expect(h.server.isOnline(victim.keys.publicKey)).toBe(false);
+    expect(h.server.stats().drops['auth-failed']).toBe(1);
+    // No binding at all (a client that skipped it) fails too.
+    expect(h.connect('unbound').core.state).toBe('failed');
+    expect(h.connect('direct', { channelBinding: serverCert }).core.state).toBe('registered');
+    h.server.setChannelBindings([renewedCert, serverCert]);
+    expect(h.connect('old-cert', { channelBinding: serverCert }).core.state).toBe('registered');
+    expect(h.connect('new-cert', { channelBinding: renewedCert }).core.state).toBe('registered');
+    h.server.setChannelBindings([renewedCert]);
+    expect(h.connect('expired-cert', { channelBinding: serverCert }).core.state).toBe('failed');
   });
 
   it('messages before register get NOT_REGISTERED and are counted', () => {

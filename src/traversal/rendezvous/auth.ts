@@ -5,10 +5,13 @@
  * (Noise spec §7.7, token "ss"): client and server derive
  *   K = BLAKE2b-256(key = DH(client_static, server_static), "punchline rendezvous v1 auth")
  * which only the holder of one of the two private keys can compute, and the client returns
- *   proof = BLAKE2b-256(key = K, "client" ‖ server nonce ‖ client nonce ‖ client key ‖ server key).
+ *   proof = BLAKE2b-256(key = K, "client" ‖ server nonce ‖ client nonce ‖ client key ‖ server key ‖ binding).
  * The server nonce is fresh per session and single-use, so a recorded proof is useless on any other
- * session. The server answers with the same MAC labelled "server", proving it holds the pinned
- * server key (mutual authentication even when the TLS certificate is not pinned).
+ * session. `binding` is the SHA-256 of the TLS certificate the client saw (tls-server-end-point
+ * channel binding, RFC 5929 §4.1): a relay-in-the-middle terminating TLS with its own certificate
+ * makes the client prove over a hash the server does not hold, so the proof fails
+ * (spec/rendezvous.md §Authentication). The server answers with the same MAC labelled "server",
+ * proving it holds the pinned server key (mutual authentication without a certificate pin).
  * All primitives come from libsodium through src/crypto (X25519, keyed BLAKE2b = RFC 7693 MAC mode).
  */
 import { dh, generateKeyPair, keyPairFromSecretKey, type KeyPair } from '../../crypto/keys.js';
@@ -58,14 +61,30 @@ export interface ProofInput {
   readonly clientNonce: Uint8Array;
   readonly clientKey: Uint8Array;
   readonly serverKey: Uint8Array;
+  /** SHA-256 of the server's TLS certificate as the client saw it; empty when there is no TLS channel. */
+  readonly channelBinding: Uint8Array;
 }
 
 export function clientProof(authKey: Uint8Array, input: ProofInput): Uint8Array {
-  return mac(authKey, [CLIENT_LABEL, input.serverNonce, input.clientNonce, input.clientKey, input.serverKey]);
+  return mac(authKey, [
+    CLIENT_LABEL,
+    input.serverNonce,
+    input.clientNonce,
+    input.clientKey,
+    input.serverKey,
+    input.channelBinding,
+  ]);
 }
 
 export function serverProof(authKey: Uint8Array, input: ProofInput): Uint8Array {
-  return mac(authKey, [SERVER_LABEL, input.serverNonce, input.clientNonce, input.clientKey, input.serverKey]);
+  return mac(authKey, [
+    SERVER_LABEL,
+    input.serverNonce,
+    input.clientNonce,
+    input.clientKey,
+    input.serverKey,
+    input.channelBinding,
+  ]);
 }
 
 /** Constant-time comparison (sodium_memcmp) of two byte strings; false for different lengths. */

@@ -68,6 +68,12 @@ export interface RendezvousClientOptions {
   readonly staticKeyPair: StaticKeyPair;
   /** The server's static public key, pinned (recommended). Without it the key from the challenge is trusted. */
   readonly serverPublicKey?: Uint8Array;
+  /**
+   * SHA-256 of the TLS certificate of the session's channel as this client saw it (RFC 5929 §4.1
+   * tls-server-end-point), covered by both proofs so a relay-in-the-middle cannot pass. Default: empty
+   * (no TLS channel, e.g. the simulator).
+   */
+  readonly channelBinding?: Uint8Array;
   readonly random: RandomSource;
   /** Ping period (RTT estimate, keeps the session from idling out). Default 15 s. */
   readonly pingIntervalMs?: number;
@@ -94,7 +100,9 @@ export class RendezvousClientCore {
     clientNonce: Uint8Array;
     clientKey: Uint8Array;
     serverKey: Uint8Array;
+    channelBinding: Uint8Array;
   } | null = null;
+  private readonly channelBinding: Uint8Array;
   private presence: LegBinder | null = null;
   private presenceKey: Uint8Array | null = null;
   private readonly relayLegs = new Map<string, LegBinder>();
@@ -110,6 +118,7 @@ export class RendezvousClientCore {
   constructor(options: RendezvousClientOptions) {
     this.keyPair = options.staticKeyPair;
     this.pinnedServerKey = options.serverPublicKey;
+    this.channelBinding = options.channelBinding ?? new Uint8Array(0);
     this.random = options.random;
     this.pingIntervalMs = options.pingIntervalMs ?? 15_000;
     this.keepaliveMs = options.keepaliveMs ?? 15_000;
@@ -388,6 +397,7 @@ export class RendezvousClientCore {
       clientNonce,
       clientKey: this.keyPair.publicKey,
       serverKey: message.serverKey,
+      channelBinding: this.channelBinding,
     };
     this.state = 'registering';
     this.queue({
