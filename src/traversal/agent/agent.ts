@@ -57,6 +57,11 @@ export interface SelectedPath {
 }
 
 export type AgentEvent =
+  /**
+   * The peer proved itself (an authenticated probe) from `remote` on `socket`: the node layer may
+   * accept the peer's transport packets from there. Nothing is SENT there until it is `selected`.
+   */
+  | { readonly type: 'peer-address'; readonly socket: number; readonly remote: Address }
   | { readonly type: 'open-sockets'; readonly count: number }
   | { readonly type: 'close-sockets'; readonly keep: number }
   | ({ readonly type: 'selected' } & SelectedPath)
@@ -99,6 +104,9 @@ export class PunchSession {
   private sockets: BirthdaySockets | null = null;
   private socketTargets: Address[] = [];
   private peerReflexive = 0;
+  private remoteServerSeenHost: string | null;
+  /** (socket, address) pairs already reported as `peer-address` (bounded). */
+  private readonly peerAddresses = new Set<string>();
   private selected: { socket: number; remote: Address; rttMs: number; priority: number } | null = null;
   private lastConsentAt = 0;
   private nextConsentAt = Infinity;
@@ -116,6 +124,7 @@ export class PunchSession {
     this.sessionId = options.sessionId.slice();
     this.limits = { ...DEFAULT_TRAVERSAL_LIMITS, ...options.limits };
     this.replyTokens = this.limits.replyBurst;
+    this.remoteServerSeenHost = options.remote.serverSeenHost;
   }
 
   /** The validated pair in use, if any. */
@@ -139,6 +148,11 @@ export class PunchSession {
   start(at: number): void {
     if (this.closed || this.attemptsLeft === 0) return;
     this.startAt = Math.min(this.startAt, at);
+  }
+
+  /** The peer's public IP as the rendezvous server saw it, when it was learnt after construction. */
+  setRemoteServerSeenHost(host: string): void {
+    this.remoteServerSeenHost = host;
   }
 
   /** The node layer opened extra sockets 1..count for a birthday search. */
@@ -184,6 +198,7 @@ export class PunchSession {
       this.rejected++;
       return true;
     }
+    this.notePeerAddress(from, socket);
     if (!probe.reply) {
       this.answer(probe.nonce, from, socket, now, datagram.length);
       this.trigger(from, socket, now);
@@ -287,8 +302,8 @@ export class PunchSession {
     this.peerReflexive = 0;
     for (const pair of formPairs(role, family, local.candidates, remote.candidates)) this.checks.add(pair, 0, now);
     let duration = this.limits.attemptTimeoutMs;
-    if (technique === 'birthday-spray' && remote.serverSeenHost) {
-      this.spray = new BirthdaySpray(remote.serverSeenHost, this.limits, this.options.random, now);
+    if (technique === 'birthday-spray' && this.remoteServerSeenHost) {
+      this.spray = new BirthdaySpray(this.remoteServerSeenHost, this.limits, this.options.random, now);
       duration = this.limits.birthdayDurationMs;
     } else if (technique === 'birthday-sockets') {
       // Open only towards the peer's public candidates: its NAT forwards nothing else to it.
@@ -364,6 +379,14 @@ export class PunchSession {
     if (this.peerReflexive >= this.limits.maxPeerReflexive) return;
     this.peerReflexive++;
     this.checks.add(peerReflexivePair(this.options.role, from, this.localPublicPriority()), socket, now, true);
+  }
+
+  private notePeerAddress(from: Address, socket: number): void {
+    if (this.peerAddresses.size >= 64) return;
+    const key = `${socket}|${from.host}|${from.port}`;
+    if (this.peerAddresses.has(key)) return;
+    this.peerAddresses.add(key);
+    this.events.push({ type: 'peer-address', socket, remote: { host: from.host, port: from.port } });
   }
 
   private localPublicPriority(): number {
