@@ -114,7 +114,7 @@ export interface BindOptions {
 export interface PeerDialOptions {
   readonly psk?: Uint8Array;
   readonly signal?: AbortSignal;
-  /** Whole connect (rendezvous, first path, handshake); default 20 s. */
+  /** Whole connect (rendezvous, first path, handshake); default the transport's handshake timeout (10 s). */
   readonly timeoutMs?: number;
 }
 
@@ -291,6 +291,8 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   private socketClosed = false;
   /** Connecting by public key (bind with `server`); null otherwise. */
   private traversal: Traversal | null = null;
+  /** Default bound of connect(publicKey): the transport's handshake timeout. */
+  private handshakeTimeoutMs = 10_000;
 
   private counters = {
     datagramsReceived: 0,
@@ -349,6 +351,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       options.udpBackend,
     );
     if (options.server !== undefined) {
+      endpoint.handshakeTimeoutMs = options.transport?.handshakeTimeoutMs ?? endpoint.handshakeTimeoutMs;
       try {
         endpoint.traversal = Traversal.create(endpoint.traversalIo(), {
           server: typeof options.server === 'string' ? parseServerAddress(options.server) : options.server,
@@ -460,7 +463,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     checkKey('publicKey', peer);
     if (options === null || typeof options !== 'object') throw invalidArgument('connect options must be an object');
     if (options.psk !== undefined) checkKey('psk', options.psk);
-    const timeoutMs = options.timeoutMs ?? 20_000;
+    const timeoutMs = options.timeoutMs ?? this.handshakeTimeoutMs;
     if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
       throw invalidArgument(`timeoutMs must be a positive number, got ${String(options.timeoutMs)}`);
     const traversal = this.traversal;
