@@ -141,6 +141,45 @@ describe.runIf(await realCoreAvailable())('Endpoint.connect(publicKey) through p
     await connection.close();
   });
 
+  it('falls back to the relay when the direct pair dies, and returns to direct when it works again', async () => {
+    const limits = { consentIntervalMs: 300, consentTimeoutMs: 1500 };
+    const alice = await endpoint({ traversal: limits });
+    const bob = await endpoint({ traversal: limits });
+    let blocked = false;
+    blockProbes(alice, () => blocked);
+    blockProbes(bob, () => blocked);
+    const incomingConnection = new Promise<Connection>((resolve) => bob.once('connection', resolve));
+    const connection = await alice.connect(bob.publicKey);
+    const incoming = await incomingConnection;
+    incoming.on('error', () => undefined);
+    const paths: string[] = [];
+    connection.on('path', (p) => paths.push(p.kind));
+    await until(() => connection.path.kind === 'direct', 5000);
+    await until(() => server.core.stats().relay.allocations === 0, 8000); // relay released
+    const before = paths.length;
+    blocked = true; // the direct pair stops answering consent
+    await until(() => connection.path.kind === 'relay-udp', 8000);
+    expect(server.core.stats().relay.allocations).toBe(1); // a new allocation
+    // The connection still carries data, now through the relay.
+    const streamHash = new Promise<string>((resolve) => {
+      incoming.once('stream', (stream: PunchlineStream) => {
+        const hash = createHash('sha256');
+        stream.on('error', () => undefined);
+        stream.on('data', (chunk: Buffer) => hash.update(chunk));
+        stream.on('end', () => resolve(hash.digest('hex')));
+      });
+    });
+    const data = randomBytes(256 * 1024);
+    const stream = connection.openStream();
+    stream.on('error', () => undefined);
+    stream.end(data);
+    expect(await streamHash).toBe(createHash('sha256').update(data).digest('hex'));
+    blocked = false; // the retry punches again
+    await until(() => connection.path.kind === 'direct', 15_000);
+    expect(paths.slice(before)).toEqual(['relay-udp', 'direct']);
+    await connection.close();
+  }, 40_000);
+
   it('typed errors: offline peer, refused, wrong server key, unreachable server, not a key', async () => {
     const alice = await endpoint();
     await expect(alice.connect(realKeyPair().publicKey, { timeoutMs: 5000 })).rejects.toMatchObject({
