@@ -23,10 +23,10 @@ import { systemRandom, type RandomSource } from '../crypto/sodium.js';
 import { RendezvousClientCore, type ClientEvent } from '../traversal/rendezvous/client-core.js';
 import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
 import { FrameDecoder, StreamKind, encodeFrame } from '../traversal/rendezvous/framing.js';
-import { MAX_MESSAGE_BYTES, bytesEqual, type Candidate, type UdpAddress } from '../traversal/rendezvous/messages.js';
+import { MAX_MESSAGE_BYTES, bytesEqual, type Candidate, type Address } from '../traversal/rendezvous/messages.js';
 import { MAX_RELAY_STREAM_DATAGRAM, relayStreamHeader } from '../traversal/relay/stream-relay.js';
 import type { ObservedAddress } from '../traversal/relay/udp-control.js';
-import type { StaticKeyPair } from '../traversal/rendezvous/auth.js';
+import type { KeyPair } from '../crypto/keys.js';
 import type { WtClient, WtReader, WtWriter } from './webtransport-types.js';
 import { invalidArgument } from './endpoint-errors.js';
 import { parseServerAddress, type ServerAddress } from '../traversal/rendezvous/server-address.js';
@@ -159,7 +159,7 @@ export interface RendezvousClientOptions {
   readonly serverCertificateHash?: Uint8Array;
   /** With `url` only: the server's static public key (pinned). Implied by `server`. */
   readonly serverPublicKey?: Uint8Array;
-  readonly keyPair: StaticKeyPair;
+  readonly keyPair: KeyPair;
   /** Sends a datagram to the server's UDP port from the endpoint's shared socket. */
   readonly udp?: { send(datagram: Uint8Array): void };
   readonly connectTimeoutMs?: number;
@@ -419,8 +419,8 @@ export class RendezvousClient extends EventEmitter {
     return this.core.rttMs;
   }
 
-  lookup(peer: Uint8Array): Promise<{ online: boolean; udp?: UdpAddress }> {
-    return this.track('lookup-result', () => this.core.lookup(peer)) as Promise<{ online: boolean; udp?: UdpAddress }>;
+  lookup(peer: Uint8Array): Promise<{ online: boolean; udp?: Address }> {
+    return this.track('lookup-result', () => this.core.lookup(peer)) as Promise<{ online: boolean; udp?: Address }>;
   }
 
   /** Sends a connect request with our candidates; resolves with the peer's answer. */
@@ -487,7 +487,7 @@ export class RendezvousClient extends EventEmitter {
 
   /** Feed relay-control datagrams (0x12 + zero channel) that arrived from the server's UDP address. */
   receiveUdp(datagram: Uint8Array): void {
-    this.core.receiveUdp(datagram, performance.now());
+    this.core.receiveDatagram(datagram, performance.now());
     this.pump();
   }
 
@@ -553,7 +553,7 @@ export class RendezvousClient extends EventEmitter {
     if (this.closed) return;
     for (let m = this.core.pollTransmit(); m !== null; m = this.core.pollTransmit())
       this.writer?.write(encodeFrame(m)).catch(() => undefined);
-    for (let d = this.core.pollUdp(); d !== null; d = this.core.pollUdp()) this.options.udp?.send(d);
+    for (let d = this.core.pollDatagram(); d !== null; d = this.core.pollDatagram()) this.options.udp?.send(d);
     for (let e = this.core.pollEvent(); e !== null; e = this.core.pollEvent()) this.dispatch(e);
     this.arm();
   }

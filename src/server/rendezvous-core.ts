@@ -3,20 +3,15 @@
  * connect-request routing, punch coordination, relay allocation. It owns no socket and no clock:
  * the adapter (server.ts) calls
  *   openSession(now) / receive(sessionId, message, now) / closeSession(sessionId, now)
- *   receiveUdp(datagram, from, now)            for 0x12 datagrams on the UDP port
+ *   receiveDatagram(datagram, from, now)         for 0x12 datagrams on the UDP port
  *   openRelayStream / receiveRelayFrame / closeRelayStream   for stream-relay streams
  *   onTimeout(now) when nextDeadline() passes
  * and drains pollOutput() after each call. One handler per client message type, in one table.
  */
 import type { Address } from '../transport/api.js';
+import type { KeyPair } from '../crypto/keys.js';
 import type { RandomSource } from '../crypto/sodium.js';
-import {
-  clientProof,
-  constantTimeEqual,
-  deriveAuthKey,
-  serverProof,
-  type StaticKeyPair,
-} from '../traversal/rendezvous/auth.js';
+import { clientProof, constantTimeEqual, deriveAuthKey, serverProof } from '../traversal/rendezvous/auth.js';
 import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
 import {
   NONCE_LENGTH,
@@ -130,7 +125,7 @@ export interface RendezvousStats {
 }
 
 export interface RendezvousServerOptions {
-  readonly staticKeyPair: StaticKeyPair;
+  readonly staticKeyPair: KeyPair;
   readonly random: RandomSource;
   readonly limits?: Partial<RendezvousLimits>;
   readonly relayLimits?: Partial<RelayLimits>;
@@ -158,7 +153,7 @@ type Handler<T extends ClientMessage> = (session: Session, message: T, now: numb
 export class RendezvousServerCore {
   readonly limits: RendezvousLimits;
   readonly relay: RelayCore;
-  private readonly keyPair: StaticKeyPair;
+  private readonly keyPair: KeyPair;
   private channelBindings: readonly Uint8Array[];
   private readonly random: RandomSource;
   private readonly sessions = new Map<number, Session>();
@@ -297,8 +292,8 @@ export class RendezvousServerCore {
   }
 
   /** A datagram for the relay/presence plane (first byte 0x12) arrived on the UDP port. */
-  receiveUdp(datagram: Uint8Array, from: Address, now: number): void {
-    this.relay.receiveUdp(datagram, from, now);
+  receiveDatagram(datagram: Uint8Array, from: Address, now: number): void {
+    this.relay.receive(datagram, from, now);
     this.drainRelay();
   }
 

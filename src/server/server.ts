@@ -537,7 +537,7 @@ export class PunchlineServer {
     this.counters.udpBytesReceived += msg.length;
     const out =
       this.stunCore && classifyDatagram(msg) === DatagramKind.Stun
-        ? this.stunCore.handle(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, index, performance.now())
+        ? this.stunCore.receive(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, performance.now(), index)
         : null;
     if (!out) {
       this.counters.adapterDrops['udp-unknown']! += 1;
@@ -562,10 +562,10 @@ export class PunchlineServer {
     this.counters.udpDatagramsReceived[kind] = (this.counters.udpDatagramsReceived[kind] ?? 0) + 1;
     const from: Address = { host: normalizeHost(rinfo.address), port: rinfo.port };
     if (kind === DatagramKind.Relay) {
-      this.core.receiveUdp(msg, from, now);
+      this.core.receiveDatagram(msg, from, now);
       this.flush();
     } else if (kind === DatagramKind.Stun && this.stunCore) {
-      const out = this.stunCore.handle(msg, from, 0, now);
+      const out = this.stunCore.receive(msg, from, now, 0);
       if (out) this.sendStun(out.socket, out.data, out.destination);
     } else {
       this.counters.adapterDrops['udp-unknown']! += 1;

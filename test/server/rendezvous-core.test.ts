@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { Harness, seededRandom } from './harness.js';
-import { generateStaticKeyPair, clientProof, deriveAuthKey } from '../../src/traversal/rendezvous/auth.js';
+import { generateKeyPair } from '../../src/crypto/keys.js';
+import { clientProof, deriveAuthKey } from '../../src/traversal/rendezvous/auth.js';
 import {
   encodeMessage,
   decodeServerMessage,
@@ -30,8 +31,8 @@ describe('RendezvousServerCore: authentication', () => {
     const h = new Harness();
     const sessionId = h.server.openSession(h.now)!;
     drain(h);
-    const victim = generateStaticKeyPair(seededRandom('victim'));
-    const attacker = generateStaticKeyPair(seededRandom('attacker'));
+    const victim = generateKeyPair(seededRandom('victim'));
+    const attacker = generateKeyPair(seededRandom('attacker'));
     const nonce = new Uint8Array(32);
     // Claims the victim's key, proves with the attacker's own DH.
     const authKey = deriveAuthKey(attacker.secretKey, h.server.serverPublicKey);
@@ -91,7 +92,7 @@ describe('RendezvousServerCore: authentication', () => {
 
   it('client refuses a server whose key is not the pinned one', () => {
     const h = new Harness();
-    const wrongPin = generateStaticKeyPair(seededRandom('other-server')).publicKey;
+    const wrongPin = generateKeyPair(seededRandom('other-server')).publicKey;
     const alice = h.connect('alice', { pin: wrongPin });
     expect(alice.core.state).toBe('failed');
     expect(h.take(alice, 'fatal')[0]?.error.code).toBe(RendezvousErrorCode.ServerIdentity);
@@ -143,7 +144,7 @@ describe('RendezvousServerCore: presence, lookup, connect, punch', () => {
     const alice = h.connect('alice');
     const bob = h.connect('bob');
     const lookupId = alice.core.lookup(bob.keys.publicKey);
-    const missingId = alice.core.lookup(generateStaticKeyPair(seededRandom('nobody')).publicKey);
+    const missingId = alice.core.lookup(generateKeyPair(seededRandom('nobody')).publicKey);
     h.step();
     const results = h.take(alice, 'lookup-result');
     expect(results.find((r) => r.id === lookupId)?.online).toBe(true);
@@ -175,7 +176,7 @@ describe('RendezvousServerCore: presence, lookup, connect, punch', () => {
     const h = new Harness();
     const alice = h.connect('alice');
     const bob = h.connect('bob');
-    const ghost = generateStaticKeyPair(seededRandom('ghost')).publicKey;
+    const ghost = generateKeyPair(seededRandom('ghost')).publicKey;
     const id1 = alice.core.connect(ghost, candidates);
     h.step();
     expect(h.take(alice, 'error')).toMatchObject([{ id: id1, error: { code: RendezvousErrorCode.PeerOffline } }]);

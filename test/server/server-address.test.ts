@@ -14,7 +14,7 @@ import { connect as tlsConnect, createServer as createTlsServer, type Server as 
 import { PunchlineServer } from '../../src/server/server.js';
 import { generateSelfSignedCertificate } from '../../src/server/certificate.js';
 import { RendezvousClient } from '../../src/node/rendezvous-client.js';
-import { generateStaticKeyPair } from '../../src/traversal/rendezvous/auth.js';
+import { generateKeyPair } from '../../src/crypto/keys.js';
 import { RendezvousErrorCode } from '../../src/traversal/rendezvous/errors.js';
 import { formatServerAddress, parseServerAddress } from '../../src/traversal/rendezvous/server-address.js';
 
@@ -44,7 +44,7 @@ async function startServer(options: Parameters<typeof PunchlineServer.start>[0] 
 }
 
 async function register(server: string, connectTimeoutMs = 10_000): Promise<RendezvousClient> {
-  const client = await RendezvousClient.connect({ server, keyPair: generateStaticKeyPair(), connectTimeoutMs });
+  const client = await RendezvousClient.connect({ server, keyPair: generateKeyPair(), connectTimeoutMs });
   cleanups.push(() => client.close());
   return client;
 }
@@ -126,7 +126,7 @@ describe('server address string', () => {
     expect(through.publicKey).toHaveLength(32);
     // With its own certificate (all a real attacker has) the server refuses the proof.
     const mitmPort = await tlsRelay(server.info.tls, generateSelfSignedCertificate({ names: ['127.0.0.1'] }));
-    const victim = generateStaticKeyPair();
+    const victim = generateKeyPair();
     await expect(
       RendezvousClient.connect({
         server: formatServerAddress({ ...real, webTransportPort: mitmPort }),
@@ -142,7 +142,7 @@ describe('server address string', () => {
     const server = await startServer();
     const wrong = formatServerAddress({
       ...parseServerAddress(server.info.address),
-      publicKey: generateStaticKeyPair().publicKey,
+      publicKey: generateKeyPair().publicKey,
     });
     await expect(register(wrong, 5000)).rejects.toMatchObject({ code: RendezvousErrorCode.ServerIdentity });
   });

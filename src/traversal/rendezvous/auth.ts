@@ -14,24 +14,13 @@
  * proving it holds the pinned server key (mutual authentication without a certificate pin).
  * All primitives come from libsodium through src/crypto (X25519, keyed BLAKE2b = RFC 7693 MAC mode).
  */
-import { dh, generateKeyPair, keyPairFromSecretKey, type KeyPair } from '../../crypto/keys.js';
-import { sodium, type RandomSource } from '../../crypto/sodium.js';
+import { dh } from '../../crypto/keys.js';
+import { sodium } from '../../crypto/sodium.js';
 import { RendezvousError, RendezvousErrorCode } from './errors.js';
 
 const AUTH_LABEL = new TextEncoder().encode('punchline rendezvous v1 auth');
 const CLIENT_LABEL = new TextEncoder().encode('client');
 const SERVER_LABEL = new TextEncoder().encode('server');
-
-export type StaticKeyPair = KeyPair;
-
-/** A fresh X25519 key pair from `random` (libsodium CSPRNG by default). */
-export function generateStaticKeyPair(random?: RandomSource): StaticKeyPair {
-  return random === undefined ? generateKeyPair() : generateKeyPair(random);
-}
-
-export function staticKeyPairFromSecret(secretKey: Uint8Array): StaticKeyPair {
-  return keyPairFromSecretKey(secretKey);
-}
 
 /** BLAKE2b-256 keyed MAC over the concatenation of `parts` (RFC 7693 §2.9 keyed mode). */
 export function mac(key: Uint8Array, parts: readonly Uint8Array[], length = 32): Uint8Array {
