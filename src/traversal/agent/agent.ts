@@ -12,7 +12,7 @@
  * next technique. Datagrams leave on socket 0 (the endpoint's socket) or, on the hard side of a
  * birthday search, on extra socket k ≥ 1 that the node layer opens when asked (`open-sockets`).
  */
-import type { Address, RandomSource } from '../../transport/api.js';
+import type { Address, DataTransmit, RandomSource } from '../../transport/api.js';
 import { PUNCH_NONCE_LENGTH, PUNCH_SESSION_ID_LENGTH } from '../../wire/probe.js';
 import type { Candidate } from '../rendezvous/messages.js';
 import { BirthdaySockets, BirthdaySpray } from './birthday.js';
@@ -41,9 +41,7 @@ export interface PunchSessionOptions {
   readonly limits?: Partial<TraversalLimits>;
 }
 
-export interface AgentTransmit {
-  readonly destination: Address;
-  readonly data: Uint8Array;
+export interface AgentTransmit extends DataTransmit {
   /** 0: the endpoint's socket; k ≥ 1: birthday socket k. */
   readonly socket: number;
   /** IP TTL for this datagram, or null for the socket's default. */
