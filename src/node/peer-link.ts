@@ -184,10 +184,11 @@ export class PeerLink extends EventEmitter {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const s of this.sockets) s.close();
     this.sockets = [];
-    if (this.relay) {
-      this.relay.stream?.close();
-      this.host.releaseRelay(this.relay.channel);
-      this.relay = null;
+    const relay = this.relay;
+    this.relay = null;
+    if (relay) {
+      relay.stream?.close();
+      this.host.releaseRelay(relay.channel);
     }
     this.host.routes.remove(this.virtual);
     this.removeAllListeners();
@@ -196,11 +197,13 @@ export class PeerLink extends EventEmitter {
   // ---- internals -------------------------------------------------------------------------------
 
   private replaceRelay(relay: { channel: Uint8Array; route: Route; stream: StreamRelay | null }): void {
-    if (this.relay) {
-      this.relay.stream?.close();
-      this.host.releaseRelay(this.relay.channel);
-    }
+    const previous = this.relay;
     this.relay = relay;
+    if (previous) {
+      // Closing a stream leg reports 'close' synchronously: it must no longer be ours by then.
+      previous.stream?.close();
+      this.host.releaseRelay(previous.channel);
+    }
     this.update();
   }
 

@@ -4,12 +4,9 @@
  * random ports) NATs and two hosts of one site. Each pair opens a stream through
  * `Endpoint.connect(publicKey)` and checks the bytes by hash; easy ↔ easy and same-site end direct
  * by simultaneous open / host candidates, easy ↔ hard ends direct by the birthday search, hard ↔ hard
- * stays on the UDP relay. Needs root and network namespaces; skips with the reason otherwise.
+ * stays on the UDP relay, and a UDP-blocked peer uses the stream relay. Needs root and network namespaces; skips with the reason otherwise.
  */
 import { fileURLToPath } from 'node:url';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labAvailability, type HostProcess } from '../../src/lab/index.js';
 import { generateKeyPair } from '../../src/crypto/keys.js';
@@ -18,7 +15,6 @@ import { encodePublicKey } from '../../src/crypto/key-text.js';
 const availability = await labAvailability();
 if (!availability.available) console.warn(`skipping connect-by-key lab test: ${availability.reason}`);
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const PEER = fileURLToPath(new URL('./fixtures/lab-punch-peer.ts', import.meta.url));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -32,49 +28,29 @@ interface Result {
 
 describe.skipIf(!availability.available)('connect by public key across lab NATs', () => {
   let lab: Lab;
-  let server: HostProcess;
   let address: string;
-  let dataDir: string;
   const listeners = new Map<string, { process: HostProcess; key: string }>();
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'punchline-connect-lab-'));
-    lab = await Lab.up({
-      name: `pa-${process.pid}`,
-      sites: [
-        { name: 'a', profile: 'easy', hosts: 2 },
-        { name: 'b', profile: 'easy' },
-        { name: 'c', profile: 'hard' },
-        { name: 'd', profile: 'hard' },
-      ],
-      servers: 1,
-    });
-    const [primary, alternate] = lab.host('server1').addresses;
-    server = lab.spawnNode('server1', CLI, [
-      'server',
-      '--host',
-      primary!,
-      '--udp-port',
-      '3478',
-      '--port',
-      '4433',
-      '--alt-host',
-      alternate!,
-      '--alt-port',
-      '3479',
-      '--metrics-port',
-      'off',
-      '--data-dir',
-      dataDir,
-    ]);
-    const line = await server.waitForLine(/punchline:\/\//, 30_000);
-    address = /punchline:\/\/[^\s"]+/.exec(line)![0];
+    lab = await Lab.up(
+      {
+        name: `pa-${process.pid}`,
+        sites: [
+          { name: 'a', profile: 'easy', hosts: 2 },
+          { name: 'b', profile: 'easy' },
+          { name: 'c', profile: 'hard' },
+          { name: 'd', profile: 'hard' },
+          { name: 'u', profile: 'udp-blocked' },
+        ],
+        servers: 1,
+      },
+      { server: true },
+    );
+    address = lab.serverAddress!;
   }, 120_000);
 
   afterAll(async () => {
-    await server?.kill();
     await lab?.down();
-    await rm(dataDir, { recursive: true, force: true });
   }, 60_000);
 
   async function listener(host: string): Promise<{ process: HostProcess; key: string }> {
@@ -146,6 +122,13 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
   it('hard ↔ hard: stays on the UDP relay', async () => {
     const r = await connect(lab.site('c').hosts[0]!.name, lab.site('d').hosts[0]!.name, 3000);
     expect(r.path).toBe('relay-udp');
+  }, 120_000);
+
+  it('udp-blocked ↔ hard: the stream relay (WebTransport) on one side, the UDP relay on the other', async () => {
+    const r = await connect(lab.site('u').hosts[0]!.name, lab.site('c').hosts[0]!.name, 2000);
+    expect(r.path).toBe('relay-stream');
+    const back = await connect(lab.site('c').hosts[0]!.name, lab.site('u').hosts[0]!.name, 2000);
+    expect(back.path).toBe('relay-udp');
   }, 120_000);
 
   it('same site: direct over the LAN (host candidates)', async () => {
