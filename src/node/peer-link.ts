@@ -48,6 +48,7 @@ const RETRY_DELAYS_MS = [2000, 8000, 30_000];
 
 export declare interface PeerLink {
   on(event: 'route', listener: (path: ConnectionPath | null) => void): this;
+  on(event: 'direct', listener: () => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
@@ -68,6 +69,8 @@ export class PeerLink extends EventEmitter {
   private closed = false;
   /** The peer signalled that its relay leg is bound (forwarding works both ways). */
   peerRelayReady = false;
+  /** The peer signalled that it sends on a direct pair. */
+  private peerDirect = false;
 
   constructor(
     private readonly host: LinkHost,
@@ -147,6 +150,20 @@ export class PeerLink extends EventEmitter {
       route: { kind: 'relay-stream', to: null, send: (d) => void stream.send(d) },
       stream,
     });
+  }
+
+  get hasRelay(): boolean {
+    return this.relay !== null;
+  }
+
+  /** A session exists and no attempt runs or is scheduled: a punch-go is for us. */
+  get awaitingPunch(): boolean {
+    return this.session !== null && !this.session.punching && !this.closed;
+  }
+
+  markPeerDirect(): void {
+    this.peerDirect = true;
+    if (this.direct) this.scheduleRelayRelease();
   }
 
   markPeerRelayReady(): void {
@@ -286,12 +303,14 @@ export class PeerLink extends EventEmitter {
         this.directAt ??= performance.now();
         this.retries = 0;
         this.update();
-        this.scheduleRelayRelease();
+        this.emit('direct');
+        if (this.peerDirect) this.scheduleRelayRelease();
         return;
       }
       case 'lost':
         if (this.direct && this.direct.socket === e.socket) {
           this.direct = null;
+          this.peerDirect = false;
           this.update();
           if (!this.relay && this.role === 'controlling') this.host.requestRelay(this);
           this.scheduleRetry();
@@ -331,7 +350,8 @@ export class PeerLink extends EventEmitter {
     if (this.releaseTimer || !this.relay) return;
     this.releaseTimer = setTimeout(() => {
       this.releaseTimer = null;
-      if (this.direct && this.relay && !this.closed) {
+      // Both sides send directly (each said so): nothing more can arrive on the relay but stragglers.
+      if (this.direct && this.peerDirect && this.relay && !this.closed) {
         const { channel, stream } = this.relay;
         this.relay = null;
         this.peerRelayReady = false;

@@ -49,6 +49,8 @@ export interface TraversalOptions {
 }
 
 const SIGNAL_RELAY_READY = 'punchline/relay-ready';
+/** The sender's route is a direct pair now: the relay may be released once both sides say so. */
+const SIGNAL_DIRECT = 'punchline/direct';
 /** A responder's link that no connection used within this long is dropped. */
 const UNUSED_LINK_MS = 30_000;
 const STUN_RETRANSMISSION = { rto: 250, rc: 4, rm: 8 };
@@ -97,7 +99,8 @@ function interfaceAddresses(bound: { host: string; port: number; family: 'IPv4' 
 export class Traversal implements LinkHost {
   readonly routes = new PeerRoutes();
   readonly serverUdp: Address;
-  private readonly links = new Map<string, PeerLink>();
+  /** Live links, oldest first (a peer may have several: one per connection). */
+  private readonly links = new Set<PeerLink>();
   private mapping: MappingKind = 'unknown';
   private udp = false;
   private reflexive: Address | null = null;
@@ -248,7 +251,7 @@ export class Traversal implements LinkHost {
       return link;
     } catch (error) {
       link.close();
-      this.links.delete(hex(peer));
+      this.links.delete(link);
       throw traversalErrorFrom(error, 'cannot connect');
     }
   }
@@ -281,11 +284,15 @@ export class Traversal implements LinkHost {
   private listen(): void {
     const client = this.client;
     client.on('connect-request', (request: ConnectRequest) => this.onConnectRequest(request));
+    // punch-go and relay-allocated name only the peer: the newest link of that peer that waits for one.
     client.on('punch-go', (go: { peer: Uint8Array; delayMs: number }) =>
-      this.links.get(hex(go.peer))?.punchAt(go.delayMs),
+      this.ofPeer(go.peer)
+        .reverse()
+        .find((l) => l.awaitingPunch)
+        ?.punchAt(go.delayMs),
     );
     client.on('relay-allocated', (allocation) => {
-      const link = this.links.get(hex(allocation.peer));
+      const link = this.ofPeer(allocation.peer).find((l) => !l.hasRelay);
       if (link) void this.bindRelay(link, allocation);
       else client.releaseRelay(allocation.channel);
     });
@@ -293,9 +300,11 @@ export class Traversal implements LinkHost {
       for (const link of this.links.values()) link.relayClosed(closed.channel);
     });
     client.on('signal', (signal: { from: Uint8Array; kind: string; data: Uint8Array }) => {
-      if (signal.kind !== SIGNAL_RELAY_READY) return;
-      const link = this.links.get(hex(signal.from));
-      if (link && hex(link.sessionId) === hex(signal.data)) link.markPeerRelayReady();
+      const session = hex(signal.data);
+      const link = this.ofPeer(signal.from).find((l) => hex(l.sessionId) === session);
+      if (!link) return;
+      if (signal.kind === SIGNAL_RELAY_READY) link.markPeerRelayReady();
+      else if (signal.kind === SIGNAL_DIRECT) link.markPeerDirect();
     });
     client.on('close', () => {
       this.closed = true;
@@ -368,9 +377,15 @@ export class Traversal implements LinkHost {
   }
 
   private addLink(link: PeerLink): void {
-    const key = hex(link.peer);
-    // One live link per peer: a newer attempt replaces an older one that no connection uses.
-    this.links.set(key, link);
+    this.links.add(link);
+    link.on('direct', () => {
+      if (!this.closed && this.registered) this.client.signal(link.peer, SIGNAL_DIRECT, link.sessionId);
+    });
+  }
+
+  private ofPeer(peer: Uint8Array): PeerLink[] {
+    const key = hex(peer);
+    return [...this.links].filter((l) => !l.isClosed && hex(l.peer) === key);
   }
 
   private onConnectRequest(request: ConnectRequest): void {
@@ -385,8 +400,6 @@ export class Traversal implements LinkHost {
       this.client.answer(request.rid, false, [], { reason: 'refused' });
       return;
     }
-    const previous = this.links.get(hex(request.from));
-    if (previous && !previous.isClosed && previous.role === 'controlled' && !this.inUse(previous)) previous.close();
     const link = new PeerLink(this, request.from, 'controlled', remote.sessionId);
     this.addLink(link);
     const session = this.session(link, request.candidates, remote, null);
@@ -399,10 +412,7 @@ export class Traversal implements LinkHost {
       () => undefined,
     );
     const expiry = setTimeout(() => {
-      if (!this.inUse(link)) {
-        link.close();
-        if (this.links.get(hex(link.peer)) === link) this.links.delete(hex(link.peer));
-      }
+      if (!this.inUse(link)) this.dropLink(link);
     }, UNUSED_LINK_MS);
     expiry.unref();
   }
@@ -419,7 +429,7 @@ export class Traversal implements LinkHost {
   /** Forgets a link whose connection ended. */
   dropLink(link: PeerLink): void {
     link.close();
-    if (this.links.get(hex(link.peer)) === link) this.links.delete(hex(link.peer));
+    this.links.delete(link);
   }
 
   private async bindRelay(
