@@ -64,9 +64,10 @@ export class BirthdaySpray {
       this.stopped = true;
       return null;
     }
-    let port = 0;
-    do port = this.limits.birthdayMinPort + randomBelow(this.random, span, this.scratch);
-    while (this.tried.has(port));
+    let port = this.limits.birthdayMinPort + randomBelow(this.random, span, this.scratch);
+    // A repeat: the next untried port upwards (bounded work whatever the random source does).
+    for (let i = 0; this.tried.has(port) && i < span; i++)
+      port = port + 1 > 65_535 ? this.limits.birthdayMinPort : port + 1;
     this.tried.add(port);
     // Catch up after a late timer without bursting: at most one interval behind.
     this.nextAt = Math.max(this.nextAt + this.intervalMs, now - this.intervalMs);

@@ -63,7 +63,7 @@ export class NatMiddlebox implements Middlebox {
     if (this.inside.has(d.to.host)) return this.inside.has(d.from.host) ? d : null;
     if (d.to.host !== this.publicHost) return d;
     const m = this.byPort.get(d.to.port);
-    if (!m || !m.permits.has(ep(d.from))) {
+    if (!m?.permits.has(ep(d.from))) {
       this.filtered++;
       return null;
     }
