@@ -180,6 +180,26 @@ describe.runIf(await realCoreAvailable())('Endpoint.connect(publicKey) through p
     await connection.close();
   }, 40_000);
 
+  it('a peer that vanishes right after answering: a typed error within the timeout, nothing left behind', async () => {
+    const alice = await endpoint();
+    let bob: Endpoint | null = null;
+    bob = await endpoint({
+      acceptPeer: () => {
+        setImmediate(() => void bob?.close()); // answers, then disappears mid-punch
+        return true;
+      },
+    });
+    const started = Date.now();
+    const error = await alice.connect(bob.publicKey, { timeoutMs: 3000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: expect.stringMatching(/^ERR_PUNCHLINE_(NO_PATH|PEER_OFFLINE)$/) });
+    expect(Date.now() - started).toBeLessThan(3000 + 1000);
+    // No route, relay or link survives the failed attempt.
+    const traversal = (alice as unknown as { traversal: { links: Set<unknown>; routes: { size: number } } }).traversal;
+    expect(traversal.links.size).toBe(0);
+    expect(traversal.routes.size).toBe(0);
+    await until(() => server.core.stats().relay.allocations === 0, 3000);
+  });
+
   it('typed errors: offline peer, refused, wrong server key, unreachable server, not a key', async () => {
     const alice = await endpoint();
     await expect(alice.connect(realKeyPair().publicKey, { timeoutMs: 5000 })).rejects.toMatchObject({
