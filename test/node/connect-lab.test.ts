@@ -41,6 +41,8 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
           { name: 'c', profile: 'hard' },
           { name: 'd', profile: 'hard' },
           { name: 'u', profile: 'udp-blocked' },
+          { name: 'g', profile: 'cgnat', variant: 'hard' },
+          { name: 'f', profile: 'firewall' },
         ],
         servers: 1,
       },
@@ -117,6 +119,17 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
     const r = await connect(lab.site('a').hosts[0]!.name, lab.site('c').hosts[0]!.name, 30_000);
     expect(r.path).toBe('direct');
     expect(r.remote.host).toBe(lab.site('c').publicAddress);
+  }, 120_000);
+
+  it('cgnat/hard ↔ easy: the birthday search through a home NAT and a symmetric carrier NAT', async () => {
+    const r = await connect(lab.site('g').hosts[0]!.name, lab.site('b').hosts[0]!.name, 30_000);
+    expect(r.path).toBe('direct');
+    expect(r.remote.host).toBe(lab.site('b').publicAddress);
+  }, 120_000);
+
+  it('firewall ↔ hard: direct (the firewalled public host sprays)', async () => {
+    const r = await connect(lab.site('f').hosts[0]!.name, lab.site('d').hosts[0]!.name, 30_000);
+    expect(r.path).toBe('direct');
   }, 120_000);
 
   it('hard ↔ hard: stays on the UDP relay', async () => {

@@ -16,7 +16,7 @@ import type { Address, DataTransmit, RandomSource } from '../../transport/api.js
 import { PUNCH_NONCE_LENGTH, PUNCH_SESSION_ID_LENGTH } from '../../wire/probe.js';
 import type { Candidate } from '../rendezvous/messages.js';
 import { BirthdaySockets, BirthdaySpray } from './birthday.js';
-import { candidatePriority } from './candidates.js';
+import { candidatePriority, isPrivateHost } from './candidates.js';
 import { CheckList, sameAddress, type Outstanding, type PairCheck } from './checks.js';
 import { TraversalError, TraversalErrorCode } from './errors.js';
 import { DEFAULT_TRAVERSAL_LIMITS, type TraversalLimits } from './limits.js';
@@ -304,9 +304,10 @@ export class PunchSession {
       this.spray = new BirthdaySpray(this.remoteServerSeenHost, this.limits, this.options.random, now);
       duration = this.limits.birthdayDurationMs;
     } else if (technique === 'birthday-sockets') {
-      // Open only towards the peer's public candidates: its NAT forwards nothing else to it.
+      // Open only towards the peer's public candidates (reflexive, mapped, or a public host address):
+      // nothing else can answer from the internet.
       this.socketTargets = remote.candidates
-        .filter((c) => c.type !== 'host' && c.type !== 'relay')
+        .filter((c) => c.type !== 'relay' && (c.type !== 'host' || !isPrivateHost(c.host)))
         .map((c) => ({ host: c.host, port: c.port }));
       const count = Math.min(this.limits.birthdaySockets, remote.profile.birthdaySockets > 0 ? 256 : 0);
       if (this.socketTargets.length > 0 && count > 0) {

@@ -83,3 +83,24 @@ export function remoteCandidates(list: readonly Candidate[]): Candidate[] {
   }
   return [...out.values()];
 }
+
+/**
+ * True for addresses that are never reachable from the internet (RFC 1918, RFC 6598 shared
+ * address space, loopback, link-local, IPv6 ULA): a host candidate in these ranges only works
+ * inside its own network.
+ */
+export function isPrivateHost(host: string): boolean {
+  if (isIP(host) === 4) {
+    const [a, b] = host.split('.').map(Number) as [number, number];
+    return (
+      a === 10 ||
+      a === 127 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      (a === 169 && b === 254)
+    );
+  }
+  const h = host.toLowerCase();
+  return h === '::1' || h.startsWith('fc') || h.startsWith('fd') || h.startsWith('fe80');
+}

@@ -164,6 +164,15 @@ describe('traversal agent in the simulator', () => {
     },
   );
 
+  it('public host ↔ hard: the birthday search aims the sockets at the public host candidate', () => {
+    const open: SideSpec = { kind: 'open', inside: { host: '198.51.100.50', port: 7000 }, publicHost: '198.51.100.50' };
+    const env = setup(open, HARD_B, 21);
+    punch(env, 20_000);
+    expect(env.nodeB.session.stats().technique).toBe('birthday-sockets');
+    expect(env.nodeA.selected()?.remote.host).toBe('203.0.113.11');
+    expect(env.nodeB.selected()?.remote).toEqual(open.inside);
+  });
+
   it('hard ↔ easy: roles follow the NATs, whichever side initiates', () => {
     const env = setup(HARD_A, EASY_B, 7);
     punch(env, 20_000);

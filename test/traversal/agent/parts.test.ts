@@ -18,6 +18,7 @@ import {
   encodeOffer,
   encodeProbe,
   formPairs,
+  isPrivateHost,
   pairPriority,
   randomBelow,
   remoteCandidates,
@@ -65,6 +66,24 @@ describe('candidates and pairs (RFC 8445)', () => {
       mapped: [],
     });
     expect(many).toHaveLength(16);
+  });
+
+  it('tells private from public addresses', () => {
+    for (const h of [
+      '10.1.2.3',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '100.64.0.1',
+      '127.0.0.1',
+      '169.254.1.1',
+      'fd00::1',
+      'fe80::1',
+      '::1',
+    ])
+      expect(isPrivateHost(h), h).toBe(true);
+    for (const h of ['172.32.0.1', '100.128.0.1', '198.51.100.50', '203.0.113.10', '2001:db8::1'])
+      expect(isPrivateHost(h), h).toBe(false);
   });
 
   it('drops invalid remote candidates and relay entries; one pair per remote address of our family', () => {
