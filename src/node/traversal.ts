@@ -325,10 +325,10 @@ export class Traversal implements LinkHost {
   }
 
   private candidates(): Candidate[] {
-    const hosts =
-      this.udp || this.endpoint.address().host !== '0.0.0.0' ? interfaceAddresses(this.endpoint.address()) : [];
+    // Host candidates even when UDP to the server is blocked: another host of the same LAN may
+    // still be reachable (a site that blocks UDP at its router does not block it between its hosts).
     return buildCandidates({
-      host: hosts,
+      host: interfaceAddresses(this.endpoint.address()),
       serverReflexive: this.reflexive ? [this.reflexive] : [],
       mapped: this.mapped,
     });

@@ -40,7 +40,7 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
           { name: 'b', profile: 'easy' },
           { name: 'c', profile: 'hard' },
           { name: 'd', profile: 'hard' },
-          { name: 'u', profile: 'udp-blocked' },
+          { name: 'u', profile: 'udp-blocked', hosts: 2 },
           { name: 'g', profile: 'cgnat', variant: 'hard' },
           { name: 'f', profile: 'firewall' },
         ],
@@ -142,6 +142,13 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
     expect(r.path).toBe('relay-stream');
     const back = await connect(lab.site('c').hosts[0]!.name, lab.site('u').hosts[0]!.name, 2000);
     expect(back.path).toBe('relay-udp');
+  }, 120_000);
+
+  it('same site behind a UDP-blocking router: direct over the LAN', async () => {
+    const [h1, h2] = lab.site('u').hosts;
+    const r = await connect(h1!.name, h2!.name, 20_000);
+    expect(r.path).toBe('direct');
+    expect(r.remote.host).toBe(h2!.addresses[0]);
   }, 120_000);
 
   it('same site: direct over the LAN (host candidates)', async () => {
