@@ -350,6 +350,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
         });
         await endpoint.traversal.start();
       } catch (error) {
+        endpoint.traversal?.close();
         endpoint.shutdown();
         throw error;
       }
@@ -575,7 +576,6 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     if (this.closing) return this.closing;
     this.closing = (async () => {
       this.core.close(this.freshNow());
-      this.traversal?.close();
       this.service();
       const pending = [...this.wrappers.values()].map((c) => c.closed);
       let timeout: NodeJS.Timeout | undefined;
@@ -587,6 +587,8 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       ]);
       clearTimeout(timeout);
       await this.waitSendsDrained();
+      // Last: the connections' closing packets still needed their routes (relay or direct).
+      this.traversal?.close();
       this.shutdown();
     })();
     return this.closing;

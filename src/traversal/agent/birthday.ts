@@ -6,7 +6,8 @@
  * expire before the peer's NAT, which therefore never sees unsolicited traffic (some NATs penalise
  * it). The easy side, whose mapping is endpoint-independent, sprays authenticated probes at random
  * ports of the hard side's public address; with n mappings among P ports, k probes hit one with
- * probability 1 − (1 − n/P)^k — for n = 256, P = 64 512, k = 1 000 that is 98 %, k = 2 000 99.97 %.
+ * probability 1 − (1 − n/P)^k — for n = 256, P = 64 512, k = 1 000 that is 98 %, k = 2 000 99.97 %
+ * (1 s and 2 s at the default spray rate).
  * A hit reaches one of the hard side's sockets, whose reply (normal TTL) validates the pair on both
  * sides; the connection continues on the socket that won.
  */
@@ -75,7 +76,7 @@ export class BirthdaySpray {
   }
 }
 
-/** The hard side: which extra socket sends its opening (low-TTL) datagram next, paced like the spray. */
+/** The hard side: which extra socket sends its opening (low-TTL) datagram next, paced at its own rate. */
 export class BirthdaySockets {
   private opened = 0;
   private nextSocket = 1;
@@ -88,7 +89,7 @@ export class BirthdaySockets {
     limits: TraversalLimits,
     start: number,
   ) {
-    this.intervalMs = 1000 / limits.birthdaySprayRate;
+    this.intervalMs = 1000 / limits.birthdayOpenRate;
     this.nextAt = start;
     this.endAt = start + limits.birthdayDurationMs;
   }

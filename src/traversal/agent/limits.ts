@@ -18,6 +18,8 @@ export interface TraversalLimits {
   readonly birthdayTtl: number;
   /** Probes per second the easy side sprays at the hard side's random ports. */
   readonly birthdaySprayRate: number;
+  /** Extra sockets the hard side opens per second (each sends its one low-TTL datagram). */
+  readonly birthdayOpenRate: number;
   /** Time cap of one birthday search. */
   readonly birthdayDurationMs: number;
   /** Lowest port sprayed (NATs allocate from the dynamic range; 1024 covers Linux's default). */
@@ -42,7 +44,8 @@ export const DEFAULT_TRAVERSAL_LIMITS: TraversalLimits = {
   attemptTimeoutMs: 6_000,
   birthdaySockets: 256,
   birthdayTtl: 3,
-  birthdaySprayRate: 400,
+  birthdaySprayRate: 1000,
+  birthdayOpenRate: 2000,
   birthdayDurationMs: 14_000,
   birthdayMinPort: 1024,
   consentIntervalMs: 2_000,
