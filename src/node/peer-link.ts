@@ -60,6 +60,7 @@ export class PeerLink extends EventEmitter {
   private relay: { channel: Uint8Array; route: Route; stream: StreamRelay | null } | null = null;
   private direct: { socket: number; remote: Address; route: Route } | null = null;
   private sockets: BirthdaySocket[] = [];
+  private readonly provenSockets = new Set<number>();
   private socketsWanted = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
@@ -280,6 +281,7 @@ export class PeerLink extends EventEmitter {
     switch (e.type) {
       case 'peer-address':
         if (e.socket === 0) this.host.routes.addSource(e.remote, this.virtual);
+        else this.provenSockets.add(e.socket);
         return;
       case 'open-sockets':
         this.socketsWanted = e.count;
@@ -288,7 +290,7 @@ export class PeerLink extends EventEmitter {
       case 'close-sockets':
         this.socketsWanted = 0;
         this.sockets = this.sockets.filter((s) => {
-          if (s.index === e.keep) return true;
+          if (e.keep.includes(s.index)) return true;
           s.close();
           return false;
         });
@@ -342,8 +344,9 @@ export class PeerLink extends EventEmitter {
       this.receiveProbe(data, from, index);
       return;
     }
-    // Transport packets on the socket that won belong to this connection, whatever their source.
-    if (first >= 0x40 && this.direct?.socket === index) this.host.deliver(data, this.virtual);
+    // Transport packets on a socket the peer proved itself on belong to this connection (the peer may
+    // send to another winner than the one we send from).
+    if (first >= 0x40 && this.provenSockets.has(index)) this.host.deliver(data, this.virtual);
   }
 
   private scheduleRelayRelease(): void {

@@ -61,7 +61,11 @@ export type AgentEvent =
    */
   | { readonly type: 'peer-address'; readonly socket: number; readonly remote: Address }
   | { readonly type: 'open-sockets'; readonly count: number }
-  | { readonly type: 'close-sockets'; readonly keep: number }
+  /**
+   * Close the birthday sockets except `keep`: every socket the peer proved itself on (the two sides
+   * may have picked different winners; each must still receive on the other's).
+   */
+  | { readonly type: 'close-sockets'; readonly keep: readonly number[] }
   | ({ readonly type: 'selected' } & SelectedPath)
   | { readonly type: 'lost'; readonly socket: number; readonly remote: Address }
   | {
@@ -102,6 +106,9 @@ export class PunchSession {
   private sockets: BirthdaySockets | null = null;
   private socketTargets: Address[] = [];
   private peerReflexive = 0;
+  /** Birthday sockets the peer proved itself on (an authenticated probe or reply arrived there). */
+  private readonly provenSockets = new Set<number>();
+  private socketsCloseAt = Infinity;
   private remoteServerSeenHost: string | null;
   /** (socket, address) pairs already reported as `peer-address` (bounded). */
   private readonly peerAddresses = new Set<string>();
@@ -264,7 +271,7 @@ export class PunchSession {
     if (this.closed) return Infinity;
     let t = Math.min(this.startAt, this.attemptEndAt);
     if (this.checks) t = Math.min(t, this.checks.nextDeadline());
-    if (this.sockets) t = Math.min(t, this.sockets.nextDeadline());
+    if (this.sockets) t = Math.min(t, this.sockets.nextDeadline(), this.socketsCloseAt);
     if (this.spray) t = Math.min(t, this.spray.nextDeadline());
     if (this.selected) t = Math.min(t, this.nextConsentAt, this.lastConsentAt + this.limits.consentTimeoutMs);
     return t;
@@ -276,6 +283,7 @@ export class PunchSession {
       this.startAt = Infinity;
       this.beginAttempt(now);
     }
+    if (this.sockets && now >= this.socketsCloseAt) this.closeSockets();
     if (now >= this.attemptEndAt) this.endAttempt();
     if (this.selected && now - this.lastConsentAt >= this.limits.consentTimeoutMs) {
       const lost = this.selected;
@@ -322,8 +330,7 @@ export class PunchSession {
   private endAttempt(): void {
     this.attemptEndAt = Infinity;
     const technique = this.technique ?? 'relay-only';
-    if (this.sockets) this.events.push({ type: 'close-sockets', keep: this.selected?.socket ?? 0 });
-    this.sockets = null;
+    if (this.sockets) this.closeSockets();
     this.spray = null;
     this.checks = null;
     if (!this.selected)
@@ -344,12 +351,11 @@ export class PunchSession {
     this.lastConsentAt = now;
     this.nextConsentAt = now + this.limits.consentIntervalMs;
     this.events.push({ type: 'selected', socket: best.socket, remote: best.pair.remote, rttMs: best.rttMs });
-    // The birthday search is over once a pair works: stop spraying, keep only the socket that won.
+    // The birthday search is over once a pair works: stop spraying; the extra sockets close after a
+    // short grace, in which the peer's own choice of socket still proves itself (see close-sockets).
     if (this.spray) this.spray.stopped = true;
-    if (this.sockets && (!previous || previous.socket !== best.socket)) {
-      this.events.push({ type: 'close-sockets', keep: best.socket });
-      this.sockets = null;
-    }
+    if (this.sockets && this.socketsCloseAt === Infinity) this.socketsCloseAt = now + this.limits.birthdayGraceMs;
+    void previous;
   }
 
   /** Answers an authenticated probe (rate-limited: replies never outnumber what the bucket allows). */
@@ -380,7 +386,17 @@ export class PunchSession {
     this.checks.add(peerReflexivePair(this.options.role, from, this.localPublicPriority()), socket, now, true);
   }
 
+  private closeSockets(): void {
+    const keep = new Set(this.selected ? [...this.provenSockets] : []);
+    if (this.selected && this.selected.socket > 0) keep.add(this.selected.socket);
+    keep.delete(0);
+    this.events.push({ type: 'close-sockets', keep: [...keep].sort((a, b) => a - b) });
+    this.sockets = null;
+    this.socketsCloseAt = Infinity;
+  }
+
   private notePeerAddress(from: Address, socket: number): void {
+    if (socket > 0) this.provenSockets.add(socket);
     if (this.peerAddresses.size >= 64) return;
     const key = `${socket}|${from.host}|${from.port}`;
     if (this.peerAddresses.has(key)) return;

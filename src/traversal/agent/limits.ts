@@ -22,6 +22,8 @@ export interface TraversalLimits {
   readonly birthdayOpenRate: number;
   /** Time cap of one birthday search. */
   readonly birthdayDurationMs: number;
+  /** The extra sockets stay open this long after the first validated pair (the peer's pick may differ). */
+  readonly birthdayGraceMs: number;
   /** Lowest port sprayed (NATs allocate from the dynamic range; 1024 covers Linux's default). */
   readonly birthdayMinPort: number;
   /** Consent freshness on the selected pair (RFC 7675 §5.1): one probe per this interval... */
@@ -47,6 +49,7 @@ export const DEFAULT_TRAVERSAL_LIMITS: TraversalLimits = {
   birthdaySprayRate: 1000,
   birthdayOpenRate: 2000,
   birthdayDurationMs: 14_000,
+  birthdayGraceMs: 1_000,
   birthdayMinPort: 1024,
   consentIntervalMs: 2_000,
   consentTimeoutMs: 8_000,

@@ -151,10 +151,15 @@ describe('traversal agent in the simulator', () => {
       expect(env.nodeB.session.stats().technique).toBe('birthday-sockets');
       expect(easy?.remote.host).toBe('203.0.113.11');
       expect(hard?.remote).toEqual({ host: '203.0.113.10', port: 5000 });
-      // The hard side continues on the socket that won; every other extra socket was closed.
+      // The hard side continues on the socket that won; the others closed after the grace period,
+      // except those the easy side proved itself on (a few at most: the spray stopped at its hit).
+      env.net.runFor(1500);
       const closes = env.nodeB.events.filter((e) => e.type === 'close-sockets');
-      expect(closes.at(-1)).toMatchObject({ keep: hard?.socket });
-      expect([...env.nodeB.open]).toEqual(hard!.socket > 0 ? [hard!.socket] : []);
+      expect(closes).toHaveLength(1);
+      const keep = (closes[0] as { keep: readonly number[] }).keep;
+      if (hard!.socket > 0) expect(keep).toContain(hard!.socket);
+      expect(keep.length).toBeLessThanOrEqual(3);
+      expect([...env.nodeB.open].sort((x, y) => x - y)).toEqual(keep);
       // Bounded: the spray stopped at the hit, well under its cap.
       expect(env.nodeA.session.stats().sprayed).toBeLessThan(1000 * 14);
       // Consent keeps the winning pair alive afterwards.
@@ -206,7 +211,7 @@ describe('traversal agent in the simulator', () => {
     const failed = env.nodeB.events.find((e) => e.type === 'attempt-failed');
     expect(failed).toBeDefined();
     expect(failed!.at - at).toBeLessThanOrEqual(14_000 + 1);
-    expect(env.nodeB.events.filter((e) => e.type === 'close-sockets').at(-1)).toMatchObject({ keep: 0 });
+    expect(env.nodeB.events.filter((e) => e.type === 'close-sockets').at(-1)).toMatchObject({ keep: [] });
     expect(env.nodeB.open.size).toBe(0);
     expect(env.nodeB.session.nextDeadline()).toBe(Infinity);
   });

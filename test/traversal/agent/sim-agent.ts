@@ -83,7 +83,7 @@ export class AgentNode {
         this.session.socketsOpened(e.count);
       } else if (e.type === 'close-sockets') {
         for (const k of [...this.open]) {
-          if (k === e.keep) continue;
+          if (e.keep.includes(k)) continue;
           this.open.delete(k);
           this.net.removeNode(this.socketAddress(k));
         }
