@@ -53,7 +53,10 @@ const SIGNAL_RELAY_READY = 'punchline/relay-ready';
 const SIGNAL_DIRECT = 'punchline/direct';
 /** A responder's link that no connection used within this long is dropped. */
 const UNUSED_LINK_MS = 30_000;
-const STUN_RETRANSMISSION = { rto: 250, rc: 4, rm: 8 };
+/** STUN to the alternate address (RFC 8489 §6.2.1 schedule: 0, 200, 600 ms, given up at 1.4 s). */
+const STUN_RETRANSMISSION = { rto: 200, rc: 3, rm: 4 };
+/** No BOUND for the UDP presence within this long (three BINDs): UDP to the server is blocked. */
+const PRESENCE_TIMEOUT_MS = 1500;
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
@@ -311,17 +314,25 @@ export class Traversal implements LinkHost {
     });
   }
 
+  /**
+   * The UDP presence (server-reflexive address; no answer in PRESENCE_TIMEOUT_MS = UDP blocked) and,
+   * in parallel, one STUN Binding to the alternate address (mapping behaviour). Without UDP the
+   * mapping does not matter, so bind() does not wait for the STUN timeout then.
+   */
   private async gather(): Promise<void> {
     const alternate = this.options.server.alternate;
-    const [presence, other] = await Promise.all([
-      this.client.startUdpPresence(2000).catch(() => null),
-      alternate ? this.stun.binding(alternate).catch(() => null) : Promise.resolve(null),
-    ]);
+    const other = alternate ? this.stun.binding(alternate).catch(() => null) : Promise.resolve(null);
+    const presence = await this.client.startUdpPresence(PRESENCE_TIMEOUT_MS).catch(() => null);
     this.udp = presence !== null;
     this.reflexive = presence ? { host: presence.host, port: presence.port } : null;
+    if (!this.udp) {
+      this.mapping = 'unknown';
+      return;
+    }
+    const answer = await other;
     const hosts = interfaceAddresses(this.endpoint.address());
-    const otherMapped = other ? { host: other.mapped.host, port: other.mapped.port } : null;
-    this.mapping = this.udp ? classifyMapping(this.reflexive, otherMapped, hosts) : 'unknown';
+    const otherMapped = answer ? { host: answer.mapped.host, port: answer.mapped.port } : null;
+    this.mapping = classifyMapping(this.reflexive, otherMapped, hosts);
   }
 
   private candidates(): Candidate[] {
