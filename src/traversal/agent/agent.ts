@@ -98,6 +98,10 @@ export class PunchSession {
   private readonly replies: AgentTransmit[] = [];
   private readonly outstanding = new Map<bigint, Outstanding>();
   private attempt = -1;
+  /** Attempts before this one succeeded: a pair that worked once (then died) earns fresh attempts. */
+  private attemptBase = 0;
+  /** Probes that count against maxProbes (consent probes do not: they are rate-bound by themselves). */
+  private searchProbes = 0;
   private technique: Technique | null = null;
   private startAt = Infinity;
   private attemptEndAt = Infinity;
@@ -146,7 +150,7 @@ export class PunchSession {
 
   /** Attempts left (each `start` uses one). */
   get attemptsLeft(): number {
-    return Math.max(0, MAX_ATTEMPTS - (this.attempt + 1));
+    return Math.max(0, MAX_ATTEMPTS - (this.attempt + 1 - this.attemptBase));
   }
 
   /** Starts the next attempt at `at` (the coordinated simultaneous open instant), or now if past. */
@@ -242,7 +246,12 @@ export class PunchSession {
   pollTransmit(now: number): AgentTransmit | null {
     const reply = this.replies.shift();
     if (reply) return reply;
-    if (this.closed || this.probesSent >= this.limits.maxProbes) return null;
+    if (this.closed) return null;
+    if (this.selected && now >= this.nextConsentAt) {
+      this.nextConsentAt = now + this.limits.consentIntervalMs;
+      return this.probe(now, this.selected.remote, this.selected.socket, null, 'consent', null);
+    }
+    if (this.searchProbes >= this.limits.maxProbes) return null;
     const check = this.checks?.due(now) ?? null;
     if (check) return this.probe(now, check.pair.remote, check.socket, null, 'check', check);
     if (this.sockets && this.socketTargets.length > 0) {
@@ -255,10 +264,6 @@ export class PunchSession {
     if (this.spray) {
       const target = this.spray.next(now);
       if (target) return this.probe(now, target, 0, null, 'spray', null);
-    }
-    if (this.selected && now >= this.nextConsentAt) {
-      this.nextConsentAt = now + this.limits.consentIntervalMs;
-      return this.probe(now, this.selected.remote, this.selected.socket, null, 'consent', null);
     }
     return null;
   }
@@ -302,7 +307,7 @@ export class PunchSession {
   private beginAttempt(now: number): void {
     this.attempt++;
     const { local, remote, role, family } = this.options;
-    const technique = chooseTechnique(local.profile, remote.profile, this.attempt);
+    const technique = chooseTechnique(local.profile, remote.profile, this.attempt - this.attemptBase);
     this.technique = technique;
     this.checks = new CheckList(this.limits);
     this.peerReflexive = 0;
@@ -350,6 +355,7 @@ export class PunchSession {
     this.selected = { socket: best.socket, remote: best.pair.remote, rttMs: best.rttMs, priority: best.pair.priority };
     this.lastConsentAt = now;
     this.nextConsentAt = now + this.limits.consentIntervalMs;
+    this.attemptBase = this.attempt + 1;
     this.events.push({ type: 'selected', socket: best.socket, remote: best.pair.remote, rttMs: best.rttMs });
     // The birthday search is over once a pair works: stop spraying; the extra sockets close after a
     // short grace, in which the peer's own choice of socket still proves itself (see close-sockets).
@@ -421,6 +427,7 @@ export class PunchSession {
     this.options.random(nonce);
     this.outstanding.set(nonceKey(nonce), { socket, destination, sentAt: now, check, purpose });
     this.probesSent++;
+    if (purpose !== 'consent') this.searchProbes++;
     const data = encodeProbe(this.options.keys.send, false, this.sessionId, nonce);
     return { destination, data, socket, ttl };
   }
