@@ -14,7 +14,7 @@ import { type BindOptions, type Connection, Endpoint } from '../../src/node/endp
 import type { PunchlineStream } from '../../src/node/stream.js';
 import { PunchlineServer } from '../../src/server/server.js';
 import { formatServerAddress, parseServerAddress } from '../../src/traversal/rendezvous/server-address.js';
-import { realCoreAvailable, realKeyPair } from './real-core.js';
+import { realKeyPair } from './real-core.js';
 
 let server: PunchlineServer;
 let dataDir: string;
@@ -58,7 +58,7 @@ function blockProbes(e: Endpoint, blocked: () => boolean): void {
     (datagram[0] === 0x10 || datagram[0] === 0x11) && blocked() ? Promise.resolve() : send(datagram, to);
 }
 
-describe.runIf(await realCoreAvailable())('Endpoint.connect(publicKey) through punchline server', () => {
+describe('Endpoint.connect(publicKey) through punchline server', () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'punchline-connect-by-key-'));
     server = await PunchlineServer.start({ host: '127.0.0.1', udpPort: 0, port: 0, metricsPort: null, dataDir });

@@ -15,8 +15,8 @@ import {
   type SideProfile,
   type TraversalLimits,
 } from '../../../src/traversal/agent/index.js';
-import { SimNetwork } from '../../sim/network.js';
-import { SimRandom } from '../../sim/random.js';
+import { SimNetwork } from '../../../src/sim/network.js';
+import { SimRandom } from '../../../src/sim/random.js';
 import { NatMiddlebox } from './nat-middlebox.js';
 import { AgentNode } from './sim-agent.js';
 

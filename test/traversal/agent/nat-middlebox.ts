@@ -9,8 +9,8 @@
  * right after this NAT (they open the mapping and go no further), as a low IP TTL makes them do.
  */
 import type { Address } from '../../../src/transport/api.js';
-import type { Middlebox, SimDatagram } from '../../sim/network.js';
-import type { SimRandom } from '../../sim/random.js';
+import type { Middlebox, SimDatagram } from '../../../src/sim/network.js';
+import type { SimRandom } from '../../../src/sim/random.js';
 
 interface Mapping {
   readonly internal: Address;

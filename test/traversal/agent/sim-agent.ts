@@ -4,7 +4,7 @@
  */
 import type { Address, ConnectionEvent, SansIoEndpoint, Transmit } from '../../../src/transport/api.js';
 import type { AgentEvent, AgentTransmit, PunchSession } from '../../../src/traversal/agent/index.js';
-import type { SimNetwork } from '../../sim/network.js';
+import type { SimNetwork } from '../../../src/sim/network.js';
 import type { NatMiddlebox } from './nat-middlebox.js';
 
 class SocketNode {
