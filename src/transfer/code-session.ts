@@ -1,14 +1,3 @@
-/**
- * `send`/`receive` by code phrase end to end (spec/transfer.md §Flow): meet in a rendezvous mailbox
- * by nameplate, run the code handshake through it, connect with the resulting psk to exactly the
- * key the handshake authenticated, then run the transfer.
- *
- * Connecting: the sender seals its UDP candidates (host addresses + its port) into the handshake
- * and the receiver dials them with `endpoint.connect({ host, port, publicKey, psk })`. When the
- * endpoint can dial by public key through the rendezvous (hole punching, relay), `dialSender` below
- * becomes `endpoint.connect(result.peerPublicKey, { psk: result.psk })` — one line.
- */
-import { networkInterfaces } from 'node:os';
 import { Packr } from 'msgpackr';
 import { generateKeyPair, type KeyPair } from '../crypto/keys.js';
 import { ReceiverHandshake, SenderHandshake, type HandshakeResult } from '../crypto/pake/code-handshake.js';
@@ -40,6 +29,8 @@ export interface SendByCodeOptions extends ServerOptions {
   readonly onCode?: (code: string) => void;
   /** The receiver's connection is up (before the offer). */
   readonly onConnected?: (path: PathKind) => void;
+  /** The connection moved to another path (e.g. relay → direct). */
+  readonly onPath?: (path: PathKind) => void;
   readonly onProgress?: (progress: TransferProgress) => void;
   readonly streams?: number;
   /** Local address to bind (default 0.0.0.0). */
@@ -53,6 +44,8 @@ export interface ReceiveByCodeOptions extends ServerOptions {
   readonly overwrite?: boolean;
   readonly confirm?: (offer: OfferSummary) => boolean | Promise<boolean>;
   readonly onConnected?: (path: PathKind) => void;
+  /** The connection moved to another path (e.g. relay → direct). */
+  readonly onPath?: (path: PathKind) => void;
   readonly onProgress?: (progress: TransferProgress) => void;
   readonly host?: string;
   readonly signal?: AbortSignal;
@@ -64,7 +57,8 @@ export interface CodeTransferResult extends TransferSummary {
 
 /** How long the receiver waits for each handshake message, and the sender for the connection. */
 const STEP_TIMEOUT_MS = 60_000;
-const DIAL_TIMEOUT_MS = 10_000;
+/** Rendezvous, first path (relay or direct) and handshake. */
+const DIAL_TIMEOUT_MS = 30_000;
 /** How long the sender waits for the receiver to close after `done`. */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -157,73 +151,17 @@ class MailboxLink {
   }
 }
 
-interface Candidate {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Host candidates of a socket bound to the wildcard address: every IPv4 interface address. */
-function hostCandidates(bound: { host: string; port: number }): Candidate[] {
-  if (bound.host !== '0.0.0.0') return [{ host: bound.host, port: bound.port }];
-  const external: Candidate[] = [];
-  const internal: Candidate[] = [];
-  for (const addresses of Object.values(networkInterfaces())) {
-    for (const a of addresses ?? []) {
-      if (a.family !== 'IPv4') continue;
-      (a.internal ? internal : external).push({ host: a.address, port: bound.port });
-    }
-  }
-  return [...external, ...internal];
-}
-
 function pathOf(connection: Connection): PathKind {
-  const path = (connection as unknown as { path?: { kind?: PathKind } }).path;
-  return path?.kind ?? 'direct';
+  return connection.path.kind;
 }
 
-/** Dials the sender the handshake authenticated (see the file comment for the by-key variant). */
-async function dialSender(endpoint: Endpoint, result: HandshakeResult, signal?: AbortSignal): Promise<Connection> {
-  const payload = packr.unpack(result.payload!) as { candidates?: Candidate[] };
-  const candidates = Array.isArray(payload.candidates) ? payload.candidates.slice(0, 16) : [];
-  if (candidates.length === 0) throw new TransferError(TransferErrorCode.Protocol, 'the sender gave no address');
-  // The dial timeout bounds the handshake only: a connect signal also aborts the connection once
-  // established (Endpoint.connect), so each attempt gets a controller whose timer stops on success.
-  const attempts = candidates.map((c) => {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error('dial timeout')), DIAL_TIMEOUT_MS);
-    const onAbort = (): void => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const attempt = endpoint.connect({
-      host: String(c.host),
-      port: Number(c.port),
-      publicKey: result.peerPublicKey,
-      psk: result.psk,
-      signal: controller.signal,
-    });
-    void attempt.then(
-      () => clearTimeout(timer),
-      () => clearTimeout(timer),
-    );
-    return attempt;
+/** Dials the sender the handshake authenticated, by its public key, with the psk. */
+function dialSender(endpoint: Endpoint, result: HandshakeResult, signal?: AbortSignal): Promise<Connection> {
+  return endpoint.connect(result.peerPublicKey, {
+    psk: result.psk,
+    timeoutMs: DIAL_TIMEOUT_MS,
+    ...(signal ? { signal } : {}),
   });
-  try {
-    const connection = await Promise.any(attempts);
-    // The other attempts, if they also succeed, are closed.
-    for (const attempt of attempts) {
-      void attempt.then(
-        (other) => {
-          if (other !== connection) void other.close(0, 'duplicate');
-        },
-        () => undefined,
-      );
-    }
-    return connection;
-  } catch {
-    throw new TransferError(
-      TransferErrorCode.Aborted,
-      `could not reach the sender at ${candidates.map((c) => `${c.host}:${c.port}`).join(', ')}`,
-    );
-  }
 }
 
 /** The incoming connection from exactly `peer` (anything else with our psk is closed). */
@@ -294,14 +232,22 @@ export async function sendByCode(options: SendByCodeOptions): Promise<CodeTransf
         ? new PakeError(PakeErrorCode.WrongCode, 'the receiver typed a wrong code; this code is now used up')
         : error;
     }
-    endpoint = await Endpoint.bind({ keyPair, psk: result.psk, host: options.host ?? '0.0.0.0' });
-    const incoming = acceptFrom(endpoint, result.peerPublicKey, options.signal);
+    const receiverKey = result.peerPublicKey;
+    endpoint = await Endpoint.bind({
+      keyPair,
+      psk: result.psk,
+      host: options.host ?? '0.0.0.0',
+      server: options.server,
+      acceptPeer: (peer) => bytesEqual(peer, receiverKey),
+    });
+    const incoming = acceptFrom(endpoint, receiverKey, options.signal);
     incoming.catch(() => undefined);
-    link.put(handshake.confirm(packr.pack({ candidates: hostCandidates(endpoint.address()) })));
+    // Registered: the receiver may dial us by key now. The sealed payload is kept for extensions.
+    link.put(handshake.confirm(packr.pack({ v: 1 })));
     link.close();
     const connection = await incoming;
-    const path = pathOf(connection);
-    options.onConnected?.(path);
+    options.onConnected?.(pathOf(connection));
+    connection.on('path', (path) => options.onPath?.(path.kind));
     const summary = await sendTransfer(connection, options.entries, {
       ...(options.streams ? { streams: options.streams } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -331,16 +277,17 @@ export async function receiveByCode(options: ReceiveByCodeOptions): Promise<Code
     link.put(handshake.receive(await abortable(link.next(STEP_TIMEOUT_MS), options.signal)));
     const result = handshake.finish(await abortable(link.next(STEP_TIMEOUT_MS), options.signal));
     link.close();
-    endpoint = await Endpoint.bind({ keyPair, host: options.host ?? '0.0.0.0' });
+    endpoint = await Endpoint.bind({ keyPair, host: options.host ?? '0.0.0.0', server: options.server });
     const connection = await dialSender(endpoint, result, options.signal);
-    const path = pathOf(connection);
-    options.onConnected?.(path);
+    options.onConnected?.(pathOf(connection));
+    connection.on('path', (path) => options.onPath?.(path.kind));
     const summary = await receiveTransfer(connection, {
       out: options.out,
       ...(options.overwrite ? { overwrite: true } : {}),
       ...(options.confirm ? { confirm: options.confirm } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
+    const path = pathOf(connection);
     await connection.close();
     return { ...summary, path };
   } catch (error) {

@@ -1,8 +1,8 @@
 /**
  * What `send`/`receive` show (spec/transfer.md §CLI): on a TTY a progress bar on stderr (bytes,
  * rate, ETA, direct or relayed path; cli-progress), then a one-line summary; with --json, JSON
- * lines on stderr instead: `code` (sender, first), `connected`, `progress` (at most 4 a second),
- * `done`, or `error`.
+ * lines on stderr instead: `code` (sender, first), `connected`, `path` (on a change), `progress`
+ * (at most 4 a second), `done`, or `error`.
  */
 import cliProgress from 'cli-progress';
 import type { PathKind } from './code-session.js';
@@ -22,7 +22,7 @@ export function formatBytes(bytes: number): string {
 }
 
 function describePath(path: PathKind): string {
-  return path === 'direct' ? 'direct' : path === 'relay-udp' ? 'relayed (UDP)' : 'relayed (stream)';
+  return path === 'direct' ? 'direct' : path === 'relay-udp' ? 'relayed over UDP' : 'relayed over the server stream';
 }
 
 export interface ReporterOptions {
@@ -62,6 +62,14 @@ export class TransferReporter {
     this.path = path;
     if (this.json) this.event({ event: 'connected', path });
     else this.line(`connected (${describePath(path)})`);
+  }
+
+  /** The connection moved (relay → direct, or back). */
+  pathChanged(path: PathKind): void {
+    if (path === this.path) return;
+    this.path = path;
+    if (this.json) this.event({ event: 'path', path });
+    else if (!this.tty) this.line(`path: ${describePath(path)}`);
   }
 
   progress(p: TransferProgress): void {

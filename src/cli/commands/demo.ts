@@ -4,10 +4,10 @@
  * connection, parallel streams), shows the receiver's progress and path, verifies every file
  * against the source (BLAKE2b), and removes everything it made.
  *
- * Where it runs: as root, in a lab (src/lab): sender in a public site, receiver behind a hard NAT,
- * server on the lab's internet, each command in its own namespace. Both peers behind NATs (relay,
- * then direct) needs connect-by-public-key through the rendezvous. Without root, or with
- * --loopback, over loopback in this process. The demo says which one it runs and why.
+ * Where it runs: as root, in a lab (src/lab): sender behind an easy NAT, receiver behind a hard
+ * NAT, server on the lab's internet, each command in its own namespace; the connection goes relay
+ * first, then direct. Without root, or with --loopback, over loopback in this process. The demo
+ * says which one it runs and why.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ import { buildManifest, offerTotals } from '../../transfer/manifest.js';
 import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
 import { parseCommandLine } from '../args.js';
 
-export const summary = 'send a generated 64 MiB tree by code (through a NAT lab as root), verify every file';
+export const summary = 'send a generated 64 MiB tree by code (through two NATs in a lab as root), verify every file';
 
 const HELP = `usage: punchline demo [--bytes 64M] [--loopback] [--timeout 300] [--json]
 
@@ -37,10 +37,12 @@ nameplate at a rendezvous server, CPace code handshake, encrypted connection aut
 code, files over parallel streams with BLAKE2b per chunk and per file. Shows the receiver's
 progress and path, verifies every file against its source, and removes everything it created.
 
-As root (Linux, network namespaces and nftables) it builds a lab: the sender in a public site, the
-receiver behind a hard NAT (address-and-port-dependent mapping, random ports), the server on the
-lab's internet, each command in its own namespace; the lab is taken down at the end. Otherwise
-(or with --loopback) sender, receiver and server run in this process over loopback. It says which.
+As root (Linux, network namespaces and nftables) it builds a lab: the sender behind an easy NAT,
+the receiver behind a hard NAT (address-and-port-dependent mapping, random ports), the server on
+the lab's internet, each command in its own namespace. The connection starts over the relay and
+moves to a direct path once the NATs are punched; the path changes are shown. The lab is taken
+down at the end. Otherwise (or with --loopback) sender, receiver and server run in this process
+over loopback. It says which.
 
 options:
   --bytes SIZE    size of the generated tree (default 64M; K, M, G suffixes)
@@ -142,6 +144,7 @@ async function runInLab(
     let failure = '';
     events(receiver.child.stderr!, (e) => {
       if (e['event'] === 'connected') reporter.connected(e['path'] as PathKind);
+      else if (e['event'] === 'path') reporter.pathChanged(e['path'] as PathKind);
       else if (e['event'] === 'progress') {
         reporter.progress({
           bytes: Number(e['bytes']),
@@ -221,12 +224,12 @@ export async function run(argv: string[]): Promise<number> {
     let received: CodeTransferResult;
     if (availability.available) {
       say(
-        'lab: sender in a public site (snd), receiver behind a hard NAT (rcv: address-and-port-dependent ' +
-          'mapping, random ports), punchline server on server1 (network namespaces, nftables). Both behind ' +
-          'NATs needs connect-by-public-key (hole punching, relay), which the transfer switches to in one line.',
+        'lab: sender behind an easy NAT (snd: endpoint-independent mapping), receiver behind a hard NAT ' +
+          '(rcv: address-and-port-dependent mapping, random ports), punchline server on the lab internet ' +
+          '(network namespaces, nftables); the connection starts relayed and moves to a direct path once punched',
       );
       lab = await Lab.up(
-        { name: `demo-${process.pid}`, sites: [parseSiteArg('snd:open'), parseSiteArg('rcv:hard')] },
+        { name: `demo-${process.pid}`, sites: [parseSiteArg('snd:easy'), parseSiteArg('rcv:hard')] },
         { server: true },
       );
       say(`server ${lab.serverAddress}`);

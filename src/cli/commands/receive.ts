@@ -89,6 +89,7 @@ export async function run(argv: string[]): Promise<number> {
         return values.yes || ask(offer);
       },
       onConnected: (path) => reporter.connected(path),
+      onPath: (path) => reporter.pathChanged(path),
       onProgress: (progress) => reporter.progress(progress),
     });
     reporter.done(result);

@@ -85,6 +85,7 @@ export async function run(argv: string[]): Promise<number> {
         }
       },
       onConnected: (path) => reporter.connected(path),
+      onPath: (path) => reporter.pathChanged(path),
       onProgress: (progress) => reporter.progress(progress),
     });
     reporter.done(result);
