@@ -6,13 +6,14 @@
  * certificate is reused while it has more than `renewBeforeMs` left and replaced otherwise; the new
  * hash is printed at start-up. Operators who want a stable pin use a CA certificate (--cert/--key).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CryptoError, CryptoErrorCode } from '../crypto/errors.js';
 import { loadIdentity, saveIdentity, generateIdentity } from '../crypto/identity.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { certificateInfo, generateSelfSignedCertificate, keyMatchesCertificate } from './certificate.js';
 import { ServerError, ServerErrorCode } from './errors.js';
+import { makeDirectory } from '../make-directory.js';
 
 export const SERVER_IDENTITY_FILE = 'server-identity';
 export const CERT_FILE = 'cert.pem';
@@ -80,7 +81,7 @@ export async function loadOrCreateSelfSigned(
     // missing or unreadable: generate below
   }
   const generated = generateSelfSignedCertificate({ names, now });
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dataDir, 0o700);
   await writeFile(`${keyPath}.tmp`, generated.key, { mode: 0o600 });
   await writeFile(`${certPath}.tmp`, generated.cert, { mode: 0o644 });
   await rename(`${keyPath}.tmp`, keyPath);

@@ -185,6 +185,10 @@ function openLab(name: string | undefined): Lab {
 
 async function status(argv: string[]): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('punchline lab status: needs root (lab state is readable by root only)\n');
+    return 1;
+  }
   if (positionals.length === 0 && Lab.list().length !== 1) {
     const labs = Lab.list();
     if (labs.length === 0) process.stdout.write('no lab is up\n');
