@@ -100,12 +100,12 @@ function boundRelay(): { core: RelayCore; legs: [Uint8Array, Uint8Array]; keys: 
     [a, PEER_A],
     [b, PEER_B],
   ] as const) {
-    core.receiveUdp(encodeBind(grant.id, grant.key, 1), from, 0);
+    core.receive(encodeBind(grant.id, grant.key, 1), from, 0);
     const challenge = core.pollOutput();
     invariant(challenge?.kind === 'udp', 'relay answers a BIND with a CHALLENGE');
     const parsed = parseControl(parseRelayDatagram(challenge.data)!.inner);
     invariant(parsed?.type === RelayControlType.Challenge, 'CHALLENGE parses');
-    core.receiveUdp(encodeBind(grant.id, grant.key, 2, parsed.cookie), from, 0);
+    core.receive(encodeBind(grant.id, grant.key, 2, parsed.cookie), from, 0);
     while (core.pollOutput() !== null);
   }
   return { core, legs: [a.id, b.id], keys: [a.key, b.key] };
@@ -113,7 +113,7 @@ function boundRelay(): { core: RelayCore; legs: [Uint8Array, Uint8Array]; keys: 
 
 export const relayCore: FuzzTarget = {
   name: 'relay-core',
-  description: 'RelayCore.receiveUdp/onTimeout with two bound legs; datagrams cut from the input',
+  description: 'RelayCore.receive/onTimeout with two bound legs; datagrams cut from the input',
   maxLength: 4096,
   seeds: () => {
     const legs = [Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0)];
@@ -151,7 +151,7 @@ export const relayCore: FuzzTarget = {
       now += (flags >> 4) * 997;
       const key = `${from.host}|${from.port}`;
       receivedFrom.set(key, (receivedFrom.get(key) ?? 0) + datagram.length);
-      if (datagram[0] === 0x12) core.receiveUdp(datagram, from, now);
+      if (datagram[0] === 0x12) core.receive(datagram, from, now);
       if (core.nextDeadline() <= now) core.onTimeout(now);
       for (let out = core.pollOutput(); out !== null; out = core.pollOutput()) {
         if (out.kind !== 'udp') continue;

@@ -160,14 +160,14 @@ function decodeAttribute(type: number, value: Uint8Array, transactionId: Uint8Ar
 
 export const stunServer: FuzzTarget = {
   name: 'stun-server',
-  description: 'StunServerCore.handle on one- and four-socket servers, IPv4 and IPv6 sources',
+  description: 'StunServerCore.receive on one- and four-socket servers, IPv4 and IPv6 sources',
   maxLength: 1500,
   seeds: stunSeeds,
   dictionary: stunMessage.dictionary ?? [],
   run(data) {
     for (const server of servers) {
       for (const from of [FROM, FROM6]) {
-        const out = server.handle(data, from, 0, 0);
+        const out = server.receive(data, from, 0, 0);
         if (out === null) continue;
         invariant(out.data.length <= data.length + AMPLIFICATION_ALLOWANCE, 'STUN response amplifies');
         invariant(out.destination.host === from.host, 'STUN response to another host');

@@ -10,19 +10,24 @@
  *   arm one timer for endpoint.nextDeadline(); when it fires: endpoint.onTimeout(now)
  */
 
-/** A UDP address. `host` is a literal IPv4/IPv6 address; the pair is the path's identity. */
-export interface Address {
-  readonly host: string;
-  readonly port: number;
-}
+import type { Address } from '../wire/address.js';
 
-/** Fills `buffer` with cryptographically secure random bytes (sodium.randombytes_buf in production). */
-export type RandomSource = (buffer: Uint8Array) => void;
+export type { Address } from '../wire/address.js';
+export type { RandomSource } from '../crypto/sodium.js';
 
 /** A datagram produced by pollTransmit: `length` bytes at the start of the caller's buffer. */
 export interface Transmit {
   readonly destination: Address;
   readonly length: number;
+}
+
+/**
+ * A datagram produced by pollTransmit of a core that builds its own small messages (STUN, rendezvous
+ * control): `data` is the core's to give away, the caller sends it as is.
+ */
+export interface DataTransmit {
+  readonly destination: Address;
+  readonly data: Uint8Array;
 }
 
 /** Why a connection ended. `application` false means a transport error code (spec/wire.md). */
@@ -52,7 +57,7 @@ export interface ConnectionStats {
   readonly datagramsDropped: number;
 }
 
-/** Events a connection reports through Endpoint.pollEvent(). */
+/** Events a connection reports through TransportEndpoint.pollEvent(). */
 export type ConnectionEvent =
   | { readonly type: 'connected'; readonly connection: ConnectionHandle }
   | { readonly type: 'incoming'; readonly connection: ConnectionHandle }
@@ -84,7 +89,7 @@ export type StreamRead =
 
 /**
  * What the application (through an adapter) does with one connection. Every method is synchronous and
- * side-effect only on in-memory state; resulting packets come out of Endpoint.pollTransmit().
+ * side-effect only on in-memory state; resulting packets come out of TransportEndpoint.pollTransmit().
  */
 export interface ConnectionHandle {
   /** Stable per endpoint, for maps in adapters. */

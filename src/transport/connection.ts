@@ -83,7 +83,7 @@ const READ_BLOCKED: StreamRead = Object.freeze({ kind: 'blocked' });
 const READ_FIN: StreamRead = Object.freeze({ kind: 'fin' });
 
 /** onMaxDataFrame's Map#forEach callback (`this` is the connection). */
-function enqueueIfUnsent(this: Connection, s: Stream): void {
+function enqueueIfUnsent(this: TransportConnection, s: Stream): void {
   if (s.send?.hasUnsent) this.enqueueSend(s);
 }
 
@@ -100,7 +100,7 @@ function enqueueIfUnsent(this: Connection, s: Stream): void {
  * msg 2 read; XX: a short-header packet from the server authenticated); the server answers a
  * repeated Initial with its stored msg 2. Everything after is short-header protected packets.
  */
-export class Connection implements ConnectionHandle, SentFrameHandler {
+export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly id: number;
   readonly isClient: boolean;
   readonly config: TransportConfig;
@@ -260,8 +260,8 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
     init: ConnectionInit,
     initialDcid: Uint8Array,
     options: { remotePublicKey?: Uint8Array; psk?: Uint8Array },
-  ): Connection {
-    const c = new Connection(init, true);
+  ): TransportConnection {
+    const c = new TransportConnection(init, true);
     c.initialDcid = initialDcid;
     c.remoteCid = initialDcid;
     const pattern = options.remotePublicKey !== undefined ? 'IK' : 'XX';
@@ -283,12 +283,12 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
    * Accepts a client's Initial: reads Noise msg 1 and answers with msg 2. Throws when the Initial
    * is not acceptable (the endpoint then drops it without state).
    */
-  static server(init: ConnectionInit, header: LongHeader, psk: Uint8Array | undefined): Connection {
+  static server(init: ConnectionInit, header: LongHeader, psk: Uint8Array | undefined): TransportConnection {
     const payload = header.payload;
     const pattern = patternById(payload[0] ?? -1);
     if (pattern === undefined) throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, 'unknown handshake pattern');
     if (pattern.usesPsk && psk === undefined) throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, 'psk required');
-    const c = new Connection(init, false);
+    const c = new TransportConnection(init, false);
     c.handshake = HandshakeState.responder({
       pattern: pattern.responderStaticPremessage ? 'IK' : 'XX',
       staticKeyPair: init.staticKeyPair,

@@ -1,5 +1,5 @@
 import { FrameType, type Frame } from '../wire/types.js';
-import type { Connection } from './connection.js';
+import type { TransportConnection } from './connection.js';
 
 /**
  * One handler per frame type, one table (cf. aioquic `_handle_*_frame`). A handler validates the
@@ -7,7 +7,7 @@ import type { Connection } from './connection.js';
  * TransportError, which the connection turns into a CLOSE with the error's transport code.
  * Handlers are module-level functions: no per-packet closures.
  */
-export type FrameHandler = (conn: Connection, frame: Frame, now: number) => void;
+export type FrameHandler = (conn: TransportConnection, frame: Frame, now: number) => void;
 
 function handlePadding(): void {}
 
@@ -15,37 +15,37 @@ function handlePing(): void {
   // Ack-eliciting only: the ACK is the answer.
 }
 
-function handleAck(conn: Connection, f: Frame, now: number): void {
+function handleAck(conn: TransportConnection, f: Frame, now: number): void {
   if (f.type !== FrameType.Ack) return;
   conn.onAckFrame(f, now);
 }
 
-function handleResetStream(conn: Connection, f: Frame): void {
+function handleResetStream(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.ResetStream) return;
   conn.onResetStreamFrame(f.streamId, f.errorCode, f.finalSize);
 }
 
-function handleStopSending(conn: Connection, f: Frame): void {
+function handleStopSending(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.StopSending) return;
   conn.onStopSendingFrame(f.streamId, f.errorCode);
 }
 
-function handleStream(conn: Connection, f: Frame): void {
+function handleStream(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.Stream) return;
   conn.onStreamFrame(f.streamId, f.offset, f.data, f.fin);
 }
 
-function handleMaxData(conn: Connection, f: Frame): void {
+function handleMaxData(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.MaxData) return;
   conn.onMaxDataFrame(f.maximum);
 }
 
-function handleMaxStreamData(conn: Connection, f: Frame): void {
+function handleMaxStreamData(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.MaxStreamData) return;
   conn.onMaxStreamDataFrame(f.streamId, f.maximum);
 }
 
-function handleMaxStreams(conn: Connection, f: Frame): void {
+function handleMaxStreams(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.MaxStreamsBidi && f.type !== FrameType.MaxStreamsUni) return;
   conn.onMaxStreamsFrame(f.type === FrameType.MaxStreamsBidi, f.maximum);
 }
@@ -54,7 +54,7 @@ function handleDataBlocked(): void {
   // Informational (RFC 9000 §19.12): our window updates are driven by consumption.
 }
 
-function handleStreamDataBlocked(conn: Connection, f: Frame): void {
+function handleStreamDataBlocked(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.StreamDataBlocked) return;
   conn.onStreamDataBlockedFrame(f.streamId);
 }
@@ -65,22 +65,22 @@ function handleNewConnectionId(): void {
 
 function handleRetireConnectionId(): void {}
 
-function handlePathChallenge(conn: Connection, f: Frame): void {
+function handlePathChallenge(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.PathChallenge) return;
   conn.onPathChallengeFrame(f.data);
 }
 
-function handlePathResponse(conn: Connection, f: Frame): void {
+function handlePathResponse(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.PathResponse) return;
   conn.onPathResponseFrame(f.data);
 }
 
-function handleClose(conn: Connection, f: Frame, now: number): void {
+function handleClose(conn: TransportConnection, f: Frame, now: number): void {
   if (f.type !== FrameType.Close) return;
   conn.onCloseFrame(f.application, f.errorCode, f.reason, now);
 }
 
-function handleDatagram(conn: Connection, f: Frame): void {
+function handleDatagram(conn: TransportConnection, f: Frame): void {
   if (f.type !== FrameType.Datagram) return;
   conn.onDatagramFrame(f.data);
 }

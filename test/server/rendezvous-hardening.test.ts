@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { RendezvousServerCore } from '../../src/server/rendezvous-core.js';
-import { generateStaticKeyPair } from '../../src/traversal/rendezvous/auth.js';
+import { generateKeyPair } from '../../src/crypto/keys.js';
 import { RendezvousErrorCode } from '../../src/traversal/rendezvous/errors.js';
 import { Harness, seededRandom, type TestClient } from './harness.js';
 
@@ -119,7 +119,7 @@ describe('unsolicited signal and punch', () => {
 describe('sessions per source', () => {
   it('caps the sessions one source IP holds; other sources and freed slots still work', () => {
     const server = new RendezvousServerCore({
-      staticKeyPair: generateStaticKeyPair(seededRandom('k')),
+      staticKeyPair: generateKeyPair(seededRandom('k')),
       random: seededRandom('r'),
       limits: { maxSessionsPerSource: 3 },
     });
@@ -134,7 +134,7 @@ describe('sessions per source', () => {
 
   it('unregistered sessions expire after the short registration timeout', () => {
     const server = new RendezvousServerCore({
-      staticKeyPair: generateStaticKeyPair(seededRandom('k')),
+      staticKeyPair: generateKeyPair(seededRandom('k')),
       random: seededRandom('r'),
     });
     for (let i = 0; i < 10; i++) server.openSession(0, '203.0.113.9');
@@ -162,7 +162,7 @@ describe('memory per session', () => {
     );
 
     const server = new RendezvousServerCore({
-      staticKeyPair: generateStaticKeyPair(seededRandom('k2')),
+      staticKeyPair: generateKeyPair(seededRandom('k2')),
       random: seededRandom('r2'),
     });
     const n = 5000;
