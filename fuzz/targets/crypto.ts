@@ -12,7 +12,7 @@ import {
   DEFAULT_TRANSPORT_PARAMETERS,
   encodeTransportParameters,
 } from '../../src/crypto/transport-parameters.js';
-import { decodeTransportParameters as decodeNegotiated } from '../../src/transport/transport-parameters.js';
+import { peerTransportParameters as decodeNegotiated } from '../../src/transport/transport-parameters.js';
 import { TransportError } from '../../src/transport/errors.js';
 import { canonical, hexStrings } from './vectors.js';
 import { invariant, refusing, utf8, type FuzzTarget } from '../engine/target.js';
