@@ -87,6 +87,7 @@ export class TransportEndpoint implements SansIoEndpoint {
   droppedDatagrams = 0;
 
   private readonly limiter: HandshakeLimiter;
+  private retryTurn = false;
 
   constructor(private readonly options: TransportEndpointOptions) {
     this.config = resolveConfig(options.config);
@@ -243,8 +244,13 @@ export class TransportEndpoint implements SansIoEndpoint {
   }
 
   pollTransmit(now: number, buffer: Uint8Array): Transmit | null {
-    const retry = this.limiter.pollTransmit(buffer);
-    if (retry !== null) return retry;
+    // Retries and connections take turns, so a flood's Retries never starve established traffic
+    // (nor the reverse).
+    this.retryTurn = !this.retryTurn;
+    if (this.retryTurn) {
+      const retry = this.limiter.pollTransmit(buffer);
+      if (retry !== null) return retry;
+    }
     const list = this.list;
     const n = list.length;
     for (let i = 0; i < n; i++) {
@@ -259,7 +265,7 @@ export class TransportEndpoint implements SansIoEndpoint {
       }
     }
     this.sweep();
-    return null;
+    return this.retryTurn ? null : this.limiter.pollTransmit(buffer);
   }
 
   pollEvent(): ConnectionEvent | null {
