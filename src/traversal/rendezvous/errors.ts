@@ -14,6 +14,8 @@ export const RendezvousErrorCode = {
   PeerOffline: 'ERR_PUNCHLINE_RENDEZVOUS_PEER_OFFLINE',
   RateLimited: 'ERR_PUNCHLINE_RENDEZVOUS_RATE_LIMITED',
   Quota: 'ERR_PUNCHLINE_RENDEZVOUS_QUOTA',
+  /** relay-allocate naming a peer that never accepted a connect from (or asked a relay with) the sender. */
+  NoConsent: 'ERR_PUNCHLINE_RENDEZVOUS_NO_CONSENT',
   UnknownRequest: 'ERR_PUNCHLINE_RENDEZVOUS_UNKNOWN_REQUEST',
   Timeout: 'ERR_PUNCHLINE_RENDEZVOUS_TIMEOUT',
   Closed: 'ERR_PUNCHLINE_RENDEZVOUS_CLOSED',
