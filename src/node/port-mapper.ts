@@ -175,20 +175,28 @@ export class PortMapper extends EventEmitter {
   /**
    * A mapper for an Endpoint's shared socket: maps its port, sends through `endpoint.send`, and
    * registers the endpoint's handler for `unknown` datagrams (where NAT-PMP/PCP replies land,
-   * spec/wire.md §3), passing on to `fallback` whatever is not from a gateway's port 5351.
+   * spec/wire.md §3). Unless `publish` is false, the mapping is also handed to the endpoint's
+   * traversal as its mapped candidate (`endpoint.setPortMapping`), and withdrawn when lost or closed.
    */
   static forEndpoint(
-    endpoint: Pick<Endpoint, 'address' | 'send' | 'addDatagramHandler'>,
-    options: Omit<PortMapperOptions, 'socket'> = {},
+    endpoint: Pick<Endpoint, 'address' | 'send' | 'addDatagramHandler'> & Partial<Pick<Endpoint, 'setPortMapping'>>,
+    options: Omit<PortMapperOptions, 'socket'> & { readonly publish?: boolean } = {},
   ): PortMapper {
+    const { publish = true, ...rest } = options;
     const mapper = new PortMapper({
-      ...options,
+      ...rest,
       socket: { port: endpoint.address().port, send: (datagram, to) => endpoint.send(datagram, to) },
     });
     const remove = endpoint.addDatagramHandler('unknown', (datagram, from) => {
       mapper.receive(datagram, from);
     });
     mapper.once('close', remove);
+    const setPortMapping = endpoint.setPortMapping?.bind(endpoint);
+    if (publish && setPortMapping) {
+      mapper.on('mapping', (mapping: PortMapping) => setPortMapping(mapping));
+      mapper.on('lost', () => setPortMapping(null));
+      mapper.once('close', () => setPortMapping(null));
+    }
     mapper.start();
     return mapper;
   }
