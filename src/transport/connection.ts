@@ -238,6 +238,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       }
       return;
     }
+    if (header.packetType === LongPacketType.Retry) {
+      if (this.isClient) hs.acceptRetry(header.token, now);
+      return;
+    }
     if (header.packetType !== LongPacketType.Handshake) return;
     const message = hs.readPeerMessage(header.payload);
     if (message === null) return;
@@ -521,6 +525,11 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     this.machine.onPacketWhileClosing(hasClose);
+  }
+
+  /** The peer proved it holds the traffic keys (a half-open connection until then). */
+  get handshakeConfirmed(): boolean {
+    return this.handshake.confirmed;
   }
 
   /** The connection is closed and no longer needs routing. */
