@@ -51,6 +51,8 @@ export interface TraversalOptions {
 const SIGNAL_RELAY_READY = 'punchline/relay-ready';
 /** The sender's route is a direct pair now: the relay may be released once both sides say so. */
 const SIGNAL_DIRECT = 'punchline/direct';
+/** The initiator allocates the relay itself when the responder's allocation did not arrive by then. */
+const RELAY_FALLBACK_MS = 1500;
 /** A responder's link that no connection used within this long is dropped. */
 const UNUSED_LINK_MS = 30_000;
 /** STUN to the alternate address (RFC 8489 §6.2.1 schedule: 0, 200, 600 ms, given up at 1.4 s). */
@@ -249,7 +251,12 @@ export class Traversal implements LinkHost {
         if (found?.udp) session.setRemoteServerSeenHost(found.udp.host);
       });
       this.requestPunch(link);
-      this.requestRelay(link);
+      // The responder allocates the relay as it answers (one round trip sooner); if its allocation
+      // does not reach us, we ask for one ourselves.
+      const fallback = setTimeout(() => {
+        if (!link.isClosed && !link.hasRelay && !link.path) this.requestRelay(link);
+      }, RELAY_FALLBACK_MS);
+      fallback.unref();
       await this.waitForRoute(link, deadline, options.signal);
       return link;
     } catch (error) {
@@ -416,6 +423,9 @@ export class Traversal implements LinkHost {
     const session = this.session(link, request.candidates, remote, null);
     link.setSession(session);
     this.client.answer(request.rid, true, this.candidates(), { payload: encodeOffer(this.offer(remote.sessionId)) });
+    // Answering is consent (spec/relay.md): allocate the relay now, in parallel with the answer's way
+    // back, so the relay is ready one round trip sooner than if the initiator asked after the answer.
+    this.requestRelay(link);
     void this.client.lookup(request.from).then(
       (found) => {
         if (found.udp) session.setRemoteServerSeenHost(found.udp.host);
