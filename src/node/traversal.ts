@@ -51,6 +51,8 @@ export interface TraversalOptions {
 const SIGNAL_RELAY_READY = 'punchline/relay-ready';
 /** The sender's route is a direct pair now: the relay may be released once both sides say so. */
 const SIGNAL_DIRECT = 'punchline/direct';
+/** Birthday sockets of all searches together (each search wants up to 256): bounds file descriptors. */
+const MAX_BIRTHDAY_SOCKETS_TOTAL = 1024;
 /** The initiator allocates the relay itself when the responder's allocation did not arrive by then. */
 const RELAY_FALLBACK_MS = 1500;
 /** A responder's link that no connection used within this long is dropped. */
@@ -440,6 +442,22 @@ export class Traversal implements LinkHost {
 
   /** Set by the endpoint when a connection runs over the link. */
   private readonly used = new WeakSet<PeerLink>();
+  private socketsInUse = 0;
+
+  reserveSockets(count: number): number {
+    const granted = Math.max(0, Math.min(count, MAX_BIRTHDAY_SOCKETS_TOTAL - this.socketsInUse));
+    this.socketsInUse += granted;
+    return granted;
+  }
+
+  releaseSockets(count: number): void {
+    this.socketsInUse = Math.max(0, this.socketsInUse - count);
+  }
+
+  /** Birthday sockets open now (all links). */
+  get birthdaySocketsOpen(): number {
+    return this.socketsInUse;
+  }
   markUsed(link: PeerLink): void {
     this.used.add(link);
   }
