@@ -287,6 +287,11 @@ export class PeerLink extends EventEmitter {
         else this.provenSockets.add(e.socket);
         return;
       case 'open-sockets':
+        // A new search numbers its sockets from 1 again: the previous search's kept sockets go (a new
+        // search only starts after the direct pair was lost).
+        for (const socket of this.sockets) this.closeSocket(socket);
+        this.sockets = [];
+        this.provenSockets.clear();
         this.socketsWanted = e.count;
         void this.openSockets(e.count);
         return;

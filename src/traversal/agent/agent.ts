@@ -351,7 +351,6 @@ export class PunchSession {
     const best = this.checks?.best();
     if (!best) return;
     if (this.selected && this.selected.priority >= best.pair.priority) return;
-    const previous = this.selected;
     this.selected = { socket: best.socket, remote: best.pair.remote, rttMs: best.rttMs, priority: best.pair.priority };
     this.lastConsentAt = now;
     this.nextConsentAt = now + this.limits.consentIntervalMs;
@@ -361,7 +360,6 @@ export class PunchSession {
     // short grace, in which the peer's own choice of socket still proves itself (see close-sockets).
     if (this.spray) this.spray.stopped = true;
     if (this.sockets && this.socketsCloseAt === Infinity) this.socketsCloseAt = now + this.limits.birthdayGraceMs;
-    void previous;
   }
 
   /** Answers an authenticated probe (rate-limited: replies never outnumber what the bucket allows). */
