@@ -325,6 +325,7 @@ export class PunchSession {
       const count = Math.min(this.limits.birthdaySockets, remote.profile.birthdaySockets > 0 ? 256 : 0);
       if (this.socketTargets.length > 0 && count > 0) {
         this.sockets = new BirthdaySockets(count, this.limits, now);
+        this.provenSockets.clear(); // a new search's sockets are new sockets
         this.events.push({ type: 'open-sockets', count });
         duration = this.limits.birthdayDurationMs;
       }
