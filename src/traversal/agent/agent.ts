@@ -325,7 +325,9 @@ export class PunchSession {
       const count = Math.min(this.limits.birthdaySockets, remote.profile.birthdaySockets > 0 ? 256 : 0);
       if (this.socketTargets.length > 0 && count > 0) {
         this.sockets = new BirthdaySockets(count, this.limits, now);
-        this.provenSockets.clear(); // a new search's sockets are new sockets
+        // A new search's sockets are new sockets: what the peer proved on the old ones is void.
+        this.provenSockets.clear();
+        this.peerAddresses.clear();
         this.events.push({ type: 'open-sockets', count });
         duration = this.limits.birthdayDurationMs;
       }
