@@ -59,8 +59,14 @@ const RELAY_FALLBACK_MS = 1500;
 const UNUSED_LINK_MS = 30_000;
 /** STUN to the alternate address (RFC 8489 §6.2.1 schedule: 0, 200, 600 ms, given up at 1.4 s). */
 const STUN_RETRANSMISSION = { rto: 200, rc: 3, rm: 4 };
-/** No BOUND for the UDP presence within this long (three BINDs): UDP to the server is blocked. */
-const PRESENCE_TIMEOUT_MS = 1500;
+/**
+ * No BOUND for the UDP presence within this long: UDP to the server is blocked. Binding takes two
+ * round trips (BIND, CHALLENGE, BIND, BOUND); registering over WebTransport took at least four (TCP,
+ * TLS, CONNECT, challenge/register), so the time registration took is a safe bound that adapts to
+ * the network, kept within these limits.
+ */
+const PRESENCE_TIMEOUT_MIN_MS = 800;
+const PRESENCE_TIMEOUT_MAX_MS = 3000;
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
@@ -115,6 +121,7 @@ export class Traversal implements LinkHost {
   private readonly stun: StunClient;
   private client!: RendezvousClient;
   private registered = false;
+  private registrationMs = PRESENCE_TIMEOUT_MAX_MS;
   private closed = false;
 
   private constructor(
@@ -136,6 +143,7 @@ export class Traversal implements LinkHost {
   /** Registers with the rendezvous server and gathers candidates; typed errors on failure. */
   async start(): Promise<void> {
     const { options, endpoint } = this;
+    const started = performance.now();
     try {
       this.client = await RendezvousClient.connect({
         server: options.server,
@@ -148,6 +156,7 @@ export class Traversal implements LinkHost {
       throw traversalErrorFrom(error, 'cannot register with the rendezvous server');
     }
     this.registered = true;
+    this.registrationMs = performance.now() - started;
     this.listen();
     await this.gather();
   }
@@ -324,14 +333,15 @@ export class Traversal implements LinkHost {
   }
 
   /**
-   * The UDP presence (server-reflexive address; no answer in PRESENCE_TIMEOUT_MS = UDP blocked) and,
+   * The UDP presence (server-reflexive address; no answer in time = UDP blocked) and,
    * in parallel, one STUN Binding to the alternate address (mapping behaviour). Without UDP the
    * mapping does not matter, so bind() does not wait for the STUN timeout then.
    */
   private async gather(): Promise<void> {
     const alternate = this.options.server.alternate;
     const other = alternate ? this.stun.binding(alternate).catch(() => null) : Promise.resolve(null);
-    const presence = await this.client.startUdpPresence(PRESENCE_TIMEOUT_MS).catch(() => null);
+    const timeoutMs = Math.min(PRESENCE_TIMEOUT_MAX_MS, Math.max(PRESENCE_TIMEOUT_MIN_MS, this.registrationMs));
+    const presence = await this.client.startUdpPresence(timeoutMs).catch(() => null);
     this.udp = presence !== null;
     this.reflexive = presence ? { host: presence.host, port: presence.port } : null;
     if (!this.udp) {
