@@ -53,6 +53,9 @@ const SIGNAL_RELAY_READY = 'punchline/relay-ready';
 const SIGNAL_DIRECT = 'punchline/direct';
 /** Birthday sockets of all searches together (each search wants up to 256): bounds file descriptors. */
 const MAX_BIRTHDAY_SOCKETS_TOTAL = 1024;
+/** Registering again after the session ended: first delay, doubling up to the maximum. */
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 30_000;
 /** The initiator allocates the relay itself when the responder's allocation did not arrive by then. */
 const RELAY_FALLBACK_MS = 1500;
 /** A responder's link that no connection used within this long is dropped. */
@@ -121,6 +124,7 @@ export class Traversal implements LinkHost {
   private readonly stun: StunClient;
   private client!: RendezvousClient;
   private registered = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
   private registrationMs = PRESENCE_TIMEOUT_MAX_MS;
   private closed = false;
 
@@ -142,23 +146,46 @@ export class Traversal implements LinkHost {
 
   /** Registers with the rendezvous server and gathers candidates; typed errors on failure. */
   async start(): Promise<void> {
-    const { options, endpoint } = this;
-    const started = performance.now();
     try {
-      this.client = await RendezvousClient.connect({
-        server: options.server,
-        keyPair: { publicKey: options.keyPair.publicKey, secretKey: options.keyPair.secretKey },
-        udp: { send: (d) => void endpoint.send(d, options.server.udp) },
-        ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-      });
+      await this.register();
     } catch (error) {
       this.closed = true;
       throw traversalErrorFrom(error, 'cannot register with the rendezvous server');
     }
+  }
+
+  private async register(): Promise<void> {
+    const { options, endpoint } = this;
+    const started = performance.now();
+    const client = await RendezvousClient.connect({
+      server: options.server,
+      keyPair: { publicKey: options.keyPair.publicKey, secretKey: options.keyPair.secretKey },
+      udp: { send: (d) => void endpoint.send(d, options.server.udp) },
+      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+    });
+    if (this.closed) {
+      client.close();
+      return;
+    }
+    this.client = client;
     this.registered = true;
     this.registrationMs = performance.now() - started;
     this.listen();
     await this.gather();
+  }
+
+  /**
+   * The rendezvous session ended without close() (server restart, network change): connections on
+   * direct paths go on; we register again with exponential backoff (1 s doubling to 30 s), so the
+   * endpoint is reachable by its key again as soon as the server is.
+   */
+  private reconnect(delayMs: number): void {
+    if (this.closed) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.register().catch(() => this.reconnect(Math.min(RECONNECT_MAX_MS, delayMs * 2)));
+    }, delayMs);
+    this.reconnectTimer.unref();
   }
 
   /** What this endpoint learnt about its network (for diagnostics and the CLI). */
@@ -206,7 +233,7 @@ export class Traversal implements LinkHost {
   onDatagram(kind: string, datagram: Buffer, from: Address): boolean {
     if (this.closed) return false;
     if (kind === 'stun') return this.stun.handleDatagram(datagram, from);
-    if (!this.registered) return false; // still registering
+    // Probes and relayed data of live links go on whether or not the session is up right now.
     if (kind === 'punch-probe') {
       const sid = probeSessionId(datagram);
       if (!sid) return false;
@@ -220,7 +247,7 @@ export class Traversal implements LinkHost {
       const relay = parseRelayDatagram(datagram);
       if (!relay) return true;
       if (isControlChannel(relay.channel)) {
-        this.client.receiveUdp(datagram);
+        if (this.registered) this.client.receiveUdp(datagram);
         return true;
       }
       for (const link of this.links.values()) {
@@ -240,6 +267,11 @@ export class Traversal implements LinkHost {
    */
   async dial(peer: Uint8Array, options: { timeoutMs: number; signal?: AbortSignal }): Promise<PeerLink> {
     if (this.closed) throw new TraversalError(TraversalErrorCode.ServerUnreachable, 'the rendezvous session is closed');
+    if (!this.registered)
+      throw new TraversalError(
+        TraversalErrorCode.ServerUnreachable,
+        'the rendezvous server is unreachable (registering again in the background)',
+      );
     const sessionId = new Uint8Array(8);
     systemRandom(sessionId);
     const link = new PeerLink(this, peer, 'controlling', sessionId);
@@ -296,6 +328,7 @@ export class Traversal implements LinkHost {
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.stun.close();
     if (this.registered) this.client.close();
   }
@@ -328,7 +361,9 @@ export class Traversal implements LinkHost {
       else if (signal.kind === SIGNAL_DIRECT) link.markPeerDirect();
     });
     client.on('close', () => {
-      this.closed = true;
+      if (this.client !== client) return;
+      this.registered = false;
+      this.reconnect(RECONNECT_MIN_MS);
     });
   }
 
