@@ -250,6 +250,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       }
       return;
     }
+    if (header.packetType === LongPacketType.Retry) {
+      if (this.isClient) hs.acceptRetry(header.token, now);
+      return;
+    }
     if (header.packetType !== LongPacketType.Handshake) return;
     const message = hs.readPeerMessage(header.payload);
     if (message === null) return;
@@ -532,6 +536,11 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   /** The connection is closed and no longer needs routing. */
+  /** The peer proved it holds the traffic keys (a half-open connection until then). */
+  get handshakeConfirmed(): boolean {
+    return this.handshake.confirmed;
+  }
+
   get isFinished(): boolean {
     return this.machine.kind === 'closed';
   }
