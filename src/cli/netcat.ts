@@ -48,6 +48,12 @@ export interface PathInfo {
 /** A usage problem found after flag parsing (exit 2). */
 export class UsageError extends Error {}
 
+/** Codes of the CLI's own failures; NO_PATH is the code the Endpoint uses for the same outcome by key. */
+export const NetcatErrorCode = { NoPath: 'ERR_PUNCHLINE_NO_PATH' } as const;
+export type NetcatErrorCode = (typeof NetcatErrorCode)[keyof typeof NetcatErrorCode];
+
+export class NetcatError extends PunchlineError<NetcatErrorCode> {}
+
 export function formatAddress(address: Address): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
