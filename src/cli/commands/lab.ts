@@ -245,6 +245,10 @@ async function status(argv: string[]): Promise<number> {
     options: { name: { type: 'string' } },
   });
   const name = labNameOf('status', values.name, positionals);
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('punchline lab status: needs root (lab state is readable by root only)\n');
+    return 1;
+  }
   if (name === undefined && Lab.list().length !== 1) {
     const labs = Lab.list();
     if (labs.length === 0) process.stdout.write('no lab is up\n');
