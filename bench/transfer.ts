@@ -401,7 +401,7 @@ async function main(): Promise<void> {
     bytes: largeBytes,
     seconds: largeSeconds,
     mbps: mbps(largeBytes, largeSeconds),
-    note: largeOk ? 'sha256 equal' : 'SHA256 DIFFERS',
+    note: `${largeOk ? 'sha256 equal' : 'SHA256 DIFFERS'}; path ${String(large1['path'])}`,
   });
   rmSync(out1, { recursive: true, force: true });
 
