@@ -53,6 +53,9 @@ const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
 const EMPTY = new Uint8Array(0);
 
 /**
+ * Over 600 lines on purpose: this is the one place where the parts meet (what each frame, packet and
+ * timer means for the others); every part with rules of its own is its own file, named below.
+ *
  * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
  * (streams/streams.ts), recovery, congestion control, pacing, paths (paths.ts), timers (timers.ts)
  * and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness is injected,
