@@ -134,7 +134,7 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
     expect(r.path).toBe('direct');
   }, 120_000);
 
-  it('hard ↔ portmap/hard with a port mapping: direct through the mapped candidate', async () => {
+  it('hard ↔ portmap/hard with bind({ portMapping: true }): direct through the mapped candidate', async () => {
     const target = lab.site('p').hosts[0]!.name;
     const entry = await listener(target, ['--portmap']);
     const line = await entry.process.waitForLine(/"portmap"/, 15_000);
