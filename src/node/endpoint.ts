@@ -47,6 +47,7 @@ import type { TraversalLimits } from '../traversal/agent/limits.js';
 import { type ServerAddress, parseServerAddress } from '../traversal/rendezvous/server-address.js';
 import type { ConnectionPath, PeerLink } from './peer-link.js';
 import { isVirtualHost } from './peer-routes.js';
+import { PortMapper } from './port-mapper.js';
 import { Traversal } from './traversal.js';
 import { AsyncQueue } from './endpoint-queue.js';
 import { PunchlineStream, type StreamHost } from './stream.js';
@@ -96,6 +97,12 @@ export interface BindOptions {
   readonly birthdaySockets?: number;
   /** With `server`: traversal timers and limits (spec/traversal.md §Timers and limits). */
   readonly traversal?: Partial<TraversalLimits>;
+  /**
+   * With `server`: ask the default gateway for a port mapping of the socket (NAT-PMP, PCP, UPnP IGD;
+   * src/node/port-mapper.ts) and offer it as a `mapped` candidate, which lets peers behind any NAT
+   * reach us directly. Off by default: it talks to the gateway and sends SSDP multicast on the LAN.
+   */
+  readonly portMapping?: boolean;
 }
 
 /** Options of `connect(publicKey)`. */
@@ -279,6 +286,8 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   private socketClosed = false;
   /** Connecting by public key (bind with `server`); null otherwise. */
   private traversal: Traversal | null = null;
+  /** The gateway port mapping (bind option `portMapping`). */
+  private portMapper: PortMapper | null = null;
   /** Default bound of connect(publicKey): the transport's handshake timeout. */
   private handshakeTimeoutMs = 10_000;
 
@@ -349,6 +358,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
           ...(options.traversal ? { limits: options.traversal } : {}),
         });
         await endpoint.traversal.start();
+        if (options.portMapping) endpoint.portMapper = PortMapper.forEndpoint(endpoint);
       } catch (error) {
         endpoint.traversal?.close();
         endpoint.shutdown();
@@ -586,6 +596,8 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
         }),
       ]);
       clearTimeout(timeout);
+      // The gateway mapping is deleted (bounded wait) while the socket still exists.
+      await this.portMapper?.close().catch(() => undefined);
       await this.waitSendsDrained();
       // Last: the connections' closing packets still needed their routes (relay or direct).
       this.traversal?.close();

@@ -43,6 +43,7 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
           { name: 'u', profile: 'udp-blocked', hosts: 2 },
           { name: 'g', profile: 'cgnat', variant: 'hard' },
           { name: 'f', profile: 'firewall' },
+          { name: 'p', profile: 'portmap', variant: 'hard' },
         ],
         servers: 1,
       },
@@ -55,7 +56,7 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
     await lab?.down();
   }, 60_000);
 
-  async function listener(host: string): Promise<{ process: HostProcess; key: string }> {
+  async function listener(host: string, extra: string[] = []): Promise<{ process: HostProcess; key: string }> {
     const existing = listeners.get(host);
     if (existing) return existing;
     const keys = generateKeyPair();
@@ -66,6 +67,7 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
       address,
       '--secret',
       hex(keys.secretKey),
+      ...extra,
     ]);
     await process.waitForLine(/"listening"/, 30_000);
     const entry = { process, key: encodePublicKey(keys.publicKey) };
@@ -130,6 +132,16 @@ describe.skipIf(!availability.available)('connect by public key across lab NATs'
   it('firewall ↔ hard: direct (the firewalled public host sprays)', async () => {
     const r = await connect(lab.site('f').hosts[0]!.name, lab.site('d').hosts[0]!.name, 30_000);
     expect(r.path).toBe('direct');
+  }, 120_000);
+
+  it('hard ↔ portmap/hard with bind({ portMapping: true }): direct through the mapped candidate', async () => {
+    const target = lab.site('p').hosts[0]!.name;
+    const entry = await listener(target, ['--portmap']);
+    const line = await entry.process.waitForLine(/"portmap"/, 15_000);
+    expect(JSON.parse(line).portmap, 'miniupnpd granted a mapping').not.toBeNull();
+    const r = await connect(lab.site('c').hosts[0]!.name, target, 20_000);
+    expect(r.path).toBe('direct');
+    expect(r.remote.host).toBe(lab.site('p').publicAddress);
   }, 120_000);
 
   it('hard ↔ hard: stays on the UDP relay', async () => {

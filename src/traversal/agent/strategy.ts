@@ -7,7 +7,8 @@
  *   eim / unknown    simultaneous open             birthday: we spray the peer's ports
  *   edm (hard)       birthday: we open sockets     relay only (no port is predictable)
  *
- * A port mapping (NAT-PMP/PCP/UPnP) makes a side reachable at a fixed address: it counts as eim.
+ * A port mapping (NAT-PMP/PCP/UPnP) makes a side reachable at a fixed address that forwards
+ * everything: with one on either side the ordinary checks suffice (no birthday search).
  * A side whose UDP does not reach the server cannot punch at all: relay only. Every attempt also
  * runs the ordinary checks over all candidate pairs (same LAN, same NAT with hairpinning, public
  * hosts), so the technique only adds to them.
@@ -35,6 +36,10 @@ function hard(side: SideProfile): boolean {
 /** The technique of attempt `attempt` (0-based); retries switch technique where another one exists. */
 export function chooseTechnique(local: SideProfile, remote: SideProfile, attempt: number): Technique {
   if (!local.udp || !remote.udp) return 'relay-only';
+  // A port mapping forwards whatever reaches it (the gateway's DNAT: endpoint-independent filtering,
+  // RFC 6887 §11.1): the other side's ordinary checks to the mapped candidate get through, whatever
+  // its own NAT does, and their triggered replies go back through the mapping it just created.
+  if (local.mapped || remote.mapped) return 'simultaneous-open';
   const localHard = hard(local);
   const remoteHard = hard(remote);
   if (localHard && remoteHard) return 'relay-only';

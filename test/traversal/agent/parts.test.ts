@@ -148,7 +148,8 @@ describe('strategy and NAT behaviour', () => {
     expect(chooseTechnique(side('eim'), side('edm'), 0)).toBe('birthday-spray');
     expect(chooseTechnique(side('edm'), side('eim'), 0)).toBe('birthday-sockets');
     expect(chooseTechnique(side('edm'), side('edm'), 0)).toBe('relay-only');
-    expect(chooseTechnique(side('edm', { mapped: true }), side('edm'), 0)).toBe('birthday-spray');
+    expect(chooseTechnique(side('edm', { mapped: true }), side('edm'), 0)).toBe('simultaneous-open');
+    expect(chooseTechnique(side('edm'), side('edm', { mapped: true }), 0)).toBe('simultaneous-open');
     expect(chooseTechnique(side('eim', { udp: false }), side('eim'), 0)).toBe('relay-only');
     // No consent to open sockets: no birthday search.
     expect(chooseTechnique(side('eim'), side('edm', { birthdaySockets: 0 }), 0)).toBe('relay-only');
