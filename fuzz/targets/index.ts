@@ -1,6 +1,7 @@
 /** Every fuzz target, by name (`npm run fuzz -- --targets a,b`). */
 import type { FuzzTarget } from '../engine/target.js';
 import { noiseHandshake, transportParameters } from './crypto.js';
+import { portmapDatagram, portmapHttp } from './portmap.js';
 import { relayControl, relayCore } from './relay.js';
 import { rendezvousFraming, rendezvousMessage } from './rendezvous.js';
 import { serverAddress } from './server-address.js';
@@ -23,6 +24,8 @@ export const TARGETS: readonly FuzzTarget[] = [
   transportParameters,
   serverAddress,
   traversalOffer,
+  portmapDatagram,
+  portmapHttp,
 ];
 
 export function targetByName(name: string): FuzzTarget {
