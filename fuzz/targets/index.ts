@@ -5,6 +5,7 @@ import { relayControl, relayCore } from './relay.js';
 import { rendezvousFraming, rendezvousMessage } from './rendezvous.js';
 import { serverAddress } from './server-address.js';
 import { stunMessage, stunServer } from './stun.js';
+import { traversalOffer } from './traversal-offer.js';
 import { punchProbe, relayDatagram, wireFrames, wirePacket } from './wire.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
@@ -21,6 +22,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   noiseHandshake,
   transportParameters,
   serverAddress,
+  traversalOffer,
 ];
 
 export function targetByName(name: string): FuzzTarget {
