@@ -9,8 +9,18 @@
  * first, then direct. Without root, or with --loopback, over loopback in this process. The demo
  * says which one it runs and why.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomFillSync } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sodium } from '../../crypto/sodium.js';
@@ -66,18 +76,31 @@ function parseSize(text: string): number | null {
  * A tree of about `bytes`: half in one large file, a quarter in 1 MiB files, a quarter in 4 KiB
  * files spread over nested directories (the mix a transfer tool meets: one big, some medium, many small).
  */
-export function generateTree(root: string, bytes: number): void {
+export function generateTree(root: string, bytes: number, deadline = Infinity): void {
   const large = Math.floor(bytes / 2);
   let left = bytes - large;
   mkdirSync(join(root, 'media'), { recursive: true });
-  writeFileSync(join(root, 'media', 'large.bin'), randomBytes(large));
+  // Written in blocks: one random buffer of the whole size would not fit (and the deadline is checked).
+  const fd = openSync(join(root, 'media', 'large.bin'), 'w');
+  try {
+    const block = Buffer.allocUnsafe(4 * MiB);
+    for (let done = 0; done < large; done += block.length) {
+      if (performance.now() > deadline) throw new DemoTimeout();
+      randomFillSync(block);
+      writeSync(fd, block, 0, Math.min(block.length, large - done));
+    }
+  } finally {
+    closeSync(fd);
+  }
   let i = 0;
   while (left > bytes / 4 && left >= MiB) {
+    if (performance.now() > deadline) throw new DemoTimeout();
     writeFileSync(join(root, 'media', `medium-${String(i++).padStart(3, '0')}.bin`), randomBytes(MiB));
     left -= MiB;
   }
   let n = 0;
   while (left > 0) {
+    if (n % 256 === 0 && performance.now() > deadline) throw new DemoTimeout();
     const dir = join(root, 'src', `module-${Math.floor(n / 50)}`, n % 2 === 0 ? 'lib' : 'test');
     mkdirSync(dir, { recursive: true });
     const size = Math.min(left, 4096);
@@ -86,6 +109,9 @@ export function generateTree(root: string, bytes: number): void {
     n++;
   }
 }
+
+/** --timeout expired (while generating the tree or transferring it). */
+class DemoTimeout extends Error {}
 
 function blake2b(path: string): Buffer {
   const out = Buffer.alloc(32);
@@ -206,16 +232,14 @@ export async function run(argv: string[]): Promise<number> {
   const availability = values.loopback ? { available: false, reason: '--loopback' } : await labAvailability();
   const work = mkdtempSync(join(tmpdir(), 'punchline-demo-'));
   const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new Error(`demo did not finish within ${timeoutS} s`)),
-    timeoutS * 1000,
-  );
+  const started = performance.now();
+  const timer = setTimeout(() => controller.abort(new DemoTimeout()), timeoutS * 1000);
   let server: PunchlineServer | null = null;
   let lab: Lab | null = null;
   try {
     const src = join(work, 'send', 'demo-tree');
     const out = join(work, 'received');
-    generateTree(src, bytes);
+    generateTree(src, bytes, started + timeoutS * 1000);
     const entries = buildManifest([src]);
     const totals = offerTotals(entries);
     say(`generated ${totals.files} files in ${totals.dirs} directories, ${formatBytes(totals.bytes)}`);
@@ -290,9 +314,11 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    process.stderr.write(
-      `punchline demo: ${(error as Error).message}${error instanceof PunchlineError ? ` (${error.code})` : ''}\n`,
-    );
+    const message =
+      error instanceof DemoTimeout || controller.signal.aborted
+        ? `transfer did not finish within ${timeoutS} s`
+        : `${(error as Error).message}${error instanceof PunchlineError ? ` (${error.code})` : ''}`;
+    process.stderr.write(`punchline demo: failed: ${message}\n`);
     return 1;
   } finally {
     clearTimeout(timer);
