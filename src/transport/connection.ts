@@ -26,8 +26,7 @@ import type {
 } from './api.js';
 import type { TransportConfig } from './config.js';
 import type { CongestionController } from './congestion/controller.js';
-import { Ledbat } from './congestion/ledbat.js';
-import { NewReno } from './congestion/new-reno.js';
+import { createCongestionController } from './congestion/select.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
 import { FRAME_HANDLERS } from './frame-handlers.js';
 import { ReceiveFlowControl, SendFlowControl } from './flow-control.js';
@@ -233,8 +232,7 @@ export class Connection implements ConnectionHandle, SentFrameHandler {
       periodicSlowdown: c.ledbatPeriodicSlowdown,
       allowedIncrease: c.ledbatAllowedIncrease,
     };
-    if (typeof c.congestionController === 'function') return c.congestionController(options);
-    return c.congestionController === 'newreno' ? new NewReno(options) : new Ledbat(options);
+    return createCongestionController(c.congestionController, options);
   }
 
   private localParams(): TransportParameters {

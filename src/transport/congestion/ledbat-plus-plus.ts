@@ -1,0 +1,245 @@
+import { TransportError, TransportErrorName } from '../errors.js';
+import {
+  minimumWindow,
+  type AckSample,
+  type CongestionController,
+  type CongestionControllerOptions,
+} from './controller.js';
+import { OneWayDelay } from './one-way-delay.js';
+
+/** Where a LEDBAT++ flow is in its slowdown cycle (draft-irtf-iccrg-ledbat-plus-plus §4.4). */
+export type SlowdownPhase = 'none' | 'waiting' | 'frozen' | 'ramp';
+
+/**
+ * LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus-06) on top of RFC 6817's one-way delay measurement.
+ * The default controller; spec/transport.md §8 lists what is implemented and every deviation.
+ *
+ *  - GAIN = 1 / min(16, ⌈2·TARGET / base RTT⌉) (§4.1): slower growth on short paths, where TCP
+ *    Reno's one packet per RTT would already be far more aggressive than a background flow should be.
+ *  - Congestion avoidance: below TARGET the window grows by GAIN packets per RTT (applied per ACK in
+ *    proportion to the bytes acknowledged); above it, once per RTT,
+ *    W += max(GAIN − C·W·(delay/TARGET − 1), −W/2) with C = 1 (§4.2): the decrease is proportional to
+ *    the window, so flows sharing a queue converge to equal windows (AIMD).
+ *  - Slow start (§4.3): W += GAIN · acked, left when the queueing delay exceeds 3/4 TARGET or on loss.
+ *  - Initial and periodic slowdowns (§4.4): 2 RTTs after slow start ends the window is frozen at 2
+ *    packets for 2 RTTs, then slow start returns to the window before the slowdown; the next
+ *    slowdown starts 9× the slowdown's duration later (≤ 10 % of the time). While every flow at a
+ *    bottleneck yields now and then, the queue drains and each flow's base delay (a minimum) falls
+ *    to the true one: a flow that started into a standing queue does not keep it as its base.
+ *  - Loss (RFC 6817 §3.4.3): halve once per RTT — unless the delay signal says the queue is not
+ *    building (queueing delay below RANDOM_LOSS_FRACTION · TARGET): such a loss is taken as
+ *    non-congestive (radio, random drop) and does not cut the window; the delay target still bounds
+ *    the queue. Deviation, see spec §8.
+ *  - A congestion response recovery later finds spurious (the "lost" packets were acknowledged:
+ *    reordering) is undone (onSpuriousLoss).
+ */
+export class LedbatPlusPlus implements CongestionController {
+  readonly name = 'ledbat++';
+  window = 0; // a number from the start (not undefined): fractional updates are stored in place
+  queueingDelay = 0;
+
+  static readonly MAX_GAIN_DIVISOR = 16;
+  /** §4.2 constant C of the multiplicative decrease. */
+  static readonly DECREASE_CONSTANT = 1;
+  /** §4.3: slow start ends when the queueing delay exceeds this fraction of TARGET. */
+  static readonly SLOW_START_EXIT_FRACTION = 3 / 4;
+  /** §4.4: the next slowdown starts this many slowdown durations after the last one ended. */
+  static readonly SLOWDOWN_INTERVAL_FACTOR = 9;
+  /** Loss with the queueing delay below this fraction of TARGET is not taken as congestion. */
+  static readonly RANDOM_LOSS_FRACTION = 1 / 4;
+
+  private readonly mss: number;
+  private readonly target: number;
+  private readonly periodicSlowdown: boolean;
+  private readonly allowedIncrease: number;
+  private readonly delay = new OneWayDelay();
+
+  private slowStart = true;
+  private ssthresh = Infinity;
+  /** Losses of packets sent before this time belong to the last congestion response. */
+  private recoveryStart = -Infinity;
+  /** Per-RTT decrease: a round ends when a packet sent after it began is acknowledged. */
+  private roundStart = -Infinity;
+  private gain = 1 / LedbatPlusPlus.MAX_GAIN_DIVISOR;
+  private rtt = 0;
+
+  private phase: SlowdownPhase = 'none';
+  private nextSlowdownAt = Infinity;
+  private slowdownStart = 0;
+  private frozenUntil = 0;
+  private savedWindow = 0;
+
+  /** State before the last loss response, for onSpuriousLoss. NaN when there is nothing to undo. */
+  private undoWindow = NaN;
+  private undoSsthresh = Infinity;
+  private undoSlowStart = false;
+  /** Losses not taken as congestion (queue not building), for stats and tests. */
+  randomLosses = 0;
+  slowdowns = 0;
+
+  constructor(options: CongestionControllerOptions) {
+    this.mss = options.maxDatagramSize;
+    this.window = options.initialWindowPackets * this.mss;
+    this.target = options.targetDelayMs;
+    this.periodicSlowdown = options.periodicSlowdown;
+    this.allowedIncrease = options.allowedIncrease ?? 1;
+    if (!(this.allowedIncrease > 0))
+      throw new TransportError(TransportErrorName.CONFIG, 'LEDBAT allowedIncrease must be > 0');
+    if (!(this.target > 0)) throw new TransportError(TransportErrorName.CONFIG, 'LEDBAT target must be > 0');
+  }
+
+  get baseDelayEstimate(): number {
+    return this.delay.base;
+  }
+  get inSlowStart(): boolean {
+    return this.slowStart;
+  }
+  get slowdownPhase(): SlowdownPhase {
+    return this.phase;
+  }
+  get currentGain(): number {
+    return this.gain;
+  }
+
+  onPacketSent(): void {}
+
+  onAck(now: number, s: AckSample): void {
+    this.adjust(now, s);
+    // RFC 6817 §2.4.2 cap (see ledbat.ts for why flightsize is the larger of the two in-flight figures).
+    const flightsize = Math.max(s.sentInFlight, s.priorInFlight);
+    const cap = flightsize + this.allowedIncrease * this.mss;
+    if (this.window > cap) this.window = Math.max(cap, minimumWindow(this.mss));
+  }
+
+  private adjust(now: number, s: AckSample): void {
+    const owd = s.oneWayDelay;
+    if (!Number.isNaN(owd)) {
+      // A number only when this ACK newly acknowledged the largest packet.
+      this.delay.update(now, owd);
+      this.queueingDelay = this.delay.queueingDelay;
+    }
+    this.rtt = s.smoothedRtt;
+    this.updateGain(s);
+    this.advanceSlowdown(now);
+    if (this.phase === 'frozen') return;
+    if (s.largestAckedSentTime <= this.recoveryStart) return;
+    const delay = this.queueingDelay;
+    const min = minimumWindow(this.mss);
+    if (this.slowStart) {
+      const exitAt = this.phase === 'ramp' ? this.target : LedbatPlusPlus.SLOW_START_EXIT_FRACTION * this.target;
+      if (delay > exitAt) {
+        this.exitSlowStart(now);
+      } else {
+        if (!s.appLimited) this.window += this.gain * s.ackedBytes;
+        if (this.window >= this.ssthresh) {
+          this.window = this.ssthresh;
+          this.exitSlowStart(now);
+        }
+        return;
+      }
+    }
+    const newRound = s.largestAckedSentTime >= this.roundStart;
+    if (newRound) this.roundStart = now;
+    if (delay <= this.target) {
+      if (!s.appLimited) this.window += (this.gain * this.mss * s.ackedBytes) / this.window;
+    } else if (newRound) {
+      // §4.2, once per RTT: multiplicative decrease in proportion to how far above target.
+      const decrease = LedbatPlusPlus.DECREASE_CONSTANT * this.window * (delay / this.target - 1);
+      this.window += Math.max(this.gain * this.mss - decrease, -this.window / 2);
+      if (this.window < min) this.window = min;
+    }
+  }
+
+  /** §4.1, into this.gain (a field, not a return value: no boxed double per ACK). */
+  private updateGain(s: AckSample): void {
+    const baseRtt = s.minRtt;
+    if (!(baseRtt > 0 && baseRtt < Infinity)) return;
+    const divisor = Math.min(LedbatPlusPlus.MAX_GAIN_DIVISOR, Math.ceil((2 * this.target) / baseRtt));
+    this.gain = 1 / Math.max(1, divisor);
+  }
+
+  private exitSlowStart(now: number): void {
+    this.slowStart = false;
+    if (this.phase === 'ramp') {
+      // §4.4: back from a slowdown; the next one 9× this one's duration later.
+      this.phase = 'none';
+      const duration = now - this.slowdownStart;
+      this.nextSlowdownAt = now + LedbatPlusPlus.SLOWDOWN_INTERVAL_FACTOR * Math.max(duration, 2 * this.rtt);
+    } else if (this.periodicSlowdown && this.phase === 'none' && this.nextSlowdownAt === Infinity) {
+      // §4.4 initial slowdown: 2 RTTs after the first slow start ends.
+      this.phase = 'waiting';
+      this.nextSlowdownAt = now + 2 * this.rtt;
+    }
+  }
+
+  /** Uses this.rtt (the smoothed RTT just stored). */
+  private advanceSlowdown(now: number): void {
+    if (!this.periodicSlowdown) return;
+    if ((this.phase === 'waiting' || this.phase === 'none') && now >= this.nextSlowdownAt && !this.slowStart) {
+      this.phase = 'frozen';
+      this.slowdowns++;
+      this.savedWindow = this.window;
+      this.slowdownStart = now;
+      this.frozenUntil = now + 2 * this.rtt;
+      this.window = minimumWindow(this.mss);
+    } else if (this.phase === 'frozen' && now >= this.frozenUntil) {
+      this.phase = 'ramp';
+      this.slowStart = true;
+      this.ssthresh = Math.max(this.savedWindow, minimumWindow(this.mss));
+    }
+  }
+
+  onLoss(now: number, _lostBytes: number, largestLostSentTime: number, _bytesInFlight?: number): void {
+    if (largestLostSentTime <= this.recoveryStart) return;
+    if (
+      this.delay.hasSample &&
+      this.phase !== 'frozen' &&
+      this.queueingDelay < LedbatPlusPlus.RANDOM_LOSS_FRACTION * this.target
+    ) {
+      // The queue is not building: not a congestion signal (no reduction, no new recovery period).
+      this.randomLosses++;
+      return;
+    }
+    this.undoWindow = this.phase === 'frozen' || this.phase === 'ramp' ? this.savedWindow : this.window;
+    this.undoSsthresh = this.ssthresh;
+    this.undoSlowStart = this.slowStart && this.phase !== 'ramp';
+    this.recoveryStart = now;
+    const reduced = Math.max(this.undoWindow / 2, minimumWindow(this.mss));
+    this.window = this.phase === 'frozen' ? minimumWindow(this.mss) : Math.min(this.window, reduced);
+    this.ssthresh = reduced;
+    if (this.phase === 'frozen' || this.phase === 'ramp') {
+      // A slowdown cut short by loss: resume normal operation, next slowdown as usual.
+      this.phase = 'none';
+      this.window = reduced;
+      this.nextSlowdownAt =
+        now + LedbatPlusPlus.SLOWDOWN_INTERVAL_FACTOR * Math.max(now - this.slowdownStart, 2 * this.rtt);
+    }
+    if (this.slowStart) this.exitSlowStart(now);
+  }
+
+  /**
+   * Recovery found that every packet behind the last loss response was delivered after all
+   * (reordering, not loss): restore the window and slow-start state from before it (cf. RFC 5682 /
+   * Linux tcp_undo_cwnd_reduction).
+   */
+  onSpuriousLoss(_now: number): void {
+    if (Number.isNaN(this.undoWindow)) return; // nothing to undo
+    if (this.undoWindow > this.window) this.window = this.undoWindow;
+    this.ssthresh = this.undoSsthresh;
+    if (this.undoSlowStart) this.slowStart = true;
+    this.undoWindow = NaN;
+  }
+
+  onPersistentCongestion(now: number): void {
+    this.window = minimumWindow(this.mss);
+    this.recoveryStart = now;
+    this.undoWindow = NaN;
+  }
+
+  pacingRate(): number {
+    return 0;
+  }
+}
+
+export const ledbatPlusPlusFactory = (options: CongestionControllerOptions): LedbatPlusPlus =>
+  new LedbatPlusPlus(options);
