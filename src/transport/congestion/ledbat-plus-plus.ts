@@ -198,6 +198,7 @@ export class LedbatPlusPlus implements CongestionController {
     ) {
       // The queue is not building: not a congestion signal (no reduction, no new recovery period).
       this.randomLosses++;
+      this.undoWindow = NaN;
       return;
     }
     this.undoWindow = this.phase === 'frozen' || this.phase === 'ramp' ? this.savedWindow : this.window;
