@@ -16,7 +16,6 @@
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 
