@@ -110,6 +110,21 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(l.inSlowStart).toBe(false);
   });
 
+  it('a congestive loss below TARGET lowers the target to half its queueing delay for 30 s', () => {
+    const l = new LedbatPlusPlus(opts);
+    l.onAck(0, ack(10, 0, 40));
+    for (let t = 1; t < 10; t++) l.onAck(t, ack(10 + 30, t, 40)); // 30 ms: above TARGET/4, below TARGET
+    expect(l.targetDelay).toBe(60);
+    l.onLoss(20, MSS, 15, 0);
+    expect(l.targetDelay).toBe(15);
+    // 20 ms of queueing delay is now above target: a multiplicative decrease per RTT.
+    const w = l.window;
+    for (let t = 21; t < 30; t++) l.onAck(t, ack(10 + 20, t, 40));
+    expect(l.window).toBeLessThan(w);
+    l.onAck(30_100, ack(10 + 20, 30_099, 40));
+    expect(l.targetDelay).toBe(60);
+  });
+
   it('a spurious loss response (reordering) is undone', () => {
     const l = new LedbatPlusPlus(opts);
     l.onAck(0, ack(10, 0, 40));
@@ -120,6 +135,7 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     l.onSpuriousLoss(25);
     expect(l.window).toBeCloseTo(w);
     expect(l.inSlowStart).toBe(true);
+    expect(l.targetDelay).toBe(60);
   });
 });
 

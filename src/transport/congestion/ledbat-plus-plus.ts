@@ -47,12 +47,21 @@ export class LedbatPlusPlus implements CongestionController {
   static readonly SLOWDOWN_INTERVAL_FACTOR = 9;
   /** Loss with the queueing delay below this fraction of TARGET is not taken as congestion. */
   static readonly RANDOM_LOSS_FRACTION = 1 / 4;
+  /** How long a target lowered by a congestive loss below TARGET stays lowered (ms). */
+  static readonly LOWERED_TARGET_HOLD_MS = 30_000;
 
   private readonly mss: number;
   private readonly target: number;
   private readonly periodicSlowdown: boolean;
   private readonly allowedIncrease: number;
   private readonly delay = new OneWayDelay();
+  /**
+   * TARGET, or half the queueing delay at which the last congestive loss happened when that was
+   * below TARGET (until targetRestoreAt): the buffer overflowed (or a loss-based flow filled it)
+   * below the delay we aim for, so aim lower. See spec §8, deviation 4.
+   */
+  private effectiveTarget = 0;
+  private targetRestoreAt = Infinity;
 
   private slowStart = true;
   private ssthresh = Infinity;
@@ -73,6 +82,8 @@ export class LedbatPlusPlus implements CongestionController {
   private undoWindow = NaN;
   private undoSsthresh = Infinity;
   private undoSlowStart = false;
+  private undoTarget = 0;
+  private undoTargetRestoreAt = Infinity;
   /** Losses not taken as congestion (queue not building), for stats and tests. */
   randomLosses = 0;
   slowdowns = 0;
@@ -81,6 +92,7 @@ export class LedbatPlusPlus implements CongestionController {
     this.mss = options.maxDatagramSize;
     this.window = options.initialWindowPackets * this.mss;
     this.target = options.targetDelayMs;
+    this.effectiveTarget = this.target;
     this.periodicSlowdown = options.periodicSlowdown;
     this.allowedIncrease = options.allowedIncrease ?? 1;
     if (!(this.allowedIncrease > 0))
@@ -99,6 +111,10 @@ export class LedbatPlusPlus implements CongestionController {
   }
   get currentGain(): number {
     return this.gain;
+  }
+  /** The delay target in use (ms): TARGET unless a congestive loss below it lowered it. */
+  get targetDelay(): number {
+    return this.effectiveTarget;
   }
 
   onPacketSent(): void {}
@@ -126,7 +142,8 @@ export class LedbatPlusPlus implements CongestionController {
     const delay = this.queueingDelay;
     const min = minimumWindow(this.mss);
     if (this.slowStart) {
-      const exitAt = this.phase === 'ramp' ? this.target : LedbatPlusPlus.SLOW_START_EXIT_FRACTION * this.target;
+      const target = this.effectiveTarget;
+      const exitAt = this.phase === 'ramp' ? target : LedbatPlusPlus.SLOW_START_EXIT_FRACTION * target;
       if (delay > exitAt) {
         this.exitSlowStart(now);
       } else {
@@ -140,11 +157,13 @@ export class LedbatPlusPlus implements CongestionController {
     }
     const newRound = s.largestAckedSentTime >= this.roundStart;
     if (newRound) this.roundStart = now;
-    if (delay <= this.target) {
+    if (now >= this.targetRestoreAt) this.effectiveTarget = this.target;
+    const target = this.effectiveTarget;
+    if (delay <= target) {
       if (!s.appLimited) this.window += (this.gain * this.mss * s.ackedBytes) / this.window;
     } else if (newRound) {
       // §4.2, once per RTT: multiplicative decrease in proportion to how far above target.
-      const decrease = LedbatPlusPlus.DECREASE_CONSTANT * this.window * (delay / this.target - 1);
+      const decrease = LedbatPlusPlus.DECREASE_CONSTANT * this.window * (delay / target - 1);
       this.window += Math.max(this.gain * this.mss - decrease, -this.window / 2);
       if (this.window < min) this.window = min;
     }
@@ -204,7 +223,15 @@ export class LedbatPlusPlus implements CongestionController {
     this.undoWindow = this.phase === 'frozen' || this.phase === 'ramp' ? this.savedWindow : this.window;
     this.undoSsthresh = this.ssthresh;
     this.undoSlowStart = this.slowStart && this.phase !== 'ramp';
+    this.undoTarget = this.effectiveTarget;
+    this.undoTargetRestoreAt = this.targetRestoreAt;
     this.recoveryStart = now;
+    if (this.delay.hasSample && this.queueingDelay < this.target) {
+      // The queue overflowed below TARGET: a shallow buffer, or a loss-based flow keeping a
+      // standing queue that our base delay already contains. Aim below the delay of this loss.
+      this.effectiveTarget = Math.max(this.queueingDelay / 2, 1);
+      this.targetRestoreAt = now + LedbatPlusPlus.LOWERED_TARGET_HOLD_MS;
+    }
     const reduced = Math.max(this.undoWindow / 2, minimumWindow(this.mss));
     this.window = this.phase === 'frozen' ? minimumWindow(this.mss) : Math.min(this.window, reduced);
     this.ssthresh = reduced;
@@ -228,6 +255,8 @@ export class LedbatPlusPlus implements CongestionController {
     if (this.undoWindow > this.window) this.window = this.undoWindow;
     this.ssthresh = this.undoSsthresh;
     if (this.undoSlowStart) this.slowStart = true;
+    this.effectiveTarget = this.undoTarget;
+    this.targetRestoreAt = this.undoTargetRestoreAt;
     this.undoWindow = NaN;
   }
 
