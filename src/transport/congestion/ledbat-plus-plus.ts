@@ -172,6 +172,12 @@ export class LedbatPlusPlus implements CongestionController {
   /** §4.1, into this.gain (a field, not a return value: no boxed double per ACK). */
   private updateGain(s: AckSample): void {
     const baseRtt = s.minRtt;
+    if (this.effectiveTarget < this.target) {
+      // A congestive loss below TARGET: the min RTT may hold a loss-based flow's standing queue,
+      // which would make GAIN up to 16× too large. Use the smallest GAIN while the target is lowered.
+      this.gain = 1 / LedbatPlusPlus.MAX_GAIN_DIVISOR;
+      return;
+    }
     if (!(baseRtt > 0 && baseRtt < Infinity)) return;
     const divisor = Math.min(LedbatPlusPlus.MAX_GAIN_DIVISOR, Math.ceil((2 * this.target) / baseRtt));
     this.gain = 1 / Math.max(1, divisor);
@@ -210,11 +216,7 @@ export class LedbatPlusPlus implements CongestionController {
 
   onLoss(now: number, _lostBytes: number, largestLostSentTime: number, _bytesInFlight?: number): void {
     if (largestLostSentTime <= this.recoveryStart) return;
-    if (
-      this.delay.hasSample &&
-      this.phase !== 'frozen' &&
-      this.queueingDelay < LedbatPlusPlus.RANDOM_LOSS_FRACTION * this.target
-    ) {
+    if (this.delay.hasSample && this.queueingDelay < LedbatPlusPlus.RANDOM_LOSS_FRACTION * this.target) {
       // The queue is not building: not a congestion signal (no reduction, no new recovery period).
       this.randomLosses++;
       this.undoWindow = NaN;
