@@ -303,11 +303,28 @@ async function punchlineSender(a: Args): Promise<void> {
   });
   const stream = connection.openStream({ bidirectional: false });
   stream.on('error', () => undefined);
+  // PUNCHLINE_BENCH_TRACE=1: the controller's state every 250 ms on stderr (diagnosis only; reads
+  // the sans-IO connection's private controller).
+  const trace = process.env['PUNCHLINE_BENCH_TRACE']
+    ? setInterval(() => {
+        const s = connection.stats();
+        const cc = (connection as unknown as { handle?: { recovery?: { cc?: Record<string, unknown> } } }).handle
+          ?.recovery?.cc;
+        const n = (k: string): string => (typeof cc?.[k] === 'number' ? (cc[k] as number).toFixed(2) : '-');
+        process.stderr.write(
+          `trace t=${((Date.now() - a.epoch) / 1000).toFixed(2)} cwnd=${(s.congestionWindowBytes / 1452).toFixed(1)} ` +
+            `q=${s.queueingDelayMs.toFixed(1)} target=${n('targetDelay')} gain=${n('currentGain')} ` +
+            `phase=${String(cc?.['slowdownPhase'] ?? '-')} ss=${String(cc?.['inSlowStart'] ?? '-')} ` +
+            `srtt=${s.smoothedRttMs.toFixed(1)} lost=${s.packetsLost} random=${n('randomLosses')}\n`,
+        );
+      }, 250)
+    : undefined;
   const sent = await blast(
     (c) => stream.write(c),
     () => new Promise((r) => stream.once('drain', () => r())),
     a.stopAt,
   );
+  clearInterval(trace);
   const stats = connection.stats();
   stream.destroy();
   await connection.close().catch(() => undefined);
