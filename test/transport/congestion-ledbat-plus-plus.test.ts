@@ -110,13 +110,14 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(l.inSlowStart).toBe(false);
   });
 
-  it('a congestive loss below TARGET lowers the target to half its queueing delay for 30 s', () => {
+  it('a congestive loss below TARGET lowers the target to a quarter of its queueing delay (≥ TARGET/8) for 30 s', () => {
     const l = new LedbatPlusPlus(opts);
     l.onAck(0, ack(10, 0, 40));
-    for (let t = 1; t < 10; t++) l.onAck(t, ack(10 + 30, t, 40)); // 30 ms: above TARGET/4, below TARGET
+    for (let t = 1; t < 10; t++) l.onAck(t, ack(10 + 40, t, 40)); // 40 ms: above TARGET/4, below TARGET
     expect(l.targetDelay).toBe(60);
     l.onLoss(20, MSS, 15, 0);
-    expect(l.targetDelay).toBe(15);
+    expect(l.targetDelay).toBe(10);
+    expect(l.currentGain).toBe(1 / 16);
     // 20 ms of queueing delay is now above target: a multiplicative decrease per RTT.
     const w = l.window;
     for (let t = 21; t < 30; t++) l.onAck(t, ack(10 + 20, t, 40));

@@ -47,6 +47,12 @@ export class LedbatPlusPlus implements CongestionController {
   static readonly SLOWDOWN_INTERVAL_FACTOR = 9;
   /** Loss with the queueing delay below this fraction of TARGET is not taken as congestion. */
   static readonly RANDOM_LOSS_FRACTION = 1 / 4;
+  /**
+   * A congestive loss below TARGET lowers the target to this fraction of that loss's queueing delay,
+   * but not below LOWERED_TARGET_FLOOR · TARGET.
+   */
+  static readonly LOWERED_TARGET_FRACTION = 1 / 4;
+  static readonly LOWERED_TARGET_FLOOR = 1 / 8;
   /** How long a target lowered by a congestive loss below TARGET stays lowered (ms). */
   static readonly LOWERED_TARGET_HOLD_MS = 30_000;
 
@@ -230,8 +236,13 @@ export class LedbatPlusPlus implements CongestionController {
     this.recoveryStart = now;
     if (this.delay.hasSample && this.queueingDelay < this.target) {
       // The queue overflowed below TARGET: a shallow buffer, or a loss-based flow keeping a
-      // standing queue that our base delay already contains. Aim below the delay of this loss.
-      this.effectiveTarget = Math.max(this.queueingDelay / 2, 1);
+      // standing queue that our base delay already contains. Aim well below the delay of this loss:
+      // a loss-based flow's sawtooth swings the queue around it, and only a target under the swing
+      // makes us yield.
+      this.effectiveTarget = Math.max(
+        this.queueingDelay * LedbatPlusPlus.LOWERED_TARGET_FRACTION,
+        LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target,
+      );
       this.targetRestoreAt = now + LedbatPlusPlus.LOWERED_TARGET_HOLD_MS;
     }
     const reduced = Math.max(this.undoWindow / 2, minimumWindow(this.mss));
