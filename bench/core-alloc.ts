@@ -37,7 +37,7 @@ import { Session } from 'node:inspector/promises';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { systemRandom } from '../src/crypto/sodium.js';
 import type { Address, ConnectionHandle } from '../src/transport/api.js';
-import { Endpoint } from '../src/transport/endpoint.js';
+import { TransportEndpoint } from '../src/transport/endpoint.js';
 import { heapReader } from './lib/heap-reader.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -59,8 +59,8 @@ const REAL_CLOCK = (process.env.PUNCHLINE_ALLOC_CLOCK ?? 'real') !== 'round';
 const CLOCK_TICK_MS = 0.0123; // per call into the core, with the realistic clock
 
 const serverKeys = generateKeyPair(systemRandom);
-const a = new Endpoint({ staticKeyPair: generateKeyPair(systemRandom), random: systemRandom, config });
-const b = new Endpoint({ staticKeyPair: serverKeys, random: systemRandom, config });
+const a = new TransportEndpoint({ staticKeyPair: generateKeyPair(systemRandom), random: systemRandom, config });
+const b = new TransportEndpoint({ staticKeyPair: serverKeys, random: systemRandom, config });
 let now = 0;
 
 /**
@@ -111,7 +111,7 @@ class Slots {
 const data = new Slots();
 const acks = new Slots();
 
-function poll(ep: Endpoint, slots: Slots): void {
+function poll(ep: TransportEndpoint, slots: Slots): void {
   slots.n = 0;
   while (slots.n < BATCH) {
     tick();
@@ -120,13 +120,13 @@ function poll(ep: Endpoint, slots: Slots): void {
     slots.lengths[slots.n++] = t.length;
   }
 }
-function deliver(ep: Endpoint, slots: Slots, from: Address): void {
+function deliver(ep: TransportEndpoint, slots: Slots, from: Address): void {
   for (let i = 0; i < slots.n; i++) {
     tick();
     ep.receive(slots.views[i] as Uint8Array, from, now);
   }
 }
-function timers(ep: Endpoint): void {
+function timers(ep: TransportEndpoint): void {
   tick();
   if (ep.nextDeadline() <= now) ep.onTimeout(now);
 }

@@ -11,7 +11,7 @@
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { systemRandom } from '../src/crypto/sodium.js';
 import type { Address, ConnectionHandle } from '../src/transport/api.js';
-import { Endpoint } from '../src/transport/endpoint.js';
+import { TransportEndpoint } from '../src/transport/endpoint.js';
 
 // Addresses only label the two in-memory ends; nothing is sent on a network.
 const A: Address = { host: '192.0.2.1', port: 1000 };
@@ -21,14 +21,14 @@ const total = Number(process.env.PUNCHLINE_PERF_BYTES ?? 256 * 1024 * 1024);
 const readChunk = Number(process.env.PUNCHLINE_PERF_READ ?? 64 * 1024) || Infinity;
 const config = { maxUdpPayloadSize: 1452, pacing: false };
 const serverKeys = generateKeyPair(systemRandom);
-const a = new Endpoint({ staticKeyPair: generateKeyPair(systemRandom), random: systemRandom, config });
-const b = new Endpoint({ staticKeyPair: serverKeys, random: systemRandom, config });
+const a = new TransportEndpoint({ staticKeyPair: generateKeyPair(systemRandom), random: systemRandom, config });
+const b = new TransportEndpoint({ staticKeyPair: serverKeys, random: systemRandom, config });
 let now = 0;
 const conn = a.connect(B, { remotePublicKey: serverKeys.publicKey }, now);
 const txA = new Uint8Array(2048);
 const txB = new Uint8Array(2048);
 let packets = 0;
-const pump = (src: Endpoint, dst: Endpoint, from: typeof A, buf: Uint8Array): number => {
+const pump = (src: TransportEndpoint, dst: TransportEndpoint, from: typeof A, buf: Uint8Array): number => {
   let n = 0;
   for (let t = src.pollTransmit(now, buf); t; t = src.pollTransmit(now, buf)) {
     dst.receive(buf.subarray(0, t.length), from, now);

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { RendezvousClient, type RelayAllocation } from '../src/node/rendezvous-client.js';
-import { generateStaticKeyPair, type StaticKeyPair } from '../src/traversal/rendezvous/auth.js';
+import { generateKeyPair, type KeyPair } from '../src/crypto/keys.js';
 import { decodePublicKey } from '../src/crypto/key-text.js';
 import { encapsulate, isControlChannel, parseRelayDatagram } from '../src/traversal/relay/udp-control.js';
 import { RendezvousServerCore } from '../src/server/rendezvous-core.js';
@@ -142,13 +142,13 @@ async function scrape(server: ServerHandle): Promise<Record<string, number>> {
 // ---- peers --------------------------------------------------------------------------------------------
 
 interface Peer {
-  keys: StaticKeyPair;
+  keys: KeyPair;
   client: RendezvousClient;
 }
 
 async function connectPeer(
   server: ServerHandle,
-  keys: StaticKeyPair,
+  keys: KeyPair,
   udp?: { send(d: Uint8Array): void },
 ): Promise<RendezvousClient> {
   return RendezvousClient.connect({
@@ -192,7 +192,7 @@ async function registerMany(
   const worker = async (): Promise<void> => {
     while (next < count && performance.now() < deadline) {
       next++;
-      const keys = generateStaticKeyPair();
+      const keys = generateKeyPair();
       try {
         peers.push({ keys, client: await connectPeer(server, keys) });
         if (peers.length % 1000 === 0)
@@ -228,10 +228,10 @@ async function connectRoundTrips(peers: Peer[]): Promise<number[]> {
 
 async function udpPeer(
   server: ServerHandle,
-): Promise<{ keys: StaticKeyPair; client: RendezvousClient; socket: dgram.Socket; received: () => number }> {
+): Promise<{ keys: KeyPair; client: RendezvousClient; socket: dgram.Socket; received: () => number }> {
   const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
-  const keys = generateStaticKeyPair();
+  const keys = generateKeyPair();
   let received = 0;
   let client: RendezvousClient | undefined;
   socket.on('message', (msg) => {
@@ -344,7 +344,7 @@ function coreBench(): void {
     return m.heapUsed + m.external; // typed-array backing stores may live outside the V8 heap
   };
   const n = PEERS;
-  const server = new RendezvousServerCore({ staticKeyPair: generateStaticKeyPair(), random: systemRandom });
+  const server = new RendezvousServerCore({ staticKeyPair: generateKeyPair(), random: systemRandom });
   gc();
   const before = used();
   const start = performance.now();
@@ -352,7 +352,7 @@ function coreBench(): void {
   // Each client core is dropped once registered: what stays allocated is the server's state.
   for (let i = 0; i < n; i++) {
     const c = new RendezvousClientCore({
-      staticKeyPair: generateStaticKeyPair(),
+      staticKeyPair: generateKeyPair(),
       random: systemRandom,
       serverPublicKey: server.serverPublicKey,
     });
@@ -387,12 +387,12 @@ function coreBench(): void {
 /** Forwarding through the sans-IO relay alone (no sockets): the cost the server adds per datagram. */
 function coreRelayBench(): void {
   const server = new RendezvousServerCore({
-    staticKeyPair: generateStaticKeyPair(),
+    staticKeyPair: generateKeyPair(),
     random: systemRandom,
     relayLimits: { bandwidthBytesPerSecond: 1e12, burstBytes: 1e12, maxBytesPerPeer: 1e15 },
   });
   const peers = [0, 1].map((i) => {
-    const core = new RendezvousClientCore({ staticKeyPair: generateStaticKeyPair(), random: systemRandom });
+    const core = new RendezvousClientCore({ staticKeyPair: generateKeyPair(), random: systemRandom });
     const id = server.openSession(0)!;
     return { core, id, address: { host: '127.0.0.1', port: 40000 + i }, leg: null as RelayAllocation | null };
   });
@@ -402,11 +402,12 @@ function coreRelayBench(): void {
       for (let out = server.pollOutput(); out; out = server.pollOutput()) {
         moved = true;
         if (out.kind === 'send') peers.find((p) => p.id === out.sessionId)?.core.receive(out.data, 0);
-        if (out.kind === 'udp') peers.find((p) => p.address.port === out.to.port)?.core.receiveUdp(out.data, 0);
+        if (out.kind === 'udp') peers.find((p) => p.address.port === out.to.port)?.core.receiveDatagram(out.data, 0);
       }
       for (const p of peers) {
         for (let m = p.core.pollTransmit(); m; m = p.core.pollTransmit()) (moved = true), server.receive(p.id, m, 0);
-        for (let d = p.core.pollUdp(); d; d = p.core.pollUdp()) (moved = true), server.receiveUdp(d, p.address, 0);
+        for (let d = p.core.pollDatagram(); d; d = p.core.pollDatagram())
+          (moved = true), server.receiveDatagram(d, p.address, 0);
         for (let e = p.core.pollEvent(); e; e = p.core.pollEvent()) if (e.type === 'relay-allocated') p.leg = e;
       }
     }
@@ -423,7 +424,7 @@ function coreRelayBench(): void {
   let forwarded = 0;
   const start = performance.now();
   for (let i = 0; i < n; i++) {
-    server.receiveUdp(datagram, peers[0]!.address, i * 0.001);
+    server.receiveDatagram(datagram, peers[0]!.address, i * 0.001);
     for (let out = server.pollOutput(); out; out = server.pollOutput()) if (out.kind === 'udp') forwarded++;
   }
   const seconds = (performance.now() - start) / 1000;

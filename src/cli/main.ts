@@ -5,6 +5,7 @@
  * Modules are loaded lazily so that `punchline --help` stays fast and one command's dependencies
  * (e.g. the WebTransport server) are not loaded by another.
  */
+import { createRequire } from 'node:module';
 import { PunchlineError } from '../errors.js';
 
 interface CommandModule {
@@ -21,10 +22,16 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   demo: () => import('./commands/demo.js'),
   'stun-server': () => import('./commands/stun-server.js'),
   'nat-check': () => import('./commands/nat-check.js'),
+  listen: () => import('./commands/listen.js'),
+  connect: () => import('./commands/connect.js'),
 };
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`punchline ${version()}\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     await printHelp();
     return name === undefined ? 1 : 0;
@@ -38,8 +45,13 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+/** The package version (package.json sits two levels up from both src/cli and dist/cli). */
+function version(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+}
+
 async function printHelp(): Promise<void> {
-  const lines = ['usage: punchline <command> [options]', '', 'commands:'];
+  const lines = [`usage: punchline <command> [options]      (punchline ${version()}; --version)`, '', 'commands:'];
   for (const [name, load] of Object.entries(commands)) {
     const { summary } = await load();
     lines.push(`  ${name.padEnd(14)}${summary}`);

@@ -53,7 +53,10 @@ export interface SodiumApi {
 
 export const sodium = createRequire(import.meta.url)('sodium-native') as SodiumApi;
 
-/** Fills `buffer` with cryptographically secure random bytes. Same shape as transport's RandomSource. */
+/**
+ * Fills `buffer` with cryptographically secure random bytes: the one random source every core is given
+ * (libsodium's CSPRNG in production, a seeded generator in the simulator).
+ */
 export type RandomSource = (buffer: Uint8Array) => void;
 
 /** The production random source (libsodium's CSPRNG); only used at the edges as a default. */

@@ -208,9 +208,12 @@ export async function waitForLog(logFile: string, pattern: RegExp, timeoutMs: nu
 }
 
 /** Runs `argv` inside `ns` with this terminal's stdin/stdout/stderr; resolves with its exit code. */
-export function runInteractive(ns: string, argv: readonly string[]): Promise<number> {
+export function runInteractive(ns: string, argv: readonly string[], env?: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawnChild('ip', ['netns', 'exec', ns, ...argv], { stdio: 'inherit' });
+    const child = spawnChild('ip', ['netns', 'exec', ns, ...argv], {
+      stdio: 'inherit',
+      ...(env === undefined ? {} : { env }),
+    });
     child.once('error', (error) =>
       reject(new LabError(LabErrorCode.Process, `cannot run ${argv.join(' ')}: ${error.message}`, { cause: error })),
     );

@@ -6,7 +6,7 @@
  * removes labs whose owning process died (SIGKILL) — it runs at every `Lab.up`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabError, LabErrorCode } from './errors.js';
@@ -23,6 +23,7 @@ import {
 import { buildNetwork } from './build.js';
 import { deleteNamespace, deleteNamespaceSync, listNamespaces, loadRuleset } from './namespaces.js';
 import { miniupnpdRuleset, PORTMAP_STUN_PORTS, startMiniupnpd, stunServerCommand } from './portmap.js';
+import { LAB_SERVER_PORTS, labServerCommand } from './rendezvous-server.js';
 import { createState, isProcessAlive, listStates, readState, removeState, writeState, type LabState } from './state.js';
 import {
   allNodes,
@@ -38,6 +39,11 @@ import {
 export interface UpOptions {
   /** Keep the lab after this process exits (the CLI's `lab up`). Default false. */
   readonly persistent?: boolean;
+  /**
+   * Start a `punchline server` on server1 (both its addresses, for RFC 5780) once the network is up;
+   * its address string is `lab.serverAddress`. Default false.
+   */
+  readonly server?: boolean;
 }
 
 const liveLabs = new Set<Lab>();
@@ -62,6 +68,11 @@ export class Lab {
 
   get prefix(): string {
     return this.plan.prefix;
+  }
+
+  /** The address string of the lab's `punchline server` (see UpOptions.server), if it has one. */
+  get serverAddress(): string | undefined {
+    return this.#state.serverAddress;
   }
 
   /** Builds the lab described by `spec`. On failure everything created so far is removed. */
@@ -95,6 +106,7 @@ export class Lab {
     if (!state.persistent) lab.#registerExitCleanup();
     try {
       await lab.#build();
+      if (options.server === true) state.serverAddress = await lab.#startServer();
       state.ready = true;
       writeState(state);
       return lab;
@@ -257,6 +269,37 @@ export class Lab {
     mkdirSync(dir, { mode: 0o700 });
     const stun = { host: server.addresses[0] ?? '', port: PORTMAP_STUN_PORTS[0] };
     await startMiniupnpd(site.router, stun, dir, this.#state.persistent);
+  }
+
+  /**
+   * `punchline server` on server1 with both its addresses (RFC 5780 alternate), as a daemon (its own
+   * session for a persistent lab) logging to the scratch directory; resolves with its address string
+   * once it has written it.
+   */
+  async #startServer(): Promise<string> {
+    const server = this.plan.servers[0];
+    if (server === undefined) throw new LabError(LabErrorCode.Spec, 'the rendezvous server needs server1');
+    const dir = join(this.#scratch(), 'punchline-server');
+    mkdirSync(dir, { mode: 0o700 });
+    const addressFile = join(dir, 'address');
+    const { script, args } = labServerCommand(server.addresses, dir, addressFile);
+    spawnDaemon(server.ns, nodeArgv(script, args), join(dir, 'server.log'), this.#state.persistent);
+    try {
+      await waitForLog(addressFile, /^punchline:\/\//m, 30_000, `punchline server on ${server.name}`);
+    } catch (error) {
+      let log = '';
+      try {
+        log = readFileSync(join(dir, 'server.log'), 'utf8').trim().split('\n').slice(-3).join(' | ');
+      } catch {
+        // no log yet
+      }
+      throw new LabError(
+        LabErrorCode.Process,
+        `punchline server on ${server.name} did not start (ports ${LAB_SERVER_PORTS.udp}/${LAB_SERVER_PORTS.webTransport}): ${log || (error as Error).message}`,
+        { cause: error },
+      );
+    }
+    return readFileSync(addressFile, 'utf8').trim();
   }
 
   /** One STUN server (RFC 5780) on server1 for every portmap router's miniupnpd check. */

@@ -26,6 +26,8 @@ export interface LabState {
   /** Set once every namespace is configured. */
   plan?: LabPlan;
   ready: boolean;
+  /** The address string of the lab's `punchline server` on server1, when it was started with one. */
+  serverAddress?: string;
 }
 
 export function stateDir(): string {

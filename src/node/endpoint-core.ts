@@ -2,7 +2,7 @@
  * The production core factory: the transport layer's sans-IO Endpoint. Loaded lazily by
  * Endpoint.bind so that tests injecting a fake core never load it.
  */
-import { Endpoint as TransportEndpoint } from '../transport/endpoint.js';
+import { TransportEndpoint } from '../transport/endpoint.js';
 import type { CoreFactory } from './endpoint.js';
 
 export const createCore: CoreFactory = (context) =>

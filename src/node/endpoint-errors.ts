@@ -2,7 +2,25 @@
 import { PunchlineError } from '../errors.js';
 import type { CloseReason } from '../transport/api.js';
 
-export class NodeEndpointError extends PunchlineError {}
+/** Stable codes of the Node adapter's errors (endpoint, streams, UDP sockets). */
+export const NodeErrorCode = {
+  InvalidArgument: 'ERR_PUNCHLINE_INVALID_ARGUMENT',
+  Aborted: 'ERR_PUNCHLINE_ABORTED',
+  AddressFamily: 'ERR_PUNCHLINE_ADDRESS_FAMILY',
+  ConnectionClosed: 'ERR_PUNCHLINE_CONNECTION_CLOSED',
+  EndpointClosed: 'ERR_PUNCHLINE_ENDPOINT_CLOSED',
+  HandlerExists: 'ERR_PUNCHLINE_HANDLER_EXISTS',
+  StreamDestroyed: 'ERR_PUNCHLINE_STREAM_DESTROYED',
+  StreamReset: 'ERR_PUNCHLINE_STREAM_RESET',
+  StreamStopped: 'ERR_PUNCHLINE_STREAM_STOPPED',
+  UdpBackend: 'ERR_PUNCHLINE_UDP_BACKEND',
+  UdpClosed: 'ERR_PUNCHLINE_UDP_CLOSED',
+  UdpNoSlot: 'ERR_PUNCHLINE_UDP_NO_SLOT',
+  UdpSocket: 'ERR_PUNCHLINE_UDP_SOCKET',
+} as const;
+export type NodeErrorCode = (typeof NodeErrorCode)[keyof typeof NodeErrorCode];
+
+export class NodeEndpointError extends PunchlineError<NodeErrorCode> {}
 
 /** A bad argument to the Node API (wrong key length, port out of range, ...); nothing was changed. */
 export function invalidArgument(message: string): NodeEndpointError {

@@ -35,6 +35,7 @@ import type {
   RandomSource,
   SansIoEndpoint,
 } from '../transport/api.js';
+import type { KeyPair } from '../crypto/keys.js';
 import type { TransportConfig } from '../transport/config.js';
 import type { DatagramKind } from '../wire/types.js';
 import { systemRandom } from '../crypto/sodium.js';
@@ -43,24 +44,11 @@ import { NodeEndpointError, ConnectionClosedError, checkErrorCode, invalidArgume
 import { AsyncQueue } from './endpoint-queue.js';
 import { PunchlineStream, type StreamHost } from './stream.js';
 import { openUdpSocket } from './udp/open.js';
-import type {
-  UdpAddress,
-  UdpBackend,
-  UdpBackendChoice,
-  UdpReceiver,
-  UdpSocket,
-  UdpSocketStats,
-} from './udp/udp-socket.js';
-
-/** A static X25519 key pair (structurally the crypto layer's KeyPair). */
-export interface EndpointKeyPair {
-  readonly publicKey: Uint8Array;
-  readonly secretKey: Uint8Array;
-}
+import type { UdpBackend, UdpBackendChoice, UdpReceiver, UdpSocket, UdpSocketStats } from './udp/udp-socket.js';
 
 /** What the adapter hands to a core factory. */
 export interface CoreContext {
-  readonly keyPair: EndpointKeyPair;
+  readonly keyPair: KeyPair;
   readonly random: RandomSource;
   readonly now: number;
   readonly transport: Partial<TransportConfig>;
@@ -75,7 +63,7 @@ export interface BindOptions {
   readonly port?: number;
   /** Local address; default '0.0.0.0'. An IPv6 literal binds an 'udp6' socket. */
   readonly host?: string;
-  readonly keyPair: EndpointKeyPair;
+  readonly keyPair: KeyPair;
   /** Kernel socket buffers (bytes); default 4 MiB each. */
   readonly recvBufferSize?: number;
   readonly sendBufferSize?: number;
@@ -473,7 +461,7 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
    * arena, valid only during this call: the core copies what it keeps (stream data into its
    * reassembly buffers, datagram frames); other protocols' handlers get a copy.
    */
-  private onDatagram(msg: Buffer, from: UdpAddress, family: 'IPv4' | 'IPv6'): void {
+  private onDatagram(msg: Buffer, from: Address, family: 'IPv4' | 'IPv6'): void {
     this.counters.datagramsReceived++;
     this.counters.bytesReceived += msg.length;
     const kind = classifyDatagram(msg);

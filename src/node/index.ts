@@ -10,7 +10,6 @@ export {
   type BindOptions,
   type DialOptions,
   type OpenStreamOptions,
-  type EndpointKeyPair,
   type EndpointStats,
   type DatagramHandler,
   type RemoteInfo,
@@ -20,8 +19,9 @@ export {
 export { PunchlineStream, STREAM_CANCELLED } from './stream.js';
 export { nativeUdpAvailability } from './udp/open.js';
 export type { UdpBackend, UdpBackendChoice, UdpSocketStats } from './udp/udp-socket.js';
-export { NodeEndpointError, StreamAbortedError, ConnectionClosedError } from './endpoint-errors.js';
+export { NodeEndpointError, NodeErrorCode, StreamAbortedError, ConnectionClosedError } from './endpoint-errors.js';
 export type { ConnectionStats, CloseReason, Address } from '../transport/api.js';
+export type { KeyPair } from '../crypto/keys.js';
 export {
   StunClient,
   NatDiscoverySession,

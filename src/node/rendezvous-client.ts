@@ -1,26 +1,35 @@
 /**
  * Node binding of the sans-IO RendezvousClientCore: a WebTransport session (HTTP/2, via
- * @fails-components/webtransport, server certificate pinned by SHA-256) to `punchline server`,
- * one control stream, optional stream-relay streams, and UDP control datagrams through a caller-
- * supplied `udp.send` (the shared socket: an Endpoint's `send(buf, serverUdpAddress)`).
+ * @fails-components/webtransport) to `punchline server`, one control stream, optional stream-relay
+ * streams, and UDP control datagrams through a caller-supplied `udp.send` (the shared socket: an
+ * Endpoint's `send(buf, serverUdpAddress)`).
  *
- *   const client = await RendezvousClient.connect({ url, serverCertificateHash, serverPublicKey, keyPair });
+ * The server is named by its address string (static key + addresses); no certificate is pinned ahead
+ * of time. The client looks at the certificate the server presents (one TLS handshake), pins exactly
+ * that one for the WebTransport session, and binds its registration proof to the certificate's hash;
+ * the server's proof answers over the same binding (spec/rendezvous.md §Authentication).
+ *
+ *   const client = await RendezvousClient.connect({ server: 'punchline://…', keyPair, udp });
  *   const { online } = await client.lookup(peerKey);
  *   const answer = await client.connect(peerKey, candidates);
  *   client.on('connect-request', (request) => client.answer(request.rid, true, myCandidates));
  */
 import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { systemRandom, type RandomSource } from '../crypto/sodium.js';
 import { RendezvousClientCore, type ClientEvent } from '../traversal/rendezvous/client-core.js';
 import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
 import { FrameDecoder, StreamKind, encodeFrame } from '../traversal/rendezvous/framing.js';
-import { MAX_MESSAGE_BYTES, bytesEqual, type Candidate, type UdpAddress } from '../traversal/rendezvous/messages.js';
+import { MAX_MESSAGE_BYTES, bytesEqual, type Candidate, type Address } from '../traversal/rendezvous/messages.js';
 import { MAX_RELAY_STREAM_DATAGRAM, relayStreamHeader } from '../traversal/relay/stream-relay.js';
 import type { ObservedAddress } from '../traversal/relay/udp-control.js';
-import type { StaticKeyPair } from '../traversal/rendezvous/auth.js';
+import type { KeyPair } from '../crypto/keys.js';
 import type { WtClient, WtReader, WtWriter } from './webtransport-types.js';
 import { invalidArgument } from './endpoint-errors.js';
+import { parseServerAddress, type ServerAddress } from '../traversal/rendezvous/server-address.js';
 
 /**
  * Reads length-prefixed frames from a WebTransport stream until it ends (or fails to read), handing
@@ -53,16 +62,38 @@ function check32(name: string, value: unknown): void {
   }
 }
 
-/** Rejects bad connect() options before anything is opened. */
-function checkClientOptions(options: RendezvousClientOptions): void {
+/** The URL path of the rendezvous WebTransport endpoint (as the server serves it). */
+const RENDEZVOUS_PATH = '/punchline';
+
+/**
+ * Rejects bad connect() options before anything is opened; returns the URL and the server key to pin
+ * (from the address string when one is given).
+ */
+function checkClientOptions(options: RendezvousClientOptions): {
+  url: string;
+  serverPublicKey: Uint8Array | undefined;
+} {
   if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object');
+  let address: ServerAddress | null = null;
+  if (options.server !== undefined) {
+    address = typeof options.server === 'string' ? parseServerAddress(options.server) : options.server;
+    if (address === null || typeof address !== 'object' || !address.udp)
+      throw invalidArgument('server must be a server address string or a ServerAddress');
+    check32('server.publicKey', address.publicKey);
+    if (options.url !== undefined) throw invalidArgument('give server or url, not both');
+  } else if (options.url === undefined) {
+    throw invalidArgument('server (the server address string) is required');
+  }
+  const urlText = address
+    ? `https://${address.udp.host.includes(':') ? `[${address.udp.host}]` : address.udp.host}:${address.webTransportPort}${RENDEZVOUS_PATH}`
+    : options.url!;
   let url: URL;
   try {
-    url = new URL(options.url);
+    url = new URL(urlText);
   } catch {
-    throw invalidArgument(`url must be an https:// URL, got '${String(options.url)}'`);
+    throw invalidArgument(`url must be an https:// URL, got '${String(urlText)}'`);
   }
-  if (url.protocol !== 'https:') throw invalidArgument(`url must be an https:// URL, got '${options.url}'`);
+  if (url.protocol !== 'https:') throw invalidArgument(`url must be an https:// URL, got '${urlText}'`);
   if (options.keyPair === null || typeof options.keyPair !== 'object') throw invalidArgument('keyPair is required');
   check32('keyPair.publicKey', options.keyPair.publicKey);
   check32('keyPair.secretKey', options.keyPair.secretKey);
@@ -73,16 +104,62 @@ function checkClientOptions(options: RendezvousClientOptions): void {
     if (ms !== undefined && !(Number.isFinite(ms) && ms > 0))
       throw invalidArgument(`${name} must be a positive number, got ${String(ms)}`);
   }
+  if (address && options.serverPublicKey && !bytesEqual(address.publicKey, options.serverPublicKey))
+    throw invalidArgument('serverPublicKey differs from the key in the server address');
+  return { url: url.href, serverPublicKey: address?.publicKey ?? options.serverPublicKey };
+}
+
+/**
+ * One TLS handshake with the server to see its certificate: its SHA-256 (the channel binding and the
+ * pin for the WebTransport session) and whether the system CAs trust it.
+ */
+function observeCertificate(url: URL, timeoutMs: number): Promise<{ sha256: Uint8Array; trusted: boolean }> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host,
+      port: Number(url.port || 443),
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      ALPNProtocols: ['h2'],
+      // Not trusting anything yet: the certificate is checked by the proof bound to its hash.
+      rejectUnauthorized: false,
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no TLS handshake within ${timeoutMs} ms`));
+    }, timeoutMs);
+    timer.unref();
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const raw = socket.getPeerCertificate(false)?.raw;
+      const trusted = socket.authorized;
+      socket.destroy();
+      if (!raw) reject(new Error('the server presented no certificate'));
+      else resolve({ sha256: new Uint8Array(createHash('sha256').update(raw).digest()), trusted });
+    });
+  });
 }
 
 export interface RendezvousClientOptions {
-  /** e.g. https://127.0.0.1:4433/punchline (printed by `punchline server`). */
-  readonly url: string;
-  /** SHA-256 of the server's (self-signed) certificate; without it the system CAs must trust the server. */
+  /**
+   * The server: its address string (`punchline://KEY@host:port?wt=…`, printed by `punchline server`)
+   * or the parsed ServerAddress. The client authenticates the server by the key in it.
+   */
+  readonly server?: string | ServerAddress;
+  /** Lower-level alternative to `server`: e.g. https://127.0.0.1:4433/punchline. */
+  readonly url?: string;
+  /**
+   * With `url` only: SHA-256 of the server's certificate, pinned (and used as the channel binding).
+   * Without it the client observes the certificate the server presents (see the module comment).
+   */
   readonly serverCertificateHash?: Uint8Array;
-  /** The server's static public key (pinned; printed by `punchline server`). */
+  /** With `url` only: the server's static public key (pinned). Implied by `server`. */
   readonly serverPublicKey?: Uint8Array;
-  readonly keyPair: StaticKeyPair;
+  readonly keyPair: KeyPair;
   /** Sends a datagram to the server's UDP port from the endpoint's shared socket. */
   readonly udp?: { send(datagram: Uint8Array): void };
   readonly connectTimeoutMs?: number;
@@ -217,33 +294,84 @@ export class RendezvousClient extends EventEmitter {
   private timerAt = Infinity;
   private closed = false;
 
-  private constructor(options: RendezvousClientOptions, wt: WtClient) {
+  private constructor(
+    options: RendezvousClientOptions,
+    wt: WtClient,
+    serverPublicKey: Uint8Array | undefined,
+    channelBinding: Uint8Array,
+  ) {
     super();
     this.options = options;
     this.wt = wt;
     this.core = new RendezvousClientCore({
       staticKeyPair: options.keyPair,
       random: options.random ?? systemRandom,
-      ...(options.serverPublicKey ? { serverPublicKey: options.serverPublicKey } : {}),
+      channelBinding,
+      ...(serverPublicKey ? { serverPublicKey } : {}),
     });
   }
 
-  /** Opens the session, authenticates (spec/rendezvous.md §Authentication) and resolves once registered. */
+  /**
+   * Opens the session, authenticates (spec/rendezvous.md §Authentication) and resolves once registered.
+   * Typed failures: RendezvousError CLOSED (unreachable), TIMEOUT, SERVER_IDENTITY (not the server the
+   * address names), AUTH_FAILED (e.g. a TLS relay-in-the-middle).
+   */
   static async connect(options: RendezvousClientOptions): Promise<RendezvousClient> {
-    checkClientOptions(options);
+    const { url, serverPublicKey } = checkClientOptions(options);
+    const timeoutMs = options.connectTimeoutMs ?? 10_000;
+    const deadline = performance.now() + timeoutMs;
+    // A certificate renewal between our look at the certificate and the WebTransport handshake makes
+    // the pin miss once; a second look sees the new certificate.
+    for (let attempt = 1; ; attempt++) {
+      let certificate: { sha256: Uint8Array; trusted: boolean };
+      if (options.serverCertificateHash) {
+        certificate = { sha256: options.serverCertificateHash, trusted: false };
+      } else {
+        try {
+          certificate = await observeCertificate(new URL(url), Math.max(1, deadline - performance.now()));
+        } catch (error) {
+          throw new RendezvousError(
+            RendezvousErrorCode.Closed,
+            `cannot reach the rendezvous server at ${url}: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+      }
+      try {
+        return await RendezvousClient.open(options, url, serverPublicKey, certificate, deadline);
+      } catch (error) {
+        const retry =
+          attempt === 1 &&
+          !options.serverCertificateHash &&
+          error instanceof RendezvousError &&
+          error.code === RendezvousErrorCode.Closed &&
+          performance.now() < deadline;
+        if (!retry) throw error;
+      }
+    }
+  }
+
+  private static async open(
+    options: RendezvousClientOptions,
+    url: string,
+    serverPublicKey: Uint8Array | undefined,
+    certificate: { sha256: Uint8Array; trusted: boolean },
+    deadline: number,
+  ): Promise<RendezvousClient> {
     const { WebTransport } = (await loadWebTransport()).module as {
       WebTransport: new (url: string, init: Record<string, unknown>) => WtClient;
     };
-    const timeoutMs = options.connectTimeoutMs ?? 10_000;
-    const wt = new WebTransport(options.url, {
-      ...(options.serverCertificateHash
-        ? { serverCertificateHashes: [{ algorithm: 'sha-256', value: options.serverCertificateHash }] }
-        : {}),
+    const timeoutMs = Math.max(1, deadline - performance.now());
+    const wt = new WebTransport(url, {
+      // A certificate the system trusts is verified as usual; any other is pinned to exactly the one seen.
+      ...(certificate.trusted
+        ? {}
+        : { serverCertificateHashes: [{ algorithm: 'sha-256', value: certificate.sha256 }] }),
       forceReliable: true,
       webTransportConnectTimeout: timeoutMs,
     });
     wt.closed.catch(() => undefined);
-    const client = new RendezvousClient(options, wt);
+    const client = new RendezvousClient(options, wt, serverPublicKey, certificate.sha256);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -257,11 +385,15 @@ export class RendezvousClient extends EventEmitter {
       const bidi = await Promise.race([wt.createBidirectionalStream(), timeout]);
       client.writer = bidi.writable.getWriter();
       client.writer.write(new Uint8Array([StreamKind.Control])).catch(() => undefined);
-      void client.readControl(bidi.readable.getReader());
-      wt.closed.then(
-        () => client.shutdown(null),
-        () => client.shutdown(null),
-      );
+      const control = client.readControl(bidi.readable.getReader());
+      // The session can report closed before the last control frames (e.g. the server's AUTH_FAILED
+      // error) are read: let the control stream drain first, briefly.
+      const drained = (): void => {
+        const grace = setTimeout(() => client.shutdown(null), 1000);
+        grace.unref();
+        void control.finally(() => clearTimeout(grace));
+      };
+      wt.closed.then(drained, drained);
       const event = await Promise.race([client.waitFor((e) => e.type === 'registered' || e.type === 'fatal'), timeout]);
       if (event.type === 'fatal') throw event.error;
       return client;
@@ -270,7 +402,7 @@ export class RendezvousClient extends EventEmitter {
       if (error instanceof RendezvousError) throw error;
       throw new RendezvousError(
         RendezvousErrorCode.Closed,
-        `cannot reach the rendezvous server at ${options.url}: ${(error as Error).message}`,
+        `cannot reach the rendezvous server at ${url}: ${(error as Error).message}`,
         { cause: error },
       );
     } finally {
@@ -287,8 +419,8 @@ export class RendezvousClient extends EventEmitter {
     return this.core.rttMs;
   }
 
-  lookup(peer: Uint8Array): Promise<{ online: boolean; udp?: UdpAddress }> {
-    return this.track('lookup-result', () => this.core.lookup(peer)) as Promise<{ online: boolean; udp?: UdpAddress }>;
+  lookup(peer: Uint8Array): Promise<{ online: boolean; udp?: Address }> {
+    return this.track('lookup-result', () => this.core.lookup(peer)) as Promise<{ online: boolean; udp?: Address }>;
   }
 
   /** Sends a connect request with our candidates; resolves with the peer's answer. */
@@ -355,7 +487,7 @@ export class RendezvousClient extends EventEmitter {
 
   /** Feed relay-control datagrams (0x12 + zero channel) that arrived from the server's UDP address. */
   receiveUdp(datagram: Uint8Array): void {
-    this.core.receiveUdp(datagram, performance.now());
+    this.core.receiveDatagram(datagram, performance.now());
     this.pump();
   }
 
@@ -421,7 +553,7 @@ export class RendezvousClient extends EventEmitter {
     if (this.closed) return;
     for (let m = this.core.pollTransmit(); m !== null; m = this.core.pollTransmit())
       this.writer?.write(encodeFrame(m)).catch(() => undefined);
-    for (let d = this.core.pollUdp(); d !== null; d = this.core.pollUdp()) this.options.udp?.send(d);
+    for (let d = this.core.pollDatagram(); d !== null; d = this.core.pollDatagram()) this.options.udp?.send(d);
     for (let e = this.core.pollEvent(); e !== null; e = this.core.pollEvent()) this.dispatch(e);
     this.arm();
   }

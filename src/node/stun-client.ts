@@ -12,7 +12,7 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { systemRandom } from '../crypto/sodium.js';
-import type { Address, RandomSource } from '../transport/api.js';
+import type { Address, DataTransmit, RandomSource } from '../transport/api.js';
 import {
   NatBehaviourDiscovery,
   normalizeHost,
@@ -22,7 +22,6 @@ import {
   type BindingRequestOptions,
   type BindingSuccess,
   type NatBehaviour,
-  type OutgoingDatagram,
   type RetransmissionOptions,
 } from '../traversal/stun/index.js';
 
@@ -47,8 +46,8 @@ export interface StunCallOptions {
 
 /** A sans-IO core this driver can run: the Binding client and the discovery machine both fit. */
 interface SansIoCore {
-  handleDatagram(data: Uint8Array, from: Address, now: number): boolean;
-  pollTransmit(now: number): OutgoingDatagram | null;
+  receive(data: Uint8Array, from: Address, now: number): boolean;
+  pollTransmit(now: number): DataTransmit | null;
   nextDeadline(): number;
   onTimeout(now: number): void;
 }
@@ -67,7 +66,7 @@ class Driver {
   handle(data: Uint8Array, from: SourceInfo): boolean {
     const host = from.host ?? from.address;
     if (this.closed || host === undefined) return false;
-    const consumed = this.core.handleDatagram(data, { host: normalizeHost(host), port: from.port }, performance.now());
+    const consumed = this.core.receive(data, { host: normalizeHost(host), port: from.port }, performance.now());
     this.service();
     return consumed;
   }

@@ -65,7 +65,7 @@ export async function probeBindingLifetime(
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       x.on('message', (msg, rinfo) => {
-        core.handleDatagram(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, 'x', performance.now());
+        core.receive(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, performance.now(), 'x');
         service();
       });
       service();

@@ -104,8 +104,9 @@ export function generateSelfSignedCertificate(options: CertificateOptions = {}):
   const names = options.names?.length ? [...new Set(options.names)] : ['localhost', '127.0.0.1', '::1'];
   const validityMs = Math.min(options.validityMs ?? MAX_PINNED_VALIDITY_MS - 60 * 60 * 1000, MAX_PINNED_VALIDITY_MS);
   const now = options.now ?? new Date();
-  // Backdate a little for clock skew, but keep the whole span within the 14-day limit.
-  const notBefore = new Date(now.getTime() - 5 * 60 * 1000);
+  // Backdate a little for clock skew (a tenth of a short validity at most, so a test certificate
+  // valid for seconds is valid now), keeping the whole span within the 14-day limit.
+  const notBefore = new Date(now.getTime() - Math.min(5 * 60 * 1000, Math.floor(validityMs / 10)));
   const notAfter = new Date(notBefore.getTime() + validityMs);
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = publicKey.export({ format: 'der', type: 'spki' });

@@ -23,6 +23,12 @@ export interface ServerConfig {
   /** null: metrics listener disabled. */
   readonly metricsPort: number | null;
   readonly dataDir: string;
+  /** Host written into the address string (default: the listen address). */
+  readonly publicHost: string | null;
+  /** RFC 5780 alternate address (STUN only): a second IP of this host and a port. */
+  readonly alternate: { readonly host: string; readonly port: number } | null;
+  /** Where to write the server address string (null: nowhere). */
+  readonly addressFile: string | null;
   readonly cert: string | null;
   readonly key: string | null;
   readonly logLevel: LogLevel;
@@ -39,6 +45,10 @@ const SCALARS = [
   'metricsHost',
   'metricsPort',
   'dataDir',
+  'publicHost',
+  'altHost',
+  'altPort',
+  'addressFile',
   'cert',
   'key',
   'logLevel',
@@ -101,6 +111,10 @@ export function resolveConfig(sources: {
   const key = raw('key');
   if ((cert === undefined) !== (key === undefined)) bad('give both a certificate and its key, or neither');
   const stun = raw('stun');
+  const altHost = raw('altHost');
+  const altPort = raw('altPort');
+  const publicHost = raw('publicHost');
+  const addressFile = raw('addressFile');
   return {
     host: host(raw('host') ?? '127.0.0.1', 'host'),
     udpPort: port(raw('udpPort') ?? DEFAULT_UDP_PORT, 'udp-port')!,
@@ -108,6 +122,14 @@ export function resolveConfig(sources: {
     metricsHost: host(raw('metricsHost') ?? '127.0.0.1', 'metrics-host'),
     metricsPort: port(raw('metricsPort') ?? DEFAULT_METRICS_PORT, 'metrics-port', true),
     dataDir: String(raw('dataDir') ?? defaultDataDir(sources.env)),
+    publicHost: publicHost === undefined ? null : host(publicHost, 'public-host'),
+    alternate:
+      altHost === undefined
+        ? altPort === undefined
+          ? null
+          : bad('alt-port needs alt-host')
+        : { host: host(altHost, 'alt-host'), port: port(altPort ?? 0, 'alt-port')! },
+    addressFile: addressFile === undefined || addressFile === '' ? null : String(addressFile),
     cert: cert === undefined ? null : String(cert),
     key: key === undefined ? null : String(key),
     logLevel: level as LogLevel,

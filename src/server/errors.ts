@@ -9,10 +9,4 @@ export const ServerErrorCode = {
 export type ServerErrorCode = (typeof ServerErrorCode)[keyof typeof ServerErrorCode];
 
 /** Error of `punchline server` (configuration, certificates, sockets). Protocol errors are RendezvousError. */
-export class ServerError extends PunchlineError {
-  declare readonly code: ServerErrorCode;
-
-  constructor(code: ServerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class ServerError extends PunchlineError<ServerErrorCode> {}

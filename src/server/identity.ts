@@ -3,8 +3,10 @@
  * (crypto's identity file format, spec/crypto.md §Identity) and the self-signed TLS certificate.
  *
  * A hash-pinned certificate may be valid for at most 14 days (certificate.ts), so a generated
- * certificate is reused while it has more than `renewBeforeMs` left and replaced otherwise; the new
- * hash is printed at start-up. Operators who want a stable pin use a CA certificate (--cert/--key).
+ * certificate is reused while it has more than `renewBeforeMs` left and replaced otherwise — at
+ * start-up and, while the server runs, by its renewal timer (server.ts). Clients never pin it ahead
+ * of time: they authenticate the server by its static key and bind the proof to the certificate they
+ * see (spec/rendezvous.md §Authentication), so a renewal needs no operator action.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +19,8 @@ import { ServerError, ServerErrorCode } from './errors.js';
 export const SERVER_IDENTITY_FILE = 'server-identity';
 export const CERT_FILE = 'cert.pem';
 export const KEY_FILE = 'key.pem';
+/** A generated certificate is replaced when less than this is left of its validity. */
+export const DEFAULT_RENEW_BEFORE_MS = 24 * 60 * 60 * 1000;
 
 export async function loadOrCreateServerKey(dataDir: string): Promise<{ keyPair: KeyPair; created: boolean }> {
   const path = join(dataDir, SERVER_IDENTITY_FILE);
@@ -60,10 +64,10 @@ export async function loadCertificateFiles(certPath: string, keyPath: string): P
 export async function loadOrCreateSelfSigned(
   dataDir: string,
   names: readonly string[],
-  options: { now?: Date; renewBeforeMs?: number } = {},
+  options: { now?: Date; renewBeforeMs?: number; validityMs?: number } = {},
 ): Promise<TlsMaterial> {
   const now = options.now ?? new Date();
-  const renewBeforeMs = options.renewBeforeMs ?? 24 * 60 * 60 * 1000;
+  const renewBeforeMs = options.renewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS;
   const certPath = join(dataDir, CERT_FILE);
   const keyPath = join(dataDir, KEY_FILE);
   try {
@@ -79,7 +83,11 @@ export async function loadOrCreateSelfSigned(
   } catch {
     // missing or unreadable: generate below
   }
-  const generated = generateSelfSignedCertificate({ names, now });
+  const generated = generateSelfSignedCertificate({
+    names,
+    now,
+    ...(options.validityMs === undefined ? {} : { validityMs: options.validityMs }),
+  });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await writeFile(`${keyPath}.tmp`, generated.key, { mode: 0o600 });
   await writeFile(`${certPath}.tmp`, generated.cert, { mode: 0o644 });

@@ -273,7 +273,7 @@ export class RelayCore {
   // ---- data plane ------------------------------------------------------------------------------
 
   /** A datagram whose first byte is 0x12 arrived on the server's UDP port. Hot path. */
-  receiveUdp(datagram: Uint8Array, from: Address, now: number): void {
+  receive(datagram: Uint8Array, from: Address, now: number): void {
     const parsed = parseRelayDatagram(datagram);
     if (!parsed) {
       this.drops[RelayDropReason.Malformed] += 1;

@@ -3,20 +3,15 @@
  * connect-request routing, punch coordination, relay allocation. It owns no socket and no clock:
  * the adapter (server.ts) calls
  *   openSession(now) / receive(sessionId, message, now) / closeSession(sessionId, now)
- *   receiveUdp(datagram, from, now)            for 0x12 datagrams on the UDP port
+ *   receiveDatagram(datagram, from, now)         for 0x12 datagrams on the UDP port
  *   openRelayStream / receiveRelayFrame / closeRelayStream   for stream-relay streams
  *   onTimeout(now) when nextDeadline() passes
  * and drains pollOutput() after each call. One handler per client message type, in one table.
  */
 import type { Address } from '../transport/api.js';
+import type { KeyPair } from '../crypto/keys.js';
 import type { RandomSource } from '../crypto/sodium.js';
-import {
-  clientProof,
-  constantTimeEqual,
-  deriveAuthKey,
-  serverProof,
-  type StaticKeyPair,
-} from '../traversal/rendezvous/auth.js';
+import { clientProof, constantTimeEqual, deriveAuthKey, serverProof } from '../traversal/rendezvous/auth.js';
 import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
 import {
   NONCE_LENGTH,
@@ -130,10 +125,16 @@ export interface RendezvousStats {
 }
 
 export interface RendezvousServerOptions {
-  readonly staticKeyPair: StaticKeyPair;
+  readonly staticKeyPair: KeyPair;
   readonly random: RandomSource;
   readonly limits?: Partial<RendezvousLimits>;
   readonly relayLimits?: Partial<RelayLimits>;
+  /**
+   * SHA-256 hashes of the TLS certificates this server currently presents (the newest and, during a
+   * renewal, the previous one): a client's proof must cover one of them (spec/rendezvous.md
+   * §Authentication, channel binding). Default: one empty binding (no TLS channel, e.g. the simulator).
+   */
+  readonly channelBindings?: readonly Uint8Array[];
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -152,7 +153,8 @@ type Handler<T extends ClientMessage> = (session: Session, message: T, now: numb
 export class RendezvousServerCore {
   readonly limits: RendezvousLimits;
   readonly relay: RelayCore;
-  private readonly keyPair: StaticKeyPair;
+  private readonly keyPair: KeyPair;
+  private channelBindings: readonly Uint8Array[];
   private readonly random: RandomSource;
   private readonly sessions = new Map<number, Session>();
   private readonly online = new Map<string, Session>();
@@ -183,6 +185,7 @@ export class RendezvousServerCore {
     this.keyPair = options.staticKeyPair;
     this.random = options.random;
     this.limits = { ...DEFAULT_RENDEZVOUS_LIMITS, ...options.limits };
+    this.channelBindings = options.channelBindings ?? [new Uint8Array(0)];
     this.relay = new RelayCore({
       random: options.random,
       ...(options.relayLimits ? { limits: options.relayLimits } : {}),
@@ -195,6 +198,11 @@ export class RendezvousServerCore {
 
   get serverPublicKey(): Uint8Array {
     return this.keyPair.publicKey;
+  }
+
+  /** Replaces the accepted channel bindings (the adapter calls this when it renews its certificate). */
+  setChannelBindings(bindings: readonly Uint8Array[]): void {
+    this.channelBindings = [...bindings];
   }
 
   // ---- session lifecycle ------------------------------------------------------------------------
@@ -284,8 +292,8 @@ export class RendezvousServerCore {
   }
 
   /** A datagram for the relay/presence plane (first byte 0x12) arrived on the UDP port. */
-  receiveUdp(datagram: Uint8Array, from: Address, now: number): void {
-    this.relay.receiveUdp(datagram, from, now);
+  receiveDatagram(datagram: Uint8Array, from: Address, now: number): void {
+    this.relay.receive(datagram, from, now);
     this.drainRelay();
   }
 
@@ -369,14 +377,18 @@ export class RendezvousServerCore {
     let ok = false;
     try {
       const authKey = deriveAuthKey(this.keyPair.secretKey, m.publicKey);
-      const input = {
-        serverNonce: session.nonce,
-        clientNonce: m.clientNonce,
-        clientKey: m.publicKey,
-        serverKey: this.keyPair.publicKey,
-      };
-      ok = constantTimeEqual(clientProof(authKey, input), m.proof);
-      if (ok) {
+      // Every accepted binding is tried (at most two, during a certificate renewal).
+      const input = this.channelBindings
+        .map((channelBinding) => ({
+          serverNonce: session.nonce,
+          clientNonce: m.clientNonce,
+          clientKey: m.publicKey,
+          serverKey: this.keyPair.publicKey,
+          channelBinding,
+        }))
+        .find((candidate) => constantTimeEqual(clientProof(authKey, candidate), m.proof));
+      ok = input !== undefined;
+      if (input) {
         session.state = 'registered';
         session.publicKey = m.publicKey;
         session.keyHex = toHex(m.publicKey);

@@ -5,7 +5,12 @@
  *   - on its TLS port: WebTransport over HTTP/2 and its WebSocket mapping (and HTTP/3 when the
  *     optional native add-on of @fails-components/webtransport is installed), carrying the
  *     rendezvous control stream and stream-relay streams (spec/rendezvous.md §Carriers);
- *   - on a loopback HTTP port: Prometheus /metrics and /healthz.
+ *   - on a loopback HTTP port: Prometheus /metrics and /healthz;
+ *   - with an alternate address: three more UDP sockets answering STUN only, for RFC 5780 behaviour
+ *     discovery (primary/alternate IP × primary/alternate port).
+ * Clients need one string to reach it, `info.address` (src/traversal/rendezvous/server-address.ts).
+ * The self-signed TLS certificate is renewed in-process before it expires (`updateCert`, no restart);
+ * clients bind their proof to whichever certificate they see, so nothing they hold goes stale.
  * All protocol decisions are in RendezvousServerCore / RelayCore; this file moves bytes and time.
  */
 import dgram from 'node:dgram';
@@ -13,6 +18,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { isIPv6 } from 'node:net';
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
 import type { KeyPair } from '../crypto/keys.js';
 import { systemRandom } from '../crypto/sodium.js';
 import { encodePublicKey } from '../crypto/key-text.js';
@@ -26,7 +32,15 @@ import { FrameDecoder, StreamKind, encodeFrame } from '../traversal/rendezvous/f
 import { CHANNEL_ID_LENGTH, MAX_MESSAGE_BYTES, toHex } from '../traversal/rendezvous/messages.js';
 import { MAX_RELAY_STREAM_DATAGRAM, RELAY_STREAM_HEADER_LENGTH } from '../traversal/relay/stream-relay.js';
 import { ServerError, ServerErrorCode } from './errors.js';
-import { loadCertificateFiles, loadOrCreateSelfSigned, loadOrCreateServerKey, type TlsMaterial } from './identity.js';
+import {
+  DEFAULT_RENEW_BEFORE_MS,
+  loadCertificateFiles,
+  loadOrCreateSelfSigned,
+  loadOrCreateServerKey,
+  type TlsMaterial,
+} from './identity.js';
+import { formatServerAddress, type ServerAddress } from '../traversal/rendezvous/server-address.js';
+import type { SocketIndex } from '../traversal/stun/server-core.js';
 import { silentLogger, type Logger } from './log.js';
 import { RateWindow, renderMetrics, type AdapterCounters } from './metrics.js';
 import { RendezvousServerCore, type RendezvousLimits } from './rendezvous-core.js';
@@ -56,6 +70,23 @@ export interface PunchlineServerOptions {
     | { readonly certFile: string; readonly keyFile: string };
   /** Names for the self-signed certificate (default: localhost, 127.0.0.1, ::1 and `host`). */
   readonly certificateNames?: readonly string[];
+  /**
+   * The host clients reach this server at, written into `info.address`. Default: `host`, or for a
+   * wildcard `host` the first non-internal interface address of its family.
+   */
+  readonly publicHost?: string;
+  /**
+   * A second IP and port of this host (both different from the primary): STUN answers there too, with
+   * OTHER-ADDRESS and CHANGE-REQUEST, so clients learn their NAT's mapping behaviour (RFC 5780 §4.3).
+   * Port 0 picks one.
+   */
+  readonly alternate?: { readonly host: string; readonly port: number };
+  /** Validity of a generated certificate (default and maximum: just under 14 days; tests use seconds). */
+  readonly certificateValidityMs?: number;
+  /** A generated certificate is renewed when less than this is left (default 24 h). */
+  readonly certificateRenewBeforeMs?: number;
+  /** With certificate files: how often they are re-read for a renewed certificate (default 10 min). */
+  readonly certificateReloadMs?: number;
   readonly limits?: Partial<RendezvousLimits>;
   readonly relayLimits?: Partial<RelayLimits>;
   /** Serve STUN on the UDP port (default true). */
@@ -66,7 +97,12 @@ export interface PunchlineServerOptions {
 }
 
 export interface ServerInfo {
+  /** The one string clients need (`punchline://KEY@host:udp?wt=port&alt=host:port`). */
+  readonly address: string;
+  readonly serverAddress: ServerAddress;
   readonly udp: Address;
+  /** The RFC 5780 alternate address (STUN only), when configured. */
+  readonly alternate: Address | null;
   readonly tls: Address;
   readonly metrics: Address | null;
   /** Rendezvous URL clients connect to. */
@@ -86,6 +122,8 @@ interface WtServer {
   readonly closed: Promise<void>;
   startServer(): void;
   stopServer(): void;
+  /** Replaces the certificate for new TLS connections (Node's setSecureContext). */
+  updateCert(cert: string, privKey: string, http2only?: boolean): void;
   address(): { port: number; host: string } | null;
   sessionStream(path: string): {
     getReader(): { read(): Promise<{ done: boolean; value?: WtSession }>; cancel(): Promise<void> };
@@ -111,11 +149,44 @@ const TICK_MS = 250;
 /** WebTransport session-level receive window (see startWebTransport). */
 const SESSION_FLOW_CONTROL_WINDOW = 1024 * 1024;
 
+/** Shortest wait before a renewal attempt (also the retry period after a failed one). */
+const MIN_RENEW_DELAY_MS = 1000;
+/** setTimeout's largest delay; longer waits re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Where the next certificate comes from: generated into the data directory before the current one
+ * expires, or re-read from the operator's files (renewed by certbot or the like) every `checkEveryMs`.
+ */
+type CertificateSource =
+  | {
+      readonly kind: 'generated';
+      readonly dataDir: string;
+      readonly names: readonly string[];
+      readonly validityMs?: number;
+      readonly renewBeforeMs: number;
+    }
+  | { readonly kind: 'files'; readonly certFile: string; readonly keyFile: string; readonly checkEveryMs: number };
+
+/** How often operator certificate files are checked for a renewed certificate. */
+const DEFAULT_CERTIFICATE_RELOAD_MS = 10 * 60 * 1000;
+
+/** Certificates whose hash a client's proof may cover: the current one and, until it expires, the previous. */
+interface PresentedCertificate {
+  readonly sha256: Uint8Array;
+  readonly notAfter: Date;
+}
+
 export class PunchlineServer {
   readonly core: RendezvousServerCore;
-  readonly info: ServerInfo;
+  private baseInfo: Omit<ServerInfo, 'certificateSha256' | 'certificateNotAfter' | 'certificateSelfSigned'>;
+  private tls: TlsMaterial;
+  private previousCertificate: PresentedCertificate | null = null;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private readonly renewal: CertificateSource | null;
   private readonly logger: Logger;
   private readonly socket: dgram.Socket;
+  private readonly stunSockets: Map<SocketIndex, dgram.Socket>;
   private readonly stunCore: StunServerCore | null;
   private readonly wt: WtServer;
   private readonly metricsServer: HttpServer | null;
@@ -145,17 +216,26 @@ export class PunchlineServer {
 
   private constructor(parts: {
     core: RendezvousServerCore;
-    info: ServerInfo;
+    info: PunchlineServer['baseInfo'];
+    tls: TlsMaterial;
+    renewal: PunchlineServer['renewal'];
     logger: Logger;
     socket: dgram.Socket;
+    stunSockets: Map<SocketIndex, dgram.Socket>;
     stunCore: StunServerCore | null;
     wt: WtServer;
     metricsServer: HttpServer | null;
   }) {
     this.core = parts.core;
-    this.info = parts.info;
+    this.baseInfo = parts.info;
+    this.tls = parts.tls;
+    this.renewal = parts.renewal;
     this.logger = parts.logger;
     this.socket = parts.socket;
+    this.stunSockets = parts.stunSockets;
+    for (const [index, socket] of this.stunSockets) {
+      if (index !== 0) socket.on('message', (msg, rinfo) => this.onStunOnly(index, msg, rinfo));
+    }
     this.stunCore = parts.stunCore;
     this.wt = parts.wt;
     this.metricsServer = parts.metricsServer;
@@ -183,7 +263,18 @@ export class PunchlineServer {
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
     this.loopDelay.enable();
+    this.armRenewal();
     void this.acceptSessions();
+  }
+
+  /** What clients need and what the server serves; the certificate fields change on renewal. */
+  get info(): ServerInfo {
+    return {
+      ...this.baseInfo,
+      certificateSha256: this.tls.sha256,
+      certificateNotAfter: this.tls.notAfter,
+      certificateSelfSigned: this.tls.selfSigned,
+    };
   }
 
   /** Loads or creates identity and certificate, binds every port, and starts serving. */
@@ -197,10 +288,12 @@ export class PunchlineServer {
       );
     }
     const keyPair = options.keyPair ?? (await loadOrCreateServerKey(options.dataDir!)).keyPair;
-    const tls = await resolveTls(options, host);
+    const names = certificateNames(options, host);
+    const tls = await resolveTls(options, names);
     const core = new RendezvousServerCore({
       staticKeyPair: keyPair,
       random: systemRandom,
+      channelBindings: [tls.sha256],
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.relayLimits ? { relayLimits: options.relayLimits } : {}),
     });
@@ -219,7 +312,23 @@ export class PunchlineServer {
       socket.bind(options.udpPort ?? DEFAULT_UDP_PORT, host, () => resolve());
     });
     const udp = { host: normalizeHost(socket.address().address), port: socket.address().port };
-    const stunCore = options.stun === false ? null : new StunServerCore({ primary: udp, software: 'punchline' });
+    let stunSockets: Map<SocketIndex, dgram.Socket>;
+    try {
+      stunSockets = await bindAlternateSockets(socket, udp, options.alternate);
+    } catch (error) {
+      socket.close();
+      throw error;
+    }
+    const alternate = options.alternate
+      ? { host: normalizeHost(options.alternate.host), port: stunSockets.get(3)!.address().port }
+      : null;
+    const closeUdp = (): void => {
+      for (const s of stunSockets.values()) s.close();
+    };
+    const stunCore =
+      options.stun === false
+        ? null
+        : new StunServerCore({ primary: udp, ...(alternate ? { alternate } : {}), software: 'punchline' });
 
     let wt: WtServer;
     let http3 = false;
@@ -232,7 +341,7 @@ export class PunchlineServer {
         logger,
       ));
     } catch (error) {
-      socket.close();
+      closeUdp();
       throw error;
     }
     const tlsAddress = wt.address()!;
@@ -254,7 +363,7 @@ export class PunchlineServer {
           server.listen(options.metricsPort ?? DEFAULT_METRICS_PORT, metricsHost, () => resolve());
         });
       } catch (error) {
-        socket.close();
+        closeUdp();
         wt.stopServer();
         throw error;
       }
@@ -264,20 +373,55 @@ export class PunchlineServer {
     }
 
     const urlHost = isIPv6(tlsAddress.host) ? `[${tlsAddress.host}]` : tlsAddress.host;
-    const info: ServerInfo = {
+    const serverAddress: ServerAddress = {
+      publicKey: keyPair.publicKey,
+      udp: { host: normalizeHost(options.publicHost ?? advertisedHost(udp.host)), port: udp.port },
+      webTransportPort: tlsAddress.port,
+      alternate,
+    };
+    const info = {
+      address: formatServerAddress(serverAddress),
+      serverAddress,
       udp,
+      alternate,
       tls: { host: tlsAddress.host, port: tlsAddress.port },
       metrics,
       url: `https://${urlHost}:${tlsAddress.port}${RENDEZVOUS_PATH}`,
       publicKey: keyPair.publicKey,
       publicKeyText: encodePublicKey(keyPair.publicKey),
-      certificateSha256: tls.sha256,
-      certificateSelfSigned: tls.selfSigned,
-      certificateNotAfter: tls.notAfter,
       http3,
     };
-    const server = new PunchlineServer({ core, info, logger, socket, stunCore, wt, metricsServer });
+    const renewal: CertificateSource | null =
+      options.tls === undefined
+        ? {
+            kind: 'generated',
+            dataDir: options.dataDir!,
+            names,
+            renewBeforeMs: options.certificateRenewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS,
+            ...(options.certificateValidityMs === undefined ? {} : { validityMs: options.certificateValidityMs }),
+          }
+        : 'certFile' in options.tls
+          ? {
+              kind: 'files',
+              certFile: options.tls.certFile,
+              keyFile: options.tls.keyFile,
+              checkEveryMs: options.certificateReloadMs ?? DEFAULT_CERTIFICATE_RELOAD_MS,
+            }
+          : null;
+    const server = new PunchlineServer({
+      core,
+      info,
+      tls,
+      renewal,
+      logger,
+      socket,
+      stunSockets,
+      stunCore,
+      wt,
+      metricsServer,
+    });
     logger.info('server listening', {
+      address: info.address,
       udp: `${udp.host}:${udp.port}`,
       url: info.url,
       metrics: metrics ? `http://${metrics.host}:${metrics.port}/metrics` : null,
@@ -330,6 +474,7 @@ export class PunchlineServer {
     this.closedPromise = (async () => {
       this.logger.info('server shutting down', { sessions: this.sessions.size });
       clearInterval(this.timer);
+      if (this.renewTimer) clearTimeout(this.renewTimer);
       this.loopDelay.disable();
       for (const io of [...this.sessions.values()]) this.closeSessionIo(io, 'server shutting down');
       this.sessions.clear();
@@ -339,7 +484,9 @@ export class PunchlineServer {
         this.logger.warn('webtransport stop failed', { error });
       }
       await Promise.race([this.wt.closed, new Promise((r) => setTimeout(r, 2000).unref())]);
-      await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+      await Promise.all(
+        [...this.stunSockets.values()].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+      );
       if (this.metricsServer) {
         this.metricsServer.closeAllConnections();
         await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
@@ -349,7 +496,98 @@ export class PunchlineServer {
     return this.closedPromise;
   }
 
+  // ---- certificate renewal -----------------------------------------------------------------------
+
+  /**
+   * Schedules the next renewal: of a generated certificate `renewBeforeMs` before it expires, of
+   * certificate files `checkEveryMs` from now.
+   */
+  private armRenewal(delayMs?: number): void {
+    const renewal = this.renewal;
+    if (!renewal || this.closing) return;
+    const due = (): number =>
+      renewal.kind === 'generated' ? this.tls.notAfter.getTime() - renewal.renewBeforeMs - Date.now() : 0;
+    const wait =
+      renewal.kind === 'files'
+        ? (delayMs ?? renewal.checkEveryMs)
+        : Math.min(MAX_TIMER_MS, Math.max(MIN_RENEW_DELAY_MS, delayMs ?? due()));
+    this.renewTimer = setTimeout(() => {
+      this.renewTimer = null;
+      if (due() > MIN_RENEW_DELAY_MS) {
+        this.armRenewal(); // a long wait was cut at MAX_TIMER_MS
+        return;
+      }
+      void this.renewCertificate();
+    }, wait);
+    this.renewTimer.unref();
+  }
+
+  /**
+   * Generates (and stores) the next certificate, serves it to new connections, and accepts proofs
+   * bound to either certificate until the old one expires: a client whose TLS handshake finished just
+   * before the switch still registers.
+   */
+  private async renewCertificate(): Promise<void> {
+    const renewal = this.renewal!;
+    try {
+      const next =
+        renewal.kind === 'files'
+          ? await loadCertificateFiles(renewal.certFile, renewal.keyFile)
+          : await loadOrCreateSelfSigned(renewal.dataDir, renewal.names, {
+              renewBeforeMs: renewal.renewBeforeMs,
+              ...(renewal.validityMs === undefined ? {} : { validityMs: renewal.validityMs }),
+            });
+      if (this.closing) return;
+      if (!Buffer.from(next.sha256).equals(Buffer.from(this.tls.sha256))) {
+        this.wt.updateCert(next.cert, next.key);
+        this.previousCertificate = { sha256: this.tls.sha256, notAfter: this.tls.notAfter };
+        this.tls = next;
+        this.updateChannelBindings();
+        this.logger.info('certificate renewed', {
+          certificateSha256: Buffer.from(next.sha256).toString('hex'),
+          certificateNotAfter: next.notAfter.toISOString(),
+        });
+      }
+      this.armRenewal();
+    } catch (error) {
+      // Files caught half-written, a full disk...: the current certificate stays in service meanwhile.
+      this.logger.error('certificate renewal failed; retrying', { error });
+      this.armRenewal(renewal.kind === 'files' ? renewal.checkEveryMs : 60_000);
+    }
+  }
+
+  private updateChannelBindings(): void {
+    const previous = this.previousCertificate;
+    if (previous && previous.notAfter.getTime() <= Date.now()) this.previousCertificate = null;
+    this.core.setChannelBindings(
+      this.previousCertificate ? [this.tls.sha256, this.previousCertificate.sha256] : [this.tls.sha256],
+    );
+  }
+
   // ---- UDP ---------------------------------------------------------------------------------------
+
+  /** Datagrams on the RFC 5780 alternate sockets: STUN only. */
+  private onStunOnly(index: SocketIndex, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    this.counters.udpBytesReceived += msg.length;
+    const out =
+      this.stunCore && classifyDatagram(msg) === DatagramKind.Stun
+        ? this.stunCore.receive(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, performance.now(), index)
+        : null;
+    if (!out) {
+      this.counters.adapterDrops['udp-unknown']! += 1;
+      return;
+    }
+    this.sendStun(out.socket, out.data, out.destination);
+  }
+
+  private sendStun(index: SocketIndex, data: Uint8Array, to: Address): void {
+    const socket = this.stunSockets.get(index);
+    if (!socket) return;
+    this.counters.udpBytesSent += data.length;
+    socket.send(data, to.port, to.host, (error) => {
+      if (error) this.counters.udpSendErrors += 1;
+    });
+  }
 
   private onUdp(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const now = performance.now();
@@ -358,11 +596,11 @@ export class PunchlineServer {
     this.counters.udpDatagramsReceived[kind] = (this.counters.udpDatagramsReceived[kind] ?? 0) + 1;
     const from: Address = { host: normalizeHost(rinfo.address), port: rinfo.port };
     if (kind === DatagramKind.Relay) {
-      this.core.receiveUdp(msg, from, now);
+      this.core.receiveDatagram(msg, from, now);
       this.flush();
     } else if (kind === DatagramKind.Stun && this.stunCore) {
-      const out = this.stunCore.handle(msg, from, 0, now);
-      if (out) this.sendUdp(out.data, out.destination);
+      const out = this.stunCore.receive(msg, from, now, 0);
+      if (out) this.sendStun(out.socket, out.data, out.destination);
     } else {
       this.counters.adapterDrops['udp-unknown']! += 1;
     }
@@ -576,6 +814,7 @@ export class PunchlineServer {
   }
 
   private tick(): void {
+    if (this.previousCertificate) this.updateChannelBindings();
     const now = performance.now();
     this.core.onTimeout(now);
     this.flush();
@@ -617,7 +856,76 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-async function resolveTls(options: PunchlineServerOptions, host: string): Promise<TlsMaterial> {
+function certificateNames(options: PunchlineServerOptions, host: string): readonly string[] {
+  return (
+    options.certificateNames ?? [
+      'localhost',
+      '127.0.0.1',
+      '::1',
+      ...(host === '0.0.0.0' || host === '::' ? [] : [host]),
+      ...(options.publicHost && options.publicHost !== host ? [options.publicHost] : []),
+    ]
+  );
+}
+
+/** The host to advertise for a bound address: itself, or for a wildcard the first external interface address. */
+function advertisedHost(bound: string): string {
+  if (bound !== '0.0.0.0' && bound !== '::') return bound;
+  const family = bound === '::' ? 'IPv6' : 'IPv4';
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? [])
+      if (!a.internal && a.family === family && !a.address.startsWith('fe80')) return a.address;
+  }
+  return family === 'IPv6' ? '::1' : '127.0.0.1';
+}
+
+/**
+ * The sockets STUN answers on: index 0 is the main socket; with an alternate address also
+ * 1 = host:altPort, 2 = altHost:udpPort, 3 = altHost:altPort (RFC 5780 §6, as StunServerCore numbers them).
+ */
+async function bindAlternateSockets(
+  main: dgram.Socket,
+  udp: Address,
+  alternate: { readonly host: string; readonly port: number } | undefined,
+): Promise<Map<SocketIndex, dgram.Socket>> {
+  const sockets = new Map<SocketIndex, dgram.Socket>([[0, main]]);
+  if (!alternate) return sockets;
+  if (
+    [udp.host, alternate.host].some((h) => h === '0.0.0.0' || h === '::') ||
+    normalizeHost(alternate.host) === udp.host
+  )
+    throw new ServerError(ServerErrorCode.Config, 'the alternate address needs a second specific IP (RFC 5780 §6)');
+  try {
+    const s3 = await bindUdp(alternate.host, alternate.port);
+    sockets.set(3, s3);
+    const altPort = s3.address().port;
+    if (altPort === udp.port)
+      throw new ServerError(ServerErrorCode.Config, 'the alternate port must differ from the UDP port (RFC 5780 §6)');
+    sockets.set(1, await bindUdp(udp.host, altPort));
+    sockets.set(2, await bindUdp(alternate.host, udp.port));
+    return sockets;
+  } catch (error) {
+    for (const [index, s] of sockets) if (index !== 0) s.close();
+    throw error;
+  }
+}
+
+function bindUdp(host: string, port: number): Promise<dgram.Socket> {
+  const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+  return new Promise((resolve, reject) => {
+    socket.once('error', (cause) => {
+      socket.close();
+      reject(new ServerError(ServerErrorCode.Listen, `cannot bind UDP ${host}:${port}: ${cause.message}`, { cause }));
+    });
+    socket.bind(port, host, () => {
+      socket.removeAllListeners('error');
+      socket.on('error', () => undefined); // ICMP errors on UDP are not fatal to a server
+      resolve(socket);
+    });
+  });
+}
+
+async function resolveTls(options: PunchlineServerOptions, names: readonly string[]): Promise<TlsMaterial> {
   const tls = options.tls;
   if (tls && 'certFile' in tls) return loadCertificateFiles(tls.certFile, tls.keyFile);
   if (tls) {
@@ -634,13 +942,10 @@ async function resolveTls(options: PunchlineServerOptions, host: string): Promis
       created: false,
     };
   }
-  const names = options.certificateNames ?? [
-    'localhost',
-    '127.0.0.1',
-    '::1',
-    ...(host === '0.0.0.0' || host === '::' ? [] : [host]),
-  ];
-  return loadOrCreateSelfSigned(options.dataDir!, names);
+  return loadOrCreateSelfSigned(options.dataDir!, names, {
+    ...(options.certificateValidityMs === undefined ? {} : { validityMs: options.certificateValidityMs }),
+    ...(options.certificateRenewBeforeMs === undefined ? {} : { renewBeforeMs: options.certificateRenewBeforeMs }),
+  });
 }
 
 async function startWebTransport(

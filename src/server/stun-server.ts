@@ -116,7 +116,7 @@ export class StunServer {
   private onMessage(index: SocketIndex, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const core = this.core;
     if (!core) return;
-    const out = core.handle(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, index, performance.now());
+    const out = core.receive(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, performance.now(), index);
     if (!out) return;
     const socket = this.sockets.get(out.socket);
     if (!socket) return;

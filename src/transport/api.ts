@@ -10,19 +10,29 @@
  *   arm one timer for endpoint.nextDeadline(); when it fires: endpoint.onTimeout(now)
  */
 
-/** A UDP address. `host` is a literal IPv4/IPv6 address; the pair is the path's identity. */
-export interface Address {
-  readonly host: string;
-  readonly port: number;
-}
+import type { Address } from '../wire/address.js';
 
-/** Fills `buffer` with cryptographically secure random bytes (sodium.randombytes_buf in production). */
-export type RandomSource = (buffer: Uint8Array) => void;
+export type { Address } from '../wire/address.js';
+export type { RandomSource } from '../crypto/sodium.js';
 
 /** A datagram produced by pollTransmit: `length` bytes at the start of the caller's buffer. */
 export interface Transmit {
   readonly destination: Address;
   readonly length: number;
+}
+
+/**
+ * A datagram produced by pollTransmit of a core that builds its own small messages (STUN, rendezvous
+ * control): `data` is the core's to give away, the caller sends it as is.
+ */
+export interface DataTransmit {
+  readonly destination: Address;
+  readonly data: Uint8Array;
+}
+
+/** Where a connection reports events (the endpoint's queue). */
+export interface EventSink {
+  push(event: ConnectionEvent): void;
 }
 
 /** Why a connection ended. `application` false means a transport error code (spec/wire.md). */
@@ -52,7 +62,7 @@ export interface ConnectionStats {
   readonly datagramsDropped: number;
 }
 
-/** Events a connection reports through Endpoint.pollEvent(). */
+/** Events a connection reports through TransportEndpoint.pollEvent(). */
 export type ConnectionEvent =
   | { readonly type: 'connected'; readonly connection: ConnectionHandle }
   | { readonly type: 'incoming'; readonly connection: ConnectionHandle }
@@ -72,7 +82,10 @@ export type ConnectionEvent =
       readonly errorCode: number;
     }
   | { readonly type: 'datagram'; readonly connection: ConnectionHandle; readonly data: Uint8Array }
+  /** The active path changed: the peer's address moved (NAT rebinding), or a probed path validated. */
   | { readonly type: 'path-changed'; readonly connection: ConnectionHandle; readonly remote: Address }
+  /** probePath(remote) failed: no PATH_RESPONSE in time; the connection stayed on its path. */
+  | { readonly type: 'path-validation-failed'; readonly connection: ConnectionHandle; readonly remote: Address }
   | { readonly type: 'closed'; readonly connection: ConnectionHandle; readonly reason: CloseReason };
 
 /** Result of reading from a stream. */
@@ -84,7 +97,7 @@ export type StreamRead =
 
 /**
  * What the application (through an adapter) does with one connection. Every method is synchronous and
- * side-effect only on in-memory state; resulting packets come out of Endpoint.pollTransmit().
+ * side-effect only on in-memory state; resulting packets come out of TransportEndpoint.pollTransmit().
  */
 export interface ConnectionHandle {
   /** Stable per endpoint, for maps in adapters. */
@@ -111,6 +124,12 @@ export interface ConnectionHandle {
   /** Sends an unreliable datagram; false if it exceeds maxDatagramSize() or the queue is full. */
   sendDatagram(data: Uint8Array): boolean;
   maxDatagramSize(): number;
+  /**
+   * Validates `remote` as a new path to the peer: PATH_CHALLENGE at once (outside the congestion
+   * window, on its own timer); 'path-changed' and the switch when it is answered,
+   * 'path-validation-failed' (and no change) when it is not. Throws like openStream when not open.
+   */
+  probePath(remote: Address): void;
   /** Graceful close: everything written before is delivered first unless `errorCode` is non-zero. */
   close(errorCode?: number, reason?: string): void;
   stats(): ConnectionStats;

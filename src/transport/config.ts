@@ -2,7 +2,7 @@ import { TransportError, TransportErrorName } from './errors.js';
 import { CONGESTION_CONTROLLERS } from './congestion/select.js';
 /**
  * Transport defaults and limits. Every field can be overridden per endpoint (TransportConfig is
- * partial in EndpointOptions); the values below are what a connection uses otherwise.
+ * partial in TransportEndpointOptions); the values below are what a connection uses otherwise.
  */
 export interface TransportConfig {
   /** Largest UDP payload we send (and advertise). 1200 is safe on any path; 1452 fits 1500-MTU IPv6/IPv4. */

@@ -2,12 +2,20 @@ import { TransportError, TransportErrorCode, TransportErrorName } from './errors
 import type { KeyPair } from '../crypto/keys.js';
 import { readLongHeader } from '../wire/headers.js';
 import { CONNECTION_ID_LENGTH, LongPacketType, type LongHeader } from '../wire/types.js';
-import type { Address, ConnectionEvent, ConnectOptions, RandomSource, SansIoEndpoint, Transmit } from './api.js';
+import type {
+  Address,
+  ConnectionEvent,
+  ConnectOptions,
+  EventSink,
+  RandomSource,
+  SansIoEndpoint,
+  Transmit,
+} from './api.js';
 import { resolveConfig, type TransportConfig } from './config.js';
-import { Connection, type EventSink } from './connection.js';
+import { TransportConnection } from './connection.js';
 import { Queue } from './queue.js';
 
-export interface EndpointOptions {
+export interface TransportEndpointOptions {
   /** This peer's static X25519 key pair: its identity. */
   readonly staticKeyPair: KeyPair;
   /** Cryptographically secure random source (systemRandom in production, seeded in the simulator). */
@@ -58,13 +66,13 @@ class EventQueue implements EventSink {
  * Hot path note: pollTransmit returns the same Transmit object each time (mutated); use it before
  * the next call.
  */
-export class Endpoint implements SansIoEndpoint {
+export class TransportEndpoint implements SansIoEndpoint {
   readonly config: TransportConfig;
-  private readonly conns = new Map<number, Connection>();
-  private readonly byCid = new Map<number, Connection>();
-  private readonly byInitial = new Map<string, Connection>();
+  private readonly conns = new Map<number, TransportConnection>();
+  private readonly byCid = new Map<number, TransportConnection>();
+  private readonly byInitial = new Map<string, TransportConnection>();
   private readonly events = new EventQueue();
-  private list: Connection[] = [];
+  private list: TransportConnection[] = [];
   private rr = 0;
   private nextId = 1;
   private closed = false;
@@ -75,11 +83,11 @@ export class Endpoint implements SansIoEndpoint {
   /** Datagrams dropped without reaching a connection (unknown CID, malformed, refused). */
   droppedDatagrams = 0;
 
-  constructor(private readonly options: EndpointOptions) {
+  constructor(private readonly options: TransportEndpointOptions) {
     this.config = resolveConfig(options.config);
   }
 
-  get connections(): ReadonlyMap<number, Connection> {
+  get connections(): ReadonlyMap<number, TransportConnection> {
     return this.conns;
   }
 
@@ -95,7 +103,7 @@ export class Endpoint implements SansIoEndpoint {
     }
   }
 
-  private add(conn: Connection): void {
+  private add(conn: TransportConnection): void {
     this.conns.set(conn.id, conn);
     this.byCid.set(cidKey(conn.localCid, 0), conn);
     this.list.push(conn);
@@ -107,7 +115,7 @@ export class Endpoint implements SansIoEndpoint {
     return s;
   }
 
-  connect(remote: Address, options: ConnectOptions, now: number): Connection {
+  connect(remote: Address, options: ConnectOptions, now: number): TransportConnection {
     if (this.closed)
       throw new TransportError(
         TransportErrorName.CONNECTION_CLOSED,
@@ -116,7 +124,7 @@ export class Endpoint implements SansIoEndpoint {
       );
     const initialDcid = new Uint8Array(CONNECTION_ID_LENGTH);
     this.options.random(initialDcid);
-    const conn = Connection.client(
+    const conn = TransportConnection.client(
       {
         id: this.nextId++,
         config: this.config,
@@ -158,7 +166,7 @@ export class Endpoint implements SansIoEndpoint {
         this.droppedDatagrams++;
         return;
       }
-      conn.handleShort(datagram, len, from, now);
+      conn.receiveShort(datagram, len, from, now);
       return;
     }
     let header: LongHeader;
@@ -178,23 +186,23 @@ export class Endpoint implements SansIoEndpoint {
       this.droppedDatagrams++;
       return;
     }
-    conn.handleLong(header, from, now);
+    conn.receiveLong(header, from, now);
   }
 
   private receiveInitial(header: LongHeader, from: Address, now: number): void {
     const key = this.initialKey(header.destinationConnectionId, from);
     const existing = this.byInitial.get(key);
     if (existing !== undefined) {
-      existing.handleLong(header, from, now);
+      existing.receiveLong(header, from, now);
       return;
     }
     if (this.closed || this.options.acceptIncoming === false) {
       this.droppedDatagrams++;
       return;
     }
-    let conn: Connection;
+    let conn: TransportConnection;
     try {
-      conn = Connection.server(
+      conn = TransportConnection.server(
         {
           id: this.nextId,
           config: this.config,
@@ -222,11 +230,11 @@ export class Endpoint implements SansIoEndpoint {
     const n = list.length;
     for (let i = 0; i < n; i++) {
       const idx = (this.rr + i) % n;
-      const conn = list[idx] as Connection;
+      const conn = list[idx] as TransportConnection;
       const length = conn.pollTransmit(now, buffer);
       if (length > 0) {
         this.rr = (idx + 1) % n;
-        this.transmit.destination = conn.remoteAddress;
+        this.transmit.destination = conn.transmitDestination;
         this.transmit.length = length;
         return this.transmit;
       }
@@ -243,7 +251,9 @@ export class Endpoint implements SansIoEndpoint {
     const list = this.list;
     let t = Infinity;
     for (let i = 0; i < list.length; i++) {
-      const d = (list[i] as Connection).nextDeadline();
+      const conn = list[i] as TransportConnection;
+      conn.updateDeadline();
+      const d = conn.deadline;
       if (d < t) t = d;
     }
     return t;
@@ -252,8 +262,9 @@ export class Endpoint implements SansIoEndpoint {
   onTimeout(now: number): void {
     const list = this.list;
     for (let i = 0; i < list.length; i++) {
-      const conn = list[i] as Connection;
-      if (conn.nextDeadline() <= now) conn.onTimeout(now);
+      const conn = list[i] as TransportConnection;
+      conn.updateDeadline();
+      if (conn.deadline <= now) conn.onTimeout(now);
     }
     this.sweep();
   }
@@ -262,7 +273,7 @@ export class Endpoint implements SansIoEndpoint {
   private sweep(): void {
     const list = this.list;
     let any = false;
-    for (let i = 0; i < list.length && !any; i++) any = (list[i] as Connection).isFinished;
+    for (let i = 0; i < list.length && !any; i++) any = (list[i] as TransportConnection).isFinished;
     if (!any) return;
     let removed = false;
     for (const conn of this.list) {
@@ -286,6 +297,6 @@ export class Endpoint implements SansIoEndpoint {
 }
 
 /** Convenience factory. */
-export function createEndpoint(options: EndpointOptions): Endpoint {
-  return new Endpoint(options);
+export function createTransportEndpoint(options: TransportEndpointOptions): TransportEndpoint {
+  return new TransportEndpoint(options);
 }

@@ -42,14 +42,17 @@ export const TransportErrorName = {
   PROTOCOL: 'ERR_PUNCHLINE_TRANSPORT_PROTOCOL',
   FLOW_CONTROL: 'ERR_PUNCHLINE_FLOW_CONTROL',
   CONFIG: 'ERR_PUNCHLINE_TRANSPORT_CONFIG',
+  /** A broken invariant inside the transport (a bug): the connection closes with INTERNAL_ERROR. */
+  INTERNAL: 'ERR_PUNCHLINE_TRANSPORT_INTERNAL',
 } as const;
+export type TransportErrorName = (typeof TransportErrorName)[keyof typeof TransportErrorName];
 
 /** Errors of the transport layer. `transportCode` is the CLOSE error code when it ends a connection. */
-export class TransportError extends PunchlineError {
+export class TransportError extends PunchlineError<TransportErrorName> {
   readonly transportCode: number;
 
   constructor(
-    code: string,
+    code: TransportErrorName,
     message: string,
     transportCode: number = TransportErrorCode.INTERNAL_ERROR,
     options?: { cause?: unknown },

@@ -4,8 +4,8 @@
  * describes the state machine, timers and defaults.
  */
 export * from './api.js';
-export { Endpoint, createEndpoint, type EndpointOptions } from './endpoint.js';
-export { Connection } from './connection.js';
+export { TransportEndpoint, createTransportEndpoint, type TransportEndpointOptions } from './endpoint.js';
+export { TransportConnection } from './connection.js';
 export { DEFAULT_TRANSPORT_CONFIG, resolveConfig, type TransportConfig } from './config.js';
 export { TransportError, TransportErrorCode, TransportErrorName, transportErrorName } from './errors.js';
 export type {
@@ -22,8 +22,3 @@ export {
   type CongestionControllerName,
 } from './congestion/select.js';
 export { NewReno, newRenoFactory } from './congestion/new-reno.js';
-export {
-  encodeTransportParameters,
-  decodeTransportParameters,
-  type TransportParameters,
-} from './transport-parameters.js';

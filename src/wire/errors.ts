@@ -39,10 +39,4 @@ export const WireErrorCode = {
 } as const;
 export type WireErrorCode = (typeof WireErrorCode)[keyof typeof WireErrorCode];
 
-export class WireError extends PunchlineError {
-  declare readonly code: WireErrorCode;
-
-  constructor(code: WireErrorCode, message: string) {
-    super(code, message);
-  }
-}
+export class WireError extends PunchlineError<WireErrorCode> {}

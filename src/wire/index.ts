@@ -2,6 +2,7 @@
  * Public surface of the wire layer: the codec for spec/wire.md. Packet protection (AEAD, nonces,
  * key phase, replay) is the crypto layer's (spec/crypto.md).
  */
+export type { Address } from './address.js';
 export * from './types.js';
 export { WireError, WireErrorCode } from './errors.js';
 export {

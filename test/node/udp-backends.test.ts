@@ -5,7 +5,7 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeUdpAvailability, openUdpSocket, resolveUdpBackend } from '../../src/node/udp/open.js';
-import type { UdpAddress, UdpBackend, UdpSocket } from '../../src/node/udp/udp-socket.js';
+import type { Address, UdpBackend, UdpSocket } from '../../src/node/udp/udp-socket.js';
 
 const backends: UdpBackend[] = nativeUdpAvailability().available ? ['native', 'dgram'] : ['dgram'];
 const options = {
@@ -39,7 +39,7 @@ for (const backend of backends) {
     });
 
     it('hands out a frozen source object, the same one while the source repeats', async () => {
-      const froms: UdpAddress[] = [];
+      const froms: Address[] = [];
       const socket = await openUdpSocket(
         options,
         { onDatagram: (_d, from) => froms.push(from), onWritable() {}, onError() {} },

@@ -17,7 +17,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { NodeEndpointError } from '../../src/node/endpoint-errors.js';
 import { loadNativeUdp, nativeUdpLoadError } from '../../src/node/udp/native-binding.js';
 import { NATIVE_UDP_SLOTS, NativeUdpSocket, UdpSocketError } from '../../src/node/udp/native-socket.js';
-import type { UdpAddress, UdpSocketOptions } from '../../src/node/udp/udp-socket.js';
+import type { Address, UdpSocketOptions } from '../../src/node/udp/udp-socket.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const socketModule = path.join(repoRoot, 'src', 'node', 'udp', 'native-socket.ts');
@@ -42,7 +42,7 @@ const linkLocal = Object.entries(networkInterfaces())
 
 interface Received {
   readonly data: Buffer;
-  readonly from: UdpAddress;
+  readonly from: Address;
   readonly family: 'IPv4' | 'IPv6';
 }
 
@@ -50,12 +50,12 @@ interface Harness {
   readonly socket: NativeUdpSocket;
   readonly received: Received[];
   /** `from` objects as handed out (not copied), to check they are reused. */
-  readonly fromObjects: UdpAddress[];
+  readonly fromObjects: Address[];
   writable: number;
   readonly errors: Error[];
   /** Called after each datagram is recorded. */
   onDatagram?: (r: Received) => void;
-  to(): UdpAddress;
+  to(): Address;
 }
 
 const opened: NativeUdpSocket[] = [];
@@ -141,7 +141,7 @@ function expectDatagram(data: Buffer, seq: number, length: number): void {
 }
 
 /** Builds and commits one datagram; the slot must be free. */
-function commit(socket: NativeUdpSocket, to: UdpAddress, seq: number, length: number): void {
+function commit(socket: NativeUdpSocket, to: Address, seq: number, length: number): void {
   const slot = socket.sendSlot();
   if (!slot) throw new Error('no free slot');
   fill(slot, seq, length);
@@ -465,7 +465,7 @@ describe.skipIf(skipReason !== null)('NativeUdpSocket (native add-on)', () => {
     const b = open();
     const gso = a.socket.setGso(true);
     const good = b.to();
-    const bad: UdpAddress[] = [
+    const bad: Address[] = [
       { host: '::1', port: good.port }, // IPv6 from a udp4 socket
       { host: '127.0.0.1', port: 0 },
       { host: 'not-an-ip', port: good.port },
@@ -495,7 +495,7 @@ describe.skipIf(skipReason !== null)('NativeUdpSocket (native add-on)', () => {
   it('send(): a copy for other protocols, with its outcome in the callback', async () => {
     const a = open();
     const b = open();
-    const outcome = (data: Uint8Array, to: UdpAddress) =>
+    const outcome = (data: Uint8Array, to: Address) =>
       new Promise<Error | null>((resolve) => a.socket.send(data, to, resolve));
     const data = new Uint8Array([1, 2, 3, 4, 5]);
     const ok = outcome(data, b.to());

@@ -1,18 +1,20 @@
-/** `punchline server` as a process: prints what clients pin, keeps it across restarts, stops gracefully on SIGTERM. */
+/** `punchline server` as a process: prints its address string, keeps it across restarts, stops gracefully on SIGTERM. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/cli/commands/server.js';
+import { parseServerAddress } from '../../src/traversal/rendezvous/server-address.js';
+import { decodePublicKey } from '../../src/crypto/key-text.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 interface Started {
   /** Resolves with the exit code, or the signal's name if the process died of one. */
   stop(signal: NodeJS.Signals): Promise<{ code: number | string | null; stdout: string; stderr: string }>;
-  listening: { url: string; publicKey: string; certificateSha256: string; metrics: string };
+  listening: { address: string; url: string; publicKey: string; certificateSha256: string; metrics: string };
   stderr: () => string;
 }
 
@@ -57,13 +59,17 @@ function start(args: string[]): Promise<Started> {
 }
 
 describe('punchline server (CLI)', () => {
-  it('prints the pins, serves health, keeps its identity across restarts and stops on SIGTERM', async () => {
+  it('prints one address string (and writes it to --address-file), serves health, keeps its identity across restarts and stops on SIGTERM', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'punchline-cli-server-'));
     try {
+      const addressFile = join(dataDir, 'address');
       const args = ['--udp-port', '0', '--port', '0', '--metrics-port', '0', '--data-dir', dataDir];
-      const first = await start(args);
-      expect(first.stderr()).toContain(first.listening.publicKey);
-      expect(first.stderr()).toContain(first.listening.certificateSha256);
+      const first = await start([...args, '--address-file', addressFile]);
+      const address = parseServerAddress(first.listening.address);
+      expect(address.publicKey).toEqual(decodePublicKey(first.listening.publicKey));
+      expect(address.udp.host).toBe('127.0.0.1');
+      expect(first.stderr()).toContain(first.listening.address);
+      expect((await readFile(addressFile, 'utf8')).trim()).toBe(first.listening.address);
       const health = await fetch(`${first.listening.metrics.replace('/metrics', '')}/healthz`);
       expect(health.status).toBe(200);
       const stopped = await first.stop('SIGTERM');
@@ -74,6 +80,7 @@ describe('punchline server (CLI)', () => {
 
       const second = await start(args);
       expect(second.listening.publicKey).toBe(first.listening.publicKey);
+      expect(parseServerAddress(second.listening.address).publicKey).toEqual(address.publicKey);
       expect(second.listening.certificateSha256).toBe(first.listening.certificateSha256);
       const secondStop = await second.stop('SIGINT');
       expect(secondStop.code, secondStop.stderr).toBe(0);
@@ -90,6 +97,7 @@ describe('punchline server (CLI)', () => {
       expect(await run(['--bogus'])).toBe(2);
       expect(await run(['--port', '99999'])).toBe(1);
       expect(await run(['--cert', '/nonexistent.pem'])).toBe(1);
+      expect(await run(['--alt-port', '5000'])).toBe(1);
     } finally {
       process.stderr.write = original;
     }

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { RendezvousServerCore, type RendezvousServerOptions } from '../../src/server/rendezvous-core.js';
 import { RendezvousClientCore, type ClientEvent } from '../../src/traversal/rendezvous/client-core.js';
-import { generateStaticKeyPair, type StaticKeyPair } from '../../src/traversal/rendezvous/auth.js';
+import { generateKeyPair, type KeyPair } from '../../src/crypto/keys.js';
 import type { Address } from '../../src/transport/api.js';
 
 /** Deterministic "random" bytes (SHA-256 counter mode) so failures reproduce. */
@@ -24,7 +24,7 @@ export function seededRandom(seed: string): (b: Uint8Array) => void {
 
 export interface TestClient {
   readonly name: string;
-  readonly keys: StaticKeyPair;
+  readonly keys: KeyPair;
   readonly core: RendezvousClientCore;
   readonly sessionId: number;
   readonly address: Address;
@@ -49,20 +49,24 @@ export class Harness {
 
   constructor(options: Partial<RendezvousServerOptions> = {}) {
     this.server = new RendezvousServerCore({
-      staticKeyPair: generateStaticKeyPair(seededRandom('server-key')),
+      staticKeyPair: generateKeyPair(seededRandom('server-key')),
       random: seededRandom('server'),
       ...options,
     });
   }
 
   /** Opens a session for a new client and runs the registration exchange. */
-  connect(name: string, options: { keys?: StaticKeyPair; pin?: Uint8Array | null } = {}): TestClient {
-    const keys = options.keys ?? generateStaticKeyPair(seededRandom(`key-${name}`));
+  connect(
+    name: string,
+    options: { keys?: KeyPair; pin?: Uint8Array | null; channelBinding?: Uint8Array } = {},
+  ): TestClient {
+    const keys = options.keys ?? generateKeyPair(seededRandom(`key-${name}`));
     const pin = options.pin === undefined ? this.server.serverPublicKey : options.pin;
     const core = new RendezvousClientCore({
       staticKeyPair: keys,
       random: seededRandom(`client-${name}`),
       ...(pin ? { serverPublicKey: pin } : {}),
+      ...(options.channelBinding ? { channelBinding: options.channelBinding } : {}),
     });
     const sessionId = this.server.openSession(this.now);
     if (sessionId === null) throw new Error('server full');
@@ -106,7 +110,7 @@ export class Harness {
             if (!target) this.strayUdp.push({ to: out.to, data: out.data });
             else if (out.data.subarray(1, 9).every((b) => b === 0)) {
               target.udpControlReceived += 1;
-              target.core.receiveUdp(out.data, this.now);
+              target.core.receiveDatagram(out.data, this.now);
             } else target.udpReceived.push(out.data);
             break;
           }
@@ -124,9 +128,9 @@ export class Harness {
           moved = true;
           this.server.receive(client.sessionId, m, this.now);
         }
-        for (let d = client.core.pollUdp(); d !== null; d = client.core.pollUdp()) {
+        for (let d = client.core.pollDatagram(); d !== null; d = client.core.pollDatagram()) {
           moved = true;
-          this.server.receiveUdp(d, client.address, this.now);
+          this.server.receiveDatagram(d, client.address, this.now);
         }
         for (let e = client.core.pollEvent(); e !== null; e = client.core.pollEvent()) client.events.push(e);
       }

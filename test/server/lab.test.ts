@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labAvailability, type HostProcess } from '../../src/lab/index.js';
-import { generateStaticKeyPair } from '../../src/traversal/rendezvous/auth.js';
+import { generateKeyPair } from '../../src/crypto/keys.js';
 
 const availability = await labAvailability();
 if (!availability.available) console.warn(`skipping server lab test: ${availability.reason}`);
@@ -60,8 +60,8 @@ describe.skipIf(!availability.available)('punchline server in the NAT lab', () =
   }, 60_000);
 
   it('a udp-blocked peer reaches a peer behind a hard NAT through the stream relay', async () => {
-    const alice = generateStaticKeyPair();
-    const bob = generateStaticKeyPair();
+    const alice = generateKeyPair();
+    const bob = generateKeyPair();
     const common = [
       '--url',
       listening.url,

@@ -43,7 +43,7 @@ describe('UDP relay', () => {
     bindUdp(h, alice, legs.a);
     bindUdp(h, bob, legs.b);
     const payloads = Array.from({ length: 20 }, (_, i) => randomBytes(40 + i * 50));
-    for (const p of payloads) h.server.receiveUdp(encapsulate(legs.a.channel, p), alice.address, h.now);
+    for (const p of payloads) h.server.receiveDatagram(encapsulate(legs.a.channel, p), alice.address, h.now);
     h.step();
     expect(bob.udpReceived).toHaveLength(payloads.length);
     bob.udpReceived.forEach((d, i) => {
@@ -51,7 +51,7 @@ describe('UDP relay', () => {
       expect(Buffer.from(parsed.channel)).toEqual(Buffer.from(legs.b.channel)); // receiver's own leg ID
       expect(Buffer.from(parsed.inner)).toEqual(payloads[i]);
     });
-    h.server.receiveUdp(encapsulate(legs.b.channel, payloads[0]!), bob.address, h.now);
+    h.server.receiveDatagram(encapsulate(legs.b.channel, payloads[0]!), bob.address, h.now);
     h.step();
     expect(alice.udpReceived).toHaveLength(1);
     expect(h.server.stats().relay.relayedPackets).toBe(21);
@@ -66,10 +66,10 @@ describe('UDP relay', () => {
     bindUdp(h, bob, legs.b);
     const victim: Address = { host: '192.0.2.99', port: 9999 };
     // 1. An attacker who knows a channel ID injects data from another address: dropped.
-    h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(100)), victim, h.now);
+    h.server.receiveDatagram(encapsulate(legs.a.channel, randomBytes(100)), victim, h.now);
     // 2. Alice (malicious) spoofs the victim's address with a valid BIND: only a CHALLENGE goes there.
     const bind = encodeBind(legs.a.channel, legs.a.bindKey, 1000);
-    h.server.receiveUdp(bind, victim, h.now);
+    h.server.receiveDatagram(bind, victim, h.now);
     h.step();
     expect(bob.udpReceived).toHaveLength(0);
     expect(h.strayUdp).toHaveLength(1);
@@ -77,24 +77,24 @@ describe('UDP relay', () => {
     expect(traffic.sent).toBeLessThanOrEqual(traffic.received);
     expect(h.strayUdp[0]!.data.length).toBeLessThan(bind.length);
     // 3. Bob's traffic still goes to alice's real address, not to the victim.
-    h.server.receiveUdp(encapsulate(legs.b.channel, randomBytes(1000)), bob.address, h.now);
+    h.server.receiveDatagram(encapsulate(legs.b.channel, randomBytes(1000)), bob.address, h.now);
     h.step();
     expect(alice.udpReceived).toHaveLength(1);
     expect(h.strayUdp).toHaveLength(1);
     // 4. Nested encapsulation and empty inner datagrams are malformed.
-    h.server.receiveUdp(
+    h.server.receiveDatagram(
       encapsulate(legs.a.channel, encapsulate(legs.b.channel, randomBytes(10))),
       alice.address,
       h.now,
     );
-    h.server.receiveUdp(encapsulate(legs.a.channel, new Uint8Array(0)), alice.address, h.now);
+    h.server.receiveDatagram(encapsulate(legs.a.channel, new Uint8Array(0)), alice.address, h.now);
     h.step();
     expect(bob.udpReceived).toHaveLength(0);
     expect(h.server.stats().relay.drops.malformed).toBe(2);
     // 5. A flood of BINDs with bad MACs or replayed counters from the victim's address gets nothing back.
     for (let i = 0; i < 50; i++)
-      h.server.receiveUdp(encodeBind(legs.a.channel, randomBytes(32), 2000 + i), victim, h.now);
-    for (let i = 0; i < 50; i++) h.server.receiveUdp(bind, victim, h.now);
+      h.server.receiveDatagram(encodeBind(legs.a.channel, randomBytes(32), 2000 + i), victim, h.now);
+    for (let i = 0; i < 50; i++) h.server.receiveDatagram(bind, victim, h.now);
     h.step();
     expect(h.strayUdp).toHaveLength(1);
     const stats = h.server.stats().relay;
@@ -116,7 +116,7 @@ describe('UDP relay', () => {
     (alice as { address: Address }).address = { host: alice.address.host, port: 55555 };
     h.byAddress.set(`${alice.address.host}|${alice.address.port}`, alice);
     h.advance(16_000);
-    h.server.receiveUdp(encapsulate(legs.b.channel, new Uint8Array([1, 2, 3])), bob.address, h.now);
+    h.server.receiveDatagram(encapsulate(legs.b.channel, new Uint8Array([1, 2, 3])), bob.address, h.now);
     h.step();
     expect(alice.udpReceived.length).toBe(1);
   });
@@ -142,22 +142,22 @@ describe('UDP relay', () => {
     bindUdp(h, bob, legs.b);
     // Burst 10 000 bytes: 10 × 1000 pass, the 11th is dropped.
     for (let i = 0; i < 11; i++)
-      h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
+      h.server.receiveDatagram(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
     h.step();
     expect(bob.udpReceived).toHaveLength(10);
     expect(h.server.stats().relay.drops['quota-bandwidth']).toBe(1);
     // After 1 s the bucket refilled: 10 more pass, then the 25 000-byte window quota stops at 25.
     h.advance(1000);
     for (let i = 0; i < 10; i++)
-      h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
+      h.server.receiveDatagram(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
     h.advance(1000);
     for (let i = 0; i < 10; i++)
-      h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
+      h.server.receiveDatagram(encapsulate(legs.a.channel, randomBytes(1000)), alice.address, h.now);
     h.step();
     expect(bob.udpReceived).toHaveLength(25);
     expect(h.server.stats().relay.drops['quota-bytes']).toBe(5);
     // Bob's direction has its own quota.
-    h.server.receiveUdp(encapsulate(legs.b.channel, randomBytes(1000)), bob.address, h.now);
+    h.server.receiveDatagram(encapsulate(legs.b.channel, randomBytes(1000)), bob.address, h.now);
     h.step();
     expect(alice.udpReceived).toHaveLength(1);
   });
@@ -171,7 +171,7 @@ describe('UDP relay', () => {
     expect(h.take(alice, 'relay-closed')).toMatchObject([{ reason: 'idle' }]);
     expect(h.take(bob, 'relay-closed')).toMatchObject([{ reason: 'idle' }]);
     expect(h.server.stats().relay.allocations).toBe(0);
-    h.server.receiveUdp(encapsulate(legs.a.channel, randomBytes(10)), alice.address, h.now);
+    h.server.receiveDatagram(encapsulate(legs.a.channel, randomBytes(10)), alice.address, h.now);
     expect(h.server.stats().relay.drops['unknown-leg']).toBe(1);
     const again = allocate(h, alice, bob);
     alice.core.releaseRelay(again.a.channel);
@@ -206,7 +206,7 @@ describe('stream relay', () => {
     h.step();
     expect(Buffer.from(parseRelayDatagram(bob.udpReceived[0]!)!.inner)).toEqual(fromAlice);
     const fromBob = randomBytes(1200);
-    h.server.receiveUdp(encapsulate(legs.b.channel, fromBob), bob.address, h.now);
+    h.server.receiveDatagram(encapsulate(legs.b.channel, fromBob), bob.address, h.now);
     h.step();
     expect(alice.streamReceived.map((d) => Buffer.from(d))).toEqual([fromBob]);
   });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { Harness, seededRandom } from './harness.js';
-import { generateStaticKeyPair, clientProof, deriveAuthKey } from '../../src/traversal/rendezvous/auth.js';
+import { generateKeyPair } from '../../src/crypto/keys.js';
+import { clientProof, deriveAuthKey } from '../../src/traversal/rendezvous/auth.js';
 import {
   encodeMessage,
   decodeServerMessage,
@@ -30,8 +31,8 @@ describe('RendezvousServerCore: authentication', () => {
     const h = new Harness();
     const sessionId = h.server.openSession(h.now)!;
     drain(h);
-    const victim = generateStaticKeyPair(seededRandom('victim'));
-    const attacker = generateStaticKeyPair(seededRandom('attacker'));
+    const victim = generateKeyPair(seededRandom('victim'));
+    const attacker = generateKeyPair(seededRandom('attacker'));
     const nonce = new Uint8Array(32);
     // Claims the victim's key, proves with the attacker's own DH.
     const authKey = deriveAuthKey(attacker.secretKey, h.server.serverPublicKey);
@@ -40,6 +41,7 @@ describe('RendezvousServerCore: authentication', () => {
       clientNonce: nonce,
       clientKey: victim.publicKey,
       serverKey: h.server.serverPublicKey,
+      channelBinding: new Uint8Array(0),
     });
     h.server.receive(
       sessionId,
@@ -71,6 +73,7 @@ describe('RendezvousServerCore: authentication', () => {
       clientNonce,
       clientKey: alice.keys.publicKey,
       serverKey: h.server.serverPublicKey,
+      channelBinding: new Uint8Array(0),
     });
     const register = encodeMessage({ t: 'register', publicKey: alice.keys.publicKey, clientNonce, proof });
     h.server.receive(s1, register, h.now);
@@ -89,10 +92,30 @@ describe('RendezvousServerCore: authentication', () => {
 
   it('client refuses a server whose key is not the pinned one', () => {
     const h = new Harness();
-    const wrongPin = generateStaticKeyPair(seededRandom('other-server')).publicKey;
+    const wrongPin = generateKeyPair(seededRandom('other-server')).publicKey;
     const alice = h.connect('alice', { pin: wrongPin });
     expect(alice.core.state).toBe('failed');
     expect(h.take(alice, 'fatal')[0]?.error.code).toBe(RendezvousErrorCode.ServerIdentity);
+  });
+
+  it('channel binding: a proof over another TLS certificate (relay-in-the-middle) fails; a renewal window accepts both', () => {
+    const serverCert = new Uint8Array(32).fill(1);
+    const attackerCert = new Uint8Array(32).fill(2);
+    const renewedCert = new Uint8Array(32).fill(3);
+    const h = new Harness({ channelBindings: [serverCert] });
+    // The client saw the attacker's certificate: its proof binds that hash, which the server never presented.
+    const victim = h.connect('victim', { channelBinding: attackerCert });
+    expect(victim.core.state).toBe('failed');
+    expect(h.server.isOnline(victim.keys.publicKey)).toBe(false);
+    expect(h.server.stats().drops['auth-failed']).toBe(1);
+    // No binding at all (a client that skipped it) fails too.
+    expect(h.connect('unbound').core.state).toBe('failed');
+    expect(h.connect('direct', { channelBinding: serverCert }).core.state).toBe('registered');
+    h.server.setChannelBindings([renewedCert, serverCert]);
+    expect(h.connect('old-cert', { channelBinding: serverCert }).core.state).toBe('registered');
+    expect(h.connect('new-cert', { channelBinding: renewedCert }).core.state).toBe('registered');
+    h.server.setChannelBindings([renewedCert]);
+    expect(h.connect('expired-cert', { channelBinding: serverCert }).core.state).toBe('failed');
   });
 
   it('messages before register get NOT_REGISTERED and are counted', () => {
@@ -121,7 +144,7 @@ describe('RendezvousServerCore: presence, lookup, connect, punch', () => {
     const alice = h.connect('alice');
     const bob = h.connect('bob');
     const lookupId = alice.core.lookup(bob.keys.publicKey);
-    const missingId = alice.core.lookup(generateStaticKeyPair(seededRandom('nobody')).publicKey);
+    const missingId = alice.core.lookup(generateKeyPair(seededRandom('nobody')).publicKey);
     h.step();
     const results = h.take(alice, 'lookup-result');
     expect(results.find((r) => r.id === lookupId)?.online).toBe(true);
@@ -153,7 +176,7 @@ describe('RendezvousServerCore: presence, lookup, connect, punch', () => {
     const h = new Harness();
     const alice = h.connect('alice');
     const bob = h.connect('bob');
-    const ghost = generateStaticKeyPair(seededRandom('ghost')).publicKey;
+    const ghost = generateKeyPair(seededRandom('ghost')).publicKey;
     const id1 = alice.core.connect(ghost, candidates);
     h.step();
     expect(h.take(alice, 'error')).toMatchObject([{ id: id1, error: { code: RendezvousErrorCode.PeerOffline } }]);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { randomBytes as rawRandomBytes } from 'node:crypto';
 import { PunchlineServer } from '../../src/server/server.js';
 import { RendezvousClient, type RelayAllocation } from '../../src/node/rendezvous-client.js';
-import { generateStaticKeyPair, type StaticKeyPair } from '../../src/traversal/rendezvous/auth.js';
+import { generateKeyPair, type KeyPair } from '../../src/crypto/keys.js';
 import { encapsulate, isControlChannel, parseRelayDatagram } from '../../src/traversal/relay/udp-control.js';
 import { StreamKind, encodeFrame } from '../../src/traversal/rendezvous/framing.js';
 import { RendezvousErrorCode } from '../../src/traversal/rendezvous/errors.js';
@@ -25,7 +25,7 @@ function opaque(n: number): Buffer {
 }
 
 interface Peer {
-  keys: StaticKeyPair;
+  keys: KeyPair;
   socket: dgram.Socket;
   client: RendezvousClient;
   /** Inner datagrams received through the UDP relay, by channel hex. */
@@ -37,7 +37,7 @@ let dataDir: string;
 const peers: Peer[] = [];
 
 async function peer(name: string): Promise<Peer> {
-  const keys = generateStaticKeyPair();
+  const keys = generateKeyPair();
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
   const relayed = new Map<string, Buffer[]>();
@@ -225,7 +225,7 @@ describe('punchline server end to end (loopback)', () => {
     expect(stats.drops.malformed + stats.drops.unauthenticated).toBeGreaterThan(0);
     await until(() => Object.values(server.core.stats().relay.drops).reduce((a, b) => a + b, 0) > 0);
     // Connect to an offline key: a typed error, not a hang.
-    await expect(alice.client.connect(generateStaticKeyPair().publicKey, [])).rejects.toMatchObject({
+    await expect(alice.client.connect(generateKeyPair().publicKey, [])).rejects.toMatchObject({
       code: RendezvousErrorCode.PeerOffline,
     });
     for (const wt of hostile) wt.close();

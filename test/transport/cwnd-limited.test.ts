@@ -13,7 +13,7 @@ import type {
 import { Ledbat } from '../../src/transport/congestion/ledbat.js';
 import { NewReno } from '../../src/transport/congestion/new-reno.js';
 import { resolveConfig } from '../../src/transport/config.js';
-import type { Connection } from '../../src/transport/connection.js';
+import type { TransportConnection } from '../../src/transport/connection.js';
 import { LossDetection } from '../../src/transport/recovery/loss-detection.js';
 import { RttEstimator } from '../../src/transport/recovery/rtt-estimator.js';
 import { B, drain, makePair, pattern } from './helpers.js';
@@ -163,7 +163,7 @@ describe('cwnd-limited growth (RFC 9002 §7.8)', () => {
       p.net.runUntil(
         () => {
           if (written < total) written += p.conn.write(id, data.subarray(written, Math.min(total, written + 65536)));
-          maxWindow = Math.max(maxWindow, (p.conn as Connection).stats().congestionWindowBytes);
+          maxWindow = Math.max(maxWindow, (p.conn as TransportConnection).stats().congestionWindowBytes);
           return p.events(B, 'stream-opened').length > 0 && (drain(p.serverConn(), id, got), got.length >= total);
         },
         { maxTimeMs: 60_000 },

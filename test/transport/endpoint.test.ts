@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import type { ConnectionHandle } from '../../src/transport/api.js';
-import { Endpoint } from '../../src/transport/endpoint.js';
+import { TransportEndpoint } from '../../src/transport/endpoint.js';
 import { SimNetwork } from '../sim/index.js';
 import { A, B, makePair } from './helpers.js';
 
-describe('Endpoint', () => {
+describe('TransportEndpoint', () => {
   it('drops garbage, unknown connection IDs and short datagrams without state', () => {
     const net = new SimNetwork({ seed: 1 });
     const random = net.randomSource('x');
-    const e = new Endpoint({ staticKeyPair: generateKeyPair(random), random });
+    const e = new TransportEndpoint({ staticKeyPair: generateKeyPair(random), random });
     for (const d of [
       new Uint8Array(0),
       new Uint8Array(5),
@@ -32,9 +32,9 @@ describe('Endpoint', () => {
     const kb = generateKeyPair(rb);
     const a = net.addEndpoint(
       A,
-      new Endpoint({ staticKeyPair: generateKeyPair(ra), random: ra, config: { handshakeTimeoutMs: 3000 } }),
+      new TransportEndpoint({ staticKeyPair: generateKeyPair(ra), random: ra, config: { handshakeTimeoutMs: 3000 } }),
     );
-    const b = net.addEndpoint(B, new Endpoint({ staticKeyPair: kb, random: rb, acceptIncoming: false }));
+    const b = net.addEndpoint(B, new TransportEndpoint({ staticKeyPair: kb, random: rb, acceptIncoming: false }));
     a.connect(B, { remotePublicKey: kb.publicKey }, net.now);
     net.runUntil(() => net.events(A).some((ev) => ev.type === 'closed'));
     expect(b.connections.size).toBe(0);
@@ -53,12 +53,12 @@ describe('Endpoint', () => {
     const net = new SimNetwork({ seed: 3, link: { delayMs: 5 } });
     const rs = net.randomSource('s');
     const ks = generateKeyPair(rs);
-    const server = net.addEndpoint(B, new Endpoint({ staticKeyPair: ks, random: rs }));
+    const server = net.addEndpoint(B, new TransportEndpoint({ staticKeyPair: ks, random: rs }));
     const clients: ConnectionHandle[] = [];
     for (let i = 0; i < 8; i++) {
       const addr = { host: `10.0.1.${i + 1}`, port: 3000 + i };
       const r = net.randomSource(`c${i}`);
-      const ep = net.addEndpoint(addr, new Endpoint({ staticKeyPair: generateKeyPair(r), random: r }));
+      const ep = net.addEndpoint(addr, new TransportEndpoint({ staticKeyPair: generateKeyPair(r), random: r }));
       clients.push(ep.connect(B, { remotePublicKey: ks.publicKey }, net.now));
     }
     net.runUntil(() => clients.every((c) => c.state === 'established') && server.connections.size === 8);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Connection } from '../../src/transport/connection.js';
+import type { TransportConnection } from '../../src/transport/connection.js';
 import { B, makePair, pattern } from './helpers.js';
 
 describe('flow control over the simulator', () => {
@@ -30,8 +30,8 @@ describe('flow control over the simulator', () => {
       () => {
         if (written < total) written += p.conn.write(id, data.subarray(written, Math.min(total, written + 262_144)));
         if (p.events(B, 'stream-opened').length === 0) return false;
-        const srv = p.serverConn() as Connection;
-        const s = srv.streams.streams.get(id);
+        const srv = p.serverConn() as TransportConnection;
+        const s = srv.streams.all.get(id);
         if (s?.recv && s.recvFc) {
           expect(s.recv.highestReceived).toBeLessThanOrEqual(s.recvFc.limit);
           maxBuffered = Math.max(maxBuffered, s.recv.bufferedBytes);
@@ -41,9 +41,9 @@ describe('flow control over the simulator', () => {
       },
       { maxTimeMs: 120_000 },
     );
-    const srv = p.serverConn() as Connection;
+    const srv = p.serverConn() as TransportConnection;
     const seconds = (p.net.now - t0) / 1000;
-    const s = srv.streams.streams.get(id);
+    const s = srv.streams.all.get(id);
     const window = s?.recvFc?.window ?? 0;
     // eslint-disable-next-line no-console
     console.log(`auto-tune: window ${window} B, goodput ${((total * 8) / seconds / 1e6).toFixed(1)} Mbit/s`);
@@ -65,8 +65,8 @@ describe('flow control over the simulator', () => {
     const id = p.conn.openStream(true);
     p.conn.write(id, pattern(1, 0, 1_000_000));
     p.net.runFor(2000);
-    const srv = p.serverConn() as Connection;
-    const s = srv.streams.streams.get(id)!;
+    const srv = p.serverConn() as TransportConnection;
+    const s = srv.streams.all.get(id)!;
     expect(s.recv!.highestReceived).toBe(16_384); // nothing read: exactly the initial window
     expect(p.conn.stats().streamBytesSent).toBe(16_384);
     // reading opens the window again

@@ -5,7 +5,7 @@
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import type { Address, ConnectionEvent, ConnectionHandle } from '../../src/transport/api.js';
 import type { TransportConfig } from '../../src/transport/config.js';
-import { Endpoint } from '../../src/transport/endpoint.js';
+import { TransportEndpoint } from '../../src/transport/endpoint.js';
 import { SimNetwork, type LinkConfig } from '../sim/index.js';
 
 export const A: Address = { host: '10.0.0.1', port: 1000 };
@@ -25,8 +25,8 @@ export interface PairOptions {
 
 export interface Pair {
   net: SimNetwork;
-  client: Endpoint;
-  server: Endpoint;
+  client: TransportEndpoint;
+  server: TransportEndpoint;
   conn: ConnectionHandle;
   /** The server side of `conn` (after the handshake reached the server). */
   serverConn(): ConnectionHandle;
@@ -45,11 +45,15 @@ export function makePair(o: PairOptions = {}): Pair {
   const serverPsk = o.serverPsk === undefined ? o.psk : o.serverPsk;
   const client = net.addEndpoint(
     A,
-    new Endpoint({ staticKeyPair: generateKeyPair(clientRandom), random: clientRandom, config: o.clientConfig ?? {} }),
+    new TransportEndpoint({
+      staticKeyPair: generateKeyPair(clientRandom),
+      random: clientRandom,
+      config: o.clientConfig ?? {},
+    }),
   );
   const server = net.addEndpoint(
     B,
-    new Endpoint({
+    new TransportEndpoint({
       staticKeyPair: serverKeys,
       random: serverRandom,
       config: o.serverConfig ?? {},

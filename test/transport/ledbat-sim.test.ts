@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Connection } from '../../src/transport/connection.js';
+import type { TransportConnection } from '../../src/transport/connection.js';
 import { A, B, drain, makePair, pattern } from './helpers.js';
 
 describe('LEDBAT over a simulated bottleneck', () => {
@@ -22,7 +22,7 @@ describe('LEDBAT over a simulated bottleneck', () => {
         if (written < total) written += p.conn.write(id, data.subarray(written, Math.min(total, written + 65536)));
         if (p.net.now >= next) {
           next += 250;
-          samples.push((p.conn as Connection).stats().queueingDelayMs);
+          samples.push((p.conn as TransportConnection).stats().queueingDelayMs);
         }
         return p.events(B, 'stream-opened').length > 0 && (drain(p.serverConn(), id, got), got.length >= total);
       },

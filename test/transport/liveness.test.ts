@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Connection } from '../../src/transport/connection.js';
+import type { TransportConnection } from '../../src/transport/connection.js';
 import { TransportErrorCode } from '../../src/transport/errors.js';
 import { A, B, drain, makePair, pattern } from './helpers.js';
 
@@ -74,7 +74,7 @@ describe('liveness and close', () => {
 
   it('a transport error reaches the peer as a transport CLOSE with its code', () => {
     const p = established();
-    (p.conn as Connection).closeWithError(p.net.now, TransportErrorCode.FLOW_CONTROL_ERROR, 'too much');
+    (p.conn as TransportConnection).closeWithError(p.net.now, TransportErrorCode.FLOW_CONTROL_ERROR, 'too much');
     p.net.runUntil(() => closedReason(p, B) !== undefined);
     expect(closedReason(p, B)).toEqual({
       errorCode: TransportErrorCode.FLOW_CONTROL_ERROR,

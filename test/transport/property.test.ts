@@ -11,7 +11,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionHandle, StreamRead } from '../../src/transport/api.js';
-import type { Connection } from '../../src/transport/connection.js';
+import type { TransportConnection } from '../../src/transport/connection.js';
 import { impairedLink, simSeed, withReproduction, type LinkConfig } from '../sim/index.js';
 import { B, makePair, pattern } from './helpers.js';
 
@@ -58,15 +58,15 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
 
 /** Checks the receive-side flow-control invariant on every stream of a connection. */
 function checkFlowControl(conn: ConnectionHandle): void {
-  const c = conn as Connection;
+  const c = conn as TransportConnection;
   let sum = 0;
-  for (const s of c.streams.streams.values()) {
+  for (const s of c.streams.all.values()) {
     if (s.recv && s.recvFc) {
       expect(s.recv.highestReceived).toBeLessThanOrEqual(s.recvFc.limit);
       sum += s.recv.highestReceived;
     }
   }
-  expect(c.connRecvFc.received).toBeLessThanOrEqual(c.connRecvFc.limit);
+  expect(c.streams.receiveFlow.received).toBeLessThanOrEqual(c.streams.receiveFlow.limit);
   void sum;
 }
 

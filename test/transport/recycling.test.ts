@@ -8,15 +8,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ConnectionHandle, StreamRead } from '../../src/transport/api.js';
-import type { Connection } from '../../src/transport/connection.js';
+import type { TransportConnection } from '../../src/transport/connection.js';
 import { Queue } from '../../src/transport/queue.js';
 import { A, B, makePair, pattern } from './helpers.js';
 
 function audit(conn: ConnectionHandle, who: string): void {
-  const c = conn as Connection;
+  const c = conn as TransportConnection;
   const problem = c.recovery.audit();
   if (problem !== null) expect.fail(`${who}: recovery state inconsistent: ${problem}`);
-  for (const s of c.streams.streams.values()) {
+  for (const s of c.streams.all.values()) {
     const b = s.send;
     if (b !== null && !(b.ackedPrefix <= b.unsent && b.unsent <= b.end))
       expect.fail(`${who}: stream ${s.id} send offsets out of order`);

@@ -1,17 +1,21 @@
 /**
  * `punchline lab`: real NATs in network namespaces on this machine (root only). See spec/lab.md.
+ * Every subcommand names its lab with `--name NAME` (default: the only lab that is up; `up` makes
+ * `lab`); status/check/down also take the name as their one positional, as before.
  *
- *   punchline lab up --site a:easy --site b:hard [--name NAME] [--servers N]
+ *   punchline lab up --site a:easy --site b:hard [--name NAME] [--server] [--servers N]
  *                    [--hairpin] [--loss PCT] [--rate 10mbit] [--queue BYTES] [--udp-timeout SEC]
- *   punchline lab status [NAME]
+ *   punchline lab status [--name NAME]
  *   punchline lab run [--name NAME] HOST -- COMMAND [ARGS...]
- *   punchline lab check [NAME]
- *   punchline lab down [NAME | --all]
+ *   punchline lab check [--name NAME]
+ *   punchline lab down [--name NAME | --all]
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Lab } from '../../lab/lab.js';
 import { LabError, LabErrorCode } from '../../lab/errors.js';
-import { runInteractive } from '../../lab/host-process.js';
+import { nodeArgv, runInteractive } from '../../lab/host-process.js';
+import { cliScript } from '../../lab/rendezvous-server.js';
+import { SERVER_ENV } from '../server-option.js';
 import { describeProfile, selfCheck } from '../../lab/nat-check.js';
 import { isProcessAlive, type LabState } from '../../lab/state.js';
 import { parseSiteArg, PROFILES, type LabSpec, type SiteSpec } from '../../lab/topology.js';
@@ -19,19 +23,24 @@ import { parseSiteArg, PROFILES, type LabSpec, type SiteSpec } from '../../lab/t
 export const summary = 'real NATs in network namespaces: lab up | run | status | check | down';
 
 const USAGE = `usage:
-  punchline lab up --site NAME:PROFILE[/easy|hard][:HOSTS][,OPTIONS] [--site ...] [--name NAME]
+  punchline lab up --site NAME:PROFILE[/easy|hard][:HOSTS][,OPTIONS] [--site ...] [--name NAME] [--server]
                    [--servers N] [--hairpin] [--loss PCT] [--rate RATE] [--queue BYTES] [--udp-timeout SEC]
-  punchline lab status [NAME]
+  punchline lab status [--name NAME]
   punchline lab run [--name NAME] HOST -- COMMAND [ARGS...]
-  punchline lab check [NAME]
-  punchline lab down [NAME | --all]
+  punchline lab check [--name NAME]
+  punchline lab down [--name NAME | --all]
+
+--name NAME picks the lab (default for up: 'lab'; otherwise the only lab that is up).
+--server starts a punchline server on server1 (192.0.2.10, RFC 5780 alternate 192.0.2.11); 'lab run'
+then sets ${SERVER_ENV} to its address in every command, and runs 'punchline' as this punchline.
 
 profiles: ${PROFILES.join(', ')}  (cgnat/hard = hard carrier NAT, portmap/hard = hard router)
 site options: hairpin, loss=PCT, rate=RATE, queue=BYTES, timeout=SEC (override the global flags)
 hosts: inet, server1, server2, <site>-router, <site>-carrier (cgnat), <site>-host1..N
 example:
-  punchline lab up --site a:easy --site b:hard
-  punchline lab run b-host1 -- ping -c1 192.0.2.10
+  punchline lab up --site a:easy --site b:hard --server
+  punchline lab run a-host1 -- punchline listen
+  punchline lab run b-host1 -- punchline connect KEY
   punchline lab down
 Needs root. Labs made here persist until 'punchline lab down'.
 `;
@@ -42,9 +51,8 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     // Bad flags (node:util parseArgs) and bad site specs are usage errors: exit 2 with the usage,
     // before anything was created. Everything else (not root, a failed command) is exit 1 via main.
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
-      process.stderr.write(`punchline lab: ${(error as Error).message}\n${USAGE}`);
+    if (error instanceof UsageError) {
+      process.stderr.write(`punchline lab ${error.subcommand}: ${error.message} (see 'punchline lab --help')\n`);
       return 2;
     }
     if (error instanceof LabError && error.code === LabErrorCode.Spec) {
@@ -57,6 +65,11 @@ export async function run(argv: string[]): Promise<number> {
 
 async function dispatch(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  const flags = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (sub !== undefined && (flags.includes('--help') || flags.includes('-h'))) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   switch (sub) {
     case 'up':
       return up(rest);
@@ -80,12 +93,44 @@ async function dispatch(argv: string[]): Promise<number> {
   }
 }
 
+/** A bad command line for a subcommand: one line naming the problem, exit code 2. */
+class UsageError extends Error {
+  constructor(
+    readonly subcommand: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** node:util parseArgs, with its errors turned into one-line usage errors of `subcommand`. */
+function parse<T extends ParseArgsConfig>(subcommand: string, config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0] ?? String(error);
+    // parseArgs suggests '--' for positionals that look like options; not what lab users need.
+    throw new UsageError(subcommand, message.replace(/\. To specify a positional argument.*$/, ''));
+  }
+}
+
+/** The lab a subcommand means: --name, else its one positional (status/check/down), else the only lab up. */
+function labNameOf(subcommand: string, name: string | undefined, positionals: readonly string[]): string | undefined {
+  if (positionals.length > 1)
+    throw new UsageError(subcommand, `unexpected arguments: ${positionals.slice(1).join(' ')}`);
+  const positional = positionals[0];
+  if (name !== undefined && positional !== undefined && positional !== name)
+    throw new UsageError(subcommand, `two lab names given: --name ${name} and ${positional}`);
+  return name ?? positional;
+}
+
 async function up(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parse('up', {
     args: argv,
     options: {
       site: { type: 'string', multiple: true },
       name: { type: 'string', default: 'lab' },
+      server: { type: 'boolean' },
       servers: { type: 'string' },
       hairpin: { type: 'boolean' },
       loss: { type: 'string' },
@@ -102,12 +147,22 @@ async function up(argv: string[]): Promise<number> {
     sites,
     ...(values.servers === undefined ? {} : { servers: toNumber('--servers', values.servers) }),
   };
-  const lab = await Lab.up(spec, { persistent: true });
+  const lab = await Lab.up(spec, { persistent: true, server: values.server === true });
   process.stdout.write(`lab '${lab.name}' is up (namespaces ${lab.prefix}-*)\n\n`);
   printHosts(lab);
-  process.stdout.write(
-    `\nrun a command: punchline lab run ${lab.plan.sites[0]?.hosts[0]?.name ?? 'server1'} -- ip addr\n`,
-  );
+  const first = lab.plan.sites[0]?.hosts[0]?.name ?? 'server1';
+  const second = lab.plan.sites[1]?.hosts[0]?.name ?? first;
+  const named = lab.name === 'lab' ? '' : ` --name ${lab.name}`;
+  if (lab.serverAddress !== undefined) {
+    process.stdout.write(
+      `\npunchline server on server1: ${lab.serverAddress}\n` +
+        `('lab run' passes it to commands as ${SERVER_ENV})\n\n` +
+        `listen: punchline lab run${named} ${first} -- punchline listen\n` +
+        `connect: punchline lab run${named} ${second} -- punchline connect KEY\n`,
+    );
+  } else {
+    process.stdout.write(`\nrun a command: punchline lab run${named} ${first} -- ip addr\n`);
+  }
   return 0;
 }
 
@@ -184,20 +239,26 @@ function openLab(name: string | undefined): Lab {
 }
 
 async function status(argv: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
-  if (positionals.length === 0 && Lab.list().length !== 1) {
+  const { values, positionals } = parse('status', {
+    args: argv,
+    allowPositionals: true,
+    options: { name: { type: 'string' } },
+  });
+  const name = labNameOf('status', values.name, positionals);
+  if (name === undefined && Lab.list().length !== 1) {
     const labs = Lab.list();
     if (labs.length === 0) process.stdout.write('no lab is up\n');
     for (const state of labs) {
       process.stdout.write(
-        `${state.name}  ${state.prefix}  ${state.ready ? 'up' : 'incomplete'}  ${state.persistent ? 'persistent' : `owned by pid ${state.ownerPid}`}  since ${state.createdAt}\n`,
+        `${state.name}  ${state.prefix}  ${state.ready ? 'up' : 'incomplete'}  ${state.persistent ? 'persistent' : `owned by pid ${state.ownerPid}`}  since ${state.createdAt}${state.serverAddress === undefined ? '' : `  server ${state.serverAddress}`}\n`,
       );
     }
     return 0;
   }
-  const lab = openLab(positionals[0]);
+  const lab = openLab(name);
   process.stdout.write(`lab '${lab.name}' (namespaces ${lab.prefix}-*)\n\n`);
   printHosts(lab);
+  if (lab.serverAddress !== undefined) process.stdout.write(`\npunchline server on server1: ${lab.serverAddress}\n`);
   return 0;
 }
 
@@ -205,23 +266,32 @@ async function runCommand(argv: string[]): Promise<number> {
   const separator = argv.indexOf('--');
   const before = separator === -1 ? argv : argv.slice(0, separator);
   const command = separator === -1 ? [] : argv.slice(separator + 1);
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parse('run', {
     args: before,
     allowPositionals: true,
     options: { name: { type: 'string' } },
   });
   const host = positionals[0];
-  if (host === undefined || command.length === 0) {
-    process.stderr.write(`punchline lab run: need HOST -- COMMAND\n${USAGE}`);
-    return 2;
-  }
+  if (host === undefined || command.length === 0) throw new UsageError('run', 'need HOST -- COMMAND');
+  if (positionals.length > 1)
+    throw new UsageError('run', `unexpected arguments before '--': ${positionals.slice(1).join(' ')}`);
   const lab = openLab(values.name);
-  return runInteractive(lab.host(host).ns, command);
+  // 'punchline' inside a host is this very punchline (same Node, same build), installed or not.
+  const argv_ = command[0] === 'punchline' ? nodeArgv(cliScript(), command.slice(1)) : command;
+  const env =
+    lab.serverAddress !== undefined && process.env[SERVER_ENV] === undefined
+      ? { ...process.env, [SERVER_ENV]: lab.serverAddress }
+      : process.env;
+  return runInteractive(lab.host(host).ns, argv_, env);
 }
 
 async function check(argv: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
-  const lab = openLab(positionals[0]);
+  const { values, positionals } = parse('check', {
+    args: argv,
+    allowPositionals: true,
+    options: { name: { type: 'string' } },
+  });
+  const lab = openLab(labNameOf('check', values.name, positionals));
   const checks = await selfCheck(lab);
   let ok = true;
   for (const c of checks) {
@@ -237,11 +307,13 @@ async function check(argv: string[]): Promise<number> {
 }
 
 async function down(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parse('down', {
     args: argv,
     allowPositionals: true,
-    options: { all: { type: 'boolean' } },
+    options: { all: { type: 'boolean' }, name: { type: 'string' } },
   });
+  const name = labNameOf('down', values.name, positionals);
+  if (values.all === true && name !== undefined) throw new UsageError('down', 'give a lab name or --all, not both');
   let names: string[];
   if (values.all === true) {
     // Labs owned by a running program (its tests, say) are that program's to remove.
@@ -250,7 +322,7 @@ async function down(argv: string[]): Promise<number> {
       process.stdout.write(`lab '${s.name}' belongs to running pid ${s.ownerPid}: left up\n`);
     names = labs.filter((s) => !ownedByLiveProcess(s)).map((s) => s.name);
   } else {
-    names = [positionals[0] ?? openLab(undefined).name];
+    names = [name ?? openLab(undefined).name];
   }
   for (const name of names) {
     await Lab.downByName(name);

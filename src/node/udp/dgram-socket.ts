@@ -14,7 +14,7 @@ import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { NodeEndpointError } from '../endpoint-errors.js';
 import { UdpSocketError } from './udp-socket-error.js';
-import type { UdpAddress, UdpReceiver, UdpSocket, UdpSocketOptions, UdpSocketStats } from './udp-socket.js';
+import type { Address, UdpReceiver, UdpSocket, UdpSocketOptions, UdpSocketStats } from './udp-socket.js';
 
 /**
  * dgram resolves every destination through `lookup` (dns.lookup: a nextTick per datagram even for IP
@@ -54,7 +54,7 @@ export class DgramUdpSocket implements UdpSocket {
   private blocked = false;
   private queueTimer: NodeJS.Timeout | null = null;
   /** Last source handed out, reused while datagrams keep coming from it. */
-  private lastFrom: UdpAddress = Object.freeze({ host: '', port: 0 });
+  private lastFrom: Address = Object.freeze({ host: '', port: 0 });
   private closed = false;
   private counters = {
     datagramsSent: 0,
@@ -112,7 +112,7 @@ export class DgramUdpSocket implements UdpSocket {
   }
 
   /** Hot path: one datagram, sent now. */
-  commit(length: number, to: UdpAddress): void {
+  commit(length: number, to: Address): void {
     let view = this.txView;
     if (length !== this.txViewLength) {
       view = this.txBuffer.subarray(0, length);
@@ -138,7 +138,7 @@ export class DgramUdpSocket implements UdpSocket {
     // Every commit() was sent at once.
   }
 
-  send(data: Uint8Array, to: UdpAddress, callback: (error: Error | null) => void): void {
+  send(data: Uint8Array, to: Address, callback: (error: Error | null) => void): void {
     if (this.closed) {
       // Asynchronously, like every other outcome (and like the native backend).
       process.nextTick(callback, new NodeEndpointError('ERR_PUNCHLINE_UDP_CLOSED', 'the socket is closed'));

@@ -29,7 +29,7 @@ import {
   type NativeUdpBinding,
   type NativeUdpHandle,
 } from './native-binding.js';
-import type { UdpAddress, UdpReceiver, UdpSocket, UdpSocketOptions, UdpSocketStats } from './udp-socket.js';
+import type { Address, UdpReceiver, UdpSocket, UdpSocketOptions, UdpSocketStats } from './udp-socket.js';
 import { UdpSocketError } from './udp-socket-error.js';
 
 export { UdpSocketError };
@@ -55,7 +55,7 @@ type SendCallback = (error: Error | null) => void;
 
 interface Deferred {
   readonly data: Buffer;
-  readonly to: UdpAddress;
+  readonly to: Address;
   readonly callback: SendCallback;
 }
 
@@ -78,9 +78,9 @@ export class NativeUdpSocket implements UdpSocket {
   /** Per slot: the view last handed out (reused while the length repeats). */
   private readonly rxViews: Buffer[] = [];
   private lastSourceKey = new Int32Array(SOURCE_KEY_WORDS).fill(-1);
-  private lastSource: UdpAddress = { host: '', port: 0 };
+  private lastSource: Address = { host: '', port: 0 };
   private readonly sourceKeys = new Int32Array(SOURCE_CACHE_SIZE * SOURCE_KEY_WORDS);
-  private readonly sourceObjects: (UdpAddress | undefined)[] = new Array(SOURCE_CACHE_SIZE).fill(undefined);
+  private readonly sourceObjects: (Address | undefined)[] = new Array(SOURCE_CACHE_SIZE).fill(undefined);
 
   // Send side: a ring of slots; [head, head + count) committed, not yet taken by the kernel.
   private readonly txArena: Buffer;
@@ -207,7 +207,7 @@ export class NativeUdpSocket implements UdpSocket {
   }
 
   /** Hot path: eight metadata words; a flush only when the ring is full. */
-  commit(length: number, to: UdpAddress): void {
+  commit(length: number, to: Address): void {
     if (this.closed) return;
     const slot = this.outSlot;
     if (slot < 0) {
@@ -242,7 +242,7 @@ export class NativeUdpSocket implements UdpSocket {
     }
   }
 
-  send(data: Uint8Array, to: UdpAddress, callback: SendCallback): void {
+  send(data: Uint8Array, to: Address, callback: SendCallback): void {
     if (this.closed) {
       nextTick(callback, new NodeEndpointError('ERR_PUNCHLINE_UDP_CLOSED', 'the socket is closed'));
       return;
@@ -336,7 +336,7 @@ export class NativeUdpSocket implements UdpSocket {
 
   // ---------------------------------------------------------------------------------------------
 
-  private writeMeta(slot: number, length: number, to: UdpAddress): void {
+  private writeMeta(slot: number, length: number, to: Address): void {
     const meta = this.txMeta;
     const m = slot * META_WORDS;
     meta[m + META.LENGTH] = length;
@@ -370,7 +370,7 @@ export class NativeUdpSocket implements UdpSocket {
   }
 
   /** Copies `data` into the next slot and commits it with a callback. Requires a free slot. */
-  private place(data: Uint8Array, to: UdpAddress, callback: SendCallback): void {
+  private place(data: Uint8Array, to: Address, callback: SendCallback): void {
     let slot = this.head + this.count;
     if (slot >= this.slots) slot -= this.slots;
     this.txViews[slot]!.set(data);
@@ -461,7 +461,7 @@ export class NativeUdpSocket implements UdpSocket {
   };
 
   /** The source of rx slot metadata at m: the same object while the source repeats (hot path). */
-  private source(m: number): UdpAddress {
+  private source(m: number): Address {
     const meta = this.rxMeta;
     const port = meta[m + META.PORT]!;
     const scope = meta[m + META.SCOPE]!;

@@ -14,11 +14,9 @@
  * Both obey spec/wire.md §Demultiplexing unchanged: one socket, every protocol on it.
  */
 
-/** A UDP destination or source: an IP literal and a port (structurally the transport's Address). */
-export interface UdpAddress {
-  readonly host: string;
-  readonly port: number;
-}
+import type { Address } from '../../wire/address.js';
+
+export type { Address } from '../../wire/address.js';
 
 export type UdpBackend = 'native' | 'dgram';
 /** 'auto': native where the add-on loads, else dgram. Overridden by PUNCHLINE_UDP_BACKEND. */
@@ -44,7 +42,7 @@ export interface UdpReceiver {
    * this call (copy what must outlive it). `from` may be an object reused while the source address
    * stays the same: do not mutate it (keeping it is fine).
    */
-  onDatagram(data: Buffer, from: UdpAddress, family: 'IPv4' | 'IPv6'): void;
+  onDatagram(data: Buffer, from: Address, family: 'IPv4' | 'IPv6'): void;
   /** After sendSlot() returned null: the kernel has room again. */
   onWritable(): void;
   /** An asynchronous socket error (not a per-datagram send failure, which is counted as loss). */
@@ -83,14 +81,14 @@ export interface UdpSocket {
    * The backend may send it at once (dgram) or at the next flush() / when its batch is full (native).
    * A per-datagram send error is counted, not thrown: for the transport it is datagram loss.
    */
-  commit(length: number, to: UdpAddress): void;
+  commit(length: number, to: Address): void;
   /** Hands every committed datagram to the kernel (as far as it takes them). */
   flush(): void;
   /**
    * Sends a copy of `data` (other protocols: STUN, probes, relay). The callback reports the outcome
    * once the kernel took it or refused it.
    */
-  send(data: Uint8Array, to: UdpAddress, callback: (error: Error | null) => void): void;
+  send(data: Uint8Array, to: Address, callback: (error: Error | null) => void): void;
   /** Datagrams committed or sent but not yet accepted by the kernel. */
   pendingSends(): number;
   stats(): UdpSocketStats;

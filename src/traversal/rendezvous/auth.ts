@@ -5,30 +5,22 @@
  * (Noise spec §7.7, token "ss"): client and server derive
  *   K = BLAKE2b-256(key = DH(client_static, server_static), "punchline rendezvous v1 auth")
  * which only the holder of one of the two private keys can compute, and the client returns
- *   proof = BLAKE2b-256(key = K, "client" ‖ server nonce ‖ client nonce ‖ client key ‖ server key).
+ *   proof = BLAKE2b-256(key = K, "client" ‖ server nonce ‖ client nonce ‖ client key ‖ server key ‖ binding).
  * The server nonce is fresh per session and single-use, so a recorded proof is useless on any other
- * session. The server answers with the same MAC labelled "server", proving it holds the pinned
- * server key (mutual authentication even when the TLS certificate is not pinned).
+ * session. `binding` is the SHA-256 of the TLS certificate the client saw (tls-server-end-point
+ * channel binding, RFC 5929 §4.1): a relay-in-the-middle terminating TLS with its own certificate
+ * makes the client prove over a hash the server does not hold, so the proof fails
+ * (spec/rendezvous.md §Authentication). The server answers with the same MAC labelled "server",
+ * proving it holds the pinned server key (mutual authentication without a certificate pin).
  * All primitives come from libsodium through src/crypto (X25519, keyed BLAKE2b = RFC 7693 MAC mode).
  */
-import { dh, generateKeyPair, keyPairFromSecretKey, type KeyPair } from '../../crypto/keys.js';
-import { sodium, type RandomSource } from '../../crypto/sodium.js';
+import { dh } from '../../crypto/keys.js';
+import { sodium } from '../../crypto/sodium.js';
 import { RendezvousError, RendezvousErrorCode } from './errors.js';
 
 const AUTH_LABEL = new TextEncoder().encode('punchline rendezvous v1 auth');
 const CLIENT_LABEL = new TextEncoder().encode('client');
 const SERVER_LABEL = new TextEncoder().encode('server');
-
-export type StaticKeyPair = KeyPair;
-
-/** A fresh X25519 key pair from `random` (libsodium CSPRNG by default). */
-export function generateStaticKeyPair(random?: RandomSource): StaticKeyPair {
-  return random === undefined ? generateKeyPair() : generateKeyPair(random);
-}
-
-export function staticKeyPairFromSecret(secretKey: Uint8Array): StaticKeyPair {
-  return keyPairFromSecretKey(secretKey);
-}
 
 /** BLAKE2b-256 keyed MAC over the concatenation of `parts` (RFC 7693 §2.9 keyed mode). */
 export function mac(key: Uint8Array, parts: readonly Uint8Array[], length = 32): Uint8Array {
@@ -58,14 +50,30 @@ export interface ProofInput {
   readonly clientNonce: Uint8Array;
   readonly clientKey: Uint8Array;
   readonly serverKey: Uint8Array;
+  /** SHA-256 of the server's TLS certificate as the client saw it; empty when there is no TLS channel. */
+  readonly channelBinding: Uint8Array;
 }
 
 export function clientProof(authKey: Uint8Array, input: ProofInput): Uint8Array {
-  return mac(authKey, [CLIENT_LABEL, input.serverNonce, input.clientNonce, input.clientKey, input.serverKey]);
+  return mac(authKey, [
+    CLIENT_LABEL,
+    input.serverNonce,
+    input.clientNonce,
+    input.clientKey,
+    input.serverKey,
+    input.channelBinding,
+  ]);
 }
 
 export function serverProof(authKey: Uint8Array, input: ProofInput): Uint8Array {
-  return mac(authKey, [SERVER_LABEL, input.serverNonce, input.clientNonce, input.clientKey, input.serverKey]);
+  return mac(authKey, [
+    SERVER_LABEL,
+    input.serverNonce,
+    input.clientNonce,
+    input.clientKey,
+    input.serverKey,
+    input.channelBinding,
+  ]);
 }
 
 /** Constant-time comparison (sodium_memcmp) of two byte strings; false for different lengths. */

@@ -1,9 +1,9 @@
 /**
  * Sans-IO rendezvous client (spec/rendezvous.md). It owns no stream, socket or clock:
  *   receive(message, now)        a control message from the session's control stream
- *   receiveUdp(datagram, now)    a 0x12 control datagram from the server's UDP address
+ *   receiveDatagram(datagram, now) a 0x12 control datagram from the server's UDP address
  *   pollTransmit()               next control message to write on the control stream
- *   pollUdp()                    next datagram to send to the server's UDP address
+ *   pollDatagram()               next datagram to send to the server's UDP address
  *   pollEvent()                  next event for the application
  *   nextDeadline() / onTimeout(now)   pings (RTT + liveness) and UDP keepalives
  * Requests return the `id` that their answer or error event carries.
@@ -18,7 +18,8 @@ import {
   verifyNotify,
   type ObservedAddress,
 } from '../relay/udp-control.js';
-import { clientProof, constantTimeEqual, deriveAuthKey, serverProof, type StaticKeyPair } from './auth.js';
+import type { KeyPair } from '../../crypto/keys.js';
+import { clientProof, constantTimeEqual, deriveAuthKey, serverProof } from './auth.js';
 import { RendezvousError, RendezvousErrorCode, isRendezvousErrorCode } from './errors.js';
 import {
   NONCE_LENGTH,
@@ -32,7 +33,7 @@ import {
   type ConnectRequestMessage,
   type ClientMessage,
   type ServerMessage,
-  type UdpAddress,
+  type Address,
 } from './messages.js';
 
 export type ClientEvent =
@@ -42,7 +43,7 @@ export type ClientEvent =
       readonly id: number;
       readonly peer: Uint8Array;
       readonly online: boolean;
-      readonly udp?: UdpAddress;
+      readonly udp?: Address;
     }
   | ({ readonly type: 'connect-request' } & Omit<ConnectRequestMessage, 't' | 'seq'>)
   | ({ readonly type: 'connect-answer' } & Omit<ConnectAnswerMessage, 't' | 'seq'>)
@@ -65,9 +66,15 @@ export type ClientEvent =
   | { readonly type: 'fatal'; readonly error: RendezvousError };
 
 export interface RendezvousClientOptions {
-  readonly staticKeyPair: StaticKeyPair;
+  readonly staticKeyPair: KeyPair;
   /** The server's static public key, pinned (recommended). Without it the key from the challenge is trusted. */
   readonly serverPublicKey?: Uint8Array;
+  /**
+   * SHA-256 of the TLS certificate of the session's channel as this client saw it (RFC 5929 §4.1
+   * tls-server-end-point), covered by both proofs so a relay-in-the-middle cannot pass. Default: empty
+   * (no TLS channel, e.g. the simulator).
+   */
+  readonly channelBinding?: Uint8Array;
   readonly random: RandomSource;
   /** Ping period (RTT estimate, keeps the session from idling out). Default 15 s. */
   readonly pingIntervalMs?: number;
@@ -83,7 +90,7 @@ export class RendezvousClientCore {
   serverKey: Uint8Array | null = null;
   /** Smoothed RTT to the server (RFC 6298 §2 style), ms; 0 until measured. */
   rttMs = 0;
-  private readonly keyPair: StaticKeyPair;
+  private readonly keyPair: KeyPair;
   private readonly pinnedServerKey: Uint8Array | undefined;
   private readonly random: RandomSource;
   private readonly pingIntervalMs: number;
@@ -94,7 +101,9 @@ export class RendezvousClientCore {
     clientNonce: Uint8Array;
     clientKey: Uint8Array;
     serverKey: Uint8Array;
+    channelBinding: Uint8Array;
   } | null = null;
+  private readonly channelBinding: Uint8Array;
   private presence: LegBinder | null = null;
   private presenceKey: Uint8Array | null = null;
   private readonly relayLegs = new Map<string, LegBinder>();
@@ -110,6 +119,7 @@ export class RendezvousClientCore {
   constructor(options: RendezvousClientOptions) {
     this.keyPair = options.staticKeyPair;
     this.pinnedServerKey = options.serverPublicKey;
+    this.channelBinding = options.channelBinding ?? new Uint8Array(0);
     this.random = options.random;
     this.pingIntervalMs = options.pingIntervalMs ?? 15_000;
     this.keepaliveMs = options.keepaliveMs ?? 15_000;
@@ -203,7 +213,7 @@ export class RendezvousClientCore {
   }
 
   /** A relay-control datagram (first byte 0x12, channel 0) from the server's UDP address. */
-  receiveUdp(datagram: Uint8Array, now: number): void {
+  receiveDatagram(datagram: Uint8Array, now: number): void {
     const relay = parseRelayDatagram(datagram);
     if (!relay || !isControlChannel(relay.channel)) return;
     const control = parseControl(relay.inner);
@@ -243,7 +253,7 @@ export class RendezvousClientCore {
     return this.transmit.shift() ?? null;
   }
 
-  pollUdp(): Uint8Array | null {
+  pollDatagram(): Uint8Array | null {
     return this.udp.shift() ?? null;
   }
 
@@ -388,6 +398,7 @@ export class RendezvousClientCore {
       clientNonce,
       clientKey: this.keyPair.publicKey,
       serverKey: message.serverKey,
+      channelBinding: this.channelBinding,
     };
     this.state = 'registering';
     this.queue({

@@ -29,10 +29,4 @@ export function isRendezvousErrorCode(code: string): code is RendezvousErrorCode
 }
 
 /** Error of the rendezvous layer (client or server side). */
-export class RendezvousError extends PunchlineError {
-  declare readonly code: RendezvousErrorCode;
-
-  constructor(code: RendezvousErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class RendezvousError extends PunchlineError<RendezvousErrorCode> {}

@@ -8,6 +8,9 @@ import { isIP } from 'node:net';
 import { Packr } from 'msgpackr';
 import { RendezvousError, RendezvousErrorCode } from './errors.js';
 import { checkPlainMsgpack } from './strict-msgpack.js';
+import type { Address } from '../../wire/address.js';
+
+export type { Address } from '../../wire/address.js';
 
 export const RENDEZVOUS_PROTOCOL_VERSION = 1;
 /** Largest encoded message either side accepts (spec/rendezvous.md §Limits). */
@@ -37,11 +40,6 @@ export interface Candidate {
   readonly port: number;
   /** Optional preference (higher first), 0..2^31-1. */
   readonly priority?: number;
-}
-
-export interface UdpAddress {
-  readonly host: string;
-  readonly port: number;
 }
 
 // ---- client → server ---------------------------------------------------------------------------
@@ -134,7 +132,7 @@ export interface LookupResultMessage {
   readonly peer: Uint8Array;
   readonly online: boolean;
   /** The peer's validated server-reflexive UDP address, when it keeps a UDP presence. */
-  readonly udp?: UdpAddress;
+  readonly udp?: Address;
 }
 export interface ConnectRequestMessage {
   readonly t: 'connect-request';
@@ -275,7 +273,7 @@ function stringField(m: Fields, key: string, maxLength: number): string {
 function optionalString(m: Fields, key: string, maxLength: number): string | undefined {
   return m[key] === undefined ? undefined : stringField(m, key, maxLength);
 }
-function addressOf(v: unknown, key: string): UdpAddress {
+function addressOf(v: unknown, key: string): Address {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array)
     malformed(`${key}: expected map`);
   const a = v as Fields;

@@ -4,12 +4,12 @@
  * another address than the one the request went to (RFC 5780 §4.4).
  *
  *   const id = client.request(server, now, { changePort: true })
- *   client.handleDatagram(bytes, from, now)      → true if it answered one of our transactions
+ *   client.receive(bytes, from, now)             → true if it answered one of our transactions
  *   while ((t = client.pollTransmit(now))) send t.data to t.destination
  *   while ((e = client.pollEvent())) …           'success' | 'failure'
  *   arm a timer for client.nextDeadline(); on it: client.onTimeout(now)
  */
-import type { Address, RandomSource } from '../../transport/api.js';
+import type { Address, DataTransmit, RandomSource } from '../../transport/api.js';
 import {
   attribute,
   AttributeType,
@@ -47,11 +47,6 @@ export interface BindingRequestOptions {
   readonly retransmission?: RetransmissionOptions;
   /** Caller's tag, echoed in the event. */
   readonly tag?: string;
-}
-
-export interface OutgoingDatagram {
-  readonly destination: Address;
-  readonly data: Uint8Array;
 }
 
 export interface BindingSuccess {
@@ -168,7 +163,7 @@ export class StunBindingClient {
    * Feeds a received datagram. Returns true if it was a response to one of our transactions (the
    * caller then drops it); false for anything else, including malformed or unmatched STUN.
    */
-  handleDatagram(data: Uint8Array, from: Address, now: number): boolean {
+  receive(data: Uint8Array, from: Address, now: number): boolean {
     if (!isStunMessage(data)) return false;
     let message: DecodedStunMessage;
     try {
@@ -237,7 +232,7 @@ export class StunBindingClient {
   }
 
   /** Next request due now (first transmission or retransmission), or null. */
-  pollTransmit(now: number): OutgoingDatagram | null {
+  pollTransmit(now: number): DataTransmit | null {
     for (const p of this.pending.values()) {
       if (p.transaction.pollTransmit(now)) return { destination: p.destination, data: p.request };
     }

@@ -34,10 +34,4 @@ export const StunErrorCode = {
 } as const;
 export type StunErrorCode = (typeof StunErrorCode)[keyof typeof StunErrorCode];
 
-export class StunError extends PunchlineError {
-  declare readonly code: StunErrorCode;
-
-  constructor(code: StunErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class StunError extends PunchlineError<StunErrorCode> {}

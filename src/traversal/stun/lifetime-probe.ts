@@ -9,7 +9,7 @@
  * Caveat (as in the RFC): X must send nothing else meanwhile, and a probe that needed
  * retransmissions measured a slightly longer T.
  */
-import type { Address, RandomSource } from '../../transport/api.js';
+import type { Address, DataTransmit, RandomSource } from '../../transport/api.js';
 import { StunBindingClient } from './binding-client.js';
 import type { StunError } from './errors.js';
 import type { RetransmissionOptions } from './transaction.js';
@@ -37,10 +37,9 @@ export interface LifetimeResult {
   readonly mapped: Address;
 }
 
-export interface ProbeTransmit {
+/** A DataTransmit plus the probe socket (X or Y) to send it from. */
+export interface ProbeTransmit extends DataTransmit {
   readonly socket: ProbeSocket;
-  readonly destination: Address;
-  readonly data: Uint8Array;
 }
 
 type Phase = 'refresh' | 'silence' | 'probe' | 'done' | 'failed';
@@ -94,11 +93,11 @@ export class BindingLifetimeProbe {
   }
 
   /** Feeds a datagram that arrived on socket `socket`. */
-  handleDatagram(data: Uint8Array, from: Address, socket: ProbeSocket, now: number): boolean {
+  receive(data: Uint8Array, from: Address, now: number, socket: ProbeSocket): boolean {
     // The probe's answer is addressed to X, but the transaction belongs to Y's client. Nothing
     // should ever answer Y itself; if something does, it proves nothing about X and is ignored.
     if (socket === 'y') return false;
-    const consumed = this.x.handleDatagram(data, from, now) || this.y.handleDatagram(data, from, now);
+    const consumed = this.x.receive(data, from, now) || this.y.receive(data, from, now);
     this.drain(now);
     return consumed;
   }

@@ -13,9 +13,9 @@
  *   Mapping III   → A:ap                                  : M3 = M2 ⇒ address-dependent, else addr+port
  *   Hairpin       → M1 (our own mapped address)           : our request arrives back ⇒ hairpinning
  */
-import type { Address, RandomSource } from '../../transport/api.js';
+import type { Address, DataTransmit, RandomSource } from '../../transport/api.js';
 import { normalizeHost, sameAddress } from './address.js';
-import { StunBindingClient, type BindingEvent, type OutgoingDatagram } from './binding-client.js';
+import { StunBindingClient, type BindingEvent } from './binding-client.js';
 import { StunErrorCode, type StunError } from './errors.js';
 import { decodeStunMessage, isStunMessage, StunClass, transactionKey } from './message.js';
 import type { RetransmissionOptions } from './transaction.js';
@@ -121,7 +121,7 @@ export class NatBehaviourDiscovery {
   }
 
   /** Feeds a datagram received on the socket; true if it belonged to discovery. */
-  handleDatagram(data: Uint8Array, from: Address, now: number): boolean {
+  receive(data: Uint8Array, from: Address, now: number): boolean {
     if (this.step === 'hairpin' && this.hairpinKey && isStunMessage(data)) {
       try {
         const m = decodeStunMessage(data);
@@ -135,12 +135,12 @@ export class NatBehaviourDiscovery {
         // not ours
       }
     }
-    const consumed = this.client.handleDatagram(data, from, now);
+    const consumed = this.client.receive(data, from, now);
     this.drain(now);
     return consumed;
   }
 
-  pollTransmit(now: number): OutgoingDatagram | null {
+  pollTransmit(now: number): DataTransmit | null {
     return this.client.pollTransmit(now);
   }
 

@@ -11,7 +11,7 @@
  * (SOFTWARE, FINGERPRINT) are dropped when they would not fit; RESPONSE-ADDRESS (RFC 3489) is never
  * honoured, RESPONSE-PORT only redirects to another port of the request's own source IP.
  */
-import type { Address } from '../../transport/api.js';
+import type { Address, DataTransmit } from '../../transport/api.js';
 import {
   attribute,
   AttributeType,
@@ -53,11 +53,10 @@ export interface StunServerCoreOptions {
   readonly rateLimit?: Partial<RateLimitOptions>;
 }
 
-export interface ServerTransmit {
+/** A DataTransmit plus the server socket to send it from. */
+export interface ServerTransmit extends DataTransmit {
   /** Socket to send from. */
   readonly socket: SocketIndex;
-  readonly destination: Address;
-  readonly data: Uint8Array;
 }
 
 export interface ServerCounters {
@@ -134,7 +133,7 @@ export class StunServerCore {
   }
 
   /** Handles one datagram received on `socket` from `from`; returns the response to send, if any. */
-  handle(data: Uint8Array, from: Address, socket: SocketIndex, now: number): ServerTransmit | null {
+  receive(data: Uint8Array, from: Address, now: number, socket: SocketIndex): ServerTransmit | null {
     this.counters.received++;
     if (from.port === 0) return this.drop('droppedMalformed');
     if (!this.limiter.allow(from.host, now)) return this.drop('droppedRateLimited');

@@ -24,10 +24,10 @@ function probe(
   for (let guard = 0; !p.done && guard < 10_000; guard++) {
     for (let t = p.pollTransmit(now); t; t = p.pollTransmit(now)) {
       const src = nat.outbound(t.socket === 'x' ? X : Y, t.destination, now);
-      const response = server.handle(t.data, src, 0, now);
+      const response = server.receive(t.data, src, now, 0);
       if (!response) continue;
       const inside = nat.inbound(SERVER, response.destination, false, now);
-      if (inside) p.handleDatagram(response.data, SERVER, inside.port === X.port ? 'x' : 'y', now);
+      if (inside) p.receive(response.data, SERVER, now, inside.port === X.port ? 'x' : 'y');
     }
     if (!p.done) {
       now = Math.max(now, p.nextDeadline());

@@ -51,20 +51,20 @@ function discover(
       if (nat && t.destination.host === nat.publicIp) {
         // hairpin: the NAT loops the packet back if it supports it
         const inside = nat.hairpin ? nat.inbound(src, t.destination, true) : null;
-        if (inside) d.handleDatagram(t.data, src, now);
+        if (inside) d.receive(t.data, src, now);
         continue;
       }
       if (!nat && t.destination.host === local.host && t.destination.port === local.port) {
-        d.handleDatagram(t.data, src, now);
+        d.receive(t.data, src, now);
         continue;
       }
       const socket = serverSockets.get(`${t.destination.host}:${t.destination.port}`);
       if (socket === undefined) continue;
-      const response = server.handle(t.data, src, socket, now);
+      const response = server.receive(t.data, src, now, socket);
       if (!response) continue;
       const origin = server.socketAddress(response.socket);
       const inside = nat ? nat.inbound(origin, response.destination) : response.destination;
-      if (inside) d.handleDatagram(response.data, origin, now);
+      if (inside) d.receive(response.data, origin, now);
     }
     if (!d.done) {
       now = Math.max(now, d.nextDeadline());

@@ -29,7 +29,7 @@ const request = (attributes: StunAttribute[] = [], transactionId = tx): Uint8Arr
 describe('STUN server core', () => {
   it('answers a Binding request with XOR-MAPPED-ADDRESS, RESPONSE-ORIGIN and OTHER-ADDRESS', () => {
     const s = new StunServerCore({ primary: PRIMARY, alternate: ALTERNATE, software: 'punchline' });
-    const out = s.handle(request(), CLIENT, 0, 0)!;
+    const out = s.receive(request(), CLIENT, 0, 0)!;
     expect(out.socket).toBe(0);
     expect(out.destination).toEqual(CLIENT);
     const m = decodeStunMessage(out.data);
@@ -51,11 +51,11 @@ describe('STUN server core', () => {
       [1, true, false, 3],
     ];
     for (const [inSocket, changeIp, changePort, outSocket] of cases) {
-      const out = s.handle(
+      const out = s.receive(
         request([{ type: AttributeType.ChangeRequest, value: encodeChangeRequest({ changeIp, changePort }) }]),
         CLIENT,
-        inSocket,
         0,
+        inSocket,
       )!;
       expect(out.socket).toBe(outSocket);
       const origin = decodeAddress(
@@ -68,7 +68,7 @@ describe('STUN server core', () => {
   it('refuses CHANGE-REQUEST with 420 without an alternate address, and unknown comprehension-required attributes', () => {
     const s = new StunServerCore({ primary: PRIMARY });
     for (const type of [AttributeType.ChangeRequest, AttributeType.ResponseAddress, 0x7123]) {
-      const out = s.handle(request([{ type, value: new Uint8Array(4) }]), CLIENT, 0, 0)!;
+      const out = s.receive(request([{ type, value: new Uint8Array(4) }]), CLIENT, 0, 0)!;
       const m = decodeStunMessage(out.data);
       expect(m.cls).toBe(StunClass.ErrorResponse);
       expect(decodeErrorCode(findAttribute(m.attributes, AttributeType.ErrorCode)!).code).toBe(420);
@@ -76,13 +76,13 @@ describe('STUN server core', () => {
     }
     // comprehension-optional unknowns are ignored
     expect(
-      decodeStunMessage(s.handle(request([{ type: 0x8123, value: new Uint8Array(4) }]), CLIENT, 0, 0)!.data).cls,
+      decodeStunMessage(s.receive(request([{ type: 0x8123, value: new Uint8Array(4) }]), CLIENT, 0, 0)!.data).cls,
     ).toBe(StunClass.SuccessResponse);
   });
 
   it('sends to RESPONSE-PORT at the source IP only (RFC 5780 §7.5)', () => {
     const s = new StunServerCore({ primary: PRIMARY, alternate: ALTERNATE });
-    const out = s.handle(
+    const out = s.receive(
       request([{ type: AttributeType.ResponsePort, value: encodeResponsePort(6000) }]),
       CLIENT,
       0,
@@ -95,7 +95,7 @@ describe('STUN server core', () => {
     const s = new StunServerCore({ primary: PRIMARY, alternate: ALTERNATE });
     const classicId = Uint8Array.from({ length: 16 }, (_, i) => 100 + i);
     const req = encodeStunMessage({ method: 1, cls: StunClass.Request, transactionId: classicId, attributes: [] });
-    const out = s.handle(req, CLIENT, 0, 0)!;
+    const out = s.receive(req, CLIENT, 0, 0)!;
     const m = decodeStunMessage(out.data, { allowClassic: true });
     expect(m.classic).toBe(true);
     expect(m.transactionId).toEqual(classicId);
@@ -114,8 +114,8 @@ describe('STUN server core', () => {
       transactionId: tx,
       attributes: [],
     });
-    expect(s.handle(response, CLIENT, 0, 0)).toBeNull();
-    expect(s.handle(Uint8Array.of(0, 1, 0, 0), CLIENT, 0, 0)).toBeNull();
+    expect(s.receive(response, CLIENT, 0, 0)).toBeNull();
+    expect(s.receive(Uint8Array.of(0, 1, 0, 0), CLIENT, 0, 0)).toBeNull();
     expect(s.counters.droppedNotRequest).toBe(1);
     expect(s.counters.droppedMalformed).toBe(1);
   });
@@ -149,7 +149,7 @@ describe('STUN server core', () => {
             { method: 1, cls: StunClass.Request, transactionId: tx, attributes: attrs },
             { fingerprint },
           );
-          const out = s.handle(req, from, socket, 0);
+          const out = s.receive(req, from, 0, socket);
           if (out) expect(out.data.length).toBeLessThanOrEqual(req.length + AMPLIFICATION_ALLOWANCE);
         },
       ),
@@ -157,7 +157,7 @@ describe('STUN server core', () => {
     );
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 120 }), (bytes) => {
-        const out = s.handle(bytes, CLIENT, 0, 0);
+        const out = s.receive(bytes, CLIENT, 0, 0);
         if (out) expect(out.data.length).toBeLessThanOrEqual(bytes.length + AMPLIFICATION_ALLOWANCE);
       }),
       { numRuns: 2000 },
@@ -167,7 +167,7 @@ describe('STUN server core', () => {
   it('a bare 20-byte request still gets XOR-MAPPED-ADDRESS, dropping SOFTWARE that would not fit', () => {
     const s = new StunServerCore({ primary: PRIMARY, alternate: ALTERNATE, software: 'x'.repeat(200) });
     const bare = encodeStunMessage({ method: 1, cls: StunClass.Request, transactionId: tx, attributes: [] });
-    const out = s.handle(bare, { host: '2001:db8::1', port: 9 }, 0, 0)!;
+    const out = s.receive(bare, { host: '2001:db8::1', port: 9 }, 0, 0)!;
     const m = decodeStunMessage(out.data);
     expect(findAttribute(m.attributes, AttributeType.Software)).toBeUndefined();
     expect(findAttribute(m.attributes, AttributeType.XorMappedAddress)).toBeDefined();
@@ -177,7 +177,7 @@ describe('STUN server core', () => {
   it('rate-limits per source IP with a token bucket (injected time)', () => {
     const s = new StunServerCore({ primary: PRIMARY, rateLimit: { ratePerSecond: 10, burst: 5 } });
     const answered = (from: { host: string; port: number }, now: number): boolean =>
-      s.handle(request(), from, 0, now) !== null;
+      s.receive(request(), from, now, 0) !== null;
     let ok = 0;
     for (let i = 0; i < 20; i++) if (answered({ host: '203.0.113.7', port: 1000 + i }, 0)) ok++;
     expect(ok).toBe(5); // burst, whatever the source port
@@ -189,7 +189,7 @@ describe('STUN server core', () => {
 
   it('bounds the number of tracked sources', () => {
     const s = new StunServerCore({ primary: PRIMARY, rateLimit: { maxSources: 100 } });
-    for (let i = 0; i < 1000; i++) s.handle(request(), { host: `10.0.${i >> 8}.${i & 255}`, port: 1 }, 0, 0);
+    for (let i = 0; i < 1000; i++) s.receive(request(), { host: `10.0.${i >> 8}.${i & 255}`, port: 1 }, 0, 0);
     expect(s.counters.responses).toBe(1000);
   });
 

@@ -103,9 +103,9 @@ describe('sans-IO Binding client', () => {
     expect(findAttribute(decodeStunMessage(tb.data).attributes, AttributeType.ChangeRequest)).toEqual(
       Uint8Array.of(0, 0, 0, 2),
     );
-    expect(c.handleDatagram(respond(tb.data, { host: '203.0.113.5', port: 1 }), server, 30)).toBe(true);
-    expect(c.handleDatagram(respond(ta.data), server, 40)).toBe(true);
-    expect(c.handleDatagram(respond(ta.data), server, 41)).toBe(false); // duplicate: transaction is over
+    expect(c.receive(respond(tb.data, { host: '203.0.113.5', port: 1 }), server, 30)).toBe(true);
+    expect(c.receive(respond(ta.data), server, 40)).toBe(true);
+    expect(c.receive(respond(ta.data), server, 41)).toBe(false); // duplicate: transaction is over
     const e1 = c.pollEvent()!;
     const e2 = c.pollEvent()!;
     expect(e1).toMatchObject({ type: 'success', id: b, mapped: { host: '203.0.113.5', port: 1 }, elapsedMs: 30 });
@@ -117,8 +117,8 @@ describe('sans-IO Binding client', () => {
     const c = new StunBindingClient({ random });
     c.request(server, 0);
     const t = c.pollTransmit(0)!;
-    expect(c.handleDatagram(Uint8Array.of(1, 2, 3), server, 1)).toBe(false);
-    expect(c.handleDatagram(t.data, server, 1)).toBe(false); // our own request looped back
+    expect(c.receive(Uint8Array.of(1, 2, 3), server, 1)).toBe(false);
+    expect(c.receive(t.data, server, 1)).toBe(false); // our own request looped back
     expect(c.pendingCount).toBe(1);
   });
 
@@ -133,7 +133,7 @@ describe('sans-IO Binding client', () => {
       transactionId: r.transactionId,
       attributes: [{ type: AttributeType.ErrorCode, value: Uint8Array.of(0, 0, 4, 20, 0x55) }],
     });
-    c.handleDatagram(error, server, 5);
+    c.receive(error, server, 5);
     expect(c.pollEvent()).toMatchObject({
       type: 'failure',
       errorCode: 420,
