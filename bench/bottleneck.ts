@@ -194,6 +194,17 @@ function bottleneckDrops(): number {
   }
 }
 
+/** Bytes the bottleneck class has sent so far (frames as the qdisc sees them: Ethernet header included). */
+function bottleneckSentBytes(): number {
+  try {
+    const out = run('tc', ['-n', nsTx, '-s', 'class', 'show', 'dev', `${tag}t`]);
+    const m = /class htb 1:10[\s\S]*?Sent (\d+) bytes/.exec(out);
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 function teardown(): void {
   if (!namespacesUp) return;
   namespacesUp = false;
@@ -281,7 +292,10 @@ interface Row {
   seconds: number;
   window_s: [number, number];
   flows: Array<{ impl: string; start_s: number; mbps: number; share: number; stats?: Record<string, number> }>;
+  /** Goodput of all flows / link rate. */
   utilisation: number;
+  /** Bytes the bottleneck sent (every header included) / link rate: how busy the link was. */
+  link_utilisation: number;
   qdelay_p50_ms: number;
   qdelay_p95_ms: number;
   base_rtt_ms: number;
@@ -349,14 +363,29 @@ async function runScenario(s: Scenario, rateMbps: number, runIndex: number): Pro
     ...['--role', 'sender', '--impl', 'probe', '--host', RX_IP, '--port', String(probePort)],
     ...['--start-at', String(epoch), ...common],
   ]);
+  // The link's own byte counter over the measurement window: utilisation including every header.
+  const lastStartS = Math.max(...s.flows.map((f) => f.startS));
+  const windowFrom = Math.max(lastStartS + 2, seconds - Math.min(20, seconds / 2));
+  const linkBytes: number[] = [];
+  const sampleAt = (t: number): Promise<void> =>
+    new Promise((resolve) =>
+      setTimeout(
+        () => {
+          linkBytes.push(bottleneckSentBytes());
+          resolve();
+        },
+        Math.max(0, epoch + t * 1000 - Date.now()),
+      ),
+    );
+  const linkSamples = Promise.all([sampleAt(windowFrom), sampleAt(seconds - 0.2)]);
   const limit = seconds * 1000 + 30_000;
   const rxDone = await timeout(Promise.all(receivers.map((w) => w.next())), limit, `${s.name} receivers`);
   const txDone = await timeout(Promise.all(senders.map((w) => w.next())), 10_000, `${s.name} senders`);
   const probe = await timeout(probeTx.next(), 10_000, 'probe');
   await Promise.all([...receivers, ...senders, probeRx, probeTx].map((w) => w.exited));
+  await linkSamples;
 
-  const lastStart = Math.max(...s.flows.map((f) => f.startS));
-  const from = Math.max(lastStart + 2, seconds - Math.min(20, seconds / 2));
+  const from = windowFrom;
   const to = seconds - 0.2;
   const flows = s.flows.map((flow, i) => {
     // TCP's receiver-side counts come from iperf3's server report, through the sender.
@@ -395,6 +424,7 @@ async function runScenario(s: Scenario, rateMbps: number, runIndex: number): Pro
     window_s: [Math.round(from * 10) / 10, Math.round(to * 10) / 10],
     flows,
     utilisation: total / rateMbps,
+    link_utilisation: (((linkBytes[1] ?? NaN) - (linkBytes[0] ?? NaN)) * 8) / (to - from) / 1e6 / rateMbps,
     qdelay_p50_ms: percentile(qdelays, 0.5),
     qdelay_p95_ms: percentile(qdelays, 0.95),
     base_rtt_ms: base,
@@ -446,6 +476,7 @@ function printTable(rows: Row[]): void {
       String(rs.length),
       flowCells.join(', '),
       pct(median(rs.map((r) => r.utilisation))),
+      pct(median(rs.map((r) => r.link_utilisation))),
       pct(median(rs.map((r) => r.tcp_share ?? NaN))),
       first.jain === undefined ? '-' : median(rs.map((r) => r.jain ?? NaN)).toFixed(3),
       median(rs.map((r) => r.qdelay_p50_ms)).toFixed(0),
@@ -458,7 +489,8 @@ function printTable(rows: Row[]): void {
   process.stdout.write(`\n${fmt(header)}\n${fmt(widths.map((w) => '-'.repeat(w)))}\n`);
   for (const l of lines) process.stdout.write(`${fmt(l)}\n`);
   process.stdout.write(
-    'util = sum of the flows / link rate; TCP share = TCP cubic / link rate; q = queueing delay (ms) by UDP probes\n' +
+    'util = goodput of the flows / link rate; link busy = bytes the bottleneck sent (all headers) / link rate;\n' +
+      'TCP share = TCP cubic goodput / link rate; q = queueing delay (ms) by UDP probes\n' +
       'across the bottleneck (RTT − idle RTT), over the measurement window (window_s in the JSON lines).\n',
   );
 }
