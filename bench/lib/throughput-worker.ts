@@ -131,7 +131,8 @@ const PATTERN = (() => {
     x ^= x << 5;
     b[i] = x & 0xff;
   }
-  b.copy(b, PATTERN_PERIOD, 0, CHUNK);
+  // Byte by byte: CHUNK > PATTERN_PERIOD, so one copy() would read its own (still empty) output.
+  for (let i = PATTERN_PERIOD; i < b.length; i++) b[i] = b[i - PATTERN_PERIOD] as number;
   return b;
 })();
 
@@ -364,7 +365,7 @@ async function tcpReceiver(args: Args): Promise<void> {
       });
     });
   });
-  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds() });
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), ...check.report() });
 }
 
 /** Writes `total` bytes of the pattern in CHUNK-sized views, waiting for 'drain' when told to. */
