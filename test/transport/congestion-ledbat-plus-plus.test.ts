@@ -126,6 +126,26 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(l.targetDelay).toBe(60);
   });
 
+  it('a queue that stays at TARGET through a freeze, with no drain for 10–20 s, is not ours: it yields', () => {
+    const run = (drainAt: number): LedbatPlusPlus => {
+      const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+      let t = 0;
+      l.onAck(t++, ack(10, 0, 40));
+      for (; l.inSlowStart; t++) l.onAck(t, ack(10 + 50, t, 40)); // leaves slow start at 50 ms
+      // A loss-based neighbour holds the queue at ~62 ms; one drain to 0 at drainAt (if any).
+      for (; t < 21_000 || l.slowdownPhase !== 'frozen'; t++) l.onAck(t, ack(t === drainAt ? 10 : 10 + 62, t, 40));
+      for (; l.slowdownPhase === 'frozen'; t++) l.onAck(t, ack(10 + 62, t, 40));
+      return l;
+    };
+    const yielded = run(-1);
+    expect(yielded.targetDelay).toBeLessThan(60);
+    expect(yielded.slowdownPhase).not.toBe('ramp');
+    expect(yielded.window).toBe(2 * MSS);
+    // Another LEDBAT++ flow's slowdown drained the queue 5 s before: a neighbour that yields.
+    const neighbour = run(16_000);
+    expect(neighbour.targetDelay).toBe(60);
+  });
+
   it('a spurious loss response (reordering) is undone', () => {
     const l = new LedbatPlusPlus(opts);
     l.onAck(0, ack(10, 0, 40));

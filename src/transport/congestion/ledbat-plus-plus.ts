@@ -53,6 +53,8 @@ export class LedbatPlusPlus implements CongestionController {
    */
   static readonly LOWERED_TARGET_FRACTION = 1 / 4;
   static readonly LOWERED_TARGET_FLOOR = 1 / 8;
+  /** Bucket of the recent-minimum queueing delay that tells a standing queue from LEDBAT++ neighbours. */
+  static readonly RECENT_BUCKET_MS = 10_000;
   /** How long a target lowered by a congestive loss below TARGET stays lowered (ms). */
   static readonly LOWERED_TARGET_HOLD_MS = 30_000;
 
@@ -83,6 +85,15 @@ export class LedbatPlusPlus implements CongestionController {
   private slowdownStart = 0;
   private frozenUntil = 0;
   private savedWindow = 0;
+  /** Smallest queueing delay seen from the freeze's second RTT on (Infinity: none yet). */
+  private freezeMinDelay = Infinity;
+  /**
+   * Smallest queueing delay in the current and the previous RECENT_BUCKET_MS bucket (previous is
+   * −Infinity until one bucket is complete: no verdict on less than 10 s of history).
+   */
+  private currentBucketMin = Infinity;
+  private previousBucketMin = -Infinity;
+  private recentBucketStart = -Infinity;
 
   /** State before the last loss response, for onSpuriousLoss. NaN when there is nothing to undo. */
   private undoWindow = NaN;
@@ -139,6 +150,13 @@ export class LedbatPlusPlus implements CongestionController {
       // A number only when this ACK newly acknowledged the largest packet.
       this.delay.update(now, owd);
       this.queueingDelay = this.delay.queueingDelay;
+      if (now - this.recentBucketStart >= LedbatPlusPlus.RECENT_BUCKET_MS) {
+        // A new bucket; before the first one is complete nothing counts as "recent" (Infinity).
+        this.previousBucketMin = this.recentBucketStart === -Infinity ? -Infinity : this.currentBucketMin;
+        this.currentBucketMin = Infinity;
+        this.recentBucketStart = now;
+      }
+      if (this.queueingDelay < this.currentBucketMin) this.currentBucketMin = this.queueingDelay;
     }
     this.rtt = s.smoothedRtt;
     this.updateGain(s);
@@ -212,12 +230,40 @@ export class LedbatPlusPlus implements CongestionController {
       this.savedWindow = this.window;
       this.slowdownStart = now;
       this.frozenUntil = now + 2 * this.rtt;
+      this.freezeMinDelay = Infinity;
       this.window = minimumWindow(this.mss);
-    } else if (this.phase === 'frozen' && now >= this.frozenUntil) {
+    } else if (this.phase === 'frozen') {
+      // From the freeze's second RTT on, our own packets have left the queue: what stays is others'.
+      if (now >= this.slowdownStart + this.rtt && this.queueingDelay < this.freezeMinDelay)
+        this.freezeMinDelay = this.queueingDelay;
+      if (now < this.frozenUntil) return;
+      const standing = LedbatPlusPlus.SLOW_START_EXIT_FRACTION * this.target;
+      if (this.freezeMinDelay > standing && this.freezeMinDelay < Infinity && this.recentMinDelay() > standing) {
+        // Deviation (spec §8): the queue stayed above 3/4 TARGET while we sent 2 packets, and for
+        // the last 10–20 s nobody drained it (another LEDBAT++ flow's slowdown would have): a flow
+        // that does not yield (loss-based) holds it at our target. Yield as after a congestive loss
+        // below TARGET, and stay at the minimum instead of ramping back.
+        this.lowerTarget(now, LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target);
+        this.phase = 'none';
+        this.nextSlowdownAt =
+          now + LedbatPlusPlus.SLOWDOWN_INTERVAL_FACTOR * Math.max(now - this.slowdownStart, 2 * this.rtt);
+        return;
+      }
       this.phase = 'ramp';
       this.slowStart = true;
       this.ssthresh = Math.max(this.savedWindow, minimumWindow(this.mss));
     }
+  }
+
+  /** Smallest queueing delay over the last 10–20 s; −Infinity before 10 s of samples. */
+  private recentMinDelay(): number {
+    return Math.min(this.currentBucketMin, this.previousBucketMin);
+  }
+
+  /** Aims at `target` (< TARGET) with the smallest GAIN for LOWERED_TARGET_HOLD_MS. */
+  private lowerTarget(now: number, target: number): void {
+    this.effectiveTarget = target;
+    this.targetRestoreAt = now + LedbatPlusPlus.LOWERED_TARGET_HOLD_MS;
   }
 
   onLoss(now: number, _lostBytes: number, largestLostSentTime: number, _bytesInFlight?: number): void {
@@ -239,11 +285,13 @@ export class LedbatPlusPlus implements CongestionController {
       // standing queue that our base delay already contains. Aim well below the delay of this loss:
       // a loss-based flow's sawtooth swings the queue around it, and only a target under the swing
       // makes us yield.
-      this.effectiveTarget = Math.max(
-        this.queueingDelay * LedbatPlusPlus.LOWERED_TARGET_FRACTION,
-        LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target,
+      this.lowerTarget(
+        now,
+        Math.max(
+          this.queueingDelay * LedbatPlusPlus.LOWERED_TARGET_FRACTION,
+          LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target,
+        ),
       );
-      this.targetRestoreAt = now + LedbatPlusPlus.LOWERED_TARGET_HOLD_MS;
     }
     const reduced = Math.max(this.undoWindow / 2, minimumWindow(this.mss));
     this.window = this.phase === 'frozen' ? minimumWindow(this.mss) : Math.min(this.window, reduced);
