@@ -454,6 +454,7 @@ function printTable(rows: Row[]): void {
     'runs',
     'flows Mbit/s (median)',
     'util',
+    'link busy',
     'TCP share',
     'Jain',
     'q p50',
