@@ -468,7 +468,7 @@ function printTable(rows: Row[]): void {
     const first = rs[0] as Row;
     const flowCells = first.flows.map(
       (f, i) =>
-        `${f.impl}${f.start_s ? `@${f.start_s}s` : ''} ${median(rs.map((r) => r.flows[i]?.mbps ?? NaN)).toFixed(2)}`,
+        `${f.impl}${f.start_s ? `@${Math.round(f.start_s * 10) / 10}s` : ''} ${median(rs.map((r) => r.flows[i]?.mbps ?? NaN)).toFixed(2)}`,
     );
     const pct = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(0)} %` : '-');
     lines.push([
