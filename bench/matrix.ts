@@ -10,13 +10,16 @@
  * through the server by public key) and sends 8 MiB from `from` to `to`:
  *   connected  the connector exited 0 and the listener received every byte (hashOk)
  *   path       the last path the connector reported (direct | relay-udp | relay-stream)
- *   ttfbMs     connect start → first byte out of the listener's stdout
- *   directMs   connect start → the connection on a direct path (null: never direct)
+ *   ttfbMs     connect start → the connection carries data (the connector's `connected` afterMs: its
+ *              own clock, as the library's stats().timeToFirstByteMs; the byte itself lands ½ RTT later)
+ *   directMs   connect start → the connection on a direct path (null: never direct), same clock
  *   mbps       8 MiB over the time between the listener's first and last byte (goodput, Mbit/s)
  * It prints a table, one JSON line per pair
  *   {"bench":"matrix","from":...,"to":...,"connected":...,"path":...,"ttfbMs":...,"directMs":...,"mbps":...,"hashOk":...}
  * and a summary: % connected (all pairs) and % direct among the pairs that can be direct (canBeDirect
- * below; README §Connectivity says why). Anchor: each same-site pair is also dialled directly
+ * below; README §Connectivity says why), with the issue's timing targets: ttfb p50 over connected
+ * pairs, time to direct p50 over direct-capable pairs without a birthday search and p95 over the
+ * birthday pairs (a pair that never went direct counts as infinitely slow: null when it decides). Anchor: each same-site pair is also dialled directly
  * (KEY@IP:PORT, no server, no traversal), printed as {"bench":"matrix-anchor",...,"mbps":...}, and the
  * by-key goodput is shown as a percentage of it (the target: within 10 % once direct).
  *
@@ -29,12 +32,18 @@ import { performance } from 'node:perf_hooks';
 import { labAvailability } from '../src/lab/availability.js';
 import { nodeArgv } from '../src/lab/host-process.js';
 import { Lab } from '../src/lab/lab.js';
-import { cliScript } from '../src/lab/rendezvous-server.js';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { SiteSpec } from '../src/lab/topology.js';
 
 const BYTES = Number(process.env['MATRIX_BYTES'] ?? 8 * 1024 * 1024);
 const PAIR_TIMEOUT_MS = Number(process.env['MATRIX_PAIR_TIMEOUT_S'] ?? 60) * 1000;
 const LISTENER_GRACE_MS = 5000;
+/**
+ * The built CLI (`npm run matrix` builds first): a process starts in about half the time it takes
+ * through tsx, and 144 of them start per matrix.
+ */
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 /** The sites, one per profile; `mapping` is the NAT's mapping behaviour towards the internet (RFC 4787 §4.1). */
 const SITES: readonly {
@@ -66,6 +75,21 @@ export function canBeDirect(from: Site, to: Site): boolean {
   return from.mapping === 'independent' || to.mapping === 'independent';
 }
 
+/** The birthday search is what connects an endpoint-independent side with an endpoint-dependent one. */
+function needsBirthday(from: Site, to: Site): boolean {
+  if (from === to) return false;
+  const kinds = new Set([from.mapping, to.mapping]);
+  return kinds.has('independent') && kinds.has('dependent');
+}
+
+/** The p-th percentile (nearest rank) of the values; a pair never direct counts as infinitely slow. */
+function percentile(values: readonly (number | null)[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = values.map((v) => v ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b);
+  const value = sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+  return Number.isFinite(value) ? value : null;
+}
+
 interface Row {
   readonly bench: 'matrix';
   readonly from: string;
@@ -91,7 +115,7 @@ interface Proc {
 
 /** Runs our CLI inside a lab host (`ip netns exec`), with raw stdout (hashed as it arrives) and timestamped JSON events. */
 function punchlineIn(lab: Lab, host: string, args: string[], input: Buffer | null): Proc {
-  const argv = nodeArgv(cliScript(), args);
+  const argv = nodeArgv(CLI, args);
   const child = spawn('ip', ['netns', 'exec', lab.host(host).ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
   const proc: Proc = {
     child,
@@ -222,7 +246,6 @@ async function runPair(
     const paths = connector.events.filter((e) => e.event['event'] === 'path');
     const hashOk = listener.stdoutBytes === data.length && listener.stdoutHash.digest('hex') === digest;
     const ok = connectorCode === 0 && listenerCode === 0 && hashOk;
-    const startAt = connected ? connected.at - Number(connected.event['afterMs']) : null;
     const lastPath = paths.at(-1)?.event['path'] ?? connected?.event['path'] ?? null;
     const direct = connected?.event['path'] === 'direct' ? connected : paths.find((p) => p.event['path'] === 'direct');
     const seconds =
@@ -235,7 +258,7 @@ async function runPair(
       to: to.profile,
       connected: ok,
       path: typeof lastPath === 'string' ? lastPath : null,
-      ttfbMs: startAt !== null && listener.firstByteAt !== null ? Math.round(listener.firstByteAt - startAt) : null,
+      ttfbMs: connected ? Number(connected.event['afterMs']) : null,
       directMs: direct ? Number(direct.event['afterMs']) : null,
       mbps: ok && seconds ? Number(((data.length * 8) / seconds / 1e6).toFixed(1)) : null,
       hashOk,
@@ -278,12 +301,16 @@ async function main(): Promise<number> {
     process.stdout.write(`matrix: skipped: ${availability.reason}\n`);
     return 0;
   }
+  if (!existsSync(CLI)) {
+    process.stderr.write(`matrix: ${CLI} is missing: run 'npm run build' (npm run matrix does)\n`);
+    return 1;
+  }
   const started = performance.now();
   const lab = await Lab.up(
     { name: `matrix-${process.pid}`, sites: SITES.map((s) => s.spec), servers: 1 },
     { server: true },
   );
-  const rows: (Row & { note: string; possible: boolean })[] = [];
+  const rows: (Row & { note: string; possible: boolean; birthday: boolean })[] = [];
   const anchors: { bench: 'matrix-anchor'; from: string; to: string; ttfbMs: number | null; mbps: number | null }[] =
     [];
   try {
@@ -293,10 +320,16 @@ async function main(): Promise<number> {
     const wanted = selected();
     const pairs: [Site, Site][] = [];
     for (const from of SITES) for (const to of SITES) if (wanted(from, to)) pairs.push([from, to]);
-    const header = `${'from'.padEnd(12)} ${'to'.padEnd(12)} ${'ok'.padEnd(3)} ${'path'.padEnd(13)} ${'ttfb ms'.padStart(8)} ${'direct ms'.padStart(9)} ${'Mbit/s'.padStart(7)}  can-direct  note`;
+    const header = `${'from'.padEnd(12)} ${'to'.padEnd(12)} ${'ok'.padEnd(3)} ${'path'.padEnd(13)} ${'ttfb ms'.padStart(8)} ${'direct ms'.padStart(9)} ${'Mbit/s'.padStart(7)}  can-direct  ${'wall s'.padStart(6)}  note`;
     process.stdout.write(`${header}\n`);
     for (const [from, to] of pairs) {
-      const row = { ...(await runPair(lab, from, to, data, digest)), possible: canBeDirect(from, to) };
+      const pairStart = performance.now();
+      const row = {
+        ...(await runPair(lab, from, to, data, digest)),
+        possible: canBeDirect(from, to),
+        birthday: needsBirthday(from, to),
+      };
+      const wall = ((performance.now() - pairStart) / 1000).toFixed(1);
       rows.push(row);
       if (from === to) {
         const anchor = await runPair(lab, from, to, data, digest, 'direct');
@@ -313,13 +346,14 @@ async function main(): Promise<number> {
       }
       const cell = (v: number | null, w: number): string => (v === null ? '-' : String(v)).padStart(w);
       process.stdout.write(
-        `${row.from.padEnd(12)} ${row.to.padEnd(12)} ${(row.connected ? 'yes' : 'NO').padEnd(3)} ${(row.path ?? '-').padEnd(13)} ${cell(row.ttfbMs, 8)} ${cell(row.directMs, 9)} ${cell(row.mbps, 7)}  ${(row.possible ? 'yes' : 'no').padEnd(10)}  ${row.note}\n`,
+        `${row.from.padEnd(12)} ${row.to.padEnd(12)} ${(row.connected ? 'yes' : 'NO').padEnd(3)} ${(row.path ?? '-').padEnd(13)} ${cell(row.ttfbMs, 8)} ${cell(row.directMs, 9)} ${cell(row.mbps, 7)}  ${(row.possible ? 'yes' : 'no').padEnd(10)}  ${wall.padStart(6)}  ${row.note}\n`,
       );
     }
   } finally {
     await lab.down();
   }
-  for (const { note: _note, possible: _possible, ...row } of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+  for (const { note: _note, possible: _possible, birthday: _birthday, ...row } of rows)
+    process.stdout.write(`${JSON.stringify(row)}\n`);
   for (const anchor of anchors) process.stdout.write(`${JSON.stringify(anchor)}\n`);
   const connected = rows.filter((r) => r.connected).length;
   const possible = rows.filter((r) => r.possible);
@@ -333,10 +367,23 @@ async function main(): Promise<number> {
     canBeDirect: possible.length,
     direct,
     directPct: pct(direct, possible.length),
+    // The issue's targets: time to first byte; time to direct p50 without a birthday search, p95 with.
+    ttfbP50Ms: percentile(
+      rows.filter((r) => r.connected).map((r) => r.ttfbMs),
+      50,
+    ),
+    directP50MsNoBirthday: percentile(
+      possible.filter((r) => !r.birthday).map((r) => r.directMs),
+      50,
+    ),
+    directP95MsBirthday: percentile(
+      possible.filter((r) => r.birthday).map((r) => r.directMs),
+      95,
+    ),
     seconds: Math.round((performance.now() - started) / 1000),
   };
   process.stdout.write(
-    `summary: ${summary.connectedPct} % connected (${connected}/${rows.length}), ${summary.directPct} % direct among pairs that can be direct (${direct}/${possible.length}), ${summary.seconds} s\n`,
+    `summary: ${summary.connectedPct} % connected (${connected}/${rows.length}), ${summary.directPct} % direct among pairs that can be direct (${direct}/${possible.length}); ttfb p50 ${summary.ttfbP50Ms} ms; time to direct p50 ${summary.directP50MsNoBirthday} ms (no birthday search), p95 ${summary.directP95MsBirthday} ms (birthday pairs); ${summary.seconds} s\n`,
   );
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return 0;

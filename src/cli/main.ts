@@ -11,6 +11,12 @@ import { PunchlineError } from '../errors.js';
 interface CommandModule {
   readonly summary: string;
   run(argv: string[]): Promise<number>;
+  /**
+   * Exit as soon as run() resolves instead of when the event loop drains: for commands whose work is
+   * done when they return but whose network objects may take seconds to wind down (a connection
+   * whose peer is gone). Their stdout/stderr are synchronous on Linux pipes and files.
+   */
+  readonly exitWhenDone?: boolean;
 }
 
 const commands: Record<string, () => Promise<CommandModule>> = {
@@ -22,6 +28,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   demo: () => import('./commands/demo.js'),
   'stun-server': () => import('./commands/stun-server.js'),
   'nat-check': () => import('./commands/nat-check.js'),
+  send: () => import('./commands/send.js'),
+  receive: () => import('./commands/receive.js'),
   listen: () => import('./commands/listen.js'),
   connect: () => import('./commands/connect.js'),
 };
@@ -42,7 +50,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = await load();
-  return command.run(rest);
+  const code = await command.run(rest);
+  if (command.exitWhenDone === true) process.exit(code);
+  return code;
 }
 
 /** The package version (package.json sits two levels up from both src/cli and dist/cli). */
@@ -75,7 +85,10 @@ main(process.argv.slice(2)).then(
     if (error instanceof PunchlineError) {
       process.stderr.write(`punchline: ${error.message} (${error.code})\n`);
     } else {
-      process.stderr.write(`punchline: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      // One line, never a stack trace (PUNCHLINE_DEBUG=1 shows it): e.g. a file system error.
+      const text = error instanceof Error ? error.message : String(error);
+      const debug = process.env['PUNCHLINE_DEBUG'] === '1' && error instanceof Error;
+      process.stderr.write(`punchline: ${debug ? error.stack : text.split('\n')[0]}\n`);
     }
     process.exitCode = 1;
   },

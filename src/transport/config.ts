@@ -1,5 +1,6 @@
+import type { CongestionController } from './congestion/controller.js';
+import { CONGESTION_CONTROLLERS, createCongestionController } from './congestion/select.js';
 import { TransportError, TransportErrorName } from './errors.js';
-import { CONGESTION_CONTROLLERS } from './congestion/select.js';
 /**
  * Transport defaults and limits. Every field can be overridden per endpoint (TransportConfig is
  * partial in TransportEndpointOptions); the values below are what a connection uses otherwise.
@@ -92,14 +93,12 @@ export const DEFAULT_TRANSPORT_CONFIG: TransportConfig = {
 };
 
 /** Bounds every config value must respect (checked by resolveConfig). */
-export const MIN_UDP_PAYLOAD_SIZE = 1200;
-export const MAX_UDP_PAYLOAD_SIZE = 65_527;
+const MIN_UDP_PAYLOAD_SIZE = 1200;
+const MAX_UDP_PAYLOAD_SIZE = 65_527;
 /** RFC 9002 kGranularity (ms). */
 export const TIMER_GRANULARITY_MS = 1;
 /** Most ACK ranges we remember for received packets (older gaps are forgotten). */
 export const MAX_TRACKED_ACK_RANGES = 64;
-/** Most streams of each kind a peer may ever open (MAX_STREAMS may not exceed 2^60). */
-export const MAX_STREAM_COUNT = 2 ** 50;
 
 export function resolveConfig(overrides: Partial<TransportConfig> | undefined): TransportConfig {
   const c: TransportConfig = { ...DEFAULT_TRANSPORT_CONFIG, ...(overrides ?? {}) };
@@ -123,4 +122,16 @@ export function resolveConfig(overrides: Partial<TransportConfig> | undefined): 
     );
   if (!(c.initialWindowPackets >= 2)) bad('initialWindowPackets');
   return c;
+}
+
+/** The congestion controller a connection with `config` uses, for datagrams of `mss` bytes. */
+export function congestionControllerFor(config: TransportConfig, mss: number): CongestionController {
+  const options = {
+    maxDatagramSize: mss,
+    initialWindowPackets: config.initialWindowPackets,
+    targetDelayMs: config.ledbatTargetMs,
+    periodicSlowdown: config.ledbatPeriodicSlowdown,
+    allowedIncrease: config.ledbatAllowedIncrease,
+  };
+  return createCongestionController(config.congestionController, options);
 }

@@ -14,6 +14,7 @@ import type {
 import { resolveConfig, type TransportConfig } from './config.js';
 import { TransportConnection } from './connection.js';
 import { Queue } from './queue.js';
+import { HandshakeLimiter, type HandshakeLimits, type HandshakeLimiterStats } from './handshake-limiter.js';
 
 export interface TransportEndpointOptions {
   /** This peer's static X25519 key pair: its identity. */
@@ -26,6 +27,8 @@ export interface TransportEndpointOptions {
   readonly acceptIncoming?: boolean;
   /** Pre-shared key for incoming IKpsk2/XXpsk3 handshakes. */
   readonly psk?: Uint8Array;
+  /** Handshake flood limits: half-open caps and when to require address validation (handshake-limiter.ts). */
+  readonly handshakeLimits?: Partial<HandshakeLimits>;
 }
 
 /**
@@ -83,8 +86,12 @@ export class TransportEndpoint implements SansIoEndpoint {
   /** Datagrams dropped without reaching a connection (unknown CID, malformed, refused). */
   droppedDatagrams = 0;
 
+  private readonly limiter: HandshakeLimiter;
+  private retryTurn = false;
+
   constructor(private readonly options: TransportEndpointOptions) {
     this.config = resolveConfig(options.config);
+    this.limiter = new HandshakeLimiter(options.random, options.handshakeLimits);
   }
 
   get connections(): ReadonlyMap<number, TransportConnection> {
@@ -200,6 +207,11 @@ export class TransportEndpoint implements SansIoEndpoint {
       this.droppedDatagrams++;
       return;
     }
+    // Before any state: under load an Initial must prove its address (Retry), and caps apply.
+    if (this.limiter.admit(header, from, now) !== 'accept') {
+      this.droppedDatagrams++;
+      return;
+    }
     let conn: TransportConnection;
     try {
       conn = TransportConnection.server(
@@ -223,9 +235,22 @@ export class TransportEndpoint implements SansIoEndpoint {
     this.nextId++;
     this.add(conn);
     this.byInitial.set(key, conn);
+    this.limiter.opened(conn, from);
+  }
+
+  /** Half-open connections and what the handshake limiter did. */
+  get handshakeStats(): Readonly<HandshakeLimiterStats> {
+    return this.limiter.stats;
   }
 
   pollTransmit(now: number, buffer: Uint8Array): Transmit | null {
+    // Retries and connections take turns, so a flood's Retries never starve established traffic
+    // (nor the reverse).
+    this.retryTurn = !this.retryTurn;
+    if (this.retryTurn) {
+      const retry = this.limiter.pollTransmit(buffer);
+      if (retry !== null) return retry;
+    }
     const list = this.list;
     const n = list.length;
     for (let i = 0; i < n; i++) {
@@ -240,7 +265,7 @@ export class TransportEndpoint implements SansIoEndpoint {
       }
     }
     this.sweep();
-    return null;
+    return this.retryTurn ? null : this.limiter.pollTransmit(buffer);
   }
 
   pollEvent(): ConnectionEvent | null {
@@ -279,6 +304,7 @@ export class TransportEndpoint implements SansIoEndpoint {
     for (const conn of this.list) {
       if (!conn.isFinished) continue;
       removed = true;
+      this.limiter.settle(conn);
       this.conns.delete(conn.id);
       const k = cidKey(conn.localCid, 0);
       if (this.byCid.get(k) === conn) this.byCid.delete(k);
