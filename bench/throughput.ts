@@ -1,13 +1,17 @@
 /**
- * `npm run bench:throughput`: goodput of one stream between two processes, for raw node:dgram (the JS
+ * `npm run bench:throughput`: goodput of one stream between two processes, for raw-dgram (a blast with
+ * no protocol through node:dgram, one datagram per call: the like-for-like bound of punchline-dgram),
+ * raw-native (the same blast through punchline's native batched add-on: the socket layer's real
  * ceiling), udx-native (native reliable UDP, unencrypted), Node TCP and punchline (encrypted) on its
- * default UDP backend (the native batched add-on where built) and, as 'punchline-dgram', on node:dgram.
+ * default UDP backend (the native add-on where built) and, as 'punchline-dgram', on node:dgram.
+ * Reliable transports carry patterned data that the receiver checks byte for byte at its stream
+ * offset (bench/lib/throughput-worker.ts): a reordered, duplicated or lost byte fails the run.
  *
  * As root, receiver and sender each run in their own network namespace joined by a veth pair with
  * MTU 1500 (198.51.100.1 ↔ 198.51.100.2); otherwise both run on loopback, and the output says so.
  *
- *   npm run bench:throughput -- [--bytes N|512M|1G] [--impl raw-dgram,udx-native,tcp,punchline,punchline-dgram]
- *                               [--loopback] [--payload 1452] [--runs 1] [--cc ledbat|newreno]
+ *   npm run bench:throughput -- [--bytes N|512M|1G] [--impl raw-dgram,raw-native,udx-native,tcp,punchline,punchline-dgram]
+ *                               [--loopback] [--payload 1452] [--runs 1] [--cc ledbat++|ledbat|newreno]
  *
  * Prints a table and one JSON line per implementation:
  *   {"bench":"throughput","impl":...,"gbps":...,"cpu_s":...,"rss_mb":...,...}
@@ -20,42 +24,25 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { workerCommand } from './lib/worker-bundle.js';
 
-type Impl = 'raw-dgram' | 'udx-native' | 'tcp' | 'punchline' | 'punchline-dgram';
-const ALL: Impl[] = ['raw-dgram', 'udx-native', 'tcp', 'punchline', 'punchline-dgram'];
+type Impl = 'raw-dgram' | 'raw-native' | 'udx-native' | 'tcp' | 'punchline' | 'punchline-dgram';
+const ALL: Impl[] = ['raw-dgram', 'raw-native', 'udx-native', 'tcp', 'punchline', 'punchline-dgram'];
+const isRaw = (impl: Impl): boolean => impl === 'raw-dgram' || impl === 'raw-native';
+/** What each row is, for the table's note column. */
+const NOTE: Record<Impl, string> = {
+  'raw-dgram': 'node:dgram, one datagram per call, no protocol (like-for-like with punchline-dgram)',
+  'raw-native': 'native add-on sendmmsg/GSO + recvmmsg, no protocol: the socket layer ceiling',
+  'udx-native': 'native C reliable UDP, unencrypted',
+  tcp: 'kernel TCP',
+  punchline: 'encrypted',
+  'punchline-dgram': 'encrypted, node:dgram UDP',
+};
 const isPunchline = (impl: Impl): boolean => impl === 'punchline' || impl === 'punchline-dgram';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const worker = path.join(here, 'lib', 'throughput-worker.ts');
-const bundleDir = path.join(root, 'node_modules', '.cache', 'punchline-bench');
-
-/**
- * The worker runs as plain JavaScript so that RSS figures are the implementation's, not a TypeScript
- * loader's (tsx adds ~40 MB): esbuild (tsx's own dependency) bundles it once; tsx is the fallback.
- */
-async function workerCommand(): Promise<string[]> {
-  try {
-    const esbuild = (await import('esbuild')) as typeof import('esbuild');
-    const outfile = path.join(bundleDir, 'throughput-worker.mjs');
-    await esbuild.build({
-      entryPoints: [worker],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile,
-      external: ['sodium-native', 'udx-native', 'msgpackr'],
-      logLevel: 'error',
-    });
-    return [outfile];
-  } catch (error) {
-    process.stderr.write(
-      `note: esbuild bundling failed (${(error as Error).message}); running the worker with tsx (RSS +~40 MB)\n`,
-    );
-    return ['--import', 'tsx', worker];
-  }
-}
 let workerArgs: string[] = [];
 
 function parseSize(text: string): number {
@@ -77,7 +64,7 @@ for (const impl of impls) if (!ALL.includes(impl)) throw new Error(`unknown impl
 const payload = Number(flag(argv, 'payload') ?? '1452');
 const runs = Number(flag(argv, 'runs') ?? '1');
 /** punchline's congestion controller: the product default (LEDBAT++) unless asked otherwise. */
-const cc = flag(argv, 'cc') ?? 'ledbat';
+const cc = flag(argv, 'cc') ?? 'ledbat++';
 
 // --- network namespaces ---------------------------------------------------------------------------
 const tag = `plb${process.pid % 100000}`;
@@ -152,6 +139,9 @@ interface Done {
   vm_hwm_mb: number;
   sent_bytes?: number;
   mtu?: number;
+  verified?: boolean;
+  mismatch_at?: number;
+  checksum?: number;
   stats?: Record<string, number>;
   udp_backend?: string;
 }
@@ -220,6 +210,7 @@ interface Result {
   bytes: number;
   seconds: number;
   loss?: number;
+  verified?: boolean;
   mtu?: number;
   stats?: Record<string, number>;
   udpBackend?: string;
@@ -283,8 +274,11 @@ async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Res
     bytes: rx.bytes,
     seconds,
   };
-  if (impl === 'raw-dgram') result.loss = 1 - rx.bytes / (rx.sent_bytes || tx.bytes);
+  if (isRaw(impl)) result.loss = 1 - rx.bytes / (rx.sent_bytes || tx.bytes);
   else if (rx.bytes !== bytes) throw new Error(`${impl}: receiver got ${rx.bytes} of ${bytes} bytes`);
+  else if (rx.verified !== true)
+    throw new Error(`${impl}: data check failed (first wrong byte at stream offset ${rx.mismatch_at ?? '?'})`);
+  else result.verified = true;
   if (isPunchline(impl) && tx.stats) result.stats = tx.stats;
   if (isPunchline(impl) && tx.udp_backend) result.udpBackend = String(tx.udp_backend);
   if (tx.mtu !== undefined) result.mtu = tx.mtu;
@@ -297,7 +291,7 @@ function round(n: number, digits = 3): number {
 }
 
 async function main(): Promise<number> {
-  workerArgs = await workerCommand();
+  workerArgs = await workerCommand(worker);
   const netns = setupNamespaces();
   const path_ = netns
     ? `two network namespaces joined by a veth pair, MTU 1500 (${RECEIVER_IP} ← ${SENDER_IP})`
@@ -333,6 +327,7 @@ async function main(): Promise<number> {
             path: netns ? 'veth-1500' : 'loopback',
           };
           if (result.loss !== undefined) json['loss'] = round(result.loss, 4);
+          if (result.verified !== undefined) json['verified'] = result.verified;
           if (isPunchline(impl)) json['cc'] = cc;
           if (result.udpBackend) json['udp_backend'] = result.udpBackend;
           if (result.mtu !== undefined) json['udx_mtu'] = result.mtu;
@@ -392,13 +387,15 @@ function printTable(results: Result[], netns: boolean): void {
     })
     .filter((r) => r !== null);
   const raw = rowsByImpl.find((r) => r.impl === 'raw-dgram');
+  const rawNative = rowsByImpl.find((r) => r.impl === 'raw-native');
   const udx = rowsByImpl.find((r) => r.impl === 'udx-native');
   const header = [
     'impl',
     'runs',
     'Gbit/s (median)',
     'max',
-    'vs raw',
+    'vs raw-dgram',
+    'vs raw-native',
     'vs udx',
     'CPU s (tx+rx)',
     'Gbit/s per CPU',
@@ -413,13 +410,17 @@ function printTable(results: Result[], netns: boolean): void {
     r.gbps.toFixed(3),
     r.gbpsMax.toFixed(3),
     raw ? `${((r.gbps / raw.gbps) * 100).toFixed(0)} %` : '-',
+    rawNative ? `${((r.gbps / rawNative.gbps) * 100).toFixed(0)} %` : '-',
     udx ? `${(r.gbps / udx.gbps).toFixed(2)}x` : '-',
     `${r.cpu.toFixed(1)} (${r.cpuTx.toFixed(1)}+${r.cpuRx.toFixed(1)})`,
     r.perCpu.toFixed(3),
     r.wait.toFixed(1),
     r.rssTx.toFixed(0),
     r.rssRx.toFixed(0),
-    r.loss !== undefined ? `loss ${(r.loss * 100).toFixed(1)} %` : r.udpBackend ? `encrypted, ${r.udpBackend} UDP` : '',
+    [
+      r.impl === 'punchline' && r.udpBackend ? `encrypted, ${r.udpBackend} UDP` : NOTE[r.impl],
+      r.loss !== undefined ? `loss ${(r.loss * 100).toFixed(1)} %` : 'data verified',
+    ].join('; '),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');

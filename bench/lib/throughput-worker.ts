@@ -1,13 +1,19 @@
 /**
  * One side of one throughput run (spawned by bench/throughput.ts, possibly inside a network namespace).
  *
- *   tsx bench/lib/throughput-worker.ts --role receiver|sender --impl raw-dgram|udx-native|tcp|punchline|punchline-dgram
+ *   tsx bench/lib/throughput-worker.ts --role receiver|sender --impl raw-dgram|raw-native|udx-native|tcp|punchline|punchline-dgram
  *       --bytes N --host H --port P [--local-port P] [--peer-key HEX] [--payload N]
  *
  * Speaks JSON lines on stdout: the receiver prints {"event":"ready",...} once it listens, both print
  * {"event":"done",...} with their own measurements: bytes, transfer seconds (receiver: first to last
  * payload byte), CPU seconds (process.cpuUsage during the transfer), RSS peak (sampled every 250 ms
  * during the transfer, and the process high-water mark VmHWM).
+ *
+ * The reliable transports (TCP, udx-native, punchline) carry patterned data: byte i of the stream is
+ * PATTERN[i mod 65521] (a prime period, so a chunk delivered at the wrong offset — reordered,
+ * duplicated, lost — cannot line up by accident), and the receiver compares every byte it gets with
+ * what belongs at its offset (a memcmp against the pattern, cheap next to a hash) and keeps a running
+ * checksum of the stream it reports; a mismatch fails the run.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -15,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 
-type Impl = 'raw-dgram' | 'udx-native' | 'tcp' | 'punchline' | 'punchline-dgram';
+type Impl = 'raw-dgram' | 'raw-native' | 'udx-native' | 'tcp' | 'punchline' | 'punchline-dgram';
 
 interface Args {
   role: 'receiver' | 'sender';
@@ -46,7 +52,7 @@ function parseArgs(argv: string[]): Args {
     localPort: Number(get('local-port', '0')),
     peerKey: get('peer-key', ''),
     payload: Number(get('payload', '1472')),
-    cc: get('cc', 'ledbat'),
+    cc: get('cc', 'ledbat++'),
   };
 }
 
@@ -109,6 +115,52 @@ class Meter {
       vm_hwm_mb: vmHwmMb(),
       ...extra,
     });
+  }
+}
+
+// --- patterned data ---------------------------------------------------------------------------------
+const PATTERN_PERIOD = 65_521;
+const CHUNK = 64 * 1024;
+/** PATTERN_PERIOD + CHUNK bytes: any CHUNK-long stretch of the stream is one view of it. */
+const PATTERN = (() => {
+  const b = Buffer.alloc(PATTERN_PERIOD + CHUNK);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < PATTERN_PERIOD; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  // Byte by byte: CHUNK > PATTERN_PERIOD, so one copy() would read its own (still empty) output.
+  for (let i = PATTERN_PERIOD; i < b.length; i++) b[i] = b[i - PATTERN_PERIOD] as number;
+  return b;
+})();
+
+/** The stream's bytes [offset, offset + length), length ≤ CHUNK, as a view (no copy). */
+function patternAt(offset: number, length: number): Buffer {
+  const start = offset % PATTERN_PERIOD;
+  return PATTERN.subarray(start, start + length);
+}
+
+/** Receiver side: compares each chunk with the pattern at its stream offset; remembers the first mismatch. */
+class PatternCheck {
+  offset = 0;
+  /** Sum of every 4 KiB block's first byte times its index: a checksum of the order, reported. */
+  checksum = 0;
+  mismatchAt = -1;
+  check(chunk: Uint8Array): void {
+    let done = 0;
+    while (done < chunk.length) {
+      const n = Math.min(CHUNK, chunk.length - done);
+      if (this.mismatchAt < 0 && !patternAt(this.offset, n).equals(chunk.subarray(done, done + n)))
+        this.mismatchAt = this.offset;
+      this.checksum = (this.checksum + (chunk[done] ?? 0) * ((this.offset >>> 12) + 1)) % 2 ** 32;
+      this.offset += n;
+      done += n;
+    }
+  }
+  report(): Record<string, unknown> {
+    return { verified: this.mismatchAt < 0, mismatch_at: this.mismatchAt, checksum: this.checksum };
   }
 }
 
@@ -201,10 +253,101 @@ async function rawSender(args: Args): Promise<void> {
   meter.finish({ bytes: sent });
 }
 
+// --- raw native add-on: the socket layer's ceiling ---------------------------------------------------
+// The same blast as raw-dgram through punchline's native UDP add-on (sendmmsg + GSO out, recvmmsg
+// in; src/node/udp/native-socket.ts) with no protocol on top: what punchline's packet path could
+// reach if the protocol cost nothing.
+async function nativeSocket(args: Args, onDatagram: (data: Buffer) => void, onWritable: () => void) {
+  const { openUdpSocket } = await import('../../src/node/udp/open.js');
+  return openUdpSocket(
+    {
+      family: 'udp4',
+      host: '0.0.0.0',
+      port: args.role === 'receiver' ? args.port : 0,
+      recvBufferSize: 4 << 20,
+      sendBufferSize: 4 << 20,
+      datagramRoom: Math.max(args.payload, 64),
+    },
+    { onDatagram, onWritable, onError: () => undefined },
+    'native',
+  );
+}
+
+async function rawNativeReceiver(args: Args): Promise<void> {
+  const counter = new Counter();
+  const meter = new Meter();
+  let datagrams = 0;
+  let sentByPeer = 0;
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((r) => {
+    finish = r;
+  });
+  let idle: NodeJS.Timeout | null = null;
+  const socket = await nativeSocket(
+    args,
+    (msg) => {
+      if (msg[0] === RAW_FIN) {
+        sentByPeer = Number(msg.readBigUInt64BE(1));
+        if (!idle) idle = setTimeout(finish, 200);
+        return;
+      }
+      if (counter.bytes === 0) meter.start();
+      datagrams++;
+      counter.add(msg.length);
+    },
+    () => undefined,
+  );
+  emit({ event: 'ready', port: socket.address().port });
+  await finished;
+  socket.close();
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), datagrams, sent_bytes: sentByPeer });
+}
+
+async function rawNativeSender(args: Args): Promise<void> {
+  let writable: () => void = () => undefined;
+  const socket = await nativeSocket(
+    args,
+    () => undefined,
+    () => writable(),
+  );
+  const to = { host: args.host, port: args.port };
+  const meter = new Meter();
+  meter.start();
+  let sent = 0;
+  while (sent < args.bytes) {
+    // Up to 1024 datagrams per event-loop turn (16 sendmmsg batches), then yield.
+    for (let i = 0; i < 1024 && sent < args.bytes; i++) {
+      const slot = socket.sendSlot();
+      if (slot === null) {
+        await new Promise<void>((r) => {
+          writable = r;
+        });
+        break;
+      }
+      const n = Math.min(args.payload, args.bytes - sent);
+      slot[0] = RAW_DATA;
+      socket.commit(n, to);
+      sent += n;
+    }
+    socket.flush();
+    await new Promise((r) => setImmediate(r));
+  }
+  const fin = Buffer.alloc(9);
+  fin[0] = RAW_FIN;
+  fin.writeBigUInt64BE(BigInt(sent), 1);
+  for (let i = 0; i < 5; i++) {
+    await new Promise<void>((r) => socket.send(fin, to, () => r()));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  socket.close();
+  meter.finish({ bytes: sent });
+}
+
 // --- Node TCP -------------------------------------------------------------------------------------
 async function tcpReceiver(args: Args): Promise<void> {
   const counter = new Counter();
   const meter = new Meter();
+  const check = new PatternCheck();
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(args.port, '0.0.0.0', r));
   emit({ event: 'ready', port: (server.address() as net.AddressInfo).port });
@@ -213,6 +356,7 @@ async function tcpReceiver(args: Args): Promise<void> {
       socket.on('data', (chunk: Buffer) => {
         if (counter.bytes === 0) meter.start();
         counter.add(chunk.length);
+        check.check(chunk);
       });
       socket.on('end', () => {
         socket.end();
@@ -221,20 +365,21 @@ async function tcpReceiver(args: Args): Promise<void> {
       });
     });
   });
-  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds() });
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), ...check.report() });
 }
 
+/** Writes `total` bytes of the pattern in CHUNK-sized views, waiting for 'drain' when told to. */
 async function writeAll(
   write: (chunk: Buffer) => boolean,
   onceDrain: () => Promise<void>,
   total: number,
 ): Promise<void> {
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
   let sent = 0;
   while (sent < total) {
-    const n = Math.min(chunk.length, total - sent);
+    const n = Math.min(CHUNK, total - sent);
+    const chunk = patternAt(sent, n);
     sent += n;
-    if (!write(n === chunk.length ? chunk : chunk.subarray(0, n))) await onceDrain();
+    if (!write(chunk)) await onceDrain();
   }
 }
 
@@ -290,11 +435,13 @@ async function udxReceiver(args: Args): Promise<void> {
   stream.connect(socket, 2, args.localPort, args.host);
   const counter = new Counter();
   const meter = new Meter();
+  const check = new PatternCheck();
   emit({ event: 'ready', port: socket.address().port });
   await new Promise<void>((resolve) => {
     stream.on('data', (chunk: Buffer) => {
       if (counter.bytes === 0) meter.start();
       counter.add(chunk.length);
+      check.check(chunk);
     });
     stream.on('end', () => {
       stream.end();
@@ -302,7 +449,7 @@ async function udxReceiver(args: Args): Promise<void> {
     stream.on('close', () => resolve());
   });
   await socket.close();
-  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds() });
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), ...check.report() });
 }
 
 async function udxSender(args: Args): Promise<void> {
@@ -355,7 +502,8 @@ function punchlineBackend(args: Args): 'auto' | 'dgram' {
 }
 
 function punchlineTransport(args: Args): Record<string, unknown> {
-  if (args.cc !== 'ledbat' && args.cc !== 'newreno') throw new Error(`unknown congestion controller '${args.cc}'`);
+  if (!['ledbat++', 'ledbat', 'newreno'].includes(args.cc))
+    throw new Error(`unknown congestion controller '${args.cc}'`);
   // PUNCHLINE_BENCH_TRANSPORT='{"pacing":false}': extra TransportConfig overrides, for diagnosis only.
   const extra = JSON.parse(process.env['PUNCHLINE_BENCH_TRANSPORT'] ?? '{}') as Record<string, unknown>;
   return { maxUdpPayloadSize: args.payload, congestionController: args.cc, ...extra };
@@ -378,14 +526,16 @@ async function punchlineReceiver(args: Args): Promise<void> {
   if (!connection) throw new Error('no connection');
   const stream = (await connection.streams()[Symbol.asyncIterator]().next()).value;
   if (!stream) throw new Error('no stream');
+  const check = new PatternCheck();
   for await (const chunk of stream) {
     if (counter.bytes === 0) meter.start();
     counter.add((chunk as Buffer).length);
+    check.check(chunk as Buffer);
   }
   const stats = connection.stats();
   await connection.closed;
   await endpoint.close();
-  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), stats });
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), stats, ...check.report() });
 }
 
 async function punchlineSender(args: Args): Promise<void> {
@@ -434,6 +584,7 @@ async function punchlineSender(args: Args): Promise<void> {
 
 const roles: Record<Impl, { receiver: (a: Args) => Promise<void>; sender: (a: Args) => Promise<void> }> = {
   'raw-dgram': { receiver: rawReceiver, sender: rawSender },
+  'raw-native': { receiver: rawNativeReceiver, sender: rawNativeSender },
   tcp: { receiver: tcpReceiver, sender: tcpSender },
   'udx-native': { receiver: udxReceiver, sender: udxSender },
   punchline: { receiver: punchlineReceiver, sender: punchlineSender },

@@ -1,6 +1,5 @@
 import type { CongestionController } from './congestion/controller.js';
-import { Ledbat } from './congestion/ledbat.js';
-import { NewReno } from './congestion/new-reno.js';
+import { CONGESTION_CONTROLLERS, createCongestionController } from './congestion/select.js';
 import { TransportError, TransportErrorName } from './errors.js';
 /**
  * Transport defaults and limits. Every field can be overridden per endpoint (TransportConfig is
@@ -39,10 +38,12 @@ export interface TransportConfig {
   readonly datagramSendQueueLength: number;
   /** Incoming datagrams queued for the application at most (older are dropped and counted). */
   readonly datagramReceiveQueueLength: number;
-  /** Congestion controller factory name: 'ledbat' (default) or 'newreno'; or a custom factory. */
+  /**
+   * Congestion controller: 'ledbat++' (default, draft-irtf-iccrg-ledbat-plus-plus), 'ledbat' (plain
+   * RFC 6817), 'newreno' (RFC 9002 §7); or a custom factory.
+   */
   readonly congestionController:
-    | 'ledbat'
-    | 'newreno'
+    | import('./congestion/select.js').CongestionControllerName
     | import('./congestion/controller.js').CongestionControllerFactory;
   /** LEDBAT target queueing delay (ms), ≤ 100 (RFC 6817); LEDBAT++ recommends 60. */
   readonly ledbatTargetMs: number;
@@ -82,7 +83,7 @@ export const DEFAULT_TRANSPORT_CONFIG: TransportConfig = {
   maxDatagramFrameSize: 1200,
   datagramSendQueueLength: 64,
   datagramReceiveQueueLength: 256,
-  congestionController: 'ledbat',
+  congestionController: 'ledbat++',
   ledbatTargetMs: 60,
   ledbatPeriodicSlowdown: true,
   ledbatAllowedIncrease: 32,
@@ -115,6 +116,10 @@ export function resolveConfig(overrides: Partial<TransportConfig> | undefined): 
   if (!(c.sendBufferSize > 0)) bad('sendBufferSize');
   if (!(c.ledbatTargetMs > 0 && c.ledbatTargetMs <= 100)) bad('ledbatTargetMs (RFC 6817: ≤ 100 ms)');
   if (!(c.ledbatAllowedIncrease > 0)) bad('ledbatAllowedIncrease (RFC 6817: > 0)');
+  if (typeof c.congestionController !== 'function' && !Object.hasOwn(CONGESTION_CONTROLLERS, c.congestionController))
+    bad(
+      `congestionController '${String(c.congestionController)}' (one of ${Object.keys(CONGESTION_CONTROLLERS).join(', ')})`,
+    );
   if (!(c.initialWindowPackets >= 2)) bad('initialWindowPackets');
   return c;
 }
@@ -128,6 +133,5 @@ export function congestionControllerFor(config: TransportConfig, mss: number): C
     periodicSlowdown: config.ledbatPeriodicSlowdown,
     allowedIncrease: config.ledbatAllowedIncrease,
   };
-  if (typeof config.congestionController === 'function') return config.congestionController(options);
-  return config.congestionController === 'newreno' ? new NewReno(options) : new Ledbat(options);
+  return createCongestionController(config.congestionController, options);
 }

@@ -15,4 +15,10 @@ export type {
   AckSample,
 } from './congestion/controller.js';
 export { Ledbat, ledbatFactory } from './congestion/ledbat.js';
+export { LedbatPlusPlus, ledbatPlusPlusFactory, type SlowdownPhase } from './congestion/ledbat-plus-plus.js';
+export {
+  CONGESTION_CONTROLLERS,
+  createCongestionController,
+  type CongestionControllerName,
+} from './congestion/select.js';
 export { NewReno, newRenoFactory } from './congestion/new-reno.js';

@@ -51,6 +51,11 @@ export interface CongestionController {
   onAck(now: number, sample: AckSample): void;
   /** Packets were declared lost; `largestLostSentTime` lets a controller react once per window. */
   onLoss(now: number, lostBytes: number, largestLostSentTime: number, bytesInFlight: number): void;
+  /**
+   * Optional: recovery found every packet behind the last loss response acknowledged after all
+   * (reordering, not loss; see recovery/loss-detection.ts): undo that response.
+   */
+  onSpuriousLoss?(now: number): void;
   /** RFC 9002 §7.6: a long run of losses, collapse to the minimum window. */
   onPersistentCongestion(now: number): void;
   /**
@@ -63,8 +68,9 @@ export interface CongestionControllerOptions {
   /** Maximum datagram payload (MSS analogue), bytes. */
   readonly maxDatagramSize: number;
   readonly initialWindowPackets: number;
-  /** LEDBAT target queueing delay, ms. */
+  /** LEDBAT / LEDBAT++ target queueing delay, ms. */
   readonly targetDelayMs: number;
+  /** LEDBAT++ initial and periodic slowdowns (draft-irtf-iccrg-ledbat-plus-plus §4.4). */
   readonly periodicSlowdown: boolean;
   /**
    * LEDBAT ALLOWED_INCREASE (RFC 6817 §2.4.2): after each ACK the window is capped at

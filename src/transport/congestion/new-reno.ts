@@ -17,6 +17,9 @@ export class NewReno implements CongestionController {
   private ssthresh = Infinity;
   private recoveryStart = -Infinity;
   private bytesAckedInCa = 0;
+  /** Window and ssthresh before the last reduction (NaN: nothing to undo), for onSpuriousLoss. */
+  private undoWindow = NaN;
+  private undoSsthresh = Infinity;
   private readonly mss: number;
 
   constructor(options: CongestionControllerOptions) {
@@ -43,12 +46,23 @@ export class NewReno implements CongestionController {
   onLoss(now: number, _lostBytes: number, largestLostSentTime: number, _bytesInFlight?: number): void {
     if (largestLostSentTime <= this.recoveryStart) return;
     this.recoveryStart = now;
+    this.undoWindow = this.window;
+    this.undoSsthresh = this.ssthresh;
     this.window = Math.max(Math.floor(this.window / 2), minimumWindow(this.mss));
     this.ssthresh = this.window;
     this.bytesAckedInCa = 0;
   }
 
+  /** The last reduction was for packets delivered after all (reordering): restore the window. */
+  onSpuriousLoss(_now: number): void {
+    if (Number.isNaN(this.undoWindow)) return;
+    this.window = Math.max(this.window, this.undoWindow);
+    this.ssthresh = this.undoSsthresh;
+    this.undoWindow = NaN;
+  }
+
   onPersistentCongestion(now: number): void {
+    this.undoWindow = NaN;
     this.window = minimumWindow(this.mss);
     this.recoveryStart = now;
   }

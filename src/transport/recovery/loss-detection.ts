@@ -23,6 +23,12 @@ export interface AckInfo {
 export const PACKET_THRESHOLD = 3;
 /** Longest probe timeout period after backoff (ms). */
 export const MAX_PTO_PERIOD_MS = 1000;
+/** Largest packet reordering threshold adaptation may reach (RFC 9002 §6.1.1: implementations MAY adapt it). */
+export const MAX_PACKET_THRESHOLD = 64;
+/** Largest multiple of RFC 9002's time threshold (9/8 · RTT) adaptation may reach: 9/4 · RTT. */
+export const MAX_TIME_THRESHOLD_FACTOR = 2;
+/** Packets declared lost remembered for spotting late acknowledgments (spurious losses). */
+const LOST_LOG_SIZE = 256;
 /** RFC 9002 §7.6.1 kPersistentCongestionThreshold. */
 export const PERSISTENT_CONGESTION_THRESHOLD = 3;
 
@@ -61,6 +67,36 @@ export class LossDetection {
   private readonly rttSample: { -readonly [K in keyof RttSample]: RttSample[K] } = { latestRtt: 0, ackDelay: 0 };
   /** Peer's max_ack_delay (ms), from its transport parameters. */
   peerMaxAckDelay = 25;
+  /**
+   * Reordering tolerance, adapted when a packet declared lost is acknowledged after all (RFC 9002
+   * §6.1.1 / §6.1.2 allow adapting both thresholds; cf. RACK, RFC 8985 §6.2, and Linux's reordering
+   * estimate): the packet threshold grows to the observed reordering distance + 1, the time
+   * threshold by 1/8 of itself per spurious loss declared by time, up to the caps above.
+   */
+  packetThreshold = PACKET_THRESHOLD;
+  timeThresholdFactor = 1;
+  /** Losses later found spurious (the packet was acknowledged after being declared lost). */
+  spuriousLosses = 0;
+  /**
+   * Recently declared lost packets (ring, in packet-number order): pn, what declared it (1 = packet
+   * threshold, 0 = time), the largest acknowledged pn then, the loss episode, and when.
+   */
+  private readonly lostPn = new Float64Array(LOST_LOG_SIZE);
+  private readonly lostByPacketThreshold = new Uint8Array(LOST_LOG_SIZE);
+  private readonly lostLargestAcked = new Float64Array(LOST_LOG_SIZE);
+  private readonly lostEpisode = new Float64Array(LOST_LOG_SIZE);
+  private readonly lostAt = new Float64Array(LOST_LOG_SIZE);
+  private lostHead = 0;
+  private lostCount = 0;
+  /**
+   * One loss episode = the losses one congestion response covers (packets sent before the episode
+   * began, the controllers' once-per-RTT rule). When every packet of the current episode turns out
+   * delivered, the response was spurious and the controller is asked to undo it.
+   */
+  private episode = 0;
+  private episodeStart = -Infinity;
+  private episodeLost = 0;
+  private episodeSpurious = 0;
 
   constructor(
     readonly rtt: RttEstimator,
@@ -117,6 +153,7 @@ export class LossDetection {
     const priorInFlight = this.bytesInFlight;
     for (let r = ranges.length - 1; r >= 0; r--) {
       const range = ranges[r] as AckRange;
+      if (this.lostCount > 0) this.checkSpurious(range.smallest, range.largest, now);
       const lo = Math.max(range.smallest, this.sent.smallestPn);
       const hi = Math.min(range.largest, this.sent.endPn - 1);
       for (let pn = lo; pn <= hi; pn++) {
@@ -175,11 +212,56 @@ export class LossDetection {
     return true;
   }
 
-  /** §6.1: packet and time thresholds. */
+  /**
+   * Packets in [smallest, largest] that were declared lost and are acknowledged now: reordering, not
+   * loss. Adapts the thresholds and undoes the congestion response once its whole episode was spurious.
+   */
+  private checkSpurious(smallest: number, largest: number, now: number): void {
+    for (let k = 0; k < this.lostCount; k++) {
+      const i = (this.lostHead + k) % LOST_LOG_SIZE;
+      const pn = this.lostPn[i] as number;
+      if (pn < smallest || pn > largest) continue;
+      this.lostPn[i] = -1; // counted once
+      this.spuriousLosses++;
+      if (this.lostByPacketThreshold[i] === 1) {
+        const distance = (this.lostLargestAcked[i] as number) - pn;
+        if (distance + 1 > this.packetThreshold) this.packetThreshold = Math.min(distance + 1, MAX_PACKET_THRESHOLD);
+      } else {
+        this.timeThresholdFactor = Math.min(this.timeThresholdFactor * (9 / 8), MAX_TIME_THRESHOLD_FACTOR);
+      }
+      if (this.lostEpisode[i] === this.episode && ++this.episodeSpurious === this.episodeLost) {
+        this.cc.onSpuriousLoss?.(now);
+      }
+    }
+  }
+
+  /** Remembers a packet just declared lost; forgets entries older than a few RTTs. */
+  private logLost(pn: number, byPacketThreshold: boolean, now: number): void {
+    const horizon = now - 4 * this.rtt.smoothedRtt - this.peerMaxAckDelay;
+    while (this.lostCount > 0 && (this.lostAt[this.lostHead] as number) < horizon) {
+      this.lostHead = (this.lostHead + 1) % LOST_LOG_SIZE;
+      this.lostCount--;
+    }
+    if (this.lostCount === LOST_LOG_SIZE) {
+      this.lostHead = (this.lostHead + 1) % LOST_LOG_SIZE;
+      this.lostCount--;
+    }
+    const i = (this.lostHead + this.lostCount) % LOST_LOG_SIZE;
+    this.lostPn[i] = pn;
+    this.lostByPacketThreshold[i] = byPacketThreshold ? 1 : 0;
+    this.lostLargestAcked[i] = this.largestAcked;
+    this.lostEpisode[i] = this.episode;
+    this.lostAt[i] = now;
+    this.lostCount++;
+    this.episodeLost++;
+  }
+
+  /** §6.1: packet and time thresholds (both adapted to observed reordering, see packetThreshold). */
   detectLost(now: number): void {
     this.lossTime = Infinity;
     if (this.largestAcked < 0) return;
-    const lossDelay = this.rtt.lossDelay();
+    const lossDelay = this.rtt.lossDelay() * this.timeThresholdFactor;
+    const packetThreshold = this.packetThreshold;
     let lostBytes = 0;
     let largestLostSentTime = -Infinity;
     let firstLostTime = Infinity;
@@ -191,9 +273,20 @@ export class LossDetection {
       const p = this.sent.get(pn);
       if (p === null) continue;
       // Same expression as the loss timer below, so a timer firing at lossTime always declares loss.
-      if (p.timeSent + lossDelay <= now || this.largestAcked >= pn + PACKET_THRESHOLD) {
+      const byPacketThreshold = this.largestAcked >= pn + packetThreshold;
+      if (p.timeSent + lossDelay <= now || byPacketThreshold) {
         this.sent.remove(pn);
         this.packetsLost++;
+        if (p.inFlight && p.ackEliciting) {
+          if (p.timeSent > this.episodeStart) {
+            // A new congestion episode (the controllers respond once per episode).
+            this.episode++;
+            this.episodeStart = now;
+            this.episodeLost = 0;
+            this.episodeSpurious = 0;
+          }
+          this.logLost(pn, byPacketThreshold, now);
+        }
         if (p.inFlight) {
           this.bytesInFlight -= p.size;
           lostBytes += p.size;

@@ -1,0 +1,336 @@
+import { TransportError, TransportErrorName } from '../errors.js';
+import {
+  minimumWindow,
+  type AckSample,
+  type CongestionController,
+  type CongestionControllerOptions,
+} from './controller.js';
+import { OneWayDelay } from './one-way-delay.js';
+
+/** Where a LEDBAT++ flow is in its slowdown cycle (draft-irtf-iccrg-ledbat-plus-plus §4.4). */
+export type SlowdownPhase = 'none' | 'waiting' | 'frozen' | 'ramp';
+
+/**
+ * LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus-06) on top of RFC 6817's one-way delay measurement.
+ * The default controller; spec/transport.md §8 lists what is implemented and every deviation.
+ *
+ *  - GAIN = 1 / min(16, ⌈2·TARGET / base RTT⌉) (§4.1): slower growth on short paths, where TCP
+ *    Reno's one packet per RTT would already be far more aggressive than a background flow should be.
+ *  - Congestion avoidance: below TARGET the window grows by GAIN packets per RTT (applied per ACK in
+ *    proportion to the bytes acknowledged); above it, once per RTT,
+ *    W += max(GAIN − C·W·(delay/TARGET − 1), −W/2) with C = 1 (§4.2): the decrease is proportional to
+ *    the window, so flows sharing a queue converge to equal windows (AIMD).
+ *  - Slow start (§4.3): W += GAIN · acked, left when the queueing delay exceeds 3/4 TARGET or on loss.
+ *  - Initial and periodic slowdowns (§4.4): 2 RTTs after slow start ends the window is frozen at 2
+ *    packets for 2 RTTs, then slow start returns to the window before the slowdown; the next
+ *    slowdown starts 9× the slowdown's duration later (≤ 10 % of the time). While every flow at a
+ *    bottleneck yields now and then, the queue drains and each flow's base delay (a minimum) falls
+ *    to the true one: a flow that started into a standing queue does not keep it as its base.
+ *  - Loss (RFC 6817 §3.4.3): halve once per RTT — unless the delay signal says the queue is not
+ *    building (queueing delay below RANDOM_LOSS_FRACTION · TARGET): such a loss is taken as
+ *    non-congestive (radio, random drop) and does not cut the window; the delay target still bounds
+ *    the queue. Deviation, see spec §8.
+ *  - A congestion response recovery later finds spurious (the "lost" packets were acknowledged:
+ *    reordering) is undone (onSpuriousLoss).
+ */
+export class LedbatPlusPlus implements CongestionController {
+  readonly name = 'ledbat++';
+  window = 0; // a number from the start (not undefined): fractional updates are stored in place
+  queueingDelay = 0;
+
+  static readonly MAX_GAIN_DIVISOR = 16;
+  /** §4.2 constant C of the multiplicative decrease. */
+  static readonly DECREASE_CONSTANT = 1;
+  /** §4.3: slow start ends when the queueing delay exceeds this fraction of TARGET. */
+  static readonly SLOW_START_EXIT_FRACTION = 3 / 4;
+  /** §4.4: the next slowdown starts this many slowdown durations after the last one ended. */
+  static readonly SLOWDOWN_INTERVAL_FACTOR = 9;
+  /** Loss with the queueing delay below this fraction of TARGET is not taken as congestion. */
+  static readonly RANDOM_LOSS_FRACTION = 1 / 4;
+  /**
+   * A congestive loss below TARGET lowers the target to this fraction of that loss's queueing delay,
+   * but not below LOWERED_TARGET_FLOOR · TARGET.
+   */
+  static readonly LOWERED_TARGET_FRACTION = 1 / 4;
+  static readonly LOWERED_TARGET_FLOOR = 1 / 8;
+  /** Bucket of the recent-minimum queueing delay that tells a standing queue from LEDBAT++ neighbours. */
+  static readonly RECENT_BUCKET_MS = 10_000;
+  /** How long a target lowered by a congestive loss below TARGET stays lowered (ms). */
+  static readonly LOWERED_TARGET_HOLD_MS = 30_000;
+
+  private readonly mss: number;
+  private readonly target: number;
+  private readonly periodicSlowdown: boolean;
+  private readonly allowedIncrease: number;
+  private readonly delay = new OneWayDelay();
+  /**
+   * TARGET, or half the queueing delay at which the last congestive loss happened when that was
+   * below TARGET (until targetRestoreAt): the buffer overflowed (or a loss-based flow filled it)
+   * below the delay we aim for, so aim lower. See spec §8, deviation 4.
+   */
+  private effectiveTarget = 0;
+  private targetRestoreAt = Infinity;
+
+  private slowStart = true;
+  private ssthresh = Infinity;
+  /** Losses of packets sent before this time belong to the last congestion response. */
+  private recoveryStart = -Infinity;
+  /** Per-RTT decrease: a round ends when a packet sent after it began is acknowledged. */
+  private roundStart = -Infinity;
+  private gain = 1 / LedbatPlusPlus.MAX_GAIN_DIVISOR;
+  private rtt = 0;
+
+  private phase: SlowdownPhase = 'none';
+  private nextSlowdownAt = Infinity;
+  private slowdownStart = 0;
+  private frozenUntil = 0;
+  private savedWindow = 0;
+  /** Smallest queueing delay seen from the freeze's second RTT on (Infinity: none yet). */
+  private freezeMinDelay = Infinity;
+  /**
+   * Smallest queueing delay in the current and the previous RECENT_BUCKET_MS bucket (previous is
+   * −Infinity until one bucket is complete: no verdict on less than 10 s of history).
+   */
+  private currentBucketMin = Infinity;
+  private previousBucketMin = -Infinity;
+  private recentBucketStart = -Infinity;
+
+  /** State before the last loss response, for onSpuriousLoss. NaN when there is nothing to undo. */
+  private undoWindow = NaN;
+  private undoSsthresh = Infinity;
+  private undoSlowStart = false;
+  private undoTarget = 0;
+  private undoTargetRestoreAt = Infinity;
+  /** Losses not taken as congestion (queue not building), for stats and tests. */
+  randomLosses = 0;
+  slowdowns = 0;
+
+  constructor(options: CongestionControllerOptions) {
+    this.mss = options.maxDatagramSize;
+    this.window = options.initialWindowPackets * this.mss;
+    this.target = options.targetDelayMs;
+    this.effectiveTarget = this.target;
+    this.periodicSlowdown = options.periodicSlowdown;
+    this.allowedIncrease = options.allowedIncrease ?? 1;
+    if (!(this.allowedIncrease > 0))
+      throw new TransportError(TransportErrorName.CONFIG, 'LEDBAT allowedIncrease must be > 0');
+    if (!(this.target > 0)) throw new TransportError(TransportErrorName.CONFIG, 'LEDBAT target must be > 0');
+  }
+
+  get baseDelayEstimate(): number {
+    return this.delay.base;
+  }
+  get inSlowStart(): boolean {
+    return this.slowStart;
+  }
+  get slowdownPhase(): SlowdownPhase {
+    return this.phase;
+  }
+  get currentGain(): number {
+    return this.gain;
+  }
+  /** The delay target in use (ms): TARGET unless a congestive loss below it lowered it. */
+  get targetDelay(): number {
+    return this.effectiveTarget;
+  }
+
+  onPacketSent(): void {}
+
+  onAck(now: number, s: AckSample): void {
+    this.adjust(now, s);
+    // RFC 6817 §2.4.2 cap (see ledbat.ts for why flightsize is the larger of the two in-flight figures).
+    const flightsize = Math.max(s.sentInFlight, s.priorInFlight);
+    const cap = flightsize + this.allowedIncrease * this.mss;
+    if (this.window > cap) this.window = Math.max(cap, minimumWindow(this.mss));
+  }
+
+  private adjust(now: number, s: AckSample): void {
+    const owd = s.oneWayDelay;
+    if (!Number.isNaN(owd)) {
+      // A number only when this ACK newly acknowledged the largest packet.
+      this.delay.update(now, owd);
+      this.queueingDelay = this.delay.queueingDelay;
+      if (now - this.recentBucketStart >= LedbatPlusPlus.RECENT_BUCKET_MS) {
+        // A new bucket; before the first one is complete nothing counts as "recent" (Infinity).
+        this.previousBucketMin = this.recentBucketStart === -Infinity ? -Infinity : this.currentBucketMin;
+        this.currentBucketMin = Infinity;
+        this.recentBucketStart = now;
+      }
+      if (this.queueingDelay < this.currentBucketMin) this.currentBucketMin = this.queueingDelay;
+    }
+    this.rtt = s.smoothedRtt;
+    this.updateGain(s);
+    this.advanceSlowdown(now);
+    if (this.phase === 'frozen') return;
+    if (s.largestAckedSentTime <= this.recoveryStart) return;
+    const delay = this.queueingDelay;
+    const min = minimumWindow(this.mss);
+    if (this.slowStart) {
+      const target = this.effectiveTarget;
+      const exitAt = this.phase === 'ramp' ? target : LedbatPlusPlus.SLOW_START_EXIT_FRACTION * target;
+      if (delay > exitAt) {
+        this.exitSlowStart(now);
+      } else {
+        if (!s.appLimited) this.window += this.gain * s.ackedBytes;
+        if (this.window >= this.ssthresh) {
+          this.window = this.ssthresh;
+          this.exitSlowStart(now);
+        }
+        return;
+      }
+    }
+    const newRound = s.largestAckedSentTime >= this.roundStart;
+    if (newRound) this.roundStart = now;
+    if (now >= this.targetRestoreAt) this.effectiveTarget = this.target;
+    const target = this.effectiveTarget;
+    if (delay <= target) {
+      if (!s.appLimited) this.window += (this.gain * this.mss * s.ackedBytes) / this.window;
+    } else if (newRound) {
+      // §4.2, once per RTT: multiplicative decrease in proportion to how far above target.
+      const decrease = LedbatPlusPlus.DECREASE_CONSTANT * this.window * (delay / target - 1);
+      this.window += Math.max(this.gain * this.mss - decrease, -this.window / 2);
+      if (this.window < min) this.window = min;
+    }
+  }
+
+  /** §4.1, into this.gain (a field, not a return value: no boxed double per ACK). */
+  private updateGain(s: AckSample): void {
+    const baseRtt = s.minRtt;
+    if (this.effectiveTarget < this.target) {
+      // A congestive loss below TARGET: the min RTT may hold a loss-based flow's standing queue,
+      // which would make GAIN up to 16× too large. Use the smallest GAIN while the target is lowered.
+      this.gain = 1 / LedbatPlusPlus.MAX_GAIN_DIVISOR;
+      return;
+    }
+    if (!(baseRtt > 0 && baseRtt < Infinity)) return;
+    const divisor = Math.min(LedbatPlusPlus.MAX_GAIN_DIVISOR, Math.ceil((2 * this.target) / baseRtt));
+    this.gain = 1 / Math.max(1, divisor);
+  }
+
+  private exitSlowStart(now: number): void {
+    this.slowStart = false;
+    if (this.phase === 'ramp') {
+      // §4.4: back from a slowdown; the next one 9× this one's duration later.
+      this.phase = 'none';
+      const duration = now - this.slowdownStart;
+      this.nextSlowdownAt = now + LedbatPlusPlus.SLOWDOWN_INTERVAL_FACTOR * Math.max(duration, 2 * this.rtt);
+    } else if (this.periodicSlowdown && this.phase === 'none' && this.nextSlowdownAt === Infinity) {
+      // §4.4 initial slowdown: 2 RTTs after the first slow start ends.
+      this.phase = 'waiting';
+      this.nextSlowdownAt = now + 2 * this.rtt;
+    }
+  }
+
+  /** Uses this.rtt (the smoothed RTT just stored). */
+  private advanceSlowdown(now: number): void {
+    if (!this.periodicSlowdown) return;
+    if ((this.phase === 'waiting' || this.phase === 'none') && now >= this.nextSlowdownAt && !this.slowStart) {
+      this.phase = 'frozen';
+      this.slowdowns++;
+      this.savedWindow = this.window;
+      this.slowdownStart = now;
+      this.frozenUntil = now + 2 * this.rtt;
+      this.freezeMinDelay = Infinity;
+      this.window = minimumWindow(this.mss);
+    } else if (this.phase === 'frozen') {
+      // From the freeze's second RTT on, our own packets have left the queue: what stays is others'.
+      if (now >= this.slowdownStart + this.rtt && this.queueingDelay < this.freezeMinDelay)
+        this.freezeMinDelay = this.queueingDelay;
+      if (now < this.frozenUntil) return;
+      const standing = LedbatPlusPlus.SLOW_START_EXIT_FRACTION * this.target;
+      if (this.freezeMinDelay > standing && this.freezeMinDelay < Infinity && this.recentMinDelay() > standing) {
+        // Deviation (spec §8): the queue stayed above 3/4 TARGET while we sent 2 packets, and for
+        // the last 10–20 s nobody drained it (another LEDBAT++ flow's slowdown would have): a flow
+        // that does not yield (loss-based) holds it at our target. Yield as after a congestive loss
+        // below TARGET, and stay at the minimum instead of ramping back.
+        this.lowerTarget(now, LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target);
+        this.phase = 'none';
+        this.nextSlowdownAt =
+          now + LedbatPlusPlus.SLOWDOWN_INTERVAL_FACTOR * Math.max(now - this.slowdownStart, 2 * this.rtt);
+        return;
+      }
+      this.phase = 'ramp';
+      this.slowStart = true;
+      this.ssthresh = Math.max(this.savedWindow, minimumWindow(this.mss));
+    }
+  }
+
+  /** Smallest queueing delay over the last 10–20 s; −Infinity before 10 s of samples. */
+  private recentMinDelay(): number {
+    return Math.min(this.currentBucketMin, this.previousBucketMin);
+  }
+
+  /** Aims at `target` (< TARGET) with the smallest GAIN for LOWERED_TARGET_HOLD_MS. */
+  private lowerTarget(now: number, target: number): void {
+    this.effectiveTarget = target;
+    this.targetRestoreAt = now + LedbatPlusPlus.LOWERED_TARGET_HOLD_MS;
+  }
+
+  onLoss(now: number, _lostBytes: number, largestLostSentTime: number, _bytesInFlight?: number): void {
+    if (largestLostSentTime <= this.recoveryStart) return;
+    if (this.delay.hasSample && this.queueingDelay < LedbatPlusPlus.RANDOM_LOSS_FRACTION * this.target) {
+      // The queue is not building: not a congestion signal (no reduction, no new recovery period).
+      this.randomLosses++;
+      this.undoWindow = NaN;
+      return;
+    }
+    this.undoWindow = this.phase === 'frozen' || this.phase === 'ramp' ? this.savedWindow : this.window;
+    this.undoSsthresh = this.ssthresh;
+    this.undoSlowStart = this.slowStart && this.phase !== 'ramp';
+    this.undoTarget = this.effectiveTarget;
+    this.undoTargetRestoreAt = this.targetRestoreAt;
+    this.recoveryStart = now;
+    if (this.delay.hasSample && this.queueingDelay < this.target) {
+      // The queue overflowed below TARGET: a shallow buffer, or a loss-based flow keeping a
+      // standing queue that our base delay already contains. Aim well below the delay of this loss:
+      // a loss-based flow's sawtooth swings the queue around it, and only a target under the swing
+      // makes us yield.
+      this.lowerTarget(
+        now,
+        Math.max(
+          this.queueingDelay * LedbatPlusPlus.LOWERED_TARGET_FRACTION,
+          LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target,
+        ),
+      );
+    }
+    const reduced = Math.max(this.undoWindow / 2, minimumWindow(this.mss));
+    this.window = this.phase === 'frozen' ? minimumWindow(this.mss) : Math.min(this.window, reduced);
+    this.ssthresh = reduced;
+    if (this.phase === 'frozen' || this.phase === 'ramp') {
+      // A slowdown cut short by loss: resume normal operation, next slowdown as usual.
+      this.phase = 'none';
+      this.window = reduced;
+      this.nextSlowdownAt =
+        now + LedbatPlusPlus.SLOWDOWN_INTERVAL_FACTOR * Math.max(now - this.slowdownStart, 2 * this.rtt);
+    }
+    if (this.slowStart) this.exitSlowStart(now);
+  }
+
+  /**
+   * Recovery found that every packet behind the last loss response was delivered after all
+   * (reordering, not loss): restore the window and slow-start state from before it (cf. RFC 5682 /
+   * Linux tcp_undo_cwnd_reduction).
+   */
+  onSpuriousLoss(_now: number): void {
+    if (Number.isNaN(this.undoWindow)) return; // nothing to undo
+    if (this.undoWindow > this.window) this.window = this.undoWindow;
+    this.ssthresh = this.undoSsthresh;
+    if (this.undoSlowStart) this.slowStart = true;
+    this.effectiveTarget = this.undoTarget;
+    this.targetRestoreAt = this.undoTargetRestoreAt;
+    this.undoWindow = NaN;
+  }
+
+  onPersistentCongestion(now: number): void {
+    this.window = minimumWindow(this.mss);
+    this.recoveryStart = now;
+    this.undoWindow = NaN;
+  }
+
+  pacingRate(): number {
+    return 0;
+  }
+}
+
+export const ledbatPlusPlusFactory = (options: CongestionControllerOptions): LedbatPlusPlus =>
+  new LedbatPlusPlus(options);

@@ -1,0 +1,208 @@
+import { describe, expect, it } from 'vitest';
+import type { AckSample, CongestionControllerOptions } from '../../src/transport/congestion/controller.js';
+import { LedbatPlusPlus } from '../../src/transport/congestion/ledbat-plus-plus.js';
+import { NewReno } from '../../src/transport/congestion/new-reno.js';
+import { resolveConfig } from '../../src/transport/config.js';
+import { jain, runModel } from './congestion-model.js';
+
+const MSS = 1200;
+const opts: CongestionControllerOptions = {
+  maxDatagramSize: MSS,
+  initialWindowPackets: 10,
+  targetDelayMs: 60,
+  periodicSlowdown: false,
+  allowedIncrease: 32,
+};
+
+function ack(owd: number, sentTime: number, minRtt = 40): AckSample {
+  return {
+    ackedBytes: MSS,
+    priorInFlight: 1e9,
+    sentInFlight: 0,
+    largestAckedSentTime: sentTime,
+    latestRtt: 40,
+    smoothedRtt: 40,
+    minRtt,
+    oneWayDelay: owd,
+    appLimited: false,
+  };
+}
+
+describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
+  it('is the default controller; plain RFC 6817 LEDBAT stays selectable; unknown names are refused', () => {
+    expect(resolveConfig({}).congestionController).toBe('ledbat++');
+    expect(resolveConfig({ congestionController: 'ledbat' }).congestionController).toBe('ledbat');
+    expect(() => resolveConfig({ congestionController: 'cubic' as never })).toThrow(/congestionController/);
+  });
+
+  it('GAIN = 1 / min(16, ceil(2·TARGET / base RTT))', () => {
+    const l = new LedbatPlusPlus(opts);
+    l.onAck(1, ack(10, 0, 40)); // ⌈120 / 40⌉ = 3
+    expect(l.currentGain).toBeCloseTo(1 / 3);
+    l.onAck(2, ack(10, 1, 1)); // ⌈120 / 1⌉ capped at 16
+    expect(l.currentGain).toBeCloseTo(1 / 16);
+    l.onAck(3, ack(10, 2, 200)); // ⌈0.6⌉ = 1
+    expect(l.currentGain).toBe(1);
+  });
+
+  it('slow start grows by GAIN per acknowledged byte and ends above 3/4 TARGET', () => {
+    const l = new LedbatPlusPlus(opts);
+    const w0 = l.window;
+    l.onAck(1, ack(10, 0, 40));
+    expect(l.window).toBeCloseTo(w0 + MSS / 3);
+    for (let t = 2; t < 6; t++) l.onAck(t, ack(10 + 44, t - 1, 40)); // 44 ms < 45 ms
+    expect(l.inSlowStart).toBe(true);
+    for (let t = 6; t < 12; t++) l.onAck(t, ack(10 + 46, t - 1, 40));
+    expect(l.inSlowStart).toBe(false);
+  });
+
+  it('above target the window falls once per RTT by W·(delay/TARGET − 1), at most by half', () => {
+    const l = new LedbatPlusPlus(opts);
+    l.onAck(0, ack(10, -1, 40));
+    for (let t = 1; t < 5; t++) l.onAck(t, ack(10 + 90, t - 1, 40)); // leave slow start; round starts
+    const w = l.window;
+    // Same round (packets sent before the round began): no further decrease.
+    l.onAck(5, ack(10 + 90, 0, 40));
+    expect(l.window).toBe(w);
+    // Next round: 90 ms is 1.5 × TARGET, so W − W/2 + GAIN·MSS.
+    l.onAck(50, ack(10 + 90, 10, 40));
+    expect(l.window).toBeCloseTo(w - w / 2 + MSS / 3);
+    // 66 ms: −10 %.
+    const w2 = l.window;
+    for (let t = 51; t < 55; t++) l.onAck(t, ack(10 + 66, 5, 40));
+    l.onAck(100, ack(10 + 66, 60, 40));
+    expect(l.window).toBeCloseTo(w2 - 0.1 * w2 + MSS / 3, 0);
+  });
+
+  it('initial slowdown 2 RTTs after slow start: 2 packets for 2 RTTs, then slow start back to the old window', () => {
+    const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+    let t = 0;
+    for (; l.inSlowStart; t++) l.onAck(t, ack(l.window > 60 * MSS ? 100 : 10, t, 40));
+    expect(l.slowdownPhase).toBe('waiting');
+    let before = l.window;
+    for (; l.slowdownPhase === 'waiting'; t++) {
+      before = l.window;
+      l.onAck(t, ack(10, t, 40));
+    }
+    expect(t).toBeGreaterThan(75); // 2 RTTs of 40 ms after slow start ended
+    expect(l.slowdownPhase).toBe('frozen');
+    expect(l.window).toBe(2 * MSS);
+    const frozenAt = t;
+    for (; l.slowdownPhase === 'frozen'; t++) l.onAck(t, ack(10, t, 40));
+    expect(t - frozenAt).toBeGreaterThanOrEqual(80);
+    expect(l.slowdownPhase).toBe('ramp');
+    for (; l.slowdownPhase === 'ramp'; t++) l.onAck(t, ack(10, t, 40));
+    expect(Math.abs(l.window - before)).toBeLessThan(MSS);
+    expect(l.slowdowns).toBe(1);
+  });
+
+  it('a loss while the queue is not building does not cut the window; one with the queue up halves it', () => {
+    const l = new LedbatPlusPlus(opts);
+    for (let t = 0; t < 10; t++) l.onAck(t, ack(10, t, 40));
+    const w = l.window;
+    l.onLoss(20, MSS, 15, 0);
+    expect(l.window).toBe(w);
+    expect(l.randomLosses).toBe(1);
+    for (let t = 21; t < 30; t++) l.onAck(t, ack(10 + 30, t, 40)); // queueing delay 30 ms > TARGET/4
+    const w2 = l.window;
+    l.onLoss(40, MSS, 35, 0);
+    expect(l.window).toBeCloseTo(w2 / 2);
+    expect(l.inSlowStart).toBe(false);
+  });
+
+  it('a congestive loss below TARGET lowers the target to a quarter of its queueing delay (≥ TARGET/8) for 30 s', () => {
+    const l = new LedbatPlusPlus(opts);
+    l.onAck(0, ack(10, 0, 40));
+    for (let t = 1; t < 10; t++) l.onAck(t, ack(10 + 40, t, 40)); // 40 ms: above TARGET/4, below TARGET
+    expect(l.targetDelay).toBe(60);
+    l.onLoss(20, MSS, 15, 0);
+    expect(l.targetDelay).toBe(10);
+    // 20 ms of queueing delay is now above target: a multiplicative decrease per RTT.
+    const w = l.window;
+    for (let t = 21; t < 30; t++) l.onAck(t, ack(10 + 20, t, 40));
+    expect(l.window).toBeLessThan(w);
+    expect(l.currentGain).toBe(1 / 16);
+    l.onAck(30_100, ack(10 + 20, 30_099, 40));
+    expect(l.targetDelay).toBe(60);
+  });
+
+  it('a queue that stays at TARGET through a freeze, with no drain for 10–20 s, is not ours: it yields', () => {
+    const run = (drainAt: number): LedbatPlusPlus => {
+      const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+      let t = 0;
+      l.onAck(t++, ack(10, 0, 40));
+      for (; l.inSlowStart; t++) l.onAck(t, ack(10 + 50, t, 40)); // leaves slow start at 50 ms
+      // A loss-based neighbour holds the queue at ~62 ms; one drain to 0 at drainAt (if any).
+      for (; t < 21_000 || l.slowdownPhase !== 'frozen'; t++) l.onAck(t, ack(t === drainAt ? 10 : 10 + 62, t, 40));
+      for (; l.slowdownPhase === 'frozen'; t++) l.onAck(t, ack(10 + 62, t, 40));
+      return l;
+    };
+    const yielded = run(-1);
+    expect(yielded.targetDelay).toBeLessThan(60);
+    expect(yielded.slowdownPhase).not.toBe('ramp');
+    expect(yielded.window).toBe(2 * MSS);
+    // Another LEDBAT++ flow's slowdown drained the queue 5 s before: a neighbour that yields.
+    const neighbour = run(16_000);
+    expect(neighbour.targetDelay).toBe(60);
+  });
+
+  it('a spurious loss response (reordering) is undone', () => {
+    const l = new LedbatPlusPlus(opts);
+    l.onAck(0, ack(10, 0, 40));
+    for (let t = 1; t < 10; t++) l.onAck(t, ack(10 + 30, t, 40));
+    const w = l.window;
+    l.onLoss(20, MSS, 15, 0);
+    expect(l.window).toBeCloseTo(w / 2);
+    l.onSpuriousLoss(25);
+    expect(l.window).toBeCloseTo(w);
+    expect(l.inSlowStart).toBe(true);
+    expect(l.targetDelay).toBe(60);
+  });
+});
+
+/**
+ * Scenarios of bench:bottleneck in the packet-level model (congestion-model.ts): 20 Mbit/s, 100 ms of
+ * drop-tail queue, 1 ms base RTT. They check the controller's logic; bench:bottleneck measures the
+ * real stack at a real (htb + bfifo) bottleneck.
+ */
+describe('LEDBAT++ at a modelled 20 Mbit/s bottleneck', () => {
+  const link = { rateMbps: 20, queueBytes: 250_000, baseDelayMs: 0.5 };
+  const ledbat = (): LedbatPlusPlus => new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+
+  it('alone: fills the link with the queue near the 60 ms target', () => {
+    const r = runModel({ ...link, durationMs: 30_000 }, [{ controller: ledbat(), startMs: 0, clockOffsetMs: 123 }]);
+    expect(r.mbps(0, 10_000, 30_000)).toBeGreaterThan(0.95 * 20);
+    const late = r.queueDelayMs.slice(20).sort((a, b) => a - b);
+    expect(late[Math.floor(late.length * 0.95)]).toBeLessThan(66);
+    expect(r.drops).toBe(0);
+  });
+
+  it('yields to a loss-based flow whichever starts first', () => {
+    for (const [renoStart, ledbatStart] of [
+      [0, 3000],
+      [3000, 0],
+    ] as const) {
+      const r = runModel({ ...link, durationMs: 30_000 }, [
+        { controller: new NewReno(opts), startMs: renoStart },
+        { controller: ledbat(), startMs: ledbatStart, clockOffsetMs: -5000 },
+      ]);
+      expect(r.mbps(0, 10_000, 30_000)).toBeGreaterThan(0.9 * 20);
+    }
+  });
+
+  it('two flows started together share the link', () => {
+    const r = runModel({ ...link, durationMs: 30_000 }, [
+      { controller: ledbat(), startMs: 0, clockOffsetMs: 10 },
+      { controller: ledbat(), startMs: 0, clockOffsetMs: 999 },
+    ]);
+    const shares = [r.mbps(0, 10_000, 30_000), r.mbps(1, 10_000, 30_000)];
+    expect(jain(shares)).toBeGreaterThan(0.95);
+  });
+
+  it('5 % random loss with no queue growth keeps most of the link', () => {
+    const r = runModel({ ...link, durationMs: 20_000, randomLoss: 0.05, seed: 5 }, [
+      { controller: ledbat(), startMs: 0 },
+    ]);
+    expect(r.mbps(0, 5_000, 20_000)).toBeGreaterThan(0.5 * 20);
+  });
+});
