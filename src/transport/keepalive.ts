@@ -134,3 +134,51 @@ export class KeepAliveSchedule {
     return Math.min(this.maxMs, Math.max(this.minMs, ms));
   }
 }
+
+/** Silence after active receiving that makes a receiver speak up (ms, at least). */
+export const RECEIVE_GAP_MIN_MS = 200;
+/** Probes per silence (the second at twice the gap); the keepalive takes over after that. */
+const RECEIVE_GAP_PROBES = 2;
+
+/**
+ * A receiver that only acknowledges sends nothing while nothing arrives. When its NAT forgets the
+ * mapping mid-transfer (a rebinding), the sender's packets are dropped at the NAT and the receiver
+ * stays silent until its next keepalive: a stall of a whole keepalive interval. So when packets
+ * were arriving continuously and then stop for `max(200 ms, 2 PTO)`, the receiver sends a PING (at
+ * most twice per silence): through a new mapping if the old one is gone, so the peer sees the new
+ * address at once and validates it (RFC 9000 §9.3), otherwise just an ACK round trip.
+ *
+ * Armed only while the peer was actively sending (two ack-eliciting packets within one gap), so the
+ * peer's lone keepalive PINGs never trigger it.
+ */
+export class ReceiveGapProbe {
+  private lastAt = -Infinity;
+  private active = false;
+  private probes = 0;
+  private gapMs = RECEIVE_GAP_MIN_MS;
+  /** When to send the next PING (Infinity: not armed). A field: read on every nextDeadline. */
+  deadline = Infinity;
+
+  /** An ack-eliciting packet from the peer; `ptoMs` is the current probe timeout. */
+  onAckElicitingReceived(now: number, ptoMs: number): void {
+    this.gapMs = Math.max(RECEIVE_GAP_MIN_MS, 2 * ptoMs);
+    this.active = now - this.lastAt <= this.gapMs;
+    this.lastAt = now;
+    this.probes = 0;
+    this.deadline = this.active ? now + this.gapMs : Infinity;
+  }
+
+  /** True when a PING is due now (the connection queues one). */
+  onTimeout(now: number): boolean {
+    if (now < this.deadline) return false;
+    this.probes++;
+    this.deadline = this.probes < RECEIVE_GAP_PROBES ? this.lastAt + this.gapMs * 2 ** this.probes : Infinity;
+    return true;
+  }
+
+  /** The connection is quiet by design (closing, or no data expected): disarm. */
+  disarm(): void {
+    this.active = false;
+    this.deadline = Infinity;
+  }
+}

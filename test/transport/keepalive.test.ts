@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { KEEPALIVE_MAX_MS, KEEPALIVE_MIN_MS, KeepAliveSchedule } from '../../src/transport/keepalive.js';
+import {
+  KEEPALIVE_MAX_MS,
+  KEEPALIVE_MIN_MS,
+  KeepAliveSchedule,
+  ReceiveGapProbe,
+} from '../../src/transport/keepalive.js';
 
 /**
  * A NAT that forgets a mapping after `lifetimeMs` of quiet, driven by keepalives alone for
@@ -88,5 +93,35 @@ describe('keepalive interval matched to the NAT', () => {
     l.onMappingLost(Number.NaN);
     l.onQuietSurvived(-1);
     expect(l.intervalMs).toBe(5_000);
+  });
+});
+
+describe('receive-gap probe (a silent receiver whose NAT forgot the mapping)', () => {
+  it('speaks up after 2 PTO (≥ 200 ms) of silence mid-transfer, twice at most', () => {
+    const g = new ReceiveGapProbe();
+    for (let t = 0; t < 1000; t += 1) g.onAckElicitingReceived(t, 30);
+    expect(g.deadline).toBe(999 + 200);
+    expect(g.onTimeout(1100)).toBe(false);
+    expect(g.onTimeout(1199)).toBe(true);
+    expect(g.deadline).toBe(999 + 400);
+    expect(g.onTimeout(1399)).toBe(true);
+    expect(g.deadline).toBe(Infinity);
+  });
+
+  it('a lone keepalive from the peer does not arm it', () => {
+    const g = new ReceiveGapProbe();
+    g.onAckElicitingReceived(0, 30);
+    expect(g.deadline).toBe(Infinity);
+    g.onAckElicitingReceived(15_000, 30);
+    expect(g.deadline).toBe(Infinity);
+  });
+
+  it('scales with the PTO on a long path', () => {
+    const g = new ReceiveGapProbe();
+    g.onAckElicitingReceived(0, 400);
+    g.onAckElicitingReceived(10, 400);
+    expect(g.deadline).toBe(810);
+    g.disarm();
+    expect(g.deadline).toBe(Infinity);
   });
 });
