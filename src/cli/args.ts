@@ -4,8 +4,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 export type ParsedCommandLine<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
 
 /**
- * Parses a subcommand's flags the same way for every command: a usage error prints the message and
- * the command's help to stderr (exit code 2), `--help` prints the help to stdout (exit code 0).
+ * Parses a subcommand's flags the same way for every command: a usage error prints one line to
+ * stderr (exit code 2), `--help` prints the help to stdout (exit code 0).
  * Returns the parsed flags, or the exit code when the command should stop here.
  */
 export function parseCommandLine<T extends ParseArgsConfig & { options: { help: { type: 'boolean' } } }>(
@@ -17,7 +17,12 @@ export function parseCommandLine<T extends ParseArgsConfig & { options: { help: 
   try {
     parsed = parseArgs(config);
   } catch (error) {
-    process.stderr.write(`punchline ${command}: ${(error as Error).message}\n${help}`);
+    // One line (the brief's CLI rule); parseArgs' advice about '--' is not what our users need.
+    const message = ((error as Error).message.split('\n')[0] ?? '').replace(
+      /\. To specify a positional argument.*$/,
+      '',
+    );
+    process.stderr.write(`punchline ${command}: ${message} (see 'punchline ${command} --help')\n`);
     return 2;
   }
   if ((parsed.values as { help?: boolean }).help === true) {

@@ -22,6 +22,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   demo: () => import('./commands/demo.js'),
   'stun-server': () => import('./commands/stun-server.js'),
   'nat-check': () => import('./commands/nat-check.js'),
+  listen: () => import('./commands/listen.js'),
+  connect: () => import('./commands/connect.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -85,6 +85,8 @@ export interface PunchlineServerOptions {
   readonly certificateValidityMs?: number;
   /** A generated certificate is renewed when less than this is left (default 24 h). */
   readonly certificateRenewBeforeMs?: number;
+  /** With certificate files: how often they are re-read for a renewed certificate (default 10 min). */
+  readonly certificateReloadMs?: number;
   readonly limits?: Partial<RendezvousLimits>;
   readonly relayLimits?: Partial<RelayLimits>;
   /** Serve STUN on the UDP port (default true). */
@@ -152,6 +154,23 @@ const MIN_RENEW_DELAY_MS = 1000;
 /** setTimeout's largest delay; longer waits re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * Where the next certificate comes from: generated into the data directory before the current one
+ * expires, or re-read from the operator's files (renewed by certbot or the like) every `checkEveryMs`.
+ */
+type CertificateSource =
+  | {
+      readonly kind: 'generated';
+      readonly dataDir: string;
+      readonly names: readonly string[];
+      readonly validityMs?: number;
+      readonly renewBeforeMs: number;
+    }
+  | { readonly kind: 'files'; readonly certFile: string; readonly keyFile: string; readonly checkEveryMs: number };
+
+/** How often operator certificate files are checked for a renewed certificate. */
+const DEFAULT_CERTIFICATE_RELOAD_MS = 10 * 60 * 1000;
+
 /** Certificates whose hash a client's proof may cover: the current one and, until it expires, the previous. */
 interface PresentedCertificate {
   readonly sha256: Uint8Array;
@@ -164,12 +183,7 @@ export class PunchlineServer {
   private tls: TlsMaterial;
   private previousCertificate: PresentedCertificate | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
-  private readonly renewal: {
-    dataDir: string;
-    names: readonly string[];
-    validityMs?: number;
-    renewBeforeMs: number;
-  } | null;
+  private readonly renewal: CertificateSource | null;
   private readonly logger: Logger;
   private readonly socket: dgram.Socket;
   private readonly stunSockets: Map<SocketIndex, dgram.Socket>;
@@ -377,15 +391,23 @@ export class PunchlineServer {
       publicKeyText: encodePublicKey(keyPair.publicKey),
       http3,
     };
-    const renewal =
-      tls.selfSigned && options.tls === undefined
+    const renewal: CertificateSource | null =
+      options.tls === undefined
         ? {
+            kind: 'generated',
             dataDir: options.dataDir!,
             names,
             renewBeforeMs: options.certificateRenewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS,
             ...(options.certificateValidityMs === undefined ? {} : { validityMs: options.certificateValidityMs }),
           }
-        : null;
+        : 'certFile' in options.tls
+          ? {
+              kind: 'files',
+              certFile: options.tls.certFile,
+              keyFile: options.tls.keyFile,
+              checkEveryMs: options.certificateReloadMs ?? DEFAULT_CERTIFICATE_RELOAD_MS,
+            }
+          : null;
     const server = new PunchlineServer({
       core,
       info,
@@ -476,14 +498,22 @@ export class PunchlineServer {
 
   // ---- certificate renewal -----------------------------------------------------------------------
 
-  /** Schedules the next renewal of a generated certificate `renewBeforeMs` before it expires. */
+  /**
+   * Schedules the next renewal: of a generated certificate `renewBeforeMs` before it expires, of
+   * certificate files `checkEveryMs` from now.
+   */
   private armRenewal(delayMs?: number): void {
-    if (!this.renewal || this.closing) return;
-    const due = this.tls.notAfter.getTime() - this.renewal.renewBeforeMs - Date.now();
-    const wait = Math.min(MAX_TIMER_MS, Math.max(MIN_RENEW_DELAY_MS, delayMs ?? due));
+    const renewal = this.renewal;
+    if (!renewal || this.closing) return;
+    const due = (): number =>
+      renewal.kind === 'generated' ? this.tls.notAfter.getTime() - renewal.renewBeforeMs - Date.now() : 0;
+    const wait =
+      renewal.kind === 'files'
+        ? (delayMs ?? renewal.checkEveryMs)
+        : Math.min(MAX_TIMER_MS, Math.max(MIN_RENEW_DELAY_MS, delayMs ?? due()));
     this.renewTimer = setTimeout(() => {
       this.renewTimer = null;
-      if (this.tls.notAfter.getTime() - this.renewal!.renewBeforeMs - Date.now() > MIN_RENEW_DELAY_MS) {
+      if (due() > MIN_RENEW_DELAY_MS) {
         this.armRenewal(); // a long wait was cut at MAX_TIMER_MS
         return;
       }
@@ -500,10 +530,13 @@ export class PunchlineServer {
   private async renewCertificate(): Promise<void> {
     const renewal = this.renewal!;
     try {
-      const next = await loadOrCreateSelfSigned(renewal.dataDir, renewal.names, {
-        renewBeforeMs: renewal.renewBeforeMs,
-        ...(renewal.validityMs === undefined ? {} : { validityMs: renewal.validityMs }),
-      });
+      const next =
+        renewal.kind === 'files'
+          ? await loadCertificateFiles(renewal.certFile, renewal.keyFile)
+          : await loadOrCreateSelfSigned(renewal.dataDir, renewal.names, {
+              renewBeforeMs: renewal.renewBeforeMs,
+              ...(renewal.validityMs === undefined ? {} : { validityMs: renewal.validityMs }),
+            });
       if (this.closing) return;
       if (!Buffer.from(next.sha256).equals(Buffer.from(this.tls.sha256))) {
         this.wt.updateCert(next.cert, next.key);
@@ -517,8 +550,9 @@ export class PunchlineServer {
       }
       this.armRenewal();
     } catch (error) {
+      // Files caught half-written, a full disk...: the current certificate stays in service meanwhile.
       this.logger.error('certificate renewal failed; retrying', { error });
-      this.armRenewal(60_000);
+      this.armRenewal(renewal.kind === 'files' ? renewal.checkEveryMs : 60_000);
     }
   }
 

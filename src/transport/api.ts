@@ -30,6 +30,11 @@ export interface DataTransmit {
   readonly data: Uint8Array;
 }
 
+/** Where a connection reports events (the endpoint's queue). */
+export interface EventSink {
+  push(event: ConnectionEvent): void;
+}
+
 /** Why a connection ended. `application` false means a transport error code (spec/wire.md). */
 export interface CloseReason {
   readonly errorCode: number;
@@ -77,7 +82,10 @@ export type ConnectionEvent =
       readonly errorCode: number;
     }
   | { readonly type: 'datagram'; readonly connection: ConnectionHandle; readonly data: Uint8Array }
+  /** The active path changed: the peer's address moved (NAT rebinding), or a probed path validated. */
   | { readonly type: 'path-changed'; readonly connection: ConnectionHandle; readonly remote: Address }
+  /** probePath(remote) failed: no PATH_RESPONSE in time; the connection stayed on its path. */
+  | { readonly type: 'path-validation-failed'; readonly connection: ConnectionHandle; readonly remote: Address }
   | { readonly type: 'closed'; readonly connection: ConnectionHandle; readonly reason: CloseReason };
 
 /** Result of reading from a stream. */
@@ -116,6 +124,12 @@ export interface ConnectionHandle {
   /** Sends an unreliable datagram; false if it exceeds maxDatagramSize() or the queue is full. */
   sendDatagram(data: Uint8Array): boolean;
   maxDatagramSize(): number;
+  /**
+   * Validates `remote` as a new path to the peer: PATH_CHALLENGE at once (outside the congestion
+   * window, on its own timer); 'path-changed' and the switch when it is answered,
+   * 'path-validation-failed' (and no change) when it is not. Throws like openStream when not open.
+   */
+  probePath(remote: Address): void;
   /** Graceful close: everything written before is delivered first unless `errorCode` is non-zero. */
   close(errorCode?: number, reason?: string): void;
   stats(): ConnectionStats;

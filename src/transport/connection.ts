@@ -1,10 +1,8 @@
 import type { KeyPair } from '../crypto/keys.js';
-import { HandshakeState } from '../crypto/noise/handshake-state.js';
-import { patternById, type PatternDefinition } from '../crypto/noise/patterns.js';
 import { OpenResult, PacketProtection } from '../crypto/packet-protection.js';
-import { makePrologue } from '../crypto/prologue.js';
+import type { TransportParameters } from '../crypto/transport-parameters.js';
 import { FrameDecoder } from '../wire/frames-decode.js';
-import { padDatagram, writeLongHeader } from '../wire/headers.js';
+import { newShortHeaderFields, parseShortHeader } from '../wire/headers.js';
 import { decodePacketNumber, packetNumberLength } from '../wire/packet-number.js';
 import { WireError } from '../wire/errors.js';
 import {
@@ -13,14 +11,15 @@ import {
   FrameType,
   LongPacketType,
   MIN_INITIAL_DATAGRAM_SIZE,
+  type Frame,
   type LongHeader,
 } from '../wire/types.js';
 import type {
   Address,
   CloseReason,
-  ConnectionEvent,
   ConnectionHandle,
   ConnectionStats,
+  EventSink,
   RandomSource,
   StreamRead,
 } from './api.js';
@@ -28,29 +27,20 @@ import type { TransportConfig } from './config.js';
 import type { CongestionController } from './congestion/controller.js';
 import { Ledbat } from './congestion/ledbat.js';
 import { NewReno } from './congestion/new-reno.js';
+import { ConnectionStateMachine, type OutgoingClose } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
-import { FRAME_HANDLERS } from './frame-handlers.js';
-import { ReceiveFlowControl, SendFlowControl } from './flow-control.js';
+import { ConnectionHandshake } from './handshake.js';
 import { PacketBuilder } from './packet-builder.js';
-import { Queue } from './queue.js';
 import { Pacer } from './pacer.js';
-import { Path } from './path.js';
+import type { Path } from './path.js';
+import { Paths } from './paths.js';
 import { AckTracker } from './recovery/ack-tracker.js';
-import { LossDetection, type AckInfo, type SentFrameHandler } from './recovery/loss-detection.js';
+import { LossDetection, type SentFrameHandler } from './recovery/loss-detection.js';
 import { RttEstimator } from './recovery/rtt-estimator.js';
 import { SentFrame } from './recovery/sent-packets.js';
-import { Signal, type Stream } from './streams/stream.js';
-import { StreamMap } from './streams/stream-map.js';
-import {
-  decodeTransportParameters,
-  encodeTransportParameters,
-  type TransportParameters,
-} from './transport-parameters.js';
-
-/** Where a connection reports events (the endpoint's queue). */
-export interface EventSink {
-  push(event: ConnectionEvent): void;
-}
+import { Streams } from './streams/streams.js';
+import { CLOSE_TIMERS, OPEN_TIMERS, SEND_TIMERS, TIMER_COUNT, Timer, TimerTable, timerMask } from './timers.js';
+import { localTransportParameters, peerTransportParameters } from './transport-parameters.js';
 
 export interface ConnectionInit {
   readonly id: number;
@@ -63,8 +53,6 @@ export interface ConnectionInit {
   readonly now: number;
 }
 
-type State = ConnectionHandle['state'];
-
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
 const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
 /** Longest wait between CLOSE repetitions while closing (ms; at least one PTO). */
@@ -73,32 +61,23 @@ const MAX_CLOSE_INTERVAL_MS = 500;
 const MAX_CLOSE_RETRANSMITS_WITHOUT_IDLE = 16;
 /** Smallest packet worth building (header, a few frames, tag). */
 const MIN_PACKET_SIZE = 64;
-/** Longest wait between handshake retransmissions (ms). */
-const MAX_HANDSHAKE_INTERVAL_MS = 2000;
-/** Cap on how many times the handshake retransmission timer backs off. */
-const MAX_HANDSHAKE_BACKOFF = 6;
 /** Entries of the txBuf view cache (power of two). */
 const TX_VIEW_CACHE_SIZE = 8;
-const READ_BLOCKED: StreamRead = Object.freeze({ kind: 'blocked' });
-const READ_FIN: StreamRead = Object.freeze({ kind: 'fin' });
-
-/** onMaxDataFrame's Map#forEach callback (`this` is the connection). */
-function enqueueIfUnsent(this: TransportConnection, s: Stream): void {
-  if (s.send?.hasUnsent) this.enqueueSend(s);
-}
+const EMPTY = new Uint8Array(0);
+const TIMER_BIT_HANDSHAKE_TIMEOUT = timerMask(Timer.HandshakeTimeout);
+const TIMER_BIT_IDLE = timerMask(Timer.Idle);
+const TIMER_BIT_HANDSHAKE_RETRANSMIT = timerMask(Timer.HandshakeRetransmit);
+const TIMER_BIT_LOSS = timerMask(Timer.LossDetection);
+const TIMER_BIT_ACK = timerMask(Timer.AckDelay);
+const TIMER_BIT_KEEP_ALIVE = timerMask(Timer.KeepAlive);
+const TIMER_BIT_PATH_VALIDATION = timerMask(Timer.PathValidation);
 
 /**
- * One connection: orchestration of handshake, packet protection, frames, streams, flow control,
- * recovery, congestion control, pacing and liveness. Sans-IO: time is an argument, randomness is
- * injected, datagrams go in through handleLong/handleShort and come out of pollTransmit.
- *
- * Handshake (long headers, no packet numbers; spec/transport.md):
- *   client → Initial   [pattern id][Noise msg 1 (transport parameters)]   padded to ≥ 1200 bytes
- *   server → Handshake [pattern id][Noise msg 2 (transport parameters)]
- *   client → Handshake [pattern id][Noise msg 3]                          (XX only)
- * The client repeats its last message on a backed-off timer until the handshake is confirmed (IK:
- * msg 2 read; XX: a short-header packet from the server authenticated); the server answers a
- * repeated Initial with its stored msg 2. Everything after is short-header protected packets.
+ * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
+ * (streams/streams.ts), recovery, congestion control, pacing, paths (paths.ts), timers (timers.ts)
+ * and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness is injected,
+ * datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come out of
+ * pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
  */
 export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly id: number;
@@ -106,39 +85,30 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly config: TransportConfig;
   private readonly random: RandomSource;
   private readonly events: EventSink;
-  private readonly staticKeyPair: KeyPair;
-
-  private stateValue: State = 'handshaking';
-  private closeRequested = false;
-  readonly path: Path;
+  private readonly machine = new ConnectionStateMachine();
+  readonly paths: Paths;
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
-  initialDcid: Uint8Array;
+  private readonly initialDcid: Uint8Array;
   private remoteCid: Uint8Array;
 
-  // --- handshake
-  private handshake: HandshakeState | null = null;
-  private pattern: PatternDefinition | null = null;
-  private handshakeDatagram: Uint8Array | null = null;
-  private handshakeSendPending = false;
-  private handshakeRetransmitAt = Infinity;
-  private handshakeBackoff = 0;
+  // --- handshake and keys
+  private handshake!: ConnectionHandshake;
   private readonly handshakeDeadline: number = 0;
-  handshakeConfirmed = false;
   private protection: PacketProtection | null = null;
   private remoteKey: Uint8Array | null = null;
   private peerParams: TransportParameters | null = null;
 
-  // --- recovery and congestion
+  // --- recovery, congestion, sending
   readonly rtt: RttEstimator;
   readonly recovery: LossDetection;
   readonly ackTracker: AckTracker;
   private readonly pacer: Pacer;
-  private pacingDeadline = Infinity;
   private probesPending = 0;
   private readonly builder = new PacketBuilder();
   /** Reused STREAM/ACK frame objects: handlers use a frame before the next is decoded, keep nothing. */
   private readonly decoder = new FrameDecoder({ reuseFrames: true });
+  private readonly header = newShortHeaderFields();
   private readonly maxSize: number = 0;
   /**
    * Scratch datagrams (hot path). Short-header packets are built and sealed in txBuf, then copied
@@ -147,24 +117,17 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    * The packet layouts repeat in these fixed buffers, so the AEAD views (PacketProtection) and the
    * STREAM data views (FrameDecoder) are reused instead of made per packet; a copy is one memcpy.
    */
-  private txBuf: Uint8Array;
+  private readonly txBuf: Uint8Array;
   private rxBuf: Uint8Array;
   /** Views txBuf[0, length) for the copy out, direct-mapped by length. */
   private readonly txViews: Uint8Array[] = [];
   /** The buffer of the previous pollTransmit (see there). */
   private lastTxTarget: Uint8Array | null = null;
+  /** Where the datagram of the last pollTransmit goes. */
+  private transmitTo: Address;
 
-  // --- streams and flow control
-  readonly streams: StreamMap;
-  readonly connRecvFc: ReceiveFlowControl;
-  connSendFc: SendFlowControl = new SendFlowControl(0);
-  /** Streams with data to send, round-robin (hot path: a ring, no allocation per packet). */
-  private readonly sendQueue = new Queue<Stream>();
-  /** Streams with RESET_STREAM / STOP_SENDING / MAX_STREAM_DATA / STREAM_DATA_BLOCKED to send. */
-  private readonly controlQueue = new Queue<Stream>();
-  maxDataPending = false;
-  dataBlockedPending = false;
-  pingPending = false;
+  readonly streams: Streams;
+  private pingPending = false;
   private readonly datagramQueue: Uint8Array[] = [];
 
   // --- liveness and close
@@ -176,38 +139,29 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private now = 0;
   private ackElicitingSinceReceive = false;
   private lastAckElicitingSent = 0;
-  /** Scratch for nextDeadline()/onTimeout(), see updateTimerFields(). */
-  private idleAt = Infinity;
-  private keepAliveAt = Infinity;
+  private readonly timers = new TimerTable();
+  private deadlineValue = Infinity;
   private closeInfo: CloseReason | null = null;
-  private closeFrame: { application: boolean; errorCode: number; reason: string } | null = null;
-  private closeFramePending = false;
-  private closeDeadline = Infinity;
-  /** Closing: next CLOSE repetition (the peer answers a CLOSE with its own, which ends closing). */
-  private closeRetransmitAt = Infinity;
-  private closeRetransmits = 0;
 
   // --- stats
   private bytesSent = 0;
   private bytesReceived = 0;
   private packetsSent = 0;
   private packetsReceived = 0;
-  private streamBytesSent = 0;
-  private streamBytesReceived = 0;
-  datagramsDropped = 0;
+  private datagramsDropped = 0;
 
-  private constructor(init: ConnectionInit, isClient: boolean) {
+  private constructor(init: ConnectionInit, isClient: boolean, initialDcid: Uint8Array) {
     this.id = init.id;
     this.isClient = isClient;
     this.config = init.config;
     this.random = init.random;
     this.events = init.events;
-    this.staticKeyPair = init.staticKeyPair;
     this.localCid = init.localCid;
-    this.initialDcid = new Uint8Array(CONNECTION_ID_LENGTH);
-    this.remoteCid = this.initialDcid;
-    this.path = new Path(init.remote, isClient);
+    this.initialDcid = initialDcid;
+    this.remoteCid = initialDcid;
     this.maxSize = init.config.maxUdpPayloadSize;
+    this.paths = new Paths(init.remote, isClient, this.maxSize);
+    this.transmitTo = this.paths.active.remote;
     this.txBuf = new Uint8Array(this.maxSize);
     this.rxBuf = new Uint8Array(this.maxSize);
     for (let i = 0; i < TX_VIEW_CACHE_SIZE; i++) this.txViews.push(this.txBuf.subarray(0, 0));
@@ -215,8 +169,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
     this.recovery = new LossDetection(this.rtt, this.makeController(this.maxSize), this, this.maxSize);
     this.pacer = new Pacer(this.maxSize);
-    this.streams = new StreamMap(isClient, init.config);
-    this.connRecvFc = new ReceiveFlowControl(init.config.initialConnectionWindow, init.config.maxConnectionWindow);
+    this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
     this.idleTimeoutMs = init.config.idleTimeoutMs;
     this.lastActivity = init.now;
     this.now = init.now;
@@ -237,23 +190,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     return c.congestionController === 'newreno' ? new NewReno(options) : new Ledbat(options);
   }
 
-  private localParams(): TransportParameters {
-    const c = this.config;
-    return {
-      maxIdleTimeoutMs: c.idleTimeoutMs,
-      initialMaxData: c.initialConnectionWindow,
-      initialMaxStreamDataBidiLocal: c.initialStreamWindow,
-      initialMaxStreamDataBidiRemote: c.initialStreamWindow,
-      initialMaxStreamDataUni: c.initialStreamWindow,
-      initialMaxStreamsBidi: c.maxStreamsBidi,
-      initialMaxStreamsUni: c.maxStreamsUni,
-      maxAckDelayMs: c.maxAckDelayMs,
-      maxDatagramFrameSize: c.maxDatagramFrameSize,
-    };
-  }
-
   // ---------------------------------------------------------------------------------------------
-  // Handshake
+  // Handshake (handshake.ts runs the Noise messages; this is what they mean for the connection)
 
   /** Starts a client connection: builds the Initial (Noise msg 1). */
   static client(
@@ -261,21 +199,15 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     initialDcid: Uint8Array,
     options: { remotePublicKey?: Uint8Array; psk?: Uint8Array },
   ): TransportConnection {
-    const c = new TransportConnection(init, true);
-    c.initialDcid = initialDcid;
-    c.remoteCid = initialDcid;
-    const pattern = options.remotePublicKey !== undefined ? 'IK' : 'XX';
-    c.handshake = HandshakeState.initiator({
-      pattern,
-      staticKeyPair: init.staticKeyPair,
-      ...(options.remotePublicKey !== undefined ? { remoteStaticKey: options.remotePublicKey } : {}),
-      ...(options.psk !== undefined ? { psk: options.psk } : {}),
-      prologue: makePrologue(),
-      random: init.random,
-    });
-    c.pattern = c.handshake.pattern;
-    const msg = c.handshake.writeMessage(encodeTransportParameters(c.localParams()));
-    c.setHandshakeDatagram(LongPacketType.Initial, msg, init.now);
+    const c = new TransportConnection(init, true, initialDcid);
+    c.handshake = ConnectionHandshake.initiator(init.staticKeyPair, init.random, options, c.handshakeTiming());
+    c.handshake.writeFlight(
+      LongPacketType.Initial,
+      localTransportParameters(init.config),
+      c.initialDcid,
+      c.localCid,
+      init.now,
+    );
     return c;
   }
 
@@ -284,69 +216,35 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    * is not acceptable (the endpoint then drops it without state).
    */
   static server(init: ConnectionInit, header: LongHeader, psk: Uint8Array | undefined): TransportConnection {
-    const payload = header.payload;
-    const pattern = patternById(payload[0] ?? -1);
-    if (pattern === undefined) throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, 'unknown handshake pattern');
-    if (pattern.usesPsk && psk === undefined) throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, 'psk required');
-    const c = new TransportConnection(init, false);
-    c.handshake = HandshakeState.responder({
-      pattern: pattern.responderStaticPremessage ? 'IK' : 'XX',
-      staticKeyPair: init.staticKeyPair,
-      ...(pattern.usesPsk && psk !== undefined ? { psk } : {}),
-      prologue: makePrologue(),
-      random: init.random,
-    });
-    if (c.handshake.pattern.id !== pattern.id)
-      throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, 'pattern mismatch');
-    c.pattern = pattern;
-    const params = c.handshake.readMessage(payload.subarray(1));
-    c.applyPeerParams(decodeTransportParameters(params));
-    c.initialDcid = Uint8Array.from(header.destinationConnectionId);
+    const c = new TransportConnection(init, false, Uint8Array.from(header.destinationConnectionId));
+    const accepted = ConnectionHandshake.responder(
+      header.payload,
+      init.staticKeyPair,
+      init.random,
+      psk,
+      c.handshakeTiming(),
+    );
+    c.handshake = accepted.handshake;
+    c.applyPeerParams(peerTransportParameters(accepted.peerParameters));
     c.remoteCid = Uint8Array.from(header.sourceConnectionId);
-    c.path.onReceived(header.packetLength);
+    c.paths.active.onReceived(header.packetLength);
     c.bytesReceived += header.packetLength;
     c.packetsReceived++;
-    const msg = c.handshake.writeMessage(encodeTransportParameters(c.localParams()));
-    c.setHandshakeDatagram(LongPacketType.Handshake, msg, init.now);
-    c.handshakeRetransmitAt = Infinity; // the server answers repeated Initials instead
+    const hs = c.handshake;
+    hs.writeFlight(LongPacketType.Handshake, localTransportParameters(init.config), c.remoteCid, c.localCid, init.now);
+    hs.stopTimer(); // the server answers repeated Initials instead
     c.events.push({ type: 'incoming', connection: c });
-    if (c.handshake.isComplete) c.onHandshakeComplete(init.now);
+    if (hs.isComplete) c.onHandshakeComplete(init.now);
     return c;
   }
 
-  private setHandshakeDatagram(type: LongPacketType, msg: Uint8Array, now: number): void {
-    const payloadLength = 1 + msg.length;
-    const buf = new Uint8Array(Math.max(MIN_INITIAL_DATAGRAM_SIZE, payloadLength + 64));
-    const token = new Uint8Array(0);
-    const dcid = type === LongPacketType.Initial ? this.initialDcid : this.remoteCid;
-    let o = writeLongHeader(buf, 0, type, dcid, this.localCid, token, payloadLength);
-    buf[o++] = (this.pattern as PatternDefinition).id;
-    buf.set(msg, o);
-    o += msg.length;
-    if (type === LongPacketType.Initial) o = padDatagram(buf, o, MIN_INITIAL_DATAGRAM_SIZE);
-    this.handshakeDatagram = buf.subarray(0, o);
-    this.handshakeSendPending = true;
-    this.handshakeBackoff = 0;
-    this.handshakeRetransmitAt = now + this.handshakeRetransmitPeriod();
-  }
-
-  private handshakeRetransmitPeriod(): number {
-    const base = this.rtt.hasSample ? this.rtt.pto(0) : this.config.initialRttMs * 3;
-    // Exponential backoff, but at most 2 s (or one base period) between attempts, so several
-    // attempts fit in the handshake timeout on a lossy path.
-    return Math.min(base * 2 ** this.handshakeBackoff, Math.max(base, MAX_HANDSHAKE_INTERVAL_MS));
+  private handshakeTiming(): { rtt: RttEstimator; initialRttMs: number } {
+    return { rtt: this.rtt, initialRttMs: this.config.initialRttMs };
   }
 
   private applyPeerParams(p: TransportParameters): void {
     this.peerParams = p;
-    this.connSendFc = new SendFlowControl(p.initialMaxData);
-    this.streams.peerStreamDataLimits = [
-      p.initialMaxStreamDataBidiLocal,
-      p.initialMaxStreamDataBidiRemote,
-      p.initialMaxStreamDataUni,
-    ];
-    this.streams.onMaxStreams(true, p.initialMaxStreamsBidi);
-    this.streams.onMaxStreams(false, p.initialMaxStreamsUni);
+    this.streams.applyPeerParameters(p);
     this.recovery.peerMaxAckDelay = p.maxAckDelayMs;
     const local = this.config.idleTimeoutMs;
     const remote = p.maxIdleTimeoutMs;
@@ -354,12 +252,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   private onHandshakeComplete(now: number): void {
-    const hs = this.handshake as HandshakeState;
-    this.protection = new PacketProtection(hs.split());
-    this.remoteKey = hs.remoteStaticKey;
-    hs.destroy();
-    this.handshake = null;
-    this.stateValue = 'established';
+    const { keys, remoteStaticKey } = this.handshake.finish();
+    this.protection = new PacketProtection(keys);
+    this.remoteKey = remoteStaticKey;
+    this.machine.established();
     this.lastActivity = now;
     this.lastAckElicitingSent = now;
     // Elicit an ACK at once so the peer learns the handshake completed (confirmation).
@@ -368,56 +264,44 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   /** A long-header packet routed to this connection. */
-  handleLong(header: LongHeader, from: Address, now: number): void {
+  receiveLong(header: LongHeader, from: Address, now: number): void {
     this.now = now;
-    if (this.stateValue === 'closed' || this.stateValue === 'draining' || this.stateValue === 'closing') return;
+    const kind = this.machine.kind;
+    if (kind === 'closed' || kind === 'draining' || kind === 'closing') return;
     this.bytesReceived += header.packetLength;
     this.packetsReceived++;
+    const active = this.paths.active;
+    const hs = this.handshake;
     if (header.packetType === LongPacketType.Initial) {
       // Server: a repeated Initial means our msg 2 was lost (or is late): answer it again.
-      if (!this.isClient && !this.handshakeConfirmed && this.handshakeDatagram !== null && this.sameAddress(from)) {
-        this.path.onReceived(header.packetLength);
-        this.handshakeSendPending = true;
+      if (!this.isClient && !hs.confirmed && hs.hasFlight && active.is(from)) {
+        active.onReceived(header.packetLength);
+        hs.repeatFlight();
       }
       return;
     }
     if (header.packetType !== LongPacketType.Handshake) return;
-    const hs = this.handshake;
-    const payload = header.payload;
-    if ((payload[0] ?? -1) !== this.pattern?.id) return;
-    if (hs === null || hs.isMyTurn) {
-      // Not expecting a message: a repeat of the peer's last one. The XX client repeats msg 3.
-      if (this.isClient && !this.handshakeConfirmed && this.handshakeDatagram !== null)
-        this.handshakeSendPending = true;
+    const message = hs.readPeerMessage(header.payload);
+    if (message === null) return;
+    if (message === 'repeat') {
+      if (this.isClient) hs.repeatFlight(); // the XX client repeats msg 3
       return;
     }
-    let params: Uint8Array;
-    try {
-      params = hs.readMessage(payload.subarray(1));
-    } catch {
-      return; // forged or corrupted: state unchanged (crypto guarantees it), drop
-    }
-    this.path.onReceived(header.packetLength);
+    active.onReceived(header.packetLength);
     try {
       if (this.isClient) {
-        this.applyPeerParams(decodeTransportParameters(params));
+        this.applyPeerParams(peerTransportParameters(message));
         this.remoteCid = Uint8Array.from(header.sourceConnectionId);
       }
     } catch (e) {
       this.failHandshake(now, e);
       return;
     }
-    if (hs.isMyTurn) {
-      // XX client: msg 3.
-      const msg = hs.writeMessage(new Uint8Array(0));
-      this.setHandshakeDatagram(LongPacketType.Handshake, msg, now);
-    } else {
-      this.handshakeDatagram = null;
-      this.handshakeRetransmitAt = Infinity;
-    }
+    if (hs.isMyTurn) hs.writeFlight(LongPacketType.Handshake, EMPTY, this.remoteCid, this.localCid, now);
+    else hs.dropFlight();
     if (hs.isComplete) {
       // IK client, XX server: the peer already holds the keys, so the handshake is confirmed.
-      if ((this.isClient && this.pattern?.responderStaticPremessage) || !this.isClient) this.confirmHandshake();
+      if (!this.isClient || hs.pattern.responderStaticPremessage) this.confirmHandshake();
       this.onHandshakeComplete(now);
     }
   }
@@ -433,17 +317,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   private confirmHandshake(): void {
-    if (this.handshakeConfirmed) return;
-    this.handshakeConfirmed = true;
-    this.handshakeDatagram = null;
-    this.handshakeSendPending = false;
-    this.handshakeRetransmitAt = Infinity;
-    this.path.validated = true;
-  }
-
-  private sameAddress(a: Address): boolean {
-    const r = this.path.remote;
-    return a.port === r.port && a.host === r.host;
+    if (this.handshake.confirmed) return;
+    this.handshake.confirm();
+    this.paths.active.markValidated();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -453,28 +329,22 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    * A short-header datagram routed to this connection: buf[0, length). Hot path. It is copied into
    * the connection's scratch buffer and decrypted there; `buf` itself is left as it was.
    */
-  handleShort(buf: Uint8Array, length: number, from: Address, now: number): void {
+  receiveShort(buf: Uint8Array, length: number, from: Address, now: number): void {
     this.now = now;
-    const state = this.stateValue;
-    if (state === 'closed' || this.protection === null) return;
-    // Short header (spec/wire.md): parsed inline, without readShortHeader's result object (hot path).
-    const first = buf[0] as number;
-    const pnLength = ((first & 0x03) + 1) as 1 | 2 | 3 | 4;
-    const headerLength = 1 + CONNECTION_ID_LENGTH + pnLength;
-    if (length < headerLength + 1 + AEAD_TAG_LENGTH) return;
-    const keyPhase = ((first >> 2) & 1) as 0 | 1;
-    const reserved = (first >> 3) & 0x07;
-    let truncated = 0;
-    for (let i = 1 + CONNECTION_ID_LENGTH; i < headerLength; i++) truncated = truncated * 256 + (buf[i] as number);
-    const pn = decodePacketNumber(this.ackTracker.largest, truncated, pnLength);
+    const kind = this.machine.kind;
+    const protection = this.protection;
+    if (kind === 'closed' || protection === null) return;
+    const h = this.header;
+    if (!parseShortHeader(buf, length, h)) return;
+    const pn = decodePacketNumber(this.ackTracker.largest, h.truncatedPacketNumber, h.packetNumberLength);
     if (this.ackTracker.isDuplicate(pn)) return;
     // Open and decode in rxBuf (see txBuf): one memcpy, and the views into it are reused.
     if (length > this.rxBuf.length) this.rxBuf = new Uint8Array(length); // the peer allows larger datagrams than we do
     const rx = this.rxBuf;
     if (length === buf.length) rx.set(buf, 0);
     else rx.set(buf.subarray(0, length), 0);
-    buf = rx;
-    const plain = this.protection.open(buf, headerLength, length, pn, keyPhase);
+    const headerLength = h.headerLength;
+    const plain = protection.open(rx, headerLength, length, pn, h.keyPhase);
     if (plain < 0) {
       if (plain === OpenResult.AEAD_LIMIT_REACHED)
         this.closeWithError(now, TransportErrorCode.AEAD_LIMIT_REACHED, 'AEAD limit reached');
@@ -484,31 +354,29 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.packetsReceived++;
     this.lastActivity = now;
     this.ackElicitingSinceReceive = false;
-    if (state === 'closing' || state === 'draining') {
-      this.onPacketWhileClosing(buf, headerLength, plain);
+    if (kind === 'closing' || kind === 'draining') {
+      this.onPacketWhileClosing(rx, headerLength, plain);
       return;
     }
-    if (reserved !== 0) {
+    if (h.reservedBits !== 0) {
       this.closeWithError(now, TransportErrorCode.PROTOCOL_VIOLATION, 'reserved header bits set');
       return;
     }
-    if (!this.handshakeConfirmed) this.confirmHandshake();
-    const newest = pn > this.ackTracker.largest;
-    if (!this.sameAddress(from)) {
-      if (!newest) return; // reordered packet from an old path: ignore rather than flap
-      this.path.migrate(from, this.random);
+    if (!this.handshake.confirmed) this.confirmHandshake();
+    if (!this.paths.active.is(from)) {
+      if (pn <= this.ackTracker.largest) return; // reordered packet from an old path: ignore rather than flap
+      this.paths.follow(from, this.random);
       this.events.push({ type: 'path-changed', connection: this, remote: from });
     }
-    this.path.onReceived(length);
+    this.paths.active.onReceived(length);
     let ackEliciting = false;
     try {
-      const d = this.decoder.reset(buf, headerLength, headerLength + plain);
+      const d = this.decoder.reset(rx, headerLength, headerLength + plain);
       for (let f = d.next(); f !== null; f = d.next()) {
         const t = f.type;
         if (t !== FrameType.Ack && t !== FrameType.Padding && t !== FrameType.Close) ackEliciting = true;
-        const handler = FRAME_HANDLERS[t];
-        if (handler !== undefined) handler(this, f, now);
-        if ((this.stateValue as State) !== 'established') break;
+        this.onFrame(f, now);
+        if (this.machine.kind !== 'established') break;
       }
     } catch (e) {
       if (e instanceof WireError) {
@@ -521,417 +389,132 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
-    this.flushOpenedEvents();
+    this.streams.flushOpenedEvents();
     this.maybeFinishGracefulClose(now);
   }
 
-  private flushOpenedEvents(): void {
-    const opened = this.streams.newlyOpened;
-    if (opened.length === 0) return;
-    for (const id of opened) this.events.push({ type: 'stream-opened', connection: this, streamId: id });
-    opened.length = 0;
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Frame handling (called from frame-handlers.ts)
-
-  onAckFrame(ack: AckInfo, now: number): void {
-    const ok = this.recovery.onAck(ack, now, this.handshakeConfirmed);
-    if (!ok) throw protocolError(TransportErrorCode.PROTOCOL_VIOLATION, 'ACK of a packet never sent');
-  }
-
-  onStreamFrame(streamId: number, offset: number, data: Uint8Array, fin: boolean): void {
-    const s = this.streams.getForFrame(streamId);
-    if (s === null) return;
-    if (this.streams.newlyOpened.length > 0) this.flushOpenedEvents();
-    const recv = s.recv;
-    const fc = s.recvFc;
-    if (recv === null || fc === null)
-      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `STREAM on send-only stream ${streamId}`);
-    const end = offset + data.length;
-    if (recv.finalSize >= 0 && (end > recv.finalSize || (fin && end !== recv.finalSize))) {
-      throw protocolError(TransportErrorCode.FINAL_SIZE_ERROR, `stream ${streamId} data beyond its final size`);
-    }
-    if (fin) {
-      if (recv.highestReceived > end)
-        throw protocolError(TransportErrorCode.FINAL_SIZE_ERROR, `stream ${streamId} FIN below received data`);
-      recv.finalSize = end;
-    }
-    if (end > fc.limit)
-      throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, `stream ${streamId} exceeded its flow-control limit`);
-    let increase: number;
-    const discarding = s.recvResetCode >= 0 || s.stopSending !== Signal.None;
-    if (discarding) {
-      increase = Math.max(0, end - recv.highestReceived);
-      recv.highestReceived += increase;
-    } else {
-      // readable is only compared while no 'stream-readable' is outstanding (saves two lookups per
-      // packet while the application has not drained the stream yet).
-      const before = s.readableNotified ? 0 : recv.readable;
-      increase = recv.insert(offset, data);
-      this.streamBytesReceived += increase;
-      if (!s.readableNotified && (recv.readable > before || (fin && recv.complete))) {
-        s.readableNotified = true;
-        // One event object per stream, reused: it carries nothing that changes.
-        s.readableEvent ??= { type: 'stream-readable', connection: this, streamId };
-        this.events.push(s.readableEvent);
+  /**
+   * Routes one frame to its owner (cf. aioquic's frame table). Violations throw TransportError, which
+   * receiveShort turns into a CLOSE with the error's transport code.
+   */
+  private onFrame(f: Frame, now: number): void {
+    switch (f.type) {
+      case FrameType.Ack:
+        if (!this.recovery.onAck(f, now, this.handshake.confirmed))
+          throw protocolError(TransportErrorCode.PROTOCOL_VIOLATION, 'ACK of a packet never sent');
+        return;
+      case FrameType.Stream:
+        this.streams.onStreamFrame(f, now);
+        return;
+      case FrameType.ResetStream:
+        this.streams.onResetStreamFrame(f, now);
+        return;
+      case FrameType.StopSending:
+        this.streams.onStopSendingFrame(f);
+        return;
+      case FrameType.MaxData:
+        this.streams.onMaxDataFrame(f);
+        return;
+      case FrameType.MaxStreamData:
+        this.streams.onMaxStreamDataFrame(f);
+        return;
+      case FrameType.MaxStreamsBidi:
+      case FrameType.MaxStreamsUni:
+        this.streams.onMaxStreamsFrame(f);
+        return;
+      case FrameType.StreamDataBlocked:
+        this.streams.onStreamDataBlockedFrame(f);
+        return;
+      case FrameType.PathChallenge:
+        this.paths.active.onChallenge(f.data);
+        return;
+      case FrameType.PathResponse: {
+        const validated = this.paths.onResponse(f.data, now);
+        if (validated !== null) this.events.push({ type: 'path-changed', connection: this, remote: validated.remote });
+        return;
       }
+      case FrameType.Close:
+        this.enterDraining(now, { errorCode: f.errorCode, application: f.application, reason: f.reason, remote: true });
+        return;
+      case FrameType.Datagram:
+        if (this.config.maxDatagramFrameSize === 0 || f.data.length > this.config.maxDatagramFrameSize)
+          throw protocolError(TransportErrorCode.PROTOCOL_VIOLATION, 'DATAGRAM larger than advertised');
+        this.events.push({ type: 'datagram', connection: this, data: f.data.slice() });
+        return;
+      default:
+        // PADDING, PING (the ACK is the answer), DATA_BLOCKED (informational, RFC 9000 §19.12: our
+        // window updates follow consumption), NEW/RETIRE_CONNECTION_ID (one connection ID per side).
+        return;
     }
-    fc.onReceived(increase);
-    if (!this.connRecvFc.onReceived(increase)) {
-      throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, 'connection flow-control limit exceeded');
-    }
-    if (discarding) {
-      if (increase > 0) this.consumeConnection(increase);
-      if (fin) this.maybeRemove(s);
-    }
   }
 
-  onResetStreamFrame(streamId: number, errorCode: number, finalSize: number): void {
-    const s = this.streams.getForFrame(streamId);
-    if (s === null) return;
-    if (this.streams.newlyOpened.length > 0) this.flushOpenedEvents();
-    const recv = s.recv;
-    const fc = s.recvFc;
-    if (recv === null || fc === null)
-      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `RESET_STREAM on send-only stream ${streamId}`);
-    if ((recv.finalSize >= 0 && recv.finalSize !== finalSize) || finalSize < recv.highestReceived) {
-      throw protocolError(TransportErrorCode.FINAL_SIZE_ERROR, `stream ${streamId} reset with a different final size`);
-    }
-    if (finalSize > fc.limit)
-      throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, `stream ${streamId} final size beyond limit`);
-    if (s.recvResetCode >= 0 || s.finDelivered) return;
-    const increase = finalSize - recv.highestReceived;
-    recv.highestReceived = finalSize;
-    fc.onReceived(increase);
-    if (!this.connRecvFc.onReceived(increase))
-      throw protocolError(TransportErrorCode.FLOW_CONTROL_ERROR, 'connection flow-control limit exceeded');
-    // Everything not read is consumed for connection flow control (RFC 9000 §4.5).
-    const unread = finalSize - recv.readOffset;
-    recv.finalSize = finalSize;
-    recv.discard();
-    s.recvResetCode = errorCode;
-    if (unread > 0) this.consumeConnection(unread);
-    this.events.push({ type: 'stream-reset', connection: this, streamId, errorCode });
-    this.maybeRemove(s);
-  }
-
-  onStopSendingFrame(streamId: number, errorCode: number): void {
-    const s = this.streams.getForFrame(streamId);
-    if (s === null) return;
-    if (this.streams.newlyOpened.length > 0) this.flushOpenedEvents();
-    if (s.send === null)
-      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `STOP_SENDING on receive-only stream ${streamId}`);
-    if (s.stopReceivedCode >= 0) return;
-    s.stopReceivedCode = errorCode;
-    if (s.reset === Signal.None && !(s.finAcked && s.send.allAcked)) this.resetSendHalf(s, errorCode);
-    this.events.push({ type: 'stream-stop-sending', connection: this, streamId, errorCode });
-  }
-
-  onMaxDataFrame(maximum: number): void {
-    // Map#forEach with a module-level callback: no iterator or closure per frame.
-    if (this.connSendFc.update(maximum)) this.streams.streams.forEach(enqueueIfUnsent, this);
-  }
-
-  onMaxStreamDataFrame(streamId: number, maximum: number): void {
-    const s = this.streams.getForFrame(streamId);
-    if (s === null) return;
-    if (this.streams.newlyOpened.length > 0) this.flushOpenedEvents();
-    if (s.sendFc === null)
-      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `MAX_STREAM_DATA on receive-only stream ${streamId}`);
-    if (s.sendFc.update(maximum)) this.enqueueSend(s);
-  }
-
-  onMaxStreamsFrame(bidirectional: boolean, maximum: number): void {
-    this.streams.onMaxStreams(bidirectional, maximum);
-  }
-
-  onStreamDataBlockedFrame(streamId: number): void {
-    const s = this.streams.getForFrame(streamId);
-    if (s !== null && s.recv === null)
-      throw protocolError(TransportErrorCode.STREAM_STATE_ERROR, `STREAM_DATA_BLOCKED on send-only stream ${streamId}`);
-  }
-
-  onPathChallengeFrame(data: Uint8Array): void {
-    this.path.onChallenge(data);
-  }
-
-  onPathResponseFrame(data: Uint8Array): void {
-    this.path.onResponse(data);
-  }
-
-  onCloseFrame(application: boolean, errorCode: number, reason: string, now: number): void {
-    this.enterDraining(now, { errorCode, application, reason, remote: true });
-  }
-
-  onDatagramFrame(data: Uint8Array): void {
-    if (this.config.maxDatagramFrameSize === 0 || data.length > this.config.maxDatagramFrameSize) {
-      throw protocolError(TransportErrorCode.PROTOCOL_VIOLATION, 'DATAGRAM larger than advertised');
-    }
-    this.events.push({ type: 'datagram', connection: this, data: data.slice() });
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // SentFrameHandler: what acknowledged and lost packets carried
 
   onFrameAcked(kind: number, a: number, b: number, c: number): void {
-    switch (kind) {
-      case SentFrame.Stream:
-      case SentFrame.StreamFin: {
-        const s = this.streams.streams.get(a);
-        if (s === undefined || s.send === null) return;
-        s.send.onAck(b, c);
-        if (kind === SentFrame.StreamFin) s.finAcked = true;
-        if (s.writeBlocked && s.send.space > 0 && s.reset === Signal.None) {
-          s.writeBlocked = false;
-          s.writableEvent ??= { type: 'stream-writable', connection: this, streamId: a };
-          this.events.push(s.writableEvent);
-        }
-        this.maybeRemove(s);
-        return;
-      }
-      case SentFrame.ResetStream: {
-        const s = this.streams.streams.get(a);
-        if (s === undefined) return;
-        s.reset = Signal.Acked;
-        this.maybeRemove(s);
-        return;
-      }
-      case SentFrame.StopSending: {
-        const s = this.streams.streams.get(a);
-        if (s !== undefined) s.stopSending = Signal.Acked;
-        return;
-      }
-      case SentFrame.Ack:
-        this.ackTracker.onAckOfAck(a);
-        return;
-      default:
-        return;
-    }
+    if (kind === SentFrame.Ack) this.ackTracker.onAckOfAck(a);
+    else this.streams.onFrameAcked(kind, a, b, c);
   }
 
   onFrameLost(kind: number, a: number, b: number, c: number): void {
-    switch (kind) {
-      case SentFrame.Stream:
-      case SentFrame.StreamFin: {
-        const s = this.streams.streams.get(a);
-        if (s === undefined || s.send === null || s.reset !== Signal.None) return;
-        s.send.onLost(b, c);
-        if (kind === SentFrame.StreamFin && !s.finAcked) s.finPending = true;
-        this.enqueueSend(s);
-        return;
-      }
-      case SentFrame.MaxData:
-        this.maxDataPending = true;
-        return;
-      case SentFrame.MaxStreamData: {
-        const s = this.streams.streams.get(a);
-        if (s !== undefined && s.recv !== null && s.recv.finalSize < 0) {
-          s.maxStreamDataPending = true;
-          this.enqueueControl(s);
-        }
-        return;
-      }
-      case SentFrame.MaxStreamsBidi:
-        this.streams.maxStreamsPending[0] = true;
-        return;
-      case SentFrame.MaxStreamsUni:
-        this.streams.maxStreamsPending[1] = true;
-        return;
-      case SentFrame.ResetStream: {
-        const s = this.streams.streams.get(a);
-        if (s !== undefined && s.reset === Signal.Sent) {
-          s.reset = Signal.Pending;
-          this.enqueueControl(s);
-        }
-        return;
-      }
-      case SentFrame.StopSending: {
-        const s = this.streams.streams.get(a);
-        if (s !== undefined && s.stopSending === Signal.Sent && s.recvResetCode < 0 && !(s.recv?.complete ?? true)) {
-          s.stopSending = Signal.Pending;
-          this.enqueueControl(s);
-        }
-        return;
-      }
-      case SentFrame.PathChallenge:
-        this.path.onChallengeLost();
-        return;
-      default:
-        return;
-    }
+    if (kind === SentFrame.PathChallenge) this.paths.active.repeatChallenge();
+    else this.streams.onFrameLost(kind, a, b, c);
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Streams (ConnectionHandle)
+  // Application calls (ConnectionHandle)
 
-  get state(): State {
-    if (this.closeRequested && this.stateValue === 'established') return 'closing';
-    return this.stateValue;
+  get state(): ConnectionHandle['state'] {
+    return this.machine.reported;
   }
   get remoteAddress(): Address {
-    return this.path.remote;
+    return this.paths.active.remote;
   }
   get remotePublicKey(): Uint8Array | null {
     return this.remoteKey;
   }
+  /** Where the datagram written by the last pollTransmit goes (the active path, or a probed one). */
+  get transmitDestination(): Address {
+    return this.transmitTo;
+  }
 
   private assertOpen(): void {
-    if (this.stateValue !== 'established' || this.closeRequested) {
+    if (this.machine.reported !== 'established') {
       throw new TransportError(
         TransportErrorName.CONNECTION_CLOSED,
-        this.stateValue === 'handshaking' ? 'connection is still handshaking' : 'connection is closing or closed',
+        this.machine.kind === 'handshaking' ? 'connection is still handshaking' : 'connection is closing or closed',
         TransportErrorCode.NO_ERROR,
       );
     }
   }
 
-  private stream(streamId: number): Stream {
-    const s = this.streams.streams.get(streamId);
-    if (s === undefined) {
-      throw new TransportError(
-        TransportErrorName.UNKNOWN_STREAM,
-        `no open stream ${streamId}`,
-        TransportErrorCode.STREAM_STATE_ERROR,
-      );
-    }
-    return s;
-  }
-
   openStream(bidirectional: boolean): number {
     this.assertOpen();
-    return this.streams.open(bidirectional).id;
+    return this.streams.open(bidirectional);
   }
 
   write(streamId: number, data: Uint8Array): number {
     this.assertOpen();
-    const s = this.stream(streamId);
-    const send = s.send;
-    if (send === null || s.finRequested || s.reset !== Signal.None) {
-      throw new TransportError(
-        TransportErrorName.STREAM_STATE,
-        `stream ${streamId} is not writable`,
-        TransportErrorCode.STREAM_STATE_ERROR,
-      );
-    }
-    const n = send.write(data);
-    if (n < data.length) s.writeBlocked = true;
-    if (n > 0) this.enqueueSend(s);
-    return n;
+    return this.streams.write(streamId, data);
   }
 
   finish(streamId: number): void {
     this.assertOpen();
-    const s = this.stream(streamId);
-    if (s.send === null || s.reset !== Signal.None) {
-      throw new TransportError(
-        TransportErrorName.STREAM_STATE,
-        `stream ${streamId} is not writable`,
-        TransportErrorCode.STREAM_STATE_ERROR,
-      );
-    }
-    if (s.finRequested) return;
-    s.finRequested = true;
-    s.finPending = true;
-    this.enqueueSend(s);
+    this.streams.finish(streamId);
   }
 
   read(streamId: number, maxBytes: number = Infinity): StreamRead {
-    const s = this.streams.streams.get(streamId);
-    if (s === undefined) {
-      if (this.streams.wasClosed(streamId)) return READ_FIN;
-      throw new TransportError(
-        TransportErrorName.UNKNOWN_STREAM,
-        `no stream ${streamId}`,
-        TransportErrorCode.STREAM_STATE_ERROR,
-      );
-    }
-    const recv = s.recv;
-    const fc = s.recvFc;
-    if (recv === null || fc === null) {
-      throw new TransportError(
-        TransportErrorName.STREAM_STATE,
-        `stream ${streamId} is send-only`,
-        TransportErrorCode.STREAM_STATE_ERROR,
-      );
-    }
-    if (s.recvResetCode >= 0) {
-      s.recvResetDelivered = true;
-      this.maybeRemove(s);
-      return { kind: 'reset', errorCode: s.recvResetCode };
-    }
-    const data = recv.read(maxBytes > 0 ? maxBytes : Infinity);
-    if (data !== null) {
-      const n = data.length;
-      if (this.stateValue === 'established') {
-        if (fc.onConsumed(n, this.now, this.rtt.smoothedRtt) && recv.finalSize < 0) {
-          s.maxStreamDataPending = true;
-          this.enqueueControl(s);
-        }
-        this.connRecvFc.ensureWindow(fc.window * 1.5);
-        this.consumeConnection(n);
-      }
-      if (recv.readable === 0) s.readableNotified = false;
-      return { kind: 'data', data };
-    }
-    if (recv.finished) {
-      s.finDelivered = true;
-      this.maybeRemove(s);
-      return READ_FIN;
-    }
-    s.readableNotified = false;
-    if (this.stateValue !== 'established') return { kind: 'reset', errorCode: this.closeInfo?.errorCode ?? 0 };
-    return READ_BLOCKED;
-  }
-
-  private consumeConnection(n: number): void {
-    if (this.connRecvFc.onConsumed(n, this.now, this.rtt.smoothedRtt)) this.maxDataPending = true;
+    const closed = this.machine.kind === 'established' ? null : (this.closeInfo?.errorCode ?? 0);
+    return this.streams.read(streamId, maxBytes, this.now, closed);
   }
 
   resetStream(streamId: number, errorCode: number): void {
     this.assertOpen();
-    const s = this.stream(streamId);
-    if (s.send === null) {
-      throw new TransportError(
-        TransportErrorName.STREAM_STATE,
-        `stream ${streamId} is receive-only`,
-        TransportErrorCode.STREAM_STATE_ERROR,
-      );
-    }
-    if (s.reset !== Signal.None || (s.finAcked && s.send.allAcked)) return;
-    this.resetSendHalf(s, errorCode);
-  }
-
-  private resetSendHalf(s: Stream, errorCode: number): void {
-    const send = s.send;
-    if (send === null) return;
-    s.reset = Signal.Pending;
-    s.resetCode = errorCode;
-    s.resetFinalSize = send.unsent;
-    s.finPending = false;
-    send.discard();
-    this.enqueueControl(s);
+    this.streams.reset(streamId, errorCode);
   }
 
   stopSending(streamId: number, errorCode: number): void {
     this.assertOpen();
-    const s = this.stream(streamId);
-    const recv = s.recv;
-    if (recv === null) {
-      throw new TransportError(
-        TransportErrorName.STREAM_STATE,
-        `stream ${streamId} is send-only`,
-        TransportErrorCode.STREAM_STATE_ERROR,
-      );
-    }
-    if (s.stopSending !== Signal.None || s.recvResetCode >= 0) return;
-    const unread = recv.highestReceived - recv.readOffset;
-    recv.discard();
-    if (unread > 0) this.consumeConnection(unread);
-    s.stopSending = recv.complete ? Signal.Acked : Signal.Pending;
-    s.stopCode = errorCode;
-    if (s.stopSending === Signal.Pending) this.enqueueControl(s);
-    this.maybeRemove(s);
+    this.streams.stopSending(streamId, errorCode, this.now);
   }
 
   sendDatagram(data: Uint8Array): boolean {
@@ -951,25 +534,23 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     return Math.max(0, Math.min(peer, this.maxSize - SHORT_OVERHEAD - 3));
   }
 
-  private maybeRemove(s: Stream): void {
-    if (s.sendDone && s.recvDone) this.streams.remove(s);
-  }
-
-  /** Puts a stream with data to send in the send queue (once). */
-  enqueueSend(s: Stream): void {
-    if (s.queued) return;
-    s.queued = true;
-    this.sendQueue.push(s);
-  }
-
-  private enqueueControl(s: Stream): void {
-    if (s.controlQueued) return;
-    s.controlQueued = true;
-    this.controlQueue.push(s);
+  /**
+   * Validates `remote` as a new path to the peer (RFC 9000 §8.2, §9): PATH_CHALLENGE at the next
+   * pollTransmit, whatever the congestion window, repeated on its own timer. When the PATH_RESPONSE
+   * arrives the active path switches to `remote` ('path-changed'); when validation fails (three PTOs,
+   * at least three initial PTOs, RFC 9000 §8.2.4) the connection stays on its current path
+   * ('path-validation-failed').
+   */
+  probePath(remote: Address): void {
+    this.assertOpen();
+    const maxAckDelay = this.recovery.peerMaxAckDelay;
+    const pto = this.rtt.pto(maxAckDelay);
+    const initialPto = 3 * this.config.initialRttMs + maxAckDelay;
+    this.paths.probe(remote, this.random, this.now, pto, 3 * Math.max(pto, initialPto));
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Close
+  // Close (the states and their transitions: connection-state.ts)
 
   close(errorCode = 0, reason = ''): void {
     this.closeAt(this.now, errorCode, reason);
@@ -977,27 +558,26 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   /** close() with an explicit time (the endpoint passes `now`; close() uses the last known time). */
   closeAt(now: number, errorCode = 0, reason = ''): void {
-    const st = this.stateValue;
-    if (st === 'closing' || st === 'draining' || st === 'closed') return;
-    if (errorCode !== 0 || st === 'handshaking') {
+    const kind = this.machine.kind;
+    if (kind === 'closing' || kind === 'draining' || kind === 'closed') return;
+    if (errorCode !== 0 || kind === 'handshaking') {
       // Nothing can have been written yet during the handshake: closing then is an abort.
       this.abort(now, { application: true, errorCode, reason });
       return;
     }
-    this.closeRequested = true;
-    this.closeFrame = { application: true, errorCode: 0, reason };
+    this.machine.established({ application: true, errorCode: 0, reason });
     this.maybeFinishGracefulClose(now);
   }
 
   /** Aborts with a transport error code (protocol violation, endpoint shutdown). */
   closeWithError(now: number, errorCode: number, reason: string): void {
-    const st = this.stateValue;
-    if (st === 'closing' || st === 'draining' || st === 'closed') return;
+    const kind = this.machine.kind;
+    if (kind === 'closing' || kind === 'draining' || kind === 'closed') return;
     this.abort(now, { application: false, errorCode, reason });
   }
 
-  private abort(now: number, frame: { application: boolean; errorCode: number; reason: string }): void {
-    if (this.stateValue === 'handshaking' || this.protection === null) {
+  private abort(now: number, frame: OutgoingClose): void {
+    if (this.machine.kind === 'handshaking' || this.protection === null) {
       this.finishClosed(now, { ...frame, remote: false });
       return;
     }
@@ -1006,17 +586,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   /** Graceful close: once every stream's data and FIN (or reset) is acknowledged, send CLOSE. */
   private maybeFinishGracefulClose(now: number): void {
-    if (!this.closeRequested || this.stateValue !== 'established') return;
-    if (this.datagramQueue.length > 0) return;
-    for (const s of this.streams.streams.values()) {
-      const send = s.send;
-      if (send === null) continue;
-      if (s.reset === Signal.Pending) return;
-      if (s.reset !== Signal.None) continue;
-      if (!send.allAcked || send.hasRetransmit()) return;
-      if (s.finRequested && !s.finAcked) return;
-    }
-    this.enterClosing(now, this.closeFrame ?? { application: true, errorCode: 0, reason: '' });
+    const s = this.machine.state;
+    if (s.kind !== 'established' || s.gracefulClose === null) return;
+    if (this.datagramQueue.length > 0 || !this.streams.allSendsSettled) return;
+    this.enterClosing(now, s.gracefulClose);
   }
 
   /**
@@ -1032,54 +605,43 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     } catch {
       return;
     }
-    if (this.stateValue === 'closing' && hasClose) {
-      this.stateValue = 'closed';
-      this.closeFramePending = false;
+    const kind = this.machine.kind;
+    if (kind === 'closing' && hasClose) {
+      this.machine.closed();
       return;
     }
-    if (this.stateValue === 'draining' && !hasClose) return;
-    this.closeFramePending = true;
+    if (kind === 'draining' && !hasClose) return;
+    this.machine.repeatCloseFrame();
   }
 
   private closePeriod(): number {
     return 3 * this.rtt.pto(this.recovery.peerMaxAckDelay);
   }
 
-  private enterClosing(now: number, frame: { application: boolean; errorCode: number; reason: string }): void {
-    this.stateValue = 'closing';
-    this.closeRequested = false;
-    this.closeFrame = frame;
-    this.closeFramePending = true;
+  private enterClosing(now: number, frame: OutgoingClose): void {
+    this.machine.closing(frame);
     const pto = this.rtt.pto(this.recovery.peerMaxAckDelay);
-    this.closeRetransmits = 0;
-    this.closeRetransmitAt = now + pto;
+    this.timers.set(Timer.CloseRetransmit, now + pto);
     // Closing lasts until the peer answers our CLOSE, at most as long as the peer would wait before
     // timing out itself (the idle timeout): only then can the peer miss the close altogether.
-    this.closeDeadline =
-      now +
-      Math.max(
-        this.closePeriod(),
-        this.idleTimeoutMs > 0 ? this.idleTimeoutMs : MAX_CLOSE_RETRANSMITS_WITHOUT_IDLE * MAX_CLOSE_INTERVAL_MS,
-      );
+    const longest =
+      this.idleTimeoutMs > 0 ? this.idleTimeoutMs : MAX_CLOSE_RETRANSMITS_WITHOUT_IDLE * MAX_CLOSE_INTERVAL_MS;
+    this.timers.set(Timer.Close, now + Math.max(this.closePeriod(), longest));
     this.recovery.discardAll();
     this.reportClosed({ ...frame, remote: false });
   }
 
   private enterDraining(now: number, reason: CloseReason): void {
-    this.stateValue = 'draining';
-    this.closeRequested = false;
     // Answer with one CLOSE (RFC 9000 §10.2.2 allows it): it tells the closer we got its CLOSE.
-    this.closeFrame = { application: false, errorCode: TransportErrorCode.NO_ERROR, reason: '' };
-    this.closeFramePending = true;
-    this.closeDeadline = now + this.closePeriod();
+    this.machine.draining({ application: false, errorCode: TransportErrorCode.NO_ERROR, reason: '' });
+    this.timers.set(Timer.Close, now + this.closePeriod());
     this.recovery.discardAll();
     this.reportClosed(reason);
   }
 
   private finishClosed(_now: number, reason: CloseReason): void {
-    this.stateValue = 'closed';
-    this.closeRequested = false;
-    this.closeDeadline = Infinity;
+    this.machine.closed();
+    this.timers.stop(Timer.Close);
     this.recovery.discardAll();
     this.reportClosed(reason);
   }
@@ -1087,15 +649,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private reportClosed(reason: CloseReason): void {
     if (this.closeInfo !== null) return;
     this.closeInfo = reason;
-    this.handshakeDatagram = null;
-    this.handshake?.destroy();
-    this.handshake = null;
+    this.handshake.abandon();
     this.events.push({ type: 'closed', connection: this, reason });
   }
 
   /** The connection is closed and no longer needs routing. */
   get isFinished(): boolean {
-    return this.stateValue === 'closed';
+    return this.machine.kind === 'closed';
   }
 
   get closeReason(): CloseReason | null {
@@ -1103,163 +663,216 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Timers
+  // Timers (timers.ts): one table, the minimum out, the expired rows run in table order
+
+  /** The timers the current state runs (send timers only once there are keys to send with). */
+  private timerMask(): number {
+    const kind = this.machine.kind;
+    if (kind === 'closing' || kind === 'draining') return CLOSE_TIMERS;
+    return this.protection === null ? OPEN_TIMERS & ~SEND_TIMERS : OPEN_TIMERS;
+  }
 
   nextDeadline(): number {
-    const st = this.stateValue;
-    if (st === 'closed') return Infinity;
-    if (st === 'closing' || st === 'draining') return Math.min(this.closeDeadline, this.closeRetransmitAt);
-    this.updateTimerFields();
-    let t = this.idleAt;
-    if (st === 'handshaking') {
-      t = Math.min(t, this.handshakeDeadline);
-    }
-    if (this.handshakeRetransmitAt < t) t = this.handshakeRetransmitAt;
-    // While the anti-amplification limit blocks sending, no send timer is armed (RFC 9002
-    // §6.2.2.1): a packet from the peer re-opens the budget. The loss/PTO timer is also off while
-    // probes wait to be sent.
-    if (this.protection !== null && this.path.budget >= MIN_PACKET_SIZE) {
-      const loss = this.probesPending > 0 ? Infinity : this.recovery.deadline();
-      if (loss < t) t = loss;
-      const ack = this.ackTracker.pending && !this.ackTracker.immediate ? this.ackTracker.deadline : Infinity;
-      if (ack < t) t = ack;
-      const ka = this.keepAliveAt;
-      if (ka < t) t = ka;
-      if (this.pacingDeadline < t) t = this.pacingDeadline;
-    }
-    return t;
+    this.updateDeadline();
+    return this.deadlineValue;
   }
 
   /**
-   * Idle and keep-alive deadlines into idleAt / keepAliveAt (Infinity when not armed). Fields, not
-   * return values: a double returned from a call V8 does not inline is boxed, and nextDeadline() runs
-   * every service turn (hot path).
+   * nextDeadline() into a field, read through `deadline`: the endpoint asks every connection at every
+   * service turn (hot path), and a double returned from a call V8 does not inline is boxed.
    */
-  private updateTimerFields(): void {
-    const st = this.stateValue;
-    const idle = this.idleTimeoutMs;
-    if (st === 'handshaking' || idle <= 0) {
-      this.idleAt = Infinity;
-    } else {
-      const timeout = Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
-      this.idleAt = this.lastActivity + timeout;
+  updateDeadline(): void {
+    if (this.machine.kind === 'closed') {
+      this.deadlineValue = Infinity;
+      return;
     }
-    const keepAlive = this.config.keepAliveIntervalMs;
-    if (st !== 'established' || keepAlive <= 0 || this.pingPending) {
-      this.keepAliveAt = Infinity;
-    } else {
-      const interval = idle > 0 ? Math.min(keepAlive, idle / 2) : keepAlive;
-      this.keepAliveAt = Math.max(this.lastAckElicitingSent, this.lastActivity) + interval;
-    }
+    let mask = this.timerMask();
+    // While the anti-amplification limit blocks sending, no send timer is armed (RFC 9002 §6.2.2.1):
+    // a packet from the peer re-opens the budget.
+    if ((mask & SEND_TIMERS) !== 0 && this.paths.active.budget < MIN_PACKET_SIZE) mask &= ~SEND_TIMERS;
+    this.armTimers(mask);
+    const at = this.timers.at;
+    let t = Infinity;
+    for (let i = 0; i < TIMER_COUNT; i++) if ((mask & (1 << i)) !== 0 && (at[i] as number) < t) t = at[i] as number;
+    this.deadlineValue = t;
+  }
+
+  /** The deadline the last updateDeadline() computed. */
+  get deadline(): number {
+    return this.deadlineValue;
   }
 
   onTimeout(now: number): void {
     this.now = now;
-    const st = this.stateValue;
-    if (st === 'closed') return;
-    if (st === 'closing' || st === 'draining') {
-      if (now >= this.closeDeadline && !this.closeFramePending) {
-        this.stateValue = 'closed';
-      } else if (st === 'closing' && now >= this.closeRetransmitAt) {
-        this.closeRetransmits++;
-        this.closeFramePending = true;
+    if (this.machine.kind === 'closed') return;
+    const mask = this.timerMask();
+    const at = this.timers.at;
+    for (let i = 0; i < TIMER_COUNT; i++) {
+      const bit = 1 << i;
+      if ((mask & bit) === 0) continue;
+      // Derived rows are computed just before they are checked: an earlier row may have changed
+      // what they derive from (a PTO sets pingPending, which holds the keep-alive).
+      this.armTimers(bit);
+      if (now < (at[i] as number)) continue;
+      if (!this.runTimer(i as Timer, now)) return;
+    }
+  }
+
+  /**
+   * Writes the rows in `mask` that derive from other state (recovery, ACK tracker, handshake, paths,
+   * activity); Close, CloseRetransmit and Pacing are set where they start. Hot path: values go
+   * straight into the Float64Array (see TimerTable).
+   */
+  private armTimers(mask: number): void {
+    const at = this.timers.at;
+    const kind = this.machine.kind;
+    if ((mask & TIMER_BIT_HANDSHAKE_TIMEOUT) !== 0)
+      at[Timer.HandshakeTimeout] = kind === 'handshaking' ? this.handshakeDeadline : Infinity;
+    if ((mask & TIMER_BIT_IDLE) !== 0) {
+      const idle = this.idleTimeoutMs;
+      at[Timer.Idle] =
+        kind === 'handshaking' || idle <= 0
+          ? Infinity
+          : this.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
+    }
+    if ((mask & TIMER_BIT_HANDSHAKE_RETRANSMIT) !== 0) at[Timer.HandshakeRetransmit] = this.handshake.retransmitAt;
+    // The loss timer is off while probes wait to be sent.
+    if ((mask & TIMER_BIT_LOSS) !== 0)
+      at[Timer.LossDetection] = this.probesPending > 0 ? Infinity : this.recovery.deadline();
+    if ((mask & TIMER_BIT_ACK) !== 0) {
+      const a = this.ackTracker;
+      at[Timer.AckDelay] = a.pending && !a.immediate ? a.deadline : Infinity;
+    }
+    if ((mask & TIMER_BIT_KEEP_ALIVE) !== 0) {
+      const keepAlive = this.config.keepAliveIntervalMs;
+      const idle = this.idleTimeoutMs;
+      if (kind !== 'established' || keepAlive <= 0 || this.pingPending) {
+        at[Timer.KeepAlive] = Infinity;
+      } else {
+        const interval = idle > 0 ? Math.min(keepAlive, idle / 2) : keepAlive;
+        at[Timer.KeepAlive] = Math.max(this.lastAckElicitingSent, this.lastActivity) + interval;
+      }
+    }
+    if ((mask & TIMER_BIT_PATH_VALIDATION) !== 0) at[Timer.PathValidation] = this.paths.deadline;
+  }
+
+  /** Runs an expired timer; false when it closed the connection (no later row runs). */
+  private runTimer(timer: Timer, now: number): boolean {
+    switch (timer) {
+      case Timer.Close:
+        if (this.machine.closeFramePending) return true; // send the CLOSE still owed first
+        this.machine.closed();
+        return false;
+      case Timer.CloseRetransmit: {
+        const retransmits = this.machine.retransmitCloseFrame();
+        if (retransmits === 0) return true; // draining: CLOSE only in answer to the peer's packets
         const pto = this.rtt.pto(this.recovery.peerMaxAckDelay);
         // Exponential backoff from one PTO, capped at max(PTO, 500 ms).
-        const interval = Math.min(pto * 2 ** Math.min(this.closeRetransmits, 16), Math.max(pto, MAX_CLOSE_INTERVAL_MS));
-        this.closeRetransmitAt = now + interval < this.closeDeadline ? now + interval : Infinity;
+        const interval = Math.min(pto * 2 ** Math.min(retransmits, 16), Math.max(pto, MAX_CLOSE_INTERVAL_MS));
+        const close = this.timers.at[Timer.Close] as number;
+        this.timers.set(Timer.CloseRetransmit, now + interval < close ? now + interval : Infinity);
+        return true;
       }
-      return;
-    }
-    if (st === 'handshaking' && now >= this.handshakeDeadline) {
-      this.finishClosed(now, {
-        errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
-        application: false,
-        reason: 'handshake timed out',
-        remote: false,
-      });
-      return;
-    }
-    this.updateTimerFields();
-    if (now >= this.idleAt) {
-      this.finishClosed(now, {
-        errorCode: TransportErrorCode.IDLE_TIMEOUT,
-        application: false,
-        reason: 'idle timeout',
-        remote: false,
-      });
-      return;
-    }
-    if (now >= this.handshakeRetransmitAt && this.handshakeDatagram !== null) {
-      this.handshakeSendPending = true;
-      this.handshakeBackoff = Math.min(this.handshakeBackoff + 1, MAX_HANDSHAKE_BACKOFF);
-      this.handshakeRetransmitAt = now + this.handshakeRetransmitPeriod();
-    }
-    if (this.protection === null) return;
-    if (this.probesPending === 0 && now >= this.recovery.deadline()) {
-      const probes = this.recovery.onTimeout(now);
-      if (probes > 0) {
-        this.probesPending = probes;
-        if (!this.hasSendable()) this.pingPending = true;
+      case Timer.HandshakeTimeout:
+        this.finishClosed(now, {
+          errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
+          application: false,
+          reason: 'handshake timed out',
+          remote: false,
+        });
+        return false;
+      case Timer.Idle:
+        this.finishClosed(now, {
+          errorCode: TransportErrorCode.IDLE_TIMEOUT,
+          application: false,
+          reason: 'idle timeout',
+          remote: false,
+        });
+        return false;
+      case Timer.HandshakeRetransmit:
+        this.handshake.onTimeout(now);
+        return true;
+      case Timer.LossDetection: {
+        const probes = this.recovery.onTimeout(now);
+        if (probes > 0) {
+          this.probesPending = probes;
+          if (!this.hasSendable()) this.pingPending = true;
+        }
+        return true;
       }
+      case Timer.KeepAlive:
+        this.pingPending = true;
+        return true;
+      case Timer.Pacing:
+        this.timers.stop(Timer.Pacing);
+        return true;
+      case Timer.PathValidation:
+        for (const remote of this.paths.onTimeout(now))
+          this.events.push({ type: 'path-validation-failed', connection: this, remote });
+        return true;
+      default:
+        // AckDelay: the ACK goes out with the next pollTransmit (AckTracker.wantsAck).
+        return true;
     }
-    this.updateTimerFields(); // the recovery timer may have set pingPending
-    if (now >= this.keepAliveAt) this.pingPending = true;
-    if (now >= this.pacingDeadline) this.pacingDeadline = Infinity;
   }
 
   // ---------------------------------------------------------------------------------------------
   // Sending
 
   private hasSendable(): boolean {
-    if (this.pingPending || this.maxDataPending || this.datagramQueue.length > 0) return true;
-    if (this.controlQueue.length > 0 || this.streams.maxStreamsPending[0] || this.streams.maxStreamsPending[1])
-      return true;
-    if (this.path.hasPending) return true;
-    return this.sendQueue.length > 0;
+    return (
+      this.pingPending || this.datagramQueue.length > 0 || this.streams.hasSendable || this.paths.active.hasPending
+    );
   }
 
   /**
-   * Writes the next datagram into buf and returns its length (0 when nothing is due). The
-   * destination is remoteAddress. Hot path.
+   * Writes the next datagram into buf and returns its length (0 when nothing is due); it goes to
+   * transmitDestination. Hot path.
    */
   pollTransmit(now: number, buf: Uint8Array): number {
     this.now = now;
-    const st = this.stateValue;
-    if (st === 'closed') return 0;
-    if (this.handshakeSendPending && this.handshakeDatagram !== null) {
-      const d = this.handshakeDatagram;
-      if (!this.path.canSend(d.length)) return 0;
-      this.handshakeSendPending = false;
-      buf.set(d, 0);
-      this.path.onSent(d.length);
-      this.bytesSent += d.length;
+    const kind = this.machine.kind;
+    if (kind === 'closed') return 0;
+    const active = this.paths.active;
+    this.transmitTo = active.remote;
+    const flight = this.handshake.dueFlight;
+    if (flight !== null) {
+      if (!active.canSend(flight.length)) return 0;
+      this.handshake.flightSent();
+      buf.set(flight, 0);
+      active.onSent(flight.length);
+      this.bytesSent += flight.length;
       this.packetsSent++;
-      return d.length;
+      return flight.length;
     }
     const protection = this.protection;
     if (protection === null) return 0;
-    if (st === 'closing' || st === 'draining') {
-      if (!this.closeFramePending) return 0;
-      this.closeFramePending = false;
-      return this.buildClosePacket(buf, protection);
+    if (kind === 'closing' || kind === 'draining') {
+      const frame = this.machine.takeCloseFrame();
+      return frame === null ? 0 : this.buildClosePacket(buf, protection, frame);
+    }
+    if (this.paths.probing) {
+      const probe = this.paths.dueProbe();
+      if (probe !== null) return this.buildProbePacket(now, buf, protection, probe);
     }
     // Unvalidated address: stay within the anti-amplification budget (smaller packets are fine).
-    const maxSize = Math.min(this.txBuf.length, buf.length, this.path.budget);
+    const maxSize = Math.min(active.maxDatagramSize, buf.length, active.budget);
     if (maxSize < MIN_PACKET_SIZE) return 0;
-    const cc = this.recovery.cc;
+    const recovery = this.recovery;
+    const cc = recovery.cc;
     let canSendData = this.probesPending > 0 || this.hasSendable();
-    if (!canSendData) this.recovery.pacingLimited = false; // nothing ready: not held by the pacer
+    if (!canSendData) recovery.pacingLimited = false; // nothing ready: not held by the pacer
     if (canSendData && this.probesPending === 0) {
-      if (this.recovery.bytesInFlight + maxSize > cc.window) {
+      if (recovery.bytesInFlight + maxSize > cc.window) {
         canSendData = false;
       } else if (this.config.pacing) {
         this.pacer.update(cc.window, this.rtt.smoothedRtt, cc.pacingRate(this.rtt.smoothedRtt));
         const at = this.pacer.nextSendTime(now, maxSize);
         if (at > now) {
-          this.pacingDeadline = at;
+          this.timers.set(Timer.Pacing, at);
           canSendData = false;
           // Data was ready and only the pacer held it: the next packet counts as cwnd-limited.
-          this.recovery.pacingLimited = true;
+          recovery.pacingLimited = true;
         }
       }
     }
@@ -1302,11 +915,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     b.begin(buf, this.remoteCid, pn, pnLength, protection.sendKeyPhase, maxSize, record);
     if (this.ackTracker.pending && b.writeAck(this.ackTracker, now)) this.ackTracker.onAckSent();
     if (canSendData) {
-      this.writeControlFrames(b);
+      this.paths.active.writeFrames(b, now);
+      this.streams.writeControlFrames(b);
       if (this.pingPending && b.writePing()) this.pingPending = false;
       while (this.datagramQueue.length > 0 && b.writeDatagram(this.datagramQueue[0] as Uint8Array))
         this.datagramQueue.shift();
-      this.writeStreamFrames(b);
+      this.streams.writeStreamFrames(b);
       if (this.probesPending > 0 && !b.ackEliciting) b.writePing();
     }
     if (b.isEmpty) {
@@ -1320,7 +934,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     record.inFlight = b.ackEliciting;
     recovery.nextPn = pn + 1;
     recovery.onPacketSent(record);
-    this.path.onSent(length);
+    this.paths.active.onSent(length);
     this.bytesSent += length;
     this.packetsSent++;
     if (b.ackEliciting) {
@@ -1335,82 +949,41 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     return length;
   }
 
-  private writeControlFrames(b: PacketBuilder): void {
-    this.path.writeFrames(b);
-    if (this.maxDataPending && b.writeMaxData(this.connRecvFc.limit)) this.maxDataPending = false;
-    const sm = this.streams;
-    if (sm.maxStreamsPending[0] && b.writeMaxStreams(true, sm.localMax[0] as number)) sm.maxStreamsPending[0] = false;
-    if (sm.maxStreamsPending[1] && b.writeMaxStreams(false, sm.localMax[1] as number)) sm.maxStreamsPending[1] = false;
-    if (this.dataBlockedPending && b.writeDataBlocked(this.connSendFc.limit)) this.dataBlockedPending = false;
-    const q = this.controlQueue;
-    for (let i = q.length; i > 0; i--) {
-      const s = q.shift() as Stream;
-      if (s.reset === Signal.Pending) {
-        if (b.writeResetStream(s.id, s.resetCode, s.resetFinalSize)) s.reset = Signal.Sent;
-      }
-      if (s.stopSending === Signal.Pending) {
-        if (b.writeStopSending(s.id, s.stopCode)) s.stopSending = Signal.Sent;
-      }
-      if (s.maxStreamDataPending && s.recvFc !== null) {
-        if (b.writeMaxStreamData(s.id, s.recvFc.limit)) s.maxStreamDataPending = false;
-      }
-      if (s.blockedPending && s.sendFc !== null) {
-        if (b.writeStreamDataBlocked(s.id, s.sendFc.limit)) s.blockedPending = false;
-      }
-      if (
-        s.reset === Signal.Pending ||
-        s.stopSending === Signal.Pending ||
-        s.maxStreamDataPending ||
-        s.blockedPending
-      ) {
-        q.push(s); // still something to send: stays queued
-      } else {
-        s.controlQueued = false;
-      }
+  /**
+   * A PATH_CHALLENGE to a probed path, padded to 1200 bytes (RFC 9000 §8.2.1). Outside congestion
+   * control (not in flight): it is no data and must not wait for the active path's window (RFC 9000
+   * §9.1); its repetition is the probe timer's, not loss recovery's.
+   */
+  private buildProbePacket(now: number, buf: Uint8Array, protection: PacketProtection, path: Path): number {
+    const recovery = this.recovery;
+    const pn = recovery.nextPn;
+    const pnLength = packetNumberLength(pn, recovery.largestAcked < 0 ? null : recovery.largestAcked);
+    const record = recovery.sent.acquire();
+    const b = this.builder;
+    const size = Math.min(path.maxDatagramSize, buf.length);
+    b.begin(this.txBuf, this.remoteCid, pn, pnLength, protection.sendKeyPhase, size, record);
+    path.writeProbeChallenge(b, now);
+    if (b.isEmpty) {
+      recovery.sent.release(record);
+      return 0;
     }
+    b.padTo(MIN_INITIAL_DATAGRAM_SIZE);
+    const length = b.finish(protection);
+    record.timeSent = now;
+    record.size = length;
+    record.ackEliciting = true;
+    record.inFlight = false;
+    recovery.nextPn = pn + 1;
+    recovery.onPacketSent(record);
+    path.onSent(length);
+    this.bytesSent += length;
+    this.packetsSent++;
+    buf.set(this.txView(length), 0);
+    this.transmitTo = path.remote;
+    return length;
   }
 
-  /** Round-robin over streams with something to send: each gets one frame per turn. */
-  private writeStreamFrames(b: PacketBuilder): void {
-    const q = this.sendQueue;
-    let turns = q.length;
-    while (turns-- > 0 && b.remaining > 8) {
-      const s = q.shift() as Stream;
-      const credit = this.connSendFc.available;
-      const wrote = s.reset === Signal.None ? b.writeStreamFrame(s, credit) : -1;
-      if (wrote > 0) {
-        this.connSendFc.used += wrote;
-        this.streamBytesSent += wrote;
-      }
-      if (s.hasSendable(this.connSendFc.available)) {
-        q.push(s); // back of the queue
-        if (wrote < 0) break; // did not fit: the packet is full
-      } else {
-        s.queued = false;
-        this.noteBlocked(s);
-      }
-    }
-  }
-
-  /** A stream left the send queue with unsent data: flow control blocks it, tell the peer once. */
-  private noteBlocked(s: Stream): void {
-    const send = s.send;
-    const fc = s.sendFc;
-    if (send === null || fc === null || !send.hasUnsent) return;
-    if (fc.available === 0 && fc.blockedSentAt !== fc.limit) {
-      fc.blockedSentAt = fc.limit;
-      s.blockedPending = true;
-      this.enqueueControl(s);
-    }
-    if (this.connSendFc.available === 0 && this.connSendFc.blockedSentAt !== this.connSendFc.limit) {
-      this.connSendFc.blockedSentAt = this.connSendFc.limit;
-      this.dataBlockedPending = true;
-    }
-  }
-
-  private buildClosePacket(buf: Uint8Array, protection: PacketProtection): number {
-    const frame = this.closeFrame;
-    if (frame === null) return 0;
+  private buildClosePacket(buf: Uint8Array, protection: PacketProtection, frame: OutgoingClose): number {
     const recovery = this.recovery;
     const pn = recovery.nextPn;
     const record = recovery.sent.acquire();
@@ -1439,8 +1012,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       packetsSent: this.packetsSent,
       packetsReceived: this.packetsReceived,
       packetsLost: this.recovery.packetsLost,
-      streamBytesSent: this.streamBytesSent,
-      streamBytesReceived: this.streamBytesReceived,
+      streamBytesSent: this.streams.bytesSent,
+      streamBytesReceived: this.streams.bytesReceived,
       datagramsDropped: this.datagramsDropped,
     };
   }

@@ -2,9 +2,17 @@ import { TransportError, TransportErrorCode, TransportErrorName } from './errors
 import type { KeyPair } from '../crypto/keys.js';
 import { readLongHeader } from '../wire/headers.js';
 import { CONNECTION_ID_LENGTH, LongPacketType, type LongHeader } from '../wire/types.js';
-import type { Address, ConnectionEvent, ConnectOptions, RandomSource, SansIoEndpoint, Transmit } from './api.js';
+import type {
+  Address,
+  ConnectionEvent,
+  ConnectOptions,
+  EventSink,
+  RandomSource,
+  SansIoEndpoint,
+  Transmit,
+} from './api.js';
 import { resolveConfig, type TransportConfig } from './config.js';
-import { TransportConnection, type EventSink } from './connection.js';
+import { TransportConnection } from './connection.js';
 import { Queue } from './queue.js';
 
 export interface TransportEndpointOptions {
@@ -158,7 +166,7 @@ export class TransportEndpoint implements SansIoEndpoint {
         this.droppedDatagrams++;
         return;
       }
-      conn.handleShort(datagram, len, from, now);
+      conn.receiveShort(datagram, len, from, now);
       return;
     }
     let header: LongHeader;
@@ -178,14 +186,14 @@ export class TransportEndpoint implements SansIoEndpoint {
       this.droppedDatagrams++;
       return;
     }
-    conn.handleLong(header, from, now);
+    conn.receiveLong(header, from, now);
   }
 
   private receiveInitial(header: LongHeader, from: Address, now: number): void {
     const key = this.initialKey(header.destinationConnectionId, from);
     const existing = this.byInitial.get(key);
     if (existing !== undefined) {
-      existing.handleLong(header, from, now);
+      existing.receiveLong(header, from, now);
       return;
     }
     if (this.closed || this.options.acceptIncoming === false) {
@@ -226,7 +234,7 @@ export class TransportEndpoint implements SansIoEndpoint {
       const length = conn.pollTransmit(now, buffer);
       if (length > 0) {
         this.rr = (idx + 1) % n;
-        this.transmit.destination = conn.remoteAddress;
+        this.transmit.destination = conn.transmitDestination;
         this.transmit.length = length;
         return this.transmit;
       }
@@ -243,7 +251,9 @@ export class TransportEndpoint implements SansIoEndpoint {
     const list = this.list;
     let t = Infinity;
     for (let i = 0; i < list.length; i++) {
-      const d = (list[i] as TransportConnection).nextDeadline();
+      const conn = list[i] as TransportConnection;
+      conn.updateDeadline();
+      const d = conn.deadline;
       if (d < t) t = d;
     }
     return t;
@@ -253,7 +263,8 @@ export class TransportEndpoint implements SansIoEndpoint {
     const list = this.list;
     for (let i = 0; i < list.length; i++) {
       const conn = list[i] as TransportConnection;
-      if (conn.nextDeadline() <= now) conn.onTimeout(now);
+      conn.updateDeadline();
+      if (conn.deadline <= now) conn.onTimeout(now);
     }
     this.sweep();
   }

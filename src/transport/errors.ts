@@ -42,6 +42,8 @@ export const TransportErrorName = {
   PROTOCOL: 'ERR_PUNCHLINE_TRANSPORT_PROTOCOL',
   FLOW_CONTROL: 'ERR_PUNCHLINE_FLOW_CONTROL',
   CONFIG: 'ERR_PUNCHLINE_TRANSPORT_CONFIG',
+  /** A broken invariant inside the transport (a bug): the connection closes with INTERNAL_ERROR. */
+  INTERNAL: 'ERR_PUNCHLINE_TRANSPORT_INTERNAL',
 } as const;
 export type TransportErrorName = (typeof TransportErrorName)[keyof typeof TransportErrorName];
 

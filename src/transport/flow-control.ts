@@ -80,4 +80,21 @@ export class SendFlowControl {
     this.limit = limit;
     return true;
   }
+  /** `bytes` more new data sent (connection level: the sum over streams). */
+  onSent(bytes: number): void {
+    this.used += bytes;
+  }
+  /** New data sent up to `offset` (stream level: the highest offset). */
+  onSentUpTo(offset: number): void {
+    this.used = offset;
+  }
+  /**
+   * true once per limit when the limit blocks sending: a DATA_BLOCKED / STREAM_DATA_BLOCKED is due
+   * (RFC 9000 §4.1), not repeated until the peer raises the limit.
+   */
+  takeBlocked(): boolean {
+    if (this.available !== 0 || this.blockedSentAt === this.limit) return false;
+    this.blockedSentAt = this.limit;
+    return true;
+  }
 }

@@ -16,8 +16,3 @@ export type {
 } from './congestion/controller.js';
 export { Ledbat, ledbatFactory } from './congestion/ledbat.js';
 export { NewReno, newRenoFactory } from './congestion/new-reno.js';
-export {
-  encodeTransportParameters,
-  decodeTransportParameters,
-  type TransportParameters,
-} from './transport-parameters.js';

@@ -13,7 +13,7 @@ import { AEAD_TAG_LENGTH, FrameType, MAX_CLOSE_REASON_BYTES, type AckRange } fro
 import { MAX_TRACKED_ACK_RANGES } from './config.js';
 import type { AckTracker } from './recovery/ack-tracker.js';
 import { SentFrame, type SentPacket } from './recovery/sent-packets.js';
-import type { Stream } from './streams/stream.js';
+import type { SendBuffer } from './streams/send-buffer.js';
 
 const textEncoder = new TextEncoder();
 
@@ -155,14 +155,23 @@ export class PacketBuilder {
     this.record(SentFrame.ResetStream, streamId, 0, 0);
     return true;
   }
-  writePathFrame(response: boolean, data: Uint8Array): boolean {
+  /** PATH_CHALLENGE / PATH_RESPONSE; a challenge is recorded (repeated on loss) unless `recordChallenge` is false. */
+  writePathFrame(response: boolean, data: Uint8Array, recordChallenge = true): boolean {
     if (1 + data.length > this.remaining) return false;
     this.buf[this.offset] = response ? FrameType.PathResponse : FrameType.PathChallenge;
     this.buf.set(data, this.offset + 1);
     this.offset += 1 + data.length;
     this.ackEliciting = true;
-    if (!response) this.record(SentFrame.PathChallenge, 0, 0, 0);
+    if (!response && recordChallenge) this.record(SentFrame.PathChallenge, 0, 0, 0);
     return true;
+  }
+
+  /** PADDING up to a datagram of `datagramLength` bytes once sealed (or as far as the packet allows). */
+  padTo(datagramLength: number): void {
+    const target = Math.min(this.limit, datagramLength - AEAD_TAG_LENGTH);
+    if (target <= this.offset) return;
+    this.buf.fill(FrameType.Padding, this.offset, target);
+    this.offset = target;
   }
 
   /** CLOSE (not ack-eliciting). The reason is truncated to fit. */
@@ -197,52 +206,24 @@ export class PacketBuilder {
   }
 
   /**
-   * One STREAM frame for `s`: a retransmission if any is queued, else new data within `credit`
-   * (connection flow control) and the stream's own limit, plus FIN when it reaches the end.
-   * Returns the new (never sent before) bytes written, or -1 when nothing was written.
+   * Bytes of stream data (at most `available`) a STREAM frame for `streamId` at `offset` can carry in
+   * this packet: 0 when only a header (a FIN) fits, -1 when not even that does.
    */
-  writeStreamFrame(s: Stream, credit: number): number {
-    const sb = s.send;
-    const fc = s.sendFc;
-    if (sb === null || fc === null) return -1;
+  streamDataRoom(streamId: number, offset: number, available: number): number {
     const space = this.remaining;
-    if (space < 4) return -1;
-    if (sb.hasRetransmit()) {
-      const off = sb.nextRetransmitOffset();
-      const avail = sb.nextRetransmitLength(space);
-      const hdr = streamFrameHeaderLength(s.id, off, Math.min(avail, space));
-      const len = Math.min(avail, space - hdr);
-      if (len <= 0) return -1;
-      const fin = s.finPending && s.finRequested && off + len === sb.end && sb.unsent === sb.end;
-      this.offset = writeStreamFrameHeader(this.buf, this.offset, s.id, off, len, fin);
-      sb.copyTo(off, len, this.buf, this.offset);
-      this.offset += len;
-      sb.markRetransmitted(off, len);
-      if (fin) s.finPending = false;
-      this.ackEliciting = true;
-      this.streamBytes += len;
-      this.record(fin ? SentFrame.StreamFin : SentFrame.Stream, s.id, off, len);
-      return 0;
-    }
-    const off = sb.unsent;
-    const avail = Math.min(sb.end - off, fc.limit - off, credit);
-    const finWanted = s.finPending && s.finRequested;
-    if (avail <= 0 && !(finWanted && off === sb.end)) return -1;
-    const hdr = streamFrameHeaderLength(s.id, off, Math.max(0, Math.min(avail, space)));
-    const len = Math.max(0, Math.min(avail, space - hdr));
-    if (len === 0 && !(finWanted && off === sb.end)) return -1;
+    const hdr = streamFrameHeaderLength(streamId, offset, Math.max(0, Math.min(available, space)));
     if (space - hdr < 0) return -1;
-    const fin = finWanted && off + len === sb.end;
-    this.offset = writeStreamFrameHeader(this.buf, this.offset, s.id, off, len, fin);
-    sb.copyTo(off, len, this.buf, this.offset);
-    this.offset += len;
-    sb.markSent(len);
-    fc.used = sb.unsent;
-    if (fin) s.finPending = false;
+    return Math.max(0, Math.min(available, space - hdr));
+  }
+
+  /** A STREAM frame with `length` bytes of `source` from `offset` (sized by streamDataRoom). */
+  writeStreamData(streamId: number, offset: number, length: number, fin: boolean, source: SendBuffer): void {
+    this.offset = writeStreamFrameHeader(this.buf, this.offset, streamId, offset, length, fin);
+    source.copyTo(offset, length, this.buf, this.offset);
+    this.offset += length;
     this.ackEliciting = true;
-    this.streamBytes += len;
-    this.record(fin ? SentFrame.StreamFin : SentFrame.Stream, s.id, off, len);
-    return len;
+    this.streamBytes += length;
+    this.record(fin ? SentFrame.StreamFin : SentFrame.Stream, streamId, offset, length);
   }
 
   /** Seals the packet in place; returns the datagram length. */

@@ -3,31 +3,51 @@ import type { PacketBuilder } from './packet-builder.js';
 
 /** Anti-amplification factor (RFC 9000 §8.1): at most 3× the bytes received from an unvalidated address. */
 export const AMPLIFICATION_FACTOR = 3;
+/** Bytes of PATH_CHALLENGE / PATH_RESPONSE data (RFC 9000 §19.17). */
+export const PATH_CHALLENGE_LENGTH = 8;
 
 /**
- * The network path of a connection (RFC 9000 §8, §9 basics): the remote address, whether it is
- * validated, the anti-amplification budget before that, and PATH_CHALLENGE / PATH_RESPONSE.
- * A client's first path is validated by construction (it chose the address); a server's becomes
- * validated when the handshake is confirmed. When the peer's address changes (NAT rebinding), the
- * connection follows the newest packet at once, limited by the amplification budget, and validates
- * the new address with a PATH_CHALLENGE. Full migration (new connection IDs per path, probing) is
- * milestone 8.
+ * One network path of a connection (RFC 9000 §8, §9): the remote address, its validation by
+ * PATH_CHALLENGE / PATH_RESPONSE, the anti-amplification budget until then, the RTT that validation
+ * measured and the largest datagram it carries.
+ *
+ * An address this side chose (a client's first path, a path it probes) is not subject to the
+ * amplification limit, which protects addresses that others claim (RFC 9000 §8). A client's first
+ * path counts as validated (it chose the address); a server's becomes validated when the handshake
+ * is confirmed.
  */
 export class Path {
-  remote: Address;
-  validated: boolean;
+  readonly remote: Address;
+  /** Largest UDP payload sent on this path. */
+  readonly maxDatagramSize: number;
+  private validatedValue: boolean;
+  private readonly chosenLocally: boolean;
   private received = 0;
   private sent = 0;
   private challenge: Uint8Array | null = null;
   private challengePending = false;
+  private challengeSentAt = 0;
   /** PATH_RESPONSE data owed to the peer (the latest challenge only). */
   private response: Uint8Array | null = null;
-  /** Number of address changes seen. */
-  migrations = 0;
+  private rtt = Number.NaN;
 
-  constructor(remote: Address, validated: boolean) {
-    this.remote = remote;
-    this.validated = validated;
+  constructor(remote: Address, validated: boolean, chosenLocally: boolean, maxDatagramSize: number) {
+    this.remote = { host: remote.host, port: remote.port };
+    this.validatedValue = validated;
+    this.chosenLocally = chosenLocally;
+    this.maxDatagramSize = maxDatagramSize;
+  }
+
+  get validated(): boolean {
+    return this.validatedValue;
+  }
+  /** Time from the latest PATH_CHALLENGE to its PATH_RESPONSE, ms (NaN until validation measured it). */
+  get rttMs(): number {
+    return this.rtt;
+  }
+
+  is(address: Address): boolean {
+    return address.port === this.remote.port && address.host === this.remote.host;
   }
 
   onReceived(bytes: number): void {
@@ -36,52 +56,80 @@ export class Path {
   onSent(bytes: number): void {
     this.sent += bytes;
   }
-  /** Bytes that may still be sent to the address (Infinity once validated). */
+  /** Bytes that may still be sent to the address (Infinity once validated or when chosen locally). */
   get budget(): number {
-    return this.validated ? Infinity : AMPLIFICATION_FACTOR * this.received - this.sent;
+    return this.validatedValue || this.chosenLocally ? Infinity : AMPLIFICATION_FACTOR * this.received - this.sent;
   }
   /** Whether `bytes` more may be sent to the (possibly unvalidated) address. */
   canSend(bytes: number): boolean {
-    return this.validated || this.sent + bytes <= AMPLIFICATION_FACTOR * this.received;
+    return this.budget >= bytes;
   }
 
+  /** The handshake confirmed the peer at this address (RFC 9000 §8.1). */
+  markValidated(): void {
+    this.validatedValue = true;
+  }
+
+  /** A frame of this path is waiting (PATH_RESPONSE owed, PATH_CHALLENGE due). */
   get hasPending(): boolean {
     return this.challengePending || this.response !== null;
   }
+  get challengeDue(): boolean {
+    return this.challengePending;
+  }
 
-  /** The peer now sends from `to`: switch, and validate the new address. */
-  migrate(to: Address, random: RandomSource): void {
-    this.remote = { host: to.host, port: to.port };
-    this.validated = false;
-    this.received = 0;
-    this.sent = 0;
-    this.migrations++;
-    const data = new Uint8Array(8);
+  /** Starts validation: a fresh PATH_CHALLENGE is due. */
+  startChallenge(random: RandomSource): void {
+    const data = new Uint8Array(PATH_CHALLENGE_LENGTH);
     random(data);
     this.challenge = data;
     this.challengePending = true;
+  }
+
+  /** The PATH_CHALLENGE is due again (lost, or its probe timer fired). */
+  repeatChallenge(): void {
+    if (this.challenge !== null && !this.validatedValue) this.challengePending = true;
+  }
+
+  /** Takes over a PATH_RESPONSE another path still owed (the peer's address changed meanwhile). */
+  inheritResponse(from: Path): void {
+    if (from.response !== null && this.response === null) this.response = from.response;
   }
 
   onChallenge(data: Uint8Array): void {
     this.response = data.slice();
   }
 
-  onResponse(data: Uint8Array): void {
+  /** A PATH_RESPONSE: true when it answers this path's challenge, which validates the path. */
+  onResponse(data: Uint8Array, now: number): boolean {
     const c = this.challenge;
-    if (c === null || c.length !== data.length) return;
-    for (let i = 0; i < c.length; i++) if (c[i] !== data[i]) return;
-    this.validated = true;
+    if (c === null || c.length !== data.length) return false;
+    for (let i = 0; i < c.length; i++) if (c[i] !== data[i]) return false;
+    this.validatedValue = true;
     this.challenge = null;
     this.challengePending = false;
+    this.rtt = now - this.challengeSentAt;
+    return true;
   }
 
-  onChallengeLost(): void {
-    if (this.challenge !== null && !this.validated) this.challengePending = true;
-  }
-
-  writeFrames(b: PacketBuilder): void {
+  /** PATH_RESPONSE owed and PATH_CHALLENGE due, as far as they fit. */
+  writeFrames(b: PacketBuilder, now: number): void {
     if (this.response !== null && b.writePathFrame(true, this.response)) this.response = null;
-    if (this.challengePending && this.challenge !== null && b.writePathFrame(false, this.challenge))
+    this.writeChallenge(b, now);
+  }
+
+  /** A probed path's PATH_CHALLENGE: not recorded for loss recovery (the probe timer repeats it). */
+  writeProbeChallenge(b: PacketBuilder, now: number): void {
+    if (this.challengePending && this.challenge !== null && b.writePathFrame(false, this.challenge, false)) {
       this.challengePending = false;
+      this.challengeSentAt = now;
+    }
+  }
+
+  private writeChallenge(b: PacketBuilder, now: number): void {
+    if (this.challengePending && this.challenge !== null && b.writePathFrame(false, this.challenge)) {
+      this.challengePending = false;
+      this.challengeSentAt = now;
+    }
   }
 }

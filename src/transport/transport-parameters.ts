@@ -1,57 +1,36 @@
+/**
+ * The transport's side of transport parameters (RFC 9000 §18.2): what this side announces, taken
+ * from its config, and the peer's, with decoding failures turned into TRANSPORT_PARAMETER_ERROR. The
+ * type and the one encoding (a MessagePack map in the first Noise payload of each side,
+ * spec/crypto.md §3.4) are src/crypto/transport-parameters.ts.
+ */
 import {
-  decodeTransportParameters as decodeWire,
-  encodeTransportParameters as encodeWire,
+  decodeTransportParameters,
+  encodeTransportParameters,
+  type TransportParameters,
 } from '../crypto/transport-parameters.js';
+import type { TransportConfig } from './config.js';
 import { protocolError, TransportErrorCode } from './errors.js';
 
-/**
- * The transport's view of transport parameters. The encoding (one MessagePack map inside the first
- * Noise payload of each side) is spec/crypto.md §3.4 and lives in src/crypto; this module maps it to
- * what the connection uses and turns decoding failures into TRANSPORT_PARAMETER_ERROR.
- */
-export interface TransportParameters {
-  /** ms; 0 = no idle timeout. */
-  readonly maxIdleTimeoutMs: number;
-  readonly initialMaxData: number;
-  /** Per-stream limits the sender of these parameters grants: on bidi streams it opens / the peer opens / uni. */
-  readonly initialMaxStreamDataBidiLocal: number;
-  readonly initialMaxStreamDataBidiRemote: number;
-  readonly initialMaxStreamDataUni: number;
-  readonly initialMaxStreamsBidi: number;
-  readonly initialMaxStreamsUni: number;
-  /** ms. */
-  readonly maxAckDelayMs: number;
-  /** 0 = datagrams not accepted. */
-  readonly maxDatagramFrameSize: number;
+/** The encoded parameters this side announces. */
+export function localTransportParameters(c: TransportConfig): Uint8Array {
+  return encodeTransportParameters({
+    maxIdleTimeoutMs: c.idleTimeoutMs,
+    initialMaxData: c.initialConnectionWindow,
+    initialMaxStreamDataBidiLocal: c.initialStreamWindow,
+    initialMaxStreamDataBidiRemote: c.initialStreamWindow,
+    initialMaxStreamDataUni: c.initialStreamWindow,
+    initialMaxStreamsBidi: c.maxStreamsBidi,
+    initialMaxStreamsUni: c.maxStreamsUni,
+    maxAckDelayMs: c.maxAckDelayMs,
+    maxDatagramFrameSize: c.maxDatagramFrameSize,
+  });
 }
 
-/** The fields this transport negotiates (the wire map may carry more, e.g. its version). */
-const NEGOTIATED = [
-  'maxIdleTimeoutMs',
-  'initialMaxData',
-  'initialMaxStreamDataBidiLocal',
-  'initialMaxStreamDataBidiRemote',
-  'initialMaxStreamDataUni',
-  'initialMaxStreamsBidi',
-  'initialMaxStreamsUni',
-  'maxAckDelayMs',
-  'maxDatagramFrameSize',
-] as const satisfies readonly (keyof TransportParameters)[];
-
-function pickNegotiated(source: TransportParameters): TransportParameters {
-  const picked: Partial<Record<keyof TransportParameters, number>> = {};
-  for (const key of NEGOTIATED) picked[key] = source[key];
-  return picked as TransportParameters;
-}
-
-export function encodeTransportParameters(p: TransportParameters): Uint8Array {
-  return encodeWire(pickNegotiated(p));
-}
-
-/** Throws TransportError(TRANSPORT_PARAMETER_ERROR) on malformed or out-of-range input. */
-export function decodeTransportParameters(bytes: Uint8Array): TransportParameters {
+/** The peer's parameters. Throws TransportError(TRANSPORT_PARAMETER_ERROR) on malformed or out-of-range input. */
+export function peerTransportParameters(bytes: Uint8Array): TransportParameters {
   try {
-    return pickNegotiated(decodeWire(bytes));
+    return decodeTransportParameters(bytes);
   } catch (e) {
     throw protocolError(TransportErrorCode.TRANSPORT_PARAMETER_ERROR, (e as Error).message);
   }

@@ -112,6 +112,40 @@ export function readShortHeader(buf: Uint8Array, length: number = buf.length): S
   };
 }
 
+/** The fields of a short header the receive path needs, in an object the caller owns and reuses. */
+export interface ShortHeaderFields {
+  packetNumberLength: 1 | 2 | 3 | 4;
+  headerLength: number;
+  keyPhase: 0 | 1;
+  /** Must be 0, checked only after authentication (RFC 9000 §17.3.1). */
+  reservedBits: number;
+  truncatedPacketNumber: number;
+}
+
+export function newShortHeaderFields(): ShortHeaderFields {
+  return { packetNumberLength: 1, headerLength: 0, keyPhase: 0, reservedBits: 0, truncatedPacketNumber: 0 };
+}
+
+/**
+ * readShortHeader for the receive path (hot path: no allocation): parses the short header of
+ * buf[0, length) into `out`; false when the datagram is too short to hold a packet. The form and fixed
+ * bits were checked by whoever routed the datagram here.
+ */
+export function parseShortHeader(buf: Uint8Array, length: number, out: ShortHeaderFields): boolean {
+  const first = buf[0] as number;
+  const pnLength = ((first & SHORT_PN_LENGTH_MASK) + 1) as 1 | 2 | 3 | 4;
+  const headerLength = 1 + CONNECTION_ID_LENGTH + pnLength;
+  if (length < headerLength + 1 + AEAD_TAG_LENGTH) return false;
+  let truncated = 0;
+  for (let i = 1 + CONNECTION_ID_LENGTH; i < headerLength; i++) truncated = truncated * 256 + (buf[i] as number);
+  out.packetNumberLength = pnLength;
+  out.headerLength = headerLength;
+  out.keyPhase = ((first & SHORT_KEY_PHASE_BIT) >> 2) as 0 | 1;
+  out.reservedBits = (first & SHORT_RESERVED_BITS) >> 3;
+  out.truncatedPacketNumber = truncated;
+  return true;
+}
+
 function hasToken(packetType: LongPacketType): boolean {
   return packetType === LongPacketType.Initial || packetType === LongPacketType.Retry;
 }

@@ -186,6 +186,12 @@ class FakeConnection implements ConnectionHandle {
     return MAX_PAYLOAD - 16;
   }
 
+  /** The fake has one path: it records the request (the Node adapter's tests only see the call). */
+  readonly probedPaths: Address[] = [];
+  probePath(remote: Address): void {
+    this.probedPaths.push(remote);
+  }
+
   close(errorCode = 0, reason = ''): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     if (errorCode === 0) {

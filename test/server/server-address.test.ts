@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
@@ -69,6 +69,18 @@ async function tlsRelay(target: { host: string; port: number }, cert: { cert: st
   return address.port;
 }
 
+/** SHA-256 (hex) of the certificate the server presents to a new TLS connection now. */
+function presentedCertificate(target: { host: string; port: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ ...target, ALPNProtocols: ['h2'], rejectUnauthorized: false }, () => {
+      const fingerprint = socket.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase();
+      socket.destroy();
+      resolve(fingerprint);
+    });
+    socket.once('error', reject);
+  });
+}
+
 function stunBinding(changeRequest = false): Buffer {
   const request = Buffer.alloc(changeRequest ? 28 : 20);
   request.writeUInt16BE(0x0001, 0);
@@ -107,6 +119,9 @@ describe('server address string', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(server.info.address).toBe(address);
+    expect(await presentedCertificate(server.info.tls)).toBe(
+      Buffer.from(server.info.certificateSha256).toString('hex'),
+    );
     // The renewed certificate is what the server now presents and what it stored for its next start.
     const stored = await readFile(join(dataDirs.get(server)!, 'cert.pem'), 'utf8');
     expect(new X509Certificate(stored).fingerprint256.replace(/:/g, '').toLowerCase()).toBe(
@@ -115,6 +130,28 @@ describe('server address string', () => {
     const late = await register(address);
     expect(await late.lookup(early.publicKey)).toMatchObject({ online: true });
   }, 30_000);
+
+  it('picks up a renewed operator certificate from its files (certbot style) without a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'punchline-certfiles-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const certFile = join(dir, 'cert.pem');
+    const keyFile = join(dir, 'key.pem');
+    const first = generateSelfSignedCertificate({ names: ['127.0.0.1'] });
+    await writeFile(certFile, first.cert);
+    await writeFile(keyFile, first.key);
+    const server = await startServer({ tls: { certFile, keyFile }, certificateReloadMs: 100 });
+    await register(server.info.address);
+    const second = generateSelfSignedCertificate({ names: ['127.0.0.1'] });
+    await writeFile(keyFile, second.key);
+    await writeFile(certFile, second.cert);
+    const deadline = Date.now() + 10_000;
+    while (!Buffer.from(server.info.certificateSha256).equals(Buffer.from(second.sha256))) {
+      if (Date.now() > deadline) throw new Error('the new certificate was not picked up');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await presentedCertificate(server.info.tls)).toBe(Buffer.from(second.sha256).toString('hex'));
+    await register(server.info.address);
+  });
 
   it('a TLS relay-in-the-middle cannot register a client (the proof is bound to the certificate seen)', async () => {
     const tls = generateSelfSignedCertificate({ names: ['127.0.0.1'] });

@@ -31,7 +31,7 @@ describe('flow control over the simulator', () => {
         if (written < total) written += p.conn.write(id, data.subarray(written, Math.min(total, written + 262_144)));
         if (p.events(B, 'stream-opened').length === 0) return false;
         const srv = p.serverConn() as TransportConnection;
-        const s = srv.streams.streams.get(id);
+        const s = srv.streams.all.get(id);
         if (s?.recv && s.recvFc) {
           expect(s.recv.highestReceived).toBeLessThanOrEqual(s.recvFc.limit);
           maxBuffered = Math.max(maxBuffered, s.recv.bufferedBytes);
@@ -43,7 +43,7 @@ describe('flow control over the simulator', () => {
     );
     const srv = p.serverConn() as TransportConnection;
     const seconds = (p.net.now - t0) / 1000;
-    const s = srv.streams.streams.get(id);
+    const s = srv.streams.all.get(id);
     const window = s?.recvFc?.window ?? 0;
     // eslint-disable-next-line no-console
     console.log(`auto-tune: window ${window} B, goodput ${((total * 8) / seconds / 1e6).toFixed(1)} Mbit/s`);
@@ -66,7 +66,7 @@ describe('flow control over the simulator', () => {
     p.conn.write(id, pattern(1, 0, 1_000_000));
     p.net.runFor(2000);
     const srv = p.serverConn() as TransportConnection;
-    const s = srv.streams.streams.get(id)!;
+    const s = srv.streams.all.get(id)!;
     expect(s.recv!.highestReceived).toBe(16_384); // nothing read: exactly the initial window
     expect(p.conn.stats().streamBytesSent).toBe(16_384);
     // reading opens the window again

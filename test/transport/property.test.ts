@@ -60,13 +60,13 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
 function checkFlowControl(conn: ConnectionHandle): void {
   const c = conn as TransportConnection;
   let sum = 0;
-  for (const s of c.streams.streams.values()) {
+  for (const s of c.streams.all.values()) {
     if (s.recv && s.recvFc) {
       expect(s.recv.highestReceived).toBeLessThanOrEqual(s.recvFc.limit);
       sum += s.recv.highestReceived;
     }
   }
-  expect(c.connRecvFc.received).toBeLessThanOrEqual(c.connRecvFc.limit);
+  expect(c.streams.receiveFlow.received).toBeLessThanOrEqual(c.streams.receiveFlow.limit);
   void sum;
 }
 

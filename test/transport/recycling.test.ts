@@ -16,7 +16,7 @@ function audit(conn: ConnectionHandle, who: string): void {
   const c = conn as TransportConnection;
   const problem = c.recovery.audit();
   if (problem !== null) expect.fail(`${who}: recovery state inconsistent: ${problem}`);
-  for (const s of c.streams.streams.values()) {
+  for (const s of c.streams.all.values()) {
     const b = s.send;
     if (b !== null && !(b.ackedPrefix <= b.unsent && b.unsent <= b.end))
       expect.fail(`${who}: stream ${s.id} send offsets out of order`);

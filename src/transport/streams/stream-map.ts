@@ -1,4 +1,5 @@
 import type { TransportConfig } from '../config.js';
+import type { PacketBuilder } from '../packet-builder.js';
 import { protocolError, TransportError, TransportErrorCode, TransportErrorName } from '../errors.js';
 import { isBidirectional, isClientInitiated, makeStreamId, Stream, streamIndex } from './stream.js';
 
@@ -23,7 +24,7 @@ export class StreamMap {
   /** Our current MAX_STREAMS, per direction. */
   readonly localMax: number[];
   /** A MAX_STREAMS frame must be sent, per direction. */
-  readonly maxStreamsPending = [false, false];
+  private readonly maxStreamsPending = [false, false];
   /** Streams opened by the peer since the last call of takeOpened() (for 'stream-opened' events). */
   readonly newlyOpened: number[] = [];
 
@@ -31,7 +32,7 @@ export class StreamMap {
    * The peer's initial MAX_STREAM_DATA (set when its transport parameters arrive): [bidi streams the
    * peer opens, bidi streams we open, unidirectional].
    */
-  peerStreamDataLimits = [0, 0, 0];
+  private peerStreamDataLimits = [0, 0, 0];
 
   constructor(
     private readonly isClient: boolean,
@@ -122,6 +123,27 @@ export class StreamMap {
         this.maxStreamsPending[dir] = true;
       }
     }
+  }
+
+  /** The peer's initial MAX_STREAM_DATA from its transport parameters (RFC 9000 §18.2). */
+  setPeerStreamDataLimits(bidiLocal: number, bidiRemote: number, uni: number): void {
+    this.peerStreamDataLimits = [bidiLocal, bidiRemote, uni];
+  }
+
+  /** A MAX_STREAMS frame was lost: send the current limit again. */
+  resendMaxStreams(bidirectional: boolean): void {
+    this.maxStreamsPending[bidirectional ? BIDI : UNI] = true;
+  }
+
+  get hasMaxStreamsPending(): boolean {
+    return (this.maxStreamsPending[BIDI] as boolean) || (this.maxStreamsPending[UNI] as boolean);
+  }
+
+  /** MAX_STREAMS frames that are due, as far as they fit. */
+  writeMaxStreams(b: PacketBuilder): void {
+    const pending = this.maxStreamsPending;
+    if (pending[BIDI] && b.writeMaxStreams(true, this.localMax[BIDI] as number)) pending[BIDI] = false;
+    if (pending[UNI] && b.writeMaxStreams(false, this.localMax[UNI] as number)) pending[UNI] = false;
   }
 
   /** Peer's MAX_STREAMS (only increases count). */
