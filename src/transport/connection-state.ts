@@ -1,11 +1,33 @@
 /**
  * Everything that decides which state a connection is in lives in this file (cf. h11 `_state.py`):
- * the states, the data that exists only in one state, and the allowed transitions as a table that
- * tests read. The connection changes state only through `ConnectionStateMachine.to`.
- *
- * spec/transport.md §2 draws the same machine.
+ * the states, the data that exists only in one state, the allowed transitions as a table that tests
+ * read, and every transition with what it starts (close timers, the 'closed' report). The connection
+ * changes state only through this machine; spec/transport.md §2 draws it.
  */
+import type { CloseReason } from './api.js';
 import { TransportError, TransportErrorCode, TransportErrorName } from './errors.js';
+import { Timer, type TimerTable } from './timers.js';
+
+/** Longest wait between CLOSE repetitions while closing (ms; at least one PTO). */
+const MAX_CLOSE_INTERVAL_MS = 500;
+/** Without an idle timeout, CLOSE is repeated at most this many times. */
+const MAX_CLOSE_RETRANSMITS_WITHOUT_IDLE = 16;
+
+/** What a transition needs from the connection. */
+export interface StateHost {
+  /** One PTO with the peer's max ACK delay (RFC 9002 §6.2.1). */
+  pto(): number;
+  /** The negotiated idle timeout, ms (0: none). */
+  idleTimeout(): number;
+  /** Packet protection keys exist: a CLOSE can be sent. */
+  hasKeys(): boolean;
+  /** Everything written (stream data and FINs, resets, datagrams) is acknowledged or sent. */
+  sendsSettled(): boolean;
+  /** Nothing in flight matters any more (recovery stops). */
+  discardInFlight(): void;
+  /** The connection ended for the application (called once): report 'closed' with `reason`. */
+  reportClosed(reason: CloseReason): void;
+}
 
 /** A CLOSE frame to send (RFC 9000 §19.19); `application` false: a transport error code. */
 export interface OutgoingClose {
@@ -48,6 +70,12 @@ const CLOSED: ConnectionState = Object.freeze({ kind: 'closed' });
 
 export class ConnectionStateMachine {
   private current: ConnectionState = HANDSHAKING;
+  private closeReason: CloseReason | null = null;
+
+  constructor(
+    private readonly host: StateHost,
+    private readonly timers: TimerTable,
+  ) {}
 
   get state(): ConnectionState {
     return this.current;
@@ -63,8 +91,13 @@ export class ConnectionStateMachine {
     return s.kind === 'established' && s.gracefulClose !== null ? 'closing' : s.kind;
   }
 
+  /** Why the connection ended, once it did. */
+  get reason(): CloseReason | null {
+    return this.closeReason;
+  }
+
   /** The one place where a connection's state changes. */
-  to(next: ConnectionState): void {
+  private to(next: ConnectionState): void {
     if (!TRANSITIONS[this.current.kind].includes(next.kind)) {
       throw new TransportError(
         TransportErrorName.INTERNAL,
@@ -75,20 +108,98 @@ export class ConnectionStateMachine {
     this.current = next;
   }
 
-  established(gracefulClose: OutgoingClose | null = null): void {
-    this.to({ kind: 'established', gracefulClose });
+  /** The handshake completed. */
+  established(): void {
+    this.to({ kind: 'established', gracefulClose: null });
   }
 
-  closing(frame: OutgoingClose): void {
-    this.to({ kind: 'closing', frame, framePending: true, retransmits: 0 });
+  /**
+   * The application closes: gracefully (code 0: everything written is delivered first, then CLOSE),
+   * else at once. Nothing can have been written during the handshake: closing then is an abort.
+   */
+  close(now: number, errorCode: number, reason: string): void {
+    const kind = this.current.kind;
+    if (kind === 'closing' || kind === 'draining' || kind === 'closed') return;
+    if (errorCode !== 0 || kind === 'handshaking') {
+      this.abort(now, { application: true, errorCode, reason });
+      return;
+    }
+    this.to({ kind: 'established', gracefulClose: { application: true, errorCode: 0, reason } });
+    this.maybeFinishGracefulClose(now);
   }
 
-  draining(frame: OutgoingClose): void {
-    this.to({ kind: 'draining', frame, framePending: true });
+  /** Aborts with a transport error code (protocol violation, endpoint shutdown). */
+  closeWithError(now: number, errorCode: number, reason: string): void {
+    const kind = this.current.kind;
+    if (kind === 'closing' || kind === 'draining' || kind === 'closed') return;
+    this.abort(now, { application: false, errorCode, reason });
   }
 
-  closed(): void {
+  private abort(now: number, frame: OutgoingClose): void {
+    if (this.current.kind === 'handshaking' || !this.host.hasKeys()) {
+      this.fail({ ...frame, remote: false });
+      return;
+    }
+    this.enterClosing(now, frame);
+  }
+
+  /** Graceful close: once everything written is acknowledged, send CLOSE. */
+  maybeFinishGracefulClose(now: number): void {
+    const s = this.current;
+    if (s.kind !== 'established' || s.gracefulClose === null || !this.host.sendsSettled()) return;
+    this.enterClosing(now, s.gracefulClose);
+  }
+
+  /** Ends without a CLOSE (handshake failure or timeout, idle timeout): straight to closed. */
+  fail(reason: CloseReason): void {
     this.to(CLOSED);
+    this.timers.stop(Timer.Close);
+    this.ended(reason);
+  }
+
+  /** The peer's CLOSE: drain (RFC 9000 §10.2.2), answering with one CLOSE of ours per packet of it. */
+  onPeerClose(now: number, reason: CloseReason): void {
+    this.to({
+      kind: 'draining',
+      frame: { application: false, errorCode: TransportErrorCode.NO_ERROR, reason: '' },
+      framePending: true,
+    });
+    this.timers.set(Timer.Close, now + 3 * this.host.pto());
+    this.ended(reason);
+  }
+
+  /**
+   * An authenticated packet while closing or draining. Closing: if it carries the peer's CLOSE the
+   * peer has ours, so we are done; otherwise the peer missed our CLOSE: send it again. Draining: the
+   * peer is still closing (missed our answer): answer again.
+   */
+  onPacketWhileClosing(hasClose: boolean): void {
+    const s = this.current;
+    if (s.kind === 'closing' && hasClose) {
+      this.to(CLOSED);
+      return;
+    }
+    if (s.kind === 'draining' && !hasClose) return;
+    if (s.kind === 'closing' || s.kind === 'draining') s.framePending = true;
+  }
+
+  /** Timer.Close: closing or draining is over, once the CLOSE still owed went out. */
+  onCloseTimer(): boolean {
+    if (this.closeFramePending) return true;
+    this.to(CLOSED);
+    return false;
+  }
+
+  /** Timer.CloseRetransmit: repeat CLOSE while closing, backed off from one PTO to max(PTO, 500 ms). */
+  onCloseRetransmitTimer(now: number): void {
+    const s = this.current;
+    if (s.kind !== 'closing') return;
+    s.retransmits++;
+    s.framePending = true;
+    const pto = this.host.pto();
+    const interval = Math.min(pto * 2 ** Math.min(s.retransmits, 16), Math.max(pto, MAX_CLOSE_INTERVAL_MS));
+    const end = this.timers.get(Timer.Close);
+    this.timers.set(Timer.CloseRetransmit, now + interval < end ? now + interval : Infinity);
   }
 
   /** Closing or draining: a CLOSE is owed to the peer. */
@@ -97,26 +208,30 @@ export class ConnectionStateMachine {
     return (s.kind === 'closing' || s.kind === 'draining') && s.framePending;
   }
 
-  /** A packet of the peer while closing or draining: our CLOSE is owed again. */
-  repeatCloseFrame(): void {
-    const s = this.current;
-    if (s.kind === 'closing' || s.kind === 'draining') s.framePending = true;
-  }
-
-  /** Closing: the CLOSE repetition timer fired. Returns the repetition count (0 when not closing). */
-  retransmitCloseFrame(): number {
-    const s = this.current;
-    if (s.kind !== 'closing') return 0;
-    s.retransmits++;
-    s.framePending = true;
-    return s.retransmits;
-  }
-
   /** The CLOSE frame to send now, if one is owed (it is then no longer owed). */
   takeCloseFrame(): OutgoingClose | null {
     const s = this.current;
     if ((s.kind !== 'closing' && s.kind !== 'draining') || !s.framePending) return null;
     s.framePending = false;
     return s.frame;
+  }
+
+  private enterClosing(now: number, frame: OutgoingClose): void {
+    this.to({ kind: 'closing', frame, framePending: true, retransmits: 0 });
+    const pto = this.host.pto();
+    this.timers.set(Timer.CloseRetransmit, now + pto);
+    // Closing lasts until the peer answers our CLOSE, at most as long as the peer would wait before
+    // timing out itself (the idle timeout): only then can the peer miss the close altogether.
+    const idle = this.host.idleTimeout();
+    const longest = idle > 0 ? idle : MAX_CLOSE_RETRANSMITS_WITHOUT_IDLE * MAX_CLOSE_INTERVAL_MS;
+    this.timers.set(Timer.Close, now + Math.max(3 * pto, longest));
+    this.ended({ ...frame, remote: false });
+  }
+
+  private ended(reason: CloseReason): void {
+    this.host.discardInFlight();
+    if (this.closeReason !== null) return;
+    this.closeReason = reason;
+    this.host.reportClosed(reason);
   }
 }

@@ -3,14 +3,13 @@ import { OpenResult, PacketProtection } from '../crypto/packet-protection.js';
 import type { TransportParameters } from '../crypto/transport-parameters.js';
 import { FrameDecoder } from '../wire/frames-decode.js';
 import { newShortHeaderFields, parseShortHeader } from '../wire/headers.js';
-import { decodePacketNumber, packetNumberLength } from '../wire/packet-number.js';
+import { decodePacketNumber } from '../wire/packet-number.js';
 import { WireError } from '../wire/errors.js';
 import {
   AEAD_TAG_LENGTH,
   CONNECTION_ID_LENGTH,
   FrameType,
   LongPacketType,
-  MIN_INITIAL_DATAGRAM_SIZE,
   type Frame,
   type LongHeader,
 } from '../wire/types.js';
@@ -27,17 +26,16 @@ import type { TransportConfig } from './config.js';
 import type { CongestionController } from './congestion/controller.js';
 import { Ledbat } from './congestion/ledbat.js';
 import { NewReno } from './congestion/new-reno.js';
-import { ConnectionStateMachine, type OutgoingClose } from './connection-state.js';
+import { ConnectionStateMachine } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
 import { ConnectionHandshake } from './handshake.js';
-import { PacketBuilder } from './packet-builder.js';
-import { Pacer } from './pacer.js';
-import type { Path } from './path.js';
+import { IdleClock } from './idle-clock.js';
 import { Paths } from './paths.js';
 import { AckTracker } from './recovery/ack-tracker.js';
 import { LossDetection, type SentFrameHandler } from './recovery/loss-detection.js';
 import { RttEstimator } from './recovery/rtt-estimator.js';
 import { SentFrame } from './recovery/sent-packets.js';
+import { MIN_PACKET_SIZE, PacketSender } from './sender.js';
 import { Streams } from './streams/streams.js';
 import { CLOSE_TIMERS, OPEN_TIMERS, SEND_TIMERS, TIMER_COUNT, Timer, TimerTable, timerMask } from './timers.js';
 import { localTransportParameters, peerTransportParameters } from './transport-parameters.js';
@@ -55,14 +53,6 @@ export interface ConnectionInit {
 
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
 const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
-/** Longest wait between CLOSE repetitions while closing (ms; at least one PTO). */
-const MAX_CLOSE_INTERVAL_MS = 500;
-/** Without an idle timeout, CLOSE is repeated at most this many times. */
-const MAX_CLOSE_RETRANSMITS_WITHOUT_IDLE = 16;
-/** Smallest packet worth building (header, a few frames, tag). */
-const MIN_PACKET_SIZE = 64;
-/** Entries of the txBuf view cache (power of two). */
-const TX_VIEW_CACHE_SIZE = 8;
 const EMPTY = new Uint8Array(0);
 const TIMER_BIT_HANDSHAKE_TIMEOUT = timerMask(Timer.HandshakeTimeout);
 const TIMER_BIT_IDLE = timerMask(Timer.Idle);
@@ -85,7 +75,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly config: TransportConfig;
   private readonly random: RandomSource;
   private readonly events: EventSink;
-  private readonly machine = new ConnectionStateMachine();
+  private readonly machine: ConnectionStateMachine;
   readonly paths: Paths;
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
@@ -103,52 +93,32 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly rtt: RttEstimator;
   readonly recovery: LossDetection;
   readonly ackTracker: AckTracker;
-  private readonly pacer: Pacer;
-  private probesPending = 0;
-  private readonly builder = new PacketBuilder();
+  private readonly sender: PacketSender;
   /** Reused STREAM/ACK frame objects: handlers use a frame before the next is decoded, keep nothing. */
   private readonly decoder = new FrameDecoder({ reuseFrames: true });
   private readonly header = newShortHeaderFields();
   private readonly maxSize: number = 0;
   /**
-   * Scratch datagrams (hot path). Short-header packets are built and sealed in txBuf, then copied
-   * into the caller's buffer (or built in that buffer directly when the caller passes the same one
-   * every time, see pollTransmit); received ones are copied into rxBuf and opened and decoded there.
-   * The packet layouts repeat in these fixed buffers, so the AEAD views (PacketProtection) and the
-   * STREAM data views (FrameDecoder) are reused instead of made per packet; a copy is one memcpy.
+   * Received datagrams are copied into rxBuf and opened and decoded there: the STREAM data views
+   * (FrameDecoder) and AEAD views are reused instead of made per packet; a copy is one memcpy.
    */
-  private readonly txBuf: Uint8Array;
   private rxBuf: Uint8Array;
-  /** Views txBuf[0, length) for the copy out, direct-mapped by length. */
-  private readonly txViews: Uint8Array[] = [];
-  /** The buffer of the previous pollTransmit (see there). */
-  private lastTxTarget: Uint8Array | null = null;
   /** Where the datagram of the last pollTransmit goes. */
   private transmitTo: Address;
 
   readonly streams: Streams;
-  private pingPending = false;
-  private readonly datagramQueue: Uint8Array[] = [];
 
-  // --- liveness and close
-  // Timestamps are fractional: initialised as numbers here, not left undefined until the constructor,
-  // so V8 stores them in place instead of boxing every store (see Pacer).
+  // --- liveness
   private idleTimeoutMs = 0;
-  private lastActivity = 0;
+  private readonly idle: IdleClock;
   /** Latest `now` seen by any entry point (for API calls that take no time argument). */
   private now = 0;
-  private ackElicitingSinceReceive = false;
-  private lastAckElicitingSent = 0;
   private readonly timers = new TimerTable();
   private deadlineValue = Infinity;
-  private closeInfo: CloseReason | null = null;
 
-  // --- stats
-  private bytesSent = 0;
+  // --- stats (sent: the sender's)
   private bytesReceived = 0;
-  private packetsSent = 0;
   private packetsReceived = 0;
-  private datagramsDropped = 0;
 
   private constructor(init: ConnectionInit, isClient: boolean, initialDcid: Uint8Array) {
     this.id = init.id;
@@ -162,19 +132,32 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.maxSize = init.config.maxUdpPayloadSize;
     this.paths = new Paths(init.remote, isClient, this.maxSize);
     this.transmitTo = this.paths.active.remote;
-    this.txBuf = new Uint8Array(this.maxSize);
     this.rxBuf = new Uint8Array(this.maxSize);
-    for (let i = 0; i < TX_VIEW_CACHE_SIZE; i++) this.txViews.push(this.txBuf.subarray(0, 0));
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
     this.recovery = new LossDetection(this.rtt, this.makeController(this.maxSize), this, this.maxSize);
-    this.pacer = new Pacer(this.maxSize);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
     this.idleTimeoutMs = init.config.idleTimeoutMs;
-    this.lastActivity = init.now;
+    this.idle = new IdleClock(init.now);
     this.now = init.now;
-    this.lastAckElicitingSent = init.now;
+    const { recovery, rtt, ackTracker, paths, streams, idle, timers } = this;
+    const parts = { recovery, rtt, ackTracker, paths, streams, idle, timers };
+    this.sender = new PacketSender(init.config, this.maxSize, parts, init.now);
     this.handshakeDeadline = init.now + init.config.handshakeTimeoutMs;
+    this.machine = new ConnectionStateMachine(
+      {
+        pto: () => this.rtt.pto(this.recovery.peerMaxAckDelay),
+        idleTimeout: () => this.idleTimeoutMs,
+        hasKeys: () => this.protection !== null,
+        sendsSettled: () => !this.sender.hasQueuedDatagrams && this.streams.allSendsSettled,
+        discardInFlight: () => this.recovery.discardAll(),
+        reportClosed: (reason) => {
+          this.handshake.abandon();
+          this.events.push({ type: 'closed', connection: this, reason });
+        },
+      },
+      this.timers,
+    );
   }
 
   private makeController(mss: number): CongestionController {
@@ -256,10 +239,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.protection = new PacketProtection(keys);
     this.remoteKey = remoteStaticKey;
     this.machine.established();
-    this.lastActivity = now;
-    this.lastAckElicitingSent = now;
-    // Elicit an ACK at once so the peer learns the handshake completed (confirmation).
-    this.pingPending = true;
+    this.idle.restart(now);
+    this.sender.onHandshakeComplete(now);
     this.events.push({ type: 'connected', connection: this });
   }
 
@@ -294,7 +275,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.remoteCid = Uint8Array.from(header.sourceConnectionId);
       }
     } catch (e) {
-      this.failHandshake(now, e);
+      this.failHandshake(e);
       return;
     }
     if (hs.isMyTurn) hs.writeFlight(LongPacketType.Handshake, EMPTY, this.remoteCid, this.localCid, now);
@@ -306,9 +287,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
   }
 
-  private failHandshake(now: number, e: unknown): void {
+  private failHandshake(e: unknown): void {
     const code = e instanceof TransportError ? e.transportCode : TransportErrorCode.HANDSHAKE_FAILED;
-    this.finishClosed(now, {
+    this.machine.fail({
       errorCode: code,
       application: false,
       reason: (e as Error).message ?? 'handshake failed',
@@ -352,8 +333,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.bytesReceived += length;
     this.packetsReceived++;
-    this.lastActivity = now;
-    this.ackElicitingSinceReceive = false;
+    this.idle.onPacketReceived(now);
     if (kind === 'closing' || kind === 'draining') {
       this.onPacketWhileClosing(rx, headerLength, plain);
       return;
@@ -390,7 +370,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
     this.streams.flushOpenedEvents();
-    this.maybeFinishGracefulClose(now);
+    this.machine.maybeFinishGracefulClose(now);
   }
 
   /**
@@ -434,7 +414,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         return;
       }
       case FrameType.Close:
-        this.enterDraining(now, { errorCode: f.errorCode, application: f.application, reason: f.reason, remote: true });
+        this.machine.onPeerClose(now, {
+          errorCode: f.errorCode,
+          application: f.application,
+          reason: f.reason,
+          remote: true,
+        });
         return;
       case FrameType.Datagram:
         if (this.config.maxDatagramFrameSize === 0 || f.data.length > this.config.maxDatagramFrameSize)
@@ -503,7 +488,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   read(streamId: number, maxBytes: number = Infinity): StreamRead {
-    const closed = this.machine.kind === 'established' ? null : (this.closeInfo?.errorCode ?? 0);
+    const closed = this.machine.kind === 'established' ? null : (this.machine.reason?.errorCode ?? 0);
     return this.streams.read(streamId, maxBytes, this.now, closed);
   }
 
@@ -520,12 +505,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   sendDatagram(data: Uint8Array): boolean {
     this.assertOpen();
     if (data.length > this.maxDatagramSize()) return false;
-    if (this.datagramQueue.length >= this.config.datagramSendQueueLength) {
-      this.datagramsDropped++;
-      return false;
-    }
-    this.datagramQueue.push(data.slice());
-    return true;
+    return this.sender.queueDatagram(data);
   }
 
   maxDatagramSize(): number {
@@ -553,50 +533,20 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   // Close (the states and their transitions: connection-state.ts)
 
   close(errorCode = 0, reason = ''): void {
-    this.closeAt(this.now, errorCode, reason);
+    this.machine.close(this.now, errorCode, reason);
   }
 
   /** close() with an explicit time (the endpoint passes `now`; close() uses the last known time). */
   closeAt(now: number, errorCode = 0, reason = ''): void {
-    const kind = this.machine.kind;
-    if (kind === 'closing' || kind === 'draining' || kind === 'closed') return;
-    if (errorCode !== 0 || kind === 'handshaking') {
-      // Nothing can have been written yet during the handshake: closing then is an abort.
-      this.abort(now, { application: true, errorCode, reason });
-      return;
-    }
-    this.machine.established({ application: true, errorCode: 0, reason });
-    this.maybeFinishGracefulClose(now);
+    this.machine.close(now, errorCode, reason);
   }
 
   /** Aborts with a transport error code (protocol violation, endpoint shutdown). */
   closeWithError(now: number, errorCode: number, reason: string): void {
-    const kind = this.machine.kind;
-    if (kind === 'closing' || kind === 'draining' || kind === 'closed') return;
-    this.abort(now, { application: false, errorCode, reason });
+    this.machine.closeWithError(now, errorCode, reason);
   }
 
-  private abort(now: number, frame: OutgoingClose): void {
-    if (this.machine.kind === 'handshaking' || this.protection === null) {
-      this.finishClosed(now, { ...frame, remote: false });
-      return;
-    }
-    this.enterClosing(now, frame);
-  }
-
-  /** Graceful close: once every stream's data and FIN (or reset) is acknowledged, send CLOSE. */
-  private maybeFinishGracefulClose(now: number): void {
-    const s = this.machine.state;
-    if (s.kind !== 'established' || s.gracefulClose === null) return;
-    if (this.datagramQueue.length > 0 || !this.streams.allSendsSettled) return;
-    this.enterClosing(now, s.gracefulClose);
-  }
-
-  /**
-   * An authenticated packet while closing or draining. Closing: if it carries the peer's CLOSE the
-   * peer has ours, so we are done; otherwise the peer missed our CLOSE: send it again. Draining: the
-   * peer is still closing (missed our answer): answer again.
-   */
+  /** A packet while closing or draining: does it carry the peer's CLOSE? (connection-state.ts decides.) */
   private onPacketWhileClosing(buf: Uint8Array, headerLength: number, plain: number): void {
     let hasClose = false;
     try {
@@ -605,52 +555,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     } catch {
       return;
     }
-    const kind = this.machine.kind;
-    if (kind === 'closing' && hasClose) {
-      this.machine.closed();
-      return;
-    }
-    if (kind === 'draining' && !hasClose) return;
-    this.machine.repeatCloseFrame();
-  }
-
-  private closePeriod(): number {
-    return 3 * this.rtt.pto(this.recovery.peerMaxAckDelay);
-  }
-
-  private enterClosing(now: number, frame: OutgoingClose): void {
-    this.machine.closing(frame);
-    const pto = this.rtt.pto(this.recovery.peerMaxAckDelay);
-    this.timers.set(Timer.CloseRetransmit, now + pto);
-    // Closing lasts until the peer answers our CLOSE, at most as long as the peer would wait before
-    // timing out itself (the idle timeout): only then can the peer miss the close altogether.
-    const longest =
-      this.idleTimeoutMs > 0 ? this.idleTimeoutMs : MAX_CLOSE_RETRANSMITS_WITHOUT_IDLE * MAX_CLOSE_INTERVAL_MS;
-    this.timers.set(Timer.Close, now + Math.max(this.closePeriod(), longest));
-    this.recovery.discardAll();
-    this.reportClosed({ ...frame, remote: false });
-  }
-
-  private enterDraining(now: number, reason: CloseReason): void {
-    // Answer with one CLOSE (RFC 9000 §10.2.2 allows it): it tells the closer we got its CLOSE.
-    this.machine.draining({ application: false, errorCode: TransportErrorCode.NO_ERROR, reason: '' });
-    this.timers.set(Timer.Close, now + this.closePeriod());
-    this.recovery.discardAll();
-    this.reportClosed(reason);
-  }
-
-  private finishClosed(_now: number, reason: CloseReason): void {
-    this.machine.closed();
-    this.timers.stop(Timer.Close);
-    this.recovery.discardAll();
-    this.reportClosed(reason);
-  }
-
-  private reportClosed(reason: CloseReason): void {
-    if (this.closeInfo !== null) return;
-    this.closeInfo = reason;
-    this.handshake.abandon();
-    this.events.push({ type: 'closed', connection: this, reason });
+    this.machine.onPacketWhileClosing(hasClose);
   }
 
   /** The connection is closed and no longer needs routing. */
@@ -659,7 +564,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   get closeReason(): CloseReason | null {
-    return this.closeInfo;
+    return this.machine.reason;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -733,12 +638,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       at[Timer.Idle] =
         kind === 'handshaking' || idle <= 0
           ? Infinity
-          : this.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
+          : this.idle.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
     }
     if ((mask & TIMER_BIT_HANDSHAKE_RETRANSMIT) !== 0) at[Timer.HandshakeRetransmit] = this.handshake.retransmitAt;
     // The loss timer is off while probes wait to be sent.
     if ((mask & TIMER_BIT_LOSS) !== 0)
-      at[Timer.LossDetection] = this.probesPending > 0 ? Infinity : this.recovery.deadline();
+      at[Timer.LossDetection] = this.sender.probesPending > 0 ? Infinity : this.recovery.deadline();
     if ((mask & TIMER_BIT_ACK) !== 0) {
       const a = this.ackTracker;
       at[Timer.AckDelay] = a.pending && !a.immediate ? a.deadline : Infinity;
@@ -746,11 +651,11 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if ((mask & TIMER_BIT_KEEP_ALIVE) !== 0) {
       const keepAlive = this.config.keepAliveIntervalMs;
       const idle = this.idleTimeoutMs;
-      if (kind !== 'established' || keepAlive <= 0 || this.pingPending) {
+      if (kind !== 'established' || keepAlive <= 0 || this.sender.pingPending) {
         at[Timer.KeepAlive] = Infinity;
       } else {
         const interval = idle > 0 ? Math.min(keepAlive, idle / 2) : keepAlive;
-        at[Timer.KeepAlive] = Math.max(this.lastAckElicitingSent, this.lastActivity) + interval;
+        at[Timer.KeepAlive] = Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity) + interval;
       }
     }
     if ((mask & TIMER_BIT_PATH_VALIDATION) !== 0) at[Timer.PathValidation] = this.paths.deadline;
@@ -760,21 +665,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private runTimer(timer: Timer, now: number): boolean {
     switch (timer) {
       case Timer.Close:
-        if (this.machine.closeFramePending) return true; // send the CLOSE still owed first
-        this.machine.closed();
-        return false;
-      case Timer.CloseRetransmit: {
-        const retransmits = this.machine.retransmitCloseFrame();
-        if (retransmits === 0) return true; // draining: CLOSE only in answer to the peer's packets
-        const pto = this.rtt.pto(this.recovery.peerMaxAckDelay);
-        // Exponential backoff from one PTO, capped at max(PTO, 500 ms).
-        const interval = Math.min(pto * 2 ** Math.min(retransmits, 16), Math.max(pto, MAX_CLOSE_INTERVAL_MS));
-        const close = this.timers.at[Timer.Close] as number;
-        this.timers.set(Timer.CloseRetransmit, now + interval < close ? now + interval : Infinity);
+        return this.machine.onCloseTimer();
+      case Timer.CloseRetransmit:
+        this.machine.onCloseRetransmitTimer(now);
         return true;
-      }
       case Timer.HandshakeTimeout:
-        this.finishClosed(now, {
+        this.machine.fail({
           errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
           application: false,
           reason: 'handshake timed out',
@@ -782,7 +678,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         });
         return false;
       case Timer.Idle:
-        this.finishClosed(now, {
+        this.machine.fail({
           errorCode: TransportErrorCode.IDLE_TIMEOUT,
           application: false,
           reason: 'idle timeout',
@@ -792,16 +688,11 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case Timer.HandshakeRetransmit:
         this.handshake.onTimeout(now);
         return true;
-      case Timer.LossDetection: {
-        const probes = this.recovery.onTimeout(now);
-        if (probes > 0) {
-          this.probesPending = probes;
-          if (!this.hasSendable()) this.pingPending = true;
-        }
+      case Timer.LossDetection:
+        this.sender.onProbeTimeout(this.recovery.onTimeout(now));
         return true;
-      }
       case Timer.KeepAlive:
-        this.pingPending = true;
+        this.sender.requestPing();
         return true;
       case Timer.Pacing:
         this.timers.stop(Timer.Pacing);
@@ -819,12 +710,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   // ---------------------------------------------------------------------------------------------
   // Sending
 
-  private hasSendable(): boolean {
-    return (
-      this.pingPending || this.datagramQueue.length > 0 || this.streams.hasSendable || this.paths.active.hasPending
-    );
-  }
-
   /**
    * Writes the next datagram into buf and returns its length (0 when nothing is due); it goes to
    * transmitDestination. Hot path.
@@ -841,160 +726,25 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       this.handshake.flightSent();
       buf.set(flight, 0);
       active.onSent(flight.length);
-      this.bytesSent += flight.length;
-      this.packetsSent++;
+      this.sender.countSent(flight.length);
       return flight.length;
     }
     const protection = this.protection;
     if (protection === null) return 0;
     if (kind === 'closing' || kind === 'draining') {
       const frame = this.machine.takeCloseFrame();
-      return frame === null ? 0 : this.buildClosePacket(buf, protection, frame);
+      return frame === null ? 0 : this.sender.close(buf, protection, this.remoteCid, frame);
     }
     if (this.paths.probing) {
       const probe = this.paths.dueProbe();
-      if (probe !== null) return this.buildProbePacket(now, buf, protection, probe);
-    }
-    // Unvalidated address: stay within the anti-amplification budget (smaller packets are fine).
-    const maxSize = Math.min(active.maxDatagramSize, buf.length, active.budget);
-    if (maxSize < MIN_PACKET_SIZE) return 0;
-    const recovery = this.recovery;
-    const cc = recovery.cc;
-    let canSendData = this.probesPending > 0 || this.hasSendable();
-    if (!canSendData) recovery.pacingLimited = false; // nothing ready: not held by the pacer
-    if (canSendData && this.probesPending === 0) {
-      if (recovery.bytesInFlight + maxSize > cc.window) {
-        canSendData = false;
-      } else if (this.config.pacing) {
-        this.pacer.update(cc.window, this.rtt.smoothedRtt, cc.pacingRate(this.rtt.smoothedRtt));
-        const at = this.pacer.nextSendTime(now, maxSize);
-        if (at > now) {
-          this.timers.set(Timer.Pacing, at);
-          canSendData = false;
-          // Data was ready and only the pacer held it: the next packet counts as cwnd-limited.
-          recovery.pacingLimited = true;
-        }
+      if (probe !== null) {
+        this.transmitTo = probe.remote;
+        return this.sender.probe(now, buf, protection, this.remoteCid, probe);
       }
     }
-    if (!canSendData && !this.ackTracker.wantsAck(now)) return 0;
-    // A caller that hands us the same buffer every time gets its packets built in place (the AEAD
-    // views cached for that buffer are reused); one that rotates buffers gets them built in txBuf
-    // and copied, so that no per-packet views are needed either way.
-    const direct = buf === this.lastTxTarget;
-    this.lastTxTarget = buf;
-    const length = this.buildPacket(now, direct ? buf : this.txBuf, protection, maxSize, canSendData);
+    const length = this.sender.pollData(now, buf, protection, this.remoteCid);
     if (length === 0) return 0;
-    if (!direct) buf.set(this.txView(length), 0);
-    this.maybeFinishGracefulClose(now);
-    return length;
-  }
-
-  /** txBuf[0, length), cached (full-size data packets all have the same length). */
-  private txView(length: number): Uint8Array {
-    const i = length & (TX_VIEW_CACHE_SIZE - 1);
-    let v = this.txViews[i] as Uint8Array;
-    if (v.length !== length) {
-      v = this.txBuf.subarray(0, length);
-      this.txViews[i] = v;
-    }
-    return v;
-  }
-
-  private buildPacket(
-    now: number,
-    buf: Uint8Array,
-    protection: PacketProtection,
-    maxSize: number,
-    canSendData: boolean,
-  ): number {
-    const recovery = this.recovery;
-    const pn = recovery.nextPn;
-    const pnLength = packetNumberLength(pn, recovery.largestAcked < 0 ? null : recovery.largestAcked);
-    const record = recovery.sent.acquire();
-    const b = this.builder;
-    b.begin(buf, this.remoteCid, pn, pnLength, protection.sendKeyPhase, maxSize, record);
-    if (this.ackTracker.pending && b.writeAck(this.ackTracker, now)) this.ackTracker.onAckSent();
-    if (canSendData) {
-      this.paths.active.writeFrames(b, now);
-      this.streams.writeControlFrames(b);
-      if (this.pingPending && b.writePing()) this.pingPending = false;
-      while (this.datagramQueue.length > 0 && b.writeDatagram(this.datagramQueue[0] as Uint8Array))
-        this.datagramQueue.shift();
-      this.streams.writeStreamFrames(b);
-      if (this.probesPending > 0 && !b.ackEliciting) b.writePing();
-    }
-    if (b.isEmpty) {
-      recovery.sent.release(record);
-      return 0;
-    }
-    const length = b.finish(protection);
-    record.timeSent = now;
-    record.size = length;
-    record.ackEliciting = b.ackEliciting;
-    record.inFlight = b.ackEliciting;
-    recovery.nextPn = pn + 1;
-    recovery.onPacketSent(record);
-    this.paths.active.onSent(length);
-    this.bytesSent += length;
-    this.packetsSent++;
-    if (b.ackEliciting) {
-      if (this.probesPending > 0) this.probesPending--;
-      else if (this.config.pacing) this.pacer.onSent(now, length);
-      this.lastAckElicitingSent = now;
-      if (!this.ackElicitingSinceReceive) {
-        this.ackElicitingSinceReceive = true;
-        this.lastActivity = Math.max(this.lastActivity, now);
-      }
-    }
-    return length;
-  }
-
-  /**
-   * A PATH_CHALLENGE to a probed path, padded to 1200 bytes (RFC 9000 §8.2.1). Outside congestion
-   * control (not in flight): it is no data and must not wait for the active path's window (RFC 9000
-   * §9.1); its repetition is the probe timer's, not loss recovery's.
-   */
-  private buildProbePacket(now: number, buf: Uint8Array, protection: PacketProtection, path: Path): number {
-    const recovery = this.recovery;
-    const pn = recovery.nextPn;
-    const pnLength = packetNumberLength(pn, recovery.largestAcked < 0 ? null : recovery.largestAcked);
-    const record = recovery.sent.acquire();
-    const b = this.builder;
-    const size = Math.min(path.maxDatagramSize, buf.length);
-    b.begin(this.txBuf, this.remoteCid, pn, pnLength, protection.sendKeyPhase, size, record);
-    path.writeProbeChallenge(b, now);
-    if (b.isEmpty) {
-      recovery.sent.release(record);
-      return 0;
-    }
-    b.padTo(MIN_INITIAL_DATAGRAM_SIZE);
-    const length = b.finish(protection);
-    record.timeSent = now;
-    record.size = length;
-    record.ackEliciting = true;
-    record.inFlight = false;
-    recovery.nextPn = pn + 1;
-    recovery.onPacketSent(record);
-    path.onSent(length);
-    this.bytesSent += length;
-    this.packetsSent++;
-    buf.set(this.txView(length), 0);
-    this.transmitTo = path.remote;
-    return length;
-  }
-
-  private buildClosePacket(buf: Uint8Array, protection: PacketProtection, frame: OutgoingClose): number {
-    const recovery = this.recovery;
-    const pn = recovery.nextPn;
-    const record = recovery.sent.acquire();
-    const b = this.builder;
-    b.begin(buf, this.remoteCid, pn, 4, protection.sendKeyPhase, Math.min(this.maxSize, buf.length), record);
-    b.writeClose(frame.application, frame.errorCode, frame.reason);
-    const length = b.finish(protection);
-    recovery.sent.release(record);
-    recovery.nextPn = pn + 1;
-    this.bytesSent += length;
-    this.packetsSent++;
+    this.machine.maybeFinishGracefulClose(now);
     return length;
   }
 
@@ -1007,14 +757,14 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       congestionWindowBytes: cc.window,
       bytesInFlight: this.recovery.bytesInFlight,
       queueingDelayMs: cc.queueingDelay,
-      bytesSent: this.bytesSent,
+      bytesSent: this.sender.bytesSent,
       bytesReceived: this.bytesReceived,
-      packetsSent: this.packetsSent,
+      packetsSent: this.sender.packetsSent,
       packetsReceived: this.packetsReceived,
       packetsLost: this.recovery.packetsLost,
       streamBytesSent: this.streams.bytesSent,
       streamBytesReceived: this.streams.bytesReceived,
-      datagramsDropped: this.datagramsDropped,
+      datagramsDropped: this.sender.datagramsDropped,
     };
   }
 }
