@@ -60,6 +60,12 @@ export interface ConnectionStats {
   readonly streamBytesSent: number;
   readonly streamBytesReceived: number;
   readonly datagramsDropped: number;
+  /** Keepalive interval in use (ms), learned from the NAT's mapping lifetime (keepalive.ts). */
+  readonly keepAliveIntervalMs?: number;
+  /** Largest UDP payload the active path carries now (DPLPMTUD, RFC 8899; pmtud.ts). */
+  readonly pathMtu?: number;
+  /** Times the active path changed to a validated new address. */
+  readonly migrations?: number;
 }
 
 /** Events a connection reports through TransportEndpoint.pollEvent(). */

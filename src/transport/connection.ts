@@ -30,6 +30,8 @@ import { ConnectionStateMachine } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
 import { ConnectionHandshake } from './handshake.js';
 import { IdleClock } from './idle-clock.js';
+import { KeepAliveSchedule, ReceiveGapProbe } from './keepalive.js';
+import { MigrationPolicy } from './migration.js';
 import { Paths } from './paths.js';
 import { AckTracker } from './recovery/ack-tracker.js';
 import { LossDetection, type SentFrameHandler } from './recovery/loss-detection.js';
@@ -61,6 +63,7 @@ const TIMER_BIT_LOSS = timerMask(Timer.LossDetection);
 const TIMER_BIT_ACK = timerMask(Timer.AckDelay);
 const TIMER_BIT_KEEP_ALIVE = timerMask(Timer.KeepAlive);
 const TIMER_BIT_PATH_VALIDATION = timerMask(Timer.PathValidation);
+const TIMER_BIT_RECEIVE_GAP = timerMask(Timer.ReceiveGap);
 
 /**
  * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
@@ -77,6 +80,18 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private readonly events: EventSink;
   private readonly machine: ConnectionStateMachine;
   readonly paths: Paths;
+  /** What a packet from a new peer address may change (RFC 9000 §9.3, §9.4). */
+  private readonly migration = new MigrationPolicy();
+  /** A silent receiver speaks up when the packets it was receiving stop (a NAT rebinding). */
+  private readonly receiveGap = new ReceiveGapProbe();
+  /** The keepalive interval, learned from the NAT's mapping lifetime. */
+  readonly keepAlive: KeepAliveSchedule;
+  /** The pending keepalive: when it went out (NaN: none) and after how much quiet. */
+  private keepAliveSentAt = Number.NaN;
+  private keepAliveGap = 0;
+  /** Random spread of the next keepalive (0.85–1.0 of the interval), so both sides take turns. */
+  private keepAliveSpread = 1;
+  private readonly spreadByte = new Uint8Array(1);
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
   private readonly initialDcid: Uint8Array;
@@ -138,7 +153,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.recovery = new LossDetection(this.rtt, this.makeController(this.maxSize), this, this.maxSize);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
     this.idleTimeoutMs = init.config.idleTimeoutMs;
-    this.idle = new IdleClock(init.now);
+    this.idle = new IdleClock(init.now, init.config.keepAliveIntervalMs <= 0);
+    this.keepAlive = new KeepAliveSchedule({ initialMs: init.config.keepAliveIntervalMs });
     this.now = init.now;
     const { recovery, rtt, ackTracker, paths, streams, idle, timers } = this;
     const parts = { recovery, rtt, ackTracker, paths, streams, idle, timers };
@@ -232,6 +248,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const local = this.config.idleTimeoutMs;
     const remote = p.maxIdleTimeoutMs;
     this.idleTimeoutMs = local === 0 ? remote : remote === 0 ? local : Math.min(local, remote);
+    this.keepAlive.limitToIdleTimeout(this.idleTimeoutMs);
   }
 
   private onHandshakeComplete(now: number): void {
@@ -343,12 +360,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     if (!this.handshake.confirmed) this.confirmHandshake();
-    if (!this.paths.active.is(from)) {
-      if (pn <= this.ackTracker.largest) return; // reordered packet from an old path: ignore rather than flap
-      this.paths.follow(from, this.random);
-      this.events.push({ type: 'path-changed', connection: this, remote: from });
-    }
-    this.paths.active.onReceived(length);
+    const active = this.paths.active;
+    if (active.is(from)) active.onReceived(length);
+    else if (!this.onPacketFromNewAddress(from, pn, length, now)) return;
     let ackEliciting = false;
     try {
       const d = this.decoder.reset(rx, headerLength, headerLength + plain);
@@ -369,8 +383,78 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
+    if (ackEliciting) this.receiveGap.onAckElicitingReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
+    if (this.keepAliveSentAt === this.keepAliveSentAt) this.learnFromKeepAlive(now, from);
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
+  }
+
+  /**
+   * An authenticated packet from an address other than the active path's (RFC 9000 §9.3). It moves
+   * nothing: the address is validated first (PATH_CHALLENGE outside the congestion window, on the
+   * probe timer), the connection keeps sending to the validated address meanwhile, and switches only
+   * when the PATH_RESPONSE arrives. So a copy of a genuine packet re-sent from an attacker's address
+   * (or a spoofed victim's) gains nothing, and a real NAT rebinding costs one round trip. Returns
+   * false when the packet is to be ignored (a reordered one from an old path).
+   */
+  private onPacketFromNewAddress(from: Address, pn: number, length: number, now: number): boolean {
+    const probed = this.paths.probed(from);
+    if (probed !== null) {
+      probed.onReceived(length); // more anti-amplification budget for the challenge (RFC 9000 §8)
+      return true;
+    }
+    if (pn <= this.ackTracker.largest) return false; // reordered packet from an old path: ignore rather than flap
+    if (!this.migration.onPacketFromNewAddress(from, now)) return true;
+    this.startValidation(from, false);
+    this.paths.probed(from)?.onReceived(length);
+    return true;
+  }
+
+  /** Probes `remote` (probePath's timers, RFC 9000 §8.2.4); `chosenLocally` false: amplification-limited. */
+  private startValidation(remote: Address, chosenLocally: boolean): void {
+    const maxAckDelay = this.recovery.peerMaxAckDelay;
+    const pto = this.rtt.pto(maxAckDelay);
+    const initialPto = 3 * this.config.initialRttMs + maxAckDelay;
+    this.paths.probe(remote, this.random, this.now, pto, 3 * Math.max(pto, initialPto), chosenLocally);
+  }
+
+  /**
+   * The active path changed to a validated address. RFC 9000 §9.4: congestion control and RTT
+   * estimation start over on a new path — but only when the host changed: a port-only change is a NAT
+   * rebinding on the same network path, and restarting from the initial window would only stall.
+   */
+  private onPathValidated(previous: Address, validated: Address): void {
+    const { resetCongestion } = this.migration.onValidated(previous, validated);
+    if (resetCongestion) {
+      this.rtt.reset();
+      this.recovery.cc = this.makeController(this.maxSize);
+    }
+    this.events.push({ type: 'path-changed', connection: this, remote: validated });
+  }
+
+  /**
+   * A keepalive PING (RFC 9000 §10.1.2) after `now − last activity` of quiet. Its answer tells the
+   * keepalive schedule whether the NAT kept the mapping that long (learnFromKeepAlive).
+   */
+  private sendKeepAlive(now: number): void {
+    this.sender.requestPing();
+    this.keepAliveGap = now - Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity);
+    this.keepAliveSentAt = now;
+    this.random(this.spreadByte);
+    this.keepAliveSpread = 0.85 + (0.15 * (this.spreadByte[0] as number)) / 255;
+  }
+
+  /**
+   * The first packet after our keepalive. Answered within two PTOs from the known address: the NAT
+   * kept the mapping through the quiet gap. Later (our PING was lost, the peer's own packet got
+   * through first) or from a new address: the mapping was gone — the keepalive interval shortens.
+   */
+  private learnFromKeepAlive(now: number, from: Address): void {
+    const waited = now - this.keepAliveSentAt;
+    this.keepAliveSentAt = Number.NaN;
+    const prompt = waited <= 2 * this.rtt.pto(this.recovery.peerMaxAckDelay);
+    if (prompt && this.paths.active.is(from)) this.keepAlive.onQuietSurvived(this.keepAliveGap);
+    else this.keepAlive.onMappingLost(this.keepAliveGap);
   }
 
   /**
@@ -409,8 +493,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.paths.active.onChallenge(f.data);
         return;
       case FrameType.PathResponse: {
+        const previous = this.paths.active.remote;
         const validated = this.paths.onResponse(f.data, now);
-        if (validated !== null) this.events.push({ type: 'path-changed', connection: this, remote: validated.remote });
+        if (validated !== null) this.onPathValidated(previous, validated.remote);
         return;
       }
       case FrameType.Close:
@@ -523,10 +608,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   probePath(remote: Address): void {
     this.assertOpen();
-    const maxAckDelay = this.recovery.peerMaxAckDelay;
-    const pto = this.rtt.pto(maxAckDelay);
-    const initialPto = 3 * this.config.initialRttMs + maxAckDelay;
-    this.paths.probe(remote, this.random, this.now, pto, 3 * Math.max(pto, initialPto));
+    this.startValidation(remote, true);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -649,16 +731,16 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       at[Timer.AckDelay] = a.pending && !a.immediate ? a.deadline : Infinity;
     }
     if ((mask & TIMER_BIT_KEEP_ALIVE) !== 0) {
-      const keepAlive = this.config.keepAliveIntervalMs;
-      const idle = this.idleTimeoutMs;
-      if (kind !== 'established' || keepAlive <= 0 || this.sender.pingPending) {
+      if (kind !== 'established' || this.config.keepAliveIntervalMs <= 0 || this.sender.pingPending) {
         at[Timer.KeepAlive] = Infinity;
       } else {
-        const interval = idle > 0 ? Math.min(keepAlive, idle / 2) : keepAlive;
+        const interval = this.keepAlive.intervalMs * this.keepAliveSpread;
         at[Timer.KeepAlive] = Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity) + interval;
       }
     }
     if ((mask & TIMER_BIT_PATH_VALIDATION) !== 0) at[Timer.PathValidation] = this.paths.deadline;
+    if ((mask & TIMER_BIT_RECEIVE_GAP) !== 0)
+      at[Timer.ReceiveGap] = kind === 'established' ? this.receiveGap.deadline : Infinity;
   }
 
   /** Runs an expired timer; false when it closed the connection (no later row runs). */
@@ -692,14 +774,19 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.sender.onProbeTimeout(this.recovery.onTimeout(now));
         return true;
       case Timer.KeepAlive:
-        this.sender.requestPing();
+        this.sendKeepAlive(now);
+        return true;
+      case Timer.ReceiveGap:
+        if (this.receiveGap.onTimeout(now)) this.sender.requestPing();
         return true;
       case Timer.Pacing:
         this.timers.stop(Timer.Pacing);
         return true;
       case Timer.PathValidation:
-        for (const remote of this.paths.onTimeout(now))
+        for (const remote of this.paths.onTimeout(now)) {
+          this.migration.onValidationFailed(remote);
           this.events.push({ type: 'path-validation-failed', connection: this, remote });
+        }
         return true;
       default:
         // AckDelay: the ACK goes out with the next pollTransmit (AckTracker.wantsAck).
@@ -738,8 +825,11 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (this.paths.probing) {
       const probe = this.paths.dueProbe();
       if (probe !== null) {
-        this.transmitTo = probe.remote;
-        return this.sender.probe(now, buf, protection, this.remoteCid, probe);
+        const length = this.sender.probe(now, buf, protection, this.remoteCid, probe);
+        if (length > 0) {
+          this.transmitTo = probe.remote;
+          return length;
+        }
       }
     }
     const length = this.sender.pollData(now, buf, protection, this.remoteCid);
@@ -765,6 +855,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       streamBytesSent: this.streams.bytesSent,
       streamBytesReceived: this.streams.bytesReceived,
       datagramsDropped: this.sender.datagramsDropped,
+      keepAliveIntervalMs: this.config.keepAliveIntervalMs > 0 ? this.keepAlive.intervalMs : 0,
+      migrations: this.paths.migrations,
     };
   }
 }

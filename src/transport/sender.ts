@@ -148,7 +148,9 @@ export class PacketSender {
     const cc = recovery.cc;
     let canSendData = this.probes > 0 || this.hasSendable();
     if (!canSendData) recovery.pacingLimited = false; // nothing ready: not held by the pacer
-    if (canSendData && this.probes === 0) {
+    // A PATH_RESPONSE owed goes at once, whatever the window: the peer's migration waits for it and a
+    // full window may be waiting on ACKs that go to the address it left (RFC 9000 §8.2.2, §9.3).
+    if (canSendData && this.probes === 0 && !active.hasPending) {
       if (recovery.bytesInFlight + maxSize > cc.window) {
         canSendData = false;
       } else if (this.config.pacing) {
@@ -242,14 +244,16 @@ export class PacketSender {
     const pnLength = packetNumberLength(pn, recovery.largestAcked < 0 ? null : recovery.largestAcked);
     const record = recovery.sent.acquire();
     const b = this.builder;
-    const size = Math.min(path.maxDatagramSize, buf.length);
+    // An address the peer's packets claimed gets at most 3× what came from it (RFC 9000 §8.2.1: the
+    // 1200-byte padding gives way to the anti-amplification limit).
+    const size = Math.min(path.maxDatagramSize, buf.length, path.budget);
     b.begin(this.txBuf, remoteCid, pn, pnLength, protection.sendKeyPhase, size, record);
     path.writeProbeChallenge(b, now);
     if (b.isEmpty) {
       recovery.sent.release(record);
       return 0;
     }
-    b.padTo(MIN_INITIAL_DATAGRAM_SIZE);
+    b.padTo(Math.min(MIN_INITIAL_DATAGRAM_SIZE, size));
     const length = b.finish(protection);
     record.timeSent = now;
     record.size = length;
