@@ -155,7 +155,8 @@ async function main(): Promise<void> {
             nat_write_ms: r.natWriteMs,
             nat_packets_sent: r.natPacketsSent,
             public_packets_sent: r.publicPacketsSent,
-            keepalive_interval_ms: r.keepAliveIntervalMs ?? null,
+            nat_keepalive_interval_ms: r.keepAliveIntervalMs ?? null,
+            public_keepalive_interval_ms: r.publicKeepAliveIntervalMs ?? null,
             closed: r.closed,
           },
         });

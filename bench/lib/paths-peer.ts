@@ -106,6 +106,7 @@ async function main(): Promise<void> {
   if (args.mode === 'bulk') {
     if (args.send) {
       const stream = connection.openStream({ bidirectional: false });
+      stream.on('error', () => undefined); // the connection's end is reported by 'closed'
       const hash = createHash('sha256');
       let written = 0;
       for (let i = 0; args.bytes === 0 || written < args.bytes; i++) {

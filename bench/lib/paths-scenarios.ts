@@ -216,6 +216,7 @@ export interface IdleResult {
   readonly natPacketsSent: number;
   readonly publicPacketsSent: number;
   readonly keepAliveIntervalMs: number | undefined;
+  readonly publicKeepAliveIntervalMs: number | undefined;
   readonly closed: boolean;
 }
 
@@ -247,6 +248,7 @@ export async function runIdle(
       natPacketsSent: natStats?.['packetsSent'] ?? Number.NaN,
       publicPacketsSent: publicStats?.['packetsSent'] ?? Number.NaN,
       keepAliveIntervalMs: natStats?.['keepAliveIntervalMs'],
+      publicKeepAliveIntervalMs: publicStats?.['keepAliveIntervalMs'],
       closed: dialler.find('closed') !== undefined || listener.find('closed') !== undefined,
     };
   } finally {

@@ -89,7 +89,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   /** The pending keepalive: when it went out (NaN: none) and after how much quiet. */
   private keepAliveSentAt = Number.NaN;
   private keepAliveGap = 0;
-  /** Random spread of the next keepalive (0.85–1.0 of the interval), so both sides take turns. */
+  /**
+   * Fraction of the interval before our next keepalive: 0.9–1 after we sent one, 0.7–0.8 after the
+   * peer's beat ours (random within, so two sides never tie). So the two sides take turns, and the
+   * side that can observe a lost mapping (the one whose keepalive into the NAT goes unanswered) gets
+   * its turn within two rounds.
+   */
   private keepAliveSpread = 1;
   private readonly spreadByte = new Uint8Array(1);
   readonly localCid: Uint8Array;
@@ -258,6 +263,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.machine.established();
     this.idle.restart(now);
     this.sender.onHandshakeComplete(now);
+    this.keepAliveSpread = this.randomSpread(0.85);
     this.events.push({ type: 'connected', connection: this });
   }
 
@@ -350,6 +356,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.bytesReceived += length;
     this.packetsReceived++;
+    // The peer's keepalive beat ours: ours goes first next time (see keepAliveSpread).
+    if (Number.isNaN(this.keepAliveSentAt) && now - this.idle.lastActivity >= 0.7 * this.keepAlive.intervalMs)
+      this.keepAliveSpread = this.randomSpread(0.7);
     this.idle.onPacketReceived(now);
     if (kind === 'closing' || kind === 'draining') {
       this.onPacketWhileClosing(rx, headerLength, plain);
@@ -440,8 +449,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.sender.requestPing();
     this.keepAliveGap = now - Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity);
     this.keepAliveSentAt = now;
+    this.keepAliveSpread = this.randomSpread(0.9);
+  }
+
+  /** A keepalive spread in [low, low + 0.1). Not on the hot path (once per quiet round). */
+  private randomSpread(low: number): number {
     this.random(this.spreadByte);
-    this.keepAliveSpread = 0.85 + (0.15 * (this.spreadByte[0] as number)) / 255;
+    return low + (0.1 * (this.spreadByte[0] as number)) / 256;
   }
 
   /**

@@ -13,10 +13,11 @@
  *   the interval starts at a safe fraction of it.
  * - **Mapping lost** (`onMappingLost(gapMs)`): after `gapMs` of quiet a keepalive went unanswered and
  *   the peer then appeared from a new address (port), or the same kind of evidence: a mapping lives
- *   less than `gapMs`. The interval drops to `SAFETY` × the smallest such gap at once.
+ *   less than `gapMs`. The interval drops to `LOSS_FACTOR` × that gap at once.
  * - **Quiet success** (`onQuietSurvived(gapMs)`): a keepalive after `gapMs` of quiet was answered from
- *   the same address: the mapping lives at least that long. After `GROW_AFTER` such successes in a
- *   row the interval grows by `GROW_FACTOR`, never to or beyond a gap that was seen to lose the mapping.
+ *   the same address: the mapping lives at least that long. The interval grows by `GROW_FACTOR` —
+ *   after every success while no mapping was ever seen lost, after `GROW_AFTER` successes in a row
+ *   once one was — never to or beyond a gap that was seen to lose the mapping.
  *
  * The interval stays within [minMs, maxMs]; maxMs also keeps it below the idle timeout so that a
  * live but quiet peer never times out (RFC 9000 §10.1.2).
@@ -33,9 +34,21 @@ export interface KeepAliveOptions {
 
 /** Fraction of a known mapping lifetime used as the interval: margin for one lost keepalive's PTO. */
 export const KEEPALIVE_SAFETY = 0.45;
-/** Quiet successes in a row before the interval grows (slow increase, fast decrease). */
-export const KEEPALIVE_GROW_AFTER = 3;
-/** Growth per step. */
+/**
+ * After a gap that lost the mapping: the lifetime is below the gap but may be far below (a 5 s NAT
+ * seen first through a 15 s gap), so the interval drops to this fraction of it at once.
+ */
+export const KEEPALIVE_LOSS_FACTOR = 0.3;
+/** Growth never goes beyond this fraction of the shortest gap that lost the mapping. */
+export const KEEPALIVE_CEILING = 0.6;
+/**
+ * Once a mapping was seen lost, quiet successes in a row before the interval grows, and the growth
+ * per step: slow increase, fast decrease. Every failed step costs reachability from the public side
+ * for a moment, so the probe towards the lifetime is cautious (about +10 % per 5 keepalives).
+ */
+export const KEEPALIVE_GROW_AFTER = 5;
+export const KEEPALIVE_CAUTIOUS_GROWTH = 1.1;
+/** Growth per keepalive while no mapping was ever seen lost (most NATs keep them for minutes). */
 export const KEEPALIVE_GROW_FACTOR = 1.25;
 export const KEEPALIVE_MIN_MS = 1_000;
 /** One keepalive per ~25 s behind a NAT that keeps mappings for 2 min (RFC 4787 REQ-5 says ≥ 2 min). */
@@ -106,7 +119,7 @@ export class KeepAliveSchedule {
     if (gapMs < this.lostMs) this.lostMs = gapMs;
     // The gap, not the current interval, is what lost the mapping; an interval already below the
     // safe fraction of it is not lengthened.
-    this.interval = this.clamp(Math.min(this.interval, gapMs * KEEPALIVE_SAFETY));
+    this.interval = this.clamp(Math.min(this.interval, gapMs * KEEPALIVE_LOSS_FACTOR));
     if (this.aliveMs >= this.lostMs) this.aliveMs = 0; // the NAT changed: old evidence is void
     this.successes = 0;
   }
@@ -122,11 +135,13 @@ export class KeepAliveSchedule {
     if (this.lostMs <= gapMs) this.lostMs = Infinity;
     if (gapMs < this.interval * 0.9) return; // not a test of the current interval
     this.successes++;
-    if (this.successes < KEEPALIVE_GROW_AFTER) return;
+    // Until a mapping was ever seen lost, every success grows the interval (most NATs keep mappings
+    // for minutes, RFC 4787 REQ-5); after a loss, growth needs several successes in a row.
+    if (this.lostMs !== Infinity && this.successes < KEEPALIVE_GROW_AFTER) return;
     this.successes = 0;
-    const grown = this.interval * KEEPALIVE_GROW_FACTOR;
+    const grown = this.interval * (this.lostMs === Infinity ? KEEPALIVE_GROW_FACTOR : KEEPALIVE_CAUTIOUS_GROWTH);
     // Never grow into a gap known to lose the mapping.
-    const ceiling = this.lostMs === Infinity ? Infinity : this.lostMs * KEEPALIVE_SAFETY * 1.5;
+    const ceiling = this.lostMs === Infinity ? Infinity : this.lostMs * KEEPALIVE_CEILING;
     this.interval = this.clamp(Math.min(grown, Math.max(this.interval, ceiling)));
   }
 
