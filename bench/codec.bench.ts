@@ -1,5 +1,5 @@
 /**
- * Codec micro-benchmarks (issue #2 item 7): encoding and decoding one full-size data packet
+ * Codec micro-benchmarks: encoding and decoding one full-size data packet
  * (short header + ACK with 4 ranges + STREAM carrying 1400 bytes) and one ACK-only packet, into and
  * out of preallocated buffers, as the packet path does. AEAD is excluded (bench/crypto.bench.ts).
  *

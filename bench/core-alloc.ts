@@ -1,6 +1,6 @@
 /**
  * Heap bytes the sans-IO core allocates per data datagram in steady state, sender and receiver side
- * separately (issue #4: "the packet path allocates nothing per packet in steady state"), then the
+ * separately (the packet path allocates nothing per packet once warm), then the
  * CPU time per data datagram of the same phases.
  *
  *   npm run bench:core-alloc          (node --expose-gc --import tsx bench/core-alloc.ts)

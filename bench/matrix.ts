@@ -10,8 +10,9 @@
  * through the server by public key) and sends 8 MiB from `from` to `to`:
  *   connected  the connector exited 0 and the listener received every byte (hashOk)
  *   path       the last path the connector reported (direct | relay-udp | relay-stream)
- *   ttfbMs     connect start → first byte out of the listener's stdout
- *   directMs   connect start → the connection on a direct path (null: never direct)
+ *   ttfbMs     connect start → the connection carries data (the connector's `connected` afterMs: its
+ *              own clock, as the library's stats().timeToFirstByteMs; the byte itself lands ½ RTT later)
+ *   directMs   connect start → the connection on a direct path (null: never direct), same clock
  *   mbps       8 MiB over the time between the listener's first and last byte (goodput, Mbit/s)
  * It prints a table, one JSON line per pair
  *   {"bench":"matrix","from":...,"to":...,"connected":...,"path":...,"ttfbMs":...,"directMs":...,"mbps":...,"hashOk":...}
@@ -29,12 +30,18 @@ import { performance } from 'node:perf_hooks';
 import { labAvailability } from '../src/lab/availability.js';
 import { nodeArgv } from '../src/lab/host-process.js';
 import { Lab } from '../src/lab/lab.js';
-import { cliScript } from '../src/lab/rendezvous-server.js';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { SiteSpec } from '../src/lab/topology.js';
 
 const BYTES = Number(process.env['MATRIX_BYTES'] ?? 8 * 1024 * 1024);
 const PAIR_TIMEOUT_MS = Number(process.env['MATRIX_PAIR_TIMEOUT_S'] ?? 60) * 1000;
 const LISTENER_GRACE_MS = 5000;
+/**
+ * The built CLI (`npm run matrix` builds first): a process starts in about half the time it takes
+ * through tsx, and 144 of them start per matrix.
+ */
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 /** The sites, one per profile; `mapping` is the NAT's mapping behaviour towards the internet (RFC 4787 §4.1). */
 const SITES: readonly {
@@ -91,7 +98,7 @@ interface Proc {
 
 /** Runs our CLI inside a lab host (`ip netns exec`), with raw stdout (hashed as it arrives) and timestamped JSON events. */
 function punchlineIn(lab: Lab, host: string, args: string[], input: Buffer | null): Proc {
-  const argv = nodeArgv(cliScript(), args);
+  const argv = nodeArgv(CLI, args);
   const child = spawn('ip', ['netns', 'exec', lab.host(host).ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
   const proc: Proc = {
     child,
@@ -222,7 +229,6 @@ async function runPair(
     const paths = connector.events.filter((e) => e.event['event'] === 'path');
     const hashOk = listener.stdoutBytes === data.length && listener.stdoutHash.digest('hex') === digest;
     const ok = connectorCode === 0 && listenerCode === 0 && hashOk;
-    const startAt = connected ? connected.at - Number(connected.event['afterMs']) : null;
     const lastPath = paths.at(-1)?.event['path'] ?? connected?.event['path'] ?? null;
     const direct = connected?.event['path'] === 'direct' ? connected : paths.find((p) => p.event['path'] === 'direct');
     const seconds =
@@ -235,7 +241,7 @@ async function runPair(
       to: to.profile,
       connected: ok,
       path: typeof lastPath === 'string' ? lastPath : null,
-      ttfbMs: startAt !== null && listener.firstByteAt !== null ? Math.round(listener.firstByteAt - startAt) : null,
+      ttfbMs: connected ? Number(connected.event['afterMs']) : null,
       directMs: direct ? Number(direct.event['afterMs']) : null,
       mbps: ok && seconds ? Number(((data.length * 8) / seconds / 1e6).toFixed(1)) : null,
       hashOk,
@@ -278,6 +284,10 @@ async function main(): Promise<number> {
     process.stdout.write(`matrix: skipped: ${availability.reason}\n`);
     return 0;
   }
+  if (!existsSync(CLI)) {
+    process.stderr.write(`matrix: ${CLI} is missing: run 'npm run build' (npm run matrix does)\n`);
+    return 1;
+  }
   const started = performance.now();
   const lab = await Lab.up(
     { name: `matrix-${process.pid}`, sites: SITES.map((s) => s.spec), servers: 1 },
@@ -293,10 +303,12 @@ async function main(): Promise<number> {
     const wanted = selected();
     const pairs: [Site, Site][] = [];
     for (const from of SITES) for (const to of SITES) if (wanted(from, to)) pairs.push([from, to]);
-    const header = `${'from'.padEnd(12)} ${'to'.padEnd(12)} ${'ok'.padEnd(3)} ${'path'.padEnd(13)} ${'ttfb ms'.padStart(8)} ${'direct ms'.padStart(9)} ${'Mbit/s'.padStart(7)}  can-direct  note`;
+    const header = `${'from'.padEnd(12)} ${'to'.padEnd(12)} ${'ok'.padEnd(3)} ${'path'.padEnd(13)} ${'ttfb ms'.padStart(8)} ${'direct ms'.padStart(9)} ${'Mbit/s'.padStart(7)}  can-direct  ${'wall s'.padStart(6)}  note`;
     process.stdout.write(`${header}\n`);
     for (const [from, to] of pairs) {
+      const pairStart = performance.now();
       const row = { ...(await runPair(lab, from, to, data, digest)), possible: canBeDirect(from, to) };
+      const wall = ((performance.now() - pairStart) / 1000).toFixed(1);
       rows.push(row);
       if (from === to) {
         const anchor = await runPair(lab, from, to, data, digest, 'direct');
@@ -313,7 +325,7 @@ async function main(): Promise<number> {
       }
       const cell = (v: number | null, w: number): string => (v === null ? '-' : String(v)).padStart(w);
       process.stdout.write(
-        `${row.from.padEnd(12)} ${row.to.padEnd(12)} ${(row.connected ? 'yes' : 'NO').padEnd(3)} ${(row.path ?? '-').padEnd(13)} ${cell(row.ttfbMs, 8)} ${cell(row.directMs, 9)} ${cell(row.mbps, 7)}  ${(row.possible ? 'yes' : 'no').padEnd(10)}  ${row.note}\n`,
+        `${row.from.padEnd(12)} ${row.to.padEnd(12)} ${(row.connected ? 'yes' : 'NO').padEnd(3)} ${(row.path ?? '-').padEnd(13)} ${cell(row.ttfbMs, 8)} ${cell(row.directMs, 9)} ${cell(row.mbps, 7)}  ${(row.possible ? 'yes' : 'no').padEnd(10)}  ${wall.padStart(6)}  ${row.note}\n`,
       );
     }
   } finally {

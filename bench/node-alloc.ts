@@ -1,6 +1,6 @@
 /**
- * Heap bytes the Node adapter allocates per data datagram in steady state (issue #4: "the packet path
- * allocates nothing per packet in steady state"), over the whole process: both endpoints, both UDP
+ * Heap bytes the Node adapter allocates per data datagram in steady state (the packet path allocates
+ * nothing per packet once warm), over the whole process: both endpoints, both UDP
  * sockets, the sans-IO cores, the Duplex streams and the event loop glue. bench/core-alloc.ts measures
  * the core alone; this measures everything a real transfer runs.
  *

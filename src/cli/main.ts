@@ -11,6 +11,12 @@ import { PunchlineError } from '../errors.js';
 interface CommandModule {
   readonly summary: string;
   run(argv: string[]): Promise<number>;
+  /**
+   * Exit as soon as run() resolves instead of when the event loop drains: for commands whose work is
+   * done when they return but whose network objects may take seconds to wind down (a connection
+   * whose peer is gone). Their stdout/stderr are synchronous on Linux pipes and files.
+   */
+  readonly exitWhenDone?: boolean;
 }
 
 const commands: Record<string, () => Promise<CommandModule>> = {
@@ -42,7 +48,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = await load();
-  return command.run(rest);
+  const code = await command.run(rest);
+  if (command.exitWhenDone === true) process.exit(code);
+  return code;
 }
 
 /** The package version (package.json sits two levels up from both src/cli and dist/cli). */

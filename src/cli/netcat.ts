@@ -5,10 +5,11 @@
  * Each side sends on its own unidirectional stream (QUIC-style IDs, RFC 9000 §2.1), so the two
  * directions are independent: a side with nothing to say (`connect KEY > file`, stdin empty) ends its
  * stream at once, and the peer's data never waits for ours. End of standard input ends (FIN) our
- * stream — a half-close; the session is complete when our FIN is written AND the peer's stream ended
- * and its bytes reached stdout; then the connection is closed gracefully (delivering whatever is still
- * in flight) and the command exits 0. Anything else — a reset stream, a connection closed with an
- * error, the peer vanishing — is a one-line error and exit 1.
+ * stream — a half-close. When a side has written all of the peer's stream to stdout it opens a second,
+ * empty stream: its receipt. The session is complete when our data stream is finished, the peer's
+ * ended, and the peer's receipt arrived — every byte both ways is known delivered — and the command
+ * exits 0 (closing the connection, without depending on how the close goes). Anything else — a reset
+ * stream, a connection closed before that point, the peer vanishing — is a one-line error and exit 1.
  *
  * With --json, events are JSON lines on stderr and stdout stays pure data:
  *   {"event":"listening","publicKey":KEY}              (+ "address": "ip:port" when serving without a server)
@@ -20,14 +21,14 @@
  * attempt (connect) or from its arrival (listen).
  */
 import { Transform, type Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { performance } from 'node:perf_hooks';
 import { CryptoError, CryptoErrorCode } from '../crypto/errors.js';
 import { defaultIdentityPath, generateIdentity, loadIdentity } from '../crypto/identity.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { decodePublicKey, encodePublicKey } from '../crypto/key-text.js';
 import { PunchlineError } from '../errors.js';
-import type { Connection } from '../node/endpoint.js';
+import type { Connection, Endpoint } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import type { Address } from '../transport/api.js';
 
@@ -164,13 +165,55 @@ class ByteCounter extends Transform {
   }
 }
 
-/** The first unidirectional stream the peer opens; null when the connection ends without one. */
-async function peerStream(connection: Connection): Promise<PunchlineStream | null> {
-  for await (const stream of connection.streams()) {
-    if ((stream.id & 0x2) !== 0) return stream;
-    stream.reset(0); // a bidirectional stream is not part of this protocol
-  }
-  return null;
+/**
+ * The peer's unidirectional streams in the order it opened them (QUIC stream IDs of one side and type
+ * increase with opening order, RFC 9000 §2.1): the first carries its data, the second is its receipt.
+ * Resolves each with null when the connection ends without it.
+ */
+function peerStreams(connection: Connection): {
+  data: Promise<PunchlineStream | null>;
+  receipt: Promise<PunchlineStream | null>;
+} {
+  const waiting: ((stream: PunchlineStream | null) => void)[] = [];
+  const data = new Promise<PunchlineStream | null>((resolve) => waiting.push(resolve));
+  const receipt = new Promise<PunchlineStream | null>((resolve) => waiting.push(resolve));
+  void (async () => {
+    const seen: PunchlineStream[] = [];
+    for await (const stream of connection.streams()) {
+      if ((stream.id & 0x2) === 0 || seen.length === 2) {
+        stream.reset(0); // not part of this protocol
+        continue;
+      }
+      seen.push(stream);
+      waiting.shift()?.(stream);
+    }
+    for (const resolve of waiting.splice(0)) resolve(null);
+  })();
+  return { data, receipt };
+}
+
+/** How long a finished session waits for its last bytes (the receipt) to be acknowledged. */
+const CLOSE_WAIT_MS = 3000;
+/** Then how long the close gets to go out and complete before the command moves on. */
+const CLOSE_SETTLE_MS = 300;
+
+/** Resolves once nothing this side sent is unacknowledged (polled; the core has no event for it), or at `capMs`. */
+async function acknowledged(connection: Connection, capMs: number): Promise<void> {
+  const deadline = performance.now() + capMs;
+  // One turn first: what was just written is sent in the endpoint's next service.
+  await new Promise((resolve) => setImmediate(resolve));
+  while (connection.state === 'established' && connection.stats().bytesInFlight > 0 && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/**
+ * Closes the endpoint without keeping the command alive for connections that cannot finish closing
+ * (a peer already gone): the socket stops holding the process, and the close gets a moment.
+ */
+export async function closeEndpoint(endpoint: Endpoint | null): Promise<void> {
+  if (!endpoint) return;
+  endpoint.unref();
+  await Promise.race([endpoint.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
 }
 
 export interface SessionIo {
@@ -208,30 +251,40 @@ export async function runSession(
   const sent = new ByteCounter();
   const received = new ByteCounter();
   const outgoing = connection.openStream({ bidirectional: false });
-  // The first failure (a stream reset, the connection closing with an error) ends the session.
-  const closedEarly = connection.closed.then((reason) => reason);
+  const streams = peerStreams(connection);
+  const closedEarly = async (what: string): Promise<never> => {
+    const reason = await connection.closed;
+    throw new Error(
+      `connection closed before ${what} (${reason.remote ? 'peer' : 'local'} code ${reason.errorCode}${reason.reason ? `: ${reason.reason}` : ''})`,
+    );
+  };
   const send = pipeline(io.stdin, sent, outgoing);
   const receive = (async () => {
-    const incoming = await peerStream(connection);
-    if (incoming === null) {
-      const reason = await closedEarly;
-      if (reason.errorCode !== 0)
-        throw new Error(`connection closed (error code ${reason.errorCode}: ${reason.reason})`);
-      return; // closed cleanly without sending anything: an empty stream
-    }
+    const incoming = (await streams.data) ?? (await closedEarly("the peer's data arrived"));
     await pipeline(incoming, received, io.stdout, { end: false });
+    // Everything the peer sent is out: say so on a second stream, empty, ended at once.
+    connection.openStream({ bidirectional: false }).end();
+  })();
+  const receipt = (async () => {
+    const stream = (await streams.receipt) ?? (await closedEarly('the peer confirmed our data'));
+    stream.resume();
+    await finished(stream);
   })();
   try {
-    await Promise.all([send, receive]);
+    await Promise.all([send, receive, receipt]);
   } catch (error) {
     // A non-zero code: the peer must not mistake this for a clean end of data.
     void connection.close(SESSION_FAILED, (error as Error).message.slice(0, 100)).catch(() => undefined);
     throw error;
   }
-  const reason = await connection.close(0, 'done');
-  if (reason.errorCode !== 0)
-    throw new Error(
-      `connection closed with error code ${reason.errorCode}${reason.reason ? `: ${reason.reason}` : ''}`,
-    );
+  // Both directions are complete and confirmed. What is left is our own receipt reaching the peer:
+  // once nothing is in flight it has been acknowledged. The close after that is only tidying up,
+  // so its outcome does not change the result, and a close that cannot complete (the peer already
+  // gone) is not waited for.
+  await acknowledged(connection, CLOSE_WAIT_MS);
+  await Promise.race([
+    connection.close(0, 'done').catch(() => undefined),
+    new Promise((resolve) => setTimeout(resolve, CLOSE_SETTLE_MS).unref()),
+  ]);
   return { bytesSent: sent.bytes, bytesReceived: received.bytes };
 }

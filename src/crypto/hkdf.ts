@@ -17,7 +17,7 @@ const inner = new Uint8Array(HASHLEN);
 const hashState = new Uint8Array(sodium.crypto_generichash_STATEBYTES);
 
 /** HMAC-BLAKE2b(key, data...) → 64 bytes written into `out` (RFC 2104). */
-export function hmacBlake2b(out: Uint8Array, key: Uint8Array, ...data: Uint8Array[]): void {
+function hmacBlake2b(out: Uint8Array, key: Uint8Array, ...data: Uint8Array[]): void {
   ipadKey.fill(0);
   if (key.length > BLOCKLEN) sodium.crypto_generichash(ipadKey.subarray(0, HASHLEN), key);
   else ipadKey.set(key);

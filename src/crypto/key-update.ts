@@ -13,9 +13,9 @@
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import { expandLabel } from './hkdf.js';
 
-export const TRAFFIC_SECRET_LENGTH = 32;
-export const AEAD_KEY_LENGTH = 32;
-export const AEAD_IV_LENGTH = 12;
+const TRAFFIC_SECRET_LENGTH = 32;
+const AEAD_KEY_LENGTH = 32;
+const AEAD_IV_LENGTH = 12;
 
 export interface PhaseKeys {
   /** Generation n (0 after the handshake); the key-phase bit is n & 1. */

@@ -249,7 +249,7 @@ export class PacketProtection {
       return OpenResult.AUTH_FAILED;
     }
 
-    // Authentic. Only now consult the replay window (issue #3; RFC 6479 §3).
+    // Authentic. Only now consult the replay window (RFC 6479 §3): forged packets cannot move it.
     const replay = this.window.check(packetNumber);
     if (replay !== ReplayCheck.Ok) {
       if (replay === ReplayCheck.Replayed) {

@@ -28,7 +28,7 @@ export class ReplayWindow {
   private readonly mask: number;
   private largestSeen = -1;
 
-  /** @param minimumSize packet numbers the window must cover (default 2048, as issue #3 requires). */
+  /** @param minimumSize packet numbers the window must cover (default 2048: reordering deeper than that is loss). */
   constructor(minimumSize = 2048) {
     if (!Number.isInteger(minimumSize) || minimumSize < BLOCK_BITS || minimumSize > 1 << 24) {
       throw new CryptoError(CryptoErrorCode.InvalidArgument, 'ReplayWindow size must be an integer in [32, 2^24]');

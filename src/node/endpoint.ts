@@ -41,6 +41,13 @@ import type { DatagramKind } from '../wire/types.js';
 import { systemRandom } from '../crypto/sodium.js';
 import { classifyDatagram } from '../wire/index.js';
 import { NodeEndpointError, ConnectionClosedError, checkErrorCode, invalidArgument } from './endpoint-errors.js';
+import { decodePublicKey } from '../crypto/key-text.js';
+import { TraversalError, TraversalErrorCode } from '../traversal/agent/errors.js';
+import type { TraversalLimits } from '../traversal/agent/limits.js';
+import { type ServerAddress, parseServerAddress } from '../traversal/rendezvous/server-address.js';
+import type { ConnectionPath, PeerLink } from './peer-link.js';
+import { isVirtualHost } from './peer-routes.js';
+import { Traversal } from './traversal.js';
 import { AsyncQueue } from './endpoint-queue.js';
 import { PunchlineStream, type StreamHost } from './stream.js';
 import { openUdpSocket } from './udp/open.js';
@@ -78,6 +85,35 @@ export interface BindOptions {
    * (default: native where its add-on is built). PUNCHLINE_UDP_BACKEND overrides it.
    */
   readonly udpBackend?: UdpBackendChoice;
+  /**
+   * A `punchline server` (its address string or parsed address): the endpoint registers with it and
+   * can then `connect(publicKey)` and receive connections by public key from behind NATs.
+   */
+  readonly server?: string | ServerAddress;
+  /** With `server`: which peers' connect requests to answer (default: every peer). */
+  readonly acceptPeer?: (publicKey: Uint8Array) => boolean;
+  /** With `server`: extra sockets this endpoint consents to open for a birthday search (default 256, 0 = none). */
+  readonly birthdaySockets?: number;
+  /** With `server`: traversal timers and limits (spec/traversal.md §Timers and limits). */
+  readonly traversal?: Partial<TraversalLimits>;
+}
+
+/** Options of `connect(publicKey)`. */
+export interface PeerDialOptions {
+  readonly psk?: Uint8Array;
+  readonly signal?: AbortSignal;
+  /** Whole connect (rendezvous, first path, handshake); default the transport's handshake timeout (10 s). */
+  readonly timeoutMs?: number;
+}
+
+/** Connection statistics plus how the connection was made (connections by public key). */
+export interface PeerConnectionStats extends ConnectionStats {
+  /** From connect() (or the peer's request) until the connection could carry data; null before. */
+  readonly timeToFirstByteMs: number | null;
+  /** From the same start until a direct pair carried the connection; null if it never did. */
+  readonly timeToDirectMs: number | null;
+  /** Punch probes this side sent for the connection. */
+  readonly probesSent: number;
 }
 
 export interface DialOptions {
@@ -241,6 +277,10 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   private timerDeadline = Infinity;
   private closing: Promise<void> | null = null;
   private socketClosed = false;
+  /** Connecting by public key (bind with `server`); null otherwise. */
+  private traversal: Traversal | null = null;
+  /** Default bound of connect(publicKey): the transport's handshake timeout. */
+  private handshakeTimeoutMs = 10_000;
 
   private counters = {
     datagramsReceived: 0,
@@ -298,7 +338,47 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       endpoint.udpReceiver,
       options.udpBackend,
     );
+    if (options.server !== undefined) {
+      endpoint.handshakeTimeoutMs = options.transport?.handshakeTimeoutMs ?? endpoint.handshakeTimeoutMs;
+      try {
+        endpoint.traversal = Traversal.create(endpoint.traversalIo(), {
+          server: typeof options.server === 'string' ? parseServerAddress(options.server) : options.server,
+          keyPair: options.keyPair,
+          ...(options.acceptPeer ? { acceptPeer: options.acceptPeer } : {}),
+          ...(options.birthdaySockets !== undefined ? { birthdaySockets: options.birthdaySockets } : {}),
+          ...(options.traversal ? { limits: options.traversal } : {}),
+        });
+        await endpoint.traversal.start();
+      } catch (error) {
+        endpoint.traversal?.close();
+        endpoint.shutdown();
+        throw error;
+      }
+    }
     return endpoint;
+  }
+
+  /** What the connect-by-key layer needs from this endpoint. */
+  private traversalIo() {
+    return {
+      address: () => this.address(),
+      send: (datagram: Uint8Array, to: Address) => this.send(datagram, to),
+      deliver: (datagram: Uint8Array, virtual: Address) => this.deliverVirtual(datagram, virtual),
+      wake: () => this.wake(),
+    };
+  }
+
+  /**
+   * What the endpoint learnt about its network from the server (UDP reachability, NAT mapping,
+   * public address, candidates); null without `server`.
+   */
+  get network(): Traversal['network'] | null {
+    return this.traversal?.network ?? null;
+  }
+
+  /** The port-mapping candidate slot (a NAT-PMP/PCP/UPnP client fills it); needs `server`. */
+  setPortMapping(mapping: { external: Address; protocol: string } | null): void {
+    this.traversal?.setPortMapping(mapping);
   }
 
   /** Which UDP backend this endpoint's socket uses. */
@@ -311,8 +391,16 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     return this.socket.address();
   }
 
-  /** Dials a peer; resolves once the handshake completed (and authenticated `publicKey` if given). */
-  connect(options: DialOptions): Promise<Connection> {
+  /**
+   * Dials a peer; resolves once the handshake completed (and authenticated `publicKey` if given).
+   * By public key (32 bytes or z-base-32 text; needs `bind({ server })`): through the rendezvous,
+   * relay first, then a direct path when punching validates one (spec/traversal.md).
+   */
+  connect(publicKey: Uint8Array | string, options?: PeerDialOptions): Promise<Connection>;
+  connect(options: DialOptions): Promise<Connection>;
+  connect(target: DialOptions | Uint8Array | string, peerOptions: PeerDialOptions = {}): Promise<Connection> {
+    if (typeof target === 'string' || target instanceof Uint8Array) return this.connectByKey(target, peerOptions);
+    const options = target;
     if (this.closing)
       return Promise.reject(new NodeEndpointError('ERR_PUNCHLINE_ENDPOINT_CLOSED', 'endpoint is closed'));
     try {
@@ -351,6 +439,68 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     }
     this.wake();
     return connection.established;
+  }
+
+  private async connectByKey(target: Uint8Array | string, options: PeerDialOptions): Promise<Connection> {
+    if (this.closing) throw new NodeEndpointError('ERR_PUNCHLINE_ENDPOINT_CLOSED', 'endpoint is closed');
+    let peer: Uint8Array;
+    try {
+      peer = typeof target === 'string' ? decodePublicKey(target) : target;
+    } catch (cause) {
+      throw invalidArgument(`not a public key: ${(cause as Error).message}`);
+    }
+    checkKey('publicKey', peer);
+    if (options === null || typeof options !== 'object') throw invalidArgument('connect options must be an object');
+    if (options.psk !== undefined) checkKey('psk', options.psk);
+    const timeoutMs = options.timeoutMs ?? this.handshakeTimeoutMs;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
+      throw invalidArgument(`timeoutMs must be a positive number, got ${String(options.timeoutMs)}`);
+    const traversal = this.traversal;
+    if (!traversal) throw invalidArgument('connecting by public key needs Endpoint.bind({ server })');
+    const startedAt = performance.now();
+    const deadline = startedAt + timeoutMs;
+    const link = await traversal.dial(peer, { timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+    const handle = this.core.connect(
+      link.virtual,
+      (options.psk ? { remotePublicKey: peer, psk: options.psk } : { remotePublicKey: peer }) as ConnectOptions,
+      this.freshNow(),
+    );
+    const connection = new Connection(this, handle);
+    this.wrappers.set(handle.id, connection);
+    connection.attachLink(link, traversal, startedAt);
+    this.wake();
+    // The transport's own handshake timeout also applies; this one covers the rest of timeoutMs.
+    const timer = setTimeout(
+      () => connection.abortWith(new TraversalError(TraversalErrorCode.NoPath, 'no handshake with the peer in time')),
+      Math.max(1, deadline - performance.now()),
+    );
+    timer.unref();
+    const onAbort = (): void => connection.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await connection.established;
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** A transport datagram for a connection by public key that came over the relay or a birthday socket. */
+  private deliverVirtual(datagram: Uint8Array, virtual: Address): void {
+    if (this.socketClosed) return;
+    this.counters.datagramsReceived++;
+    this.counters.bytesReceived += datagram.length;
+    try {
+      this.core.receive(datagram, virtual, this.batchNow());
+    } catch (error) {
+      this.counters.datagramsDropped++;
+      this.reportInternalError(error);
+    }
+    try {
+      if (!this.inService) this.drainEvents();
+    } finally {
+      this.wake();
+    }
   }
 
   /** Incoming connections, as they complete their handshake. Ends when the endpoint closes. */
@@ -437,6 +587,8 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       ]);
       clearTimeout(timeout);
       await this.waitSendsDrained();
+      // Last: the connections' closing packets still needed their routes (relay or direct).
+      this.traversal?.close();
       this.shutdown();
     })();
     return this.closing;
@@ -468,7 +620,9 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     this.receivedByKind[kind]++;
     if (kind === 'short' || kind === 'long') {
       try {
-        this.core.receive(msg, from, this.batchNow());
+        // A direct pair of a connection by public key: the core knows the peer by its virtual address.
+        const source = this.traversal === null ? from : (this.traversal.routes.virtualFor(from) ?? from);
+        this.core.receive(msg, source, this.batchNow());
       } catch (error) {
         // The core drops bad datagrams itself; a throw is a core bug. Never let it kill the socket.
         this.counters.datagramsDropped++;
@@ -483,6 +637,17 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
         this.wake();
       }
       return;
+    }
+    if (this.traversal !== null) {
+      try {
+        if (this.traversal.onDatagram(kind, Buffer.from(msg), { host: from.host, port: from.port })) {
+          this.wake();
+          return;
+        }
+      } catch (error) {
+        this.reportInternalError(error);
+        return;
+      }
     }
     const handler = this.handlers.get(kind);
     if (!handler) {
@@ -589,9 +754,28 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       const transmit = core.pollTransmit(this.batchNow(), slot);
       if (!transmit) break;
       sent++;
+      let length = transmit.length;
+      let destination = transmit.destination;
+      if (this.traversal !== null && isVirtualHost(destination.host)) {
+        // A connection by public key: its route decides (peer-routes.ts).
+        const route = this.traversal.routes.route(destination.host);
+        if (!route) continue; // no path right now: lost, the transport retransmits
+        if (route.to === null) {
+          route.send(Buffer.from(slot.subarray(0, length)));
+          this.counters.datagramsSent++;
+          this.counters.bytesSent += length;
+          continue;
+        }
+        if (route.header !== null) {
+          slot.copyWithin(route.header.length, 0, length);
+          slot.set(route.header, 0);
+          length += route.header.length;
+        }
+        destination = route.to;
+      }
       this.counters.datagramsSent++;
-      this.counters.bytesSent += transmit.length;
-      socket.commit(transmit.length, transmit.destination);
+      this.counters.bytesSent += length;
+      socket.commit(length, destination);
     }
     if (sent > 0) socket.flush();
     return sent;
@@ -622,6 +806,10 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
       case 'incoming':
         break;
       case 'connected':
+        if (!handle.isClient && this.traversal !== null && isVirtualHost(handle.remoteAddress.host)) {
+          const link = this.traversal.linkFor(handle.remoteAddress.host);
+          if (link) connection.attachLink(link, this.traversal, link.startedAt);
+        }
         connection.onConnected();
         if (!handle.isClient) {
           if (this.closing) void connection.close(0, 'endpoint closing');
@@ -729,6 +917,8 @@ export declare interface Connection {
   on(event: 'stream', listener: (stream: PunchlineStream) => void): this;
   on(event: 'datagram', listener: (data: Buffer) => void): this;
   on(event: 'path-changed', listener: (remote: Address) => void): this;
+  /** Connections by public key: the path changed (relay → direct, direct → relay, ...). */
+  on(event: 'path', listener: (path: ConnectionPath) => void): this;
   on(event: 'close', listener: (reason: CloseReason) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
@@ -748,6 +938,12 @@ export class Connection extends EventEmitter implements StreamHost {
   private resolveClosed!: (reason: CloseReason) => void;
   private isEstablished = false;
   private closeReason: CloseReason | null = null;
+  /** Connections by public key: the traversal link under the transport, and when the attempt began. */
+  private link: PeerLink | null = null;
+  private linkStartedAt = 0;
+  private establishedAt: number | null = null;
+  private onRoute: ((path: ConnectionPath | null) => void) | null = null;
+  private releaseLink: (() => void) | null = null;
 
   constructor(endpoint: Endpoint, handle: ConnectionHandle) {
     super();
@@ -765,7 +961,19 @@ export class Connection extends EventEmitter implements StreamHost {
   }
 
   get remoteAddress(): Address {
-    return this.handle.remoteAddress;
+    return this.link?.path?.remote ?? this.handle.remoteAddress;
+  }
+
+  /**
+   * The network path (connections by public key; by address: always `direct`): its kind, local and
+   * remote addresses (for a relay, the server's), and the smoothed RTT.
+   */
+  get path(): ConnectionPath {
+    const rttMs = this.handle.stats().smoothedRttMs;
+    const path = this.link?.path;
+    if (path) return { ...path, rttMs };
+    const local = this.endpoint.address();
+    return { kind: 'direct', local: { host: local.host, port: local.port }, remote: this.handle.remoteAddress, rttMs };
   }
 
   get remotePublicKey(): Uint8Array | null {
@@ -812,8 +1020,15 @@ export class Connection extends EventEmitter implements StreamHost {
     return this.handle.maxDatagramSize();
   }
 
-  stats(): ConnectionStats {
-    return this.handle.stats();
+  stats(): PeerConnectionStats {
+    const agent = this.link?.agentStats();
+    const directAt = this.link?.directAt ?? null;
+    return {
+      ...this.handle.stats(),
+      timeToFirstByteMs: this.establishedAt === null ? null : this.establishedAt - this.linkStartedAt,
+      timeToDirectMs: directAt === null ? null : Math.max(0, directAt - this.linkStartedAt),
+      probesSent: agent?.probesSent ?? 0,
+    };
   }
 
   /** Graceful close (data written before is delivered unless errorCode ≠ 0); resolves when closed. */
@@ -857,6 +1072,29 @@ export class Connection extends EventEmitter implements StreamHost {
 
   // --- called by Endpoint ---------------------------------------------------------------------
 
+  /** Connections by public key: the link whose route carries this connection. */
+  attachLink(
+    link: PeerLink,
+    owner: { markUsed(link: PeerLink): void; dropLink(link: PeerLink): void },
+    startedAt: number,
+  ): void {
+    if (this.link) return;
+    this.link = link;
+    this.linkStartedAt = startedAt;
+    owner.markUsed(link);
+    this.onRoute = (path) => {
+      if (path && !this.closeReason) this.emit('path', { ...path, rttMs: this.handle.stats().smoothedRttMs });
+    };
+    link.on('route', this.onRoute);
+    this.releaseLink = () => owner.dropLink(link);
+  }
+
+  /** Abandons a pending connect with a specific error. */
+  abortWith(error: Error): void {
+    if (!this.isEstablished && !this.closeReason) this.rejectEstablished(error);
+    void this.close(0, 'aborted');
+  }
+
   streamById(id: number): PunchlineStream | undefined {
     return this.streamMap.get(id);
   }
@@ -864,6 +1102,7 @@ export class Connection extends EventEmitter implements StreamHost {
   onConnected(): void {
     if (this.isEstablished) return;
     this.isEstablished = true;
+    this.establishedAt = performance.now();
     this.resolveEstablished(this);
   }
 
@@ -881,6 +1120,8 @@ export class Connection extends EventEmitter implements StreamHost {
   onClosed(reason: CloseReason): void {
     if (this.closeReason) return;
     this.closeReason = reason;
+    this.releaseLink?.();
+    this.releaseLink = null;
     for (const stream of [...this.streamMap.values()]) stream.onConnectionClosed(reason);
     this.streamMap.clear();
     this.incomingStreams.end();

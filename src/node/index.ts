@@ -9,6 +9,8 @@ export {
   setDefaultCoreFactory,
   type BindOptions,
   type DialOptions,
+  type PeerDialOptions,
+  type PeerConnectionStats,
   type OpenStreamOptions,
   type EndpointStats,
   type DatagramHandler,
@@ -40,3 +42,6 @@ export {
   type ConnectAnswer,
   type RelayAllocation,
 } from './rendezvous-client.js';
+export type { ConnectionPath } from './peer-link.js';
+export type { PathKind } from './peer-routes.js';
+export { TraversalError, TraversalErrorCode } from '../traversal/agent/errors.js';

@@ -1,3 +1,6 @@
+import type { CongestionController } from './congestion/controller.js';
+import { Ledbat } from './congestion/ledbat.js';
+import { NewReno } from './congestion/new-reno.js';
 import { TransportError, TransportErrorName } from './errors.js';
 /**
  * Transport defaults and limits. Every field can be overridden per endpoint (TransportConfig is
@@ -89,14 +92,12 @@ export const DEFAULT_TRANSPORT_CONFIG: TransportConfig = {
 };
 
 /** Bounds every config value must respect (checked by resolveConfig). */
-export const MIN_UDP_PAYLOAD_SIZE = 1200;
-export const MAX_UDP_PAYLOAD_SIZE = 65_527;
+const MIN_UDP_PAYLOAD_SIZE = 1200;
+const MAX_UDP_PAYLOAD_SIZE = 65_527;
 /** RFC 9002 kGranularity (ms). */
 export const TIMER_GRANULARITY_MS = 1;
 /** Most ACK ranges we remember for received packets (older gaps are forgotten). */
 export const MAX_TRACKED_ACK_RANGES = 64;
-/** Most streams of each kind a peer may ever open (MAX_STREAMS may not exceed 2^60). */
-export const MAX_STREAM_COUNT = 2 ** 50;
 
 export function resolveConfig(overrides: Partial<TransportConfig> | undefined): TransportConfig {
   const c: TransportConfig = { ...DEFAULT_TRANSPORT_CONFIG, ...(overrides ?? {}) };
@@ -116,4 +117,17 @@ export function resolveConfig(overrides: Partial<TransportConfig> | undefined): 
   if (!(c.ledbatAllowedIncrease > 0)) bad('ledbatAllowedIncrease (RFC 6817: > 0)');
   if (!(c.initialWindowPackets >= 2)) bad('initialWindowPackets');
   return c;
+}
+
+/** The congestion controller a connection with `config` uses, for datagrams of `mss` bytes. */
+export function congestionControllerFor(config: TransportConfig, mss: number): CongestionController {
+  const options = {
+    maxDatagramSize: mss,
+    initialWindowPackets: config.initialWindowPackets,
+    targetDelayMs: config.ledbatTargetMs,
+    periodicSlowdown: config.ledbatPeriodicSlowdown,
+    allowedIncrease: config.ledbatAllowedIncrease,
+  };
+  if (typeof config.congestionController === 'function') return config.congestionController(options);
+  return config.congestionController === 'newreno' ? new NewReno(options) : new Ledbat(options);
 }

@@ -22,10 +22,7 @@ import type {
   RandomSource,
   StreamRead,
 } from './api.js';
-import type { TransportConfig } from './config.js';
-import type { CongestionController } from './congestion/controller.js';
-import { Ledbat } from './congestion/ledbat.js';
-import { NewReno } from './congestion/new-reno.js';
+import { congestionControllerFor, type TransportConfig } from './config.js';
 import { ConnectionStateMachine } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
 import { ConnectionHandshake } from './handshake.js';
@@ -39,7 +36,7 @@ import { RttEstimator } from './recovery/rtt-estimator.js';
 import { SentFrame } from './recovery/sent-packets.js';
 import { MIN_PACKET_SIZE, PacketSender } from './sender.js';
 import { Streams } from './streams/streams.js';
-import { CLOSE_TIMERS, OPEN_TIMERS, SEND_TIMERS, TIMER_COUNT, Timer, TimerTable, timerMask } from './timers.js';
+import { CLOSE_TIMERS, OPEN_TIMERS, SEND_TIMERS, TIMER_COUNT, Timer, TimerTable } from './timers.js';
 import { localTransportParameters, peerTransportParameters } from './transport-parameters.js';
 
 export interface ConnectionInit {
@@ -56,14 +53,18 @@ export interface ConnectionInit {
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
 const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
 const EMPTY = new Uint8Array(0);
-const TIMER_BIT_HANDSHAKE_TIMEOUT = timerMask(Timer.HandshakeTimeout);
-const TIMER_BIT_IDLE = timerMask(Timer.Idle);
-const TIMER_BIT_HANDSHAKE_RETRANSMIT = timerMask(Timer.HandshakeRetransmit);
-const TIMER_BIT_LOSS = timerMask(Timer.LossDetection);
-const TIMER_BIT_ACK = timerMask(Timer.AckDelay);
-const TIMER_BIT_KEEP_ALIVE = timerMask(Timer.KeepAlive);
-const TIMER_BIT_PATH_VALIDATION = timerMask(Timer.PathValidation);
-const TIMER_BIT_RECEIVE_GAP = timerMask(Timer.ReceiveGap);
+const HANDSHAKE_TIMEOUT: CloseReason = Object.freeze({
+  errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
+  application: false,
+  reason: 'handshake timed out',
+  remote: false,
+});
+const IDLE_TIMEOUT: CloseReason = Object.freeze({
+  errorCode: TransportErrorCode.IDLE_TIMEOUT,
+  application: false,
+  reason: 'idle timeout',
+  remote: false,
+});
 
 /**
  * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
@@ -155,7 +156,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.rxBuf = new Uint8Array(this.maxSize);
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
-    this.recovery = new LossDetection(this.rtt, this.makeController(this.maxSize), this, this.maxSize);
+    this.recovery = new LossDetection(this.rtt, congestionControllerFor(init.config, this.maxSize), this, this.maxSize);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
     this.idleTimeoutMs = init.config.idleTimeoutMs;
     this.idle = new IdleClock(init.now, init.config.keepAliveIntervalMs <= 0);
@@ -179,19 +180,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       },
       this.timers,
     );
-  }
-
-  private makeController(mss: number): CongestionController {
-    const c = this.config;
-    const options = {
-      maxDatagramSize: mss,
-      initialWindowPackets: c.initialWindowPackets,
-      targetDelayMs: c.ledbatTargetMs,
-      periodicSlowdown: c.ledbatPeriodicSlowdown,
-      allowedIncrease: c.ledbatAllowedIncrease,
-    };
-    if (typeof c.congestionController === 'function') return c.congestionController(options);
-    return c.congestionController === 'newreno' ? new NewReno(options) : new Ledbat(options);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -311,9 +299,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   private failHandshake(e: unknown): void {
-    const code = e instanceof TransportError ? e.transportCode : TransportErrorCode.HANDSHAKE_FAILED;
+    const errorCode = e instanceof TransportError ? e.transportCode : TransportErrorCode.HANDSHAKE_FAILED;
     this.machine.fail({
-      errorCode: code,
+      errorCode,
       application: false,
       reason: (e as Error).message ?? 'handshake failed',
       remote: false,
@@ -382,13 +370,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         if (this.machine.kind !== 'established') break;
       }
     } catch (e) {
-      if (e instanceof WireError) {
-        this.closeWithError(now, TransportErrorCode.FRAME_ENCODING_ERROR, e.message);
-      } else if (e instanceof TransportError) {
-        this.closeWithError(now, e.transportCode, e.message);
-      } else {
-        throw e;
-      }
+      if (e instanceof WireError) this.closeWithError(now, TransportErrorCode.FRAME_ENCODING_ERROR, e.message);
+      else if (e instanceof TransportError) this.closeWithError(now, e.transportCode, e.message);
+      else throw e;
       return;
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
@@ -436,7 +420,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const { resetCongestion } = this.migration.onValidated(previous, validated);
     if (resetCongestion) {
       this.rtt.reset();
-      this.recovery.cc = this.makeController(this.maxSize);
+      this.recovery.cc = congestionControllerFor(this.config, this.maxSize);
     }
     this.events.push({ type: 'path-changed', connection: this, remote: validated });
   }
@@ -482,44 +466,32 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
           throw protocolError(TransportErrorCode.PROTOCOL_VIOLATION, 'ACK of a packet never sent');
         return;
       case FrameType.Stream:
-        this.streams.onStreamFrame(f, now);
-        return;
+        return this.streams.onStreamFrame(f, now);
       case FrameType.ResetStream:
-        this.streams.onResetStreamFrame(f, now);
-        return;
+        return this.streams.onResetStreamFrame(f, now);
       case FrameType.StopSending:
-        this.streams.onStopSendingFrame(f);
-        return;
+        return this.streams.onStopSendingFrame(f);
       case FrameType.MaxData:
-        this.streams.onMaxDataFrame(f);
-        return;
+        return this.streams.onMaxDataFrame(f);
       case FrameType.MaxStreamData:
-        this.streams.onMaxStreamDataFrame(f);
-        return;
+        return this.streams.onMaxStreamDataFrame(f);
       case FrameType.MaxStreamsBidi:
       case FrameType.MaxStreamsUni:
-        this.streams.onMaxStreamsFrame(f);
-        return;
+        return this.streams.onMaxStreamsFrame(f);
       case FrameType.StreamDataBlocked:
-        this.streams.onStreamDataBlockedFrame(f);
-        return;
+        return this.streams.onStreamDataBlockedFrame(f);
       case FrameType.PathChallenge:
-        this.paths.active.onChallenge(f.data);
-        return;
+        return this.paths.active.onChallenge(f.data);
       case FrameType.PathResponse: {
         const previous = this.paths.active.remote;
         const validated = this.paths.onResponse(f.data, now);
         if (validated !== null) this.onPathValidated(previous, validated.remote);
         return;
       }
-      case FrameType.Close:
-        this.machine.onPeerClose(now, {
-          errorCode: f.errorCode,
-          application: f.application,
-          reason: f.reason,
-          remote: true,
-        });
-        return;
+      case FrameType.Close: {
+        const { errorCode, application, reason } = f;
+        return this.machine.onPeerClose(now, { errorCode, application, reason, remote: true });
+      }
       case FrameType.Datagram:
         if (this.config.maxDatagramFrameSize === 0 || f.data.length > this.config.maxDatagramFrameSize)
           throw protocolError(TransportErrorCode.PROTOCOL_VIOLATION, 'DATAGRAM larger than advertised');
@@ -727,24 +699,24 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private armTimers(mask: number): void {
     const at = this.timers.at;
     const kind = this.machine.kind;
-    if ((mask & TIMER_BIT_HANDSHAKE_TIMEOUT) !== 0)
+    if ((mask & (1 << Timer.HandshakeTimeout)) !== 0)
       at[Timer.HandshakeTimeout] = kind === 'handshaking' ? this.handshakeDeadline : Infinity;
-    if ((mask & TIMER_BIT_IDLE) !== 0) {
+    if ((mask & (1 << Timer.Idle)) !== 0) {
       const idle = this.idleTimeoutMs;
       at[Timer.Idle] =
         kind === 'handshaking' || idle <= 0
           ? Infinity
           : this.idle.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
     }
-    if ((mask & TIMER_BIT_HANDSHAKE_RETRANSMIT) !== 0) at[Timer.HandshakeRetransmit] = this.handshake.retransmitAt;
+    if ((mask & (1 << Timer.HandshakeRetransmit)) !== 0) at[Timer.HandshakeRetransmit] = this.handshake.retransmitAt;
     // The loss timer is off while probes wait to be sent.
-    if ((mask & TIMER_BIT_LOSS) !== 0)
+    if ((mask & (1 << Timer.LossDetection)) !== 0)
       at[Timer.LossDetection] = this.sender.probesPending > 0 ? Infinity : this.recovery.deadline();
-    if ((mask & TIMER_BIT_ACK) !== 0) {
+    if ((mask & (1 << Timer.AckDelay)) !== 0) {
       const a = this.ackTracker;
       at[Timer.AckDelay] = a.pending && !a.immediate ? a.deadline : Infinity;
     }
-    if ((mask & TIMER_BIT_KEEP_ALIVE) !== 0) {
+    if ((mask & (1 << Timer.KeepAlive)) !== 0) {
       if (kind !== 'established' || this.config.keepAliveIntervalMs <= 0 || this.sender.pingPending) {
         at[Timer.KeepAlive] = Infinity;
       } else {
@@ -752,8 +724,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         at[Timer.KeepAlive] = Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity) + interval;
       }
     }
-    if ((mask & TIMER_BIT_PATH_VALIDATION) !== 0) at[Timer.PathValidation] = this.paths.deadline;
-    if ((mask & TIMER_BIT_RECEIVE_GAP) !== 0)
+    if ((mask & (1 << Timer.PathValidation)) !== 0) at[Timer.PathValidation] = this.paths.deadline;
+    if ((mask & (1 << Timer.ReceiveGap)) !== 0)
       at[Timer.ReceiveGap] = kind === 'established' ? this.receiveGap.deadline : Infinity;
   }
 
@@ -766,20 +738,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.machine.onCloseRetransmitTimer(now);
         return true;
       case Timer.HandshakeTimeout:
-        this.machine.fail({
-          errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
-          application: false,
-          reason: 'handshake timed out',
-          remote: false,
-        });
+        this.machine.fail(HANDSHAKE_TIMEOUT);
         return false;
       case Timer.Idle:
-        this.machine.fail({
-          errorCode: TransportErrorCode.IDLE_TIMEOUT,
-          application: false,
-          reason: 'idle timeout',
-          remote: false,
-        });
+        this.machine.fail(IDLE_TIMEOUT);
         return false;
       case Timer.HandshakeRetransmit:
         this.handshake.onTimeout(now);

@@ -2,9 +2,9 @@ import type { Address, RandomSource } from './api.js';
 import type { PacketBuilder } from './packet-builder.js';
 
 /** Anti-amplification factor (RFC 9000 §8.1): at most 3× the bytes received from an unvalidated address. */
-export const AMPLIFICATION_FACTOR = 3;
+const AMPLIFICATION_FACTOR = 3;
 /** Bytes of PATH_CHALLENGE / PATH_RESPONSE data (RFC 9000 §19.17). */
-export const PATH_CHALLENGE_LENGTH = 8;
+const PATH_CHALLENGE_LENGTH = 8;
 
 /**
  * One network path of a connection (RFC 9000 §8, §9): the remote address, its validation by

@@ -30,13 +30,13 @@ import {
   type ShortHeader,
 } from './types.js';
 
-export const HEADER_FORM_BIT = 0x80;
-export const FIXED_BIT = 0x40;
-export const SHORT_KEY_PHASE_BIT = 0x04;
-export const SHORT_RESERVED_BITS = 0x38;
-export const SHORT_PN_LENGTH_MASK = 0x03;
-export const LONG_TYPE_MASK = 0x30;
-export const LONG_RESERVED_BITS = 0x0f;
+const HEADER_FORM_BIT = 0x80;
+const FIXED_BIT = 0x40;
+const SHORT_KEY_PHASE_BIT = 0x04;
+const SHORT_RESERVED_BITS = 0x38;
+const SHORT_PN_LENGTH_MASK = 0x03;
+const LONG_TYPE_MASK = 0x30;
+const LONG_RESERVED_BITS = 0x0f;
 
 /** Bytes of a short header with a `pnLength`-byte packet number: 1 + 8 + pnLength. */
 export function shortHeaderLength(pnLength: 1 | 2 | 3 | 4): number {

@@ -247,3 +247,37 @@ describe.skipIf(!byKey)('punchline listen / connect by public key through a punc
     expect(run.events).toEqual([{ event: 'error', code: 'ERR_PUNCHLINE_PEER_OFFLINE', message: expect.any(String) }]);
   }, 30_000);
 });
+
+describe('netcat session (in process)', () => {
+  it('is not a clean end when the peer closes without confirming our data (no receipt): exit path 1', async () => {
+    const { runSession, EventSink } = await import('../../src/cli/netcat.js');
+    const { PassThrough, Writable } = await import('node:stream');
+    const aKeys = generateKeyPair();
+    const bKeys = generateKeyPair();
+    const a = await Endpoint.bind({ host: '127.0.0.1', keyPair: aKeys });
+    const b = await Endpoint.bind({ host: '127.0.0.1', keyPair: bKeys });
+    try {
+      const incoming = new Promise<import('../../src/node/endpoint.js').Connection>((resolve) =>
+        b.once('connection', resolve),
+      );
+      const connection = await a.connect({ host: '127.0.0.1', port: b.address().port, publicKey: bKeys.publicKey });
+      const peer = await incoming;
+      // The peer sends its data and FIN, then closes cleanly without ever sending a receipt.
+      void (async () => {
+        const stream = peer.openStream({ bidirectional: false });
+        stream.end(Buffer.from('half of a conversation'));
+        await new Promise((r) => setTimeout(r, 200));
+        await peer.close(0, 'bye');
+      })();
+      const stdin = new PassThrough();
+      stdin.end(Buffer.from('ours'));
+      const sink = new EventSink('connect', true, new Writable({ write: (_c, _e, cb) => cb() }));
+      const out: Buffer[] = [];
+      const stdout = new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) });
+      await expect(runSession(connection, sink, 0, { stdin, stdout })).rejects.toThrow(/closed before/);
+      expect(Buffer.concat(out).toString()).toBe('half of a conversation');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});

@@ -13,7 +13,7 @@ export function seededRandom(seed: string): (buf: Uint8Array) => void {
   };
 }
 
-export function randomKey(random: (b: Uint8Array) => void): Uint8Array {
+function randomKey(random: (b: Uint8Array) => void): Uint8Array {
   const k = new Uint8Array(32);
   random(k);
   return k;

@@ -29,7 +29,7 @@ const enum T {
   Close = 8,
 }
 
-export const FAKE_FIRST_BYTE = 0x40;
+const FAKE_FIRST_BYTE = 0x40;
 const HEADER = 6;
 const MAX_PAYLOAD = 1200;
 const WINDOW = 256 * 1024;
@@ -356,7 +356,7 @@ function frame(type: number, ...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-export class FakeCore implements SansIoEndpoint {
+class FakeCore implements SansIoEndpoint {
   readonly connections = new Map<number, FakeConnection>();
   readonly events: ConnectionEvent[] = [];
   private readonly finalPackets: Array<{ to: Address; bytes: Uint8Array }> = [];

@@ -1,16 +1,5 @@
-/** Whether the real transport core is wired into the Node adapter yet, and real X25519 keys for it. */
+/** Real X25519 keys for tests that run the real transport core under the Node adapter. */
 import { sodium } from '../../src/crypto/sodium.js';
-import { createCore } from '../../src/node/endpoint-core.js';
-
-export async function realCoreAvailable(): Promise<boolean> {
-  try {
-    const keyPair = realKeyPair();
-    createCore({ keyPair, random: (b) => sodium.randombytes_buf(b), now: 0, transport: {} });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function realKeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
   const secretKey = new Uint8Array(32);

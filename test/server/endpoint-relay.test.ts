@@ -22,7 +22,7 @@ import type { PunchlineStream } from '../../src/node/stream.js';
 import { PunchlineServer } from '../../src/server/server.js';
 import { RendezvousClient, type RelayAllocation, type StreamRelay } from '../../src/node/rendezvous-client.js';
 import { encapsulate, isControlChannel, parseRelayDatagram } from '../../src/traversal/relay/udp-control.js';
-import { realCoreAvailable, realKeyPair } from '../node/real-core.js';
+import { realKeyPair } from '../node/real-core.js';
 
 interface Side {
   endpoint: Endpoint;
@@ -102,7 +102,7 @@ async function transfer(
   await connection.close();
 }
 
-describe.runIf(await realCoreAvailable())('endpoints through punchline server relays', () => {
+describe('endpoints through punchline server relays', () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'punchline-endpoint-relay-'));
     server = await PunchlineServer.start({ host: '127.0.0.1', udpPort: 0, port: 0, metricsPort: null, dataDir });

@@ -8,7 +8,7 @@
  *   }));
  */
 import fc from 'fast-check';
-import type { LinkConfig } from './link.js';
+import type { LinkConfig } from '../../src/sim/link.js';
 
 export interface ImpairmentLimits {
   /** Upper bound of the mean loss rate, random or bursty (default 0.3). */

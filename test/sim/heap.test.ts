@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EventHeap } from './heap.js';
-import { SimRandom } from './random.js';
+import { EventHeap } from '../../src/sim/heap.js';
+import { SimRandom } from '../../src/sim/random.js';
 
 describe('EventHeap', () => {
   it('pops in (time, seq) order, so equal times keep scheduling order', () => {

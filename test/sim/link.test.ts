@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Link, type LinkConfig, type LinkDelivery } from './link.js';
-import { SimRandom } from './random.js';
+import { Link, type LinkConfig, type LinkDelivery } from '../../src/sim/link.js';
+import { SimRandom } from '../../src/sim/random.js';
 
 const SEEDS = [1, 2, 3];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SimRandom } from './random.js';
+import { SimRandom } from '../../src/sim/random.js';
 
 const take = (r: SimRandom, n: number) => Array.from({ length: n }, () => r.next());
 

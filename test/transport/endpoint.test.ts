@@ -68,6 +68,22 @@ describe('TransportEndpoint', () => {
       c.finish(id);
     }
     net.runUntil(() => net.events(B).filter((e) => e.type === 'stream-opened').length === 8);
+    // Round-robin: with something to send on every connection, consecutive datagrams go to the
+    // connections in turn, in the same order each round.
+    for (const sc of server.connections.values()) sc.write(sc.openStream(false), new Uint8Array(10_000));
+    const order: string[] = [];
+    const buf = new Uint8Array(2048);
+    for (
+      let t = server.pollTransmit(net.now, buf);
+      t !== null && order.length < 24;
+      t = server.pollTransmit(net.now, buf)
+    )
+      order.push(`${t.destination.host}:${t.destination.port}`);
+    expect(order).toHaveLength(24);
+    const firstRound = order.slice(0, 8);
+    expect(new Set(firstRound).size).toBe(8);
+    expect(order.slice(8, 16)).toEqual(firstRound);
+    expect(order.slice(16, 24)).toEqual(firstRound);
     for (const c of clients) c.close(1, 'done');
     net.runUntil(() => server.connections.size === 0, { maxTimeMs: 30_000 });
   });

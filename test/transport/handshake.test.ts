@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { A, B, makePair } from './helpers.js';
+import { A, B, drain, makePair } from './helpers.js';
 
 describe('handshake over the simulator', () => {
   for (const pattern of ['IK', 'XX'] as const) {
@@ -20,6 +20,7 @@ describe('handshake over the simulator', () => {
 describe('handshake robustness', () => {
   for (const pattern of ['IK', 'XX'] as const) {
     it(`${pattern}: completes under 30 % loss, reordering and duplication`, () => {
+      let lost = 0;
       for (let seed = 1; seed <= 10; seed++) {
         const p = makePair({
           pattern,
@@ -33,8 +34,15 @@ describe('handshake robustness', () => {
         const id = p.conn.openStream(true);
         p.conn.write(id, new Uint8Array([1, 2, 3]));
         p.conn.finish(id);
-        p.net.runUntil(() => p.events(B, 'stream-readable').length > 0, { maxTimeMs: 30_000 });
+        const got: number[] = [];
+        p.net.runUntil(() => p.events(B, 'stream-opened').length > 0 && drain(p.serverConn(), id, got).fin, {
+          maxTimeMs: 30_000,
+        });
+        expect(got).toEqual([1, 2, 3]);
+        expect(p.conn.remotePublicKey).toEqual(p.server.publicKey);
+        lost += p.net.linkStats(A, B).dropped.random + p.net.linkStats(B, A).dropped.random;
       }
+      expect(lost).toBeGreaterThan(0); // the handshakes really ran through loss
     });
   }
 

@@ -1,5 +1,5 @@
 /**
- * Issue #4 item 6: for any writes on any number of streams and any impairment within bounds (loss
+ * For any writes on any number of streams and any impairment within bounds (loss
  * ≤ 30 %, reordering, duplication, jitter, corruption), every stream delivers exactly the bytes
  * written, in order, once; flow-control limits are never exceeded; the connection closes cleanly.
  *

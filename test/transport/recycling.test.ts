@@ -1,5 +1,5 @@
 /**
- * The packet path reuses objects instead of allocating per packet (issue #4): pooled sent-packet
+ * The packet path reuses objects instead of allocating per packet: pooled sent-packet
  * records, one decoder with reused frames and cached data views, scratch datagrams with cached AEAD
  * views, staging/overflow areas in the stream rings, ring queues, reused event objects. A reuse bug
  * (a record recycled while still referenced, a stale view) shows up as wrong bytes or as recovery

@@ -39,7 +39,7 @@ export const ackRanges = (maxRanges = 16): fc.Arbitrary<AckRange[]> =>
 
 const utf8 = new TextEncoder();
 /** Strings whose UTF-8 form fits a CLOSE reason (well-formed: no lone surrogates). */
-export const reason = (): fc.Arbitrary<string> =>
+const reason = (): fc.Arbitrary<string> =>
   fc.string({ unit: 'binary', maxLength: 80 }).filter((s) => utf8.encode(s).length <= 1024);
 
 export function frameArbitrary(opts: { last: boolean }): fc.Arbitrary<Frame> {

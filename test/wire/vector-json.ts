@@ -4,7 +4,7 @@
  */
 import { FrameType, type Frame } from '../../src/wire/index.js';
 
-export const FRAME_NAMES: Record<number, string> = {
+const FRAME_NAMES: Record<number, string> = {
   [FrameType.Padding]: 'PADDING',
   [FrameType.Ping]: 'PING',
   [FrameType.Ack]: 'ACK',

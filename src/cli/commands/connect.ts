@@ -4,9 +4,21 @@ import { isIPv6 } from 'node:net';
 import { Endpoint, type BindOptions, type Connection } from '../../node/endpoint.js';
 import { PunchlineError } from '../../errors.js';
 import { parseCommandLine } from '../args.js';
-import { EventSink, UsageError, formatAddress, loadKeyPair, parsePeer, parseSeconds, runSession } from '../netcat.js';
+import {
+  closeEndpoint,
+  EventSink,
+  UsageError,
+  formatAddress,
+  loadKeyPair,
+  parsePeer,
+  parseSeconds,
+  runSession,
+} from '../netcat.js';
 import { SERVER_ENV, serverFromOptions } from '../server-option.js';
 import { onSignals } from './listen.js';
+
+/** The session is over when run() returns: a connection still winding down must not hold the exit. */
+export const exitWhenDone = true;
 
 export const summary = 'connect to a peer by public key (or KEY@IP:PORT) and pipe stdin/stdout';
 
@@ -100,6 +112,6 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   } finally {
     stopSignals();
-    await endpoint?.close();
+    await closeEndpoint(endpoint);
   }
 }

@@ -3,8 +3,20 @@ import { performance } from 'node:perf_hooks';
 import { encodePublicKey } from '../../crypto/key-text.js';
 import { Endpoint, type BindOptions, type Connection } from '../../node/endpoint.js';
 import { parseCommandLine } from '../args.js';
-import { EventSink, LISTENER_BUSY, UsageError, formatAddress, loadKeyPair, parsePort, runSession } from '../netcat.js';
+import {
+  closeEndpoint,
+  EventSink,
+  LISTENER_BUSY,
+  UsageError,
+  formatAddress,
+  loadKeyPair,
+  parsePort,
+  runSession,
+} from '../netcat.js';
 import { SERVER_ENV, serverFromOptions } from '../server-option.js';
+
+/** The session is over when run() returns: a connection still winding down must not hold the exit. */
+export const exitWhenDone = true;
 
 export const summary = 'wait for a peer (by public key through a server, or on a UDP port) and pipe stdin/stdout';
 
@@ -93,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   } finally {
     stopSignals();
-    await endpoint?.close();
+    await closeEndpoint(endpoint);
   }
 }
 

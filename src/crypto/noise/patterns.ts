@@ -9,7 +9,7 @@
  */
 
 export type HandshakePattern = 'IK' | 'XX';
-export type Token = 'e' | 's' | 'ee' | 'es' | 'se' | 'ss' | 'psk';
+type Token = 'e' | 's' | 'ee' | 'es' | 'se' | 'ss' | 'psk';
 
 export interface PatternDefinition {
   /** Full pattern name including psk modifier, e.g. "IKpsk2". */

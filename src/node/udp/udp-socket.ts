@@ -7,7 +7,7 @@
  *   socket with recvmmsg(2) into a preallocated receive arena and calls JavaScript once per batch.
  *   node:dgram costs one JS→C++ call, one SendWrap and one sendto(2) per datagram, and one C++→JS
  *   callback plus a fresh Buffer and rinfo object per received datagram; that per-datagram work, not
- *   the protocol, is what capped throughput (see issue #4's closing note).
+ *   the protocol, is what capped throughput (bench:throughput and bench:node-alloc measure it).
  * - `dgram` (src/node/udp/dgram-socket.ts): node:dgram, one datagram per call. Used where the add-on is
  *   not built (no compiler at install time, not Linux) or when asked for.
  *

@@ -11,6 +11,10 @@
  *
  * Hot path: STREAM frames in and out, their acknowledgements and losses. No allocation per packet
  * (queues are rings, events per stream are reused objects).
+ *
+ * Longer than 600 lines on purpose: RFC 9000's stream rules are one state machine per stream whose
+ * receive side, send side and loss handling read and change the same state; split across modules,
+ * each would have to write the others' fields.
  */
 import type {
   MaxDataFrame,

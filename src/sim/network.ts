@@ -4,12 +4,12 @@
  * `randomSource(label)`, every endpoint's randomness), so a run is reproduced exactly from
  * `reproduction()`, which tests print when they fail.
  *
- * Setting up a connection (`createEndpoint` stands for whatever builds a SansIoEndpoint):
+ * Setting up a connection (transportPair in pair.ts does the same for the transport's endpoints):
  *
  *   const net = new SimNetwork({ seed, link: { delayMs: 20, lossRate: 0.1, reorderRate: 0.05 } });
  *   const A = { host: '10.0.0.1', port: 1000 }, B = { host: '10.0.0.2', port: 2000 };
- *   const client = net.addEndpoint(A, createEndpoint({ random: net.randomSource('A') }));
- *   net.addEndpoint(B, createEndpoint({ random: net.randomSource('B') }));
+ *   const client = net.addEndpoint(A, new TransportEndpoint({ ..., random: net.randomSource('A') }));
+ *   net.addEndpoint(B, new TransportEndpoint({ ..., random: net.randomSource('B') }));
  *   const conn = client.connect(B, {}, net.now);
  *   net.runUntil(() => conn.state === 'established');
  *   const s = conn.openStream(true); conn.write(s, data); conn.finish(s);
@@ -29,8 +29,8 @@
  *   routing), and may rewrite or drop it.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { PunchlineError } from '../../src/errors.js';
-import type { Address, ConnectionEvent, RandomSource, SansIoEndpoint } from '../../src/transport/api.js';
+import { PunchlineError } from '../errors.js';
+import type { Address, ConnectionEvent, RandomSource, SansIoEndpoint } from '../transport/api.js';
 import { EventHeap } from './heap.js';
 import { Link, validateLinkConfig, type LinkConfig, type LinkStats } from './link.js';
 import { SimRandom } from './random.js';
@@ -52,7 +52,7 @@ export interface Middlebox {
 /** A node that is not a SansIoEndpoint: a STUN server, a relay, a recorder. */
 export type DatagramSink = (datagram: Uint8Array, from: Address, now: number) => void;
 
-export interface EndpointOptions {
+export interface SimEndpointOptions {
   /**
    * Sees each arriving datagram before the endpoint, as an adapter sharing the socket would
    * (STUN, punch probes, relay frames); returns true when it consumed the datagram. It answers with
@@ -90,17 +90,27 @@ export interface NetworkStats {
   blocked: number;
 }
 
+export const SimErrorCode = {
+  /** runUntil: the predicate did not hold in time. */
+  Stall: 'ERR_PUNCHLINE_SIM_STALL',
+  /** An endpoint misbehaved under the driving loop (endless transmits or timer livelock). */
+  Driver: 'ERR_PUNCHLINE_SIM_DRIVER',
+} as const;
+export type SimErrorCode = (typeof SimErrorCode)[keyof typeof SimErrorCode];
+
+export class SimError extends PunchlineError<SimErrorCode> {}
+
 /** Thrown by runUntil when the predicate does not hold in time; the message carries reproduction(). */
-export class SimStallError extends PunchlineError {
+export class SimStallError extends SimError {
   constructor(message: string) {
-    super('ERR_PUNCHLINE_SIM_STALL', message);
+    super(SimErrorCode.Stall, message);
   }
 }
 
 /** Thrown when an endpoint misbehaves under the driving loop (endless transmits or timer livelock). */
-export class SimDriverError extends PunchlineError {
+export class SimDriverError extends SimError {
   constructor(message: string) {
-    super('ERR_PUNCHLINE_SIM_DRIVER', message);
+    super(SimErrorCode.Driver, message);
   }
 }
 
@@ -124,7 +134,7 @@ interface EndpointNode {
   readonly kind: 'endpoint';
   address: Address;
   readonly endpoint: SansIoEndpoint;
-  readonly intercept: EndpointOptions['intercept'];
+  readonly intercept: SimEndpointOptions['intercept'];
   readonly events: ConnectionEvent[];
   timerAt: number;
   timerGen: number;
@@ -207,7 +217,7 @@ export class SimNetwork {
   // ---- setup ----------------------------------------------------------------------------------------
 
   /** Registers an endpoint at `address` and returns it (for chaining). */
-  addEndpoint<E extends SansIoEndpoint>(address: Address, endpoint: E, options: EndpointOptions = {}): E {
+  addEndpoint<E extends SansIoEndpoint>(address: Address, endpoint: E, options: SimEndpointOptions = {}): E {
     this.#addNode({
       kind: 'endpoint',
       address,

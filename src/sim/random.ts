@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
-import type { RandomSource } from '../../src/transport/api.js';
+import type { RandomSource } from '../transport/api.js';
 
 type Generator = ReturnType<typeof xoroshiro128plusFromState>;
 

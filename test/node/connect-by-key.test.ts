@@ -1,0 +1,238 @@
+/**
+ * Endpoint.connect(publicKey) end to end on loopback, with a real `punchline server`: two endpoints
+ * that know only each other's public keys and the server address open a stream; the connection
+ * starts on the relay and moves to the direct pair with no byte lost; relay-only works; the typed
+ * errors of the contract (offline, refused, wrong server key, unreachable server).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodePublicKey } from '../../src/crypto/key-text.js';
+import { type BindOptions, type Connection, Endpoint } from '../../src/node/endpoint.js';
+import type { PunchlineStream } from '../../src/node/stream.js';
+import { PunchlineServer } from '../../src/server/server.js';
+import { formatServerAddress, parseServerAddress } from '../../src/traversal/rendezvous/server-address.js';
+import { realKeyPair } from './real-core.js';
+
+let server: PunchlineServer;
+let dataDir: string;
+const open: Endpoint[] = [];
+
+async function endpoint(options: Partial<BindOptions> = {}): Promise<Endpoint> {
+  const e = await Endpoint.bind({ host: '127.0.0.1', keyPair: realKeyPair(), server: server.info.address, ...options });
+  open.push(e);
+  return e;
+}
+
+/** b echoes the SHA-256 of what it read on the first stream. */
+function hashOfFirstStream(b: Endpoint): Promise<{ hash: string; connection: Connection }> {
+  return new Promise((resolve, reject) => {
+    b.once('connection', (connection: Connection) => {
+      connection.on('error', () => undefined);
+      connection.once('stream', (stream: PunchlineStream) => {
+        const hash = createHash('sha256');
+        stream.on('data', (chunk: Buffer) => hash.update(chunk));
+        stream.on('end', () => resolve({ hash: hash.digest('hex'), connection }));
+        stream.on('error', reject);
+      });
+    });
+  });
+}
+
+/** Writes `data` in chunks, pausing every `every` bytes for `pauseMs` (spreads a transfer in time). */
+async function writeSlowly(stream: PunchlineStream, data: Buffer, every: number, pauseMs: number): Promise<void> {
+  for (let i = 0; i < data.length; i += every) {
+    const chunk = data.subarray(i, i + every);
+    if (!stream.write(chunk)) await new Promise((r) => stream.once('drain', r));
+    await new Promise((r) => setTimeout(r, pauseMs));
+  }
+  stream.end();
+}
+
+/** Blocks punch probes sent by `e` while `blocked()` (a firewall in front of one socket). */
+function blockProbes(e: Endpoint, blocked: () => boolean): void {
+  const send = e.send.bind(e);
+  e.send = (datagram: Uint8Array, to) =>
+    (datagram[0] === 0x10 || datagram[0] === 0x11) && blocked() ? Promise.resolve() : send(datagram, to);
+}
+
+describe('Endpoint.connect(publicKey) through punchline server', () => {
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'punchline-connect-by-key-'));
+    server = await PunchlineServer.start({ host: '127.0.0.1', udpPort: 0, port: 0, metricsPort: null, dataDir });
+  });
+  afterAll(async () => {
+    for (const e of open.reverse()) await e.close();
+    await server?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('connects by public key, carries a stream, and ends on the direct pair with the relay released', async () => {
+    const alice = await endpoint();
+    const bob = await endpoint();
+    expect(alice.network?.udp).toBe(true);
+    const received = hashOfFirstStream(bob);
+    const connection = await alice.connect(encodePublicKey(bob.publicKey));
+    expect(connection.remotePublicKey).toEqual(bob.publicKey);
+    const data = randomBytes(1 << 20);
+    const stream = connection.openStream();
+    stream.on('error', () => undefined); // destroyed by our own close() below
+    stream.end(data);
+    const { hash, connection: incoming } = await received;
+    expect(hash).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(incoming.remotePublicKey).toEqual(alice.publicKey);
+    // Same host: the host pair validates at once; the relay is released after its grace period.
+    await until(() => connection.path.kind === 'direct' && incoming.path.kind === 'direct', 5000);
+    expect(connection.path.remote).toEqual({ host: '127.0.0.1', port: bob.address().port });
+    const stats = connection.stats();
+    expect(stats.timeToFirstByteMs).toBeGreaterThan(0);
+    expect(stats.timeToDirectMs).not.toBeNull();
+    expect(stats.probesSent).toBeGreaterThan(0);
+    await until(() => server.core.stats().relay.allocations === 0, 8000);
+    await connection.close();
+  });
+
+  it('starts on the relay and moves to the direct pair mid-transfer, losing nothing', async () => {
+    const limits = { attemptTimeoutMs: 800 };
+    const alice = await endpoint({ traversal: limits });
+    const bob = await endpoint({ traversal: limits });
+    let blocked = true;
+    blockProbes(alice, () => blocked);
+    blockProbes(bob, () => blocked);
+    const received = hashOfFirstStream(bob);
+    const connection = await alice.connect(bob.publicKey);
+    const paths: string[] = [connection.path.kind];
+    connection.on('path', (p) => paths.push(p.kind));
+    expect(connection.path.kind).toBe('relay-udp');
+    expect(connection.path.remote).toEqual(server.info.udp);
+    const data = randomBytes(4 << 20);
+    const stream = connection.openStream();
+    stream.on('error', () => undefined);
+    const writing = writeSlowly(stream, data, 64 * 1024, 40);
+    // The first attempt fails (probes blocked); the retry, 2 s later, finds the direct pair.
+    setTimeout(() => {
+      blocked = false;
+    }, 1200);
+    await writing;
+    const { hash } = await received;
+    expect(hash).toBe(createHash('sha256').update(data).digest('hex'));
+    await until(() => connection.path.kind === 'direct', 10_000);
+    expect(paths[0]).toBe('relay-udp');
+    expect(paths).toContain('direct');
+    expect(connection.stats().timeToDirectMs).toBeGreaterThan(1000);
+    await connection.close();
+  }, 30_000);
+
+  it('relay only: with punching impossible the connection stays on the UDP relay', async () => {
+    const alice = await endpoint();
+    const bob = await endpoint();
+    blockProbes(alice, () => true);
+    blockProbes(bob, () => true);
+    const received = hashOfFirstStream(bob);
+    const connection = await alice.connect(bob.publicKey);
+    const data = randomBytes(256 * 1024);
+    const stream = connection.openStream();
+    stream.on('error', () => undefined);
+    stream.end(data);
+    expect((await received).hash).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(connection.path.kind).toBe('relay-udp');
+    await connection.close();
+  });
+
+  it('falls back to the relay when the direct pair dies, and returns to direct when it works again', async () => {
+    const limits = { consentIntervalMs: 300, consentTimeoutMs: 1500 };
+    const alice = await endpoint({ traversal: limits });
+    const bob = await endpoint({ traversal: limits });
+    let blocked = false;
+    blockProbes(alice, () => blocked);
+    blockProbes(bob, () => blocked);
+    const incomingConnection = new Promise<Connection>((resolve) => bob.once('connection', resolve));
+    const connection = await alice.connect(bob.publicKey);
+    const incoming = await incomingConnection;
+    incoming.on('error', () => undefined);
+    const paths: string[] = [];
+    connection.on('path', (p) => paths.push(p.kind));
+    await until(() => connection.path.kind === 'direct', 5000);
+    await until(() => server.core.stats().relay.allocations === 0, 8000); // relay released
+    const before = paths.length;
+    blocked = true; // the direct pair stops answering consent
+    await until(() => connection.path.kind === 'relay-udp', 8000);
+    expect(server.core.stats().relay.allocations).toBe(1); // a new allocation
+    // The connection still carries data, now through the relay.
+    const streamHash = new Promise<string>((resolve) => {
+      incoming.once('stream', (stream: PunchlineStream) => {
+        const hash = createHash('sha256');
+        stream.on('error', () => undefined);
+        stream.on('data', (chunk: Buffer) => hash.update(chunk));
+        stream.on('end', () => resolve(hash.digest('hex')));
+      });
+    });
+    const data = randomBytes(256 * 1024);
+    const stream = connection.openStream();
+    stream.on('error', () => undefined);
+    stream.end(data);
+    expect(await streamHash).toBe(createHash('sha256').update(data).digest('hex'));
+    blocked = false; // the retry punches again
+    await until(() => connection.path.kind === 'direct', 15_000);
+    expect(paths.slice(before)).toEqual(['relay-udp', 'direct']);
+    await connection.close();
+  }, 40_000);
+
+  it('a peer that vanishes right after answering: a typed error within the timeout, nothing left behind', async () => {
+    const alice = await endpoint();
+    let bob: Endpoint | null = null;
+    bob = await endpoint({
+      acceptPeer: () => {
+        setImmediate(() => void bob?.close()); // answers, then disappears mid-punch
+        return true;
+      },
+    });
+    const started = Date.now();
+    const error = await alice.connect(bob.publicKey, { timeoutMs: 3000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: expect.stringMatching(/^ERR_PUNCHLINE_(NO_PATH|PEER_OFFLINE)$/) });
+    expect(Date.now() - started).toBeLessThan(3000 + 1000);
+    // No route, relay or link survives the failed attempt.
+    const traversal = (alice as unknown as { traversal: { links: Set<unknown>; routes: { size: number } } }).traversal;
+    expect(traversal.links.size).toBe(0);
+    expect(traversal.routes.size).toBe(0);
+    await until(() => server.core.stats().relay.allocations === 0, 3000);
+  });
+
+  it('typed errors: offline peer, refused, wrong server key, unreachable server, not a key', async () => {
+    const alice = await endpoint();
+    await expect(alice.connect(realKeyPair().publicKey, { timeoutMs: 5000 })).rejects.toMatchObject({
+      code: 'ERR_PUNCHLINE_PEER_OFFLINE',
+    });
+    const picky = await endpoint({ acceptPeer: () => false });
+    await expect(alice.connect(picky.publicKey)).rejects.toMatchObject({ code: 'ERR_PUNCHLINE_PEER_REFUSED' });
+    const wrongKey = formatServerAddress({
+      ...parseServerAddress(server.info.address),
+      publicKey: realKeyPair().publicKey,
+    });
+    await expect(Endpoint.bind({ host: '127.0.0.1', keyPair: realKeyPair(), server: wrongKey })).rejects.toMatchObject({
+      code: 'ERR_PUNCHLINE_WRONG_SERVER_KEY',
+    });
+    const nowhere = formatServerAddress({
+      ...parseServerAddress(server.info.address),
+      udp: { host: '127.0.0.1', port: 9 },
+      webTransportPort: 9,
+    });
+    await expect(Endpoint.bind({ host: '127.0.0.1', keyPair: realKeyPair(), server: nowhere })).rejects.toMatchObject({
+      code: 'ERR_PUNCHLINE_SERVER_UNREACHABLE',
+    });
+    await expect(alice.connect('not-a-key')).rejects.toMatchObject({ code: 'ERR_PUNCHLINE_INVALID_ARGUMENT' });
+    const plain = await Endpoint.bind({ host: '127.0.0.1', keyPair: realKeyPair() });
+    open.push(plain);
+    await expect(plain.connect(alice.publicKey)).rejects.toMatchObject({ code: 'ERR_PUNCHLINE_INVALID_ARGUMENT' });
+  }, 30_000);
+});
+
+async function until(predicate: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
