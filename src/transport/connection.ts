@@ -29,6 +29,7 @@ import { ConnectionHandshake } from './handshake.js';
 import { IdleClock } from './idle-clock.js';
 import { KeepAliveSchedule, ReceiveGapProbe } from './keepalive.js';
 import { MigrationPolicy } from './migration.js';
+import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
 import { Paths } from './paths.js';
 import { AckTracker } from './recovery/ack-tracker.js';
 import { LossDetection, type SentFrameHandler } from './recovery/loss-detection.js';
@@ -83,6 +84,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly paths: Paths;
   /** What a packet from a new peer address may change (RFC 9000 §9.3, §9.4). */
   private readonly migration = new MigrationPolicy();
+  /** DPLPMTUD on the active path (RFC 8899); null when off or the maximum is the base size. */
+  readonly pmtud: PathMtuDiscovery | null;
   /** A silent receiver speaks up when the packets it was receiving stop (a NAT rebinding). */
   private readonly receiveGap = new ReceiveGapProbe();
   /** The keepalive interval, learned from the NAT's mapping lifetime. */
@@ -162,8 +165,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.idle = new IdleClock(init.now, init.config.keepAliveIntervalMs <= 0);
     this.keepAlive = new KeepAliveSchedule({ initialMs: init.config.keepAliveIntervalMs });
     this.now = init.now;
-    const { recovery, rtt, ackTracker, paths, streams, idle, timers } = this;
-    const parts = { recovery, rtt, ackTracker, paths, streams, idle, timers };
+    this.pmtud =
+      init.config.pathMtuDiscovery && this.maxSize > BASE_PLPMTU
+        ? new PathMtuDiscovery({ maxSize: this.maxSize })
+        : null;
+    this.recovery.sizeObserver = this.pmtud;
+    const { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud } = this;
+    const parts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud };
     this.sender = new PacketSender(init.config, this.maxSize, parts, init.now);
     this.handshakeDeadline = init.now + init.config.handshakeTimeoutMs;
     this.machine = new ConnectionStateMachine(
@@ -361,11 +369,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (active.is(from)) active.onReceived(length);
     else if (!this.onPacketFromNewAddress(from, pn, length, now)) return;
     let ackEliciting = false;
+    let carriesData = false;
     try {
       const d = this.decoder.reset(rx, headerLength, headerLength + plain);
       for (let f = d.next(); f !== null; f = d.next()) {
         const t = f.type;
         if (t !== FrameType.Ack && t !== FrameType.Padding && t !== FrameType.Close) ackEliciting = true;
+        if (t === FrameType.Stream || t === FrameType.Datagram) carriesData = true;
         this.onFrame(f, now);
         if (this.machine.kind !== 'established') break;
       }
@@ -376,7 +386,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
-    if (ackEliciting) this.receiveGap.onAckElicitingReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
+    // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
+    if (carriesData) this.receiveGap.onAckElicitingReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
     if (this.keepAliveSentAt === this.keepAliveSentAt) this.learnFromKeepAlive(now, from);
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
@@ -419,6 +430,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private onPathValidated(previous: Address, validated: Address): void {
     const { resetCongestion } = this.migration.onValidated(previous, validated);
     if (resetCongestion) {
+      this.pmtud?.reset(this.now);
       this.rtt.reset();
       this.recovery.cc = congestionControllerFor(this.config, this.maxSize);
     }
@@ -508,11 +520,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   onFrameAcked(kind: number, a: number, b: number, c: number): void {
     if (kind === SentFrame.Ack) this.ackTracker.onAckOfAck(a);
+    else if (kind === SentFrame.PmtuProbe) this.pmtud?.onProbeAcked(a, this.now);
     else this.streams.onFrameAcked(kind, a, b, c);
   }
 
   onFrameLost(kind: number, a: number, b: number, c: number): void {
     if (kind === SentFrame.PathChallenge) this.paths.active.repeatChallenge();
+    else if (kind === SentFrame.PmtuProbe) this.pmtud?.onProbeLost(a, this.now);
     else this.streams.onFrameLost(kind, a, b, c);
   }
 
@@ -582,7 +596,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   maxDatagramSize(): number {
     const peer = this.peerParams?.maxDatagramFrameSize ?? 0;
     if (peer === 0) return 0;
-    return Math.max(0, Math.min(peer, this.maxSize - SHORT_OVERHEAD - 3));
+    return Math.max(0, Math.min(peer, (this.pmtud?.mtu ?? this.maxSize) - SHORT_OVERHEAD - 3));
   }
 
   /**
@@ -727,6 +741,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if ((mask & (1 << Timer.PathValidation)) !== 0) at[Timer.PathValidation] = this.paths.deadline;
     if ((mask & (1 << Timer.ReceiveGap)) !== 0)
       at[Timer.ReceiveGap] = kind === 'established' ? this.receiveGap.deadline : Infinity;
+    if ((mask & (1 << Timer.Pmtud)) !== 0)
+      at[Timer.Pmtud] = kind === 'established' && this.pmtud !== null ? this.pmtud.deadline : Infinity;
   }
 
   /** Runs an expired timer; false when it closed the connection (no later row runs). */
@@ -746,11 +762,18 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case Timer.HandshakeRetransmit:
         this.handshake.onTimeout(now);
         return true;
-      case Timer.LossDetection:
-        this.sender.onProbeTimeout(this.recovery.onTimeout(now));
+      case Timer.LossDetection: {
+        const probes = this.recovery.onTimeout(now);
+        // Three PTOs in a row with full-size packets: maybe the path stopped carrying them (RFC 8899 §4.3).
+        if (probes > 0 && this.recovery.ptoCount >= 3) this.pmtud?.onRepeatedTimeouts(now);
+        this.sender.onProbeTimeout(probes);
         return true;
+      }
       case Timer.KeepAlive:
         this.sendKeepAlive(now);
+        return true;
+      case Timer.Pmtud:
+        this.pmtud?.onTimeout(now);
         return true;
       case Timer.ReceiveGap:
         if (this.receiveGap.onTimeout(now)) this.sender.requestPing();
@@ -808,6 +831,16 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         }
       }
     }
+    const pmtud = this.pmtud;
+    if (pmtud !== null && kind === 'established') {
+      // A DPLPMTUD probe when one is due and the window has room for it (RFC 8899 §4.1, RFC 9000 §14.4).
+      const size = pmtud.probeSizeDue(now);
+      if (size > 0 && this.recovery.bytesInFlight + size <= this.recovery.cc.window) {
+        const timeout = 3 * this.rtt.pto(this.recovery.peerMaxAckDelay);
+        const length = this.sender.pmtuProbe(now, buf, protection, this.remoteCid, size, timeout);
+        if (length > 0) return length;
+      }
+    }
     const length = this.sender.pollData(now, buf, protection, this.remoteCid);
     if (length === 0) return 0;
     this.machine.maybeFinishGracefulClose(now);
@@ -831,6 +864,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       streamBytesSent: this.streams.bytesSent,
       streamBytesReceived: this.streams.bytesReceived,
       datagramsDropped: this.sender.datagramsDropped,
+      pathMtu: this.pmtud === null ? this.maxSize : this.pmtud.mtu,
       keepAliveIntervalMs: this.config.keepAliveIntervalMs > 0 ? this.keepAlive.intervalMs : 0,
       migrations: this.paths.migrations,
     };

@@ -221,6 +221,35 @@ export class PathMtuDiscovery {
     return false;
   }
 
+  /** The probe's record was acknowledged (it rides a PmtuProbe frame record). */
+  onProbeAcked(pn: number, now: number): void {
+    if (pn === this.probePn) this.onAcked(pn, this.probeSize, now);
+  }
+
+  /** The probe's record was declared lost (or re-queued by a PTO). Unknown or old probes are ignored. */
+  onProbeLost(pn: number, now: number): void {
+    if (pn === this.probePn) this.probeFailed(now);
+  }
+
+  /** PacketSizeObserver: the largest packet an ACK newly acknowledged. */
+  onLargestAcked(pn: number, size: number, now: number): void {
+    this.onAcked(pn, size, now);
+  }
+
+  /** PacketSizeObserver: an in-flight (data) packet was lost. */
+  onInFlightLost(pn: number, size: number, now: number): void {
+    this.onLost(pn, size, now);
+  }
+
+  /**
+   * Repeated probe timeouts with nothing acknowledged: the PTO probes are full-size packets too, so a
+   * path that stopped carrying them would never let black-hole detection see an ACK. Fall back to the
+   * base size (RFC 8899 §4.3) so the probes get through; the search runs again afterwards.
+   */
+  onRepeatedTimeouts(now: number): void {
+    if (this.plpmtu > this.base) this.blackHole(now);
+  }
+
   onTimeout(now: number): void {
     if (now >= this.probeLostAt) this.probeFailed(now);
     // The raise timer only makes a probe due; probeSizeDue acts on it.

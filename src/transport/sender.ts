@@ -19,10 +19,12 @@ import type { IdleClock } from './idle-clock.js';
 import { PacketBuilder } from './packet-builder.js';
 import { Pacer } from './pacer.js';
 import type { Path } from './path.js';
+import type { PathMtuDiscovery } from './pmtud.js';
 import type { Paths } from './paths.js';
 import type { AckTracker } from './recovery/ack-tracker.js';
 import type { LossDetection } from './recovery/loss-detection.js';
 import type { RttEstimator } from './recovery/rtt-estimator.js';
+import { SentFrame } from './recovery/sent-packets.js';
 import type { Streams } from './streams/streams.js';
 import { Timer, type TimerTable } from './timers.js';
 
@@ -39,6 +41,8 @@ export interface SenderParts {
   readonly paths: Paths;
   readonly streams: Streams;
   readonly idle: IdleClock;
+  /** Path MTU discovery (RFC 8899): the size of data packets and of probes; null: fixed size. */
+  readonly pmtud: PathMtuDiscovery | null;
   /** The sender sets the Pacing row. */
   readonly timers: TimerTable;
 }
@@ -140,10 +144,11 @@ export class PacketSender {
    * need go now. Hot path.
    */
   pollData(now: number, buf: Uint8Array, protection: PacketProtection, remoteCid: Uint8Array): number {
-    const { recovery, rtt, ackTracker, paths } = this.parts;
+    const { recovery, rtt, ackTracker, paths, pmtud } = this.parts;
     const active = paths.active;
     // Unvalidated address: stay within the anti-amplification budget (smaller packets are fine).
-    const maxSize = Math.min(active.maxDatagramSize, buf.length, active.budget);
+    const pathSize = pmtud === null ? active.maxDatagramSize : pmtud.mtu;
+    const maxSize = Math.min(pathSize, buf.length, active.budget);
     if (maxSize < MIN_PACKET_SIZE) return 0;
     const cc = recovery.cc;
     let canSendData = this.probes > 0 || this.hasSendable();
@@ -264,6 +269,44 @@ export class PacketSender {
     path.onSent(length);
     this.bytes += length;
     this.packets++;
+    buf.set(this.txView(length), 0);
+    return length;
+  }
+
+  /**
+   * A DPLPMTUD probe of exactly `size` bytes: PING and PADDING (RFC 9000 §14.4, RFC 8899 §4.1). Not in
+   * flight: its loss means "too big", not congestion (RFC 8899 §4.4); the PmtuProbe record tells
+   * the connection when it was acknowledged or lost.
+   */
+  pmtuProbe(
+    now: number,
+    buf: Uint8Array,
+    protection: PacketProtection,
+    remoteCid: Uint8Array,
+    size: number,
+    timeoutMs: number,
+  ): number {
+    const { recovery, pmtud } = this.parts;
+    if (pmtud === null || size > buf.length || size > this.txBuf.length) return 0;
+    const pn = recovery.nextPn;
+    const pnLength = packetNumberLength(pn, recovery.largestAcked < 0 ? null : recovery.largestAcked);
+    const record = recovery.sent.acquire();
+    const b = this.builder;
+    b.begin(this.txBuf, remoteCid, pn, pnLength, protection.sendKeyPhase, size, record);
+    b.writePing();
+    b.padTo(size);
+    const length = b.finish(protection);
+    record.addFrame(SentFrame.PmtuProbe, pn, length, 0);
+    record.timeSent = now;
+    record.size = length;
+    record.ackEliciting = true;
+    record.inFlight = false;
+    recovery.nextPn = pn + 1;
+    recovery.onPacketSent(record);
+    this.parts.paths.active.onSent(length);
+    this.bytes += length;
+    this.packets++;
+    pmtud.onProbeSent(pn, length, now, timeoutMs);
     buf.set(this.txView(length), 0);
     return length;
   }

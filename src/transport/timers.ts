@@ -27,10 +27,12 @@ export const Timer = {
   PathValidation: 9,
   /** A receiver that was being sent to heard nothing for 2 PTO: it speaks up (keepalive.ts ReceiveGapProbe). */
   ReceiveGap: 10,
+  /** A DPLPMTUD probe counts as lost, or the raise timer starts a new search (RFC 8899 §5.1.1). */
+  Pmtud: 11,
 } as const;
 export type Timer = (typeof Timer)[keyof typeof Timer];
 
-export const TIMER_COUNT = 11;
+export const TIMER_COUNT = 12;
 
 /** Bit mask of a set of timers. */
 export function timerMask(...timers: Timer[]): number {
@@ -46,6 +48,7 @@ export const SEND_TIMERS = timerMask(
   Timer.KeepAlive,
   Timer.Pacing,
   Timer.ReceiveGap,
+  Timer.Pmtud,
 );
 /** The only timers of a closing or draining connection. */
 export const CLOSE_TIMERS = timerMask(Timer.Close, Timer.CloseRetransmit);

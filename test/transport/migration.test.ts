@@ -172,7 +172,7 @@ describe('NAT rebinding mid-transfer (RFC 9000 §9.3)', () => {
     s.net.runUntil(() => s.events(B, 'path-changed').length === 2);
     const moved = s.server().stats();
     expect(moved.minRttMs).toBe(0); // no sample on the new path yet
-    expect(moved.congestionWindowBytes).toBe(10 * 1200);
+    expect(moved.congestionWindowBytes).toBe(10 * 1452); // the initial window
   });
 });
 
