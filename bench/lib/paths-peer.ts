@@ -27,6 +27,7 @@ interface Args {
   writeAtMs: number;
   holdMs: number;
   transport: Record<string, unknown>;
+  udpBackend: 'auto' | 'dgram' | 'native';
 }
 
 function parseArgs(argv: string[]): Args {
@@ -48,6 +49,7 @@ function parseArgs(argv: string[]): Args {
     writeAtMs: Number(get('write-at-ms', '0')),
     holdMs: Number(get('hold-ms', '0')),
     transport: JSON.parse(get('transport', '{}')) as Record<string, unknown>,
+    udpBackend: get('udp-backend', 'auto') as Args['udpBackend'],
   };
 }
 
@@ -85,6 +87,7 @@ async function main(): Promise<void> {
     port: args.role === 'listen' ? args.port : 0,
     keyPair: { publicKey, secretKey },
     transport: args.transport,
+    udpBackend: args.udpBackend,
   });
   emit({ event: 'ready', port: endpoint.address().port, key: Buffer.from(publicKey).toString('hex') });
   const connection =

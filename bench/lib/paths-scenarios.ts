@@ -96,6 +96,8 @@ export interface PairOptions {
   readonly listenArgs: readonly string[];
   readonly dialArgs: readonly string[];
   readonly transport?: Record<string, unknown>;
+  /** UDP backend of both peers (default: the native batched one where built). */
+  readonly udpBackend?: 'auto' | 'dgram';
 }
 
 /** Starts the listener on the public host and the dialler behind a NAT; resolves once both are connected. */
@@ -109,6 +111,8 @@ export async function startPair(lab: Lab, options: PairOptions): Promise<{ liste
       String(LISTEN_PORT),
       '--transport',
       transport,
+      '--udp-backend',
+      options.udpBackend ?? 'auto',
       ...options.listenArgs,
     ]),
   );
@@ -126,6 +130,8 @@ export async function startPair(lab: Lab, options: PairOptions): Promise<{ liste
       String(ready['key']),
       '--transport',
       transport,
+      '--udp-backend',
+      options.udpBackend ?? 'auto',
       ...options.dialArgs,
     ]),
   );
@@ -157,6 +163,8 @@ export interface BulkResult {
   readonly stallMs: number;
   readonly pathChanges: number;
   readonly durationMs: number;
+  /** The writer's last ConnectionStats (pathMtu, packetsLost, ...). */
+  readonly writerStats: Record<string, number> | undefined;
 }
 
 export interface BulkOptions {
@@ -169,6 +177,7 @@ export interface BulkOptions {
   readonly faultAfterMs?: number;
   readonly transport?: Record<string, unknown>;
   readonly timeoutMs?: number;
+  readonly udpBackend?: 'auto' | 'dgram';
 }
 
 /** One bulk transfer with an optional fault in the middle. */
@@ -184,6 +193,7 @@ export async function runBulk(lab: Lab, options: BulkOptions): Promise<BulkResul
       listenArgs: toNat ? writerArgs : readerArgs,
       dialArgs: toNat ? readerArgs : writerArgs,
       ...(options.transport ? { transport: options.transport } : {}),
+      ...(options.udpBackend ? { udpBackend: options.udpBackend } : {}),
     });
     const reader = toNat ? pair.dialler : pair.listener;
     const writer = toNat ? pair.listener : pair.dialler;
@@ -201,6 +211,7 @@ export async function runBulk(lab: Lab, options: BulkOptions): Promise<BulkResul
       stallMs: Number(got['maxGapMs']),
       pathChanges: writer.all('path').length + reader.all('path').length,
       durationMs: Number(got['durationMs']),
+      writerStats: writer.all('stats').at(-1)?.['stats'] as Record<string, number> | undefined,
     };
   } finally {
     await stopPair(pair);
