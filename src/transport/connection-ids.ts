@@ -286,3 +286,41 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** What writes the connection-ID frames into a packet (the packet builder). */
+export interface ConnectionIdFrameWriter {
+  writeNewConnectionId(frame: NewConnectionIdFrame): boolean;
+  writeRetireConnectionId(sequence: number): boolean;
+}
+
+/** Both lists of an established connection, and the frames they owe the peer. */
+export class ConnectionIds {
+  readonly local: LocalConnectionIds;
+  readonly remote: RemoteConnectionIds;
+
+  constructor(localHandshakeId: Uint8Array, remoteHandshakeId: Uint8Array, resetKey: Uint8Array, random: RandomSource) {
+    this.local = new LocalConnectionIds(localHandshakeId, resetKey, random);
+    this.remote = new RemoteConnectionIds(remoteHandshakeId);
+    this.local.issue();
+  }
+
+  get hasPending(): boolean {
+    return this.local.hasPending || this.remote.hasPending;
+  }
+
+  /** RETIRE_CONNECTION_ID and NEW_CONNECTION_ID frames owed, as far as they fit. */
+  writeFrames(b: ConnectionIdFrameWriter): void {
+    for (let seq = this.remote.takeRetireFrame(); seq >= 0; seq = this.remote.takeRetireFrame()) {
+      if (!b.writeRetireConnectionId(seq)) {
+        this.remote.onRetireLost(seq);
+        break;
+      }
+    }
+    for (let f = this.local.takeFrame(); f !== null; f = this.local.takeFrame()) {
+      if (!b.writeNewConnectionId(f)) {
+        this.local.onFrameLost(f.sequence);
+        break;
+      }
+    }
+  }
+}

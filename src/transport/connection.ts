@@ -35,7 +35,8 @@ import { AckTracker } from './recovery/ack-tracker.js';
 import { LossDetection, type SentFrameHandler } from './recovery/loss-detection.js';
 import { RttEstimator } from './recovery/rtt-estimator.js';
 import { SentFrame } from './recovery/sent-packets.js';
-import { MIN_PACKET_SIZE, PacketSender } from './sender.js';
+import { MIN_PACKET_SIZE, PacketSender, type SenderParts } from './sender.js';
+import { ConnectionIds } from './connection-ids.js';
 import { Streams } from './streams/streams.js';
 import { CLOSE_TIMERS, OPEN_TIMERS, SEND_TIMERS, TIMER_COUNT, Timer, TimerTable } from './timers.js';
 import { localTransportParameters, peerTransportParameters } from './transport-parameters.js';
@@ -49,6 +50,8 @@ export interface ConnectionInit {
   readonly localCid: Uint8Array;
   readonly events: EventSink;
   readonly now: number;
+  /** The endpoint's stateless reset key: connection IDs are issued with tokens derived from it. */
+  readonly resetKey?: Uint8Array;
 }
 
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
@@ -84,6 +87,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly paths: Paths;
   /** What a packet from a new peer address may change (RFC 9000 §9.3, §9.4). */
   private readonly migration = new MigrationPolicy();
+  private readonly senderParts: SenderParts;
+  /** The endpoint's stateless reset key (stateless-reset.ts); null: no connection IDs issued. */
+  private readonly resetKey: Uint8Array | null;
+  /** Connection IDs after the handshake (RFC 9000 §5.1); null before, or without a reset key. */
+  connectionIds: ConnectionIds | null = null;
+  /** Routes or reset tokens changed: the endpoint applies them (pollRouteChange / pollTokenChange). */
+  idsChanged = false;
   /** DPLPMTUD on the active path (RFC 8899); null when off or the maximum is the base size. */
   readonly pmtud: PathMtuDiscovery | null;
   /** A silent receiver speaks up when the packets it was receiving stop (a NAT rebinding). */
@@ -171,8 +181,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         : null;
     this.recovery.sizeObserver = this.pmtud;
     const { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud } = this;
-    const parts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud };
-    this.sender = new PacketSender(init.config, this.maxSize, parts, init.now);
+    this.senderParts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud, connectionIds: null };
+    this.sender = new PacketSender(init.config, this.maxSize, this.senderParts, init.now);
+    this.resetKey = init.resetKey ?? null;
     this.handshakeDeadline = init.now + init.config.handshakeTimeoutMs;
     this.machine = new ConnectionStateMachine(
       {
@@ -259,6 +270,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.machine.established();
     this.idle.restart(now);
     this.sender.onHandshakeComplete(now);
+    if (this.resetKey !== null) {
+      // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
+      this.connectionIds = new ConnectionIds(this.localCid, this.remoteCid, this.resetKey, this.random);
+      this.senderParts.connectionIds = this.connectionIds;
+      this.idsChanged = true;
+    }
     this.keepAliveSpread = this.randomSpread(0.85);
     this.events.push({ type: 'connected', connection: this });
   }
@@ -388,7 +405,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.ackTracker.onPacket(pn, ackEliciting, now);
     // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
     if (carriesData) this.receiveGap.onAckElicitingReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
-    if (this.keepAliveSentAt === this.keepAliveSentAt) this.learnFromKeepAlive(now, from);
+    if (!Number.isNaN(this.keepAliveSentAt)) this.learnFromKeepAlive(now, from);
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
   }
@@ -429,6 +446,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   private onPathValidated(previous: Address, validated: Address): void {
     const { resetCongestion } = this.migration.onValidated(previous, validated);
+    // A new address gets a connection ID never used on another path (RFC 9000 §9.5).
+    if (this.connectionIds?.remote.rotate()) this.useRemoteId();
     if (resetCongestion) {
       this.pmtud?.reset(this.now);
       this.rtt.reset();
@@ -465,6 +484,28 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const prompt = waited <= 2 * this.rtt.pto(this.recovery.peerMaxAckDelay);
     if (prompt && this.paths.active.is(from)) this.keepAlive.onQuietSurvived(this.keepAliveGap);
     else this.keepAlive.onMappingLost(this.keepAliveGap);
+  }
+
+  /** The peer's connection ID to put on packets changed (a new path, or the peer retired ours). */
+  private useRemoteId(): void {
+    const ids = this.connectionIds;
+    if (ids === null) return;
+    this.remoteCid = ids.remote.active;
+    this.idsChanged = true;
+  }
+
+  /**
+   * The peer answered with a stateless reset (spec/wire.md §5.3.2): it lost this connection (it
+   * restarted). Ends it at once, without a CLOSE (RFC 9000 §10.3.1).
+   */
+  onStatelessReset(): void {
+    if (this.machine.kind === 'closed') return;
+    this.machine.fail({
+      errorCode: TransportErrorCode.STATELESS_RESET,
+      application: false,
+      reason: 'stateless reset: the peer lost the connection',
+      remote: true,
+    });
   }
 
   /**
@@ -504,6 +545,18 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         const { errorCode, application, reason } = f;
         return this.machine.onPeerClose(now, { errorCode, application, reason, remote: true });
       }
+      case FrameType.NewConnectionId: {
+        const ids = this.connectionIds;
+        if (ids === null) return; // no reset key: one connection ID per side
+        ids.remote.onNewConnectionId(f);
+        this.useRemoteId();
+        return;
+      }
+      case FrameType.RetireConnectionId:
+        if (this.connectionIds === null) return;
+        this.connectionIds.local.onRetire(f.sequence, this.rxBuf.subarray(1, 1 + CONNECTION_ID_LENGTH));
+        this.idsChanged = true;
+        return;
       case FrameType.Datagram:
         if (this.config.maxDatagramFrameSize === 0 || f.data.length > this.config.maxDatagramFrameSize)
           throw protocolError(TransportErrorCode.PROTOCOL_VIOLATION, 'DATAGRAM larger than advertised');
@@ -521,12 +574,15 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   onFrameAcked(kind: number, a: number, b: number, c: number): void {
     if (kind === SentFrame.Ack) this.ackTracker.onAckOfAck(a);
     else if (kind === SentFrame.PmtuProbe) this.pmtud?.onProbeAcked(a, this.now);
+    else if (kind === SentFrame.NewConnectionId || kind === SentFrame.RetireConnectionId) return;
     else this.streams.onFrameAcked(kind, a, b, c);
   }
 
   onFrameLost(kind: number, a: number, b: number, c: number): void {
     if (kind === SentFrame.PathChallenge) this.paths.active.repeatChallenge();
     else if (kind === SentFrame.PmtuProbe) this.pmtud?.onProbeLost(a, this.now);
+    else if (kind === SentFrame.NewConnectionId) this.connectionIds?.local.onFrameLost(a);
+    else if (kind === SentFrame.RetireConnectionId) this.connectionIds?.remote.onRetireLost(a);
     else this.streams.onFrameLost(kind, a, b, c);
   }
 

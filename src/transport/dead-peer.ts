@@ -39,7 +39,8 @@ export class PeerGoneError extends PunchlineError<PeerGoneErrorCode> {
 
 /** The typed error for a close that means the peer is gone, or null for any other close. */
 export function peerGoneError(reason: CloseReason, idleTimeoutMs?: number): PeerGoneError | null {
-  if (reason.remote || reason.application) return null;
-  if (reason.errorCode !== IDLE_TIMEOUT_CLOSE_CODE && reason.errorCode !== STATELESS_RESET_CLOSE_CODE) return null;
+  if (reason.application) return null;
+  if (reason.errorCode === STATELESS_RESET_CLOSE_CODE) return new PeerGoneError(reason, idleTimeoutMs);
+  if (reason.remote || reason.errorCode !== IDLE_TIMEOUT_CLOSE_CODE) return null;
   return new PeerGoneError(reason, idleTimeoutMs);
 }

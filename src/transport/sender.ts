@@ -14,6 +14,7 @@ import type { PacketProtection } from '../crypto/packet-protection.js';
 import { packetNumberLength } from '../wire/packet-number.js';
 import { MIN_INITIAL_DATAGRAM_SIZE } from '../wire/types.js';
 import type { TransportConfig } from './config.js';
+import type { ConnectionIds } from './connection-ids.js';
 import type { OutgoingClose } from './connection-state.js';
 import type { IdleClock } from './idle-clock.js';
 import { PacketBuilder } from './packet-builder.js';
@@ -43,6 +44,8 @@ export interface SenderParts {
   readonly idle: IdleClock;
   /** Path MTU discovery (RFC 8899): the size of data packets and of probes; null: fixed size. */
   readonly pmtud: PathMtuDiscovery | null;
+  /** Connection IDs once established (NEW/RETIRE_CONNECTION_ID owed); null before. */
+  connectionIds: ConnectionIds | null;
   /** The sender sets the Pacing row. */
   readonly timers: TimerTable;
 }
@@ -135,7 +138,11 @@ export class PacketSender {
 
   private hasSendable(): boolean {
     return (
-      this.ping || this.datagrams.length > 0 || this.parts.streams.hasSendable || this.parts.paths.active.hasPending
+      this.ping ||
+      this.datagrams.length > 0 ||
+      this.parts.streams.hasSendable ||
+      this.parts.paths.active.hasPending ||
+      (this.parts.connectionIds !== null && this.parts.connectionIds.hasPending)
     );
   }
 
@@ -208,6 +215,8 @@ export class PacketSender {
     if (ackTracker.pending && b.writeAck(ackTracker, now)) ackTracker.onAckSent();
     if (canSendData) {
       paths.active.writeFrames(b, now);
+      const ids = this.parts.connectionIds;
+      if (ids !== null && ids.hasPending) ids.writeFrames(b);
       streams.writeControlFrames(b);
       if (this.ping && b.writePing()) this.ping = false;
       const datagrams = this.datagrams;

@@ -265,3 +265,39 @@ describe('probePath still switches when this side chooses the address', () => {
     expect(same(s.client.remoteAddress, B2)).toBe(true);
   });
 });
+
+describe('unlinkable paths (RFC 9000 §5.1, §9.5)', () => {
+  it('after a migration the packets to the new address carry a connection ID never used on the old path', () => {
+    const s = setup(41);
+    const dcidsTo = new Map<string, Set<string>>();
+    s.net.addMiddlebox({
+      name: 'observer',
+      outbound(d: SimDatagram) {
+        if (same(d.from, B) && ((d.data[0] as number) & 0xc0) === 0x40) {
+          const key = `${d.to.host}:${d.to.port}`;
+          const set = dcidsTo.get(key) ?? new Set<string>();
+          set.add(Buffer.from(d.data.subarray(1, 9)).toString('hex'));
+          dcidsTo.set(key, set);
+        }
+        return d;
+      },
+    });
+    transfer(
+      s,
+      () => s.client,
+      () => s.server(),
+      1 << 20,
+    );
+    s.net.rebind(A, A2);
+    s.client.sendDatagram(new Uint8Array(10));
+    s.net.runUntil(() => s.events(B, 'path-changed').length === 1);
+    s.client.sendDatagram(new Uint8Array(10));
+    s.net.runFor(500);
+    const before = dcidsTo.get(`${A.host}:${A.port}`) ?? new Set();
+    const after = dcidsTo.get(`${A2.host}:${A2.port}`) ?? new Set();
+    expect(after.size).toBeGreaterThan(0);
+    // the challenge to A2 goes out before validation; data after it uses a fresh ID
+    const afterValidation = [...after].filter((c) => !before.has(c));
+    expect(afterValidation.length).toBeGreaterThan(0);
+  });
+});

@@ -99,3 +99,60 @@ describe('stateless reset (RFC 9000 §10.3, spec/wire.md §5.3.2)', () => {
     expect(table.count).toBe(0);
   });
 });
+
+describe('stateless reset between endpoints (simulator)', () => {
+  it('a peer that restarted with the same identity ends the old connection at once', async () => {
+    const { SimNetwork } = await import('../sim/index.js');
+    const { TransportEndpoint } = await import('../../src/transport/endpoint.js');
+    const { generateKeyPair } = await import('../../src/crypto/keys.js');
+    const { TransportErrorCode } = await import('../../src/transport/errors.js');
+    const A = { host: '10.0.0.1', port: 1000 };
+    const B = { host: '10.0.0.2', port: 2000 };
+    const net = new SimNetwork({ seed: 5, link: { delayMs: 10 } });
+    const ra = net.randomSource('A');
+    const rb = net.randomSource('B');
+    const keysB = generateKeyPair(rb);
+    const a = net.addEndpoint(A, new TransportEndpoint({ staticKeyPair: generateKeyPair(ra), random: ra }));
+    net.addEndpoint(B, new TransportEndpoint({ staticKeyPair: keysB, random: rb }));
+    const conn = a.connect(B, { remotePublicKey: keysB.publicKey }, net.now);
+    net.runUntil(() => conn.state === 'established');
+    net.runFor(200); // NEW_CONNECTION_ID exchanged, the handshake ID retired
+    // B restarts: same identity, no state
+    net.removeNode(B);
+    net.addEndpoint(B, new TransportEndpoint({ staticKeyPair: keysB, random: net.randomSource('B2') }));
+    const t0 = net.now;
+    const id = conn.openStream(false);
+    conn.write(id, new Uint8Array(1000));
+    net.runUntil(() => conn.state === 'closed', { maxTimeMs: 5_000 });
+    expect(net.now - t0).toBeLessThan(100); // one round trip, not the idle timeout
+    const closed = net.events(A).find((e) => e.type === 'closed');
+    expect(closed?.type === 'closed' && closed.reason.errorCode).toBe(TransportErrorCode.STATELESS_RESET);
+  });
+
+  it('an endpoint with another identity cannot end it (its reset carries no known token)', async () => {
+    const { SimNetwork } = await import('../sim/index.js');
+    const { TransportEndpoint } = await import('../../src/transport/endpoint.js');
+    const { generateKeyPair } = await import('../../src/crypto/keys.js');
+    const A = { host: '10.0.0.1', port: 1000 };
+    const B = { host: '10.0.0.2', port: 2000 };
+    const net = new SimNetwork({ seed: 6, link: { delayMs: 10 } });
+    const ra = net.randomSource('A');
+    const rb = net.randomSource('B');
+    const keysB = generateKeyPair(rb);
+    const a = net.addEndpoint(
+      A,
+      new TransportEndpoint({ staticKeyPair: generateKeyPair(ra), random: ra, config: { idleTimeoutMs: 3000 } }),
+    );
+    net.addEndpoint(B, new TransportEndpoint({ staticKeyPair: keysB, random: rb }));
+    const conn = a.connect(B, { remotePublicKey: keysB.publicKey }, net.now);
+    net.runUntil(() => conn.state === 'established');
+    net.runFor(200);
+    net.removeNode(B);
+    const other = net.randomSource('C');
+    net.addEndpoint(B, new TransportEndpoint({ staticKeyPair: generateKeyPair(other), random: other }));
+    const id = conn.openStream(false);
+    conn.write(id, new Uint8Array(1000));
+    net.runFor(1_000);
+    expect(conn.state).toBe('established');
+  });
+});
