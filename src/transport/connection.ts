@@ -486,6 +486,15 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     else this.keepAlive.onMappingLost(this.keepAliveGap);
   }
 
+  localAddressChanged(now: number): void {
+    this.now = now;
+    if (this.machine.kind !== 'established') return;
+    if (this.connectionIds?.remote.rotate()) this.useRemoteId();
+    // What the old local path carried says nothing about the new one (RFC 8899 §4.3, RFC 9000 §9.4).
+    this.pmtud?.reset(now);
+    this.sender.requestPing();
+  }
+
   /** The peer's connection ID to put on packets changed (a new path, or the peer retired ours). */
   private useRemoteId(): void {
     const ids = this.connectionIds;
