@@ -17,7 +17,9 @@
  * It prints a table, one JSON line per pair
  *   {"bench":"matrix","from":...,"to":...,"connected":...,"path":...,"ttfbMs":...,"directMs":...,"mbps":...,"hashOk":...}
  * and a summary: % connected (all pairs) and % direct among the pairs that can be direct (canBeDirect
- * below; README §Connectivity says why). Anchor: each same-site pair is also dialled directly
+ * below; README §Connectivity says why), with the issue's timing targets: ttfb p50 over connected
+ * pairs, time to direct p50 over direct-capable pairs without a birthday search and p95 over the
+ * birthday pairs (a pair that never went direct counts as infinitely slow: null when it decides). Anchor: each same-site pair is also dialled directly
  * (KEY@IP:PORT, no server, no traversal), printed as {"bench":"matrix-anchor",...,"mbps":...}, and the
  * by-key goodput is shown as a percentage of it (the target: within 10 % once direct).
  *
@@ -71,6 +73,21 @@ export function canBeDirect(from: Site, to: Site): boolean {
   if (from === to) return true;
   if (from.mapping === 'no-udp' || to.mapping === 'no-udp') return false;
   return from.mapping === 'independent' || to.mapping === 'independent';
+}
+
+/** The birthday search is what connects an endpoint-independent side with an endpoint-dependent one. */
+function needsBirthday(from: Site, to: Site): boolean {
+  if (from === to) return false;
+  const kinds = new Set([from.mapping, to.mapping]);
+  return kinds.has('independent') && kinds.has('dependent');
+}
+
+/** The p-th percentile (nearest rank) of the values; a pair never direct counts as infinitely slow. */
+function percentile(values: readonly (number | null)[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = values.map((v) => v ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b);
+  const value = sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+  return Number.isFinite(value) ? value : null;
 }
 
 interface Row {
@@ -293,7 +310,7 @@ async function main(): Promise<number> {
     { name: `matrix-${process.pid}`, sites: SITES.map((s) => s.spec), servers: 1 },
     { server: true },
   );
-  const rows: (Row & { note: string; possible: boolean })[] = [];
+  const rows: (Row & { note: string; possible: boolean; birthday: boolean })[] = [];
   const anchors: { bench: 'matrix-anchor'; from: string; to: string; ttfbMs: number | null; mbps: number | null }[] =
     [];
   try {
@@ -307,7 +324,11 @@ async function main(): Promise<number> {
     process.stdout.write(`${header}\n`);
     for (const [from, to] of pairs) {
       const pairStart = performance.now();
-      const row = { ...(await runPair(lab, from, to, data, digest)), possible: canBeDirect(from, to) };
+      const row = {
+        ...(await runPair(lab, from, to, data, digest)),
+        possible: canBeDirect(from, to),
+        birthday: needsBirthday(from, to),
+      };
       const wall = ((performance.now() - pairStart) / 1000).toFixed(1);
       rows.push(row);
       if (from === to) {
@@ -331,7 +352,8 @@ async function main(): Promise<number> {
   } finally {
     await lab.down();
   }
-  for (const { note: _note, possible: _possible, ...row } of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+  for (const { note: _note, possible: _possible, birthday: _birthday, ...row } of rows)
+    process.stdout.write(`${JSON.stringify(row)}\n`);
   for (const anchor of anchors) process.stdout.write(`${JSON.stringify(anchor)}\n`);
   const connected = rows.filter((r) => r.connected).length;
   const possible = rows.filter((r) => r.possible);
@@ -345,10 +367,23 @@ async function main(): Promise<number> {
     canBeDirect: possible.length,
     direct,
     directPct: pct(direct, possible.length),
+    // The issue's targets: time to first byte; time to direct p50 without a birthday search, p95 with.
+    ttfbP50Ms: percentile(
+      rows.filter((r) => r.connected).map((r) => r.ttfbMs),
+      50,
+    ),
+    directP50MsNoBirthday: percentile(
+      possible.filter((r) => !r.birthday).map((r) => r.directMs),
+      50,
+    ),
+    directP95MsBirthday: percentile(
+      possible.filter((r) => r.birthday).map((r) => r.directMs),
+      95,
+    ),
     seconds: Math.round((performance.now() - started) / 1000),
   };
   process.stdout.write(
-    `summary: ${summary.connectedPct} % connected (${connected}/${rows.length}), ${summary.directPct} % direct among pairs that can be direct (${direct}/${possible.length}), ${summary.seconds} s\n`,
+    `summary: ${summary.connectedPct} % connected (${connected}/${rows.length}), ${summary.directPct} % direct among pairs that can be direct (${direct}/${possible.length}); ttfb p50 ${summary.ttfbP50Ms} ms; time to direct p50 ${summary.directP50MsNoBirthday} ms (no birthday search), p95 ${summary.directP95MsBirthday} ms (birthday pairs); ${summary.seconds} s\n`,
   );
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return 0;

@@ -28,6 +28,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   demo: () => import('./commands/demo.js'),
   'stun-server': () => import('./commands/stun-server.js'),
   'nat-check': () => import('./commands/nat-check.js'),
+  send: () => import('./commands/send.js'),
+  receive: () => import('./commands/receive.js'),
   listen: () => import('./commands/listen.js'),
   connect: () => import('./commands/connect.js'),
 };
@@ -83,7 +85,10 @@ main(process.argv.slice(2)).then(
     if (error instanceof PunchlineError) {
       process.stderr.write(`punchline: ${error.message} (${error.code})\n`);
     } else {
-      process.stderr.write(`punchline: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      // One line, never a stack trace (PUNCHLINE_DEBUG=1 shows it): e.g. a file system error.
+      const text = error instanceof Error ? error.message : String(error);
+      const debug = process.env['PUNCHLINE_DEBUG'] === '1' && error instanceof Error;
+      process.stderr.write(`punchline: ${debug ? error.stack : text.split('\n')[0]}\n`);
     }
     process.exitCode = 1;
   },

@@ -48,6 +48,12 @@ export interface PathInfo {
 /** A usage problem found after flag parsing (exit 2). */
 export class UsageError extends Error {}
 
+/** Codes of the CLI's own failures; NO_PATH is the code the Endpoint uses for the same outcome by key. */
+export const NetcatErrorCode = { NoPath: 'ERR_PUNCHLINE_NO_PATH' } as const;
+export type NetcatErrorCode = (typeof NetcatErrorCode)[keyof typeof NetcatErrorCode];
+
+export class NetcatError extends PunchlineError<NetcatErrorCode> {}
+
 export function formatAddress(address: Address): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
@@ -192,8 +198,16 @@ function peerStreams(connection: Connection): {
   return { data, receipt };
 }
 
-/** How long a finished session waits for its last bytes (the receipt) to be acknowledged. */
-const CLOSE_WAIT_MS = 3000;
+/**
+ * How long a finished session waits for its last bytes (the receipt) to be acknowledged: three probe
+ * timeouts (RFC 9002 §6.2.1: srtt + 4·rttvar + max_ack_delay), within [300 ms, 3 s]. Past that the
+ * receipt has almost surely arrived (and retransmission goes on while the close is sent); waiting
+ * longer only helps a peer that is already gone.
+ */
+function receiptWaitMs(connection: Connection): number {
+  const s = connection.stats();
+  return Math.min(3000, Math.max(300, 3 * (s.smoothedRttMs + 4 * s.rttVarianceMs + 25)));
+}
 /** Then how long the close gets to go out and complete before the command moves on. */
 const CLOSE_SETTLE_MS = 300;
 
@@ -213,7 +227,7 @@ async function acknowledged(connection: Connection, capMs: number): Promise<void
 export async function closeEndpoint(endpoint: Endpoint | null): Promise<void> {
   if (!endpoint) return;
   endpoint.unref();
-  await Promise.race([endpoint.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+  await Promise.race([endpoint.close(), new Promise((resolve) => setTimeout(resolve, 300).unref())]);
 }
 
 export interface SessionIo {
@@ -281,7 +295,7 @@ export async function runSession(
   // once nothing is in flight it has been acknowledged. The close after that is only tidying up,
   // so its outcome does not change the result, and a close that cannot complete (the peer already
   // gone) is not waited for.
-  await acknowledged(connection, CLOSE_WAIT_MS);
+  await acknowledged(connection, receiptWaitMs(connection));
   await Promise.race([
     connection.close(0, 'done').catch(() => undefined),
     new Promise((resolve) => setTimeout(resolve, CLOSE_SETTLE_MS).unref()),

@@ -9,13 +9,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { chmod, link, lstat, open, readFile, rename, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import { generateKeyPair, KEY_LENGTH, keyPairFromSecretKey, type KeyPair } from './keys.js';
 import { encodePublicKey, zBase32Decode, zBase32Encode } from './key-text.js';
 import { systemRandom, type RandomSource } from './sodium.js';
+import { makeDirectory } from '../make-directory.js';
 
 const FILE_TYPE = 'punchline-identity';
 const FILE_VERSION = 1;
@@ -81,7 +82,7 @@ export interface SaveIdentityOptions {
 
 export async function saveIdentity(path: string, keyPair: KeyPair, options: SaveIdentityOptions = {}): Promise<void> {
   const text = serializeIdentity(keyPair);
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await makeDirectory(dirname(path), 0o700);
   const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {

@@ -109,12 +109,63 @@ export function decodeTransportParameters(bytes: Uint8Array): TransportParameter
   if (!(bytes instanceof Uint8Array)) fail('not bytes');
   if (bytes.length === 0) fail('empty');
   if (bytes.length > MAX_TRANSPORT_PARAMETERS_BYTES) fail(`larger than ${MAX_TRANSPORT_PARAMETERS_BYTES} bytes`);
-  let values: unknown[];
+  // msgpackr trusts declared lengths (an array32 header makes it grow an array until V8 aborts the
+  // process), so the bytes must first be exactly the shape this encoder produces.
+  const problem = checkParameterMap(bytes);
+  if (problem !== null) fail(problem);
+  let value: unknown;
   try {
-    values = unpackr.unpackMultiple(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as unknown[];
+    value = unpackr.unpack(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (cause) {
     fail('malformed MessagePack', cause);
   }
-  if (!Array.isArray(values) || values.length !== 1) fail('must be exactly one MessagePack map');
-  return validateTransportParameters(values[0]);
+  return validateTransportParameters(value);
 }
+
+/**
+ * Structural check of the encoding (https://github.com/msgpack/msgpack/blob/master/spec.md): one map
+ * of at most 32 entries, each a str key of at most 64 bytes and a number (int, uint, float64) value,
+ * spanning the whole input. Returns a reason, or null when the shape is right.
+ */
+function checkParameterMap(bytes: Uint8Array): string | null {
+  let pos = 0;
+  const first = bytes[pos++] as number;
+  let entries: number;
+  if (first >= 0x80 && first <= 0x8f) entries = first & 0x0f;
+  else if (first === 0xde && bytes.length >= 3) {
+    entries = ((bytes[1] as number) << 8) | (bytes[2] as number);
+    pos = 3;
+  } else return 'must be one MessagePack map';
+  if (entries > 32) return 'too many fields';
+  for (let i = 0; i < entries; i++) {
+    const k = bytes[pos++];
+    let keyLength: number;
+    if (k !== undefined && k >= 0xa0 && k <= 0xbf) keyLength = k & 0x1f;
+    else if (k === 0xd9 && pos < bytes.length) keyLength = bytes[pos++] as number;
+    else return 'field names must be strings';
+    if (keyLength > 64) return 'field name too long';
+    pos += keyLength;
+    const v = bytes[pos++];
+    if (v === undefined) return 'truncated';
+    if (v <= 0x7f || v >= 0xe0) continue; // fixint
+    const width = NUMBER_WIDTHS[v];
+    if (width === undefined) return 'field values must be numbers';
+    pos += width;
+  }
+  if (pos !== bytes.length) return pos > bytes.length ? 'truncated' : 'bytes after the map';
+  return null;
+}
+
+/** Payload bytes after the type byte of MessagePack's number formats. */
+const NUMBER_WIDTHS: Readonly<Record<number, number>> = {
+  202: 4, // float32
+  203: 8, // float64
+  204: 1,
+  205: 2,
+  206: 4,
+  207: 8, // uint8..64
+  208: 1,
+  209: 2,
+  210: 4,
+  211: 8, // int8..64
+};

@@ -264,11 +264,11 @@ export class Lab {
     if (server === undefined) throw new LabError(LabErrorCode.Spec, 'the portmap profile needs server1');
     this.#portmapStun ??= this.#startPortmapStun(server);
     await this.#portmapStun;
-    await loadRuleset(site.router.ns, miniupnpdRuleset());
+    await loadRuleset(site.router.ns, miniupnpdRuleset(site.options.portmapProtocols));
     const dir = join(this.#scratch(), site.router.name);
     mkdirSync(dir, { mode: 0o700 });
     const stun = { host: server.addresses[0] ?? '', port: PORTMAP_STUN_PORTS[0] };
-    await startMiniupnpd(site.router, stun, dir, this.#state.persistent);
+    await startMiniupnpd(site.router, stun, dir, this.#state.persistent, site.options.portmapProtocols);
   }
 
   /**

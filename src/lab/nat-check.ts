@@ -16,7 +16,7 @@ import {
   type FilteringBehaviour,
   type MappingBehaviour,
 } from './probes/protocol.js';
-import type { SitePlan } from './topology.js';
+import { PORTMAP_LAB_PROTOCOLS, type PortmapLabProtocol, type SitePlan } from './topology.js';
 
 /** What a site's profile promises (RFC 4787 terms). `udp: false` = UDP does not get out at all. */
 export interface ExpectedBehaviour {
@@ -64,6 +64,12 @@ export function expectedBehaviour(site: SitePlan): ExpectedBehaviour {
         filtering: 'address-and-port-dependent',
       };
   }
+}
+
+/** The port-mapping protocols a site's gateway offers (miniupnpd on `portmap` routers; none elsewhere). */
+export function expectedPortmap(site: SitePlan): readonly PortmapLabProtocol[] {
+  if (site.profile !== 'portmap') return [];
+  return site.options.portmapProtocols ?? PORTMAP_LAB_PROTOCOLS;
 }
 
 /** Path of a probe script next to this module: compiled `.js` when present, else the `.ts` source. */

@@ -39,7 +39,12 @@ export interface SiteOptions {
   readonly rate?: string;
   /** Bottleneck queue size in bytes (bfifo); default ~100 ms worth of `rate`. */
   readonly queueBytes?: number;
+  /** `portmap`: the port-mapping protocols miniupnpd offers (default all three). */
+  readonly portmapProtocols?: readonly PortmapLabProtocol[];
 }
+
+export const PORTMAP_LAB_PROTOCOLS = ['upnp', 'nat-pmp', 'pcp'] as const;
+export type PortmapLabProtocol = (typeof PORTMAP_LAB_PROTOCOLS)[number];
 
 export interface SiteSpec extends SiteOptions {
   /** Short lowercase name, also the prefix of its hosts' names (`a` -> `a-host1`). */
@@ -167,6 +172,13 @@ export function validateSpec(spec: LabSpec): void {
       fail(`site '${site.name}': queueBytes must be an integer >= 1500`);
     }
     if (site.queueBytes !== undefined && site.rate === undefined) fail(`site '${site.name}': queueBytes needs rate`);
+    if (site.portmapProtocols !== undefined) {
+      if (site.profile !== 'portmap') fail(`site '${site.name}': portmap protocols apply to the portmap profile only`);
+      const list = site.portmapProtocols;
+      if (list.length === 0 || list.some((p) => !(PORTMAP_LAB_PROTOCOLS as readonly string[]).includes(p))) {
+        fail(`site '${site.name}': portmap protocols must be some of ${PORTMAP_LAB_PROTOCOLS.join(', ')}`);
+      }
+    }
     if (site.hairpin === true && (site.profile === 'open' || site.profile === 'firewall')) {
       fail(`site '${site.name}': hairpin applies to NAT profiles only`);
     }
@@ -293,6 +305,7 @@ function pickOptions(site: SiteSpec): SiteOptions {
   if (site.loss !== undefined) options.loss = site.loss;
   if (site.rate !== undefined) options.rate = site.rate;
   if (site.queueBytes !== undefined) options.queueBytes = site.queueBytes;
+  if (site.portmapProtocols !== undefined) options.portmapProtocols = [...site.portmapProtocols];
   return options;
 }
 
@@ -313,7 +326,7 @@ export function allNodes(plan: LabPlan): NodePlan[] {
 
 /**
  * Parses the CLI form `NAME:PROFILE[/VARIANT][:HOSTS][,OPTION...]`, e.g. `a:easy`, `c:cgnat/hard`,
- * `b:hard:2,hairpin,loss=5,rate=10mbit,queue=30000,timeout=10`.
+ * `b:hard:2,hairpin,loss=5,rate=10mbit,queue=30000,timeout=10`, `p:portmap,portmap=pcp+upnp`.
  */
 export function parseSiteArg(arg: string): SiteSpec {
   const [head = '', ...options] = arg.split(',');
@@ -321,7 +334,7 @@ export function parseSiteArg(arg: string): SiteSpec {
   if (!match)
     throw new LabError(
       LabErrorCode.Spec,
-      `site '${arg}' must look like NAME:PROFILE[/easy|hard][:HOSTS][,hairpin,loss=N,rate=R,queue=B,timeout=S]`,
+      `site '${arg}' must look like NAME:PROFILE[/easy|hard][:HOSTS][,hairpin,loss=N,rate=R,queue=B,timeout=S,portmap=upnp+nat-pmp+pcp]`,
     );
   const [, name = '', profile = '', variant, hosts] = match;
   const site: { -readonly [K in keyof SiteSpec]: SiteSpec[K] } = { name, profile: profile as NatProfile };
@@ -343,6 +356,7 @@ export function parseSiteArg(arg: string): SiteSpec {
     else if (key === 'timeout') site.udpTimeout = number();
     else if (key === 'queue') site.queueBytes = number();
     else if (key === 'rate' && value !== undefined) site.rate = value;
+    else if (key === 'portmap' && value !== undefined) site.portmapProtocols = value.split('+') as PortmapLabProtocol[];
     else throw new LabError(LabErrorCode.Spec, `site '${name}': unknown option '${option}'`);
   }
   return site;

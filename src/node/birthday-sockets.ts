@@ -40,14 +40,16 @@ export class BirthdaySocket {
     }
   }
 
-  close(): void {
-    if (this.closed) return;
+  /** Closes the socket; true the first time. */
+  close(): boolean {
+    if (this.closed) return false;
     this.closed = true;
     try {
       this.socket.close();
     } catch {
       // already closed
     }
+    return true;
   }
 }
 

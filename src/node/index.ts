@@ -45,3 +45,12 @@ export {
 export type { ConnectionPath } from './peer-link.js';
 export type { PathKind } from './peer-routes.js';
 export { TraversalError, TraversalErrorCode } from '../traversal/agent/errors.js';
+export {
+  PortMapper,
+  checkPortMapping,
+  type PortMapperOptions,
+  type PortMapperSocket,
+  type PortMapping,
+  type PortMappingCheck,
+  type ProtocolOffer,
+} from './port-mapper.js';

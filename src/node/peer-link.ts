@@ -39,6 +39,9 @@ export interface LinkHost {
   requestPunch(link: PeerLink): void;
   /** Asks for a new relay allocation (initiator only) after the relay was released or lost. */
   requestRelay(link: PeerLink): void;
+  /** Birthday sockets: how many of `count` this endpoint may open now (a budget over all links). */
+  reserveSockets(count: number): number;
+  releaseSockets(count: number): void;
 }
 
 /** How long the relay stays allocated after the connection moved to a direct pair. */
@@ -200,7 +203,7 @@ export class PeerLink extends EventEmitter {
     if (this.timer) clearTimeout(this.timer);
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    for (const s of this.sockets) s.close();
+    for (const s of this.sockets) this.closeSocket(s);
     this.sockets = [];
     const relay = this.relay;
     this.relay = null;
@@ -284,6 +287,11 @@ export class PeerLink extends EventEmitter {
         else this.provenSockets.add(e.socket);
         return;
       case 'open-sockets':
+        // A new search numbers its sockets from 1 again: the previous search's kept sockets go (a new
+        // search only starts after the direct pair was lost).
+        for (const socket of this.sockets) this.closeSocket(socket);
+        this.sockets = [];
+        this.provenSockets.clear();
         this.socketsWanted = e.count;
         void this.openSockets(e.count);
         return;
@@ -291,7 +299,7 @@ export class PeerLink extends EventEmitter {
         this.socketsWanted = 0;
         this.sockets = this.sockets.filter((s) => {
           if (e.keep.includes(s.index)) return true;
-          s.close();
+          this.closeSocket(s);
           return false;
         });
         return;
@@ -324,18 +332,25 @@ export class PeerLink extends EventEmitter {
     }
   }
 
-  private async openSockets(count: number): Promise<void> {
+  private async openSockets(wanted: number): Promise<void> {
     const local = this.host.localAddress();
+    // However many searches run at once (a peer may start many), the endpoint's budget bounds them.
+    const count = this.host.reserveSockets(wanted);
     const sockets = await openBirthdaySockets(count, local.host, (index, data, from) =>
       this.onBirthdayDatagram(index, data, from),
     );
+    this.host.releaseSockets(count - sockets.length);
     if (this.closed || this.socketsWanted === 0) {
-      for (const s of sockets) s.close();
+      for (const s of sockets) this.closeSocket(s);
       return;
     }
     this.sockets = sockets;
     this.session?.socketsOpened(sockets.length);
     this.service();
+  }
+
+  private closeSocket(socket: BirthdaySocket): void {
+    if (socket.close()) this.host.releaseSockets(1);
   }
 
   private onBirthdayDatagram(index: number, data: Buffer, from: Address): void {

@@ -276,6 +276,8 @@ export declare interface RendezvousClient {
   on(event: 'relay-allocated', listener: (allocation: RelayAllocation) => void): this;
   on(event: 'relay-closed', listener: (closed: { channel: Uint8Array; reason: string }) => void): this;
   on(event: 'close', listener: (error: RendezvousError | null) => void): this;
+  on(event: 'mailbox-message', listener: (message: { nameplate: number; data: Uint8Array }) => void): this;
+  on(event: 'mailbox-closed', listener: (closed: { nameplate: number; reason: string }) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
@@ -491,6 +493,28 @@ export class RendezvousClient extends EventEmitter {
     this.pump();
   }
 
+  /**
+   * Opens a mailbox by nameplate (spec/transfer.md §Mailbox): 0 allocates a fresh nameplate (the
+   * sender), another number claims that one (the receiver). Messages arrive as 'mailbox-message',
+   * the end as 'mailbox-closed'.
+   */
+  openMailbox(nameplate = 0): Promise<{ nameplate: number; expiresInMs: number }> {
+    return this.track('mailbox-opened', () => this.core.openMailbox(nameplate)) as Promise<{
+      nameplate: number;
+      expiresInMs: number;
+    }>;
+  }
+
+  putMailbox(nameplate: number, data: Uint8Array): void {
+    this.core.putMailbox(nameplate, data);
+    this.pump();
+  }
+
+  closeMailbox(nameplate: number): void {
+    this.core.closeMailbox(nameplate);
+    this.pump();
+  }
+
   close(): void {
     if (this.closed) return;
     try {
@@ -607,6 +631,15 @@ export class RendezvousClient extends EventEmitter {
       }
       case 'relay-closed':
         this.emit('relay-closed', { channel: e.channel, reason: e.reason });
+        break;
+      case 'mailbox-opened':
+        settle(e.id, { nameplate: e.nameplate, expiresInMs: e.expiresInMs });
+        break;
+      case 'mailbox-message':
+        this.emit('mailbox-message', { nameplate: e.nameplate, data: e.data });
+        break;
+      case 'mailbox-closed':
+        this.emit('mailbox-closed', { nameplate: e.nameplate, reason: e.reason });
         break;
       case 'error': {
         const p = this.pending.get(e.id);

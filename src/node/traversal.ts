@@ -51,12 +51,25 @@ export interface TraversalOptions {
 const SIGNAL_RELAY_READY = 'punchline/relay-ready';
 /** The sender's route is a direct pair now: the relay may be released once both sides say so. */
 const SIGNAL_DIRECT = 'punchline/direct';
+/** Birthday sockets of all searches together (each search wants up to 256): bounds file descriptors. */
+const MAX_BIRTHDAY_SOCKETS_TOTAL = 1024;
+/** Registering again after the session ended: first delay, doubling up to the maximum. */
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 30_000;
+/** The initiator allocates the relay itself when the responder's allocation did not arrive by then. */
+const RELAY_FALLBACK_MS = 1500;
 /** A responder's link that no connection used within this long is dropped. */
 const UNUSED_LINK_MS = 30_000;
 /** STUN to the alternate address (RFC 8489 §6.2.1 schedule: 0, 200, 600 ms, given up at 1.4 s). */
 const STUN_RETRANSMISSION = { rto: 200, rc: 3, rm: 4 };
-/** No BOUND for the UDP presence within this long (three BINDs): UDP to the server is blocked. */
-const PRESENCE_TIMEOUT_MS = 1500;
+/**
+ * No BOUND for the UDP presence within this long: UDP to the server is blocked. Binding takes two
+ * round trips (BIND, CHALLENGE, BIND, BOUND); registering over WebTransport took at least four (TCP,
+ * TLS, CONNECT, challenge/register), so the time registration took is a safe bound that adapts to
+ * the network, kept within these limits.
+ */
+const PRESENCE_TIMEOUT_MIN_MS = 800;
+const PRESENCE_TIMEOUT_MAX_MS = 3000;
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
@@ -111,6 +124,8 @@ export class Traversal implements LinkHost {
   private readonly stun: StunClient;
   private client!: RendezvousClient;
   private registered = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private registrationMs = PRESENCE_TIMEOUT_MAX_MS;
   private closed = false;
 
   private constructor(
@@ -131,21 +146,46 @@ export class Traversal implements LinkHost {
 
   /** Registers with the rendezvous server and gathers candidates; typed errors on failure. */
   async start(): Promise<void> {
-    const { options, endpoint } = this;
     try {
-      this.client = await RendezvousClient.connect({
-        server: options.server,
-        keyPair: { publicKey: options.keyPair.publicKey, secretKey: options.keyPair.secretKey },
-        udp: { send: (d) => void endpoint.send(d, options.server.udp) },
-        ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-      });
+      await this.register();
     } catch (error) {
       this.closed = true;
       throw traversalErrorFrom(error, 'cannot register with the rendezvous server');
     }
+  }
+
+  private async register(): Promise<void> {
+    const { options, endpoint } = this;
+    const started = performance.now();
+    const client = await RendezvousClient.connect({
+      server: options.server,
+      keyPair: { publicKey: options.keyPair.publicKey, secretKey: options.keyPair.secretKey },
+      udp: { send: (d) => void endpoint.send(d, options.server.udp) },
+      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+    });
+    if (this.closed) {
+      client.close();
+      return;
+    }
+    this.client = client;
     this.registered = true;
+    this.registrationMs = performance.now() - started;
     this.listen();
     await this.gather();
+  }
+
+  /**
+   * The rendezvous session ended without close() (server restart, network change): connections on
+   * direct paths go on; we register again with exponential backoff (1 s doubling to 30 s), so the
+   * endpoint is reachable by its key again as soon as the server is.
+   */
+  private reconnect(delayMs: number): void {
+    if (this.closed) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.register().catch(() => this.reconnect(Math.min(RECONNECT_MAX_MS, delayMs * 2)));
+    }, delayMs);
+    this.reconnectTimer.unref();
   }
 
   /** What this endpoint learnt about its network (for diagnostics and the CLI). */
@@ -193,7 +233,7 @@ export class Traversal implements LinkHost {
   onDatagram(kind: string, datagram: Buffer, from: Address): boolean {
     if (this.closed) return false;
     if (kind === 'stun') return this.stun.handleDatagram(datagram, from);
-    if (!this.registered) return false; // still registering
+    // Probes and relayed data of live links go on whether or not the session is up right now.
     if (kind === 'punch-probe') {
       const sid = probeSessionId(datagram);
       if (!sid) return false;
@@ -207,7 +247,7 @@ export class Traversal implements LinkHost {
       const relay = parseRelayDatagram(datagram);
       if (!relay) return true;
       if (isControlChannel(relay.channel)) {
-        this.client.receiveUdp(datagram);
+        if (this.registered) this.client.receiveUdp(datagram);
         return true;
       }
       for (const link of this.links.values()) {
@@ -227,6 +267,11 @@ export class Traversal implements LinkHost {
    */
   async dial(peer: Uint8Array, options: { timeoutMs: number; signal?: AbortSignal }): Promise<PeerLink> {
     if (this.closed) throw new TraversalError(TraversalErrorCode.ServerUnreachable, 'the rendezvous session is closed');
+    if (!this.registered)
+      throw new TraversalError(
+        TraversalErrorCode.ServerUnreachable,
+        'the rendezvous server is unreachable (registering again in the background)',
+      );
     const sessionId = new Uint8Array(8);
     systemRandom(sessionId);
     const link = new PeerLink(this, peer, 'controlling', sessionId);
@@ -249,7 +294,12 @@ export class Traversal implements LinkHost {
         if (found?.udp) session.setRemoteServerSeenHost(found.udp.host);
       });
       this.requestPunch(link);
-      this.requestRelay(link);
+      // The responder allocates the relay as it answers (one round trip sooner); if its allocation
+      // does not reach us, we ask for one ourselves.
+      const fallback = setTimeout(() => {
+        if (!link.isClosed && !link.hasRelay && !link.path) this.requestRelay(link);
+      }, RELAY_FALLBACK_MS);
+      fallback.unref();
       await this.waitForRoute(link, deadline, options.signal);
       return link;
     } catch (error) {
@@ -278,6 +328,7 @@ export class Traversal implements LinkHost {
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.stun.close();
     if (this.registered) this.client.close();
   }
@@ -310,19 +361,22 @@ export class Traversal implements LinkHost {
       else if (signal.kind === SIGNAL_DIRECT) link.markPeerDirect();
     });
     client.on('close', () => {
-      this.closed = true;
+      if (this.client !== client) return;
+      this.registered = false;
+      this.reconnect(RECONNECT_MIN_MS);
     });
   }
 
   /**
-   * The UDP presence (server-reflexive address; no answer in PRESENCE_TIMEOUT_MS = UDP blocked) and,
+   * The UDP presence (server-reflexive address; no answer in time = UDP blocked) and,
    * in parallel, one STUN Binding to the alternate address (mapping behaviour). Without UDP the
    * mapping does not matter, so bind() does not wait for the STUN timeout then.
    */
   private async gather(): Promise<void> {
     const alternate = this.options.server.alternate;
     const other = alternate ? this.stun.binding(alternate).catch(() => null) : Promise.resolve(null);
-    const presence = await this.client.startUdpPresence(PRESENCE_TIMEOUT_MS).catch(() => null);
+    const timeoutMs = Math.min(PRESENCE_TIMEOUT_MAX_MS, Math.max(PRESENCE_TIMEOUT_MIN_MS, this.registrationMs));
+    const presence = await this.client.startUdpPresence(timeoutMs).catch(() => null);
     this.udp = presence !== null;
     this.reflexive = presence ? { host: presence.host, port: presence.port } : null;
     if (!this.udp) {
@@ -416,6 +470,9 @@ export class Traversal implements LinkHost {
     const session = this.session(link, request.candidates, remote, null);
     link.setSession(session);
     this.client.answer(request.rid, true, this.candidates(), { payload: encodeOffer(this.offer(remote.sessionId)) });
+    // Answering is consent (spec/relay.md): allocate the relay now, in parallel with the answer's way
+    // back, so the relay is ready one round trip sooner than if the initiator asked after the answer.
+    this.requestRelay(link);
     void this.client.lookup(request.from).then(
       (found) => {
         if (found.udp) session.setRemoteServerSeenHost(found.udp.host);
@@ -430,6 +487,22 @@ export class Traversal implements LinkHost {
 
   /** Set by the endpoint when a connection runs over the link. */
   private readonly used = new WeakSet<PeerLink>();
+  private socketsInUse = 0;
+
+  reserveSockets(count: number): number {
+    const granted = Math.max(0, Math.min(count, MAX_BIRTHDAY_SOCKETS_TOTAL - this.socketsInUse));
+    this.socketsInUse += granted;
+    return granted;
+  }
+
+  releaseSockets(count: number): void {
+    this.socketsInUse = Math.max(0, this.socketsInUse - count);
+  }
+
+  /** Birthday sockets open now (all links). */
+  get birthdaySocketsOpen(): number {
+    return this.socketsInUse;
+  }
   markUsed(link: PeerLink): void {
     this.used.add(link);
   }

@@ -8,13 +8,14 @@
  * of time: they authenticate the server by its static key and bind the proof to the certificate they
  * see (spec/rendezvous.md §Authentication), so a renewal needs no operator action.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CryptoError, CryptoErrorCode } from '../crypto/errors.js';
 import { loadIdentity, saveIdentity, generateIdentity } from '../crypto/identity.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { certificateInfo, generateSelfSignedCertificate, keyMatchesCertificate } from './certificate.js';
 import { ServerError, ServerErrorCode } from './errors.js';
+import { makeDirectory } from '../make-directory.js';
 
 export const SERVER_IDENTITY_FILE = 'server-identity';
 export const CERT_FILE = 'cert.pem';
@@ -88,7 +89,7 @@ export async function loadOrCreateSelfSigned(
     now,
     ...(options.validityMs === undefined ? {} : { validityMs: options.validityMs }),
   });
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dataDir, 0o700);
   await writeFile(`${keyPath}.tmp`, generated.key, { mode: 0o600 });
   await writeFile(`${certPath}.tmp`, generated.cert, { mode: 0o644 });
   await rename(`${keyPath}.tmp`, keyPath);

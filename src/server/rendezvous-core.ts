@@ -34,6 +34,7 @@ import {
 import { encodeNotify } from '../traversal/relay/udp-control.js';
 import { RelayCore, type RelayLimits, type RelayStats } from './relay-core.js';
 import { OutputQueue } from './output-queue.js';
+import { MailboxCore, type MailboxClient, type MailboxLimits } from './mailbox-core.js';
 
 export interface RendezvousLimits {
   /** A session must register within this time after the challenge. */
@@ -52,10 +53,23 @@ export interface RendezvousLimits {
   readonly maxSessions: number;
   /** Margin added to the computed punch start, ms. */
   readonly punchMarginMs: number;
+  /** Sessions (registered or not) from one source IP at once. */
+  readonly maxSessionsPerSource: number;
+  /**
+   * `signal` and `punch` between two peers with no accepted connect between them (unsolicited):
+   * per pair, a token bucket of this burst refilled at this rate...
+   */
+  readonly unsolicitedPerPairBurst: number;
+  readonly unsolicitedPerPairPerSecond: number;
+  /** ...and per sender over all the strangers it addresses. */
+  readonly unsolicitedPerSenderBurst: number;
+  readonly unsolicitedPerSenderPerSecond: number;
+  /** Peers a session remembers consent with (accepted connects) or unsolicited-rate state for. */
+  readonly maxPeersTrackedPerSession: number;
 }
 
 export const DEFAULT_RENDEZVOUS_LIMITS: RendezvousLimits = {
-  authTimeoutMs: 10_000,
+  authTimeoutMs: 5_000,
   idleTimeoutMs: 60_000,
   messagesPerSecond: 50,
   messageBurst: 100,
@@ -64,6 +78,12 @@ export const DEFAULT_RENDEZVOUS_LIMITS: RendezvousLimits = {
   maxViolations: 16,
   maxSessions: 100_000,
   punchMarginMs: 20,
+  maxSessionsPerSource: 64,
+  unsolicitedPerPairBurst: 4,
+  unsolicitedPerPairPerSecond: 0.5,
+  unsolicitedPerSenderBurst: 16,
+  unsolicitedPerSenderPerSecond: 4,
+  maxPeersTrackedPerSession: 64,
 };
 
 export const SessionDropReason = {
@@ -76,6 +96,9 @@ export const SessionDropReason = {
   PeerOffline: 'peer-offline',
   Quota: 'quota',
   UnknownRequest: 'unknown-request',
+  NoConsent: 'no-consent',
+  Unsolicited: 'unsolicited',
+  SourceLimit: 'source-limit',
 } as const;
 export type SessionDropReason = (typeof SessionDropReason)[keyof typeof SessionDropReason];
 
@@ -104,6 +127,23 @@ interface Session {
   eventSeq: number;
   rttMs: number;
   pending: number;
+  /** Source IP the transport session came from ('' when the adapter does not know it). */
+  readonly source: string;
+  /**
+   * Peers (session ids) this session has consent with: one side's connect was accepted by the
+   * other, or both asked for a relay. Insertion order = age (the oldest is forgotten first).
+   */
+  readonly consents: Set<number>;
+  /** relay-allocate requests naming a peer without consent: peer session id → expiry. */
+  readonly relayWanted: Map<number, number>;
+  /** Unsolicited signal/punch buckets per addressed peer, and over all of them. */
+  readonly unsolicited: Map<number, Bucket>;
+  readonly unsolicitedTotal: Bucket;
+}
+
+interface Bucket {
+  tokens: number;
+  last: number;
 }
 
 interface PendingRequest {
@@ -129,6 +169,7 @@ export interface RendezvousServerOptions {
   readonly random: RandomSource;
   readonly limits?: Partial<RendezvousLimits>;
   readonly relayLimits?: Partial<RelayLimits>;
+  readonly mailboxLimits?: Partial<MailboxLimits>;
   /**
    * SHA-256 hashes of the TLS certificates this server currently presents (the newest and, during a
    * renewal, the previous one): a client's proof must cover one of them (spec/rendezvous.md
@@ -153,12 +194,15 @@ type Handler<T extends ClientMessage> = (session: Session, message: T, now: numb
 export class RendezvousServerCore {
   readonly limits: RendezvousLimits;
   readonly relay: RelayCore;
+  /** Mailboxes by nameplate for code-phrase transfers (spec/transfer.md §Mailbox). */
+  readonly mailbox: MailboxCore;
   private readonly keyPair: KeyPair;
   private channelBindings: readonly Uint8Array[];
   private readonly random: RandomSource;
   private readonly sessions = new Map<number, Session>();
   private readonly online = new Map<string, Session>();
   private readonly requests = new Map<number, PendingRequest>();
+  private readonly perSource = new Map<string, number>();
   private readonly outputs = new OutputQueue<ServerOutput>();
   private nextSessionId = 1;
   private nextRequestId = 1;
@@ -174,11 +218,14 @@ export class RendezvousServerCore {
     lookup: (s, m) => this.onLookup(s, m),
     connect: (s, m, now) => this.onConnect(s, m, now),
     answer: (s, m) => this.onAnswer(s, m),
-    signal: (s, m) => this.onSignal(s, m),
-    punch: (s, m) => this.onPunch(s, m),
+    signal: (s, m, now) => this.onSignal(s, m, now),
+    punch: (s, m, now) => this.onPunch(s, m, now),
     'relay-allocate': (s, m, now) => this.onRelayAllocate(s, m, now),
     'relay-release': (s, m) => this.onRelayRelease(s, m),
     ping: (s, m) => this.onPing(s, m),
+    'mailbox-open': (s, m, now) => this.onMailbox(s, m, now),
+    'mailbox-put': (s, m, now) => this.onMailbox(s, m, now),
+    'mailbox-close': (s, m, now) => this.onMailbox(s, m, now),
   };
 
   constructor(options: RendezvousServerOptions) {
@@ -189,6 +236,10 @@ export class RendezvousServerCore {
     this.relay = new RelayCore({
       random: options.random,
       ...(options.relayLimits ? { limits: options.relayLimits } : {}),
+    });
+    this.mailbox = new MailboxCore({
+      random: options.random,
+      ...(options.mailboxLimits ? { limits: options.mailboxLimits } : {}),
     });
     this.drops = Object.fromEntries(Object.values(SessionDropReason).map((r) => [r, 0])) as Record<
       SessionDropReason,
@@ -207,9 +258,18 @@ export class RendezvousServerCore {
 
   // ---- session lifecycle ------------------------------------------------------------------------
 
-  /** A transport session opened; returns its id (or null when the server is full) and queues the challenge. */
-  openSession(now: number): number | null {
+  /**
+   * A transport session opened from `source` (its IP; omit when unknown); returns its id, or null
+   * when the server or that source is at its session limit, and queues the challenge.
+   */
+  openSession(now: number, source = ''): number | null {
     if (this.sessions.size >= this.limits.maxSessions) return null;
+    const fromSource = this.perSource.get(source) ?? 0;
+    if (source !== '' && fromSource >= this.limits.maxSessionsPerSource) {
+      this.drops[SessionDropReason.SourceLimit] += 1;
+      return null;
+    }
+    if (source !== '') this.perSource.set(source, fromSource + 1);
     const nonce = new Uint8Array(NONCE_LENGTH);
     this.random(nonce);
     const session: Session = {
@@ -226,6 +286,11 @@ export class RendezvousServerCore {
       eventSeq: 0,
       rttMs: 0,
       pending: 0,
+      source,
+      consents: new Set(),
+      relayWanted: new Map(),
+      unsolicited: new Map(),
+      unsolicitedTotal: { tokens: this.limits.unsolicitedPerSenderBurst, last: now },
     };
     this.sessions.set(session.id, session);
     this.send(session, {
@@ -242,9 +307,17 @@ export class RendezvousServerCore {
     const session = this.sessions.get(sessionId);
     if (!session) return;
     this.sessions.delete(sessionId);
+    if (session.source !== '') {
+      const n = (this.perSource.get(session.source) ?? 1) - 1;
+      if (n > 0) this.perSource.set(session.source, n);
+      else this.perSource.delete(session.source);
+    }
+    for (const peerId of session.consents) this.sessions.get(peerId)?.consents.delete(sessionId);
     if (session.keyHex !== null && this.online.get(session.keyHex) === session) this.online.delete(session.keyHex);
     this.relay.closeSession(sessionId, reason === 'replaced' ? 'peer-replaced' : 'peer-gone');
     this.drainRelay();
+    this.mailbox.closeSession(sessionId);
+    this.drainMailbox();
     for (const [rid, request] of this.requests) {
       if (request.from === sessionId) this.requests.delete(rid);
       else if (request.to === sessionId) {
@@ -320,6 +393,7 @@ export class RendezvousServerCore {
     return Math.min(
       this.sessions.size === 0 && this.requests.size === 0 ? Infinity : this.nextSweep,
       this.relay.nextDeadline(),
+      this.mailbox.nextDeadline(),
     );
   }
 
@@ -327,6 +401,8 @@ export class RendezvousServerCore {
   onTimeout(now: number): void {
     this.relay.onTimeout(now);
     this.drainRelay();
+    this.mailbox.onTimeout(now);
+    this.drainMailbox();
     if (now < this.nextSweep) return;
     this.nextSweep = now + SWEEP_INTERVAL_MS;
     for (const session of [...this.sessions.values()]) {
@@ -465,6 +541,7 @@ export class RendezvousServerCore {
     const origin = this.sessions.get(request.from);
     if (!origin) return;
     origin.pending -= 1;
+    if (m.accept) this.grantConsent(origin, session);
     this.sendEvent(origin, {
       t: 'connect-answer',
       seq: 0,
@@ -477,9 +554,9 @@ export class RendezvousServerCore {
     });
   }
 
-  private onSignal(session: Session, m: SignalMessage): void {
+  private onSignal(session: Session, m: SignalMessage, now: number): void {
     const peer = this.peerOf(session, m.peer, 0);
-    if (!peer) return;
+    if (!peer || !this.mayAddress(session, peer, 0, now)) return;
     this.sendEvent(peer, { t: 'signal-event', seq: 0, from: session.publicKey!, kind: m.kind, data: m.data });
   }
 
@@ -489,10 +566,10 @@ export class RendezvousServerCore {
    * "go" to both with delays that compensate their one-way delays (RTT/2): peer X starts after
    * max(owd) − owd(X) + margin, i.e. at the same absolute time T = now + max(owd) + margin.
    */
-  private onPunch(session: Session, m: PunchMessage): void {
+  private onPunch(session: Session, m: PunchMessage, now: number): void {
     session.rttMs = m.rttMs;
     const peer = this.peerOf(session, m.peer, m.id);
-    if (!peer) return;
+    if (!peer || !this.mayAddress(session, peer, m.id, now)) return;
     const owdSelf = session.rttMs / 2;
     const owdPeer = (peer.rttMs || session.rttMs) / 2;
     const latest = Math.max(owdSelf, owdPeer);
@@ -516,6 +593,29 @@ export class RendezvousServerCore {
   private onRelayAllocate(session: Session, m: RelayAllocateMessage, now: number): void {
     const peer = this.peerOf(session, m.peer, m.id);
     if (!peer) return;
+    // Relay consent: a relay is only allocated between peers where one accepted the other's
+    // connect, or where both asked for it; otherwise anyone could spend a victim's relay quota.
+    if (!session.consents.has(peer.id)) {
+      const wanted = peer.relayWanted.get(session.id);
+      if (wanted === undefined || wanted < now) {
+        remember(
+          session.relayWanted,
+          peer.id,
+          now + this.limits.requestTimeoutMs,
+          this.limits.maxPeersTrackedPerSession,
+        );
+        this.drops[SessionDropReason.NoConsent] += 1;
+        this.sendError(
+          session,
+          m.id,
+          RendezvousErrorCode.NoConsent,
+          'no accepted connect with this peer: connect first, or both peers ask for the relay',
+        );
+        return;
+      }
+      peer.relayWanted.delete(session.id);
+      this.grantConsent(session, peer);
+    }
     const refused = this.relay.allocationRefused(session.keyHex!, peer.keyHex!);
     if (refused !== null) {
       this.drops[SessionDropReason.Quota] += 1;
@@ -562,6 +662,11 @@ export class RendezvousServerCore {
     this.drainRelay();
   }
 
+  private onMailbox(session: Session, m: MailboxClient, now: number): void {
+    this.mailbox.receive(session.id, m, now);
+    this.drainMailbox();
+  }
+
   private onPing(session: Session, m: PingMessage): void {
     this.send(session, { t: 'pong', id: m.id });
   }
@@ -581,6 +686,46 @@ export class RendezvousServerCore {
       return null;
     }
     return peer;
+  }
+
+  /** Both sessions may now address each other freely and share a relay. */
+  private grantConsent(a: Session, b: Session): void {
+    for (const [self, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      self.consents.delete(other.id);
+      self.consents.add(other.id);
+      if (self.consents.size > this.limits.maxPeersTrackedPerSession) {
+        const oldest = self.consents.values().next().value as number;
+        self.consents.delete(oldest);
+        this.sessions.get(oldest)?.consents.delete(self.id);
+      }
+    }
+  }
+
+  /**
+   * signal/punch towards a peer without consent is unsolicited: limited per pair and per sender,
+   * so a stranger can neither flood one peer nor spray every online peer.
+   */
+  private mayAddress(session: Session, peer: Session, id: number, now: number): boolean {
+    if (session.consents.has(peer.id)) return true;
+    const l = this.limits;
+    let pair = session.unsolicited.get(peer.id);
+    if (pair === undefined) {
+      pair = { tokens: l.unsolicitedPerPairBurst, last: now };
+      remember(session.unsolicited, peer.id, pair, l.maxPeersTrackedPerSession);
+    }
+    refill(pair, now, l.unsolicitedPerPairBurst, l.unsolicitedPerPairPerSecond);
+    refill(session.unsolicitedTotal, now, l.unsolicitedPerSenderBurst, l.unsolicitedPerSenderPerSecond);
+    if (pair.tokens >= 1 && session.unsolicitedTotal.tokens >= 1) {
+      pair.tokens -= 1;
+      session.unsolicitedTotal.tokens -= 1;
+      return true;
+    }
+    this.drops[SessionDropReason.Unsolicited] += 1;
+    this.sendError(session, id, RendezvousErrorCode.RateLimited, 'unsolicited signal/punch to this peer rate-limited');
+    return false;
   }
 
   private takeToken(session: Session, now: number): boolean {
@@ -636,6 +781,21 @@ export class RendezvousServerCore {
     }
   }
 
+  private drainMailbox(): void {
+    for (let out = this.mailbox.pollOutput(); out !== null; out = this.mailbox.pollOutput()) {
+      const session = this.sessions.get(out.sessionId);
+      if (!session) continue;
+      if ('seq' in out.message) this.sendEvent(session, out.message);
+      else this.send(session, out.message);
+    }
+  }
+
+  /** Memory held per session by the core, for the limits' sake: the tracked-peer maps' sizes. */
+  trackedPeers(sessionId: number): number {
+    const s = this.sessions.get(sessionId);
+    return s ? s.consents.size + s.relayWanted.size + s.unsolicited.size : 0;
+  }
+
   private drainRelay(): void {
     for (let out = this.relay.pollOutput(); out !== null; out = this.relay.pollOutput()) {
       switch (out.kind) {
@@ -656,4 +816,18 @@ export class RendezvousServerCore {
       }
     }
   }
+}
+
+function refill(bucket: Bucket, now: number, burst: number, perSecond: number): void {
+  const elapsed = now - bucket.last;
+  if (elapsed <= 0) return;
+  bucket.tokens = Math.min(burst, bucket.tokens + (elapsed * perSecond) / 1000);
+  bucket.last = now;
+}
+
+/** Map.set that forgets the oldest entry past `max` (a Map iterates in insertion order). */
+function remember<V>(map: Map<number, V>, key: number, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value as number);
 }

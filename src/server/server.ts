@@ -22,6 +22,7 @@ import { networkInterfaces } from 'node:os';
 import type { KeyPair } from '../crypto/keys.js';
 import { systemRandom } from '../crypto/sodium.js';
 import { encodePublicKey } from '../crypto/key-text.js';
+import { applyHandshakeTimeouts } from './handshake-timeouts.js';
 import type { Address } from '../transport/api.js';
 import { classifyDatagram } from '../wire/demux.js';
 import { loadWebTransport } from '../node/rendezvous-client.js';
@@ -632,7 +633,7 @@ export class PunchlineServer {
       safeClose(wt, 'server shutting down');
       return;
     }
-    const id = this.core.openSession(performance.now());
+    const id = this.core.openSession(performance.now(), sourceHost(wt.peerAddress));
     if (id === null) {
       this.counters.adapterDrops['server-full']! += 1;
       safeClose(wt, 'server full');
@@ -948,6 +949,11 @@ async function resolveTls(options: PunchlineServerOptions, names: readonly strin
   });
 }
 
+/** The IP of a "host:port" peer address ('' when unknown): sessions are capped per source IP. */
+function sourceHost(peer: string | undefined): string {
+  return peer === undefined ? '' : peer.slice(0, Math.max(0, peer.lastIndexOf(':')));
+}
+
 async function startWebTransport(
   host: string,
   port: number,
@@ -996,6 +1002,7 @@ async function startWebTransport(
     const h2 = (server as unknown as { transportInt?: { serverInt?: { removeAllListeners(event: string): unknown } } })
       .transportInt?.serverInt;
     h2?.removeAllListeners('session');
+    applyHandshakeTimeouts(h2);
   }
   logger.debug('webtransport listening', { http3 });
   return { server, http3 };

@@ -57,18 +57,6 @@ export interface ConnectionInit {
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
 const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
 const EMPTY = new Uint8Array(0);
-const HANDSHAKE_TIMEOUT: CloseReason = Object.freeze({
-  errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
-  application: false,
-  reason: 'handshake timed out',
-  remote: false,
-});
-const IDLE_TIMEOUT: CloseReason = Object.freeze({
-  errorCode: TransportErrorCode.IDLE_TIMEOUT,
-  application: false,
-  reason: 'idle timeout',
-  remote: false,
-});
 
 /**
  * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
@@ -297,6 +285,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       }
       return;
     }
+    if (header.packetType === LongPacketType.Retry) {
+      if (this.isClient) hs.acceptRetry(header.token, now);
+      return;
+    }
     if (header.packetType !== LongPacketType.Handshake) return;
     const message = hs.readPeerMessage(header.payload);
     if (message === null) return;
@@ -397,9 +389,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         if (this.machine.kind !== 'established') break;
       }
     } catch (e) {
-      if (e instanceof WireError) this.closeWithError(now, TransportErrorCode.FRAME_ENCODING_ERROR, e.message);
-      else if (e instanceof TransportError) this.closeWithError(now, e.transportCode, e.message);
-      else throw e;
+      if (e instanceof WireError) {
+        this.closeWithError(now, TransportErrorCode.FRAME_ENCODING_ERROR, e.message);
+      } else if (e instanceof TransportError) {
+        this.closeWithError(now, e.transportCode, e.message);
+      } else {
+        throw e;
+      }
       return;
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
@@ -705,6 +701,11 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.machine.onPacketWhileClosing(hasClose);
   }
 
+  /** The peer proved it holds the traffic keys (a half-open connection until then). */
+  get handshakeConfirmed(): boolean {
+    return this.handshake.confirmed;
+  }
+
   /** The connection is closed and no longer needs routing. */
   get isFinished(): boolean {
     return this.machine.kind === 'closed';
@@ -819,10 +820,20 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.machine.onCloseRetransmitTimer(now);
         return true;
       case Timer.HandshakeTimeout:
-        this.machine.fail(HANDSHAKE_TIMEOUT);
+        this.machine.fail({
+          errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
+          application: false,
+          reason: 'handshake timed out',
+          remote: false,
+        });
         return false;
       case Timer.Idle:
-        this.machine.fail(IDLE_TIMEOUT);
+        this.machine.fail({
+          errorCode: TransportErrorCode.IDLE_TIMEOUT,
+          application: false,
+          reason: 'idle timeout',
+          remote: false,
+        });
         return false;
       case Timer.HandshakeRetransmit:
         this.handshake.onTimeout(now);

@@ -13,6 +13,7 @@ import type {
 } from './api.js';
 import { resolveConfig, type TransportConfig } from './config.js';
 import { TransportConnection } from './connection.js';
+import { HandshakeLimiter, type HandshakeLimits, type HandshakeLimiterStats } from './handshake-limiter.js';
 import { Queue } from './queue.js';
 import { deriveResetKey, ResetTokenTable, StatelessResetSender } from './stateless-reset.js';
 
@@ -39,6 +40,8 @@ export interface TransportEndpointOptions {
   readonly acceptIncoming?: boolean;
   /** Pre-shared key for incoming IKpsk2/XXpsk3 handshakes. */
   readonly psk?: Uint8Array;
+  /** Handshake flood limits: half-open caps and when to require address validation (handshake-limiter.ts). */
+  readonly handshakeLimits?: Partial<HandshakeLimits>;
 }
 
 /**
@@ -103,10 +106,14 @@ export class TransportEndpoint implements SansIoEndpoint {
   /** Datagrams dropped without reaching a connection (unknown CID, malformed, refused). */
   droppedDatagrams = 0;
 
+  private readonly limiter: HandshakeLimiter;
+  private retryTurn = false;
+
   constructor(private readonly options: TransportEndpointOptions) {
     this.config = resolveConfig(options.config);
     this.resetKey = deriveResetKey(options.staticKeyPair.secretKey);
     this.resetSender = new StatelessResetSender({ resetKey: this.resetKey, random: options.random });
+    this.limiter = new HandshakeLimiter(options.random, options.handshakeLimits);
   }
 
   get connections(): ReadonlyMap<number, TransportConnection> {
@@ -275,6 +282,11 @@ export class TransportEndpoint implements SansIoEndpoint {
       this.droppedDatagrams++;
       return;
     }
+    // Before any state: under load an Initial must prove its address (Retry), and caps apply.
+    if (this.limiter.admit(header, from, now) !== 'accept') {
+      this.droppedDatagrams++;
+      return;
+    }
     let conn: TransportConnection;
     try {
       conn = TransportConnection.server(
@@ -300,6 +312,12 @@ export class TransportEndpoint implements SansIoEndpoint {
     this.add(conn);
     this.byInitial.set(key, conn);
     if (conn.idsChanged) this.applyIdChanges(conn);
+    this.limiter.opened(conn, from);
+  }
+
+  /** Half-open connections and what the handshake limiter did. */
+  get handshakeStats(): Readonly<HandshakeLimiterStats> {
+    return this.limiter.stats;
   }
 
   pollTransmit(now: number, buffer: Uint8Array): Transmit | null {
@@ -309,6 +327,13 @@ export class TransportEndpoint implements SansIoEndpoint {
       this.transmit.destination = reset.destination;
       this.transmit.length = reset.data.length;
       return this.transmit;
+    }
+    // Retries and connections take turns, so a flood's Retries never starve established traffic
+    // (nor the reverse).
+    this.retryTurn = !this.retryTurn;
+    if (this.retryTurn) {
+      const retry = this.limiter.pollTransmit(buffer);
+      if (retry !== null) return retry;
     }
     const list = this.list;
     const n = list.length;
@@ -324,7 +349,7 @@ export class TransportEndpoint implements SansIoEndpoint {
       }
     }
     this.sweep();
-    return null;
+    return this.retryTurn ? null : this.limiter.pollTransmit(buffer);
   }
 
   pollEvent(): ConnectionEvent | null {
@@ -363,6 +388,7 @@ export class TransportEndpoint implements SansIoEndpoint {
     for (const conn of this.list) {
       if (!conn.isFinished) continue;
       removed = true;
+      this.limiter.settle(conn);
       this.conns.delete(conn.id);
       for (const [k, route] of this.byCid) if (route.conn === conn) this.byCid.delete(k);
       this.resetTokens.removeOwner(conn);

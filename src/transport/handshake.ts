@@ -49,6 +49,9 @@ export class ConnectionHandshake {
   private retransmitAtValue = Infinity;
   private backoff = 0;
   private confirmedValue = false;
+  /** What the flight was built from, so a Retry can rebuild the Initial with its token. */
+  private flightParts: { type: LongPacketType; message: Uint8Array; dcid: Uint8Array; scid: Uint8Array } | null = null;
+  private retried = false;
 
   private constructor(
     noise: HandshakeState,
@@ -127,8 +130,33 @@ export class ConnectionHandshake {
   /** Writes our next Noise message with `payload` and makes it the flight. */
   writeFlight(type: LongPacketType, payload: Uint8Array, dcid: Uint8Array, scid: Uint8Array, now: number): void {
     const message = encodeHandshakePayload(this.pattern, (this.noise as HandshakeState).writeMessage(payload));
-    const buf = new Uint8Array(Math.max(MIN_INITIAL_DATAGRAM_SIZE, message.length + 64));
-    let o = writeLongHeader(buf, 0, type, dcid, scid, NO_TOKEN, message.length);
+    this.flightParts = { type, message, dcid, scid };
+    this.buildFlight(type, message, dcid, scid, NO_TOKEN, now);
+  }
+
+  /**
+   * Client: the server asked for address validation (RFC 9000 §8.1.2, §17.2.5.2). The Initial is sent
+   * again at once, unchanged but for the token. Only one Retry counts, and only while the Initial is
+   * our flight (an off-path attacker would have to guess our 8-byte connection ID to send one).
+   */
+  acceptRetry(token: Uint8Array, now: number): boolean {
+    const parts = this.flightParts;
+    if (this.retried || parts === null || parts.type !== LongPacketType.Initial || this.flight === null) return false;
+    this.retried = true;
+    this.buildFlight(parts.type, parts.message, parts.dcid, parts.scid, Uint8Array.from(token), now);
+    return true;
+  }
+
+  private buildFlight(
+    type: LongPacketType,
+    message: Uint8Array,
+    dcid: Uint8Array,
+    scid: Uint8Array,
+    token: Uint8Array,
+    now: number,
+  ): void {
+    const buf = new Uint8Array(Math.max(MIN_INITIAL_DATAGRAM_SIZE, message.length + token.length + 64));
+    let o = writeLongHeader(buf, 0, type, dcid, scid, token, message.length);
     buf.set(message, o);
     o += message.length;
     if (type === LongPacketType.Initial) o = padDatagram(buf, o, MIN_INITIAL_DATAGRAM_SIZE);
@@ -146,6 +174,7 @@ export class ConnectionHandshake {
   /** Nothing more to send: the peer's message was the last one. */
   dropFlight(): void {
     this.flight = null;
+    this.flightParts = null;
     this.retransmitAtValue = Infinity;
   }
 

@@ -4,6 +4,13 @@
  * controller's own rate); the bucket holds about 2 ms worth of data, at least 10 and at most 256
  * datagrams, so timers with millisecond granularity still keep the pipe full.
  */
+/** What the pacer reads from the congestion controller (CongestionController has it). */
+export interface PacedController {
+  readonly window: number;
+  /** Bytes per ms the controller wants, or 0 for the default 1.25 · window / RTT. */
+  pacingRate(smoothedRtt: number): number;
+}
+
 export class Pacer {
   // Hot path: every field is initialised to a number here, never left `undefined` (an ES2022 class
   // field without initialiser starts as undefined, V8 then tracks it as tagged and boxes every
@@ -23,10 +30,16 @@ export class Pacer {
     this.tokens = this.capacity;
   }
 
-  /** Recomputes rate and burst size; call before asking delay(). */
-  update(window: number, smoothedRtt: number, controllerRate: number): void {
+  /**
+   * Recomputes rate and burst size from the controller's window (or its own rate) and the smoothed
+   * RTT; call before nextSendTime(). Takes the objects, not the numbers: fractional numbers passed
+   * to a call V8 does not inline are boxed, one allocation each per packet (hot path).
+   */
+  update(cc: PacedController, rttEstimator: { readonly smoothedRtt: number }): void {
+    const smoothedRtt = rttEstimator.smoothedRtt;
+    const controllerRate = cc.pacingRate(smoothedRtt);
     const rtt = Math.max(smoothedRtt, 0.001);
-    this.rate = controllerRate > 0 ? controllerRate : (Pacer.GAIN * window) / rtt;
+    this.rate = controllerRate > 0 ? controllerRate : (Pacer.GAIN * cc.window) / rtt;
     const burst = this.rate * Pacer.BURST_INTERVAL_MS;
     this.capacity = Math.min(Math.max(burst, Pacer.MIN_BURST_PACKETS * this.mss), Pacer.MAX_BURST_PACKETS * this.mss);
     if (this.tokens > this.capacity) this.tokens = this.capacity;

@@ -166,7 +166,7 @@ export class PacketSender {
       if (recovery.bytesInFlight + maxSize > cc.window) {
         canSendData = false;
       } else if (this.config.pacing) {
-        this.pacer.update(cc.window, rtt.smoothedRtt, cc.pacingRate(rtt.smoothedRtt));
+        this.pacer.update(cc, rtt);
         const at = this.pacer.nextSendTime(now, maxSize);
         if (at > now) {
           this.parts.timers.at[Timer.Pacing] = at;

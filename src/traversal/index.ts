@@ -7,3 +7,4 @@ export * as stun from './stun/index.js';
 export * as rendezvous from './rendezvous/index.js';
 export * as relay from './relay/index.js';
 export * as agent from './agent/index.js';
+export * as portmap from './portmap/index.js';

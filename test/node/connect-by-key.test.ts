@@ -200,6 +200,49 @@ describe('Endpoint.connect(publicKey) through punchline server', () => {
     await until(() => server.core.stats().relay.allocations === 0, 3000);
   });
 
+  it('registers again after the server restarts, and is reachable by its key again', async () => {
+    const restartDir = await mkdtemp(join(tmpdir(), 'punchline-restart-'));
+    let first: PunchlineServer | null = await PunchlineServer.start({
+      host: '127.0.0.1',
+      udpPort: 0,
+      port: 0,
+      metricsPort: null,
+      dataDir: restartDir,
+    });
+    const { udp, tls } = first.info;
+    const address = first.info.address;
+    let second: PunchlineServer | null = null;
+    try {
+      const listener = await Endpoint.bind({ host: '127.0.0.1', keyPair: realKeyPair(), server: address });
+      open.push(listener);
+      await first.close();
+      first = null;
+      // Same key (data dir) and ports: the same address string.
+      second = await PunchlineServer.start({
+        host: '127.0.0.1',
+        udpPort: udp.port,
+        port: tls.port,
+        metricsPort: null,
+        dataDir: restartDir,
+      });
+      expect(second.info.address).toBe(address);
+      const dialer = await Endpoint.bind({ host: '127.0.0.1', keyPair: realKeyPair(), server: address });
+      open.push(dialer);
+      const started = Date.now();
+      let connection: Connection | null = null;
+      while (!connection && Date.now() - started < 10_000) {
+        connection = await dialer.connect(listener.publicKey, { timeoutMs: 3000 }).catch(() => null);
+        if (!connection) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(connection).not.toBeNull();
+      await connection!.close();
+    } finally {
+      await first?.close();
+      await second?.close();
+      await rm(restartDir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   it('typed errors: offline peer, refused, wrong server key, unreachable server, not a key', async () => {
     const alice = await endpoint();
     await expect(alice.connect(realKeyPair().publicKey, { timeoutMs: 5000 })).rejects.toMatchObject({

@@ -16,7 +16,18 @@ function randomBytes(n: number): Buffer {
   return b;
 }
 
+/** Relay consent (spec/relay.md §Allocation): a's connect accepted by b. */
+function consent(h: Harness, a: TestClient, b: TestClient) {
+  a.core.connect(b.keys.publicKey, []);
+  h.step();
+  const [request] = h.take(b, 'connect-request');
+  b.core.answer(request!.rid, true, []);
+  h.step();
+  h.take(a, 'connect-answer');
+}
+
 function allocate(h: Harness, a: TestClient, b: TestClient) {
+  consent(h, a, b);
   const id = a.core.allocateRelay(b.keys.publicKey);
   h.step();
   const [mine] = h.take(a, 'relay-allocated');

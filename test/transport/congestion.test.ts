@@ -140,7 +140,7 @@ describe('NewReno (pluggability)', () => {
 describe('Pacer', () => {
   it('spreads a window over the RTT after the initial burst', () => {
     const p = new Pacer(MSS);
-    p.update(100 * MSS, 100, 0); // 1.25 · 120 kB / 100 ms = 1500 B/ms
+    p.update({ window: 100 * MSS, pacingRate: () => 0 }, { smoothedRtt: 100 }); // 1.25 · 120 kB / 100 ms = 1500 B/ms
     let now = 0;
     let sent = 0;
     while (now < 100) {

@@ -10,6 +10,8 @@ import {
   UsageError,
   formatAddress,
   loadKeyPair,
+  NetcatError,
+  NetcatErrorCode,
   parsePeer,
   parseSeconds,
   runSession,
@@ -87,8 +89,8 @@ export async function run(argv: string[]): Promise<number> {
         .connect({ host, port, publicKey: target.publicKey, signal: AbortSignal.timeout(timeoutS * 1000) })
         .catch((error: unknown) => {
           if (error instanceof PunchlineError && error.code === 'ERR_PUNCHLINE_ABORTED')
-            throw new PunchlineError(
-              'ERR_PUNCHLINE_NO_PATH',
+            throw new NetcatError(
+              NetcatErrorCode.NoPath,
               `no answer from ${formatAddress(target.direct!)} within ${timeoutS} s`,
             );
           throw error;

@@ -1,124 +1,176 @@
 /**
- * `punchline demo`: two endpoints on loopback in this process, connected by public key (Noise IK),
- * transfer data over several concurrent streams, verify it (SHA-256 echoed back on each stream), and
- * print throughput and connection stats. The README's main job until hole punching lands.
+ * `punchline demo`: the file-transfer job end to end on this machine. Starts a rendezvous server,
+ * generates a tree of files, runs `send` and `receive` by code (mailbox, CPace, psk-authenticated
+ * connection, parallel streams), shows the receiver's progress and path, verifies every file
+ * against the source (BLAKE2b), and removes everything it made.
+ *
+ * Where it runs: as root, in a lab (src/lab): sender behind an easy NAT, receiver behind a hard
+ * NAT, server on the lab's internet, each command in its own namespace; the connection goes relay
+ * first, then direct. Without root, or with --loopback, over loopback in this process. The demo
+ * says which one it runs and why.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { generateKeyPair } from '../../crypto/keys.js';
-import { Endpoint, type Connection } from '../../node/endpoint.js';
-import type { PunchlineStream } from '../../node/stream.js';
-import type { ConnectionStats } from '../../transport/api.js';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sodium } from '../../crypto/sodium.js';
+import { PunchlineError } from '../../errors.js';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { labAvailability } from '../../lab/availability.js';
+import { Lab } from '../../lab/lab.js';
+import { nodeArgv } from '../../lab/host-process.js';
+import { parseSiteArg } from '../../lab/topology.js';
+import { PunchlineServer } from '../../server/server.js';
+import { receiveByCode, sendByCode, type CodeTransferResult, type PathKind } from '../../transfer/code-session.js';
+import { buildManifest, offerTotals } from '../../transfer/manifest.js';
+import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
 import { parseCommandLine } from '../args.js';
 
-export const summary = 'transfer data between two local endpoints over several streams and print stats';
+export const summary = 'send a generated 64 MiB tree by code (through two NATs in a lab as root), verify every file';
 
-const HELP = `usage: punchline demo [--bytes 64M] [--streams 4] [--timeout 120]
+const HELP = `usage: punchline demo [--bytes 64M] [--loopback] [--timeout 300] [--json]
 
-Starts two endpoints on 127.0.0.1, connects them by public key, sends --bytes in total split over
---streams concurrent streams, checks every byte (SHA-256 sent back by the receiver on each stream),
-and prints throughput and connection statistics (RTT, congestion window, losses, queueing delay).
+Generates a directory tree of --bytes (one large file, some medium ones, many small ones in
+nested directories), then runs 'punchline send' and 'punchline receive' by code: mailbox by
+nameplate at a rendezvous server, CPace code handshake, encrypted connection authenticated by the
+code, files over parallel streams with BLAKE2b per chunk and per file. Shows the receiver's
+progress and path, verifies every file against its source, and removes everything it created.
+
+As root (Linux, network namespaces and nftables) it builds a lab: the sender behind an easy NAT,
+the receiver behind a hard NAT (address-and-port-dependent mapping, random ports), the server on
+the lab's internet, each command in its own namespace. The connection starts over the relay and
+moves to a direct path once the NATs are punched; the path changes are shown. The lab is taken
+down at the end. Otherwise (or with --loopback) sender, receiver and server run in this process
+over loopback. It says which.
+
+options:
+  --bytes SIZE    size of the generated tree (default 64M; K, M, G suffixes)
+  --loopback      skip the lab even as root
+  --timeout S     give up after S seconds (default 300)
+  --json          JSON lines on stderr (the receiver's events), summary on stdout as JSON
+  -h, --help      this help
 `;
 
-interface DemoOptions {
-  bytes: number;
-  streams: number;
-  timeoutS: number;
-}
+const MiB = 1024 * 1024;
+const MAX_TIMEOUT_S = 86_400;
 
-function parseSize(text: string): number {
+function parseSize(text: string): number | null {
   const m = /^(\d+(?:\.\d+)?)\s*([KMG]?)i?B?$/i.exec(text.trim());
-  if (!m) throw new Error(`bad size '${text}' (e.g. 64M, 1G, 1048576)`);
+  if (!m) return null;
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G'];
   return Math.round(Number(m[1]) * unit);
 }
 
-/** The flags as DemoOptions, or the message of a usage error. */
-function toOptions(values: { bytes: string; streams: string; timeout: string }): DemoOptions | string {
-  let bytes: number;
-  try {
-    bytes = parseSize(values.bytes);
-  } catch (error) {
-    return (error as Error).message;
+/**
+ * A tree of about `bytes`: half in one large file, a quarter in 1 MiB files, a quarter in 4 KiB
+ * files spread over nested directories (the mix a transfer tool meets: one big, some medium, many small).
+ */
+export function generateTree(root: string, bytes: number): void {
+  const large = Math.floor(bytes / 2);
+  let left = bytes - large;
+  mkdirSync(join(root, 'media'), { recursive: true });
+  writeFileSync(join(root, 'media', 'large.bin'), randomBytes(large));
+  let i = 0;
+  while (left > bytes / 4 && left >= MiB) {
+    writeFileSync(join(root, 'media', `medium-${String(i++).padStart(3, '0')}.bin`), randomBytes(MiB));
+    left -= MiB;
   }
-  const streams = Number(values.streams);
-  const timeoutS = Number(values.timeout);
-  if (!/^\d+$/.test(values.streams) || streams < 1 || streams > 64) return '--streams must be 1..64';
-  if (!(bytes >= streams)) return '--bytes must be at least --streams';
-  // setTimeout takes at most 2^31-1 ms; beyond that Node fires it at once.
-  if (!(timeoutS > 0 && timeoutS <= MAX_TIMEOUT_S))
-    return `--timeout must be more than 0 and at most ${MAX_TIMEOUT_S} s`;
-  return { bytes, streams, timeoutS };
+  let n = 0;
+  while (left > 0) {
+    const dir = join(root, 'src', `module-${Math.floor(n / 50)}`, n % 2 === 0 ? 'lib' : 'test');
+    mkdirSync(dir, { recursive: true });
+    const size = Math.min(left, 4096);
+    writeFileSync(join(dir, `file-${n}.txt`), randomBytes(size));
+    left -= size;
+    n++;
+  }
 }
 
-const MAX_TIMEOUT_S = 86_400;
-
-const MiB = 1024 * 1024;
-
-function formatRate(bytes: number, seconds: number): string {
-  const bps = (bytes * 8) / seconds;
-  return bps >= 1e9 ? `${(bps / 1e9).toFixed(2)} Gbit/s` : `${(bps / 1e6).toFixed(1)} Mbit/s`;
+function blake2b(path: string): Buffer {
+  const out = Buffer.alloc(32);
+  sodium.crypto_generichash(out, readFileSync(path));
+  return out;
 }
 
-function formatStats(s: ConnectionStats): string[] {
-  return [
-    `  RTT            smoothed ${s.smoothedRttMs.toFixed(2)} ms, min ${s.minRttMs.toFixed(2)} ms, variance ${s.rttVarianceMs.toFixed(2)} ms`,
-    `  cwnd           ${(s.congestionWindowBytes / 1024).toFixed(0)} KiB (in flight ${(s.bytesInFlight / 1024).toFixed(0)} KiB)`,
-    `  queueing delay ${s.queueingDelayMs.toFixed(2)} ms`,
-    `  packets        sent ${s.packetsSent}, received ${s.packetsReceived}, lost ${s.packetsLost}` +
-      (s.packetsSent > 0 ? ` (${((s.packetsLost / s.packetsSent) * 100).toFixed(2)} %)` : ''),
-    `  bytes          sent ${s.bytesSent}, received ${s.bytesReceived} (stream payload sent ${s.streamBytesSent})`,
-  ];
+/** The CLI entry (dist/cli/main.js, or src/cli/main.ts under a TypeScript loader). */
+function cliPath(): string {
+  const js = fileURLToPath(new URL('../main.js', import.meta.url));
+  return existsSync(js) ? js : fileURLToPath(new URL('../main.ts', import.meta.url));
 }
 
-/** Receiver side: hash each incoming stream and answer with the digest on the same stream. */
-function serveStreams(connection: Connection, received: { bytes: number }): void {
-  connection.on('stream', (stream: PunchlineStream) => {
-    const hash = createHash('sha256');
-    stream.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      received.bytes += chunk.length;
-    });
-    stream.on('end', () => stream.end(hash.digest()));
-    stream.on('error', () => undefined);
-  });
-}
-
-/** Sender side of one stream: writes `bytes` (a random block, repeated), returns whether the digest matched. */
-async function sendOne(connection: Connection, bytes: number): Promise<{ ok: boolean; id: number }> {
-  const stream = connection.openStream();
-  const block = randomBytes(Math.min(MiB, bytes));
-  const hash = createHash('sha256');
-  const reply: Buffer[] = [];
-  const replied = new Promise<void>((resolve, reject) => {
-    stream.on('data', (chunk: Buffer) => reply.push(chunk));
-    stream.on('end', resolve);
-    stream.on('error', reject);
-  });
-  let sent = 0;
-  while (sent < bytes) {
-    const n = Math.min(block.length, bytes - sent);
-    const chunk = n === block.length ? block : block.subarray(0, n);
-    hash.update(chunk);
-    sent += n;
-    if (!stream.write(chunk)) {
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = (): void => {
-          stream.off('error', onError);
-          resolve();
-        };
-        const onError = (error: Error): void => {
-          stream.off('drain', onDrain);
-          reject(error);
-        };
-        stream.once('drain', onDrain);
-        stream.once('error', onError);
-      });
+/** JSON events a lab process prints on stderr, as they come. */
+function events(child: NodeJS.ReadableStream, on: (event: Record<string, unknown>) => void): void {
+  createInterface({ input: child }).on('line', (line) => {
+    if (!line.startsWith('{')) return;
+    try {
+      on(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // not an event
     }
+  });
+}
+
+/** `punchline send` on snd-host1 and `punchline receive` on rcv-host1, the receiver's events shown here. */
+async function runInLab(
+  lab: Lab,
+  src: string,
+  out: string,
+  reporter: TransferReporter,
+  say: (text: string) => void,
+  signal: AbortSignal,
+): Promise<CodeTransferResult> {
+  const env = { PUNCHLINE_SERVER: lab.serverAddress ?? '' };
+  const sender = lab.spawn('snd-host1', nodeArgv(cliPath(), ['send', src, '--json']), { env });
+  const code = await new Promise<string>((resolve, reject) => {
+    events(sender.child.stderr!, (e) => {
+      if (e['event'] === 'code') resolve(String(e['code']));
+      if (e['event'] === 'error') reject(new Error(`send: ${String(e['message'])}`));
+    });
+    void sender.exited.then((r) => reject(new Error(`send exited (${r.code}): ${r.stderr.trim().slice(-300)}`)));
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+  say(`snd-host1$ punchline send ${src}\n${code}\nrcv-host1$ punchline receive ${code} --out ${out} --yes`);
+  const receiver = lab.spawn('rcv-host1', nodeArgv(cliPath(), ['receive', code, '--out', out, '--yes', '--json']), {
+    env,
+  });
+  const onAbort = (): void => {
+    sender.child.kill('SIGKILL');
+    receiver.child.kill('SIGKILL');
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    let done: Record<string, unknown> | null = null;
+    let failure = '';
+    events(receiver.child.stderr!, (e) => {
+      if (e['event'] === 'connected') reporter.connected(e['path'] as PathKind);
+      else if (e['event'] === 'path') reporter.pathChanged(e['path'] as PathKind);
+      else if (e['event'] === 'progress') {
+        reporter.progress({
+          bytes: Number(e['bytes']),
+          totalBytes: Number(e['totalBytes']),
+          bytesTransferred: Number(e['bytesTransferred']),
+          files: 0,
+        });
+      } else if (e['event'] === 'done') done = e;
+      else if (e['event'] === 'error') failure = String(e['message']);
+    });
+    const [receiverExit, senderExit] = await Promise.all([receiver.exited, sender.exited]);
+    const result = done as Record<string, unknown> | null;
+    if (receiverExit.code !== 0 || !result) {
+      throw new Error(`receive failed: ${failure || receiverExit.stderr.trim().slice(-300)}`);
+    }
+    if (senderExit.code !== 0) throw new Error(`send failed: ${senderExit.stderr.trim().slice(-300)}`);
+    return {
+      files: Number(result['files']),
+      bytes: Number(result['bytes']),
+      bytesTransferred: Number(result['bytesTransferred']),
+      seconds: Number(result['seconds']),
+      path: result['path'] as PathKind,
+    };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
-  stream.end();
-  await replied;
-  return { ok: Buffer.concat(reply).equals(hash.digest()), id: stream.id };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -126,102 +178,126 @@ export async function run(argv: string[]): Promise<number> {
     args: argv,
     options: {
       bytes: { type: 'string', default: '64M' },
-      streams: { type: 'string', default: '4' },
-      timeout: { type: 'string', default: '120' },
+      timeout: { type: 'string', default: '300' },
+      json: { type: 'boolean', default: false },
+      loopback: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (typeof parsed === 'number') return parsed;
-  const options = toOptions(parsed.values);
-  if (typeof options === 'string') {
-    process.stderr.write(`punchline demo: ${options}\n${HELP}`);
+  const { values } = parsed;
+  const bytes = parseSize(values.bytes);
+  if (bytes === null || bytes < 1 || bytes > 64 * 1024 ** 3) {
+    process.stderr.write(
+      `punchline demo: --bytes must be a size from 1 to 64G, e.g. 64M, got '${values.bytes}'\n${HELP}`,
+    );
     return 2;
   }
-  const out = (line: string): void => {
-    process.stdout.write(line + '\n');
+  const timeoutS = Number(values.timeout);
+  if (!(timeoutS > 0 && timeoutS <= MAX_TIMEOUT_S)) {
+    process.stderr.write(`punchline demo: --timeout must be more than 0 and at most ${MAX_TIMEOUT_S} s\n${HELP}`);
+    return 2;
+  }
+  const say = (text: string): void => {
+    if (!values.json) process.stdout.write(`${text}\n`);
   };
 
-  const serverKeys = generateKeyPair();
-  const clientKeys = generateKeyPair();
-  const server = await Endpoint.bind({ host: '127.0.0.1', port: 0, keyPair: serverKeys });
-  const client = await Endpoint.bind({ host: '127.0.0.1', port: 0, keyPair: clientKeys });
-  const received = { bytes: 0 };
-  server.on('connection', (connection: Connection) => serveStreams(connection, received));
-  const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex').slice(0, 16) + '…';
-  out(`server  127.0.0.1:${server.address().port}  key ${hex(serverKeys.publicKey)}`);
-  out(`client  127.0.0.1:${client.address().port}  key ${hex(clientKeys.publicKey)}`);
-  out(
-    `udp     ${client.udpBackend === 'native' ? 'native batched I/O (sendmmsg + GSO, recvmmsg)' : 'node:dgram (native add-on not built or not chosen)'}`,
+  const availability = values.loopback ? { available: false, reason: '--loopback' } : await labAvailability();
+  const work = mkdtempSync(join(tmpdir(), 'punchline-demo-'));
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new Error(`demo did not finish within ${timeoutS} s`)),
+    timeoutS * 1000,
   );
-
-  let progress: NodeJS.Timeout | undefined;
-  let deadline: NodeJS.Timeout | undefined;
+  let server: PunchlineServer | null = null;
+  let lab: Lab | null = null;
   try {
-    const t0 = performance.now();
-    const connection = await client.connect({
-      host: '127.0.0.1',
-      port: server.address().port,
-      publicKey: serverKeys.publicKey,
-    });
-    const handshakeMs = performance.now() - t0;
-    out(`connected in ${handshakeMs.toFixed(1)} ms (Noise IK, peer authenticated by its public key)`);
-    out(`sending ${(options.bytes / MiB).toFixed(1)} MiB over ${options.streams} streams…`);
+    const src = join(work, 'send', 'demo-tree');
+    const out = join(work, 'received');
+    generateTree(src, bytes);
+    const entries = buildManifest([src]);
+    const totals = offerTotals(entries);
+    say(`generated ${totals.files} files in ${totals.dirs} directories, ${formatBytes(totals.bytes)}`);
+    const reporter = new TransferReporter({ json: values.json, verb: 'received' });
 
-    const start = performance.now();
-    let lastBytes = 0;
-    let lastTime = start;
-    progress = setInterval(() => {
-      const now = performance.now();
-      const s = connection.stats();
-      const pct = ((received.bytes / options.bytes) * 100).toFixed(0).padStart(3);
-      out(
-        `  ${pct} %  ${(received.bytes / MiB).toFixed(1).padStart(7)} MiB  ${formatRate(received.bytes - lastBytes, (now - lastTime) / 1000).padStart(14)}` +
-          `  rtt ${s.smoothedRttMs.toFixed(2)} ms  cwnd ${(s.congestionWindowBytes / 1024).toFixed(0)} KiB  lost ${s.packetsLost}  qdelay ${s.queueingDelayMs.toFixed(1)} ms`,
+    let received: CodeTransferResult;
+    if (availability.available) {
+      say(
+        'lab: sender behind an easy NAT (snd: endpoint-independent mapping), receiver behind a hard NAT ' +
+          '(rcv: address-and-port-dependent mapping, random ports), punchline server on the lab internet ' +
+          '(network namespaces, nftables); the connection starts relayed and moves to a direct path once punched',
       );
-      lastBytes = received.bytes;
-      lastTime = now;
-    }, 1000);
-
-    const per = Math.floor(options.bytes / options.streams);
-    const sizes = Array.from({ length: options.streams }, (_, i) =>
-      i === 0 ? options.bytes - per * (options.streams - 1) : per,
-    );
-    const timedOut = new Promise<never>((_, reject) => {
-      deadline = setTimeout(
-        () => reject(new Error(`transfer did not finish within ${options.timeoutS} s`)),
-        options.timeoutS * 1000,
+      lab = await Lab.up(
+        { name: `demo-${process.pid}`, sites: [parseSiteArg('snd:easy'), parseSiteArg('rcv:hard')] },
+        { server: true },
       );
-    });
-    const results = await Promise.race([Promise.all(sizes.map((n) => sendOne(connection, n))), timedOut]);
-    const seconds = (performance.now() - start) / 1000;
-    clearInterval(progress);
-    progress = undefined;
+      say(`server ${lab.serverAddress}`);
+      received = await runInLab(lab, src, out, reporter, say, controller.signal);
+    } else {
+      say(`running over loopback with a local server (${availability.reason})`);
+      server = await PunchlineServer.start({
+        host: '127.0.0.1',
+        udpPort: 0,
+        port: 0,
+        metricsPort: null,
+        dataDir: join(work, 'server'),
+      });
+      const serverOptions = { server: server.info.address };
+      say(`server ${serverOptions.server}`);
+      let resolveCode: (code: string) => void = () => undefined;
+      const codeReady = new Promise<string>((resolve) => (resolveCode = resolve));
+      const sending = sendByCode({
+        ...serverOptions,
+        host: '127.0.0.1',
+        entries,
+        onCode: resolveCode,
+        signal: controller.signal,
+      });
+      sending.catch(() => undefined);
+      const code = await codeReady;
+      say(`$ punchline send ${src}\n${code}\n$ punchline receive ${code} --out ${out} --yes`);
+      received = await receiveByCode({
+        ...serverOptions,
+        host: '127.0.0.1',
+        code,
+        out,
+        onConnected: (path) => reporter.connected(path),
+        onProgress: (progress) => reporter.progress(progress),
+        signal: controller.signal,
+      });
+      await sending;
+    }
+    reporter.done(received);
 
-    const stats = connection.stats();
-    const bad = results.filter((r) => !r.ok);
-    out('');
-    out(
-      `transferred ${(options.bytes / MiB).toFixed(1)} MiB in ${seconds.toFixed(2)} s: ${formatRate(options.bytes, seconds)} (encrypted, ${options.streams} streams)`,
-    );
-    out(
-      `integrity   ${bad.length === 0 ? `all ${results.length} streams verified (SHA-256)` : `MISMATCH on streams ${bad.map((r) => r.id).join(', ')}`}`,
-    );
-    out('connection stats (client side):');
-    for (const line of formatStats(stats)) out(line);
-
-    await connection.close();
-    if (bad.length > 0) {
-      process.stderr.write('punchline demo: data corruption detected\n');
-      return 1;
+    let verified = 0;
+    for (const entry of entries) {
+      if (entry.kind !== 'file') continue;
+      const target = join(out, entry.path);
+      if (!blake2b(entry.source).equals(blake2b(target))) {
+        process.stderr.write(`punchline demo: ${entry.path} differs after the transfer\n`);
+        return 1;
+      }
+      verified++;
+    }
+    const rate = (received.bytesTransferred * 8) / received.seconds / 1e6;
+    if (values.json) {
+      process.stdout.write(
+        `${JSON.stringify({ files: received.files, bytes: received.bytes, verified, seconds: received.seconds, mbitPerSecond: Math.round(rate), path: received.path })}\n`,
+      );
+    } else {
+      say(`verified all ${verified} files against their source (BLAKE2b): ${rate.toFixed(0)} Mbit/s, ${received.path}`);
     }
     return 0;
   } catch (error) {
-    process.stderr.write(`punchline demo: failed: ${(error as Error).message}\n`);
+    process.stderr.write(
+      `punchline demo: ${(error as Error).message}${error instanceof PunchlineError ? ` (${error.code})` : ''}\n`,
+    );
     return 1;
   } finally {
-    if (progress) clearInterval(progress);
-    clearTimeout(deadline);
-    await Promise.all([client.close(), server.close()]);
+    clearTimeout(timer);
+    await server?.close();
+    await lab?.down();
+    rmSync(work, { recursive: true, force: true });
   }
 }

@@ -36,6 +36,7 @@ then sets ${SERVER_ENV} to its address in every command, and runs 'punchline' as
 
 profiles: ${PROFILES.join(', ')}  (cgnat/hard = hard carrier NAT, portmap/hard = hard router)
 site options: hairpin, loss=PCT, rate=RATE, queue=BYTES, timeout=SEC (override the global flags)
+              portmap=upnp+nat-pmp+pcp (portmap sites: what miniupnpd offers; default all three)
 hosts: inet, server1, server2, <site>-router, <site>-carrier (cgnat), <site>-host1..N
 example:
   punchline lab up --site a:easy --site b:hard --server
@@ -221,6 +222,7 @@ function printHosts(lab: Lab): void {
       o.udpTimeout === undefined ? '' : `udp-timeout ${o.udpTimeout}s`,
       o.loss === undefined ? '' : `loss ${o.loss}%`,
       o.rate === undefined ? '' : `rate ${o.rate}`,
+      o.portmapProtocols === undefined ? '' : `port mapping by ${o.portmapProtocols.join(', ')}`,
     ].filter((e) => e !== '');
     process.stdout.write(
       `site ${site.name}: ${describeProfile(site)}, public address ${site.publicAddress}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}\n`,
@@ -245,6 +247,10 @@ async function status(argv: string[]): Promise<number> {
     options: { name: { type: 'string' } },
   });
   const name = labNameOf('status', values.name, positionals);
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('punchline lab status: needs root (lab state is readable by root only)\n');
+    return 1;
+  }
   if (name === undefined && Lab.list().length !== 1) {
     const labs = Lab.list();
     if (labs.length === 0) process.stdout.write('no lab is up\n');

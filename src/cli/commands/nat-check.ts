@@ -1,21 +1,31 @@
-/** `punchline nat-check`: what this host looks like from a STUN server, and what NAT it is behind. */
+/**
+ * `punchline nat-check`: what this host looks like from a STUN server, what NAT it is behind, which
+ * port-mapping protocols its gateway offers (and the external address each grants), and one plain
+ * verdict on whether peers will reach it directly.
+ */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { checkPortMapping, type PortMappingCheck } from '../../node/port-mapper.js';
 import { discoverNatBehaviour } from '../../node/stun-client.js';
 import { probeBindingLifetime } from '../../node/stun-lifetime.js';
 import { PunchlineError } from '../../errors.js';
-import { describeNatBehaviour, normalizeHost } from '../../traversal/stun/index.js';
+import { connectivityVerdict, type Verdict } from '../../traversal/portmap/verdict.js';
+import { describeNatBehaviour, type NatBehaviour, normalizeHost } from '../../traversal/stun/index.js';
 import type { Address } from '../../transport/api.js';
 import { parseCommandLine } from '../args.js';
 
-export const summary = 'discover the mapped address and NAT behaviour (RFC 5780) via a STUN server';
+export const summary = 'NAT behaviour (RFC 5780), port mapping (PCP, NAT-PMP, UPnP) and a verdict';
 
 const HELP = `usage: punchline nat-check --server HOST:PORT [--json] [--no-hairpin] [--rto MS] [--lifetime]
+                           [--no-portmap] [--gateway IP] [--portmap-timeout MS]
 
 Runs the RFC 5780 tests from one UDP socket: mapping and filtering behaviour
 (endpoint-independent / address-dependent / address-and-port-dependent) and hairpinning.
 The server needs two IPs and two ports for mapping and filtering (e.g. 'punchline stun-server
 --alt-host ... --alt-port ...', or coturn); any STUN server gives the mapped address.
+Then asks the default gateway for a short test mapping by PCP, NAT-PMP and UPnP IGD at once,
+reports what each granted, deletes them, and ends with a verdict: direct connections likely /
+need the other side's cooperation / relay needed, with the reason.
 
 options:
   --server HOST:PORT  STUN server (required; port defaults to 3478; IPv6 as [addr]:port)
@@ -24,6 +34,9 @@ options:
   --rto MS            initial retransmission timeout per test (default 500)
   --lifetime          also measure the UDP binding lifetime (RFC 5780 §4.6; takes minutes)
   --lifetime-max S    give up doubling the silence beyond S seconds (default 300)
+  --no-portmap        skip the port-mapping check
+  --gateway IP        gateway to ask for port mappings (default: the default route's)
+  --portmap-timeout MS  how long each protocol may take to answer (default 2000)
   -h, --help          this help
 `;
 
@@ -37,6 +50,9 @@ export async function run(argv: string[]): Promise<number> {
       rto: { type: 'string', default: '500' },
       lifetime: { type: 'boolean', default: false },
       'lifetime-max': { type: 'string', default: '300' },
+      'no-portmap': { type: 'boolean', default: false },
+      gateway: { type: 'string' },
+      'portmap-timeout': { type: 'string', default: '2000' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -57,6 +73,17 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`punchline nat-check: --lifetime-max must be 1..3600 s, got '${values['lifetime-max']}'\n`);
     return 2;
   }
+  const portmapTimeout = Number(values['portmap-timeout']);
+  if (!(portmapTimeout >= 100 && portmapTimeout <= 30_000)) {
+    process.stderr.write(
+      `punchline nat-check: --portmap-timeout must be 100..30000 ms, got '${values['portmap-timeout']}'\n`,
+    );
+    return 2;
+  }
+  if (values.gateway !== undefined && isIP(values.gateway) !== 4) {
+    process.stderr.write(`punchline nat-check: --gateway must be an IPv4 address, got '${values.gateway}'\n`);
+    return 2;
+  }
   let server: Address;
   try {
     server = await resolveServer(values.server);
@@ -64,14 +91,34 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`punchline nat-check: ${(error as Error).message}\n`);
     return 2;
   }
+  const portmapCheck = async (): Promise<PortMappingCheck[] | null> => {
+    if (values['no-portmap']) return null;
+    if (!values.json) process.stderr.write('  port mapping (PCP, NAT-PMP, UPnP IGD)...\n');
+    return checkPortMapping({
+      timeoutMs: portmapTimeout,
+      ...(values.gateway === undefined ? {} : { gateway: values.gateway }),
+    });
+  };
+  let result: NatBehaviour;
   try {
-    const result = await discoverNatBehaviour(null, server, {
+    result = await discoverNatBehaviour(null, server, {
       hairpinning: !values['no-hairpin'],
       retransmission: { rto, rc: 4, rm: 4 },
       ...(values.json
         ? {}
         : { onStep: (step: string) => step !== 'done' && step !== 'failed' && process.stderr.write(`  ${step}...\n`) }),
     });
+  } catch (error) {
+    if (!(error instanceof PunchlineError)) throw error;
+    process.stderr.write(`punchline nat-check: ${error.message} (${error.code})\n`);
+    // Even without STUN the verdict says what follows (and whether a port mapping rescues it).
+    const portmap = await portmapCheck();
+    const verdict = connectivityVerdict(null, toResults(portmap));
+    if (values.json) process.stdout.write(`${JSON.stringify({ error: error.code, portMapping: portmap, verdict })}\n`);
+    else process.stdout.write(`${describePortMapping(portmap)}${describeVerdict(verdict)}\n`);
+    return 1;
+  }
+  try {
     let lifetime: { aliveMs: number; expiredMs: number | null } | null = null;
     if (values.lifetime) {
       const maxMs = lifetimeMax * 1000;
@@ -86,6 +133,8 @@ export async function run(argv: string[]): Promise<number> {
       });
       lifetime = { aliveMs: r.aliveMs, expiredMs: r.expiredMs };
     }
+    const portmap = await portmapCheck();
+    const verdict = connectivityVerdict(result, toResults(portmap));
     if (values.json) {
       process.stdout.write(
         `${JSON.stringify({
@@ -98,6 +147,8 @@ export async function run(argv: string[]): Promise<number> {
           filtering: result.filtering,
           hairpinning: result.hairpinning,
           ...(lifetime ? { bindingLifetime: lifetime } : {}),
+          ...(portmap ? { portMapping: portmap } : {}),
+          verdict,
         })}\n`,
       );
     } else {
@@ -106,6 +157,7 @@ export async function run(argv: string[]): Promise<number> {
         const upper = lifetime.expiredMs === null ? 'more' : `less than ${lifetime.expiredMs / 1000} s`;
         process.stdout.write(`binding lifetime at least ${lifetime.aliveMs / 1000} s, ${upper}\n`);
       }
+      process.stdout.write(`${describePortMapping(portmap)}${describeVerdict(verdict)}\n`);
     }
     return 0;
   } catch (error) {
@@ -115,6 +167,29 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw error;
   }
+}
+
+function toResults(checks: readonly PortMappingCheck[] | null): Parameters<typeof connectivityVerdict>[1] {
+  return (checks ?? []).map((c) => ({ protocol: c.protocol, offered: c.offered, external: c.external }));
+}
+
+/** One line per protocol: what the gateway granted, or why not. */
+export function describePortMapping(checks: readonly PortMappingCheck[] | null): string {
+  if (checks === null) return 'port mapping     not checked\n';
+  const names = { pcp: 'PCP', 'nat-pmp': 'NAT-PMP', upnp: 'UPnP IGD' } as const;
+  return checks
+    .map((c, i) => {
+      const label = i === 0 ? 'port mapping     ' : '                 ';
+      const what = c.external
+        ? `${c.external.host}:${c.external.port} (granted ${c.lifetimeS === 0 ? 'permanently' : `for ${c.lifetimeS} s`} in ${c.elapsedMs} ms, deleted)`
+        : `${c.offered ? 'offered, but no mapping' : 'not offered'}${c.reason ? ` (${c.reason})` : ''}`;
+      return `${label}${names[c.protocol].padEnd(9)} ${what}\n`;
+    })
+    .join('');
+}
+
+export function describeVerdict(verdict: Verdict): string {
+  return `verdict          ${verdict.text}: ${verdict.reason}`;
 }
 
 /** `host:port`, `[v6]:port`, `host` → a literal address (DNS for names). */

@@ -325,6 +325,9 @@ export class PunchSession {
       const count = Math.min(this.limits.birthdaySockets, remote.profile.birthdaySockets > 0 ? 256 : 0);
       if (this.socketTargets.length > 0 && count > 0) {
         this.sockets = new BirthdaySockets(count, this.limits, now);
+        // A new search's sockets are new sockets: what the peer proved on the old ones is void.
+        this.provenSockets.clear();
+        this.peerAddresses.clear();
         this.events.push({ type: 'open-sockets', count });
         duration = this.limits.birthdayDurationMs;
       }
@@ -351,7 +354,6 @@ export class PunchSession {
     const best = this.checks?.best();
     if (!best) return;
     if (this.selected && this.selected.priority >= best.pair.priority) return;
-    const previous = this.selected;
     this.selected = { socket: best.socket, remote: best.pair.remote, rttMs: best.rttMs, priority: best.pair.priority };
     this.lastConsentAt = now;
     this.nextConsentAt = now + this.limits.consentIntervalMs;
@@ -361,7 +363,6 @@ export class PunchSession {
     // short grace, in which the peer's own choice of socket still proves itself (see close-sockets).
     if (this.spray) this.spray.stopped = true;
     if (this.sockets && this.socketsCloseAt === Infinity) this.socketsCloseAt = now + this.limits.birthdayGraceMs;
-    void previous;
   }
 
   /** Answers an authenticated probe (rate-limited: replies never outnumber what the bucket allows). */

@@ -62,6 +62,9 @@ export type ClientEvent =
   | { readonly type: 'udp-bound'; readonly observed: ObservedAddress }
   | { readonly type: 'pong'; readonly id: number; readonly rttMs: number }
   | { readonly type: 'error'; readonly id: number; readonly error: RendezvousError }
+  | { readonly type: 'mailbox-opened'; readonly id: number; readonly nameplate: number; readonly expiresInMs: number }
+  | { readonly type: 'mailbox-message'; readonly nameplate: number; readonly data: Uint8Array }
+  | { readonly type: 'mailbox-closed'; readonly nameplate: number; readonly reason: string }
   /** The session is unusable (authentication failed, server identity wrong...); close the transport. */
   | { readonly type: 'fatal'; readonly error: RendezvousError };
 
@@ -165,6 +168,19 @@ export class RendezvousClientCore {
     this.relayLegs.get(toHex(channel))?.stop();
     this.relayLegs.delete(toHex(channel));
     this.queue({ t: 'relay-release', channel });
+  }
+
+  /** Opens a mailbox (spec/transfer.md §Mailbox): nameplate 0 allocates one, another number claims it. */
+  openMailbox(nameplate: number): number {
+    return this.request((id) => ({ t: 'mailbox-open', id, nameplate }));
+  }
+
+  putMailbox(nameplate: number, data: Uint8Array): void {
+    this.queue({ t: 'mailbox-put', nameplate, data });
+  }
+
+  closeMailbox(nameplate: number): void {
+    this.queue({ t: 'mailbox-close', nameplate });
   }
 
   ping(now: number): number {
@@ -362,6 +378,13 @@ export class RendezvousClientCore {
         const sample = Math.max(0, now - sent);
         this.rttMs = this.rttMs === 0 ? sample : 0.875 * this.rttMs + 0.125 * sample;
         this.events.push({ type: 'pong', id: message.id, rttMs: sample });
+        return;
+      }
+      case 'mailbox-opened':
+      case 'mailbox-message':
+      case 'mailbox-closed': {
+        const { t, seq: _seq, ...fields } = message as typeof message & { seq?: number };
+        this.events.push({ type: t, ...fields } as ClientEvent);
         return;
       }
       case 'error': {

@@ -14,11 +14,17 @@ export const RendezvousErrorCode = {
   PeerOffline: 'ERR_PUNCHLINE_RENDEZVOUS_PEER_OFFLINE',
   RateLimited: 'ERR_PUNCHLINE_RENDEZVOUS_RATE_LIMITED',
   Quota: 'ERR_PUNCHLINE_RENDEZVOUS_QUOTA',
+  /** relay-allocate naming a peer that never accepted a connect from (or asked a relay with) the sender. */
+  NoConsent: 'ERR_PUNCHLINE_RENDEZVOUS_NO_CONSENT',
   UnknownRequest: 'ERR_PUNCHLINE_RENDEZVOUS_UNKNOWN_REQUEST',
   Timeout: 'ERR_PUNCHLINE_RENDEZVOUS_TIMEOUT',
   Closed: 'ERR_PUNCHLINE_RENDEZVOUS_CLOSED',
   ServerIdentity: 'ERR_PUNCHLINE_RENDEZVOUS_SERVER_IDENTITY',
   Protocol: 'ERR_PUNCHLINE_RENDEZVOUS_PROTOCOL',
+  /** No mailbox by that nameplate: never opened, expired, or burned (spec/transfer.md §Mailbox). */
+  NameplateUnknown: 'ERR_PUNCHLINE_RENDEZVOUS_NAMEPLATE_UNKNOWN',
+  /** The mailbox already had both sides: this claim burned it. */
+  NameplateUsed: 'ERR_PUNCHLINE_RENDEZVOUS_NAMEPLATE_USED',
 } as const;
 export type RendezvousErrorCode = (typeof RendezvousErrorCode)[keyof typeof RendezvousErrorCode];
 

@@ -28,6 +28,8 @@ export const PROOF_LENGTH = 32;
 /** Relay channel identifiers and UDP presence identifiers (spec/relay.md). */
 export const CHANNEL_ID_LENGTH = 8;
 export const LEG_KEY_LENGTH = 32;
+/** Opaque bytes one mailbox message carries (spec/transfer.md §Mailbox). */
+export const MAX_MAILBOX_DATA = 1024;
 
 export type CandidateType = 'host' | 'srflx' | 'mapped' | 'relay';
 const CANDIDATE_TYPES: ReadonlySet<string> = new Set(['host', 'srflx', 'mapped', 'relay']);
@@ -98,7 +100,26 @@ export interface PingMessage {
   readonly id: number;
 }
 
+/** Open a mailbox: `nameplate` 0 allocates a new one, else claims it (spec/transfer.md §Mailbox). */
+export interface MailboxOpenMessage {
+  readonly t: 'mailbox-open';
+  readonly id: number;
+  readonly nameplate: number;
+}
+export interface MailboxPutMessage {
+  readonly t: 'mailbox-put';
+  readonly nameplate: number;
+  readonly data: Uint8Array;
+}
+export interface MailboxCloseMessage {
+  readonly t: 'mailbox-close';
+  readonly nameplate: number;
+}
+
 export type ClientMessage =
+  | MailboxOpenMessage
+  | MailboxPutMessage
+  | MailboxCloseMessage
   | RegisterMessage
   | LookupMessage
   | ConnectMessage
@@ -197,7 +218,29 @@ export interface ErrorMessage {
   readonly message: string;
 }
 
+export interface MailboxOpenedMessage {
+  readonly t: 'mailbox-opened';
+  readonly id: number;
+  readonly nameplate: number;
+  readonly expiresInMs: number;
+}
+export interface MailboxMessageMessage {
+  readonly t: 'mailbox-message';
+  readonly seq: number;
+  readonly nameplate: number;
+  readonly data: Uint8Array;
+}
+export interface MailboxClosedMessage {
+  readonly t: 'mailbox-closed';
+  readonly seq: number;
+  readonly nameplate: number;
+  readonly reason: string;
+}
+
 export type ServerMessage =
+  | MailboxOpenedMessage
+  | MailboxMessageMessage
+  | MailboxClosedMessage
   | ChallengeMessage
   | RegisteredMessage
   | LookupResultMessage
@@ -357,6 +400,13 @@ const clientValidators: { readonly [K in ClientMessage['t']]: (m: Fields) => Ext
   }),
   'relay-release': (m) => ({ t: 'relay-release', channel: bytesField(m, 'channel', CHANNEL_ID_LENGTH) }),
   ping: (m) => ({ t: 'ping', id: uintField(m, 'id') }),
+  'mailbox-open': (m) => ({ t: 'mailbox-open', id: uintField(m, 'id'), nameplate: uintField(m, 'nameplate') }),
+  'mailbox-put': (m) => ({
+    t: 'mailbox-put',
+    nameplate: uintField(m, 'nameplate'),
+    data: varBytesField(m, 'data', MAX_MAILBOX_DATA),
+  }),
+  'mailbox-close': (m) => ({ t: 'mailbox-close', nameplate: uintField(m, 'nameplate') }),
 };
 
 const serverValidators: { readonly [K in ServerMessage['t']]: (m: Fields) => Extract<ServerMessage, { t: K }> } = {
@@ -448,6 +498,24 @@ const serverValidators: { readonly [K in ServerMessage['t']]: (m: Fields) => Ext
     id: uintField(m, 'id'),
     code: stringField(m, 'code', 64),
     message: stringField(m, 'message', MAX_REASON_LENGTH),
+  }),
+  'mailbox-opened': (m) => ({
+    t: 'mailbox-opened',
+    id: uintField(m, 'id'),
+    nameplate: uintField(m, 'nameplate'),
+    expiresInMs: uintField(m, 'expiresInMs'),
+  }),
+  'mailbox-message': (m) => ({
+    t: 'mailbox-message',
+    seq: uintField(m, 'seq'),
+    nameplate: uintField(m, 'nameplate'),
+    data: varBytesField(m, 'data', MAX_MAILBOX_DATA),
+  }),
+  'mailbox-closed': (m) => ({
+    t: 'mailbox-closed',
+    seq: uintField(m, 'seq'),
+    nameplate: uintField(m, 'nameplate'),
+    reason: stringField(m, 'reason', MAX_REASON_LENGTH),
   }),
 };
 

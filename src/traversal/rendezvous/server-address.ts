@@ -13,6 +13,7 @@
  * IPv6 hosts are written in brackets, as in URLs (RFC 3986 §3.2.2). Parsing is strict: any other
  * parameter, a missing part or a malformed key is an error, so a mistyped string fails at once.
  */
+import { isIPv6 } from 'node:net';
 import { decodePublicKey, encodePublicKey } from '../../crypto/key-text.js';
 import { PunchlineError } from '../../errors.js';
 import type { Address } from '../../transport/api.js';
@@ -56,9 +57,20 @@ function parseHostPort(text: string, value: string, what: string): Address {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):([0-9]+)$/.exec(value);
   if (!m) throw invalid(text, `${what} must be ip:port or [ipv6]:port`);
   const host = (m[1] ?? m[2]) as string;
+  // Brackets are for IPv6 only: `[21]:7000` would format back as `21:7000`, which is not an address.
+  if (m[1] !== undefined && !isIPv6(host)) throw invalid(text, `${what} host '[${host}]' is not an IPv6 address`);
   if (m[2] !== undefined && !/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(host))
     throw invalid(text, `${what} host '${host}' is not an IPv4 address`);
   return { host: host.toLowerCase(), port: parsePort(text, m[3] as string, what) };
+}
+
+/** decodeURIComponent, with a malformed escape (`%zz`) refused as a ServerAddressError, not a URIError. */
+function decodeComponent(text: string, value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw invalid(text, `malformed %-escape in '${value}'`);
+  }
 }
 
 export function formatServerAddress(address: ServerAddress): string {
@@ -94,7 +106,7 @@ export function parseServerAddress(text: string): ServerAddress {
       if (pair === '') continue;
       const eq = pair.indexOf('=');
       const key = eq < 0 ? pair : pair.slice(0, eq);
-      const value = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1));
+      const value = eq < 0 ? '' : decodeComponent(text, pair.slice(eq + 1));
       if (seen.has(key)) throw invalid(text, `parameter '${key}' given twice`);
       seen.add(key);
       if (key === 'wt') webTransportPort = parsePort(text, value, 'wt');

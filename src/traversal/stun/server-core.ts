@@ -4,7 +4,8 @@
  * Sockets are numbered by two bits — bit 1: alternate IP, bit 0: alternate port — so with an
  * alternate address the four sockets are 0 = primary IP:port, 1 = primary IP:alt port,
  * 2 = alt IP:primary port, 3 = alt IP:alt port. Only in that mode does the server honour
- * CHANGE-REQUEST and add OTHER-ADDRESS; without it CHANGE-REQUEST gets 420 (RFC 5780 §6.1).
+ * CHANGE-REQUEST and add OTHER-ADDRESS; without it a CHANGE-REQUEST asking for a change gets 420
+ * (RFC 5780 §6.1), and one asking for no change is answered as a plain Binding request.
  *
  * Abuse limits: per-source token bucket (injected `now`); responses never exceed the request size
  * plus AMPLIFICATION_ALLOWANCE (the three address attributes the RFCs require); optional attributes
@@ -164,7 +165,12 @@ export class StunServerCore {
     // RFC 8489 §6.3.1.1: unknown comprehension-required attributes → 420 listing them.
     const unknown: number[] = [];
     for (const a of request.attributes) {
-      const known = KNOWN_REQUEST_ATTRIBUTES.has(a.type) || (a.type === AttributeType.ChangeRequest && this.discovery);
+      // A classic RFC 3489 client's first test sends CHANGE-REQUEST with neither flag: that asks
+      // for nothing a one-address server cannot do, so it is a plain Binding request (only a
+      // request to change IP or port needs the alternate address, RFC 5780 §6.1).
+      const known =
+        KNOWN_REQUEST_ATTRIBUTES.has(a.type) ||
+        (a.type === AttributeType.ChangeRequest && (this.discovery || asksNoChange(a.value)));
       if (isComprehensionRequired(a.type) && !known && !unknown.includes(a.type)) unknown.push(a.type);
     }
     if (unknown.length)
@@ -258,5 +264,15 @@ export class StunServerCore {
   private drop(counter: keyof ServerCounters): null {
     this.counters[counter]++;
     return null;
+  }
+}
+
+/** CHANGE-REQUEST whose value is well-formed with both flags clear. */
+function asksNoChange(value: Uint8Array): boolean {
+  try {
+    const { changeIp, changePort } = decodeChangeRequest(value);
+    return !changeIp && !changePort;
+  } catch {
+    return false;
   }
 }

@@ -68,7 +68,9 @@ describe('STUN server core', () => {
   it('refuses CHANGE-REQUEST with 420 without an alternate address, and unknown comprehension-required attributes', () => {
     const s = new StunServerCore({ primary: PRIMARY });
     for (const type of [AttributeType.ChangeRequest, AttributeType.ResponseAddress, 0x7123]) {
-      const out = s.receive(request([{ type, value: new Uint8Array(4) }]), CLIENT, 0, 0)!;
+      // CHANGE-REQUEST asking to change IP and port (with no flags it is a plain request, below).
+      const value = type === AttributeType.ChangeRequest ? Uint8Array.of(0, 0, 0, 6) : new Uint8Array(4);
+      const out = s.receive(request([{ type, value }]), CLIENT, 0, 0)!;
       const m = decodeStunMessage(out.data);
       expect(m.cls).toBe(StunClass.ErrorResponse);
       expect(decodeErrorCode(findAttribute(m.attributes, AttributeType.ErrorCode)!).code).toBe(420);
@@ -78,6 +80,20 @@ describe('STUN server core', () => {
     expect(
       decodeStunMessage(s.receive(request([{ type: 0x8123, value: new Uint8Array(4) }]), CLIENT, 0, 0)!.data).cls,
     ).toBe(StunClass.SuccessResponse);
+  });
+
+  it('answers CHANGE-REQUEST with no flags (a classic client first test) as a plain Binding request', () => {
+    const s = new StunServerCore({ primary: PRIMARY });
+    for (const flags of [0, 2, 4, 6]) {
+      const out = s.receive(
+        request([{ type: AttributeType.ChangeRequest, value: Uint8Array.of(0, 0, 0, flags) }]),
+        CLIENT,
+        0,
+        0,
+      )!;
+      expect(decodeStunMessage(out.data).cls).toBe(flags === 0 ? StunClass.SuccessResponse : StunClass.ErrorResponse);
+      expect(out.socket).toBe(0);
+    }
   });
 
   it('sends to RESPONSE-PORT at the source IP only (RFC 5780 §7.5)', () => {

@@ -1,0 +1,492 @@
+/**
+ * `npm run bench:transfer`: `punchline send`/`receive` against the anchors a user would otherwise
+ * pick, all measured in the same run over the same path:
+ *   1. one large file (default 1 GiB): transfer goodput vs a plain punchline stream of the same bytes
+ *      (bench/lib/throughput-worker.ts, one stream, same veth);           target ≥ 90 %
+ *   2. 10 000 files of 4 KiB: files/s vs rsync over a local TCP daemon;    target ≥ 2 000 files/s, faster than rsync
+ *   3. resume: the receiver is killed (SIGKILL) at 50 % of the large file, the same receive runs
+ *      again into the same --out: bytes moved by the second run / file size;  target ≤ 55 %, hashes equal
+ *
+ * As root, sender (with the rendezvous server) and receiver run in two network namespaces joined by
+ * a veth pair (MTU 1500, 198.51.100.2 ↔ 198.51.100.1); otherwise over loopback, and the output says so.
+ * Each side is its own process (the real CLI from dist/).
+ *
+ *   npm run bench:transfer -- [--large 1G] [--small 10000] [--loopback] [--skip rsync,resume,plain]
+ *
+ * Prints a table and one JSON line per row: {"bench":"transfer","case":...,...}.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
+const worker = path.join(here, 'lib', 'throughput-worker.ts');
+
+function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG]?)i?B?$/i.exec(text.trim());
+  if (!m) throw new Error(`bad size '${text}'`);
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Math.round(Number(m[1]) * unit);
+}
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const largeBytes = parseSize(flag('large') ?? '1G');
+const smallCount = Number(flag('small') ?? '10000');
+const skip = new Set((flag('skip') ?? '').split(',').filter(Boolean));
+
+// --- network namespaces (as bench/throughput.ts) ----------------------------------------------------
+const tag = `plx${process.pid % 100000}`;
+const nsReceiver = `${tag}-rx`;
+const nsSender = `${tag}-tx`;
+const RECEIVER_IP = '198.51.100.1';
+const SENDER_IP = '198.51.100.2';
+let namespacesUp = false;
+
+function ip(...args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function setupNamespaces(): boolean {
+  if (process.getuid?.() !== 0 || process.argv.includes('--loopback')) return false;
+  try {
+    namespacesUp = true;
+    ip('netns', 'add', nsReceiver);
+    ip('netns', 'add', nsSender);
+    ip('link', 'add', `${tag}a`, 'mtu', '1500', 'type', 'veth', 'peer', 'name', `${tag}b`, 'mtu', '1500');
+    ip('link', 'set', `${tag}a`, 'netns', nsReceiver);
+    ip('link', 'set', `${tag}b`, 'netns', nsSender);
+    ip('-n', nsReceiver, 'addr', 'add', `${RECEIVER_IP}/24`, 'dev', `${tag}a`);
+    ip('-n', nsSender, 'addr', 'add', `${SENDER_IP}/24`, 'dev', `${tag}b`);
+    for (const ns of [nsReceiver, nsSender]) {
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+      ip('-n', ns, 'link', 'set', ns === nsReceiver ? `${tag}a` : `${tag}b`, 'up');
+    }
+    return true;
+  } catch (error) {
+    cleanupNamespaces();
+    process.stderr.write(`note: no network namespaces (${(error as Error).message.split('\n')[0]}); loopback\n`);
+    return false;
+  }
+}
+
+function cleanupNamespaces(): void {
+  if (!namespacesUp) return;
+  namespacesUp = false;
+  for (const ns of [nsReceiver, nsSender]) {
+    try {
+      ip('netns', 'del', ns);
+    } catch {
+      // not created
+    }
+  }
+}
+
+const children = new Set<ChildProcess>();
+let work = '';
+function cleanupAll(): void {
+  for (const child of children) child.kill('SIGKILL');
+  cleanupNamespaces();
+  if (work) rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanupAll);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => process.exit(130));
+
+// --- processes ----------------------------------------------------------------------------------------
+interface Proc {
+  child: ChildProcess;
+  lines: AsyncIterator<string>;
+  exited: Promise<number>;
+}
+
+function start(
+  ns: string | null,
+  argv: string[],
+  options: { env?: NodeJS.ProcessEnv; lines?: 'stdout' | 'stderr' } = {},
+): Proc {
+  const [cmd, args] = ns ? ['ip', ['netns', 'exec', ns, ...argv]] : [argv[0]!, argv.slice(1)];
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const exited = new Promise<number>((resolve) =>
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      resolve(code ?? (signal ? 128 : 1));
+    }),
+  );
+  const stream = options.lines === 'stdout' ? child.stdout! : child.stderr!;
+  const other = options.lines === 'stdout' ? child.stderr! : child.stdout!;
+  other.resume();
+  const lines = createInterface({ input: stream })[Symbol.asyncIterator]();
+  return { child, lines, exited };
+}
+
+async function nextJson(
+  proc: Proc,
+  what: string,
+  match?: (m: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  for (;;) {
+    const line = await proc.lines.next();
+    if (line.done) throw new Error(`${what} exited without reporting`);
+    if (!line.value.startsWith('{')) continue;
+    const message = JSON.parse(line.value) as Record<string, unknown>;
+    if (message['event'] === 'error') throw new Error(`${what}: ${String(message['message'])}`);
+    if (!match || match(message)) return message;
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// --- data -----------------------------------------------------------------------------------------------
+function writeRandomFile(file: string, bytes: number): void {
+  const fd = openSync(file, 'w');
+  const block = Buffer.allocUnsafe(4 * 1024 * 1024);
+  try {
+    for (let done = 0; done < bytes; done += block.length) {
+      randomFillSync(block);
+      writeSync(fd, block, 0, Math.min(block.length, bytes - done));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function sha256(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')))
+      .on('error', reject);
+  });
+}
+
+// --- the server --------------------------------------------------------------------------------------------
+async function startServer(ns: string | null, host: string): Promise<NodeJS.ProcessEnv> {
+  const proc = start(ns, [
+    process.execPath,
+    cli,
+    'server',
+    '--host',
+    host,
+    '--udp-port',
+    '0',
+    '--port',
+    '0',
+    '--metrics-port',
+    'off',
+    '--data-dir',
+    path.join(work, 'server'),
+  ]);
+  // The server prints the one string clients need: `  punchline://KEY@host:port?wt=PORT`.
+  const address = await withTimeout(
+    (async () => {
+      for (;;) {
+        const line = await proc.lines.next();
+        if (line.done) throw new Error('server exited');
+        const m = /^\s+(punchline:\/\/\S+)/.exec(line.value);
+        if (m) return m[1]!;
+      }
+    })(),
+    30_000,
+    'server start',
+  );
+  return { PUNCHLINE_SERVER: address };
+}
+
+// --- cases -----------------------------------------------------------------------------------------------
+interface Row {
+  case: string;
+  impl: string;
+  files: number;
+  bytes: number;
+  seconds: number;
+  mbps: number;
+  files_per_s?: number;
+  bytes_transferred?: number;
+  note?: string;
+}
+
+/** One `send` + `receive` run; `killAt` (fraction) kills the receiver with SIGKILL at that progress. */
+async function transfer(
+  env: NodeJS.ProcessEnv,
+  sources: string[],
+  out: string,
+  killAt?: number,
+): Promise<Record<string, unknown> | null> {
+  const sender = start(nsSenderOrNull, [process.execPath, cli, 'send', ...sources, '--json'], { env });
+  const code = String(
+    (
+      await withTimeout(
+        nextJson(sender, 'send', (m) => m['event'] === 'code'),
+        30_000,
+        'code',
+      )
+    )['code'],
+  );
+  const receiver = start(nsReceiverOrNull, [process.execPath, cli, 'receive', code, '--out', out, '--yes', '--json'], {
+    env,
+  });
+  try {
+    if (killAt !== undefined) {
+      await withTimeout(
+        nextJson(
+          receiver,
+          'receive',
+          (m) => m['event'] === 'progress' && Number(m['bytes']) >= killAt * Number(m['totalBytes']),
+        ),
+        600_000,
+        'receive to 50 %',
+      );
+      receiver.child.kill('SIGKILL');
+      await receiver.exited;
+      sender.child.kill('SIGKILL');
+      await sender.exited;
+      return null;
+    }
+    const done = await withTimeout(
+      nextJson(receiver, 'receive', (m) => m['event'] === 'done'),
+      1_800_000,
+      'receive',
+    );
+    await withTimeout(sender.exited, 30_000, 'sender exit');
+    return done;
+  } finally {
+    sender.child.kill('SIGKILL');
+    receiver.child.kill('SIGKILL');
+  }
+}
+
+async function plainStream(bytes: number): Promise<{ seconds: number }> {
+  const tsx = ['--import', 'tsx', worker];
+  const common = ['--impl', 'punchline', '--bytes', String(bytes)];
+  const receiverHost = netns ? RECEIVER_IP : '127.0.0.1';
+  const senderHost = netns ? SENDER_IP : '127.0.0.1';
+  const receiver = start(
+    nsReceiverOrNull,
+    [process.execPath, ...tsx, ...common, '--role', 'receiver', '--port', '0', '--host', senderHost],
+    { lines: 'stdout' },
+  );
+  const ready = await withTimeout(nextJson(receiver, 'plain receiver'), 60_000, 'plain receiver start');
+  const sender = start(
+    nsSenderOrNull,
+    [
+      process.execPath,
+      ...tsx,
+      ...common,
+      '--role',
+      'sender',
+      '--host',
+      receiverHost,
+      '--port',
+      String(ready['port']),
+      '--peer-key',
+      String(ready['key'] ?? ''),
+    ],
+    { lines: 'stdout' },
+  );
+  const done = await withTimeout(
+    nextJson(receiver, 'plain receiver', (m) => m['event'] === 'done'),
+    1_800_000,
+    'plain stream',
+  );
+  await sender.exited;
+  return { seconds: Number(done['transfer_s'] ?? done['wall_s']) };
+}
+
+async function rsync(source: string, out: string): Promise<number> {
+  const port = 20000 + (process.pid % 20000);
+  const conf = path.join(work, 'rsyncd.conf');
+  writeFileSync(conf, `use chroot = no\n[bench]\n  path = ${source}\n  read only = yes\n  uid = 0\n  gid = 0\n`);
+  const host = netns ? SENDER_IP : '127.0.0.1';
+  const daemon = start(nsSenderOrNull, [
+    'rsync',
+    '--daemon',
+    '--no-detach',
+    `--config=${conf}`,
+    `--port=${port}`,
+    `--address=${host}`,
+  ]);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const started = performance.now();
+    const client = start(nsReceiverOrNull, ['rsync', '-a', `rsync://${host}:${port}/bench/`, `${out}/`]);
+    const code = await client.exited;
+    if (code !== 0) throw new Error(`rsync exited with ${code}`);
+    return (performance.now() - started) / 1000;
+  } finally {
+    daemon.child.kill('SIGKILL');
+  }
+}
+
+// --- main --------------------------------------------------------------------------------------------------
+const netns = setupNamespaces();
+const nsSenderOrNull = netns ? nsSender : null;
+const nsReceiverOrNull = netns ? nsReceiver : null;
+
+async function main(): Promise<void> {
+  if (!existsSync(cli)) throw new Error('dist/ is missing: run `npm run build` first');
+  work = mkdtempSync(path.join(tmpdir(), 'punchline-bench-transfer-'));
+  const where = netns ? `veth between two network namespaces (MTU 1500)` : 'loopback (not root: no namespaces)';
+  process.stdout.write(`bench:transfer over ${where}; large ${largeBytes} B, ${smallCount} × 4 KiB files\n`);
+  const src = path.join(work, 'src');
+  mkdirSync(path.join(src, 'small'), { recursive: true });
+  const large = path.join(src, 'large.bin');
+  writeRandomFile(large, largeBytes);
+  for (let i = 0; i < smallCount; i++) {
+    const dir = path.join(src, 'small', `d${Math.floor(i / 100)}`);
+    if (i % 100 === 0) mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `f${i}`), randomFillSync(Buffer.allocUnsafe(4096)));
+  }
+  const env = await startServer(nsSenderOrNull, netns ? SENDER_IP : '127.0.0.1');
+  const rows: Row[] = [];
+  const row = (r: Row): void => {
+    rows.push(r);
+    process.stdout.write(`${JSON.stringify({ bench: 'transfer', where: netns ? 'veth' : 'loopback', ...r })}\n`);
+  };
+  const mbps = (bytes: number, seconds: number): number => Math.round(((bytes * 8) / seconds / 1e6) * 10) / 10;
+
+  if (!skip.has('plain')) {
+    const plain = await plainStream(largeBytes);
+    row({
+      case: 'large',
+      impl: 'plain punchline stream',
+      files: 1,
+      bytes: largeBytes,
+      seconds: plain.seconds,
+      mbps: mbps(largeBytes, plain.seconds),
+    });
+  }
+  const out1 = path.join(work, 'out-large');
+  const large1 = (await transfer(env, [large], out1))!;
+  const largeSeconds = Number(large1['seconds']);
+  const largeOk = (await sha256(path.join(out1, 'large.bin'))) === (await sha256(large));
+  row({
+    case: 'large',
+    impl: 'punchline send/receive',
+    files: 1,
+    bytes: largeBytes,
+    seconds: largeSeconds,
+    mbps: mbps(largeBytes, largeSeconds),
+    note: `${largeOk ? 'sha256 equal' : 'SHA256 DIFFERS'}; path ${String(large1['path'])}`,
+  });
+  rmSync(out1, { recursive: true, force: true });
+
+  const out2 = path.join(work, 'out-small');
+  const small = (await transfer(env, [path.join(src, 'small')], out2))!;
+  const smallSeconds = Number(small['seconds']);
+  row({
+    case: 'small',
+    impl: 'punchline send/receive',
+    files: smallCount,
+    bytes: smallCount * 4096,
+    seconds: smallSeconds,
+    mbps: mbps(smallCount * 4096, smallSeconds),
+    files_per_s: Math.round(smallCount / smallSeconds),
+  });
+  rmSync(out2, { recursive: true, force: true });
+  if (!skip.has('rsync')) {
+    let hasRsync = true;
+    try {
+      execFileSync('rsync', ['--version'], { stdio: 'ignore' });
+    } catch {
+      hasRsync = false;
+      process.stdout.write('rsync not installed (apt-get install rsync): no anchor\n');
+    }
+    if (hasRsync) {
+      const out3 = path.join(work, 'out-rsync');
+      mkdirSync(out3);
+      const seconds = await rsync(path.join(src, 'small'), out3);
+      row({
+        case: 'small',
+        impl: 'rsync daemon (TCP)',
+        files: smallCount,
+        bytes: smallCount * 4096,
+        seconds,
+        mbps: mbps(smallCount * 4096, seconds),
+        files_per_s: Math.round(smallCount / seconds),
+      });
+      rmSync(out3, { recursive: true, force: true });
+    }
+  }
+  if (!skip.has('resume')) {
+    const out4 = path.join(work, 'out-resume');
+    await transfer(env, [large], out4, 0.5);
+    const second = (await transfer(env, [large], out4))!;
+    const moved = Number(second['bytesTransferred']);
+    const ok = (await sha256(path.join(out4, 'large.bin'))) === (await sha256(large));
+    row({
+      case: 'resume',
+      impl: 'punchline after SIGKILL at 50 %',
+      files: 1,
+      bytes: largeBytes,
+      seconds: Number(second['seconds']),
+      mbps: mbps(moved, Number(second['seconds'])),
+      bytes_transferred: moved,
+      note: `${((moved / largeBytes) * 100).toFixed(1)} % moved again; ${ok ? 'sha256 equal' : 'SHA256 DIFFERS'}`,
+    });
+  }
+
+  process.stdout.write('\ncase    implementation                     files      seconds     Mbit/s   files/s  note\n');
+  for (const r of rows) {
+    process.stdout.write(
+      `${r.case.padEnd(8)}${r.impl.padEnd(35)}${String(r.files).padStart(6)}${r.seconds.toFixed(2).padStart(13)}${r.mbps.toFixed(1).padStart(11)}${String(r.files_per_s ?? '').padStart(10)}  ${r.note ?? ''}\n`,
+    );
+  }
+  const plain = rows.find((r) => r.impl === 'plain punchline stream');
+  const ours = rows.find((r) => r.case === 'large' && r.impl === 'punchline send/receive');
+  if (plain && ours)
+    process.stdout.write(
+      `large file: ${((ours.mbps / plain.mbps) * 100).toFixed(0)} % of the plain stream (target ≥ 90 %)\n`,
+    );
+  const smallOurs = rows.find((r) => r.case === 'small' && r.impl.startsWith('punchline'));
+  const smallRsync = rows.find((r) => r.case === 'small' && r.impl.startsWith('rsync'));
+  if (smallOurs) {
+    process.stdout.write(
+      `small files: ${smallOurs.files_per_s} files/s (target ≥ 2000)` +
+        (smallRsync ? `, ${(smallRsync.seconds / smallOurs.seconds).toFixed(2)}× rsync's speed (target > 1)` : '') +
+        '\n',
+    );
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench:transfer: ${(error as Error).message}\n`);
+    process.exit(1);
+  },
+);

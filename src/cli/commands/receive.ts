@@ -1,0 +1,101 @@
+/** `punchline receive CODE`: join the sender's code, confirm, receive into --out (resumable). */
+import { createInterface } from 'node:readline/promises';
+import { PunchlineError } from '../../errors.js';
+import { receiveByCode } from '../../transfer/code-session.js';
+import type { OfferSummary } from '../../transfer/receiver.js';
+import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
+import { parseCommandLine } from '../args.js';
+import { serverOptions } from './send.js';
+
+export const summary = 'receive what `punchline send` offers under a code; resumes partial files';
+
+const HELP = `usage: punchline receive CODE [--out DIR] [--yes] [--overwrite] [--server ADDR] [--json]
+
+Joins the transfer the sender's code names, checks that both sides typed the same code (CPace),
+shows what is offered and asks before writing anything. Every chunk and file is checked (BLAKE2b)
+before it is renamed into place. Interrupted? Run the same command again with the same --out:
+complete files are skipped, partial ones continue after their verified part (the sender must run
+'punchline send' again, which prints a new code).
+
+options:
+  --out DIR       where to put the files (default: the current directory)
+  --yes           do not ask before receiving
+  --overwrite     replace existing files that differ (default: refuse)
+  --server ADDR   rendezvous server, punchline://KEY@HOST:PORT?wt=PORT  (env PUNCHLINE_SERVER)
+  --json          JSON lines on stderr: "connected", "offer", "progress", "done" or "error"
+  -h, --help      this help
+
+exit status: 0 received, 1 failed (wrong or used code, declined, hostile or broken sender, disk
+full, permission denied — partial files are kept for resume), 2 usage error
+`;
+
+async function ask(offer: OfferSummary): Promise<boolean> {
+  const present = offer.bytesPresent > 0 ? `, ${formatBytes(offer.bytesPresent)} already here` : '';
+  const replacing = offer.replacing > 0 ? `, replacing ${offer.replacing}` : '';
+  const question =
+    `receive ${offer.files} file${offer.files === 1 ? '' : 's'} (${formatBytes(offer.bytes)}${present}${replacing}) ` +
+    `into ${offer.out}? [y/N] `;
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY === true });
+  try {
+    const closed = new Promise<string>((resolve) => rl.once('close', () => resolve('')));
+    const answer = await Promise.race([rl.question(question), closed]);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseCommandLine('receive', HELP, {
+    args: argv,
+    options: {
+      out: { type: 'string', default: '.' },
+      yes: { type: 'boolean', short: 'y', default: false },
+      overwrite: { type: 'boolean', default: false },
+      server: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  const usage = (message: string): number => {
+    process.stderr.write(`punchline receive: ${message}\n`);
+    return 2;
+  };
+  if (positionals.length !== 1) return usage('give exactly one code, e.g. punchline receive 7-acid-acorn');
+  const server = serverOptions(values.server);
+  if (typeof server === 'string') return usage(server);
+
+  const reporter = new TransferReporter({ json: values.json, verb: 'received' });
+  try {
+    const result = await receiveByCode({
+      ...server,
+      code: positionals[0]!,
+      out: values.out,
+      overwrite: values.overwrite,
+      confirm: async (offer) => {
+        if (values.json) {
+          reporter.event({
+            event: 'offer',
+            files: offer.files,
+            bytes: offer.bytes,
+            bytesPresent: offer.bytesPresent,
+            out: offer.out,
+          });
+        }
+        return values.yes || ask(offer);
+      },
+      onConnected: (path) => reporter.connected(path),
+      onPath: (path) => reporter.pathChanged(path),
+      onProgress: (progress) => reporter.progress(progress),
+    });
+    reporter.done(result);
+    return 0;
+  } catch (error) {
+    reporter.error('receive', error instanceof PunchlineError ? error : { message: (error as Error).message });
+    return 1;
+  }
+}

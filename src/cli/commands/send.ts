@@ -1,0 +1,97 @@
+/** `punchline send PATH...`: print a code, wait for `punchline receive CODE`, send the files. */
+import { PunchlineError } from '../../errors.js';
+import { parseServerAddress } from '../../traversal/rendezvous/server-address.js';
+import { sendByCode, type ServerOptions } from '../../transfer/code-session.js';
+import { buildManifest, offerTotals } from '../../transfer/manifest.js';
+import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
+import { parseCommandLine } from '../args.js';
+
+export const summary = 'send files or directories to whoever types the printed code (croc-style)';
+
+const HELP = `usage: punchline send PATH... [--server ADDR] [--words 2|3] [--streams N] [--json]
+
+Prints a one-time code such as 7-acid-acorn and waits. On the other machine,
+'punchline receive 7-acid-acorn' gets the files. The code is used once: a wrong guess or a
+second receiver burns it. The server sees neither the files nor the keys (spec/transfer.md).
+
+options:
+  --server ADDR   rendezvous server, punchline://KEY@HOST:PORT?wt=PORT  (env PUNCHLINE_SERVER)
+  --words N       words in the code, 2 (default) or 3
+  --streams N     files in flight at once, 1..16 (default 8)
+  --json          JSON lines on stderr: {"event":"code",...}, "progress", "done" or "error"
+  -h, --help      this help
+
+environment:
+  PUNCHLINE_SERVER                default for --server
+
+exit status: 0 sent, 1 failed (wrong code, receiver declined, network, file error), 2 usage error
+`;
+
+/** --server / PUNCHLINE_SERVER, or a usage message. */
+export function serverOptions(flag: string | undefined): ServerOptions | string {
+  const text = flag ?? process.env['PUNCHLINE_SERVER'];
+  if (!text) return '--server ADDR (or PUNCHLINE_SERVER) is required: the address `punchline server` prints';
+  try {
+    parseServerAddress(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return { server: text };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseCommandLine('send', HELP, {
+    args: argv,
+    options: {
+      server: { type: 'string' },
+      words: { type: 'string', default: '2' },
+      streams: { type: 'string', default: '8' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  const usage = (message: string): number => {
+    process.stderr.write(`punchline send: ${message}\n`);
+    return 2;
+  };
+  if (positionals.length === 0) return usage('nothing to send: give one or more files or directories');
+  if (values.words !== '2' && values.words !== '3') return usage('--words must be 2 or 3');
+  const streams = Number(values.streams);
+  if (!/^\d+$/.test(values.streams) || streams < 1 || streams > 16) return usage('--streams must be 1..16');
+  const server = serverOptions(values.server);
+  if (typeof server === 'string') return usage(server);
+
+  const reporter = new TransferReporter({ json: values.json, verb: 'sent' });
+  try {
+    const entries = buildManifest(positionals);
+    const totals = offerTotals(entries);
+    const result = await sendByCode({
+      ...server,
+      entries,
+      words: Number(values.words),
+      streams,
+      onCode: (code) => {
+        if (values.json) reporter.event({ event: 'code', code, files: totals.files, bytes: totals.bytes });
+        else {
+          process.stdout.write(`${code}\n`);
+          reporter.line(
+            `sending ${totals.files} file${totals.files === 1 ? '' : 's'} (${formatBytes(totals.bytes)}); ` +
+              `on the other machine run:\n  punchline receive ${code}`,
+          );
+        }
+      },
+      onConnected: (path) => reporter.connected(path),
+      onPath: (path) => reporter.pathChanged(path),
+      onProgress: (progress) => reporter.progress(progress),
+    });
+    reporter.done(result);
+    return 0;
+  } catch (error) {
+    reporter.error('send', error instanceof PunchlineError ? error : { message: (error as Error).message });
+    return 1;
+  }
+}

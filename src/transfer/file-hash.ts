@@ -1,0 +1,50 @@
+/**
+ * Integrity (spec/transfer.md §Integrity): a file is cut into CHUNK_SIZE chunks; each chunk has a
+ * BLAKE2b hash (sent with it, checked before it is written), and the file hash is BLAKE2b-256 of
+ * its size and the chunk hashes in order (a one-level hash list), so each byte is hashed once per
+ * side and a resumed file's hash covers the chunks that were already on disk.
+ */
+import { createHash } from 'node:crypto';
+import { sodium } from '../crypto/sodium.js';
+
+/** Bytes per chunk: the unit of hashing, writing and resuming. */
+export const CHUNK_SIZE = 1024 * 1024;
+export const HASH_BYTES = 32;
+
+export function chunkCount(size: number): number {
+  return Math.ceil(size / CHUNK_SIZE);
+}
+
+/**
+ * Hash of one chunk into `out` (or a new array): BLAKE2b-512 truncated to 256 bits. The bulk hash
+ * is OpenSSL's BLAKE2b (node:crypto), not libsodium's: measured 410–500 vs 196–270 MB/s per core on
+ * the project machine (1 MiB inputs), and every byte of a transfer passes through it on both sides.
+ * OpenSSL offers no BLAKE2b-256 parameter set through node:crypto, hence the truncation.
+ */
+export function chunkHash(data: Uint8Array, out: Uint8Array = new Uint8Array(HASH_BYTES)): Uint8Array {
+  const digest = createHash('blake2b512').update(data).digest();
+  out.set(digest.subarray(0, HASH_BYTES));
+  return out;
+}
+
+/** Incremental file hash: H(size as u64 LE ‖ chunk hash 0 ‖ chunk hash 1 ‖ ...). */
+export class FileHasher {
+  private readonly state = new Uint8Array(sodium.crypto_generichash_STATEBYTES);
+
+  constructor(size: number) {
+    sodium.crypto_generichash_init(this.state, null, HASH_BYTES);
+    const header = Buffer.alloc(8);
+    header.writeBigUInt64LE(BigInt(size));
+    sodium.crypto_generichash_update(this.state, header);
+  }
+
+  addChunk(hash: Uint8Array): void {
+    sodium.crypto_generichash_update(this.state, hash);
+  }
+
+  digest(): Uint8Array {
+    const out = new Uint8Array(HASH_BYTES);
+    sodium.crypto_generichash_final(this.state, out);
+    return out;
+  }
+}

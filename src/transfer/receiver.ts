@@ -1,0 +1,475 @@
+/**
+ * The receiving side of a transfer (spec/transfer.md §Transfer, §Resume, §Paths). Everything the
+ * sender says is checked before it touches the disk: every path (safe-path.ts) before the offer is
+ * even shown, each chunk's BLAKE2b before it is written, each file's size and hash before its
+ * partial file (`.NAME.punchline-part`, next to the target) is renamed into place. Partial files
+ * hold only verified chunks, so a later `receive` into the same directory resumes from them.
+ */
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  readlinkSync,
+  symlinkSync,
+  chmodSync,
+  unlinkSync,
+  utimesSync,
+  type Stats,
+} from 'node:fs';
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Connection } from '../node/endpoint.js';
+import type { PunchlineStream } from '../node/stream.js';
+import { ControlChannel } from './control-channel.js';
+import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
+import { CHUNK_SIZE, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
+import { hashPool } from './hash-pool.js';
+import { offerTotals } from './manifest.js';
+import type { TransferProgress, TransferSummary } from './progress.js';
+import { checkRelativePath, checkSymlinkTarget, targetPath } from './safe-path.js';
+import { DataDecoder, TRANSFER_VERSION, type DataFrame, type Entry } from './wire.js';
+
+/** What the receiver is asked to accept. */
+export interface OfferSummary {
+  readonly entries: readonly Entry[];
+  readonly files: number;
+  readonly dirs: number;
+  readonly bytes: number;
+  /** Bytes already in place: complete files (same size and mtime) and verified partial chunks. */
+  readonly bytesPresent: number;
+  /** Existing files that differ and will be replaced (only with `overwrite`). */
+  readonly replacing: number;
+  readonly out: string;
+}
+
+export interface ReceiveOptions {
+  /** Target directory (created if missing). */
+  readonly out: string;
+  /** Replace existing files that differ from the offer (else ERR_PUNCHLINE_TRANSFER_EXISTS). */
+  readonly overwrite?: boolean;
+  /** Asked before anything is written; false declines. Default: accept. */
+  readonly confirm?: (offer: OfferSummary) => boolean | Promise<boolean>;
+  readonly onProgress?: (progress: TransferProgress) => void;
+}
+
+export const PARTIAL_SUFFIX = '.punchline-part';
+/** Frames a data stream may have queued behind its disk work before it is paused (bounds memory). */
+const MAX_QUEUED_FRAMES = 64;
+/** Chunk writes one file may have in flight before its stream waits for the disk. */
+const MAX_QUEUED_WRITES = 4;
+
+interface FileJob {
+  readonly index: number;
+  readonly entry: Entry;
+  readonly final: string;
+  readonly partial: string;
+  /** Hashes of the whole chunks already in the partial file, in order. */
+  readonly have: Uint8Array;
+  state: 'waiting' | 'open' | 'done';
+  file: FileHandle | null;
+  /** Chunk writes in flight, in order. */
+  writes: Promise<void>;
+  writesQueued: number;
+  hasher: FileHasher | null;
+  nextChunk: number;
+  received: number;
+}
+
+/**
+ * mkdir -p. Node's recursive mkdir reports ENOENT where the file system said EROFS or EACCES; one
+ * plain mkdir then gives the real reason.
+ */
+function mkdirp(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    mkdirSync(path); // throws the real reason when the parent exists (else ENOENT again)
+  }
+}
+
+export function partialPath(final: string): string {
+  return join(dirname(final), `.${basename(final)}${PARTIAL_SUFFIX}`);
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    // No exception for a missing file: planning looks at thousands of names that do not exist yet.
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw fileSystemError(error, path);
+  }
+}
+
+/** Same size and mtime (to the millisecond) as offered: the quick check rsync uses. */
+function sameFile(stats: Stats, entry: Entry): boolean {
+  return stats.isFile() && stats.size === entry.size && Math.abs(stats.mtimeMs - entry.mtimeMs) < 1;
+}
+
+/** Hashes of the whole chunks present in a partial file (all of a chunk's bytes must be there). */
+function hashPartial(path: string, size: number): Uint8Array {
+  const stats = lstatOrNull(path);
+  if (!stats) return new Uint8Array(0);
+  if (!stats.isFile()) {
+    // Not ours (a symlink or directory where our partial file goes): remove the name, never follow it.
+    unlinkSync(path);
+    return new Uint8Array(0);
+  }
+  const chunks = chunkCount(size);
+  const hashes: Uint8Array[] = [];
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const buffer = Buffer.allocUnsafe(CHUNK_SIZE);
+    for (let i = 0; i < chunks; i++) {
+      const length = Math.min(CHUNK_SIZE, size - i * CHUNK_SIZE);
+      if (i * CHUNK_SIZE + length > stats.size) break;
+      let filled = 0;
+      while (filled < length) {
+        const n = readSync(fd, buffer, filled, length - filled, i * CHUNK_SIZE + filled);
+        if (n === 0) break;
+        filled += n;
+      }
+      if (filled < length) break;
+      hashes.push(chunkHash(buffer.subarray(0, length)));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return Buffer.concat(hashes);
+}
+
+export async function receiveTransfer(connection: Connection, options: ReceiveOptions): Promise<TransferSummary> {
+  const started = performance.now();
+  const out = resolve(options.out);
+  const controlStream = connection.openStream();
+  const control = new ControlChannel(controlStream);
+  const openJobs = new Set<FileJob>();
+  let failure: Error | null = null;
+  let rejectRun: (error: Error) => void = () => undefined;
+  const fail = (error: Error): void => {
+    if (failure) return;
+    failure = error;
+    rejectRun(error);
+  };
+  try {
+    control.send({ t: 'hello', v: TRANSFER_VERSION });
+    const offer = await control.next();
+    if (offer.t !== 'offer') throw new TransferError(TransferErrorCode.Protocol, `expected an offer, got ${offer.t}`);
+    const entries = offer.entries;
+    const totals = offerTotals(entries);
+
+    // Plan: every path checked and every existing file looked at before anything is written.
+    try {
+      mkdirp(out);
+    } catch (error) {
+      throw fileSystemError(error, out);
+    }
+    const seen = new Set<string>();
+    const jobs: FileJob[] = [];
+    const links: { entry: Entry; final: string }[] = [];
+    const dirs: { entry: Entry; final: string }[] = [];
+    let bytesPresent = 0;
+    let replacing = 0;
+    entries.forEach((entry, index) => {
+      checkRelativePath(entry.path);
+      if (seen.has(entry.path)) {
+        throw new TransferError(TransferErrorCode.UnsafePath, `the offer names '${entry.path}' twice`);
+      }
+      seen.add(entry.path);
+      const final = targetPath(out, entry.path);
+      const existing = lstatOrNull(final);
+      if (entry.kind === 'dir') {
+        if (existing && !existing.isDirectory()) {
+          throw new TransferError(TransferErrorCode.Exists, `${final} exists and is not a directory`);
+        }
+        dirs.push({ entry, final });
+        return;
+      }
+      if (entry.kind === 'symlink') {
+        checkSymlinkTarget(out, entry.path, entry.target);
+        if (existing) {
+          if (existing.isSymbolicLink() && readlinkSync(final) === entry.target) return;
+          if (!options.overwrite) throw exists(final);
+          replacing++;
+        }
+        links.push({ entry, final });
+        return;
+      }
+      if (existing) {
+        if (sameFile(existing, entry)) {
+          bytesPresent += entry.size;
+          return;
+        }
+        if (!options.overwrite || !existing.isFile()) throw exists(final);
+        replacing++;
+      }
+      const partial = partialPath(final);
+      let have: Uint8Array;
+      try {
+        have = hashPartial(partial, entry.size);
+      } catch (error) {
+        throw fileSystemError(error, partial);
+      }
+      bytesPresent += Math.min(entry.size, (have.length / HASH_BYTES) * CHUNK_SIZE);
+      jobs.push({
+        index,
+        entry,
+        final,
+        partial,
+        have,
+        state: 'waiting',
+        file: null,
+        writes: Promise.resolve(),
+        writesQueued: 0,
+        hasher: null,
+        nextChunk: 0,
+        received: 0,
+      });
+    });
+
+    const accepted = options.confirm
+      ? await options.confirm({ entries, ...totals, bytesPresent, replacing, out })
+      : true;
+    if (!accepted) {
+      control.send({ t: 'decline' });
+      control.end();
+      throw new TransferError(TransferErrorCode.Declined, 'declined');
+    }
+
+    let bytesDone = bytesPresent;
+    let bytesTransferred = 0;
+    const report = (): void =>
+      options.onProgress?.({ bytes: bytesDone, totalBytes: totals.bytes, bytesTransferred, files: totals.files });
+    const byIndex = new Map(jobs.map((job) => [job.index, job]));
+    let remaining = jobs.length;
+
+    const finished = new Promise<void>((resolveRun, reject) => {
+      rejectRun = reject;
+      if (remaining === 0) resolveRun();
+      const madeDirs = new Set<string>();
+      const onFrame = async (stream: { job: FileJob | null }, frame: DataFrame): Promise<void> => {
+        switch (frame.type) {
+          case 'file': {
+            if (stream.job) throw protocol('a new file started before the previous one ended');
+            const job = byIndex.get(frame.index);
+            if (job?.state !== 'waiting') throw protocol(`file ${frame.index} was not requested or came twice`);
+            const haveChunks = job.have.length / HASH_BYTES;
+            if (frame.firstChunk > haveChunks)
+              throw protocol(`resume at chunk ${frame.firstChunk} of ${job.entry.path}`);
+            stream.job = job;
+            openJobs.add(job);
+            await openPartial(job, frame.firstChunk, madeDirs);
+            bytesDone -= Math.min(job.entry.size, haveChunks * CHUNK_SIZE) - frame.firstChunk * CHUNK_SIZE;
+            return;
+          }
+          case 'chunk': {
+            const job = stream.job;
+            if (!job) throw protocol('chunk outside a file');
+            const length = frame.data.length;
+            if (job.received + length > job.entry.size) {
+              throw new TransferError(
+                TransferErrorCode.SizeMismatch,
+                `the sender sent more than the ${job.entry.size} bytes it announced for ${job.entry.path}`,
+              );
+            }
+            if (length !== CHUNK_SIZE && job.received + length !== job.entry.size) {
+              throw protocol(`a short chunk in the middle of ${job.entry.path}`);
+            }
+            // Large chunks are hashed by the hash worker (their own copy travels there and back).
+            const { hash, data } =
+              length >= 64 * 1024 && hashPool.offloads
+                ? await hashPool.hash(Buffer.from(frame.data))
+                : { hash: chunkHash(frame.data), data: frame.data };
+            if (!Buffer.from(hash).equals(frame.hash)) {
+              throw new TransferError(
+                TransferErrorCode.HashMismatch,
+                `chunk ${job.nextChunk} of ${job.entry.path} does not match its BLAKE2b (not written)`,
+              );
+            }
+            const position = job.received;
+            job.hasher!.addChunk(hash);
+            job.received += length;
+            // The write runs while the next chunk is hashed; END waits for all of them.
+            const file = job.file!;
+            job.writes = job.writes.then(async () => {
+              let written = 0;
+              while (written < length) {
+                const { bytesWritten } = await file.write(data, written, length - written, position + written);
+                written += bytesWritten;
+              }
+            });
+            job.writes.catch(() => undefined);
+            // At most a few chunks wait for the disk (memory stays bounded when the disk is slower).
+            if (++job.writesQueued >= MAX_QUEUED_WRITES) {
+              try {
+                await job.writes;
+              } catch (error) {
+                throw fileSystemError(error, job.partial);
+              }
+              job.writesQueued = 0;
+            }
+            job.nextChunk++;
+            bytesDone += length;
+            bytesTransferred += length;
+            report();
+            return;
+          }
+          case 'end': {
+            const job = stream.job;
+            if (!job) throw protocol('end outside a file');
+            if (job.received !== job.entry.size) {
+              throw new TransferError(
+                TransferErrorCode.SizeMismatch,
+                `${job.entry.path} ended after ${job.received} of the ${job.entry.size} bytes announced`,
+              );
+            }
+            if (!Buffer.from(job.hasher!.digest()).equals(frame.hash)) {
+              throw new TransferError(
+                TransferErrorCode.HashMismatch,
+                `${job.entry.path}: the file's BLAKE2b does not match what the sender announced (partial kept)`,
+              );
+            }
+            try {
+              await job.writes;
+            } catch (error) {
+              throw fileSystemError(error, job.partial);
+            }
+            await finishFile(job);
+            openJobs.delete(job);
+            stream.job = null;
+            if (--remaining === 0) resolveRun();
+            return;
+          }
+        }
+      };
+      connection.on('stream', (stream: PunchlineStream) => {
+        const decoder = new DataDecoder();
+        const state = { job: null as FileJob | null };
+        // Frames of one stream are handled in order, streams in parallel (file creation and writes
+        // run on libuv's thread pool); a stream is paused while too much is queued behind its disk work.
+        let chain: Promise<void> = Promise.resolve();
+        let queued = 0;
+        stream.on('data', (chunk: Buffer) => {
+          if (failure) return;
+          let frames: DataFrame[];
+          try {
+            frames = decoder.push(chunk);
+          } catch (error) {
+            fail(error as Error);
+            return;
+          }
+          for (const frame of frames) {
+            queued++;
+            chain = chain.then(async () => {
+              if (!failure) await onFrame(state, frame);
+              if (--queued < MAX_QUEUED_FRAMES / 2 && stream.isPaused()) stream.resume();
+            });
+          }
+          chain = chain.catch((error: Error) => fail(error));
+          if (queued >= MAX_QUEUED_FRAMES) stream.pause();
+        });
+        stream.on('error', () => undefined);
+      });
+      connection.once('close', () =>
+        fail(new TransferError(TransferErrorCode.Aborted, 'the connection closed before the transfer finished')),
+      );
+      control.next().then(
+        (message) => fail(new TransferError(TransferErrorCode.Protocol, `unexpected ${message.t} during the transfer`)),
+        (error: Error) => fail(error),
+      );
+    });
+    control.send({ t: 'request', files: jobs.map((job) => ({ i: job.index, have: job.have })) });
+    await finished;
+
+    for (const { final } of dirs) {
+      try {
+        mkdirp(final);
+      } catch (error) {
+        throw fileSystemError(error, final);
+      }
+    }
+    for (const { entry, final } of links) {
+      try {
+        if (lstatOrNull(final)) unlinkSync(final);
+        mkdirp(dirname(final));
+        symlinkSync(entry.target!, final);
+      } catch (error) {
+        throw fileSystemError(error, final);
+      }
+    }
+    // Directory times and modes last (adding files changes a directory's mtime), deepest first.
+    for (const { entry, final } of [...dirs].sort((a, b) => b.final.length - a.final.length)) {
+      try {
+        chmodSync(final, entry.mode | 0o700);
+        utimesSync(final, Date.now() / 1000, entry.mtimeMs / 1000);
+      } catch (error) {
+        throw fileSystemError(error, final);
+      }
+    }
+    control.send({ t: 'done', bytes: bytesTransferred });
+    control.end();
+    report();
+    return {
+      files: totals.files,
+      bytes: totals.bytes,
+      bytesTransferred,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } catch (error) {
+    const reported = failure ?? (error as Error);
+    if (!(reported instanceof TransferError && reported.code === TransferErrorCode.Declined)) control.abort(reported);
+    throw reported;
+  } finally {
+    await Promise.all([...openJobs].map((job) => job.file?.close().catch(() => undefined)));
+  }
+}
+
+function exists(path: string): TransferError {
+  return new TransferError(TransferErrorCode.Exists, `${path} exists and differs (use --overwrite to replace it)`);
+}
+
+function protocol(what: string): TransferError {
+  return new TransferError(TransferErrorCode.Protocol, `transfer protocol: ${what}`);
+}
+
+/** Opens (or creates) the partial file, keeps its first `firstChunk` verified chunks, drops the rest. */
+async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<string>): Promise<void> {
+  const keep = Math.min(job.entry.size, firstChunk * CHUNK_SIZE);
+  try {
+    const dir = dirname(job.partial);
+    if (!madeDirs.has(dir)) {
+      mkdirp(dir);
+      madeDirs.add(dir);
+    }
+    // O_TRUNC when nothing is kept: one system call less than truncating after opening.
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (keep === 0 ? constants.O_TRUNC : 0);
+    job.file = await open(job.partial, flags, 0o600);
+    if (keep > 0) await job.file.truncate(keep);
+  } catch (error) {
+    throw fileSystemError(error, job.partial);
+  }
+  job.state = 'open';
+  job.hasher = new FileHasher(job.entry.size);
+  for (let i = 0; i < firstChunk; i++) job.hasher.addChunk(job.have.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
+  job.nextChunk = firstChunk;
+  job.received = keep;
+}
+
+/** Verified: mode and mtime onto the partial file, then rename it into place. */
+async function finishFile(job: FileJob): Promise<void> {
+  const file = job.file!;
+  try {
+    await file.chmod(job.entry.mode);
+    await file.utimes(Date.now() / 1000, job.entry.mtimeMs / 1000);
+    job.file = null;
+    await file.close();
+    await rename(job.partial, job.final);
+  } catch (error) {
+    throw fileSystemError(error, job.final);
+  }
+  job.state = 'done';
+}

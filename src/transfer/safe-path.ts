@@ -1,0 +1,67 @@
+/**
+ * Paths a sender offers are untrusted (spec/transfer.md §Paths): relative, `/`-separated, each part
+ * a plain name. Where they land is checked against the real file system too: no existing component
+ * under --out may be a symlink (it could point anywhere), and a symlink entry may only point inside
+ * --out.
+ */
+import { lstatSync } from 'node:fs';
+import { dirname, join, posix, resolve, sep } from 'node:path';
+import { TransferError, TransferErrorCode } from './errors.js';
+
+export const MAX_PATH_BYTES = 4096;
+const MAX_NAME_BYTES = 255;
+
+function unsafe(path: string, why: string): TransferError {
+  return new TransferError(TransferErrorCode.UnsafePath, `refused path ${JSON.stringify(path).slice(0, 200)}: ${why}`);
+}
+
+/** Throws UNSAFE_PATH unless `path` is a relative path of plain names. Returns its parts. */
+export function checkRelativePath(path: unknown): string[] {
+  if (typeof path !== 'string' || path.length === 0) throw unsafe(String(path), 'empty');
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw unsafe(path, 'too long');
+  if (path.includes('\0')) throw unsafe(path, 'contains NUL');
+  if (path.includes('\\')) throw unsafe(path, 'contains a backslash');
+  if (path.startsWith('/')) throw unsafe(path, 'absolute');
+  const parts = path.split('/');
+  for (const part of parts) {
+    if (part === '' || part === '.') throw unsafe(path, 'empty or "." component');
+    if (part === '..') throw unsafe(path, '".." component');
+    if (Buffer.byteLength(part) > MAX_NAME_BYTES) throw unsafe(path, 'a name longer than 255 bytes');
+  }
+  return parts;
+}
+
+/** Whether `target` is `root` or inside it (both absolute, normalised). */
+export function isInside(root: string, target: string): boolean {
+  return target === root || target.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/**
+ * The absolute target of `path` under `root`, after checking that no existing directory on the way
+ * is a symlink or a non-directory (else UNSAFE_PATH).
+ */
+export function targetPath(root: string, path: string): string {
+  const parts = checkRelativePath(path);
+  let current = root;
+  for (const part of parts.slice(0, -1)) {
+    current = join(current, part);
+    let stats: ReturnType<typeof lstatSync> | undefined;
+    try {
+      stats = lstatSync(current, { throwIfNoEntry: false });
+    } catch {
+      stats = undefined; // e.g. ENOTDIR: a file on the way is reported below, at its own component
+    }
+    if (!stats) continue; // does not exist yet: created as a real directory later
+    if (stats.isSymbolicLink()) throw unsafe(path, `${current} is a symlink`);
+    if (!stats.isDirectory()) throw unsafe(path, `${current} is not a directory`);
+  }
+  return join(root, ...parts);
+}
+
+/** Throws UNSAFE_PATH unless a symlink at `path` (under `root`) with this target stays inside `root`. */
+export function checkSymlinkTarget(root: string, path: string, target: unknown): void {
+  if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) throw unsafe(path, 'bad link');
+  if (posix.isAbsolute(target)) throw unsafe(path, `symlink to an absolute path ${target}`);
+  const resolved = resolve(dirname(join(root, path)), target);
+  if (!isInside(root, resolved)) throw unsafe(path, `symlink ${target} points out of the target directory`);
+}

@@ -1,0 +1,246 @@
+/**
+ * The sending side of a transfer over an established connection (spec/transfer.md §Transfer):
+ * answer the receiver's hello with the offer, take its request (files and the chunk hashes it
+ * already holds), then push the files over `streams` parallel unidirectional streams, each file
+ * as FILE, CHUNK..., END frames. A partial file resumes at the first chunk whose hash differs.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Connection } from '../node/endpoint.js';
+import type { PunchlineStream } from '../node/stream.js';
+import { ControlChannel } from './control-channel.js';
+import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
+import { CHUNK_SIZE, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
+import { hashPool } from './hash-pool.js';
+import { offerTotals, type SourceEntry } from './manifest.js';
+import { TRANSFER_VERSION, encodeChunkHeader, encodeEndFrame, encodeFileFrame } from './wire.js';
+import type { TransferProgress, TransferSummary } from './progress.js';
+
+export interface SendOptions {
+  /** Parallel data streams (files in flight at once). Default 4. */
+  readonly streams?: number;
+  /** Called as bytes leave (throttle it yourself). */
+  readonly onProgress?: (progress: TransferProgress) => void;
+  /** Called once the receiver accepted the offer. */
+  readonly onAccepted?: (request: { files: number; bytes: number }) => void;
+}
+
+/** Files in flight: creating a file costs the receiver a thread-pool round trip, so several overlap. */
+const DEFAULT_STREAMS = 8;
+
+/** Waits until the stream can take more (write() returned false), or fails if it dies first. */
+function drained(stream: PunchlineStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      stream.off('drain', onDrain);
+      stream.off('close', onClose);
+      stream.off('error', onError);
+    };
+    const onDrain = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new TransferError(TransferErrorCode.Aborted, 'the connection closed during the transfer'));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(new TransferError(TransferErrorCode.Aborted, `stream failed: ${error.message}`, { cause: error }));
+    };
+    stream.on('drain', onDrain);
+    stream.on('close', onClose);
+    stream.on('error', onError);
+  });
+}
+
+async function write(stream: PunchlineStream, data: Uint8Array): Promise<void> {
+  if (stream.destroyed) throw new TransferError(TransferErrorCode.Aborted, 'the connection closed during the transfer');
+  if (!stream.write(data)) await drained(stream);
+}
+
+/** Reads exactly `length` bytes at `position` (short only at end of file). */
+function readAt(fd: number, length: number, position: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const n = readSync(fd, buffer, filled, length - filled, position + filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled === length ? buffer : buffer.subarray(0, filled);
+}
+
+/** First chunk the receiver lacks: its hashes compared with ours, chunk by chunk, from the start. */
+function firstMissingChunk(entry: SourceEntry, have: Uint8Array): number {
+  const offered = Math.min(have.length / HASH_BYTES, chunkCount(entry.size));
+  if (offered === 0) return 0;
+  let fd: number;
+  try {
+    fd = openSync(entry.source, 'r');
+  } catch (error) {
+    throw fileSystemError(error, entry.source);
+  }
+  try {
+    const hash = new Uint8Array(HASH_BYTES);
+    for (let i = 0; i < offered; i++) {
+      const length = Math.min(CHUNK_SIZE, entry.size - i * CHUNK_SIZE);
+      const data = readAt(fd, length, i * CHUNK_SIZE);
+      if (data.length !== length) return i;
+      chunkHash(data, hash);
+      if (!Buffer.from(hash).equals(have.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES))) return i;
+    }
+    return offered;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function sendTransfer(
+  connection: Connection,
+  entries: readonly SourceEntry[],
+  options: SendOptions = {},
+): Promise<TransferSummary> {
+  const started = performance.now();
+  const controlStream = await firstStream(connection);
+  const control = new ControlChannel(controlStream);
+  const totals = offerTotals(entries);
+  let bytesTransferred = 0;
+  let bytesDone = 0;
+  try {
+    const hello = await control.next();
+    if (hello.t !== 'hello') throw new TransferError(TransferErrorCode.Protocol, `expected hello, got ${hello.t}`);
+    if (hello.v !== TRANSFER_VERSION) {
+      throw new TransferError(TransferErrorCode.Protocol, `the receiver speaks transfer version ${hello.v}`);
+    }
+    control.send({ t: 'offer', entries: entries.map(({ source: _source, ...entry }) => entry) });
+    const answer = await control.next();
+    if (answer.t === 'decline') throw new TransferError(TransferErrorCode.Declined, 'the receiver declined the files');
+    if (answer.t !== 'request')
+      throw new TransferError(TransferErrorCode.Protocol, `expected request, got ${answer.t}`);
+
+    const jobs: { entry: SourceEntry; index: number; first: number }[] = [];
+    const requested = new Set<number>();
+    let requestedBytes = 0;
+    for (const { i, have } of answer.files) {
+      const entry = entries[i];
+      if (entry?.kind !== 'file' || requested.has(i)) {
+        throw new TransferError(TransferErrorCode.Protocol, `the receiver asked for entry ${i}, not an offered file`);
+      }
+      requested.add(i);
+      const first = firstMissingChunk(entry, have);
+      jobs.push({ entry, index: i, first });
+      requestedBytes += entry.size - Math.min(entry.size, first * CHUNK_SIZE);
+    }
+    // Files already complete at the receiver count as done (not transferred).
+    bytesDone = totals.bytes - requestedBytes;
+    options.onAccepted?.({ files: jobs.length, bytes: requestedBytes });
+    const report = (): void =>
+      options.onProgress?.({ bytes: bytesDone, totalBytes: totals.bytes, bytesTransferred, files: totals.files });
+
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      const stream = connection.openStream({ bidirectional: false, highWaterMark: 2 * CHUNK_SIZE });
+      try {
+        for (let job = jobs[next++]; job; job = jobs[next++]) {
+          await sendFile(stream, job.entry, job.index, job.first, (n) => {
+            bytesTransferred += n;
+            bytesDone += n;
+            report();
+          });
+        }
+      } finally {
+        if (!stream.destroyed) stream.end();
+      }
+    };
+    const count = Math.max(1, Math.min(options.streams ?? DEFAULT_STREAMS, jobs.length));
+    await Promise.all(Array.from({ length: count }, worker));
+    const done = await control.next();
+    if (done.t !== 'done') throw new TransferError(TransferErrorCode.Protocol, `expected done, got ${done.t}`);
+    control.end();
+    report();
+    return {
+      files: totals.files,
+      bytes: totals.bytes,
+      bytesTransferred,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } catch (error) {
+    control.abort(error as Error);
+    throw error;
+  }
+}
+
+/** Files up to this size are read and hashed in one go on the event loop (cheaper than a round trip). */
+const SMALL_FILE_BYTES = 64 * 1024;
+
+async function sendFile(
+  stream: PunchlineStream,
+  entry: SourceEntry,
+  index: number,
+  first: number,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  let file: FileHandle | null = null;
+  let fd = -1;
+  try {
+    if (entry.size <= SMALL_FILE_BYTES) fd = openSync(entry.source, 'r');
+    else file = await open(entry.source, 'r');
+  } catch (error) {
+    throw fileSystemError(error, entry.source);
+  }
+  /**
+   * Chunk i read (thread pool) and hashed (hash worker) while the previous one is written: the
+   * event loop only moves bytes into the stream.
+   */
+  const prepare = async (i: number): Promise<{ data: Buffer; hash: Uint8Array }> => {
+    const length = Math.min(CHUNK_SIZE, entry.size - i * CHUNK_SIZE);
+    let data: Buffer;
+    try {
+      if (file) {
+        data = Buffer.allocUnsafeSlow(length);
+        let filled = 0;
+        while (filled < length) {
+          const { bytesRead } = await file.read(data, filled, length - filled, i * CHUNK_SIZE + filled);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        if (filled < length) data = data.subarray(0, filled);
+      } else data = readAt(fd, length, i * CHUNK_SIZE);
+    } catch (error) {
+      throw fileSystemError(error, entry.source);
+    }
+    if (data.length !== length) {
+      throw new TransferError(TransferErrorCode.SizeMismatch, `${entry.source} shrank while it was being sent`);
+    }
+    return hashPool.hash(data);
+  };
+  try {
+    await write(stream, encodeFileFrame(index, first));
+    const hasher = new FileHasher(entry.size);
+    const chunks = chunkCount(entry.size);
+    let next = chunks > 0 ? prepare(0) : null;
+    for (let i = 0; i < chunks; i++) {
+      const { data, hash } = await next!;
+      next = i + 1 < chunks ? prepare(i + 1) : null;
+      // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
+      next?.catch(() => undefined);
+      hasher.addChunk(hash);
+      if (i < first) continue; // the receiver has it: hashed for the file hash, not sent
+      await write(stream, encodeChunkHeader(data.length, hash));
+      await write(stream, data);
+      onBytes(data.length);
+    }
+    await write(stream, encodeEndFrame(hasher.digest()));
+  } finally {
+    if (fd >= 0) closeSync(fd);
+    await file?.close();
+  }
+}
+
+/** The control stream: the first stream the receiver opens (queued by the connection until asked for). */
+async function firstStream(connection: Connection): Promise<PunchlineStream> {
+  const next = await connection.streams()[Symbol.asyncIterator]().next();
+  if (next.done) throw new TransferError(TransferErrorCode.Aborted, 'the receiver closed the connection before asking');
+  return next.value;
+}
