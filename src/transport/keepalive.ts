@@ -133,7 +133,8 @@ export class KeepAliveSchedule {
     if (gapMs > this.aliveMs) this.aliveMs = gapMs;
     // A gap that survived is stronger evidence than an old loss at a shorter gap (the NAT changed).
     if (this.lostMs <= gapMs) this.lostMs = Infinity;
-    if (gapMs < this.interval * 0.9) return; // not a test of the current interval
+    // Not a test of the current interval (the sides take turns at 0.7–1.0 of it, see the connection).
+    if (gapMs < this.interval * 0.65) return;
     this.successes++;
     // Until a mapping was ever seen lost, every success grows the interval (most NATs keep mappings
     // for minutes, RFC 4787 REQ-5); after a loss, growth needs several successes in a row.
