@@ -52,7 +52,14 @@ import { Traversal } from './traversal.js';
 import { AsyncQueue } from './endpoint-queue.js';
 import { PunchlineStream, type StreamHost } from './stream.js';
 import { openUdpSocket } from './udp/open.js';
-import type { UdpBackend, UdpBackendChoice, UdpReceiver, UdpSocket, UdpSocketStats } from './udp/udp-socket.js';
+import type {
+  UdpBackend,
+  UdpBackendChoice,
+  UdpReceiver,
+  UdpSocket,
+  UdpSocketOptions,
+  UdpSocketStats,
+} from './udp/udp-socket.js';
 
 /** What the adapter hands to a core factory. */
 export interface CoreContext {
@@ -250,6 +257,8 @@ export declare interface Endpoint {
 export class Endpoint extends EventEmitter implements AsyncIterable<Connection> {
   /** Set by bind() right after construction (the socket needs the receiver first). */
   private socket!: UdpSocket;
+  /** How the socket was opened (rebind() opens the next one alike). */
+  private socketOptions!: UdpSocketOptions & { readonly backend?: UdpBackendChoice };
   private readonly core: SansIoEndpoint;
   private readonly family: 'udp4' | 'udp6';
   private readonly wrappers = new Map<number, Connection>();
@@ -335,18 +344,16 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
     // pages datagrams touch become resident (~1.5 KB per slot at the usual sizes).
     const room = MAX_DATAGRAM_ROOM;
     const endpoint = new Endpoint(core, family, options.keyPair.publicKey);
-    endpoint.socket = await openUdpSocket(
-      {
-        family,
-        host,
-        port: options.port ?? 0,
-        recvBufferSize: options.recvBufferSize ?? DEFAULT_SOCKET_BUFFER,
-        sendBufferSize: options.sendBufferSize ?? DEFAULT_SOCKET_BUFFER,
-        datagramRoom: room,
-      },
-      endpoint.udpReceiver,
-      options.udpBackend,
-    );
+    endpoint.socketOptions = {
+      family,
+      host,
+      port: options.port ?? 0,
+      recvBufferSize: options.recvBufferSize ?? DEFAULT_SOCKET_BUFFER,
+      sendBufferSize: options.sendBufferSize ?? DEFAULT_SOCKET_BUFFER,
+      datagramRoom: room,
+      ...(options.udpBackend !== undefined ? { backend: options.udpBackend } : {}),
+    };
+    endpoint.socket = await openUdpSocket(endpoint.socketOptions, endpoint.udpReceiver, options.udpBackend);
     if (options.server !== undefined) {
       endpoint.handshakeTimeoutMs = options.transport?.handshakeTimeoutMs ?? endpoint.handshakeTimeoutMs;
       try {
@@ -389,6 +396,35 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
   /** The port-mapping candidate slot (a NAT-PMP/PCP/UPnP client fills it); needs `server`. */
   setPortMapping(mapping: { external: Address; protocol: string } | null): void {
     this.traversal?.setPortMapping(mapping);
+  }
+
+  /**
+   * Moves every connection to a new local socket — a network change (Wi-Fi to cellular, a host that
+   * moved): binds `host` (default: the same) and `port` (default: a new one), closes the old socket,
+   * and has every connection speak up from the new address at once. The peers validate it and move
+   * (RFC 9000 §9.2, §9.3) with a fresh connection ID (§9.5); streams continue, no byte is lost.
+   */
+  async rebind(options: { host?: string; port?: number } = {}): Promise<RemoteInfo> {
+    if (this.closing || this.socketClosed)
+      throw new NodeEndpointError('ERR_PUNCHLINE_ENDPOINT_CLOSED', 'endpoint is closed');
+    const host = options.host ?? this.socketOptions.host;
+    if ((isIPv6(host) ? 'udp6' : 'udp4') !== this.family || isIP(host) === 0)
+      throw invalidArgument(
+        `rebind host must be an ${this.family === 'udp6' ? 'IPv6' : 'IPv4'} literal, got '${host}'`,
+      );
+    if (options.port !== undefined) checkPort('port', options.port, 0);
+    const next = await openUdpSocket(
+      { ...this.socketOptions, host, port: options.port ?? 0 },
+      this.udpReceiver,
+      this.socketOptions.backend,
+    );
+    const old = this.socket;
+    this.socket = next;
+    old.close();
+    const now = this.freshNow();
+    for (const c of this.wrappers.values()) c.handle.localAddressChanged?.(now);
+    this.wake();
+    return next.address();
   }
 
   /** Which UDP backend this endpoint's socket uses. */

@@ -60,6 +60,12 @@ export interface ConnectionStats {
   readonly streamBytesSent: number;
   readonly streamBytesReceived: number;
   readonly datagramsDropped: number;
+  /** Keepalive interval in use (ms), learned from the NAT's mapping lifetime (keepalive.ts). */
+  readonly keepAliveIntervalMs?: number;
+  /** Largest UDP payload the active path carries now (DPLPMTUD, RFC 8899; pmtud.ts). */
+  readonly pathMtu?: number;
+  /** Times the active path changed to a validated new address. */
+  readonly migrations?: number;
 }
 
 /** Events a connection reports through TransportEndpoint.pollEvent(). */
@@ -130,6 +136,11 @@ export interface ConnectionHandle {
    * 'path-validation-failed' (and no change) when it is not. Throws like openStream when not open.
    */
   probePath(remote: Address): void;
+  /**
+   * This side now sends from another local address (Endpoint.rebind): speak up at once so the peer
+   * validates the new address, on a fresh connection ID (RFC 9000 §9.2, §9.5).
+   */
+  localAddressChanged?(now: number): void;
   /** Graceful close: everything written before is delivered first unless `errorCode` is non-zero. */
   close(errorCode?: number, reason?: string): void;
   stats(): ConnectionStats;

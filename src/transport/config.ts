@@ -6,8 +6,14 @@ import { TransportError, TransportErrorName } from './errors.js';
  * partial in TransportEndpointOptions); the values below are what a connection uses otherwise.
  */
 export interface TransportConfig {
-  /** Largest UDP payload we send (and advertise). 1200 is safe on any path; 1452 fits 1500-MTU IPv6/IPv4. */
+  /**
+   * Largest UDP payload we send. With `pathMtuDiscovery` packets start at 1200 bytes (every path
+   * carries them) and grow up to this as probes confirm the path carries more (RFC 8899); without,
+   * every packet may be this large. 1452 fits a 1500-byte MTU over IPv6 and IPv4.
+   */
   readonly maxUdpPayloadSize: number;
+  /** DPLPMTUD (RFC 8899): find the largest size up to maxUdpPayloadSize the path carries. */
+  readonly pathMtuDiscovery: boolean;
   /** Idle timeout we propose (ms); the negotiated value is the smaller non-zero of both sides. 0 = none. */
   readonly idleTimeoutMs: number;
   /** PING after this long without sending an ack-eliciting packet (ms), below NATs' ~30 s UDP timeout. 0 = off. */
@@ -67,7 +73,8 @@ export interface TransportConfig {
 }
 
 export const DEFAULT_TRANSPORT_CONFIG: TransportConfig = {
-  maxUdpPayloadSize: 1200,
+  maxUdpPayloadSize: 1452,
+  pathMtuDiscovery: true,
   idleTimeoutMs: 30_000,
   keepAliveIntervalMs: 15_000,
   handshakeTimeoutMs: 10_000,

@@ -27,12 +27,16 @@ import { ConnectionStateMachine } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
 import { ConnectionHandshake } from './handshake.js';
 import { IdleClock } from './idle-clock.js';
+import { KeepAliveSchedule, ReceiveGapProbe } from './keepalive.js';
+import { MigrationPolicy } from './migration.js';
+import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
 import { Paths } from './paths.js';
 import { AckTracker } from './recovery/ack-tracker.js';
 import { LossDetection, type SentFrameHandler } from './recovery/loss-detection.js';
 import { RttEstimator } from './recovery/rtt-estimator.js';
 import { SentFrame } from './recovery/sent-packets.js';
-import { MIN_PACKET_SIZE, PacketSender } from './sender.js';
+import { MIN_PACKET_SIZE, PacketSender, type SenderParts } from './sender.js';
+import { ConnectionIds } from './connection-ids.js';
 import { Streams } from './streams/streams.js';
 import { CLOSE_TIMERS, OPEN_TIMERS, SEND_TIMERS, TIMER_COUNT, Timer, TimerTable } from './timers.js';
 import { localTransportParameters, peerTransportParameters } from './transport-parameters.js';
@@ -46,6 +50,8 @@ export interface ConnectionInit {
   readonly localCid: Uint8Array;
   readonly events: EventSink;
   readonly now: number;
+  /** The endpoint's stateless reset key: connection IDs are issued with tokens derived from it. */
+  readonly resetKey?: Uint8Array;
 }
 
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
@@ -70,6 +76,32 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private readonly events: EventSink;
   private readonly machine: ConnectionStateMachine;
   readonly paths: Paths;
+  /** What a packet from a new peer address may change (RFC 9000 §9.3, §9.4). */
+  private readonly migration = new MigrationPolicy();
+  private readonly senderParts: SenderParts;
+  /** The endpoint's stateless reset key (stateless-reset.ts); null: no connection IDs issued. */
+  private readonly resetKey: Uint8Array | null;
+  /** Connection IDs after the handshake (RFC 9000 §5.1); null before, or without a reset key. */
+  connectionIds: ConnectionIds | null = null;
+  /** Routes or reset tokens changed: the endpoint applies them (pollRouteChange / pollTokenChange). */
+  idsChanged = false;
+  /** DPLPMTUD on the active path (RFC 8899); null when off or the maximum is the base size. */
+  readonly pmtud: PathMtuDiscovery | null;
+  /** A silent receiver speaks up when the packets it was receiving stop (a NAT rebinding). */
+  private readonly receiveGap = new ReceiveGapProbe();
+  /** The keepalive interval, learned from the NAT's mapping lifetime. */
+  readonly keepAlive: KeepAliveSchedule;
+  /** The pending keepalive: when it went out (NaN: none) and after how much quiet. */
+  private keepAliveSentAt = Number.NaN;
+  private keepAliveGap = 0;
+  /**
+   * Fraction of the interval before our next keepalive: 0.9–1 after we sent one, 0.7–0.8 after the
+   * peer's beat ours (random within, so two sides never tie). So the two sides take turns, and the
+   * side that can observe a lost mapping (the one whose keepalive into the NAT goes unanswered) gets
+   * its turn within two rounds.
+   */
+  private keepAliveSpread = 1;
+  private readonly spreadByte = new Uint8Array(1);
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
   private readonly initialDcid: Uint8Array;
@@ -131,11 +163,18 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.recovery = new LossDetection(this.rtt, congestionControllerFor(init.config, this.maxSize), this, this.maxSize);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
     this.idleTimeoutMs = init.config.idleTimeoutMs;
-    this.idle = new IdleClock(init.now);
+    this.idle = new IdleClock(init.now, init.config.keepAliveIntervalMs <= 0);
+    this.keepAlive = new KeepAliveSchedule({ initialMs: init.config.keepAliveIntervalMs });
     this.now = init.now;
-    const { recovery, rtt, ackTracker, paths, streams, idle, timers } = this;
-    const parts = { recovery, rtt, ackTracker, paths, streams, idle, timers };
-    this.sender = new PacketSender(init.config, this.maxSize, parts, init.now);
+    this.pmtud =
+      init.config.pathMtuDiscovery && this.maxSize > BASE_PLPMTU
+        ? new PathMtuDiscovery({ maxSize: this.maxSize })
+        : null;
+    this.recovery.sizeObserver = this.pmtud;
+    const { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud } = this;
+    this.senderParts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud, connectionIds: null };
+    this.sender = new PacketSender(init.config, this.maxSize, this.senderParts, init.now);
+    this.resetKey = init.resetKey ?? null;
     this.handshakeDeadline = init.now + init.config.handshakeTimeoutMs;
     this.machine = new ConnectionStateMachine(
       {
@@ -212,6 +251,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const local = this.config.idleTimeoutMs;
     const remote = p.maxIdleTimeoutMs;
     this.idleTimeoutMs = local === 0 ? remote : remote === 0 ? local : Math.min(local, remote);
+    this.keepAlive.limitToIdleTimeout(this.idleTimeoutMs);
   }
 
   private onHandshakeComplete(now: number): void {
@@ -221,6 +261,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.machine.established();
     this.idle.restart(now);
     this.sender.onHandshakeComplete(now);
+    if (this.resetKey !== null) {
+      // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
+      this.connectionIds = new ConnectionIds(this.localCid, this.remoteCid, this.resetKey, this.random);
+      this.senderParts.connectionIds = this.connectionIds;
+      this.idsChanged = true;
+    }
+    this.keepAliveSpread = this.randomSpread(0.85);
     this.events.push({ type: 'connected', connection: this });
   }
 
@@ -317,6 +364,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.bytesReceived += length;
     this.packetsReceived++;
+    // The peer's keepalive beat ours: ours goes first next time (see keepAliveSpread).
+    if (Number.isNaN(this.keepAliveSentAt) && now - this.idle.lastActivity >= 0.7 * this.keepAlive.intervalMs)
+      this.keepAliveSpread = this.randomSpread(0.7);
     this.idle.onPacketReceived(now);
     if (kind === 'closing' || kind === 'draining') {
       this.onPacketWhileClosing(rx, headerLength, plain);
@@ -327,18 +377,17 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     if (!this.handshake.confirmed) this.confirmHandshake();
-    if (!this.paths.active.is(from)) {
-      if (pn <= this.ackTracker.largest) return; // reordered packet from an old path: ignore rather than flap
-      this.paths.follow(from, this.random);
-      this.events.push({ type: 'path-changed', connection: this, remote: from });
-    }
-    this.paths.active.onReceived(length);
+    const active = this.paths.active;
+    if (active.is(from)) active.onReceived(length);
+    else if (!this.onPacketFromNewAddress(from, pn, length, now)) return;
     let ackEliciting = false;
+    let carriesData = false;
     try {
       const d = this.decoder.reset(rx, headerLength, headerLength + plain);
       for (let f = d.next(); f !== null; f = d.next()) {
         const t = f.type;
         if (t !== FrameType.Ack && t !== FrameType.Padding && t !== FrameType.Close) ackEliciting = true;
+        if (t === FrameType.Stream || t === FrameType.Datagram) carriesData = true;
         this.onFrame(f, now);
         if (this.machine.kind !== 'established') break;
       }
@@ -353,8 +402,118 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
+    // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
+    if (carriesData) this.receiveGap.onAckElicitingReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
+    if (!Number.isNaN(this.keepAliveSentAt)) this.learnFromKeepAlive(now, from);
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
+  }
+
+  /**
+   * An authenticated packet from an address other than the active path's (RFC 9000 §9.3). It moves
+   * nothing: the address is validated first (PATH_CHALLENGE outside the congestion window, on the
+   * probe timer), the connection keeps sending to the validated address meanwhile, and switches only
+   * when the PATH_RESPONSE arrives. So a copy of a genuine packet re-sent from an attacker's address
+   * (or a spoofed victim's) gains nothing, and a real NAT rebinding costs one round trip. Returns
+   * false when the packet is to be ignored (a reordered one from an old path).
+   */
+  private onPacketFromNewAddress(from: Address, pn: number, length: number, now: number): boolean {
+    const probed = this.paths.probed(from);
+    if (probed !== null) {
+      probed.onReceived(length); // more anti-amplification budget for the challenge (RFC 9000 §8)
+      return true;
+    }
+    if (pn <= this.ackTracker.largest) return false; // reordered packet from an old path: ignore rather than flap
+    if (!this.migration.onPacketFromNewAddress(from, now)) return true;
+    this.startValidation(from, false);
+    this.paths.probed(from)?.onReceived(length);
+    return true;
+  }
+
+  /** Probes `remote` (probePath's timers, RFC 9000 §8.2.4); `chosenLocally` false: amplification-limited. */
+  private startValidation(remote: Address, chosenLocally: boolean): void {
+    const maxAckDelay = this.recovery.peerMaxAckDelay;
+    const pto = this.rtt.pto(maxAckDelay);
+    const initialPto = 3 * this.config.initialRttMs + maxAckDelay;
+    this.paths.probe(remote, this.random, this.now, pto, 3 * Math.max(pto, initialPto), chosenLocally);
+  }
+
+  /**
+   * The active path changed to a validated address. RFC 9000 §9.4: congestion control and RTT
+   * estimation start over on a new path — but only when the host changed: a port-only change is a NAT
+   * rebinding on the same network path, and restarting from the initial window would only stall.
+   */
+  private onPathValidated(previous: Address, validated: Address): void {
+    const { resetCongestion } = this.migration.onValidated(previous, validated);
+    // A new address gets a connection ID never used on another path (RFC 9000 §9.5).
+    if (this.connectionIds?.remote.rotate()) this.useRemoteId();
+    if (resetCongestion) {
+      this.pmtud?.reset(this.now);
+      this.rtt.reset();
+      this.recovery.cc = congestionControllerFor(this.config, this.maxSize);
+    }
+    this.events.push({ type: 'path-changed', connection: this, remote: validated });
+  }
+
+  /**
+   * A keepalive PING (RFC 9000 §10.1.2) after `now − last activity` of quiet. Its answer tells the
+   * keepalive schedule whether the NAT kept the mapping that long (learnFromKeepAlive).
+   */
+  private sendKeepAlive(now: number): void {
+    this.sender.requestPing();
+    this.keepAliveGap = now - Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity);
+    this.keepAliveSentAt = now;
+    this.keepAliveSpread = this.randomSpread(0.9);
+  }
+
+  /** A keepalive spread in [low, low + 0.1). Not on the hot path (once per quiet round). */
+  private randomSpread(low: number): number {
+    this.random(this.spreadByte);
+    return low + (0.1 * (this.spreadByte[0] as number)) / 256;
+  }
+
+  /**
+   * The first packet after our keepalive. Answered within two PTOs from the known address: the NAT
+   * kept the mapping through the quiet gap. Later (our PING was lost, the peer's own packet got
+   * through first) or from a new address: the mapping was gone — the keepalive interval shortens.
+   */
+  private learnFromKeepAlive(now: number, from: Address): void {
+    const waited = now - this.keepAliveSentAt;
+    this.keepAliveSentAt = Number.NaN;
+    const prompt = waited <= 2 * this.rtt.pto(this.recovery.peerMaxAckDelay);
+    if (prompt && this.paths.active.is(from)) this.keepAlive.onQuietSurvived(this.keepAliveGap);
+    else this.keepAlive.onMappingLost(this.keepAliveGap);
+  }
+
+  localAddressChanged(now: number): void {
+    this.now = now;
+    if (this.machine.kind !== 'established') return;
+    if (this.connectionIds?.remote.rotate()) this.useRemoteId();
+    // What the old local path carried says nothing about the new one (RFC 8899 §4.3, RFC 9000 §9.4).
+    this.pmtud?.reset(now);
+    this.sender.requestPing();
+  }
+
+  /** The peer's connection ID to put on packets changed (a new path, or the peer retired ours). */
+  private useRemoteId(): void {
+    const ids = this.connectionIds;
+    if (ids === null) return;
+    this.remoteCid = ids.remote.active;
+    this.idsChanged = true;
+  }
+
+  /**
+   * The peer answered with a stateless reset (spec/wire.md §5.3.2): it lost this connection (it
+   * restarted). Ends it at once, without a CLOSE (RFC 9000 §10.3.1).
+   */
+  onStatelessReset(): void {
+    if (this.machine.kind === 'closed') return;
+    this.machine.fail({
+      errorCode: TransportErrorCode.STATELESS_RESET,
+      application: false,
+      reason: 'stateless reset: the peer lost the connection',
+      remote: true,
+    });
   }
 
   /**
@@ -385,14 +544,27 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case FrameType.PathChallenge:
         return this.paths.active.onChallenge(f.data);
       case FrameType.PathResponse: {
+        const previous = this.paths.active.remote;
         const validated = this.paths.onResponse(f.data, now);
-        if (validated !== null) this.events.push({ type: 'path-changed', connection: this, remote: validated.remote });
+        if (validated !== null) this.onPathValidated(previous, validated.remote);
         return;
       }
       case FrameType.Close: {
         const { errorCode, application, reason } = f;
         return this.machine.onPeerClose(now, { errorCode, application, reason, remote: true });
       }
+      case FrameType.NewConnectionId: {
+        const ids = this.connectionIds;
+        if (ids === null) return; // no reset key: one connection ID per side
+        ids.remote.onNewConnectionId(f);
+        this.useRemoteId();
+        return;
+      }
+      case FrameType.RetireConnectionId:
+        if (this.connectionIds === null) return;
+        this.connectionIds.local.onRetire(f.sequence, this.rxBuf.subarray(1, 1 + CONNECTION_ID_LENGTH));
+        this.idsChanged = true;
+        return;
       case FrameType.Datagram:
         if (this.config.maxDatagramFrameSize === 0 || f.data.length > this.config.maxDatagramFrameSize)
           throw protocolError(TransportErrorCode.PROTOCOL_VIOLATION, 'DATAGRAM larger than advertised');
@@ -409,11 +581,16 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   onFrameAcked(kind: number, a: number, b: number, c: number): void {
     if (kind === SentFrame.Ack) this.ackTracker.onAckOfAck(a);
+    else if (kind === SentFrame.PmtuProbe) this.pmtud?.onProbeAcked(a, this.now);
+    else if (kind === SentFrame.NewConnectionId || kind === SentFrame.RetireConnectionId) return;
     else this.streams.onFrameAcked(kind, a, b, c);
   }
 
   onFrameLost(kind: number, a: number, b: number, c: number): void {
     if (kind === SentFrame.PathChallenge) this.paths.active.repeatChallenge();
+    else if (kind === SentFrame.PmtuProbe) this.pmtud?.onProbeLost(a, this.now);
+    else if (kind === SentFrame.NewConnectionId) this.connectionIds?.local.onFrameLost(a);
+    else if (kind === SentFrame.RetireConnectionId) this.connectionIds?.remote.onRetireLost(a);
     else this.streams.onFrameLost(kind, a, b, c);
   }
 
@@ -483,7 +660,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   maxDatagramSize(): number {
     const peer = this.peerParams?.maxDatagramFrameSize ?? 0;
     if (peer === 0) return 0;
-    return Math.max(0, Math.min(peer, this.maxSize - SHORT_OVERHEAD - 3));
+    return Math.max(0, Math.min(peer, (this.pmtud?.mtu ?? this.maxSize) - SHORT_OVERHEAD - 3));
   }
 
   /**
@@ -495,10 +672,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   probePath(remote: Address): void {
     this.assertOpen();
-    const maxAckDelay = this.recovery.peerMaxAckDelay;
-    const pto = this.rtt.pto(maxAckDelay);
-    const initialPto = 3 * this.config.initialRttMs + maxAckDelay;
-    this.paths.probe(remote, this.random, this.now, pto, 3 * Math.max(pto, initialPto));
+    this.startValidation(remote, true);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -626,16 +800,18 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       at[Timer.AckDelay] = a.pending && !a.immediate ? a.deadline : Infinity;
     }
     if ((mask & (1 << Timer.KeepAlive)) !== 0) {
-      const keepAlive = this.config.keepAliveIntervalMs;
-      const idle = this.idleTimeoutMs;
-      if (kind !== 'established' || keepAlive <= 0 || this.sender.pingPending) {
+      if (kind !== 'established' || this.config.keepAliveIntervalMs <= 0 || this.sender.pingPending) {
         at[Timer.KeepAlive] = Infinity;
       } else {
-        const interval = idle > 0 ? Math.min(keepAlive, idle / 2) : keepAlive;
+        const interval = this.keepAlive.intervalMs * this.keepAliveSpread;
         at[Timer.KeepAlive] = Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity) + interval;
       }
     }
     if ((mask & (1 << Timer.PathValidation)) !== 0) at[Timer.PathValidation] = this.paths.deadline;
+    if ((mask & (1 << Timer.ReceiveGap)) !== 0)
+      at[Timer.ReceiveGap] = kind === 'established' ? this.receiveGap.deadline : Infinity;
+    if ((mask & (1 << Timer.Pmtud)) !== 0)
+      at[Timer.Pmtud] = kind === 'established' && this.pmtud !== null ? this.pmtud.deadline : Infinity;
   }
 
   /** Runs an expired timer; false when it closed the connection (no later row runs). */
@@ -665,18 +841,30 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case Timer.HandshakeRetransmit:
         this.handshake.onTimeout(now);
         return true;
-      case Timer.LossDetection:
-        this.sender.onProbeTimeout(this.recovery.onTimeout(now));
+      case Timer.LossDetection: {
+        const probes = this.recovery.onTimeout(now);
+        // Three PTOs in a row with full-size packets: maybe the path stopped carrying them (RFC 8899 §4.3).
+        if (probes > 0 && this.recovery.ptoCount >= 3) this.pmtud?.onRepeatedTimeouts(now);
+        this.sender.onProbeTimeout(probes);
         return true;
+      }
       case Timer.KeepAlive:
-        this.sender.requestPing();
+        this.sendKeepAlive(now);
+        return true;
+      case Timer.Pmtud:
+        this.pmtud?.onTimeout(now);
+        return true;
+      case Timer.ReceiveGap:
+        if (this.receiveGap.onTimeout(now)) this.sender.requestPing();
         return true;
       case Timer.Pacing:
         this.timers.stop(Timer.Pacing);
         return true;
       case Timer.PathValidation:
-        for (const remote of this.paths.onTimeout(now))
+        for (const remote of this.paths.onTimeout(now)) {
+          this.migration.onValidationFailed(remote);
           this.events.push({ type: 'path-validation-failed', connection: this, remote });
+        }
         return true;
       default:
         // AckDelay: the ACK goes out with the next pollTransmit (AckTracker.wantsAck).
@@ -715,8 +903,21 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (this.paths.probing) {
       const probe = this.paths.dueProbe();
       if (probe !== null) {
-        this.transmitTo = probe.remote;
-        return this.sender.probe(now, buf, protection, this.remoteCid, probe);
+        const length = this.sender.probe(now, buf, protection, this.remoteCid, probe);
+        if (length > 0) {
+          this.transmitTo = probe.remote;
+          return length;
+        }
+      }
+    }
+    const pmtud = this.pmtud;
+    if (pmtud !== null && kind === 'established') {
+      // A DPLPMTUD probe when one is due and the window has room for it (RFC 8899 §4.1, RFC 9000 §14.4).
+      const size = pmtud.probeSizeDue(now);
+      if (size > 0 && this.recovery.bytesInFlight + size <= this.recovery.cc.window) {
+        const timeout = 3 * this.rtt.pto(this.recovery.peerMaxAckDelay);
+        const length = this.sender.pmtuProbe(now, buf, protection, this.remoteCid, size, timeout);
+        if (length > 0) return length;
       }
     }
     const length = this.sender.pollData(now, buf, protection, this.remoteCid);
@@ -742,6 +943,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       streamBytesSent: this.streams.bytesSent,
       streamBytesReceived: this.streams.bytesReceived,
       datagramsDropped: this.sender.datagramsDropped,
+      pathMtu: this.pmtud === null ? this.maxSize : this.pmtud.mtu,
+      keepAliveIntervalMs: this.config.keepAliveIntervalMs > 0 ? this.keepAlive.intervalMs : 0,
+      migrations: this.paths.migrations,
     };
   }
 }

@@ -13,8 +13,21 @@ import type {
 } from './api.js';
 import { resolveConfig, type TransportConfig } from './config.js';
 import { TransportConnection } from './connection.js';
-import { Queue } from './queue.js';
 import { HandshakeLimiter, type HandshakeLimits, type HandshakeLimiterStats } from './handshake-limiter.js';
+import { Queue } from './queue.js';
+import { deriveResetKey, ResetTokenTable, StatelessResetSender } from './stateless-reset.js';
+
+/** One connection ID of ours and the connection it routes to. */
+interface Route {
+  readonly cid: Uint8Array;
+  readonly conn: TransportConnection;
+}
+
+/** A stateless reset waiting for pollTransmit. */
+interface PendingReset {
+  readonly destination: Address;
+  readonly data: Uint8Array;
+}
 
 export interface TransportEndpointOptions {
   /** This peer's static X25519 key pair: its identity. */
@@ -72,7 +85,14 @@ class EventQueue implements EventSink {
 export class TransportEndpoint implements SansIoEndpoint {
   readonly config: TransportConfig;
   private readonly conns = new Map<number, TransportConnection>();
-  private readonly byCid = new Map<number, TransportConnection>();
+  private readonly byCid = new Map<number, Route>();
+  /** The endpoint's stateless reset key, from its static private key (stateless-reset.ts). */
+  private readonly resetKey: Uint8Array;
+  private readonly resetSender: StatelessResetSender;
+  /** Reset tokens the peers announced, per connection (spec/wire.md §5.3.2). */
+  private readonly resetTokens = new ResetTokenTable<TransportConnection>();
+  private readonly pendingResets: PendingReset[] = [];
+  private readonly resetScratch = new Uint8Array(128);
   private readonly byInitial = new Map<string, TransportConnection>();
   private readonly events = new EventQueue();
   private list: TransportConnection[] = [];
@@ -91,6 +111,8 @@ export class TransportEndpoint implements SansIoEndpoint {
 
   constructor(private readonly options: TransportEndpointOptions) {
     this.config = resolveConfig(options.config);
+    this.resetKey = deriveResetKey(options.staticKeyPair.secretKey);
+    this.resetSender = new StatelessResetSender({ resetKey: this.resetKey, random: options.random });
     this.limiter = new HandshakeLimiter(options.random, options.handshakeLimits);
   }
 
@@ -112,8 +134,57 @@ export class TransportEndpoint implements SansIoEndpoint {
 
   private add(conn: TransportConnection): void {
     this.conns.set(conn.id, conn);
-    this.byCid.set(cidKey(conn.localCid, 0), conn);
+    this.byCid.set(cidKey(conn.localCid, 0), { cid: conn.localCid, conn });
     this.list.push(conn);
+  }
+
+  /**
+   * A connection issued or retired connection IDs, or learned or dropped the peer's reset tokens:
+   * bring the routing table and the token table up to date.
+   */
+  private applyIdChanges(conn: TransportConnection): void {
+    conn.idsChanged = false;
+    const ids = conn.connectionIds;
+    if (ids === null) return;
+    for (let r = ids.local.pollRouteChange(); r !== null; r = ids.local.pollRouteChange()) {
+      const k = cidKey(r.connectionId, 0);
+      if (r.kind === 'add') {
+        // A random 30-bit key taken by another connection's ID: this ID is simply not routed (the
+        // peer uses the others); collisions are rare (IDs are random).
+        if (!this.byCid.has(k)) this.byCid.set(k, { cid: r.connectionId, conn });
+      } else if (this.byCid.get(k)?.conn === conn && cidEquals(r.connectionId, (this.byCid.get(k) as Route).cid, 0)) {
+        this.byCid.delete(k);
+      }
+    }
+    for (let t = ids.remote.pollTokenChange(); t !== null; t = ids.remote.pollTokenChange()) {
+      if (t.kind === 'add') this.resetTokens.add(t.token, conn);
+      else this.resetTokens.remove(t.token, conn);
+    }
+  }
+
+  /**
+   * A short-header datagram for no connection of ours. A peer's stateless reset (its last 16 bytes
+   * are a token a peer announced) ends that connection at once; anything else is answered with a
+   * stateless reset of our own, so a peer of a connection we lost (we restarted) learns it at once
+   * (RFC 9000 §10.3). Rate-limited and always smaller than the trigger.
+   */
+  private onUnroutable(datagram: Uint8Array, len: number, from: Address, now: number): void {
+    this.droppedDatagrams++;
+    if (this.resetTokens.count > 0) {
+      const conn = this.resetTokens.match(datagram, len);
+      if (conn !== null) {
+        conn.onStatelessReset();
+        this.resetTokens.removeOwner(conn);
+        return;
+      }
+    }
+    if (this.pendingResets.length >= 16) return;
+    const n = this.resetSender.write(datagram, len, now, this.resetScratch);
+    if (n > 0)
+      this.pendingResets.push({
+        destination: { host: from.host, port: from.port },
+        data: this.resetScratch.slice(0, n),
+      });
   }
 
   private initialKey(dcid: Uint8Array, from: Address): string {
@@ -141,6 +212,7 @@ export class TransportEndpoint implements SansIoEndpoint {
         localCid: this.newCid(),
         events: this.events,
         now,
+        resetKey: this.resetKey,
       },
       initialDcid,
       {
@@ -168,12 +240,14 @@ export class TransportEndpoint implements SansIoEndpoint {
       return;
     }
     if ((first & 0x80) === 0) {
-      const conn = this.byCid.get(cidKey(datagram, 1));
-      if (conn === undefined || !cidEquals(conn.localCid, datagram, 1)) {
-        this.droppedDatagrams++;
+      const route = this.byCid.get(cidKey(datagram, 1));
+      if (route === undefined || !cidEquals(route.cid, datagram, 1)) {
+        this.onUnroutable(datagram, len, from, now);
         return;
       }
+      const conn = route.conn;
       conn.receiveShort(datagram, len, from, now);
+      if (conn.idsChanged) this.applyIdChanges(conn);
       return;
     }
     let header: LongHeader;
@@ -188,12 +262,13 @@ export class TransportEndpoint implements SansIoEndpoint {
       return;
     }
     const dcid = header.destinationConnectionId;
-    const conn = this.byCid.get(cidKey(dcid, 0));
-    if (conn === undefined || !cidEquals(conn.localCid, dcid, 0)) {
+    const route = this.byCid.get(cidKey(dcid, 0));
+    if (route === undefined || !cidEquals(route.cid, dcid, 0)) {
       this.droppedDatagrams++;
       return;
     }
-    conn.receiveLong(header, from, now);
+    route.conn.receiveLong(header, from, now);
+    if (route.conn.idsChanged) this.applyIdChanges(route.conn);
   }
 
   private receiveInitial(header: LongHeader, from: Address, now: number): void {
@@ -224,6 +299,7 @@ export class TransportEndpoint implements SansIoEndpoint {
           localCid: this.newCid(),
           events: this.events,
           now,
+          resetKey: this.resetKey,
         },
         header,
         this.options.psk,
@@ -235,6 +311,7 @@ export class TransportEndpoint implements SansIoEndpoint {
     this.nextId++;
     this.add(conn);
     this.byInitial.set(key, conn);
+    if (conn.idsChanged) this.applyIdChanges(conn);
     this.limiter.opened(conn, from);
   }
 
@@ -244,6 +321,13 @@ export class TransportEndpoint implements SansIoEndpoint {
   }
 
   pollTransmit(now: number, buffer: Uint8Array): Transmit | null {
+    const reset = this.pendingResets.shift();
+    if (reset !== undefined && reset.data.length <= buffer.length) {
+      buffer.set(reset.data, 0);
+      this.transmit.destination = reset.destination;
+      this.transmit.length = reset.data.length;
+      return this.transmit;
+    }
     // Retries and connections take turns, so a flood's Retries never starve established traffic
     // (nor the reverse).
     this.retryTurn = !this.retryTurn;
@@ -306,8 +390,8 @@ export class TransportEndpoint implements SansIoEndpoint {
       removed = true;
       this.limiter.settle(conn);
       this.conns.delete(conn.id);
-      const k = cidKey(conn.localCid, 0);
-      if (this.byCid.get(k) === conn) this.byCid.delete(k);
+      for (const [k, route] of this.byCid) if (route.conn === conn) this.byCid.delete(k);
+      this.resetTokens.removeOwner(conn);
       for (const [key, c] of this.byInitial) if (c === conn) this.byInitial.delete(key);
     }
     if (removed) {

@@ -30,6 +30,8 @@ export const TransportErrorCode = {
   HANDSHAKE_TIMEOUT: 0x10001,
   /** Local only: the endpoint was closed before the connection could close gracefully. */
   ENDPOINT_CLOSED: 0x10002,
+  /** Local only: the peer answered with a stateless reset (it lost the connection's state). */
+  STATELESS_RESET: 0x10003,
 } as const;
 export type TransportErrorCode = (typeof TransportErrorCode)[keyof typeof TransportErrorCode];
 

@@ -3,13 +3,21 @@ import {
   FRAME_TYPE_CLOSE_APPLICATION,
   FRAME_TYPE_DATAGRAM_WITH_LENGTH,
   ackFrameLength,
+  encodeFrame,
+  frameLength,
   streamFrameHeaderLength,
   writeAckFrame,
   writeStreamFrameHeader,
 } from '../wire/frames-encode.js';
 import { writeShortHeader } from '../wire/headers.js';
 import { varintLength, writeVarint } from '../wire/varint.js';
-import { AEAD_TAG_LENGTH, FrameType, MAX_CLOSE_REASON_BYTES, type AckRange } from '../wire/types.js';
+import {
+  AEAD_TAG_LENGTH,
+  FrameType,
+  MAX_CLOSE_REASON_BYTES,
+  type AckRange,
+  type NewConnectionIdFrame,
+} from '../wire/types.js';
 import { MAX_TRACKED_ACK_RANGES } from './config.js';
 import type { AckTracker } from './recovery/ack-tracker.js';
 import { SentFrame, type SentPacket } from './recovery/sent-packets.js';
@@ -163,6 +171,23 @@ export class PacketBuilder {
     this.offset += 1 + data.length;
     this.ackEliciting = true;
     if (!response && recordChallenge) this.record(SentFrame.PathChallenge, 0, 0, 0);
+    return true;
+  }
+
+  /** NEW_CONNECTION_ID (RFC 9000 §19.15); false when it does not fit. */
+  writeNewConnectionId(frame: NewConnectionIdFrame): boolean {
+    const len = frameLength(frame);
+    if (len > this.remaining) return false;
+    this.offset = encodeFrame(frame, this.buf, this.offset);
+    this.ackEliciting = true;
+    this.record(SentFrame.NewConnectionId, frame.sequence, 0, 0);
+    return true;
+  }
+
+  /** RETIRE_CONNECTION_ID (RFC 9000 §19.16); false when it does not fit. */
+  writeRetireConnectionId(sequence: number): boolean {
+    if (!this.writeVarintFrame(FrameType.RetireConnectionId, sequence, 0, false)) return false;
+    this.record(SentFrame.RetireConnectionId, sequence, 0, 0);
     return true;
   }
 

@@ -1,6 +1,9 @@
 import type { Address, RandomSource } from './api.js';
 import { Path } from './path.js';
 
+/** Smallest datagram worth sending a PATH_CHALLENGE in (header, the frame, tag). */
+export const MIN_PROBE_DATAGRAM = 48;
+
 /** A path being probed (probePath): its own retransmission and give-up times (RFC 9000 §8.2.4). */
 interface Probe {
   readonly path: Path;
@@ -73,11 +76,22 @@ export class Paths {
    * Starts (or restarts) probing `remote`. `interval` is the first repetition interval, `timeout` the
    * time after which validation has failed. false when `remote` is the active path already.
    */
-  probe(remote: Address, random: RandomSource, now: number, interval: number, timeout: number): boolean {
+  probe(
+    remote: Address,
+    random: RandomSource,
+    now: number,
+    interval: number,
+    timeout: number,
+    /**
+     * false: the peer's packets claimed the address (RFC 9000 §9.3), which may be a victim's: until it
+     * answers, at most 3× the bytes received from it go there (RFC 9000 §8, §9.3.1).
+     */
+    chosenLocally = true,
+  ): boolean {
     if (this.activePath.is(remote)) return false;
     const i = this.probeIndex(remote);
     if (i >= 0) this.probes.splice(i, 1);
-    const path = new Path(remote, false, true, this.maxDatagramSize);
+    const path = new Path(remote, false, chosenLocally, this.maxDatagramSize);
     path.startChallenge(random);
     this.probes.push({ path, retransmitAt: now + interval, interval, abandonAt: now + timeout });
     this.updateDeadline();
@@ -102,8 +116,11 @@ export class Paths {
   /** A probed path whose PATH_CHALLENGE is due now, or null. */
   dueProbe(): Path | null {
     const probes = this.probes;
-    for (let i = 0; i < probes.length; i++)
-      if ((probes[i] as Probe).path.challengeDue) return (probes[i] as Probe).path;
+    for (let i = 0; i < probes.length; i++) {
+      const path = (probes[i] as Probe).path;
+      // A path whose anti-amplification budget is spent waits for more bytes from it (RFC 9000 §8).
+      if (path.challengeDue && path.budget >= MIN_PROBE_DATAGRAM) return path;
+    }
     return null;
   }
 
@@ -139,6 +156,12 @@ export class Paths {
     }
     this.updateDeadline();
     return failed.reverse();
+  }
+
+  /** The path being probed at `remote`, or null. */
+  probed(remote: Address): Path | null {
+    const i = this.probeIndex(remote);
+    return i < 0 ? null : (this.probes[i] as Probe).path;
   }
 
   private probeIndex(remote: Address): number {

@@ -14,15 +14,18 @@ import type { PacketProtection } from '../crypto/packet-protection.js';
 import { packetNumberLength } from '../wire/packet-number.js';
 import { MIN_INITIAL_DATAGRAM_SIZE } from '../wire/types.js';
 import type { TransportConfig } from './config.js';
+import type { ConnectionIds } from './connection-ids.js';
 import type { OutgoingClose } from './connection-state.js';
 import type { IdleClock } from './idle-clock.js';
 import { PacketBuilder } from './packet-builder.js';
 import { Pacer } from './pacer.js';
 import type { Path } from './path.js';
+import type { PathMtuDiscovery } from './pmtud.js';
 import type { Paths } from './paths.js';
 import type { AckTracker } from './recovery/ack-tracker.js';
 import type { LossDetection } from './recovery/loss-detection.js';
 import type { RttEstimator } from './recovery/rtt-estimator.js';
+import { SentFrame } from './recovery/sent-packets.js';
 import type { Streams } from './streams/streams.js';
 import { Timer, type TimerTable } from './timers.js';
 
@@ -39,6 +42,10 @@ export interface SenderParts {
   readonly paths: Paths;
   readonly streams: Streams;
   readonly idle: IdleClock;
+  /** Path MTU discovery (RFC 8899): the size of data packets and of probes; null: fixed size. */
+  readonly pmtud: PathMtuDiscovery | null;
+  /** Connection IDs once established (NEW/RETIRE_CONNECTION_ID owed); null before. */
+  connectionIds: ConnectionIds | null;
   /** The sender sets the Pacing row. */
   readonly timers: TimerTable;
 }
@@ -131,7 +138,11 @@ export class PacketSender {
 
   private hasSendable(): boolean {
     return (
-      this.ping || this.datagrams.length > 0 || this.parts.streams.hasSendable || this.parts.paths.active.hasPending
+      this.ping ||
+      this.datagrams.length > 0 ||
+      this.parts.streams.hasSendable ||
+      this.parts.paths.active.hasPending ||
+      (this.parts.connectionIds !== null && this.parts.connectionIds.hasPending)
     );
   }
 
@@ -140,15 +151,18 @@ export class PacketSender {
    * need go now. Hot path.
    */
   pollData(now: number, buf: Uint8Array, protection: PacketProtection, remoteCid: Uint8Array): number {
-    const { recovery, rtt, ackTracker, paths } = this.parts;
+    const { recovery, rtt, ackTracker, paths, pmtud } = this.parts;
     const active = paths.active;
     // Unvalidated address: stay within the anti-amplification budget (smaller packets are fine).
-    const maxSize = Math.min(active.maxDatagramSize, buf.length, active.budget);
+    const pathSize = pmtud === null ? active.maxDatagramSize : pmtud.mtu;
+    const maxSize = Math.min(pathSize, buf.length, active.budget);
     if (maxSize < MIN_PACKET_SIZE) return 0;
     const cc = recovery.cc;
     let canSendData = this.probes > 0 || this.hasSendable();
     if (!canSendData) recovery.pacingLimited = false; // nothing ready: not held by the pacer
-    if (canSendData && this.probes === 0) {
+    // A PATH_RESPONSE owed goes at once, whatever the window: the peer's migration waits for it and a
+    // full window may be waiting on ACKs that go to the address it left (RFC 9000 §8.2.2, §9.3).
+    if (canSendData && this.probes === 0 && !active.hasPending) {
       if (recovery.bytesInFlight + maxSize > cc.window) {
         canSendData = false;
       } else if (this.config.pacing) {
@@ -201,6 +215,8 @@ export class PacketSender {
     if (ackTracker.pending && b.writeAck(ackTracker, now)) ackTracker.onAckSent();
     if (canSendData) {
       paths.active.writeFrames(b, now);
+      const ids = this.parts.connectionIds;
+      if (ids !== null && ids.hasPending) ids.writeFrames(b);
       streams.writeControlFrames(b);
       if (this.ping && b.writePing()) this.ping = false;
       const datagrams = this.datagrams;
@@ -242,14 +258,16 @@ export class PacketSender {
     const pnLength = packetNumberLength(pn, recovery.largestAcked < 0 ? null : recovery.largestAcked);
     const record = recovery.sent.acquire();
     const b = this.builder;
-    const size = Math.min(path.maxDatagramSize, buf.length);
+    // An address the peer's packets claimed gets at most 3× what came from it (RFC 9000 §8.2.1: the
+    // 1200-byte padding gives way to the anti-amplification limit).
+    const size = Math.min(path.maxDatagramSize, buf.length, path.budget);
     b.begin(this.txBuf, remoteCid, pn, pnLength, protection.sendKeyPhase, size, record);
     path.writeProbeChallenge(b, now);
     if (b.isEmpty) {
       recovery.sent.release(record);
       return 0;
     }
-    b.padTo(MIN_INITIAL_DATAGRAM_SIZE);
+    b.padTo(Math.min(MIN_INITIAL_DATAGRAM_SIZE, size));
     const length = b.finish(protection);
     record.timeSent = now;
     record.size = length;
@@ -260,6 +278,44 @@ export class PacketSender {
     path.onSent(length);
     this.bytes += length;
     this.packets++;
+    buf.set(this.txView(length), 0);
+    return length;
+  }
+
+  /**
+   * A DPLPMTUD probe of exactly `size` bytes: PING and PADDING (RFC 9000 §14.4, RFC 8899 §4.1). Not in
+   * flight: its loss means "too big", not congestion (RFC 8899 §4.4); the PmtuProbe record tells
+   * the connection when it was acknowledged or lost.
+   */
+  pmtuProbe(
+    now: number,
+    buf: Uint8Array,
+    protection: PacketProtection,
+    remoteCid: Uint8Array,
+    size: number,
+    timeoutMs: number,
+  ): number {
+    const { recovery, pmtud } = this.parts;
+    if (pmtud === null || size > buf.length || size > this.txBuf.length) return 0;
+    const pn = recovery.nextPn;
+    const pnLength = packetNumberLength(pn, recovery.largestAcked < 0 ? null : recovery.largestAcked);
+    const record = recovery.sent.acquire();
+    const b = this.builder;
+    b.begin(this.txBuf, remoteCid, pn, pnLength, protection.sendKeyPhase, size, record);
+    b.writePing();
+    b.padTo(size);
+    const length = b.finish(protection);
+    record.addFrame(SentFrame.PmtuProbe, pn, length, 0);
+    record.timeSent = now;
+    record.size = length;
+    record.ackEliciting = true;
+    record.inFlight = false;
+    recovery.nextPn = pn + 1;
+    recovery.onPacketSent(record);
+    this.parts.paths.active.onSent(length);
+    this.bytes += length;
+    this.packets++;
+    pmtud.onProbeSent(pn, length, now, timeoutMs);
     buf.set(this.txView(length), 0);
     return length;
   }

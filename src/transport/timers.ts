@@ -25,10 +25,14 @@ export const Timer = {
   Pacing: 8,
   /** Retransmit or abandon a probed path's PATH_CHALLENGE (RFC 9000 §8.2.4). */
   PathValidation: 9,
+  /** A receiver that was being sent to heard nothing for 2 PTO: it speaks up (keepalive.ts ReceiveGapProbe). */
+  ReceiveGap: 10,
+  /** A DPLPMTUD probe counts as lost, or the raise timer starts a new search (RFC 8899 §5.1.1). */
+  Pmtud: 11,
 } as const;
 export type Timer = (typeof Timer)[keyof typeof Timer];
 
-export const TIMER_COUNT = 10;
+export const TIMER_COUNT = 12;
 
 /** Bit mask of a set of timers. */
 export function timerMask(...timers: Timer[]): number {
@@ -38,7 +42,14 @@ export function timerMask(...timers: Timer[]): number {
 }
 
 /** Timers that only lead to sending: not armed while nothing may be sent (RFC 9002 §6.2.2.1). */
-export const SEND_TIMERS = timerMask(Timer.LossDetection, Timer.AckDelay, Timer.KeepAlive, Timer.Pacing);
+export const SEND_TIMERS = timerMask(
+  Timer.LossDetection,
+  Timer.AckDelay,
+  Timer.KeepAlive,
+  Timer.Pacing,
+  Timer.ReceiveGap,
+  Timer.Pmtud,
+);
 /** The only timers of a closing or draining connection. */
 export const CLOSE_TIMERS = timerMask(Timer.Close, Timer.CloseRetransmit);
 /** Every timer but the closing ones: the timers of a handshaking or established connection. */

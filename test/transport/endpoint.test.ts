@@ -21,6 +21,11 @@ describe('TransportEndpoint', () => {
     }
     expect(e.connections.size).toBe(0);
     expect(e.droppedDatagrams).toBe(5);
+    // The short-header datagram for an unknown connection ID is answered with a stateless reset
+    // (RFC 9000 §10.3, spec/wire.md §5.3.2): smaller than its trigger, nothing else.
+    const reset = e.pollTransmit(0, new Uint8Array(1500));
+    expect(reset?.length).toBeLessThan(100);
+    expect(reset?.length).toBeGreaterThanOrEqual(27);
     expect(e.pollTransmit(0, new Uint8Array(1500))).toBeNull();
     expect(e.nextDeadline()).toBe(Infinity);
   });

@@ -130,8 +130,9 @@ describe('liveness and close', () => {
     expect(p.conn.state).toBe('established');
     expect(p.srv.state).toBe('established');
     expect(closedReason(p, A)).toBeUndefined();
-    // roughly one PING every 3 s
-    expect(p.net.linkStats(A, B).sent - sent0).toBeGreaterThanOrEqual(15);
+    // one PING every 3 s at first; the interval then grows while the (NAT-less) path keeps its
+    // mapping, up to idle − 5 s (keepalive.ts)
+    expect(p.net.linkStats(A, B).sent - sent0).toBeGreaterThanOrEqual(60_000 / 5_000);
   });
 
   it('default keepalive interval is below 30 s', async () => {

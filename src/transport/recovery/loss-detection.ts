@@ -5,6 +5,15 @@ import type { RttEstimator, RttSample } from './rtt-estimator.js';
 import { SENT_FRAME_STRIDE, SentPackets, type SentPacket } from './sent-packets.js';
 
 /** Receives what acknowledged or lost packets carried (implemented by the connection). */
+/**
+ * Sees the size of lost in-flight packets and of the largest newly acknowledged one (DPLPMTUD's
+ * black-hole detection, RFC 8899 §4.3). Not on the per-packet ACK path: one call per ACK frame.
+ */
+export interface PacketSizeObserver {
+  onLargestAcked(pn: number, size: number, now: number): void;
+  onInFlightLost(pn: number, size: number, now: number): void;
+}
+
 export interface SentFrameHandler {
   onFrameAcked(kind: number, a: number, b: number, c: number): void;
   onFrameLost(kind: number, a: number, b: number, c: number): void;
@@ -97,6 +106,8 @@ export class LossDetection {
   private episodeStart = -Infinity;
   private episodeLost = 0;
   private episodeSpurious = 0;
+  /** DPLPMTUD's black-hole detection (pmtud.ts), when path MTU discovery runs. */
+  sizeObserver: PacketSizeObserver | null = null;
 
   constructor(
     readonly rtt: RttEstimator,
@@ -146,6 +157,7 @@ export class LossDetection {
     let ackedBytes = 0;
     let newlyAckEliciting = false;
     let largestNewlyAcked = -1;
+    let largestNewlyAckedSize = 0;
     let largestNewlyAckedSentTime = 0;
     let largestNewlyAckedWasLargest = false;
     let cwndLimited = false;
@@ -168,6 +180,7 @@ export class LossDetection {
         }
         if (p.ackEliciting) newlyAckEliciting = true;
         if (pn > largestNewlyAcked) {
+          largestNewlyAckedSize = p.size;
           largestNewlyAcked = pn;
           largestNewlyAckedSentTime = p.timeSent;
           largestNewlyAckedWasLargest = pn === largest;
@@ -180,6 +193,7 @@ export class LossDetection {
       }
     }
     if (largestNewlyAcked < 0) return true;
+    if (this.sizeObserver !== null) this.sizeObserver.onLargestAcked(largestNewlyAcked, largestNewlyAckedSize, now);
 
     let latestRtt = NaN;
     if (largestNewlyAckedWasLargest && newlyAckEliciting) {
@@ -290,6 +304,7 @@ export class LossDetection {
         if (p.inFlight) {
           this.bytesInFlight -= p.size;
           lostBytes += p.size;
+          if (this.sizeObserver !== null) this.sizeObserver.onInFlightLost(pn, p.size, now);
           if (p.ackEliciting) {
             this.ackElicitingInFlight--;
             if (p.timeSent < firstLostTime) firstLostTime = p.timeSent;

@@ -28,6 +28,12 @@ export const SentFrame = {
   Datagram: 13,
   PathChallenge: 14,
   Close: 15,
+  /** A DPLPMTUD probe (RFC 8899): a = packet number, b = its size. */
+  PmtuProbe: 16,
+  /** a = sequence number. */
+  NewConnectionId: 17,
+  /** a = sequence number. */
+  RetireConnectionId: 18,
 } as const;
 export const SENT_FRAME_STRIDE = 4;
 

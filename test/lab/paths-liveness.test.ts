@@ -1,0 +1,53 @@
+/**
+ * Keepalives matched to the NAT and dead-peer detection, over real netfilter NATs:
+ * - a NAT that forgets idle mappings after 5 s: after 45 s idle the public side's first write is
+ *   delivered at once (the keepalive interval learned the lifetime), and so is the NATed side's;
+ * - SIGKILL of either side mid-transfer: the survivor notices within its idle timeout + 1 s, with the
+ *   idle-timeout close code (a passive receiver no longer waits an extra keepalive interval).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/lab/lab.js';
+import { TransportErrorCode } from '../../src/transport/errors.js';
+import { pathsLab, runIdle, runKill } from '../../bench/lib/paths-scenarios.js';
+import { labAvailable, labName, reportSkip } from './helpers.js';
+
+reportSkip('paths-liveness.test.ts');
+
+describe.skipIf(!labAvailable)('keepalive vs a 5 s NAT (lab)', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await pathsLab({ name: labName('paths-nat5'), udpTimeout: 5 });
+  }, 120_000);
+  afterAll(async () => {
+    await lab?.down();
+  });
+
+  it('after 45 s idle, the first write from either side arrives within 1 s', async () => {
+    const r = await runIdle(lab, { natHost: 'a-host1', idleMs: 45_000 });
+    expect(r.closed).toBe(false);
+    expect(r.publicWriteMs).toBeLessThan(1000);
+    expect(r.natWriteMs).toBeLessThan(1000);
+    // the side that can see lost mappings learned an interval below the 5 s lifetime
+    expect(Math.min(r.keepAliveIntervalMs ?? Infinity, r.publicKeepAliveIntervalMs ?? Infinity)).toBeLessThan(5000);
+  }, 120_000);
+});
+
+describe.skipIf(!labAvailable)('dead peer (lab)', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await pathsLab({ name: labName('paths-kill') });
+  }, 120_000);
+  afterAll(async () => {
+    await lab?.down();
+  });
+
+  for (const victim of ['public', 'nat'] as const) {
+    it(`SIGKILL of the ${victim === 'public' ? 'public writer' : 'NATed reader'}: the other side notices within idle + 1 s`, async () => {
+      const idleTimeoutMs = 5_000;
+      const r = await runKill(lab, { natHost: 'a-host1', victim, idleTimeoutMs });
+      expect(r.code).toBe(TransportErrorCode.IDLE_TIMEOUT);
+      expect(r.detectedMs).toBeLessThanOrEqual(idleTimeoutMs + 1000);
+      expect(r.detectedMs).toBeGreaterThanOrEqual(idleTimeoutMs - 1000);
+    }, 120_000);
+  }
+});

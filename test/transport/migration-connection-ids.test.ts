@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { systemRandom } from '../../src/crypto/sodium.js';
+import {
+  ACTIVE_CONNECTION_ID_LIMIT,
+  LocalConnectionIds,
+  RemoteConnectionIds,
+} from '../../src/transport/connection-ids.js';
+import { type TransportError, TransportErrorCode } from '../../src/transport/errors.js';
+import { deriveResetKey, ResetTokenTable } from '../../src/transport/stateless-reset.js';
+import { decodeFrames, encodeFrame } from '../../src/wire/index.js';
+import { FrameType, type NewConnectionIdFrame } from '../../src/wire/types.js';
+
+const hsLocal = Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 1]);
+const hsRemote = Uint8Array.from([2, 2, 2, 2, 2, 2, 2, 2]);
+const resetKey = deriveResetKey(new Uint8Array(32).fill(3));
+
+/** Every NEW_CONNECTION_ID of `local` through the real codec into `remote`. */
+function deliver(local: LocalConnectionIds, remote: RemoteConnectionIds): NewConnectionIdFrame[] {
+  const frames: NewConnectionIdFrame[] = [];
+  for (let f = local.takeFrame(); f !== null; f = local.takeFrame()) {
+    const buf = new Uint8Array(64);
+    const n = encodeFrame(f, buf, 0);
+    const decoded = decodeFrames(buf.subarray(0, n))[0] as NewConnectionIdFrame;
+    expect(decoded.type).toBe(FrameType.NewConnectionId);
+    remote.onNewConnectionId(decoded);
+    frames.push(decoded);
+  }
+  return frames;
+}
+
+function code(f: () => void): number | undefined {
+  try {
+    f();
+  } catch (e) {
+    return (e as TransportError).transportCode;
+  }
+  return undefined;
+}
+
+describe('connection IDs for unlinkable paths (RFC 9000 §5.1, §9.5)', () => {
+  it('issues spares, moves the peer off the handshake ID, and rotates to an unused ID per new path', () => {
+    const local = new LocalConnectionIds(hsLocal, resetKey, systemRandom);
+    const remote = new RemoteConnectionIds(hsLocal);
+    local.issue();
+    const routes = [];
+    for (let r = local.pollRouteChange(); r !== null; r = local.pollRouteChange()) routes.push(r);
+    expect(routes.filter((r) => r.kind === 'add').length).toBe(ACTIVE_CONNECTION_ID_LIMIT);
+    const frames = deliver(local, remote);
+    expect(frames.every((f) => f.retirePriorTo === 1)).toBe(true);
+    // the peer switched to sequence 1 and owes RETIRE_CONNECTION_ID 0
+    expect(remote.activeSequence).toBe(1);
+    expect(remote.active).toEqual(frames[0]?.connectionId);
+    expect(remote.takeRetireFrame()).toBe(0);
+    local.onRetire(0, remote.active);
+    expect(local.pollRouteChange()).toEqual({ kind: 'remove', connectionId: hsLocal });
+    expect(local.active).not.toContainEqual(hsLocal);
+
+    // a new path: a different ID, the old one retired, a replacement issued
+    const before = remote.active;
+    expect(remote.rotate()).toBe(true);
+    expect(remote.active).not.toEqual(before);
+    const retired = remote.takeRetireFrame();
+    expect(retired).toBe(1);
+    local.onRetire(retired, remote.active);
+    expect(local.pollRouteChange()).toEqual({ kind: 'remove', connectionId: before });
+    expect(local.pollRouteChange()?.kind).toBe('add');
+    deliver(local, remote);
+    expect(remote.spares).toBe(ACTIVE_CONNECTION_ID_LIMIT - 1);
+  });
+
+  it('the peer learns each ID’s reset token; retired ones are forgotten', () => {
+    const local = new LocalConnectionIds(hsLocal, resetKey, systemRandom);
+    const remote = new RemoteConnectionIds(hsLocal);
+    local.issue();
+    deliver(local, remote);
+    const table = new ResetTokenTable<string>();
+    for (let t = remote.pollTokenChange(); t !== null; t = remote.pollTokenChange()) {
+      if (t.kind === 'add') table.add(t.token, 'c');
+      else table.remove(t.token, 'c');
+    }
+    expect(table.count).toBe(ACTIVE_CONNECTION_ID_LIMIT);
+    remote.rotate();
+    const change = remote.pollTokenChange();
+    expect(change?.kind).toBe('remove');
+  });
+
+  it('without a spare, rotate keeps the ID in use', () => {
+    const remote = new RemoteConnectionIds(hsRemote);
+    expect(remote.rotate()).toBe(false);
+    expect(remote.active).toEqual(hsRemote);
+  });
+
+  it('lost frames are sent again', () => {
+    const local = new LocalConnectionIds(hsLocal, resetKey, systemRandom);
+    local.issue();
+    const f = local.takeFrame();
+    while (local.takeFrame() !== null);
+    expect(local.hasPending).toBe(false);
+    local.onFrameLost(f?.sequence ?? -1);
+    expect(local.takeFrame()?.sequence).toBe(f?.sequence);
+    const remote = new RemoteConnectionIds(hsRemote);
+    remote.onRetireLost(5);
+    expect(remote.takeRetireFrame()).toBe(5);
+  });
+
+  it('protocol violations (RFC 9000 §19.15, §19.16) close with the right code', () => {
+    const local = new LocalConnectionIds(hsLocal, resetKey, systemRandom);
+    local.issue();
+    expect(code(() => local.onRetire(99, hsRemote))).toBe(TransportErrorCode.PROTOCOL_VIOLATION);
+    expect(code(() => local.onRetire(0, hsLocal))).toBe(TransportErrorCode.PROTOCOL_VIOLATION);
+    const f = local.takeFrame() as NewConnectionIdFrame;
+    expect(code(() => local.onRetire(f.sequence, f.connectionId))).toBe(TransportErrorCode.PROTOCOL_VIOLATION);
+
+    const remote = new RemoteConnectionIds(hsRemote);
+    const token = new Uint8Array(16).fill(1);
+    const cid = (b: number) => new Uint8Array(8).fill(b);
+    const frame = (sequence: number, c: Uint8Array, retirePriorTo = 0): NewConnectionIdFrame => ({
+      type: FrameType.NewConnectionId,
+      sequence,
+      retirePriorTo,
+      connectionId: c,
+      resetToken: token,
+    });
+    remote.onNewConnectionId(frame(1, cid(10)));
+    remote.onNewConnectionId(frame(1, cid(10))); // a repeat is fine
+    expect(code(() => remote.onNewConnectionId(frame(1, cid(11))))).toBe(TransportErrorCode.PROTOCOL_VIOLATION);
+    expect(code(() => remote.onNewConnectionId(frame(2, cid(10))))).toBe(TransportErrorCode.PROTOCOL_VIOLATION);
+    remote.onNewConnectionId(frame(2, cid(12)));
+    remote.onNewConnectionId(frame(3, cid(13)));
+    expect(code(() => remote.onNewConnectionId(frame(4, cid(14))))).toBe(TransportErrorCode.CONNECTION_ID_LIMIT_ERROR);
+  });
+
+  it('an ID below an earlier Retire Prior To is retired at once', () => {
+    const remote = new RemoteConnectionIds(hsRemote);
+    const token = new Uint8Array(16);
+    remote.onNewConnectionId({
+      type: FrameType.NewConnectionId,
+      sequence: 5,
+      retirePriorTo: 5,
+      connectionId: new Uint8Array(8).fill(5),
+      resetToken: token,
+    });
+    expect(remote.activeSequence).toBe(5);
+    expect(remote.takeRetireFrame()).toBe(0);
+    remote.onNewConnectionId({
+      type: FrameType.NewConnectionId,
+      sequence: 3,
+      retirePriorTo: 0,
+      connectionId: new Uint8Array(8).fill(3),
+      resetToken: token,
+    });
+    expect(remote.takeRetireFrame()).toBe(3);
+    expect(remote.spares).toBe(0);
+  });
+});
