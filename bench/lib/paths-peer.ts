@@ -126,6 +126,8 @@ async function main(): Promise<void> {
         }
       }
       await new Promise<void>((resolve) => stream.end(() => resolve()));
+      // Stats first: a transfer shorter than the stats interval would otherwise report none with 'done'.
+      emit({ event: 'stats', stats: connection.stats() });
       emit({ event: 'done', role: 'writer', bytes: written, sha256: hash.digest('hex') });
       await connection.close();
     } else {
