@@ -49,7 +49,7 @@ const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const SITES: readonly {
   readonly profile: string;
   readonly spec: SiteSpec;
-  readonly mapping: 'independent' | 'dependent' | 'no-udp';
+  readonly mapping: 'independent' | 'dependent' | 'mapped' | 'no-udp';
 }[] = [
   { profile: 'open', spec: { name: 'op', profile: 'open', hosts: 2 }, mapping: 'independent' },
   { profile: 'firewall', spec: { name: 'fw', profile: 'firewall', hosts: 2 }, mapping: 'independent' },
@@ -58,7 +58,7 @@ const SITES: readonly {
   { profile: 'cgnat', spec: { name: 'cg', profile: 'cgnat', hosts: 2 }, mapping: 'independent' },
   { profile: 'cgnat/hard', spec: { name: 'ch', profile: 'cgnat', variant: 'hard', hosts: 2 }, mapping: 'dependent' },
   { profile: 'udp-blocked', spec: { name: 'ub', profile: 'udp-blocked', hosts: 2 }, mapping: 'no-udp' },
-  { profile: 'portmap', spec: { name: 'pm', profile: 'portmap', variant: 'hard', hosts: 2 }, mapping: 'dependent' },
+  { profile: 'portmap', spec: { name: 'pm', profile: 'portmap', variant: 'hard', hosts: 2 }, mapping: 'mapped' },
 ];
 type Site = (typeof SITES)[number];
 
@@ -66,12 +66,15 @@ type Site = (typeof SITES)[number];
  * Whether a direct path can exist (the issue's target): two hosts of one site always (same LAN: host
  * candidates); never with a site that blocks UDP; otherwise when at least one side's NAT maps
  * endpoint-independently (simultaneous open, or the birthday search against the other side's
- * endpoint-dependent mapping). Two endpoint-dependent NATs stay relayed (portmap too, until the agent
- * uses port-mapped candidates).
+ * endpoint-dependent mapping). Two endpoint-dependent NATs stay relayed unless one gateway grants a port mapping
+ * (`portmap` site; listen/connect run with --portmap).
  */
 export function canBeDirect(from: Site, to: Site): boolean {
   if (from === to) return true;
   if (from.mapping === 'no-udp' || to.mapping === 'no-udp') return false;
+  // A gateway port mapping (PCP, NAT-PMP, UPnP IGD) is reachable from any address: a mapped side can
+  // be reached directly by any peer that can send UDP.
+  if (from.mapping === 'mapped' || to.mapping === 'mapped') return true;
   return from.mapping === 'independent' || to.mapping === 'independent';
 }
 
@@ -194,7 +197,7 @@ async function runPair(
   const fromHost = `${from.spec.name}-host1`;
   const toHost = from === to ? `${to.spec.name}-host2` : `${to.spec.name}-host1`;
   const server = lab.serverAddress!;
-  const serverArgs = form === 'key' ? ['--server', server] : [];
+  const serverArgs = form === 'key' ? ['--server', server, '--portmap'] : [];
   const failed = (note: string): Row & { note: string } => ({
     bench: 'matrix',
     from: from.profile,

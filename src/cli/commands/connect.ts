@@ -37,6 +37,8 @@ options:
   --server ADDR   rendezvous server address (punchline://…); default: $${SERVER_ENV}
   --key FILE      identity file (default: ~/.punchline/identity, else a key for this run only)
   --timeout SEC   give up connecting after SEC seconds (default 30)
+  --portmap       with --server: ask the gateway for a port mapping (NAT-PMP, PCP, UPnP IGD)
+                  and offer it as a candidate, so peers behind hard NATs can reach us directly
   --json          events as JSON lines on stderr (connected, path, closed, error)
   -h, --help      this help
 `;
@@ -48,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       server: { type: 'string' },
       key: { type: 'string' },
       timeout: { type: 'string' },
+      portmap: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -96,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
           throw error;
         });
     } else {
-      endpoint = await Endpoint.bind({ keyPair, server } as BindOptions);
+      endpoint = await Endpoint.bind({ keyPair, server, portMapping: values.portmap } as BindOptions);
       // The Endpoint contract: connect(publicKey, { timeoutMs }) through the rendezvous server.
       const byKey = endpoint as unknown as {
         connect(publicKey: Uint8Array, options: { timeoutMs: number }): Promise<Connection>;

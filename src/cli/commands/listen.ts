@@ -35,6 +35,8 @@ options:
   --port P        UDP port to listen on (default: any); without a server, peers dial KEY@IP:P
   --host IP       local address to bind (default 0.0.0.0)
   --key FILE      identity file (default: ~/.punchline/identity, else a key for this run only)
+  --portmap       with --server: ask the gateway for a port mapping (NAT-PMP, PCP, UPnP IGD)
+                  and offer it as a candidate, so peers behind hard NATs can reach us directly
   --json          events as JSON lines on stderr (listening, connected, path, closed, error)
   -h, --help      this help
 `;
@@ -47,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       key: { type: 'string' },
+      portmap: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -75,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
       keyPair,
       host: values.host ?? '0.0.0.0',
       port: port ?? 0,
-      ...(server ? { server } : {}),
+      ...(server ? { server, portMapping: values.portmap } : {}),
     };
     endpoint = await Endpoint.bind(options as BindOptions);
     const bound = endpoint.address();
