@@ -62,6 +62,9 @@ import type {
 } from './udp/udp-socket.js';
 
 /** What the adapter hands to a core factory. */
+
+/** Longest wait in bind() for the gateway's first port-mapping answer (ms). */
+const PORT_MAPPING_BIND_WAIT_MS = 2500;
 export interface CoreContext {
   readonly keyPair: KeyPair;
   readonly random: RandomSource;
@@ -365,7 +368,22 @@ export class Endpoint extends EventEmitter implements AsyncIterable<Connection> 
           ...(options.traversal ? { limits: options.traversal } : {}),
         });
         await endpoint.traversal.start();
-        if (options.portMapping) endpoint.portMapper = PortMapper.forEndpoint(endpoint);
+        if (options.portMapping) {
+          const mapper = PortMapper.forEndpoint(endpoint);
+          endpoint.portMapper = mapper;
+          // Candidates are offered when a connect starts: wait (bounded) for the gateway's first answer so
+          // that a connect right after bind already carries the mapped candidate. Discovery itself is
+          // bounded (port-mapper.ts), so is this wait.
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              clearTimeout(timer);
+              mapper.off('mapping', done).off('unavailable', done);
+              resolve();
+            };
+            const timer = setTimeout(done, PORT_MAPPING_BIND_WAIT_MS);
+            mapper.on('mapping', done).on('unavailable', done);
+          });
+        }
       } catch (error) {
         endpoint.traversal?.close();
         endpoint.shutdown();
