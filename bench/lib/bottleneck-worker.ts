@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
+import { flagGetter } from './worker-args.js';
 
 type Impl = 'punchline' | 'tcp' | 'utp' | 'udx' | 'probe';
 
@@ -36,13 +37,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const get = (name: string, fallback?: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    const v = i >= 0 ? argv[i + 1] : undefined;
-    if (v !== undefined) return v;
-    if (fallback !== undefined) return fallback;
-    throw new Error(`missing --${name}`);
-  };
+  const get = flagGetter(argv);
   return {
     role: get('role') as Args['role'],
     impl: get('impl') as Impl,

@@ -15,6 +15,7 @@
  * msg {latencyMs}, closed {reason, code, at}, stats {...}. `at` values are Date.now().
  */
 import { createHash } from 'node:crypto';
+import { flagGetter } from './worker-args.js';
 
 interface Args {
   role: 'listen' | 'dial';
@@ -31,13 +32,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const get = (name: string, fallback?: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    const v = i >= 0 ? argv[i + 1] : undefined;
-    if (v !== undefined) return v;
-    if (fallback !== undefined) return fallback;
-    throw new Error(`missing --${name}`);
-  };
+  const get = flagGetter(argv);
   return {
     role: get('role') as Args['role'],
     host: get('host', '0.0.0.0'),

@@ -20,6 +20,7 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
+import { flagGetter } from './worker-args.js';
 
 type Impl = 'raw-dgram' | 'raw-native' | 'udx-native' | 'tcp' | 'punchline' | 'punchline-dgram';
 
@@ -36,13 +37,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const get = (name: string, fallback?: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    const v = i >= 0 ? argv[i + 1] : undefined;
-    if (v !== undefined) return v;
-    if (fallback !== undefined) return fallback;
-    throw new Error(`missing --${name}`);
-  };
+  const get = flagGetter(argv);
   return {
     role: get('role') as Args['role'],
     impl: get('impl') as Impl,
