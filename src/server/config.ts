@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { ServerError, ServerErrorCode } from './errors.js';
 import type { LogLevel } from './log.js';
-import type { RendezvousLimits } from './rendezvous-core.js';
+import type { RendezvousLimits } from './rendezvous-api.js';
 import type { RelayLimits } from './relay-core.js';
 import { DEFAULT_METRICS_PORT, DEFAULT_TLS_PORT, DEFAULT_UDP_PORT } from './server-options.js';
-import { DEFAULT_RENDEZVOUS_LIMITS } from './rendezvous-core.js';
+import { DEFAULT_RENDEZVOUS_LIMITS } from './rendezvous-api.js';
 import { DEFAULT_RELAY_LIMITS } from './relay-core.js';
 
 export interface ServerConfig {

@@ -7,7 +7,7 @@ import { formatServerAddress, type ServerAddress } from '../traversal/rendezvous
 import { isIPv6 } from 'node:net';
 import type { Logger } from './log.js';
 import type { RelayLimits } from './relay-core.js';
-import type { RendezvousLimits } from './rendezvous-core.js';
+import type { RendezvousLimits } from './rendezvous-api.js';
 
 /** The URL path of the rendezvous WebTransport endpoint. */
 export const RENDEZVOUS_PATH = '/punchline';
