@@ -117,6 +117,11 @@ export class LossDetection {
     private readonly maxDatagramSize = 1200,
   ) {}
 
+  /** A new path (RFC 9000 §9.4): congestion control starts over with `cc`. */
+  resetCongestion(cc: CongestionController): void {
+    this.cc = cc;
+  }
+
   /** Registers a packet just sent (the record came from sent.acquire()). */
   onPacketSent(p: SentPacket): void {
     this.sent.add(p);
