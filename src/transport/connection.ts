@@ -152,7 +152,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.rxBuf = new Uint8Array(this.maxSize);
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
-    this.recovery = new LossDetection(this.rtt, congestionControllerFor(init.config, this.maxSize), this, this.maxSize);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
     this.idleTimeoutMs = init.config.idleTimeoutMs;
     this.idle = new IdleClock(init.now, init.config.keepAliveIntervalMs <= 0);
@@ -163,7 +162,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       init.config.pathMtuDiscovery && this.maxSize > BASE_PLPMTU
         ? new PathMtuDiscovery({ maxSize: this.maxSize })
         : null;
-    this.recovery.sizeObserver = this.pmtud;
+    const cc = congestionControllerFor(init.config, this.maxSize);
+    this.recovery = new LossDetection(this.rtt, cc, this, this.maxSize, this.pmtud);
     this.migration = new PathMigration(this.paths, this.rtt, this.recovery, this.pmtud, init.config, init.random);
     const { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud } = this;
     this.senderParts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud, connectionIds: null };
@@ -241,7 +241,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private applyPeerParams(p: TransportParameters): void {
     this.peerParams = p;
     this.streams.applyPeerParameters(p);
-    this.recovery.peerMaxAckDelay = p.maxAckDelayMs;
+    this.recovery.setPeerMaxAckDelay(p.maxAckDelayMs);
     const local = this.config.idleTimeoutMs;
     const remote = p.maxIdleTimeoutMs;
     this.idleTimeoutMs = local === 0 ? remote : remote === 0 ? local : Math.min(local, remote);
