@@ -47,7 +47,6 @@ import type {
 import { UpnpIo } from './upnp-io.js';
 
 export type {
-  PortMapperLog,
   PortMapperOptions,
   PortMapperSocket,
   PortMapping,

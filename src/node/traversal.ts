@@ -76,7 +76,7 @@ function hex(bytes: Uint8Array): string {
 }
 
 /** Maps rendezvous failures to the connect-by-key contract's typed errors. */
-export function traversalErrorFrom(error: unknown, what: string): Error {
+function traversalErrorFrom(error: unknown, what: string): Error {
   if (error instanceof TraversalError) return error;
   if (error instanceof RendezvousError) {
     switch (error.code) {

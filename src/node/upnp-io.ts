@@ -12,7 +12,7 @@ import { normalizeHost } from '../traversal/stun/address.js';
 import type { PortMapperLog } from './port-mapper-types.js';
 
 /** What one HTTP exchange ended with: the gateway's response (and our address towards it), or why not. */
-export type HttpExchangeResult = Parameters<UpnpIgdClient['receiveHttp']>[1];
+type HttpExchangeResult = Parameters<UpnpIgdClient['receiveHttp']>[1];
 
 export interface UpnpIoEvents {
   /** Our address towards the gateway (the SSDP multicast interface), when known. */

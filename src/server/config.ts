@@ -60,7 +60,7 @@ export function envName(key: string): string {
   return `PUNCHLINE_SERVER_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
-export function defaultDataDir(env: NodeJS.ProcessEnv): string {
+function defaultDataDir(env: NodeJS.ProcessEnv): string {
   const home = env['PUNCHLINE_HOME'];
   return join(home !== undefined && home !== '' ? home : join(homedir(), '.punchline'), 'server');
 }

@@ -32,7 +32,7 @@ export interface Session {
   readonly unsolicitedTotal: Bucket;
 }
 
-export interface Bucket {
+interface Bucket {
   tokens: number;
   last: number;
 }
@@ -161,7 +161,7 @@ function refill(bucket: Bucket, now: number, burst: number, perSecond: number): 
 }
 
 /** Map.set that forgets the oldest entry past `max` (a Map iterates in insertion order). */
-export function remember<V>(map: Map<number, V>, key: number, value: V, max: number): void {
+function remember<V>(map: Map<number, V>, key: number, value: V, max: number): void {
   map.delete(key);
   map.set(key, value);
   if (map.size > max) map.delete(map.keys().next().value as number);

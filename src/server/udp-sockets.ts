@@ -52,7 +52,7 @@ export async function bindAlternateSockets(
   }
 }
 
-export function bindUdp(host: string, port: number): Promise<dgram.Socket> {
+function bindUdp(host: string, port: number): Promise<dgram.Socket> {
   const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
   return new Promise((resolve, reject) => {
     socket.once('error', (cause) => {

@@ -31,15 +31,15 @@ export interface AckInfo {
 /** RFC 9002 §6.1.1 kPacketThreshold. */
 export const PACKET_THRESHOLD = 3;
 /** Longest probe timeout period after backoff (ms). */
-export const MAX_PTO_PERIOD_MS = 1000;
+const MAX_PTO_PERIOD_MS = 1000;
 /** Largest packet reordering threshold adaptation may reach (RFC 9002 §6.1.1: implementations MAY adapt it). */
-export const MAX_PACKET_THRESHOLD = 64;
+const MAX_PACKET_THRESHOLD = 64;
 /** Largest multiple of RFC 9002's time threshold (9/8 · RTT) adaptation may reach: 9/4 · RTT. */
-export const MAX_TIME_THRESHOLD_FACTOR = 2;
+const MAX_TIME_THRESHOLD_FACTOR = 2;
 /** Packets declared lost remembered for spotting late acknowledgments (spurious losses). */
 const LOST_LOG_SIZE = 256;
 /** RFC 9002 §7.6.1 kPersistentCongestionThreshold. */
-export const PERSISTENT_CONGESTION_THRESHOLD = 3;
+const PERSISTENT_CONGESTION_THRESHOLD = 3;
 
 /**
  * Loss detection and probe timeout, RFC 9002 §6 (one packet number space: the handshake runs on
