@@ -232,7 +232,7 @@ export class Traversal implements LinkHost {
    */
   onDatagram(kind: string, datagram: Buffer, from: Address): boolean {
     if (this.closed) return false;
-    if (kind === 'stun') return this.stun.handleDatagram(datagram, from);
+    if (kind === 'stun') return this.stun.receive(datagram, from);
     // Probes and relayed data of live links go on whether or not the session is up right now.
     if (kind === 'punch-probe') {
       const sid = probeSessionId(datagram);

@@ -42,7 +42,7 @@ export interface PunchlineServerOptions {
    * OTHER-ADDRESS and CHANGE-REQUEST, so clients learn their NAT's mapping behaviour (RFC 5780 §4.3).
    * Port 0 picks one.
    */
-  readonly alternate?: { readonly host: string; readonly port: number };
+  readonly alternate?: Address;
   /** Validity of a generated certificate (default and maximum: just under 14 days; tests use seconds). */
   readonly certificateValidityMs?: number;
   /** A generated certificate is renewed when less than this is left (default 24 h). */

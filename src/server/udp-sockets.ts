@@ -28,7 +28,7 @@ export function advertisedHost(bound: string): string {
 export async function bindAlternateSockets(
   main: dgram.Socket,
   udp: Address,
-  alternate: { readonly host: string; readonly port: number } | undefined,
+  alternate: Address | undefined,
 ): Promise<Map<SocketIndex, dgram.Socket>> {
   const sockets = new Map<SocketIndex, dgram.Socket>([[0, main]]);
   if (!alternate) return sockets;
