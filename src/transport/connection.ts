@@ -26,9 +26,7 @@ import { congestionControllerFor, type TransportConfig } from './config.js';
 import { ConnectionStateMachine } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
 import { ConnectionHandshake } from './handshake.js';
-import { IdleClock } from './idle-clock.js';
-import { KeepAliveSchedule, ReceiveGapProbe } from './keepalive.js';
-import { KeepAliveTurns } from './keepalive-turns.js';
+import { Liveness } from './liveness.js';
 import { PathMigration } from './path-migration.js';
 import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
 import { Paths } from './paths.js';
@@ -88,12 +86,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   idsChanged = false;
   /** DPLPMTUD on the active path (RFC 8899); null when off or the maximum is the base size. */
   readonly pmtud: PathMtuDiscovery | null;
-  /** A silent receiver speaks up when the packets it was receiving stop (a NAT rebinding). */
-  private readonly receiveGap = new ReceiveGapProbe();
-  /** The keepalive interval, learned from the NAT's mapping lifetime. */
-  readonly keepAlive: KeepAliveSchedule;
-  /** Whose turn the next keepalive is, and what its answer says about the NAT. */
-  private readonly keepAliveTurns: KeepAliveTurns;
+  /** Idle timeout, keepalives and the receive-gap probe (liveness.ts). */
+  private readonly liveness: Liveness;
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
   private readonly initialDcid: Uint8Array;
@@ -126,8 +120,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly streams: Streams;
 
   // --- liveness
-  private idleTimeoutMs = 0;
-  private readonly idle: IdleClock;
   /** Latest `now` seen by any entry point (for API calls that take no time argument). */
   private now = 0;
   private readonly timers = new TimerTable();
@@ -153,10 +145,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
-    this.idleTimeoutMs = init.config.idleTimeoutMs;
-    this.idle = new IdleClock(init.now, init.config.keepAliveIntervalMs <= 0);
-    this.keepAlive = new KeepAliveSchedule({ initialMs: init.config.keepAliveIntervalMs });
-    this.keepAliveTurns = new KeepAliveTurns(init.random, this.keepAlive);
+    this.liveness = new Liveness(init.config, init.now, init.random);
     this.now = init.now;
     this.pmtud =
       init.config.pathMtuDiscovery && this.maxSize > BASE_PLPMTU
@@ -165,7 +154,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const cc = congestionControllerFor(init.config, this.maxSize);
     this.recovery = new LossDetection(this.rtt, cc, this, this.maxSize, this.pmtud);
     this.migration = new PathMigration(this.paths, this.rtt, this.recovery, this.pmtud, init.config, init.random);
-    const { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud } = this;
+    const { recovery, rtt, ackTracker, paths, streams, timers, pmtud } = this;
+    const idle = this.liveness.idle;
     this.senderParts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud, connectionIds: null };
     this.sender = new PacketSender(init.config, this.maxSize, this.senderParts, init.now);
     this.resetKey = init.resetKey ?? null;
@@ -173,7 +163,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.machine = new ConnectionStateMachine(
       {
         pto: () => this.rtt.pto(this.recovery.peerMaxAckDelay),
-        idleTimeout: () => this.idleTimeoutMs,
+        idleTimeout: () => this.liveness.idleTimeoutMs,
         hasKeys: () => this.protection !== null,
         sendsSettled: () => !this.sender.hasQueuedDatagrams && this.streams.allSendsSettled,
         discardInFlight: () => this.recovery.discardAll(),
@@ -242,10 +232,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.peerParams = p;
     this.streams.applyPeerParameters(p);
     this.recovery.setPeerMaxAckDelay(p.maxAckDelayMs);
-    const local = this.config.idleTimeoutMs;
-    const remote = p.maxIdleTimeoutMs;
-    this.idleTimeoutMs = local === 0 ? remote : remote === 0 ? local : Math.min(local, remote);
-    this.keepAlive.limitToIdleTimeout(this.idleTimeoutMs);
+    this.liveness.negotiateIdleTimeout(p.maxIdleTimeoutMs);
   }
 
   private onHandshakeComplete(now: number): void {
@@ -253,7 +240,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.protection = new PacketProtection(keys);
     this.remoteKey = remoteStaticKey;
     this.machine.established();
-    this.idle.restart(now);
+    this.liveness.onEstablished(now);
     this.sender.onHandshakeComplete(now);
     if (this.resetKey !== null) {
       // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
@@ -261,7 +248,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       this.senderParts.connectionIds = this.connectionIds;
       this.idsChanged = true;
     }
-    this.keepAliveTurns.start();
     this.events.push({ type: 'connected', connection: this });
   }
 
@@ -353,8 +339,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.bytesReceived += length;
     this.packetsReceived++;
-    this.keepAliveTurns.onPacketReceived(now, this.idle.lastActivity);
-    this.idle.onPacketReceived(now);
+    this.liveness.onPacketReceived(now);
     if (kind === 'closing' || kind === 'draining') {
       this.onPacketWhileClosing(rx, headerLength, plain);
       return;
@@ -390,9 +375,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
     // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
-    if (carriesData) this.receiveGap.onAckElicitingReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
-    if (this.keepAliveTurns.pending)
-      this.keepAliveTurns.onAnswer(now, this.paths.active.is(from), this.rtt.pto(this.recovery.peerMaxAckDelay));
+    if (carriesData) this.liveness.onDataReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
+    if (this.liveness.keepAlivePending)
+      this.liveness.onKeepAliveAnswered(now, this.paths.active.is(from), this.rtt.pto(this.recovery.peerMaxAckDelay));
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
   }
@@ -403,7 +388,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   private sendKeepAlive(now: number): void {
     this.sender.requestPing();
-    this.keepAliveTurns.onSent(now, Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity));
+    this.liveness.onKeepAliveSent(now, this.sender.lastAckElicitingSent);
   }
 
   localAddressChanged(now: number): void {
@@ -703,11 +688,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if ((mask & (1 << Timer.HandshakeTimeout)) !== 0)
       at[Timer.HandshakeTimeout] = kind === 'handshaking' ? this.handshakeDeadline : Infinity;
     if ((mask & (1 << Timer.Idle)) !== 0) {
-      const idle = this.idleTimeoutMs;
+      // The idle timeout, at least three PTOs after the last activity (RFC 9000 §10.1).
+      const idle = this.liveness.idleTimeoutMs;
       at[Timer.Idle] =
         kind === 'handshaking' || idle <= 0
           ? Infinity
-          : this.idle.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
+          : this.liveness.idle.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
     }
     if ((mask & (1 << Timer.HandshakeRetransmit)) !== 0) at[Timer.HandshakeRetransmit] = this.handshake.retransmitAt;
     // The loss timer is off while probes wait to be sent.
@@ -718,17 +704,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       at[Timer.AckDelay] = a.pending && !a.immediate ? a.deadline : Infinity;
     }
     if ((mask & (1 << Timer.KeepAlive)) !== 0) {
-      if (kind !== 'established' || this.config.keepAliveIntervalMs <= 0 || this.sender.pingPending) {
-        at[Timer.KeepAlive] = Infinity;
-      } else {
-        at[Timer.KeepAlive] = this.keepAliveTurns.deadline(
-          Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity),
-        );
-      }
+      if (kind !== 'established' || this.sender.pingPending) at[Timer.KeepAlive] = Infinity;
+      else this.liveness.armKeepAlive(at, this.sender);
     }
     if ((mask & (1 << Timer.PathValidation)) !== 0) at[Timer.PathValidation] = this.paths.deadline;
     if ((mask & (1 << Timer.ReceiveGap)) !== 0)
-      at[Timer.ReceiveGap] = kind === 'established' ? this.receiveGap.deadline : Infinity;
+      at[Timer.ReceiveGap] = kind === 'established' ? this.liveness.receiveGapDeadline : Infinity;
     if ((mask & (1 << Timer.Pmtud)) !== 0)
       at[Timer.Pmtud] = kind === 'established' && this.pmtud !== null ? this.pmtud.deadline : Infinity;
   }
@@ -764,7 +745,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.pmtud?.onTimeout(now);
         return true;
       case Timer.ReceiveGap:
-        if (this.receiveGap.onTimeout(now)) this.sender.requestPing();
+        if (this.liveness.onReceiveGapTimeout(now)) this.sender.requestPing();
         return true;
       case Timer.Pacing:
         this.timers.stop(Timer.Pacing);
@@ -851,7 +832,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       streamBytesReceived: this.streams.bytesReceived,
       datagramsDropped: this.sender.datagramsDropped,
       pathMtu: this.pmtud === null ? this.maxSize : this.pmtud.mtu,
-      keepAliveIntervalMs: this.config.keepAliveIntervalMs > 0 ? this.keepAlive.intervalMs : 0,
+      keepAliveIntervalMs: this.liveness.keepAliveIntervalMs,
       migrations: this.paths.migrations,
     };
   }
