@@ -375,7 +375,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
     // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
-    if (carriesData) this.liveness.onDataReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
+    if (carriesData) this.liveness.onDataReceived(now, this.rtt, this.recovery.peerMaxAckDelay);
     if (this.liveness.keepAlivePending)
       this.liveness.onKeepAliveAnswered(now, this.paths.active.is(from), this.rtt.pto(this.recovery.peerMaxAckDelay));
     this.streams.flushOpenedEvents();

@@ -10,6 +10,7 @@ import type { TransportConfig } from './config.js';
 import { IdleClock } from './idle-clock.js';
 import { KeepAliveSchedule, ReceiveGapProbe } from './keepalive.js';
 import { KeepAliveTurns } from './keepalive-turns.js';
+import type { RttEstimator } from './recovery/rtt-estimator.js';
 import { Timer } from './timers.js';
 
 export class Liveness {
@@ -66,8 +67,8 @@ export class Liveness {
   }
 
   /** A packet that carried data (STREAM, DATAGRAM) arrived: arms the receive-gap probe. */
-  onDataReceived(now: number, pto: number): void {
-    this.receiveGap.onAckElicitingReceived(now, pto);
+  onDataReceived(now: number, rtt: RttEstimator, peerMaxAckDelay: number): void {
+    this.receiveGap.onDataReceived(now, rtt, peerMaxAckDelay);
   }
 
   /** A keepalive of ours waits for the first packet after it (see onKeepAliveAnswered). */
