@@ -59,13 +59,15 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Over 600 lines on purpose: this is the one place where the parts meet (what each frame, packet and
- * timer means for the others); every part with rules of its own is its own file, named below.
+ * timer means for the others); every part with rules of its own is its own file, named below, and
+ * what is left is the wiring between them, the frame table and the timer table.
  *
  * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
- * (streams/streams.ts), recovery, congestion control, pacing, paths (paths.ts), timers (timers.ts)
- * and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness is injected,
- * datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come out of
- * pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
+ * (streams/streams.ts), recovery (recovery/), congestion control, pacing and packet building
+ * (sender.ts), paths (paths.ts) and migration (path-migration.ts), liveness (liveness.ts), timers
+ * (timers.ts) and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness
+ * is injected, datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come
+ * out of pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
  */
 export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly id: number;
