@@ -25,7 +25,7 @@ import type {
 import { congestionControllerFor, type TransportConfig } from './config.js';
 import { ConnectionStateMachine } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
-import { ConnectionHandshake } from './handshake.js';
+import { ConnectionHandshake, type HandshakeHost } from './handshake.js';
 import { Liveness } from './liveness.js';
 import { PathMigration } from './path-migration.js';
 import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
@@ -55,7 +55,6 @@ export interface ConnectionInit {
 
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
 const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
-const EMPTY = new Uint8Array(0);
 
 /**
  * Over 600 lines on purpose: this is the one place where the parts meet (what each frame, packet and
@@ -97,6 +96,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   // --- handshake and keys
   private handshake!: ConnectionHandshake;
+  /** What the handshake's packets mean here (HandshakeHost, handshake.ts). */
+  private readonly handshakeHost: HandshakeHost;
   private readonly handshakeDeadline: number = 0;
   private protection: PacketProtection | null = null;
   private remoteKey: Uint8Array | null = null;
@@ -162,6 +163,18 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.sender = new PacketSender(init.config, this.maxSize, this.senderParts, init.now);
     this.resetKey = init.resetKey ?? null;
     this.handshakeDeadline = init.now + init.config.handshakeTimeoutMs;
+    this.handshakeHost = {
+      isClient,
+      localCid: this.localCid,
+      remoteCid: () => this.remoteCid,
+      onServerParameters: (message, serverCid) => {
+        this.applyPeerParams(peerTransportParameters(message));
+        this.remoteCid = serverCid;
+      },
+      failHandshake: (e) => this.failHandshake(e),
+      confirmHandshake: () => this.confirmHandshake(),
+      onHandshakeComplete: (now) => this.onHandshakeComplete(now),
+    };
     this.machine = new ConnectionStateMachine(
       {
         pto: () => this.rtt.pto(this.recovery.peerMaxAckDelay),
@@ -253,51 +266,14 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.events.push({ type: 'connected', connection: this });
   }
 
-  /** A long-header packet routed to this connection. */
+  /** A long-header packet routed to this connection (handshake.ts decides what it is). */
   receiveLong(header: LongHeader, from: Address, now: number): void {
     this.now = now;
     const kind = this.machine.kind;
     if (kind === 'closed' || kind === 'draining' || kind === 'closing') return;
     this.bytesReceived += header.packetLength;
     this.packetsReceived++;
-    const active = this.paths.active;
-    const hs = this.handshake;
-    if (header.packetType === LongPacketType.Initial) {
-      // Server: a repeated Initial means our msg 2 was lost (or is late): answer it again.
-      if (!this.isClient && !hs.confirmed && hs.hasFlight && active.is(from)) {
-        active.onReceived(header.packetLength);
-        hs.repeatFlight();
-      }
-      return;
-    }
-    if (header.packetType === LongPacketType.Retry) {
-      if (this.isClient) hs.acceptRetry(header.token, now);
-      return;
-    }
-    if (header.packetType !== LongPacketType.Handshake) return;
-    const message = hs.readPeerMessage(header.payload);
-    if (message === null) return;
-    if (message === 'repeat') {
-      if (this.isClient) hs.repeatFlight(); // the XX client repeats msg 3
-      return;
-    }
-    active.onReceived(header.packetLength);
-    try {
-      if (this.isClient) {
-        this.applyPeerParams(peerTransportParameters(message));
-        this.remoteCid = Uint8Array.from(header.sourceConnectionId);
-      }
-    } catch (e) {
-      this.failHandshake(e);
-      return;
-    }
-    if (hs.isMyTurn) hs.writeFlight(LongPacketType.Handshake, EMPTY, this.remoteCid, this.localCid, now);
-    else hs.dropFlight();
-    if (hs.isComplete) {
-      // IK client, XX server: the peer already holds the keys, so the handshake is confirmed.
-      if (!this.isClient || hs.pattern.responderStaticPremessage) this.confirmHandshake();
-      this.onHandshakeComplete(now);
-    }
+    this.handshake.receive(header, from, this.paths.active, now, this.handshakeHost);
   }
 
   private failHandshake(e: unknown): void {

@@ -15,8 +15,9 @@ import { HandshakeState } from '../crypto/noise/handshake-state.js';
 import type { PatternDefinition } from '../crypto/noise/patterns.js';
 import { makePrologue } from '../crypto/prologue.js';
 import { padDatagram, writeLongHeader } from '../wire/headers.js';
-import { LongPacketType, MIN_INITIAL_DATAGRAM_SIZE } from '../wire/types.js';
-import type { RandomSource } from './api.js';
+import { LongPacketType, MIN_INITIAL_DATAGRAM_SIZE, type LongHeader } from '../wire/types.js';
+import type { Address, RandomSource } from './api.js';
+import type { Path } from './path.js';
 import { protocolError, TransportErrorCode } from './errors.js';
 import type { RttEstimator } from './recovery/rtt-estimator.js';
 
@@ -25,6 +26,7 @@ const MAX_HANDSHAKE_INTERVAL_MS = 2000;
 /** Cap on how many times the handshake retransmission timer backs off. */
 const MAX_HANDSHAKE_BACKOFF = 6;
 const NO_TOKEN = new Uint8Array(0);
+const NO_PAYLOAD = new Uint8Array(0);
 
 /** What a Handshake packet from the peer brought. */
 export type PeerMessage =
@@ -34,6 +36,26 @@ export type PeerMessage =
   | 'repeat'
   /** Unreadable, forged or of another pattern: dropped, nothing changed. */
   | null;
+
+/**
+ * What the handshake's packets mean for the connection, which implements these: the handshake
+ * decides what a packet is (a repeat, a Retry, the peer's next message), the connection what
+ * follows from it.
+ */
+export interface HandshakeHost {
+  readonly isClient: boolean;
+  /** The connection IDs a flight's header carries (the peer's changes with the server's msg 2). */
+  readonly localCid: Uint8Array;
+  remoteCid(): Uint8Array;
+  /** Client: the server's msg 2 arrived, with its transport parameters; throws when they are unacceptable. */
+  onServerParameters(message: Uint8Array, serverCid: Uint8Array): void;
+  /** onServerParameters threw: the handshake failed. */
+  failHandshake(error: unknown): void;
+  /** The peer holds the traffic keys (its active path is validated with it). */
+  confirmHandshake(): void;
+  /** The last Noise message was read or written: keys are ready. */
+  onHandshakeComplete(now: number): void;
+}
 
 export interface HandshakeTiming {
   readonly rtt: RttEstimator;
@@ -190,6 +212,46 @@ export class ConnectionHandshake {
 
   flightSent(): void {
     this.flightPending = false;
+  }
+
+  /**
+   * A long-header packet routed to the connection while it is not closing, from `from`; `path` is
+   * the active path (what the peer sent on it adds to its anti-amplification budget, RFC 9000 §8).
+   */
+  receive(header: LongHeader, from: Address, path: Path, now: number, host: HandshakeHost): void {
+    if (header.packetType === LongPacketType.Initial) {
+      // Server: a repeated Initial means our msg 2 was lost (or is late): answer it again.
+      if (!host.isClient && !this.confirmed && this.hasFlight && path.is(from)) {
+        path.onReceived(header.packetLength);
+        this.repeatFlight();
+      }
+      return;
+    }
+    if (header.packetType === LongPacketType.Retry) {
+      if (host.isClient) this.acceptRetry(header.token, now);
+      return;
+    }
+    if (header.packetType !== LongPacketType.Handshake) return;
+    const message = this.readPeerMessage(header.payload);
+    if (message === null) return;
+    if (message === 'repeat') {
+      if (host.isClient) this.repeatFlight(); // the XX client repeats msg 3
+      return;
+    }
+    path.onReceived(header.packetLength);
+    try {
+      if (host.isClient) host.onServerParameters(message, Uint8Array.from(header.sourceConnectionId));
+    } catch (e) {
+      host.failHandshake(e);
+      return;
+    }
+    if (this.isMyTurn) this.writeFlight(LongPacketType.Handshake, NO_PAYLOAD, host.remoteCid(), host.localCid, now);
+    else this.dropFlight();
+    if (this.isComplete) {
+      // IK client, XX server: the peer already holds the keys, so the handshake is confirmed.
+      if (!host.isClient || this.pattern.responderStaticPremessage) host.confirmHandshake();
+      host.onHandshakeComplete(now);
+    }
   }
 
   /** Reads the peer's next message from a Handshake packet's payload. */
