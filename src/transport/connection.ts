@@ -84,7 +84,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   /** Connection IDs after the handshake (RFC 9000 §5.1); null before, or without a reset key. */
   connectionIds: ConnectionIds | null = null;
   /** Routes or reset tokens changed: the endpoint applies them (pollRouteChange / pollTokenChange). */
-  idsChanged = false;
+  private idsChangedFlag = false;
   /** DPLPMTUD on the active path (RFC 8899); null when off or the maximum is the base size. */
   readonly pmtud: PathMtuDiscovery | null;
   /** Idle timeout, keepalives and the receive-gap probe (liveness.ts). */
@@ -260,8 +260,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (this.resetKey !== null) {
       // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
       this.connectionIds = new ConnectionIds(this.localCid, this.remoteCid, this.resetKey, this.random);
-      this.senderParts.connectionIds = this.connectionIds;
-      this.idsChanged = true;
+      this.sender.useConnectionIds(this.connectionIds);
+      this.idsChangedFlag = true;
     }
     this.events.push({ type: 'connected', connection: this });
   }
@@ -383,7 +383,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const ids = this.connectionIds;
     if (ids === null) return;
     this.remoteCid = ids.remote.active;
-    this.idsChanged = true;
+    this.idsChangedFlag = true;
   }
 
   /**
@@ -444,7 +444,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case FrameType.RetireConnectionId:
         if (this.connectionIds === null) return;
         this.connectionIds.local.onRetire(f.sequence, this.rxBuf.subarray(1, 1 + CONNECTION_ID_LENGTH));
-        this.idsChanged = true;
+        this.idsChangedFlag = true;
         return;
       case FrameType.Datagram:
         if (this.config.maxDatagramFrameSize === 0 || f.data.length > this.config.maxDatagramFrameSize)
@@ -477,6 +477,14 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   // ---------------------------------------------------------------------------------------------
   // Application calls (ConnectionHandle)
+
+  /** Routes or reset tokens changed since acknowledgeIdChanges (the endpoint then polls connectionIds). */
+  get idsChanged(): boolean {
+    return this.idsChangedFlag;
+  }
+  acknowledgeIdChanges(): void {
+    this.idsChangedFlag = false;
+  }
 
   get state(): ConnectionHandle['state'] {
     return this.machine.reported;

@@ -143,7 +143,7 @@ export class TransportEndpoint implements SansIoEndpoint {
    * bring the routing table and the token table up to date.
    */
   private applyIdChanges(conn: TransportConnection): void {
-    conn.idsChanged = false;
+    conn.acknowledgeIdChanges();
     const ids = conn.connectionIds;
     if (ids === null) return;
     for (let r = ids.local.pollRouteChange(); r !== null; r = ids.local.pollRouteChange()) {
