@@ -141,7 +141,7 @@ async function main(): Promise<void> {
               run,
               stall_ms: null,
               hashes_match: null,
-              detail: { detected_ms: r.detectedMs, idle_timeout_ms: idleTimeoutMs, close_code: r.code },
+              detail: { detected_ms: r.detectedMs, idle_timeout_ms: idleTimeoutMs, close_code: r.code, error: r.error },
             });
           }
         }

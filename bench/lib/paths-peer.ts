@@ -95,7 +95,14 @@ async function main(): Promise<void> {
     emit({ event: 'path', remote: `${remote.host}:${remote.port}` }),
   );
   const closed = connection.closed.then((reason: { errorCode: number; application: boolean; reason: string }) => {
-    emit({ event: 'closed', code: reason.errorCode, application: reason.application, reason: reason.reason });
+    emit({
+      event: 'closed',
+      code: reason.errorCode,
+      application: reason.application,
+      reason: reason.reason,
+      // The typed error of a peer that vanished (PeerGoneError), null for any other close.
+      error: connection.error?.code ?? null,
+    });
     return reason;
   });
   const statsTimer = setInterval(() => emit({ event: 'stats', stats: connection.stats() }), 1000);

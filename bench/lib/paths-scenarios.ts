@@ -271,6 +271,8 @@ export interface KillResult {
   /** ms from the kill to the survivor's 'closed' (NaN: not within the wait). */
   readonly detectedMs: number;
   readonly code: number | undefined;
+  /** The survivor's typed error code (ERR_PUNCHLINE_PEER_UNREACHABLE / _RESET), or null. */
+  readonly error: string | null | undefined;
 }
 
 /** A bulk transfer towards the NATed host; one side is killed with SIGKILL; the other must notice. */
@@ -296,6 +298,7 @@ export async function runKill(
     return {
       detectedMs: closed ? closed.at - killedAt : Number.NaN,
       code: closed ? Number(closed['code']) : undefined,
+      error: closed ? ((closed['error'] as string | null) ?? null) : undefined,
     };
   } finally {
     await stopPair(pair);

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Address, CloseReason, ConnectionHandle } from '../transport/api.js';
 import { NodeEndpointError, ConnectionClosedError, checkErrorCode, invalidArgument } from './endpoint-errors.js';
 import { AsyncQueue } from './endpoint-queue.js';
+import { type PeerGoneError, peerGoneError } from '../transport/dead-peer.js';
 import type { PeerConnectionStats, RemoteInfo } from './endpoint-options.js';
 import type { ConnectionPath, PeerLink } from './peer-link.js';
 import { PunchlineStream, type StreamHost } from './stream.js';
@@ -31,7 +32,12 @@ export declare interface Connection {
   on(event: 'path-changed', listener: (remote: Address) => void): this;
   /** Connections by public key: the path changed (relay → direct, direct → relay, ...). */
   on(event: 'path', listener: (path: ConnectionPath) => void): this;
-  on(event: 'close', listener: (reason: CloseReason) => void): this;
+  /**
+   * The connection ended. `error` is a PeerGoneError (ERR_PUNCHLINE_PEER_UNREACHABLE on an idle
+   * timeout, ERR_PUNCHLINE_PEER_RESET on a stateless reset) when the peer vanished without a CLOSE,
+   * else null.
+   */
+  on(event: 'close', listener: (reason: CloseReason, error: PeerGoneError | null) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
@@ -50,6 +56,8 @@ export class Connection extends EventEmitter implements StreamHost {
   private resolveClosed!: (reason: CloseReason) => void;
   private isEstablished = false;
   private closeReason: CloseReason | null = null;
+  /** Why the connection failed when the peer vanished (idle timeout, stateless reset); else null. */
+  private peerGone: PeerGoneError | null = null;
   /** Connections by public key: the traversal link under the transport, and when the attempt began. */
   private link: PeerLink | null = null;
   private linkStartedAt = 0;
@@ -90,6 +98,14 @@ export class Connection extends EventEmitter implements StreamHost {
 
   get remotePublicKey(): Uint8Array | null {
     return this.handle.remotePublicKey;
+  }
+
+  /**
+   * A PeerGoneError once the connection ended because the peer vanished without a CLOSE (idle
+   * timeout: ERR_PUNCHLINE_PEER_UNREACHABLE; stateless reset: ERR_PUNCHLINE_PEER_RESET); else null.
+   */
+  get error(): PeerGoneError | null {
+    return this.peerGone;
   }
 
   get isClient(): boolean {
@@ -232,17 +248,19 @@ export class Connection extends EventEmitter implements StreamHost {
   onClosed(reason: CloseReason): void {
     if (this.closeReason) return;
     this.closeReason = reason;
+    // Only an established connection can lose its peer; a handshake that times out is not that.
+    this.peerGone = this.isEstablished ? peerGoneError(reason) : null;
     this.releaseLink?.();
     this.releaseLink = null;
-    for (const stream of [...this.streamMap.values()]) stream.onConnectionClosed(reason);
+    for (const stream of [...this.streamMap.values()]) stream.onConnectionClosed(reason, this.peerGone);
     this.streamMap.clear();
     this.incomingStreams.end();
     if (!this.isEstablished) this.rejectEstablished(new ConnectionClosedError(reason));
     this.resolveClosed(reason);
-    this.emit('close', reason);
+    this.emit('close', reason, this.peerGone);
   }
 
   private assertOpen(): void {
-    if (this.closeReason) throw new ConnectionClosedError(this.closeReason);
+    if (this.closeReason) throw this.peerGone ?? new ConnectionClosedError(this.closeReason);
   }
 }
