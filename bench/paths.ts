@@ -11,6 +11,9 @@
  * - nat-5s-idle-60s / nat-120s-idle-60s: the NAT forgets idle mappings after 5 s / 120 s; after 60 s
  *   idle the public side, then the NATed side writes once.
  * - kill-public / kill-nat: SIGKILL of one side mid-transfer; the other must notice within its idle timeout.
+ * - copied-packets: an attacker on the internet re-sends copies of the NATed writer's datagrams from its
+ *   own address, ahead of the originals (which queue where the copies do not); the listener must not
+ *   move, stall beyond one validation timeout, or aim more than 3× what it got at the attacker.
  *
  * Columns: stall_ms (longest gap between deliveries at the reader; for idle rows the first write's
  * delivery latency), hashes (the reader's SHA-256 equals the writer's), and the fault's own figure.
@@ -18,7 +21,16 @@
  */
 import { labAvailability } from '../src/lab/availability.js';
 import type { Lab } from '../src/lab/lab.js';
-import { forgetMappings, limitWanMtu, pathsLab, runBulk, runIdle, runKill } from './lib/paths-scenarios.js';
+import {
+  type CopyAttackCounts,
+  forgetMappings,
+  limitWanMtu,
+  pathsLab,
+  runBulk,
+  runIdle,
+  runKill,
+  startCopyAttack,
+} from './lib/paths-scenarios.js';
 
 interface Row {
   fault: string;
@@ -46,11 +58,33 @@ const ALL = [
   'rebind-nat-reader-hard',
   'rebind-nat-writer-hard',
   'mtu-1280',
+  'copied-packets',
   'kill-public',
   'kill-nat',
   'nat-5s-idle-60s',
   'nat-120s-idle-60s',
 ];
+
+/** A transfer from the NATed host under the copied-packet attack (started right after the first byte). */
+async function runCopiedPackets(lab: Lab, natHost: string, bytes: number) {
+  let stop: (() => Promise<CopyAttackCounts>) | undefined;
+  try {
+    const r = await runBulk(lab, {
+      natHost,
+      direction: 'from-nat',
+      bytes,
+      fault: async (l) => {
+        stop = await startCopyAttack(l, { natHost });
+      },
+      faultAfterMs: 0,
+    });
+    const attack = stop ? await stop() : { copiesSent: 0, copyBytes: 0, fromVictim: 0, fromVictimBytes: 0 };
+    stop = undefined;
+    return { ...r, attack };
+  } finally {
+    await stop?.().catch(() => undefined);
+  }
+}
 
 async function main(): Promise<void> {
   const availability = await labAvailability();
@@ -79,7 +113,9 @@ async function main(): Promise<void> {
     }
   };
 
-  const bulkFaults = only.filter((f) => f.startsWith('rebind') || f === 'mtu-1280' || f.startsWith('kill'));
+  const bulkFaults = only.filter(
+    (f) => f.startsWith('rebind') || f === 'mtu-1280' || f.startsWith('kill') || f === 'copied-packets',
+  );
   if (bulkFaults.length > 0) {
     await withLab('bulk', undefined, async (lab) => {
       for (const fault of bulkFaults) {
@@ -99,6 +135,23 @@ async function main(): Promise<void> {
               stall_ms: r.stallMs,
               hashes_match: r.hashesMatch,
               detail: { bytes: r.bytes, path_changes: r.pathChanges, duration_ms: r.durationMs },
+            });
+          } else if (fault === 'copied-packets') {
+            const r = await runCopiedPackets(lab, natHost, bytes);
+            print({
+              fault,
+              run,
+              stall_ms: r.stallMs,
+              hashes_match: r.hashesMatch,
+              detail: {
+                bytes: r.bytes,
+                path_changes: r.pathChanges,
+                duration_ms: r.durationMs,
+                copies: r.attack.copiesSent,
+                copy_bytes: r.attack.copyBytes,
+                to_attacker: r.attack.fromVictim,
+                to_attacker_bytes: r.attack.fromVictimBytes,
+              },
             });
           } else if (fault === 'mtu-1280') {
             await limitWanMtu(lab, natHost, 1280);

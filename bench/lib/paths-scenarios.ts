@@ -310,3 +310,100 @@ export async function limitWanMtu(lab: Lab, natHost: string, mtu: number): Promi
   const router = routerOf(natHost);
   await lab.run(router, ['ip', 'link', 'set', 'dev', 'wan', 'mtu', String(mtu)]);
 }
+
+/** The attacker's host (a server on the internet) and the port its copy forwarder listens on. */
+const ATTACKER_HOST = 'server1';
+const ATTACKER_PORT = 46_000;
+/** Sites of pathsLab in spec order: the internet namespace's bridge port of site i is `site<i>`. */
+const SITE_ORDER = ['a', 'h', 'o'];
+
+export interface CopyAttackCounts {
+  /** Copies of genuine datagrams the attacker re-sent to the victim from its own address. */
+  readonly copiesSent: number;
+  readonly copyBytes: number;
+  /** What the victim then sent to the attacker's address (must stay ≤ 3 × copyBytes). */
+  readonly fromVictim: number;
+  readonly fromVictimBytes: number;
+}
+
+/**
+ * An off-path observer that re-sends copies of genuine packets, ahead of the originals, from its own
+ * address (RFC 9000 §9.3.3, §21.1.3): every datagram from `natHost`'s site to the public listener is
+ * duplicated as it enters the internet (nftables netdev `dup`) to the attacker host, whose forwarder
+ * (copy-attacker.ts) re-sends it to the listener at once. The originals wait in a queue that the
+ * copies bypass (an htb class on the listener site's port, `originalRate`), so the copies arrive
+ * first and carry the highest packet numbers the listener has seen. Returns a function that stops
+ * the attack (rules, shaping, forwarder) and reports the attacker's counts.
+ */
+export async function startCopyAttack(
+  lab: Lab,
+  options: { natHost: string; originalRate?: string; queueBytes?: number },
+): Promise<() => Promise<CopyAttackCounts>> {
+  const site = options.natHost.split('-')[0] as string;
+  const natPort = `site${SITE_ORDER.indexOf(site)}`;
+  const publicPort = `site${SITE_ORDER.indexOf(PUBLIC_HOST.split('-')[0] as string)}`;
+  const natAddress = lab.site(site).publicAddress;
+  const victim = lab.host(PUBLIC_HOST).addresses[0] as string;
+  const attacker = lab.host(ATTACKER_HOST).addresses[0] as string;
+  const mac = async (host: string, dev: string) =>
+    (await lab.run(host, ['cat', `/sys/class/net/${dev}/address`])).stdout.trim();
+  const attackerMac = await mac(ATTACKER_HOST, 'eth0');
+  const bridgeMac = await mac('inet', 'br0');
+  const forwarder = new Peer(
+    lab.spawnNode(ATTACKER_HOST, path.join(here, 'copy-attacker.ts'), [
+      String(ATTACKER_PORT),
+      victim,
+      String(LISTEN_PORT),
+    ]),
+  );
+  const nft = async (host: string, ruleset: string) => {
+    const r = await lab.run(host, ['nft', '-f', '-'], { input: ruleset });
+    if (r.code !== 0) throw new Error(`nft on ${host}: ${r.stderr.trim()}`);
+  };
+  const tc = (args: string[]) => lab.run('inet', ['tc', ...args]);
+  try {
+    await forwarder.wait('ready', 20_000);
+    // The attacker's host takes the copies (addressed to the listener) for its forwarder.
+    await nft(
+      ATTACKER_HOST,
+      `table ip copyattack {
+        chain pre { type nat hook prerouting priority -100; ip daddr ${victim} udp dport ${LISTEN_PORT} dnat to ${attacker}:${ATTACKER_PORT}; }
+      }`,
+    );
+    // Originals from the NATed site queue in a slow class towards the listener; the rest is not shaped.
+    const rate = options.originalRate ?? '40mbit';
+    const queue = String(options.queueBytes ?? 200_000);
+    await tc(['qdisc', 'replace', 'dev', publicPort, 'root', 'handle', '1:', 'htb', 'default', '10']);
+    await tc(['class', 'add', 'dev', publicPort, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit']);
+    await tc(['class', 'add', 'dev', publicPort, 'parent', '1:', 'classid', '1:20', 'htb', 'rate', rate, 'ceil', rate]);
+    await tc(['qdisc', 'add', 'dev', publicPort, 'parent', '1:20', 'handle', '20:', 'bfifo', 'limit', queue]);
+    const filter = ['filter', 'add', 'dev', publicPort, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32'];
+    await tc([...filter, 'match', 'ip', 'src', `${natAddress}/32`, 'flowid', '1:20']);
+    // Every datagram of the NATed site to the listener is copied to the attacker as it enters.
+    await nft(
+      'inet',
+      `table netdev copyattack {
+        chain in {
+          type filter hook ingress device "${natPort}" priority 0;
+          ip saddr ${natAddress} ip daddr ${victim} udp dport ${LISTEN_PORT} ether daddr set ${attackerMac} dup to "srv1" ether daddr set ${bridgeMac};
+        }
+      }`,
+    );
+  } catch (error) {
+    await forwarder.process.kill('SIGKILL', 0);
+    throw error;
+  }
+  return async () => {
+    await lab.run('inet', ['nft', 'delete', 'table', 'netdev', 'copyattack']);
+    await tc(['qdisc', 'del', 'dev', publicPort, 'root']);
+    await lab.run(ATTACKER_HOST, ['nft', 'delete', 'table', 'ip', 'copyattack']);
+    await forwarder.process.kill('SIGTERM', 2_000);
+    const last = forwarder.all('counts').at(-1);
+    return {
+      copiesSent: Number(last?.['copiesSent'] ?? 0),
+      copyBytes: Number(last?.['copyBytes'] ?? 0),
+      fromVictim: Number(last?.['fromVictim'] ?? 0),
+      fromVictimBytes: Number(last?.['fromVictimBytes'] ?? 0),
+    };
+  };
+}
