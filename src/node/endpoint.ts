@@ -36,6 +36,8 @@ import { PortMapper } from './port-mapper.js';
 import { Traversal } from './traversal.js';
 import { AsyncQueue } from './endpoint-queue.js';
 import { openUdpSocket } from './udp/open.js';
+import { type LifetimeCallOptions, probeBindingLifetime } from './stun-lifetime.js';
+import type { LifetimeResult } from '../traversal/stun/index.js';
 
 export { Connection, type OpenStreamOptions } from './connection.js';
 export type {
@@ -88,6 +90,8 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
   private portMapper: PortMapper | null = null;
   /** Default bound of connect(publicKey): the transport's handshake timeout. */
   private handshakeTimeoutMs = 10_000;
+  /** A measured NAT binding lifetime (setBindingLifetime): seeds every connection's keepalive. */
+  private bindingLifetime: { readonly aliveMs: number; readonly expiredMs: number | null } | null = null;
 
   private constructor(core: SansIoEndpoint, family: 'udp4' | 'udp6', publicKey: Uint8Array) {
     super(core, family);
@@ -211,6 +215,34 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
     for (const c of this.wrappers.values()) c.handle.localAddressChanged?.(now);
     this.wake();
     return next.address();
+  }
+
+  /**
+   * Matches every connection's keepalive interval to a measured NAT binding lifetime (RFC 5780 §4.6):
+   * the mapping survived `aliveMs` of silence and did not survive `expiredMs` (null: unknown). The
+   * connections open now are seeded at once, later ones as they connect; each then keeps adapting
+   * (src/transport/keepalive.ts). The interval in use is `connection.stats().keepAliveIntervalMs`.
+   */
+  setBindingLifetime(lifetime: { readonly aliveMs: number; readonly expiredMs: number | null }): void {
+    const { aliveMs, expiredMs } = lifetime ?? {};
+    if (!(Number.isFinite(aliveMs) && aliveMs >= 0))
+      throw invalidArgument(`aliveMs must be a non-negative number, got ${String(aliveMs)}`);
+    if (expiredMs !== null && !(Number.isFinite(expiredMs) && expiredMs > 0))
+      throw invalidArgument(`expiredMs must be a positive number or null, got ${String(expiredMs)}`);
+    this.bindingLifetime = { aliveMs, expiredMs };
+    for (const c of this.wrappers.values()) c.handle.seedKeepAlive?.(aliveMs, expiredMs);
+    this.wake();
+  }
+
+  /**
+   * Measures the NAT's binding lifetime with the RFC 5780 §4.6 probe against a STUN server that
+   * supports OTHER-ADDRESS (on two sockets of its own, behind the same NAT; it takes minutes) and
+   * seeds every connection's keepalive with the result (setBindingLifetime).
+   */
+  async probeBindingLifetime(server: Address, options: LifetimeCallOptions = {}): Promise<LifetimeResult> {
+    const result = await probeBindingLifetime(server, options);
+    if (!this.socketClosed) this.setBindingLifetime(result);
+    return result;
   }
 
   /**
@@ -357,6 +389,7 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
           const link = this.traversal.linkFor(handle.remoteAddress.host);
           if (link) connection.attachLink(link, this.traversal, link.startedAt);
         }
+        if (this.bindingLifetime) handle.seedKeepAlive?.(this.bindingLifetime.aliveMs, this.bindingLifetime.expiredMs);
         connection.onConnected();
         if (!handle.isClient) {
           if (this.closing) void connection.close(0, 'endpoint closing');

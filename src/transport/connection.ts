@@ -494,6 +494,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.sender.requestPing();
   }
 
+  seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.keepAlive.seed(aliveMs, expiredMs);
+  }
+
   /** The peer's connection ID to put on packets changed (a new path, or the peer retired ours). */
   private useRemoteId(): void {
     const ids = this.connectionIds;
