@@ -30,6 +30,7 @@ import { IdleClock } from './idle-clock.js';
 import { KeepAliveSchedule, ReceiveGapProbe } from './keepalive.js';
 import { MigrationPolicy } from './migration.js';
 import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
+import type { Path } from './path.js';
 import { Paths } from './paths.js';
 import { AckTracker } from './recovery/ack-tracker.js';
 import { LossDetection, type SentFrameHandler } from './recovery/loss-detection.js';
@@ -435,7 +436,11 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const maxAckDelay = this.recovery.peerMaxAckDelay;
     const pto = this.rtt.pto(maxAckDelay);
     const initialPto = 3 * this.config.initialRttMs + maxAckDelay;
-    this.paths.probe(remote, this.random, this.now, pto, 3 * Math.max(pto, initialPto), chosenLocally);
+    // A path probed again keeps its ID; a new one gets an unused ID of the peer (RFC 9000 §9.5).
+    const kept = this.paths.probed(remote)?.connectionId ?? null;
+    if (!this.paths.probe(remote, this.random, this.now, pto, 3 * Math.max(pto, initialPto), chosenLocally)) return;
+    const id = kept ?? this.connectionIds?.remote.reserve() ?? null;
+    if (id !== null) this.paths.probed(remote)?.useConnectionId(id);
   }
 
   /**
@@ -443,10 +448,14 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    * estimation start over on a new path — but only when the host changed: a port-only change is a NAT
    * rebinding on the same network path, and restarting from the initial window would only stall.
    */
-  private onPathValidated(previous: Address, validated: Address): void {
+  private onPathValidated(previous: Address, path: Path): void {
+    const validated = path.remote;
     const { resetCongestion } = this.migration.onValidated(previous, validated);
-    // A new address gets a connection ID never used on another path (RFC 9000 §9.5).
-    if (this.connectionIds?.remote.rotate()) this.useRemoteId();
+    // A new address gets a connection ID never used on another path (RFC 9000 §9.5): the one its
+    // challenges already carried, or else a spare.
+    const reserved = path.connectionId;
+    const ids = this.connectionIds?.remote;
+    if (ids && (reserved !== null ? ids.adopt(reserved.sequence) : ids.rotate())) this.useRemoteId();
     if (resetCongestion) {
       this.pmtud?.reset(this.now);
       this.rtt.reset();
@@ -550,7 +559,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case FrameType.PathResponse: {
         const previous = this.paths.active.remote;
         const validated = this.paths.onResponse(f.data, now);
-        if (validated !== null) this.onPathValidated(previous, validated.remote);
+        if (validated !== null) this.onPathValidated(previous, validated);
         return;
       }
       case FrameType.Close: {
@@ -865,7 +874,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.timers.stop(Timer.Pacing);
         return true;
       case Timer.PathValidation:
-        for (const remote of this.paths.onTimeout(now)) {
+        for (const path of this.paths.onTimeout(now)) {
+          const remote = path.remote;
+          // Its ID was seen on the failed path: never use it elsewhere (RFC 9000 §9.5).
+          if (path.connectionId !== null) this.connectionIds?.remote.release(path.connectionId.sequence);
           this.migration.onValidationFailed(remote);
           this.events.push({ type: 'path-validation-failed', connection: this, remote });
         }
@@ -907,7 +919,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (this.paths.probing) {
       const probe = this.paths.dueProbe();
       if (probe !== null) {
-        const length = this.sender.probe(now, buf, protection, this.remoteCid, probe);
+        const length = this.sender.probe(
+          now,
+          buf,
+          protection,
+          probe.connectionId?.connectionId ?? this.remoteCid,
+          probe,
+        );
         if (length > 0) {
           this.transmitTo = probe.remote;
           return length;
