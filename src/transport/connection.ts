@@ -185,7 +185,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         sendsSettled: () => !this.sender.hasQueuedDatagrams && this.streams.allSendsSettled,
         discardInFlight: () => this.recovery.discardAll(),
         reportClosed: (reason) => {
-          this.handshake.abandon();
+          // Closing (a CLOSE goes out): an answer to the peer's handshake not yet sent goes first.
+          this.handshake.abandon(this.machine.kind === 'closing');
           this.events.push({ type: 'closed', connection: this, reason });
         },
       },
