@@ -210,8 +210,17 @@ export class Connection extends EventEmitter implements StreamHost {
     this.link = link;
     this.linkStartedAt = startedAt;
     owner.markUsed(link);
+    let current = link.path;
     this.onRoute = (path) => {
-      if (path && !this.closeReason) this.emit('path', { ...path, rttMs: this.handle.stats().smoothedRttMs });
+      if (path === null) return;
+      // Another network path under the same virtual address: the transport's RTT and congestion state
+      // describe the old one (RFC 9000 §9.4). A port-only change (a NAT rebinding) is the same path.
+      if (current !== null && (current.kind !== path.kind || current.remote.host !== path.remote.host)) {
+        this.handle.networkPathChanged?.(performance.now());
+        this.wake();
+      }
+      current = path;
+      if (!this.closeReason) this.emit('path', { ...path, rttMs: this.handle.stats().smoothedRttMs });
     };
     link.on('route', this.onRoute);
     this.releaseLink = () => owner.dropLink(link);

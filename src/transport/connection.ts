@@ -457,11 +457,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const reserved = path.connectionId;
     const ids = this.connectionIds?.remote;
     if (ids && (reserved !== null ? ids.adopt(reserved.sequence) : ids.rotate())) this.useRemoteId();
-    if (resetCongestion) {
-      this.pmtud?.reset(this.now);
-      this.rtt.reset();
-      this.recovery.cc = congestionControllerFor(this.config, this.maxSize);
-    }
+    if (resetCongestion) this.restartPathEstimates();
     this.events.push({ type: 'path-changed', connection: this, remote: validated });
   }
 
@@ -502,6 +498,24 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     // What the old local path carried says nothing about the new one (RFC 8899 §4.3, RFC 9000 §9.4).
     this.pmtud?.reset(now);
     this.sender.requestPing();
+  }
+
+  /**
+   * The adapter moved this connection onto another network path behind the same address (a relay ↔
+   * direct switch of a connection by public key): RTT and congestion state start over (RFC 9000 §9.4)
+   * and path MTU discovery restarts (RFC 8899 §4.3), as after a validated migration to a new host.
+   */
+  networkPathChanged(now: number): void {
+    this.now = now;
+    if (this.machine.kind !== 'established') return;
+    this.restartPathEstimates();
+  }
+
+  /** What one path taught says nothing about another (RFC 9000 §9.4, RFC 8899 §4.3). */
+  private restartPathEstimates(): void {
+    this.pmtud?.reset(this.now);
+    this.rtt.reset();
+    this.recovery.cc = congestionControllerFor(this.config, this.maxSize);
   }
 
   seedKeepAlive(aliveMs: number, expiredMs: number | null): void {

@@ -104,7 +104,12 @@ describe('Endpoint.connect(publicKey) through punchline server', () => {
     const received = hashOfFirstStream(bob);
     const connection = await alice.connect(bob.publicKey);
     const paths: string[] = [connection.path.kind];
-    connection.on('path', (p) => paths.push(p.kind));
+    // The RTT estimate as the connection switches: the relay's must not carry over (RFC 9000 §9.4).
+    const rttAtSwitch: number[] = [];
+    connection.on('path', (p) => {
+      paths.push(p.kind);
+      if (p.kind === 'direct') rttAtSwitch.push(p.rttMs);
+    });
     expect(connection.path.kind).toBe('relay-udp');
     expect(connection.path.remote).toEqual(server.info.udp);
     const data = randomBytes(4 << 20);
@@ -122,6 +127,13 @@ describe('Endpoint.connect(publicKey) through punchline server', () => {
     expect(paths[0]).toBe('relay-udp');
     expect(paths).toContain('direct');
     expect(connection.stats().timeToDirectMs).toBeGreaterThan(1000);
+    // Started over from the initial RTT (333 ms) instead of the relay's loopback few ms, then learnt
+    // the direct path's own.
+    expect(rttAtSwitch[0]).toBeGreaterThanOrEqual(300);
+    const more = connection.openStream();
+    more.on('error', () => undefined);
+    more.end(Buffer.alloc(4096));
+    await until(() => connection.stats().smoothedRttMs < 100, 3000);
     await connection.close();
   }, 30_000);
 
