@@ -206,6 +206,16 @@ class FakeConnection implements ConnectionHandle {
     this.control.push(frame(T.Ping));
   }
 
+  /** The fake has no keepalive or congestion state: it records what the adapter told it. */
+  readonly keepAliveSeeds: Array<{ aliveMs: number; expiredMs: number | null }> = [];
+  seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.keepAliveSeeds.push({ aliveMs, expiredMs });
+  }
+  networkPathChanges = 0;
+  networkPathChanged(_now: number): void {
+    this.networkPathChanges++;
+  }
+
   close(errorCode = 0, reason = ''): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     if (errorCode === 0) {
