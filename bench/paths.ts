@@ -9,7 +9,8 @@
  *   the NATed host reading / writing; `-hard`: behind a NAT with random ports (the address changes).
  * - mtu-1280: the NATed site's WAN link carries 1280-byte IP packets (no ICMP: a black hole above it).
  * - nat-5s-idle-60s / nat-120s-idle-60s: the NAT forgets idle mappings after 5 s / 120 s; after 60 s
- *   idle the public side, then the NATed side writes once.
+ *   idle the public side, then the NATed side writes once. `nat-5s-probed-idle-60s`: the same, with
+ *   the NATed side measuring the lifetime (RFC 5780 §4.6, the lab's STUN server) to seed its keepalive.
  * - kill-public / kill-nat: SIGKILL of one side mid-transfer; the other must notice within its idle timeout.
  * - copied-packets: an attacker on the internet re-sends copies of the NATed writer's datagrams from its
  *   own address, ahead of the originals (which queue where the copies do not); the listener must not
@@ -62,6 +63,7 @@ const ALL = [
   'kill-public',
   'kill-nat',
   'nat-5s-idle-60s',
+  'nat-5s-probed-idle-60s',
   'nat-120s-idle-60s',
 ];
 
@@ -202,14 +204,15 @@ async function main(): Promise<void> {
     });
   }
 
-  for (const [fault, udpTimeout] of [
-    ['nat-5s-idle-60s', 5],
-    ['nat-120s-idle-60s', 120],
+  for (const [fault, udpTimeout, probeLifetime] of [
+    ['nat-5s-idle-60s', 5, false],
+    ['nat-5s-probed-idle-60s', 5, true],
+    ['nat-120s-idle-60s', 120, false],
   ] as const) {
     if (!only.includes(fault)) continue;
-    await withLab(`n${udpTimeout}`, udpTimeout, async (lab) => {
+    await withLab(`n${udpTimeout}${probeLifetime ? 'p' : ''}`, udpTimeout, async (lab) => {
       for (let run = 1; run <= runs; run++) {
-        const r = await runIdle(lab, { natHost: 'a-host1', idleMs: 60_000 });
+        const r = await runIdle(lab, { natHost: 'a-host1', idleMs: 60_000, probeLifetime });
         print({
           fault,
           run,
@@ -223,6 +226,7 @@ async function main(): Promise<void> {
             nat_keepalive_interval_ms: r.keepAliveIntervalMs ?? null,
             public_keepalive_interval_ms: r.publicKeepAliveIntervalMs ?? null,
             closed: r.closed,
+            ...(r.lifetime ? { lifetime: r.lifetime } : {}),
           },
         });
       }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HostProcess } from '../../src/lab/host-process.js';
 import { Lab } from '../../src/lab/lab.js';
+import { PORTMAP_STUN_PORTS, stunServerCommand } from '../../src/lab/portmap.js';
 import type { SiteSpec } from '../../src/lab/topology.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -229,20 +230,35 @@ export interface IdleResult {
   readonly keepAliveIntervalMs: number | undefined;
   readonly publicKeepAliveIntervalMs: number | undefined;
   readonly closed: boolean;
+  /** The NATed side's measured binding lifetime (probeLifetime), or its error. */
+  readonly lifetime: Record<string, unknown> | undefined;
 }
 
-/** Connect, stay idle for `idleMs`, then each side writes once (the public side first). */
+/**
+ * Connect, stay idle for `idleMs`, then each side writes once (the public side first). With
+ * `probeLifetime`, the NATed side measures its NAT's binding lifetime against an RFC 5780 STUN server
+ * on server1 meanwhile and seeds its keepalive with it.
+ */
 export async function runIdle(
   lab: Lab,
-  options: { natHost: string; idleMs: number; transport?: Record<string, unknown> },
+  options: { natHost: string; idleMs: number; transport?: Record<string, unknown>; probeLifetime?: boolean },
 ): Promise<IdleResult> {
   let pair: { listener: Peer; dialler: Peer } | undefined;
+  let stun: HostProcess | undefined;
   try {
     const hold = String(options.idleMs + 6_000);
+    const lifetimeArgs: string[] = [];
+    if (options.probeLifetime) {
+      const server = lab.host('server1');
+      const { script, args } = stunServerCommand(server.addresses);
+      stun = lab.spawnNode(server.name, script, args);
+      lifetimeArgs.push('--lifetime-stun', `${server.addresses[0]}:${PORTMAP_STUN_PORTS[0]}`);
+      await new Promise((r) => setTimeout(r, 1_500)); // the STUN server binds
+    }
     pair = await startPair(lab, {
       natHost: options.natHost,
       listenArgs: ['--mode', 'idle', '--write-at-ms', String(options.idleMs), '--hold-ms', hold],
-      dialArgs: ['--mode', 'idle', '--write-at-ms', String(options.idleMs + 2_000), '--hold-ms', hold],
+      dialArgs: ['--mode', 'idle', '--write-at-ms', String(options.idleMs + 2_000), '--hold-ms', hold, ...lifetimeArgs],
       ...(options.transport ? { transport: options.transport } : {}),
     });
     const { listener, dialler } = pair;
@@ -261,9 +277,11 @@ export async function runIdle(
       keepAliveIntervalMs: natStats?.['keepAliveIntervalMs'],
       publicKeepAliveIntervalMs: publicStats?.['keepAliveIntervalMs'],
       closed: dialler.find('closed') !== undefined || listener.find('closed') !== undefined,
+      lifetime: (dialler.find('lifetime') ?? dialler.find('lifetime-failed')) as Record<string, unknown> | undefined,
     };
   } finally {
     await stopPair(pair);
+    await stun?.kill('SIGKILL', 0);
   }
 }
 
