@@ -13,7 +13,7 @@ import type { ConnectionPath, PeerLink } from './peer-link.js';
 import { PunchlineStream, type StreamHost } from './stream.js';
 
 /** What a connection needs from its endpoint. */
-export interface ConnectionOwner {
+interface ConnectionOwner {
   /** Marks the core dirty (one service() per event-loop turn). */
   wake(): void;
   /** The bound local address. */
