@@ -156,7 +156,15 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         : null;
     const cc = congestionControllerFor(init.config, this.maxSize);
     this.recovery = new LossDetection(this.rtt, cc, this, this.maxSize, this.pmtud);
-    this.migration = new PathMigration(this.paths, this.rtt, this.recovery, this.pmtud, init.config, init.random);
+    this.migration = new PathMigration(
+      this.paths,
+      this.rtt,
+      this.recovery,
+      this.pmtud,
+      init.config,
+      init.random,
+      () => this.connectionIds?.remote ?? null,
+    );
     const { recovery, rtt, ackTracker, paths, streams, timers, pmtud } = this;
     const idle = this.liveness.idle;
     this.senderParts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud, connectionIds: null };
@@ -183,7 +191,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         sendsSettled: () => !this.sender.hasQueuedDatagrams && this.streams.allSendsSettled,
         discardInFlight: () => this.recovery.discardAll(),
         reportClosed: (reason) => {
-          this.handshake.abandon();
+          // Closing (a CLOSE goes out): an answer to the peer's handshake not yet sent goes first.
+          this.handshake.abandon(this.machine.kind === 'closing');
           this.events.push({ type: 'closed', connection: this, reason });
         },
       },
@@ -378,6 +387,21 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.sender.requestPing();
   }
 
+  /**
+   * The adapter moved this connection onto another network path behind the same address (a relay ↔
+   * direct switch of a connection by public key): RTT and congestion state start over (RFC 9000 §9.4)
+   * and path MTU discovery restarts (RFC 8899 §4.3), as after a validated migration to a new host.
+   */
+  networkPathChanged(now: number): void {
+    this.now = now;
+    if (this.machine.kind !== 'established') return;
+    this.migration.restartPathEstimates(now);
+  }
+
+  seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.liveness.seedKeepAlive(aliveMs, expiredMs);
+  }
+
   /** The peer's connection ID to put on packets changed (a new path, or the peer retired ours). */
   private useRemoteId(): void {
     const ids = this.connectionIds;
@@ -425,9 +449,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case FrameType.PathResponse: {
         const validated = this.migration.onPathResponse(f.data, now);
         if (validated === null) return;
-        // A new address gets a connection ID never used on another path (RFC 9000 §9.5).
-        if (this.connectionIds?.remote.rotate()) this.useRemoteId();
-        this.events.push({ type: 'path-changed', connection: this, remote: validated });
+        // A new address gets a connection ID never used on another path (RFC 9000 §9.5): the one its
+        // challenges already carried, or else a spare.
+        const reserved = validated.connectionId;
+        const ids = this.connectionIds?.remote;
+        if (ids && (reserved !== null ? ids.adopt(reserved.sequence) : ids.rotate())) this.useRemoteId();
+        this.events.push({ type: 'path-changed', connection: this, remote: validated.remote });
         return;
       }
       case FrameType.Close: {
@@ -777,7 +804,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (this.paths.probing) {
       const probe = this.paths.dueProbe();
       if (probe !== null) {
-        const length = this.sender.probe(now, buf, protection, this.remoteCid, probe);
+        const length = this.sender.probe(
+          now,
+          buf,
+          protection,
+          probe.connectionId?.connectionId ?? this.remoteCid,
+          probe,
+        );
         if (length > 0) {
           this.transmitTo = probe.remote;
           return length;

@@ -34,7 +34,7 @@ export interface KeepAliveOptions {
 }
 
 /** Fraction of a known mapping lifetime used as the interval: margin for one lost keepalive's PTO. */
-const KEEPALIVE_SAFETY = 0.45;
+export const KEEPALIVE_SAFETY = 0.45;
 /**
  * After a gap that lost the mapping: the lifetime is below the gap but may be far below (a 5 s NAT
  * seen first through a 15 s gap), so the interval drops to this fraction of it at once.

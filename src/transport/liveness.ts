@@ -47,6 +47,11 @@ export class Liveness {
     return this.keepAliveOn ? this.keepAlive.intervalMs : 0;
   }
 
+  /** A measured NAT binding lifetime (RFC 5780 §4.6) sets the keepalive pace (keepalive.ts `seed`). */
+  seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.keepAlive.seed(aliveMs, expiredMs);
+  }
+
   /** The peer's max_idle_timeout: the smaller of the two, where 0 means none (RFC 9000 §10.1). */
   negotiateIdleTimeout(peerMs: number): void {
     const local = this.config.idleTimeoutMs;
