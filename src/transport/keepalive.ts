@@ -22,6 +22,7 @@
  * The interval stays within [minMs, maxMs]; maxMs also keeps it below the idle timeout so that a
  * live but quiet peer never times out (RFC 9000 §10.1.2).
  */
+import type { RttEstimator } from './recovery/rtt-estimator.js';
 
 export interface KeepAliveOptions {
   /** The interval before anything is learned (ms). */
@@ -178,6 +179,19 @@ export class ReceiveGapProbe {
   /** An ack-eliciting packet from the peer; `ptoMs` is the current probe timeout. */
   onAckElicitingReceived(now: number, ptoMs: number): void {
     this.gapMs = Math.max(RECEIVE_GAP_MIN_MS, 2 * ptoMs);
+    this.onArrival(now);
+  }
+
+  /**
+   * onAckElicitingReceived with the probe timeout read from `rtt` here. Hot path (every data packet):
+   * a computed PTO passed as an argument would be boxed when V8 does not inline the call.
+   */
+  onDataReceived(now: number, rtt: RttEstimator, peerMaxAckDelay: number): void {
+    this.gapMs = Math.max(RECEIVE_GAP_MIN_MS, 2 * rtt.pto(peerMaxAckDelay));
+    this.onArrival(now);
+  }
+
+  private onArrival(now: number): void {
     this.active = now - this.lastAt <= this.gapMs;
     this.lastAt = now;
     this.probes = 0;
