@@ -22,9 +22,26 @@ export function chunkCount(size: number): number {
  * OpenSSL offers no BLAKE2b-256 parameter set through node:crypto, hence the truncation.
  */
 export function chunkHash(data: Uint8Array, out: Uint8Array = new Uint8Array(HASH_BYTES)): Uint8Array {
-  const digest = createHash('blake2b512').update(data).digest();
-  out.set(digest.subarray(0, HASH_BYTES));
-  return out;
+  return new ChunkHasher().update(data).digest(out);
+}
+
+/**
+ * A chunk's hash fed in pieces (the same value as chunkHash of the pieces joined): the receiver
+ * hashes each piece as the stream delivers it, so no chunk is gathered into one buffer first and
+ * no call holds the event loop for a whole chunk.
+ */
+export class ChunkHasher {
+  private readonly hash = createHash('blake2b512');
+
+  update(piece: Uint8Array): this {
+    this.hash.update(piece);
+    return this;
+  }
+
+  digest(out: Uint8Array = new Uint8Array(HASH_BYTES)): Uint8Array {
+    out.set(this.hash.digest().subarray(0, HASH_BYTES));
+    return out;
+  }
 }
 
 /** Incremental file hash: H(size as u64 LE ‖ chunk hash 0 ‖ chunk hash 1 ‖ ...). */
