@@ -76,7 +76,7 @@ function hex(bytes: Uint8Array): string {
 }
 
 /** Maps rendezvous failures to the connect-by-key contract's typed errors. */
-export function traversalErrorFrom(error: unknown, what: string): Error {
+function traversalErrorFrom(error: unknown, what: string): Error {
   if (error instanceof TraversalError) return error;
   if (error instanceof RendezvousError) {
     switch (error.code) {
@@ -232,7 +232,7 @@ export class Traversal implements LinkHost {
    */
   onDatagram(kind: string, datagram: Buffer, from: Address): boolean {
     if (this.closed) return false;
-    if (kind === 'stun') return this.stun.handleDatagram(datagram, from);
+    if (kind === 'stun') return this.stun.receive(datagram, from);
     // Probes and relayed data of live links go on whether or not the session is up right now.
     if (kind === 'punch-probe') {
       const sid = probeSessionId(datagram);

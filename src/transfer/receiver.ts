@@ -59,7 +59,7 @@ export interface ReceiveOptions {
   readonly onProgress?: (progress: TransferProgress) => void;
 }
 
-export const PARTIAL_SUFFIX = '.punchline-part';
+const PARTIAL_SUFFIX = '.punchline-part';
 /** Bytes a data stream may have queued behind its disk work before it is paused (bounds memory). */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 /** Chunk writes one file may have in flight before its stream waits for the disk. */

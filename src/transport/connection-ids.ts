@@ -26,7 +26,7 @@ import { RESET_TOKEN_LENGTH, resetToken } from './stateless-reset.js';
 
 /** How many of the peer's connection IDs each side keeps active at most (RFC 9000 §5.1.1). */
 export const ACTIVE_CONNECTION_ID_LIMIT = 4;
-export const CONNECTION_ID_BYTES = 8;
+const CONNECTION_ID_BYTES = 8;
 
 interface IssuedId {
   readonly sequence: number;

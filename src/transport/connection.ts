@@ -28,7 +28,8 @@ import { TransportError, TransportErrorCode, TransportErrorName, protocolError }
 import { ConnectionHandshake } from './handshake.js';
 import { IdleClock } from './idle-clock.js';
 import { KeepAliveSchedule, ReceiveGapProbe } from './keepalive.js';
-import { MigrationPolicy } from './migration.js';
+import { KeepAliveTurns } from './keepalive-turns.js';
+import { PathMigration } from './path-migration.js';
 import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
 import { Paths } from './paths.js';
 import { AckTracker } from './recovery/ack-tracker.js';
@@ -76,8 +77,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private readonly events: EventSink;
   private readonly machine: ConnectionStateMachine;
   readonly paths: Paths;
-  /** What a packet from a new peer address may change (RFC 9000 §9.3, §9.4). */
-  private readonly migration = new MigrationPolicy();
+  /** New peer addresses, probePath, PATH_RESPONSE and validation timeouts (path-migration.ts). */
+  private readonly migration: PathMigration;
   private readonly senderParts: SenderParts;
   /** The endpoint's stateless reset key (stateless-reset.ts); null: no connection IDs issued. */
   private readonly resetKey: Uint8Array | null;
@@ -91,17 +92,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private readonly receiveGap = new ReceiveGapProbe();
   /** The keepalive interval, learned from the NAT's mapping lifetime. */
   readonly keepAlive: KeepAliveSchedule;
-  /** The pending keepalive: when it went out (NaN: none) and after how much quiet. */
-  private keepAliveSentAt = Number.NaN;
-  private keepAliveGap = 0;
-  /**
-   * Fraction of the interval before our next keepalive: 0.9–1 after we sent one, 0.7–0.8 after the
-   * peer's beat ours (random within, so two sides never tie). So the two sides take turns, and the
-   * side that can observe a lost mapping (the one whose keepalive into the NAT goes unanswered) gets
-   * its turn within two rounds.
-   */
-  private keepAliveSpread = 1;
-  private readonly spreadByte = new Uint8Array(1);
+  /** Whose turn the next keepalive is, and what its answer says about the NAT. */
+  private readonly keepAliveTurns: KeepAliveTurns;
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
   private readonly initialDcid: Uint8Array;
@@ -160,17 +152,19 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.rxBuf = new Uint8Array(this.maxSize);
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
-    this.recovery = new LossDetection(this.rtt, congestionControllerFor(init.config, this.maxSize), this, this.maxSize);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
     this.idleTimeoutMs = init.config.idleTimeoutMs;
     this.idle = new IdleClock(init.now, init.config.keepAliveIntervalMs <= 0);
     this.keepAlive = new KeepAliveSchedule({ initialMs: init.config.keepAliveIntervalMs });
+    this.keepAliveTurns = new KeepAliveTurns(init.random, this.keepAlive);
     this.now = init.now;
     this.pmtud =
       init.config.pathMtuDiscovery && this.maxSize > BASE_PLPMTU
         ? new PathMtuDiscovery({ maxSize: this.maxSize })
         : null;
-    this.recovery.sizeObserver = this.pmtud;
+    const cc = congestionControllerFor(init.config, this.maxSize);
+    this.recovery = new LossDetection(this.rtt, cc, this, this.maxSize, this.pmtud);
+    this.migration = new PathMigration(this.paths, this.rtt, this.recovery, this.pmtud, init.config, init.random);
     const { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud } = this;
     this.senderParts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud, connectionIds: null };
     this.sender = new PacketSender(init.config, this.maxSize, this.senderParts, init.now);
@@ -247,7 +241,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private applyPeerParams(p: TransportParameters): void {
     this.peerParams = p;
     this.streams.applyPeerParameters(p);
-    this.recovery.peerMaxAckDelay = p.maxAckDelayMs;
+    this.recovery.setPeerMaxAckDelay(p.maxAckDelayMs);
     const local = this.config.idleTimeoutMs;
     const remote = p.maxIdleTimeoutMs;
     this.idleTimeoutMs = local === 0 ? remote : remote === 0 ? local : Math.min(local, remote);
@@ -267,7 +261,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       this.senderParts.connectionIds = this.connectionIds;
       this.idsChanged = true;
     }
-    this.keepAliveSpread = this.randomSpread(0.85);
+    this.keepAliveTurns.start();
     this.events.push({ type: 'connected', connection: this });
   }
 
@@ -320,12 +314,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   private failHandshake(e: unknown): void {
     const errorCode = e instanceof TransportError ? e.transportCode : TransportErrorCode.HANDSHAKE_FAILED;
-    this.machine.fail({
-      errorCode,
-      application: false,
-      reason: (e as Error).message ?? 'handshake failed',
-      remote: false,
-    });
+    this.machine.failWith(errorCode, (e as Error).message ?? 'handshake failed');
   }
 
   private confirmHandshake(): void {
@@ -364,9 +353,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.bytesReceived += length;
     this.packetsReceived++;
-    // The peer's keepalive beat ours: ours goes first next time (see keepAliveSpread).
-    if (Number.isNaN(this.keepAliveSentAt) && now - this.idle.lastActivity >= 0.7 * this.keepAlive.intervalMs)
-      this.keepAliveSpread = this.randomSpread(0.7);
+    this.keepAliveTurns.onPacketReceived(now, this.idle.lastActivity);
     this.idle.onPacketReceived(now);
     if (kind === 'closing' || kind === 'draining') {
       this.onPacketWhileClosing(rx, headerLength, plain);
@@ -379,7 +366,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (!this.handshake.confirmed) this.confirmHandshake();
     const active = this.paths.active;
     if (active.is(from)) active.onReceived(length);
-    else if (!this.onPacketFromNewAddress(from, pn, length, now)) return;
+    else if (!this.migration.onPacketFromNewAddress(from, pn, this.ackTracker.largest, length, now)) return;
     let ackEliciting = false;
     let carriesData = false;
     try {
@@ -404,85 +391,19 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.ackTracker.onPacket(pn, ackEliciting, now);
     // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
     if (carriesData) this.receiveGap.onAckElicitingReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
-    if (!Number.isNaN(this.keepAliveSentAt)) this.learnFromKeepAlive(now, from);
+    if (this.keepAliveTurns.pending)
+      this.keepAliveTurns.onAnswer(now, this.paths.active.is(from), this.rtt.pto(this.recovery.peerMaxAckDelay));
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
   }
 
   /**
-   * An authenticated packet from an address other than the active path's (RFC 9000 §9.3). It moves
-   * nothing: the address is validated first (PATH_CHALLENGE outside the congestion window, on the
-   * probe timer), the connection keeps sending to the validated address meanwhile, and switches only
-   * when the PATH_RESPONSE arrives. So a copy of a genuine packet re-sent from an attacker's address
-   * (or a spoofed victim's) gains nothing, and a real NAT rebinding costs one round trip. Returns
-   * false when the packet is to be ignored (a reordered one from an old path).
-   */
-  private onPacketFromNewAddress(from: Address, pn: number, length: number, now: number): boolean {
-    const probed = this.paths.probed(from);
-    if (probed !== null) {
-      probed.onReceived(length); // more anti-amplification budget for the challenge (RFC 9000 §8)
-      return true;
-    }
-    if (pn <= this.ackTracker.largest) return false; // reordered packet from an old path: ignore rather than flap
-    if (!this.migration.onPacketFromNewAddress(from, now)) return true;
-    this.startValidation(from, false);
-    this.paths.probed(from)?.onReceived(length);
-    return true;
-  }
-
-  /** Probes `remote` (probePath's timers, RFC 9000 §8.2.4); `chosenLocally` false: amplification-limited. */
-  private startValidation(remote: Address, chosenLocally: boolean): void {
-    const maxAckDelay = this.recovery.peerMaxAckDelay;
-    const pto = this.rtt.pto(maxAckDelay);
-    const initialPto = 3 * this.config.initialRttMs + maxAckDelay;
-    this.paths.probe(remote, this.random, this.now, pto, 3 * Math.max(pto, initialPto), chosenLocally);
-  }
-
-  /**
-   * The active path changed to a validated address. RFC 9000 §9.4: congestion control and RTT
-   * estimation start over on a new path — but only when the host changed: a port-only change is a NAT
-   * rebinding on the same network path, and restarting from the initial window would only stall.
-   */
-  private onPathValidated(previous: Address, validated: Address): void {
-    const { resetCongestion } = this.migration.onValidated(previous, validated);
-    // A new address gets a connection ID never used on another path (RFC 9000 §9.5).
-    if (this.connectionIds?.remote.rotate()) this.useRemoteId();
-    if (resetCongestion) {
-      this.pmtud?.reset(this.now);
-      this.rtt.reset();
-      this.recovery.cc = congestionControllerFor(this.config, this.maxSize);
-    }
-    this.events.push({ type: 'path-changed', connection: this, remote: validated });
-  }
-
-  /**
    * A keepalive PING (RFC 9000 §10.1.2) after `now − last activity` of quiet. Its answer tells the
-   * keepalive schedule whether the NAT kept the mapping that long (learnFromKeepAlive).
+   * keepalive schedule whether the NAT kept the mapping that long (KeepAliveTurns.onAnswer).
    */
   private sendKeepAlive(now: number): void {
     this.sender.requestPing();
-    this.keepAliveGap = now - Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity);
-    this.keepAliveSentAt = now;
-    this.keepAliveSpread = this.randomSpread(0.9);
-  }
-
-  /** A keepalive spread in [low, low + 0.1). Not on the hot path (once per quiet round). */
-  private randomSpread(low: number): number {
-    this.random(this.spreadByte);
-    return low + (0.1 * (this.spreadByte[0] as number)) / 256;
-  }
-
-  /**
-   * The first packet after our keepalive. Answered within two PTOs from the known address: the NAT
-   * kept the mapping through the quiet gap. Later (our PING was lost, the peer's own packet got
-   * through first) or from a new address: the mapping was gone — the keepalive interval shortens.
-   */
-  private learnFromKeepAlive(now: number, from: Address): void {
-    const waited = now - this.keepAliveSentAt;
-    this.keepAliveSentAt = Number.NaN;
-    const prompt = waited <= 2 * this.rtt.pto(this.recovery.peerMaxAckDelay);
-    if (prompt && this.paths.active.is(from)) this.keepAlive.onQuietSurvived(this.keepAliveGap);
-    else this.keepAlive.onMappingLost(this.keepAliveGap);
+    this.keepAliveTurns.onSent(now, Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity));
   }
 
   localAddressChanged(now: number): void {
@@ -508,12 +429,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   onStatelessReset(): void {
     if (this.machine.kind === 'closed') return;
-    this.machine.fail({
-      errorCode: TransportErrorCode.STATELESS_RESET,
-      application: false,
-      reason: 'stateless reset: the peer lost the connection',
-      remote: true,
-    });
+    this.machine.failWith(TransportErrorCode.STATELESS_RESET, 'stateless reset: the peer lost the connection', true);
   }
 
   /**
@@ -544,9 +460,11 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case FrameType.PathChallenge:
         return this.paths.active.onChallenge(f.data);
       case FrameType.PathResponse: {
-        const previous = this.paths.active.remote;
-        const validated = this.paths.onResponse(f.data, now);
-        if (validated !== null) this.onPathValidated(previous, validated.remote);
+        const validated = this.migration.onPathResponse(f.data, now);
+        if (validated === null) return;
+        // A new address gets a connection ID never used on another path (RFC 9000 §9.5).
+        if (this.connectionIds?.remote.rotate()) this.useRemoteId();
+        this.events.push({ type: 'path-changed', connection: this, remote: validated });
         return;
       }
       case FrameType.Close: {
@@ -672,7 +590,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   probePath(remote: Address): void {
     this.assertOpen();
-    this.startValidation(remote, true);
+    this.migration.startValidation(remote, true, this.now);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -803,8 +721,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       if (kind !== 'established' || this.config.keepAliveIntervalMs <= 0 || this.sender.pingPending) {
         at[Timer.KeepAlive] = Infinity;
       } else {
-        const interval = this.keepAlive.intervalMs * this.keepAliveSpread;
-        at[Timer.KeepAlive] = Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity) + interval;
+        at[Timer.KeepAlive] = this.keepAliveTurns.deadline(
+          Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity),
+        );
       }
     }
     if ((mask & (1 << Timer.PathValidation)) !== 0) at[Timer.PathValidation] = this.paths.deadline;
@@ -823,20 +742,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.machine.onCloseRetransmitTimer(now);
         return true;
       case Timer.HandshakeTimeout:
-        this.machine.fail({
-          errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
-          application: false,
-          reason: 'handshake timed out',
-          remote: false,
-        });
+        this.machine.failWith(TransportErrorCode.HANDSHAKE_TIMEOUT, 'handshake timed out');
         return false;
       case Timer.Idle:
-        this.machine.fail({
-          errorCode: TransportErrorCode.IDLE_TIMEOUT,
-          application: false,
-          reason: 'idle timeout',
-          remote: false,
-        });
+        this.machine.failWith(TransportErrorCode.IDLE_TIMEOUT, 'idle timeout');
         return false;
       case Timer.HandshakeRetransmit:
         this.handshake.onTimeout(now);
@@ -861,10 +770,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.timers.stop(Timer.Pacing);
         return true;
       case Timer.PathValidation:
-        for (const remote of this.paths.onTimeout(now)) {
-          this.migration.onValidationFailed(remote);
+        for (const remote of this.migration.onTimeout(now))
           this.events.push({ type: 'path-validation-failed', connection: this, remote });
-        }
         return true;
       default:
         // AckDelay: the ACK goes out with the next pollTransmit (AckTracker.wantsAck).

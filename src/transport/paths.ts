@@ -2,7 +2,7 @@ import type { Address, RandomSource } from './api.js';
 import { Path } from './path.js';
 
 /** Smallest datagram worth sending a PATH_CHALLENGE in (header, the frame, tag). */
-export const MIN_PROBE_DATAGRAM = 48;
+const MIN_PROBE_DATAGRAM = 48;
 
 /** A path being probed (probePath): its own retransmission and give-up times (RFC 9000 §8.2.4). */
 interface Probe {
