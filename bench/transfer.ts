@@ -120,25 +120,29 @@ interface Proc {
   exited: Promise<number>;
   /** CPU seconds (user + system) the process used, as last sampled (final once `exited` resolved). */
   cpuSeconds(): number;
+  /** Of which system (kernel) time. */
+  systemSeconds(): number;
 }
 
 /** Clock ticks per second of /proc/PID/stat (USER_HZ: 100 on every Linux port that runs Node). */
 const USER_HZ = 100;
 
 /** Samples a process's CPU time from /proc/PID/stat (`ip netns exec` execs, so the PID is the program's). */
-function cpuSampler(pid: number | undefined): { last(): number; sample(): void } {
+function cpuSampler(pid: number | undefined): { last(): number; system(): number; sample(): void } {
   let last = 0;
+  let system = 0;
   const sample = (): void => {
     if (pid === undefined) return;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       last = (Number(fields[11]) + Number(fields[12])) / USER_HZ; // utime, stime (fields 14 and 15)
+      system = Number(fields[12]) / USER_HZ;
     } catch {
       // exited: keep the last sample
     }
   };
-  return { last: () => last, sample };
+  return { last: () => last, system: () => system, sample };
 }
 
 function start(
@@ -166,7 +170,7 @@ function start(
   const other = options.lines === 'stdout' ? child.stderr! : child.stdout!;
   other.resume();
   const lines = createInterface({ input: stream })[Symbol.asyncIterator]();
-  return { child, lines, exited, cpuSeconds: cpu.last };
+  return { child, lines, exited, cpuSeconds: cpu.last, systemSeconds: cpu.system };
 }
 
 async function nextJson(
@@ -267,6 +271,8 @@ interface Row {
   bytes_transferred?: number;
   cpu_s_sender?: number;
   cpu_s_receiver?: number;
+  /** Kernel share of cpu_s_receiver (file creation and page-cache writes land here). */
+  cpu_sys_s_receiver?: number;
   /** Bytes moved per CPU second of the busier side (MB/s per core). */
   mb_per_cpu_s?: number;
   note?: string;
@@ -278,7 +284,7 @@ async function transfer(
   sources: string[],
   out: string,
   killAt?: number,
-): Promise<(Record<string, unknown> & { cpuSender: number; cpuReceiver: number }) | null> {
+): Promise<(Record<string, unknown> & { cpuSender: number; cpuReceiver: number; sysReceiver: number }) | null> {
   const sender = start(nsSenderOrNull, [process.execPath, cli, 'send', ...sources, '--json'], { env });
   const code = String(
     (
@@ -315,7 +321,12 @@ async function transfer(
       'receive',
     );
     await withTimeout(Promise.all([sender.exited, receiver.exited]), 30_000, 'sender and receiver exit');
-    return { ...done, cpuSender: sender.cpuSeconds(), cpuReceiver: receiver.cpuSeconds() };
+    return {
+      ...done,
+      cpuSender: sender.cpuSeconds(),
+      cpuReceiver: receiver.cpuSeconds(),
+      sysReceiver: receiver.systemSeconds(),
+    };
   } finally {
     sender.child.kill('SIGKILL');
     receiver.child.kill('SIGKILL');
@@ -420,9 +431,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ bench: 'transfer', where: netns ? 'veth' : 'loopback', ...r })}\n`);
   };
   const mbps = (bytes: number, seconds: number): number => Math.round(((bytes * 8) / seconds / 1e6) * 10) / 10;
-  const cpu = (bytes: number, sides: { cpuSender: number; cpuReceiver: number }) => ({
+  const cpu = (bytes: number, sides: { cpuSender: number; cpuReceiver: number; sysReceiver?: number }) => ({
     cpu_s_sender: Math.round(sides.cpuSender * 100) / 100,
     cpu_s_receiver: Math.round(sides.cpuReceiver * 100) / 100,
+    ...(sides.sysReceiver === undefined ? {} : { cpu_sys_s_receiver: Math.round(sides.sysReceiver * 100) / 100 }),
     mb_per_cpu_s: Math.round(bytes / 1e6 / Math.max(sides.cpuSender, sides.cpuReceiver, 0.01)),
   });
 
