@@ -28,6 +28,7 @@ import { defaultIdentityPath, generateIdentity, loadIdentity } from '../crypto/i
 import type { KeyPair } from '../crypto/keys.js';
 import { decodePublicKey, encodePublicKey } from '../crypto/key-text.js';
 import { PunchlineError } from '../errors.js';
+import { UsageError } from './usage-error.js';
 import type { Connection, Endpoint } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import type { Address } from '../transport/api.js';
@@ -46,7 +47,7 @@ interface PathInfo {
 }
 
 /** A usage problem found after flag parsing (exit 2). */
-export class UsageError extends Error {}
+export { UsageError };
 
 /** Codes of the CLI's own failures; NO_PATH is the code the Endpoint uses for the same outcome by key. */
 export const NetcatErrorCode = { NoPath: 'ERR_PUNCHLINE_NO_PATH' } as const;

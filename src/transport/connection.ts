@@ -26,9 +26,7 @@ import { congestionControllerFor, type TransportConfig } from './config.js';
 import { ConnectionStateMachine } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
 import { ConnectionHandshake } from './handshake.js';
-import { IdleClock } from './idle-clock.js';
-import { KeepAliveSchedule, ReceiveGapProbe } from './keepalive.js';
-import { KeepAliveTurns } from './keepalive-turns.js';
+import { Liveness } from './liveness.js';
 import { PathMigration } from './path-migration.js';
 import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
 import { Paths } from './paths.js';
@@ -61,13 +59,15 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Over 600 lines on purpose: this is the one place where the parts meet (what each frame, packet and
- * timer means for the others); every part with rules of its own is its own file, named below.
+ * timer means for the others); every part with rules of its own is its own file, named below, and
+ * what is left is the wiring between them, the frame table and the timer table.
  *
  * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
- * (streams/streams.ts), recovery, congestion control, pacing, paths (paths.ts), timers (timers.ts)
- * and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness is injected,
- * datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come out of
- * pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
+ * (streams/streams.ts), recovery (recovery/), congestion control, pacing and packet building
+ * (sender.ts), paths (paths.ts) and migration (path-migration.ts), liveness (liveness.ts), timers
+ * (timers.ts) and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness
+ * is injected, datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come
+ * out of pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
  */
 export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly id: number;
@@ -88,12 +88,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   idsChanged = false;
   /** DPLPMTUD on the active path (RFC 8899); null when off or the maximum is the base size. */
   readonly pmtud: PathMtuDiscovery | null;
-  /** A silent receiver speaks up when the packets it was receiving stop (a NAT rebinding). */
-  private readonly receiveGap = new ReceiveGapProbe();
-  /** The keepalive interval, learned from the NAT's mapping lifetime. */
-  readonly keepAlive: KeepAliveSchedule;
-  /** Whose turn the next keepalive is, and what its answer says about the NAT. */
-  private readonly keepAliveTurns: KeepAliveTurns;
+  /** Idle timeout, keepalives and the receive-gap probe (liveness.ts). */
+  private readonly liveness: Liveness;
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
   private readonly initialDcid: Uint8Array;
@@ -126,8 +122,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly streams: Streams;
 
   // --- liveness
-  private idleTimeoutMs = 0;
-  private readonly idle: IdleClock;
   /** Latest `now` seen by any entry point (for API calls that take no time argument). */
   private now = 0;
   private readonly timers = new TimerTable();
@@ -153,10 +147,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
-    this.idleTimeoutMs = init.config.idleTimeoutMs;
-    this.idle = new IdleClock(init.now, init.config.keepAliveIntervalMs <= 0);
-    this.keepAlive = new KeepAliveSchedule({ initialMs: init.config.keepAliveIntervalMs });
-    this.keepAliveTurns = new KeepAliveTurns(init.random, this.keepAlive);
+    this.liveness = new Liveness(init.config, init.now, init.random);
     this.now = init.now;
     this.pmtud =
       init.config.pathMtuDiscovery && this.maxSize > BASE_PLPMTU
@@ -164,8 +155,17 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         : null;
     const cc = congestionControllerFor(init.config, this.maxSize);
     this.recovery = new LossDetection(this.rtt, cc, this, this.maxSize, this.pmtud);
-    this.migration = new PathMigration(this.paths, this.rtt, this.recovery, this.pmtud, init.config, init.random);
-    const { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud } = this;
+    this.migration = new PathMigration(
+      this.paths,
+      this.rtt,
+      this.recovery,
+      this.pmtud,
+      init.config,
+      init.random,
+      () => this.connectionIds?.remote ?? null,
+    );
+    const { recovery, rtt, ackTracker, paths, streams, timers, pmtud } = this;
+    const idle = this.liveness.idle;
     this.senderParts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud, connectionIds: null };
     this.sender = new PacketSender(init.config, this.maxSize, this.senderParts, init.now);
     this.resetKey = init.resetKey ?? null;
@@ -173,12 +173,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.machine = new ConnectionStateMachine(
       {
         pto: () => this.rtt.pto(this.recovery.peerMaxAckDelay),
-        idleTimeout: () => this.idleTimeoutMs,
+        idleTimeout: () => this.liveness.idleTimeoutMs,
         hasKeys: () => this.protection !== null,
         sendsSettled: () => !this.sender.hasQueuedDatagrams && this.streams.allSendsSettled,
         discardInFlight: () => this.recovery.discardAll(),
         reportClosed: (reason) => {
-          this.handshake.abandon();
+          // Closing (a CLOSE goes out): an answer to the peer's handshake not yet sent goes first.
+          this.handshake.abandon(this.machine.kind === 'closing');
           this.events.push({ type: 'closed', connection: this, reason });
         },
       },
@@ -242,10 +243,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.peerParams = p;
     this.streams.applyPeerParameters(p);
     this.recovery.setPeerMaxAckDelay(p.maxAckDelayMs);
-    const local = this.config.idleTimeoutMs;
-    const remote = p.maxIdleTimeoutMs;
-    this.idleTimeoutMs = local === 0 ? remote : remote === 0 ? local : Math.min(local, remote);
-    this.keepAlive.limitToIdleTimeout(this.idleTimeoutMs);
+    this.liveness.negotiateIdleTimeout(p.maxIdleTimeoutMs);
   }
 
   private onHandshakeComplete(now: number): void {
@@ -253,7 +251,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.protection = new PacketProtection(keys);
     this.remoteKey = remoteStaticKey;
     this.machine.established();
-    this.idle.restart(now);
+    this.liveness.onEstablished(now);
     this.sender.onHandshakeComplete(now);
     if (this.resetKey !== null) {
       // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
@@ -261,7 +259,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       this.senderParts.connectionIds = this.connectionIds;
       this.idsChanged = true;
     }
-    this.keepAliveTurns.start();
     this.events.push({ type: 'connected', connection: this });
   }
 
@@ -353,8 +350,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.bytesReceived += length;
     this.packetsReceived++;
-    this.keepAliveTurns.onPacketReceived(now, this.idle.lastActivity);
-    this.idle.onPacketReceived(now);
+    this.liveness.onPacketReceived(now);
     if (kind === 'closing' || kind === 'draining') {
       this.onPacketWhileClosing(rx, headerLength, plain);
       return;
@@ -390,9 +386,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
     // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
-    if (carriesData) this.receiveGap.onAckElicitingReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
-    if (this.keepAliveTurns.pending)
-      this.keepAliveTurns.onAnswer(now, this.paths.active.is(from), this.rtt.pto(this.recovery.peerMaxAckDelay));
+    if (carriesData) this.liveness.onDataReceived(now, this.rtt, this.recovery.peerMaxAckDelay);
+    if (this.liveness.keepAlivePending)
+      this.liveness.onKeepAliveAnswered(now, this.paths.active.is(from), this.rtt.pto(this.recovery.peerMaxAckDelay));
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
   }
@@ -403,7 +399,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   private sendKeepAlive(now: number): void {
     this.sender.requestPing();
-    this.keepAliveTurns.onSent(now, Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity));
+    this.liveness.onKeepAliveSent(now, this.sender.lastAckElicitingSent);
   }
 
   localAddressChanged(now: number): void {
@@ -413,6 +409,21 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     // What the old local path carried says nothing about the new one (RFC 8899 §4.3, RFC 9000 §9.4).
     this.pmtud?.reset(now);
     this.sender.requestPing();
+  }
+
+  /**
+   * The adapter moved this connection onto another network path behind the same address (a relay ↔
+   * direct switch of a connection by public key): RTT and congestion state start over (RFC 9000 §9.4)
+   * and path MTU discovery restarts (RFC 8899 §4.3), as after a validated migration to a new host.
+   */
+  networkPathChanged(now: number): void {
+    this.now = now;
+    if (this.machine.kind !== 'established') return;
+    this.migration.restartPathEstimates(now);
+  }
+
+  seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.liveness.seedKeepAlive(aliveMs, expiredMs);
   }
 
   /** The peer's connection ID to put on packets changed (a new path, or the peer retired ours). */
@@ -462,9 +473,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case FrameType.PathResponse: {
         const validated = this.migration.onPathResponse(f.data, now);
         if (validated === null) return;
-        // A new address gets a connection ID never used on another path (RFC 9000 §9.5).
-        if (this.connectionIds?.remote.rotate()) this.useRemoteId();
-        this.events.push({ type: 'path-changed', connection: this, remote: validated });
+        // A new address gets a connection ID never used on another path (RFC 9000 §9.5): the one its
+        // challenges already carried, or else a spare.
+        const reserved = validated.connectionId;
+        const ids = this.connectionIds?.remote;
+        if (ids && (reserved !== null ? ids.adopt(reserved.sequence) : ids.rotate())) this.useRemoteId();
+        this.events.push({ type: 'path-changed', connection: this, remote: validated.remote });
         return;
       }
       case FrameType.Close: {
@@ -703,11 +717,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if ((mask & (1 << Timer.HandshakeTimeout)) !== 0)
       at[Timer.HandshakeTimeout] = kind === 'handshaking' ? this.handshakeDeadline : Infinity;
     if ((mask & (1 << Timer.Idle)) !== 0) {
-      const idle = this.idleTimeoutMs;
+      // The idle timeout, at least three PTOs after the last activity (RFC 9000 §10.1).
+      const idle = this.liveness.idleTimeoutMs;
       at[Timer.Idle] =
         kind === 'handshaking' || idle <= 0
           ? Infinity
-          : this.idle.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
+          : this.liveness.idle.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
     }
     if ((mask & (1 << Timer.HandshakeRetransmit)) !== 0) at[Timer.HandshakeRetransmit] = this.handshake.retransmitAt;
     // The loss timer is off while probes wait to be sent.
@@ -718,17 +733,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       at[Timer.AckDelay] = a.pending && !a.immediate ? a.deadline : Infinity;
     }
     if ((mask & (1 << Timer.KeepAlive)) !== 0) {
-      if (kind !== 'established' || this.config.keepAliveIntervalMs <= 0 || this.sender.pingPending) {
-        at[Timer.KeepAlive] = Infinity;
-      } else {
-        at[Timer.KeepAlive] = this.keepAliveTurns.deadline(
-          Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity),
-        );
-      }
+      if (kind !== 'established' || this.sender.pingPending) at[Timer.KeepAlive] = Infinity;
+      else this.liveness.armKeepAlive(at, this.sender);
     }
     if ((mask & (1 << Timer.PathValidation)) !== 0) at[Timer.PathValidation] = this.paths.deadline;
     if ((mask & (1 << Timer.ReceiveGap)) !== 0)
-      at[Timer.ReceiveGap] = kind === 'established' ? this.receiveGap.deadline : Infinity;
+      at[Timer.ReceiveGap] = kind === 'established' ? this.liveness.receiveGapDeadline : Infinity;
     if ((mask & (1 << Timer.Pmtud)) !== 0)
       at[Timer.Pmtud] = kind === 'established' && this.pmtud !== null ? this.pmtud.deadline : Infinity;
   }
@@ -764,7 +774,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.pmtud?.onTimeout(now);
         return true;
       case Timer.ReceiveGap:
-        if (this.receiveGap.onTimeout(now)) this.sender.requestPing();
+        if (this.liveness.onReceiveGapTimeout(now)) this.sender.requestPing();
         return true;
       case Timer.Pacing:
         this.timers.stop(Timer.Pacing);
@@ -810,7 +820,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (this.paths.probing) {
       const probe = this.paths.dueProbe();
       if (probe !== null) {
-        const length = this.sender.probe(now, buf, protection, this.remoteCid, probe);
+        const length = this.sender.probe(
+          now,
+          buf,
+          protection,
+          probe.connectionId?.connectionId ?? this.remoteCid,
+          probe,
+        );
         if (length > 0) {
           this.transmitTo = probe.remote;
           return length;
@@ -851,7 +867,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       streamBytesReceived: this.streams.bytesReceived,
       datagramsDropped: this.sender.datagramsDropped,
       pathMtu: this.pmtud === null ? this.maxSize : this.pmtud.mtu,
-      keepAliveIntervalMs: this.config.keepAliveIntervalMs > 0 ? this.keepAlive.intervalMs : 0,
+      keepAliveIntervalMs: this.liveness.keepAliveIntervalMs,
       migrations: this.paths.migrations,
     };
   }

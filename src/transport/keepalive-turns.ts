@@ -7,7 +7,9 @@
  * lost mapping (the one whose keepalive into the NAT goes unanswered) gets its turn within two rounds.
  */
 import type { RandomSource } from './api.js';
+import type { IdleClock } from './idle-clock.js';
 import type { KeepAliveSchedule } from './keepalive.js';
+import { Timer } from './timers.js';
 
 export class KeepAliveTurns {
   /** The pending keepalive: when it went out (NaN: none) and after how much quiet. */
@@ -60,9 +62,15 @@ export class KeepAliveTurns {
     else this.schedule.onMappingLost(this.gap);
   }
 
-  /** When our next keepalive is due after quiet since `quietSince`. */
-  deadline(quietSince: number): number {
-    return quietSince + this.schedule.intervalMs * this.spread;
+  /**
+   * Writes the KeepAlive row of the timer table: due after quiet since the later of the last
+   * ack-eliciting send and the last activity. Hot path: it takes the objects, not their times, and
+   * writes the table rather than returning (doubles passed to or returned from a call V8 does not
+   * inline are boxed).
+   */
+  arm(at: Float64Array, sent: { readonly lastAckElicitingSent: number }, idle: IdleClock): void {
+    at[Timer.KeepAlive] =
+      Math.max(sent.lastAckElicitingSent, idle.lastActivity) + this.schedule.intervalMs * this.spread;
   }
 
   /** A spread in [low, low + 0.1). Not on the hot path (once per quiet round). */

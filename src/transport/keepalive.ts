@@ -22,6 +22,7 @@
  * The interval stays within [minMs, maxMs]; maxMs also keeps it below the idle timeout so that a
  * live but quiet peer never times out (RFC 9000 §10.1.2).
  */
+import type { RttEstimator } from './recovery/rtt-estimator.js';
 
 export interface KeepAliveOptions {
   /** The interval before anything is learned (ms). */
@@ -33,7 +34,7 @@ export interface KeepAliveOptions {
 }
 
 /** Fraction of a known mapping lifetime used as the interval: margin for one lost keepalive's PTO. */
-const KEEPALIVE_SAFETY = 0.45;
+export const KEEPALIVE_SAFETY = 0.45;
 /**
  * After a gap that lost the mapping: the lifetime is below the gap but may be far below (a 5 s NAT
  * seen first through a 15 s gap), so the interval drops to this fraction of it at once.
@@ -178,6 +179,19 @@ export class ReceiveGapProbe {
   /** An ack-eliciting packet from the peer; `ptoMs` is the current probe timeout. */
   onAckElicitingReceived(now: number, ptoMs: number): void {
     this.gapMs = Math.max(RECEIVE_GAP_MIN_MS, 2 * ptoMs);
+    this.onArrival(now);
+  }
+
+  /**
+   * onAckElicitingReceived with the probe timeout read from `rtt` here. Hot path (every data packet):
+   * a computed PTO passed as an argument would be boxed when V8 does not inline the call.
+   */
+  onDataReceived(now: number, rtt: RttEstimator, peerMaxAckDelay: number): void {
+    this.gapMs = Math.max(RECEIVE_GAP_MIN_MS, 2 * rtt.pto(peerMaxAckDelay));
+    this.onArrival(now);
+  }
+
+  private onArrival(now: number): void {
     this.active = now - this.lastAt <= this.gapMs;
     this.lastAt = now;
     this.probes = 0;

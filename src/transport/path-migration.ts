@@ -8,7 +8,9 @@
  */
 import type { Address, RandomSource } from './api.js';
 import { congestionControllerFor, type TransportConfig } from './config.js';
+import type { RemoteConnectionIds } from './connection-ids.js';
 import { MigrationPolicy } from './migration.js';
+import type { Path } from './path.js';
 import type { Paths } from './paths.js';
 import type { PathMtuDiscovery } from './pmtud.js';
 import type { LossDetection } from './recovery/loss-detection.js';
@@ -25,6 +27,8 @@ export class PathMigration {
     private readonly pmtud: PathMtuDiscovery | null,
     private readonly config: TransportConfig,
     private readonly random: RandomSource,
+    /** The peer's connection IDs once the handshake issued them (null before). */
+    private readonly remoteIds: () => RemoteConnectionIds | null,
   ) {}
 
   /**
@@ -54,7 +58,12 @@ export class PathMigration {
     const maxAckDelay = this.recovery.peerMaxAckDelay;
     const pto = this.rtt.pto(maxAckDelay);
     const initialPto = 3 * this.config.initialRttMs + maxAckDelay;
-    this.paths.probe(remote, this.random, now, pto, 3 * Math.max(pto, initialPto), chosenLocally);
+    // A path probed again keeps its ID; a new one gets an unused ID of the peer, so that even its first
+    // PATH_CHALLENGE carries no ID seen on another path (RFC 9000 §9.5).
+    const kept = this.paths.probed(remote)?.connectionId ?? null;
+    if (!this.paths.probe(remote, this.random, now, pto, 3 * Math.max(pto, initialPto), chosenLocally)) return;
+    const id = kept ?? this.remoteIds()?.reserve() ?? null;
+    if (id !== null) this.paths.probed(remote)?.useConnectionId(id);
   }
 
   /**
@@ -63,23 +72,36 @@ export class PathMigration {
    * the host changed: a port-only change is a NAT rebinding on the same network path, and restarting
    * from the initial window would only stall.
    */
-  onPathResponse(data: Uint8Array, now: number): Address | null {
+  onPathResponse(data: Uint8Array, now: number): Path | null {
     const previous = this.paths.active.remote;
     const validated = this.paths.onResponse(data, now);
     if (validated === null) return null;
     const { resetCongestion } = this.policy.onValidated(previous, validated.remote);
-    if (resetCongestion) {
-      this.pmtud?.reset(now);
-      this.rtt.reset();
-      this.recovery.resetCongestion(congestionControllerFor(this.config, this.config.maxUdpPayloadSize));
-    }
-    return validated.remote;
+    if (resetCongestion) this.restartPathEstimates(now);
+    return validated;
+  }
+
+  /**
+   * What one path taught says nothing about another: RTT estimation and congestion control start
+   * over (RFC 9000 §9.4), path MTU discovery too (RFC 8899 §4.3). After a validated move to a new
+   * host, and when the adapter moved the connection onto another network path behind the same
+   * address (a relay ↔ direct switch).
+   */
+  restartPathEstimates(now: number): void {
+    this.pmtud?.reset(now);
+    this.rtt.reset();
+    this.recovery.resetCongestion(congestionControllerFor(this.config, this.config.maxUdpPayloadSize));
   }
 
   /** The path-validation timer: the addresses whose validation failed (the connection stayed). */
   onTimeout(now: number): Address[] {
-    const failed = this.paths.onTimeout(now);
-    for (const remote of failed) this.policy.onValidationFailed(remote);
+    const failed: Address[] = [];
+    for (const path of this.paths.onTimeout(now)) {
+      // Its ID was seen on the failed path: never use it on another (RFC 9000 §9.5).
+      if (path.connectionId !== null) this.remoteIds()?.release(path.connectionId.sequence);
+      this.policy.onValidationFailed(path.remote);
+      failed.push(path.remote);
+    }
     return failed;
   }
 }
