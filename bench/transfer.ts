@@ -13,7 +13,10 @@
  *
  *   npm run bench:transfer -- [--large 1G] [--small 10000] [--loopback] [--skip rsync,resume,plain]
  *
- * Prints a table and one JSON line per row: {"bench":"transfer","case":...,...}.
+ * Prints a table and one JSON line per row: {"bench":"transfer","case":...,...}. Each punchline row
+ * has the CPU seconds of each side (cpu_s_sender, cpu_s_receiver: /proc/PID/stat sampled every 50 ms,
+ * the whole process, start-up included) and the bytes per CPU second of the busier side: on a
+ * shared machine these say more than the rates.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -23,6 +26,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   closeSync,
   rmSync,
   writeFileSync,
@@ -114,6 +118,31 @@ interface Proc {
   child: ChildProcess;
   lines: AsyncIterator<string>;
   exited: Promise<number>;
+  /** CPU seconds (user + system) the process used, as last sampled (final once `exited` resolved). */
+  cpuSeconds(): number;
+  /** Of which system (kernel) time. */
+  systemSeconds(): number;
+}
+
+/** Clock ticks per second of /proc/PID/stat (USER_HZ: 100 on every Linux port that runs Node). */
+const USER_HZ = 100;
+
+/** Samples a process's CPU time from /proc/PID/stat (`ip netns exec` execs, so the PID is the program's). */
+function cpuSampler(pid: number | undefined): { last(): number; system(): number; sample(): void } {
+  let last = 0;
+  let system = 0;
+  const sample = (): void => {
+    if (pid === undefined) return;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      last = (Number(fields[11]) + Number(fields[12])) / USER_HZ; // utime, stime (fields 14 and 15)
+      system = Number(fields[12]) / USER_HZ;
+    } catch {
+      // exited: keep the last sample
+    }
+  };
+  return { last: () => last, system: () => system, sample };
 }
 
 function start(
@@ -128,8 +157,11 @@ function start(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
+  const cpu = cpuSampler(child.pid);
+  const sampling = setInterval(cpu.sample, 50);
   const exited = new Promise<number>((resolve) =>
     child.on('exit', (code, signal) => {
+      clearInterval(sampling);
       children.delete(child);
       resolve(code ?? (signal ? 128 : 1));
     }),
@@ -138,7 +170,7 @@ function start(
   const other = options.lines === 'stdout' ? child.stderr! : child.stdout!;
   other.resume();
   const lines = createInterface({ input: stream })[Symbol.asyncIterator]();
-  return { child, lines, exited };
+  return { child, lines, exited, cpuSeconds: cpu.last, systemSeconds: cpu.system };
 }
 
 async function nextJson(
@@ -237,6 +269,12 @@ interface Row {
   mbps: number;
   files_per_s?: number;
   bytes_transferred?: number;
+  cpu_s_sender?: number;
+  cpu_s_receiver?: number;
+  /** Kernel share of cpu_s_receiver (file creation and page-cache writes land here). */
+  cpu_sys_s_receiver?: number;
+  /** Bytes moved per CPU second of the busier side (MB/s per core). */
+  mb_per_cpu_s?: number;
   note?: string;
 }
 
@@ -246,7 +284,7 @@ async function transfer(
   sources: string[],
   out: string,
   killAt?: number,
-): Promise<Record<string, unknown> | null> {
+): Promise<(Record<string, unknown> & { cpuSender: number; cpuReceiver: number; sysReceiver: number }) | null> {
   const sender = start(nsSenderOrNull, [process.execPath, cli, 'send', ...sources, '--json'], { env });
   const code = String(
     (
@@ -282,15 +320,20 @@ async function transfer(
       1_800_000,
       'receive',
     );
-    await withTimeout(sender.exited, 30_000, 'sender exit');
-    return done;
+    await withTimeout(Promise.all([sender.exited, receiver.exited]), 30_000, 'sender and receiver exit');
+    return {
+      ...done,
+      cpuSender: sender.cpuSeconds(),
+      cpuReceiver: receiver.cpuSeconds(),
+      sysReceiver: receiver.systemSeconds(),
+    };
   } finally {
     sender.child.kill('SIGKILL');
     receiver.child.kill('SIGKILL');
   }
 }
 
-async function plainStream(bytes: number): Promise<{ seconds: number }> {
+async function plainStream(bytes: number): Promise<{ seconds: number; cpuSender: number; cpuReceiver: number }> {
   const tsx = ['--import', 'tsx', worker];
   const common = ['--impl', 'punchline', '--bytes', String(bytes)];
   const receiverHost = netns ? RECEIVER_IP : '127.0.0.1';
@@ -323,8 +366,18 @@ async function plainStream(bytes: number): Promise<{ seconds: number }> {
     1_800_000,
     'plain stream',
   );
+  const sent = await withTimeout(
+    nextJson(sender, 'plain sender', (m) => m['event'] === 'done'),
+    30_000,
+    'plain sender',
+  );
   await sender.exited;
-  return { seconds: Number(done['transfer_s'] ?? done['wall_s']) };
+  // The workers' own figures: CPU during the transfer (start-up not included).
+  return {
+    seconds: Number(done['transfer_s'] ?? done['wall_s']),
+    cpuSender: Number(sent['cpu_s']),
+    cpuReceiver: Number(done['cpu_s']),
+  };
 }
 
 async function rsync(source: string, out: string): Promise<number> {
@@ -378,6 +431,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ bench: 'transfer', where: netns ? 'veth' : 'loopback', ...r })}\n`);
   };
   const mbps = (bytes: number, seconds: number): number => Math.round(((bytes * 8) / seconds / 1e6) * 10) / 10;
+  const cpu = (bytes: number, sides: { cpuSender: number; cpuReceiver: number; sysReceiver?: number }) => ({
+    cpu_s_sender: Math.round(sides.cpuSender * 100) / 100,
+    cpu_s_receiver: Math.round(sides.cpuReceiver * 100) / 100,
+    ...(sides.sysReceiver === undefined ? {} : { cpu_sys_s_receiver: Math.round(sides.sysReceiver * 100) / 100 }),
+    mb_per_cpu_s: Math.round(bytes / 1e6 / Math.max(sides.cpuSender, sides.cpuReceiver, 0.01)),
+  });
 
   if (!skip.has('plain')) {
     const plain = await plainStream(largeBytes);
@@ -388,6 +447,8 @@ async function main(): Promise<void> {
       bytes: largeBytes,
       seconds: plain.seconds,
       mbps: mbps(largeBytes, plain.seconds),
+      ...cpu(largeBytes, plain),
+      note: 'CPU during the transfer only',
     });
   }
   const out1 = path.join(work, 'out-large');
@@ -401,6 +462,7 @@ async function main(): Promise<void> {
     bytes: largeBytes,
     seconds: largeSeconds,
     mbps: mbps(largeBytes, largeSeconds),
+    ...cpu(largeBytes, large1),
     note: `${largeOk ? 'sha256 equal' : 'SHA256 DIFFERS'}; path ${String(large1['path'])}`,
   });
   rmSync(out1, { recursive: true, force: true });
@@ -416,6 +478,7 @@ async function main(): Promise<void> {
     seconds: smallSeconds,
     mbps: mbps(smallCount * 4096, smallSeconds),
     files_per_s: Math.round(smallCount / smallSeconds),
+    ...cpu(smallCount * 4096, small),
   });
   rmSync(out2, { recursive: true, force: true });
   if (!skip.has('rsync')) {
@@ -456,14 +519,18 @@ async function main(): Promise<void> {
       seconds: Number(second['seconds']),
       mbps: mbps(moved, Number(second['seconds'])),
       bytes_transferred: moved,
+      ...cpu(moved, second),
       note: `${((moved / largeBytes) * 100).toFixed(1)} % moved again; ${ok ? 'sha256 equal' : 'SHA256 DIFFERS'}`,
     });
   }
 
-  process.stdout.write('\ncase    implementation                     files      seconds     Mbit/s   files/s  note\n');
+  process.stdout.write(
+    '\ncase    implementation                     files      seconds     Mbit/s   files/s  cpu s tx/rx  note\n',
+  );
   for (const r of rows) {
+    const cpuText = r.cpu_s_sender === undefined ? '' : `${r.cpu_s_sender.toFixed(2)}/${r.cpu_s_receiver!.toFixed(2)}`;
     process.stdout.write(
-      `${r.case.padEnd(8)}${r.impl.padEnd(35)}${String(r.files).padStart(6)}${r.seconds.toFixed(2).padStart(13)}${r.mbps.toFixed(1).padStart(11)}${String(r.files_per_s ?? '').padStart(10)}  ${r.note ?? ''}\n`,
+      `${r.case.padEnd(8)}${r.impl.padEnd(35)}${String(r.files).padStart(6)}${r.seconds.toFixed(2).padStart(13)}${r.mbps.toFixed(1).padStart(11)}${String(r.files_per_s ?? '').padStart(10)}${cpuText.padStart(13)}  ${r.note ?? ''}\n`,
     );
   }
   const plain = rows.find((r) => r.impl === 'plain punchline stream');

@@ -1,5 +1,25 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+/**
+ * Flags the client commands (listen, connect, send, receive) spell and parse the same way: one
+ * definition, spread into each command's option table.
+ */
+export const CLIENT_FLAGS = {
+  /** Rendezvous server address (server-option.ts; default $PUNCHLINE_SERVER). */
+  server: { type: 'string' },
+  /** Events as JSON lines on stderr. */
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** Flags of the commands that run a peer under its own identity (listen, connect). */
+export const PEER_FLAGS = {
+  /** Identity file. */
+  key: { type: 'string' },
+  /** Ask the gateway for a port mapping. */
+  portmap: { type: 'boolean', default: false },
+} as const;
+
 /** What node:util parseArgs returns for a given configuration. */
 export type ParsedCommandLine<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
 

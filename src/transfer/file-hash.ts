@@ -17,14 +17,32 @@ export function chunkCount(size: number): number {
 
 /**
  * Hash of one chunk into `out` (or a new array): BLAKE2b-512 truncated to 256 bits. The bulk hash
- * is OpenSSL's BLAKE2b (node:crypto), not libsodium's: measured 410–500 vs 196–270 MB/s per core on
- * the project machine (1 MiB inputs), and every byte of a transfer passes through it on both sides.
+ * is OpenSSL's BLAKE2b (node:crypto), not libsodium's: about twice as fast on the project machine
+ * (1 MiB inputs: 1 478 vs 740 MB per CPU second), and every byte of a transfer passes through it on
+ * both sides.
  * OpenSSL offers no BLAKE2b-256 parameter set through node:crypto, hence the truncation.
  */
 export function chunkHash(data: Uint8Array, out: Uint8Array = new Uint8Array(HASH_BYTES)): Uint8Array {
-  const digest = createHash('blake2b512').update(data).digest();
-  out.set(digest.subarray(0, HASH_BYTES));
-  return out;
+  return new ChunkHasher().update(data).digest(out);
+}
+
+/**
+ * A chunk's hash fed in pieces (the same value as chunkHash of the pieces joined): the receiver
+ * hashes each piece as the stream delivers it, so no chunk is gathered into one buffer first and
+ * no call holds the event loop for a whole chunk.
+ */
+export class ChunkHasher {
+  private readonly hash = createHash('blake2b512');
+
+  update(piece: Uint8Array): this {
+    this.hash.update(piece);
+    return this;
+  }
+
+  digest(out: Uint8Array = new Uint8Array(HASH_BYTES)): Uint8Array {
+    out.set(this.hash.digest().subarray(0, HASH_BYTES));
+    return out;
+  }
 }
 
 /** Incremental file hash: H(size as u64 LE ‖ chunk hash 0 ‖ chunk hash 1 ‖ ...). */

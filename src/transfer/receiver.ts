@@ -15,8 +15,12 @@ import {
   readlinkSync,
   symlinkSync,
   chmodSync,
+  fchmodSync,
+  futimesSync,
+  renameSync,
   unlinkSync,
   utimesSync,
+  writeSync,
   type Stats,
 } from 'node:fs';
 import { open, rename, type FileHandle } from 'node:fs/promises';
@@ -25,7 +29,7 @@ import type { Connection } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
-import { CHUNK_SIZE, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
+import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
 import { hashPool } from './hash-pool.js';
 import { offerTotals } from './manifest.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
@@ -56,10 +60,31 @@ export interface ReceiveOptions {
 }
 
 const PARTIAL_SUFFIX = '.punchline-part';
-/** Frames a data stream may have queued behind its disk work before it is paused (bounds memory). */
-const MAX_QUEUED_FRAMES = 64;
+/** Bytes a data stream may have queued behind its disk work before it is paused (bounds memory). */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 /** Chunk writes one file may have in flight before its stream waits for the disk. */
 const MAX_QUEUED_WRITES = 4;
+/**
+ * Files up to this size are held in memory until verified, then written with plain synchronous
+ * calls (open, write, fchmod, futimes, close, rename): for a small file the thread-pool round trip of
+ * each asynchronous call costs more than the call itself (as on the sender).
+ */
+const SMALL_FILE_BYTES = 64 * 1024;
+
+/** The chunk being received on a data stream: hashed and kept piece by piece as it arrives. */
+interface ChunkInProgress {
+  /** The hash the sender announced for it. */
+  readonly expected: Uint8Array;
+  readonly length: number;
+  received: number;
+  readonly hasher: ChunkHasher;
+  readonly pieces: Buffer[];
+}
+
+interface StreamState {
+  job: FileJob | null;
+  chunk: ChunkInProgress | null;
+}
 
 interface FileJob {
   readonly index: number;
@@ -69,6 +94,10 @@ interface FileJob {
   /** Hashes of the whole chunks already in the partial file, in order. */
   readonly have: Uint8Array;
   state: 'waiting' | 'open' | 'done';
+  /** Held in memory and written at END (SMALL_FILE_BYTES), else written chunk by chunk to `file`. */
+  small: boolean;
+  /** A small file's verified data, in order. */
+  pieces: Buffer[];
   file: FileHandle | null;
   /** Chunk writes in flight, in order. */
   writes: Promise<void>;
@@ -222,6 +251,8 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         partial,
         have,
         state: 'waiting',
+        small: false,
+        pieces: [],
         file: null,
         writes: Promise.resolve(),
         writesQueued: 0,
@@ -251,7 +282,8 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
       rejectRun = reject;
       if (remaining === 0) resolveRun();
       const madeDirs = new Set<string>();
-      const onFrame = async (stream: { job: FileJob | null }, frame: DataFrame): Promise<void> => {
+      /** Handles one frame; returns a promise only when it had to wait (file open, disk writes). */
+      const onFrame = (stream: StreamState, frame: DataFrame): void | Promise<void> => {
         switch (frame.type) {
           case 'file': {
             if (stream.job) throw protocol('a new file started before the previous one ended');
@@ -262,14 +294,18 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
               throw protocol(`resume at chunk ${frame.firstChunk} of ${job.entry.path}`);
             stream.job = job;
             openJobs.add(job);
-            await openPartial(job, frame.firstChunk, madeDirs);
             bytesDone -= Math.min(job.entry.size, haveChunks * CHUNK_SIZE) - frame.firstChunk * CHUNK_SIZE;
-            return;
+            if (frame.firstChunk === 0 && job.entry.size <= SMALL_FILE_BYTES) {
+              job.small = true;
+              startFile(job, 0);
+              return;
+            }
+            return openPartial(job, frame.firstChunk, madeDirs);
           }
           case 'chunk': {
             const job = stream.job;
             if (!job) throw protocol('chunk outside a file');
-            const length = frame.data.length;
+            const length = frame.length;
             if (job.received + length > job.entry.size) {
               throw new TransferError(
                 TransferErrorCode.SizeMismatch,
@@ -279,44 +315,21 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
             if (length !== CHUNK_SIZE && job.received + length !== job.entry.size) {
               throw protocol(`a short chunk in the middle of ${job.entry.path}`);
             }
-            // Large chunks are hashed by the hash worker (their own copy travels there and back).
-            const { hash, data } =
-              length >= 64 * 1024 && hashPool.offloads
-                ? await hashPool.hash(Buffer.from(frame.data))
-                : { hash: chunkHash(frame.data), data: frame.data };
-            if (!Buffer.from(hash).equals(frame.hash)) {
-              throw new TransferError(
-                TransferErrorCode.HashMismatch,
-                `chunk ${job.nextChunk} of ${job.entry.path} does not match its BLAKE2b (not written)`,
-              );
-            }
-            const position = job.received;
-            job.hasher!.addChunk(hash);
-            job.received += length;
-            // The write runs while the next chunk is hashed; END waits for all of them.
-            const file = job.file!;
-            job.writes = job.writes.then(async () => {
-              let written = 0;
-              while (written < length) {
-                const { bytesWritten } = await file.write(data, written, length - written, position + written);
-                written += bytesWritten;
-              }
-            });
-            job.writes.catch(() => undefined);
-            // At most a few chunks wait for the disk (memory stays bounded when the disk is slower).
-            if (++job.writesQueued >= MAX_QUEUED_WRITES) {
-              try {
-                await job.writes;
-              } catch (error) {
-                throw fileSystemError(error, job.partial);
-              }
-              job.writesQueued = 0;
-            }
-            job.nextChunk++;
-            bytesDone += length;
-            bytesTransferred += length;
-            report();
+            stream.chunk = { expected: frame.hash, length, received: 0, hasher: new ChunkHasher(), pieces: [] };
             return;
+          }
+          case 'data': {
+            const chunk = stream.chunk!; // the decoder yields data only after a chunk header
+            // With the hash worker, the whole chunk is hashed there once it is in.
+            if (!hashPool.offloads) chunk.hasher.update(frame.data);
+            chunk.pieces.push(frame.data);
+            chunk.received += frame.data.length;
+            if (chunk.received < chunk.length) return;
+            stream.chunk = null;
+            if (!hashPool.offloads) return chunkReceived(stream.job!, chunk, chunk.hasher.digest());
+            return hashPool
+              .hash(Buffer.concat(chunk.pieces))
+              .then(({ hash, data }) => chunkReceived(stream.job!, { ...chunk, pieces: [data] }, hash));
           }
           case 'end': {
             const job = stream.job;
@@ -333,26 +346,96 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
                 `${job.entry.path}: the file's BLAKE2b does not match what the sender announced (partial kept)`,
               );
             }
-            try {
-              await job.writes;
-            } catch (error) {
-              throw fileSystemError(error, job.partial);
+            const ended = (): void => {
+              openJobs.delete(job);
+              stream.job = null;
+              if (--remaining === 0) resolveRun();
+            };
+            if (job.small) {
+              writeSmallFile(job, madeDirs);
+              ended();
+              return;
             }
-            await finishFile(job);
-            openJobs.delete(job);
-            stream.job = null;
-            if (--remaining === 0) resolveRun();
-            return;
+            return job.writes
+              .catch((error: unknown) => {
+                throw fileSystemError(error, job.partial);
+              })
+              .then(() => finishFile(job))
+              .then(ended);
           }
         }
       };
+      /** A whole chunk is in: checked against its announced hash before any of it is written. */
+      const chunkReceived = (job: FileJob, chunk: ChunkInProgress, hash: Uint8Array): void | Promise<void> => {
+        if (!Buffer.from(hash).equals(chunk.expected)) {
+          throw new TransferError(
+            TransferErrorCode.HashMismatch,
+            `chunk ${job.nextChunk} of ${job.entry.path} does not match its BLAKE2b (not written)`,
+          );
+        }
+        const position = job.received;
+        const length = chunk.length;
+        job.hasher!.addChunk(hash);
+        job.received += length;
+        job.nextChunk++;
+        bytesDone += length;
+        bytesTransferred += length;
+        report();
+        if (job.small) {
+          job.pieces.push(...chunk.pieces);
+          return;
+        }
+        // The write runs while the next chunk arrives; END waits for all of them.
+        const file = job.file!;
+        job.writes = job.writes.then(() => writeAll(file, chunk.pieces, position));
+        job.writes.catch(() => undefined);
+        // At most a few chunks wait for the disk (memory stays bounded when the disk is slower).
+        if (++job.writesQueued < MAX_QUEUED_WRITES) return;
+        return job.writes.then(
+          () => {
+            job.writesQueued = 0;
+          },
+          (error: unknown) => {
+            throw fileSystemError(error, job.partial);
+          },
+        );
+      };
       connection.on('stream', (stream: PunchlineStream) => {
         const decoder = new DataDecoder();
-        const state = { job: null as FileJob | null };
-        // Frames of one stream are handled in order, streams in parallel (file creation and writes
-        // run on libuv's thread pool); a stream is paused while too much is queued behind its disk work.
-        let chain: Promise<void> = Promise.resolve();
-        let queued = 0;
+        const state: StreamState = { job: null, chunk: null };
+        // Frames of one stream are handled in order, streams in parallel; a frame that has to wait
+        // (a file open, the disk) holds back the ones behind it, and the stream is paused while too
+        // many bytes are queued behind it.
+        const queue: (DataFrame | null)[] = [];
+        let head = 0;
+        let queuedBytes = 0;
+        let waiting = false;
+        const run = (): void => {
+          while (head < queue.length) {
+            if (failure) return;
+            const frame = queue[head]!;
+            queue[head++] = null; // handled: its bytes may go once written
+            if (frame.type === 'data') queuedBytes -= frame.data.length;
+            let pending: void | Promise<void>;
+            try {
+              pending = onFrame(state, frame);
+            } catch (error) {
+              fail(error as Error);
+              return;
+            }
+            if (pending) {
+              waiting = true;
+              pending.then(() => {
+                waiting = false;
+                run();
+              }, fail);
+              return;
+            }
+          }
+          queue.length = 0;
+          head = 0;
+          if (stream.isPaused()) stream.resume();
+        };
         stream.on('data', (chunk: Buffer) => {
           if (failure) return;
           let frames: DataFrame[];
@@ -363,14 +446,11 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
             return;
           }
           for (const frame of frames) {
-            queued++;
-            chain = chain.then(async () => {
-              if (!failure) await onFrame(state, frame);
-              if (--queued < MAX_QUEUED_FRAMES / 2 && stream.isPaused()) stream.resume();
-            });
+            queue.push(frame);
+            if (frame.type === 'data') queuedBytes += frame.data.length;
           }
-          chain = chain.catch((error: Error) => fail(error));
-          if (queued >= MAX_QUEUED_FRAMES) stream.pause();
+          if (!waiting) run();
+          else if (queuedBytes >= MAX_QUEUED_BYTES) stream.pause();
         });
         stream.on('error', () => undefined);
       });
@@ -452,11 +532,69 @@ async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<strin
   } catch (error) {
     throw fileSystemError(error, job.partial);
   }
+  startFile(job, firstChunk);
+}
+
+/** The file hash and counters of a file whose first `firstChunk` chunks are already in place. */
+function startFile(job: FileJob, firstChunk: number): void {
   job.state = 'open';
   job.hasher = new FileHasher(job.entry.size);
   for (let i = 0; i < firstChunk; i++) job.hasher.addChunk(job.have.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
   job.nextChunk = firstChunk;
-  job.received = keep;
+  job.received = Math.min(job.entry.size, firstChunk * CHUNK_SIZE);
+}
+
+/** Writes `pieces` at `position` with one positional writev (the rest piece by piece after a short write). */
+async function writeAll(file: FileHandle, pieces: readonly Buffer[], position: number): Promise<void> {
+  let { bytesWritten: done } = await file.writev(pieces as Buffer[], position);
+  let offset = 0;
+  for (const piece of pieces) {
+    const end = offset + piece.length;
+    while (done < end) {
+      const from = done - offset;
+      const { bytesWritten } = await file.write(piece, from, piece.length - from, position + done);
+      done += bytesWritten;
+    }
+    offset = end;
+  }
+}
+
+/**
+ * A verified small file, written in one go: into its partial file (so a crash never leaves a short
+ * file under the final name), mode and mtime set, renamed into place.
+ */
+function writeSmallFile(job: FileJob, madeDirs: Set<string>): void {
+  let fd = -1;
+  try {
+    const dir = dirname(job.partial);
+    if (!madeDirs.has(dir)) {
+      mkdirp(dir);
+      madeDirs.add(dir);
+    }
+    fd = openSync(
+      job.partial,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      0o600,
+    );
+    let position = 0;
+    for (const piece of job.pieces) {
+      let written = 0;
+      while (written < piece.length)
+        written += writeSync(fd, piece, written, piece.length - written, position + written);
+      position += piece.length;
+    }
+    job.pieces = [];
+    fchmodSync(fd, job.entry.mode);
+    futimesSync(fd, Date.now() / 1000, job.entry.mtimeMs / 1000);
+    closeSync(fd);
+    fd = -1;
+    renameSync(job.partial, job.final);
+  } catch (error) {
+    throw fileSystemError(error, job.final);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+  job.state = 'done';
 }
 
 /** Verified: mode and mtime onto the partial file, then rename it into place. */

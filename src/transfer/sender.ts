@@ -10,8 +10,8 @@ import type { Connection } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
-import { CHUNK_SIZE, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
-import { hashPool } from './hash-pool.js';
+import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
+import { hashPool, ownsBuffer } from './hash-pool.js';
 import { offerTotals, type SourceEntry } from './manifest.js';
 import { TRANSFER_VERSION, encodeChunkHeader, encodeEndFrame, encodeFileFrame } from './wire.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
@@ -54,9 +54,44 @@ function drained(stream: PunchlineStream): Promise<void> {
   });
 }
 
-async function write(stream: PunchlineStream, data: Uint8Array): Promise<void> {
+/** Writes `data`; `onTaken` runs once the stream has copied it (its buffer may then be reused). */
+async function write(stream: PunchlineStream, data: Uint8Array, onTaken?: () => void): Promise<void> {
   if (stream.destroyed) throw new TransferError(TransferErrorCode.Aborted, 'the connection closed during the transfer');
-  if (!stream.write(data)) await drained(stream);
+  const callback = onTaken && ((error?: Error | null) => error || onTaken());
+  if (!stream.write(data, callback)) await drained(stream);
+}
+
+/**
+ * CHUNK_SIZE read buffers, reused once the stream has copied their bytes into its send buffer: a
+ * fresh megabyte per chunk costs page faults (system time) on every chunk.
+ */
+class ReadBuffers {
+  private readonly free: Buffer[] = [];
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE);
+  }
+
+  give(buffer: Buffer): void {
+    // Only whole buffers that own their memory (after a trip to the hash worker they still do).
+    if (this.free.length < 8 && buffer.length === CHUNK_SIZE && ownsBuffer(buffer)) this.free.push(buffer);
+  }
+}
+
+/** Bytes hashed per event-loop turn: hashing a whole chunk at once would stall the transport for ms. */
+const HASH_SLICE = 256 * 1024;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** chunkHash of `data`, on the hash worker when it runs, else inline a slice per event-loop turn. */
+async function hashChunk(data: Buffer): Promise<{ data: Buffer; hash: Uint8Array }> {
+  if (data.length >= HASH_SLICE && hashPool.offloads) return hashPool.hash(data);
+  const hasher = new ChunkHasher();
+  for (let offset = 0; offset < data.length; offset += HASH_SLICE) {
+    if (offset > 0) await nextTurn();
+    hasher.update(data.subarray(offset, offset + HASH_SLICE));
+  }
+  return { data, hash: hasher.digest() };
 }
 
 /** Reads exactly `length` bytes at `position` (short only at end of file). */
@@ -139,11 +174,12 @@ export async function sendTransfer(
       options.onProgress?.({ bytes: bytesDone, totalBytes: totals.bytes, bytesTransferred, files: totals.files });
 
     let next = 0;
+    const buffers = new ReadBuffers();
     const worker = async (): Promise<void> => {
       const stream = connection.openStream({ bidirectional: false, highWaterMark: 2 * CHUNK_SIZE });
       try {
         for (let job = jobs[next++]; job; job = jobs[next++]) {
-          await sendFile(stream, job.entry, job.index, job.first, (n) => {
+          await sendFile(stream, buffers, job.entry, job.index, job.first, (n) => {
             bytesTransferred += n;
             bytesDone += n;
             report();
@@ -171,49 +207,52 @@ export async function sendTransfer(
   }
 }
 
-/** Files up to this size are read and hashed in one go on the event loop (cheaper than a round trip). */
+/**
+ * Files up to this size are read and hashed in one go on the event loop (cheaper than a round trip)
+ * and leave as one write: FILE, CHUNK and END frames together.
+ */
 const SMALL_FILE_BYTES = 64 * 1024;
 
 async function sendFile(
   stream: PunchlineStream,
+  buffers: ReadBuffers,
   entry: SourceEntry,
   index: number,
   first: number,
   onBytes: (n: number) => void,
 ): Promise<void> {
-  let file: FileHandle | null = null;
-  let fd = -1;
+  if (entry.size <= SMALL_FILE_BYTES && first === 0) {
+    await sendSmallFile(stream, entry, index);
+    onBytes(entry.size);
+    return;
+  }
+  let file: FileHandle;
   try {
-    if (entry.size <= SMALL_FILE_BYTES) fd = openSync(entry.source, 'r');
-    else file = await open(entry.source, 'r');
+    file = await open(entry.source, 'r');
   } catch (error) {
     throw fileSystemError(error, entry.source);
   }
   /**
-   * Chunk i read (thread pool) and hashed (hash worker) while the previous one is written: the
-   * event loop only moves bytes into the stream.
+   * Chunk i read (thread pool) and hashed (hash worker, or a slice per turn) while the previous one
+   * is written: the event loop keeps moving packets in between.
    */
   const prepare = async (i: number): Promise<{ data: Buffer; hash: Uint8Array }> => {
     const length = Math.min(CHUNK_SIZE, entry.size - i * CHUNK_SIZE);
-    let data: Buffer;
+    const buffer = buffers.take();
+    let filled = 0;
     try {
-      if (file) {
-        data = Buffer.allocUnsafeSlow(length);
-        let filled = 0;
-        while (filled < length) {
-          const { bytesRead } = await file.read(data, filled, length - filled, i * CHUNK_SIZE + filled);
-          if (bytesRead === 0) break;
-          filled += bytesRead;
-        }
-        if (filled < length) data = data.subarray(0, filled);
-      } else data = readAt(fd, length, i * CHUNK_SIZE);
+      while (filled < length) {
+        const { bytesRead } = await file.read(buffer, filled, length - filled, i * CHUNK_SIZE + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
     } catch (error) {
       throw fileSystemError(error, entry.source);
     }
-    if (data.length !== length) {
+    if (filled !== length) {
       throw new TransferError(TransferErrorCode.SizeMismatch, `${entry.source} shrank while it was being sent`);
     }
-    return hashPool.hash(data);
+    return hashChunk(length === CHUNK_SIZE ? buffer : buffer.subarray(0, length));
   };
   try {
     await write(stream, encodeFileFrame(index, first));
@@ -226,16 +265,45 @@ async function sendFile(
       // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
       next?.catch(() => undefined);
       hasher.addChunk(hash);
-      if (i < first) continue; // the receiver has it: hashed for the file hash, not sent
+      if (i < first) {
+        buffers.give(data); // the receiver has it: hashed for the file hash, not sent
+        continue;
+      }
       await write(stream, encodeChunkHeader(data.length, hash));
-      await write(stream, data);
+      await write(stream, data, () => buffers.give(data));
       onBytes(data.length);
     }
     await write(stream, encodeEndFrame(hasher.digest()));
   } finally {
-    if (fd >= 0) closeSync(fd);
-    await file?.close();
+    await file.close();
   }
+}
+
+/** A small file as one write of its FILE, CHUNK and END frames. */
+async function sendSmallFile(stream: PunchlineStream, entry: SourceEntry, index: number): Promise<void> {
+  let data: Buffer;
+  try {
+    const fd = openSync(entry.source, 'r');
+    try {
+      data = readAt(fd, entry.size, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    throw fileSystemError(error, entry.source);
+  }
+  if (data.length !== entry.size) {
+    throw new TransferError(TransferErrorCode.SizeMismatch, `${entry.source} shrank while it was being sent`);
+  }
+  const hasher = new FileHasher(entry.size);
+  const frames: Uint8Array[] = [encodeFileFrame(index, 0)];
+  if (entry.size > 0) {
+    const hash = chunkHash(data);
+    hasher.addChunk(hash);
+    frames.push(encodeChunkHeader(data.length, hash), data);
+  }
+  frames.push(encodeEndFrame(hasher.digest()));
+  await write(stream, Buffer.concat(frames));
 }
 
 /** The control stream: the first stream the receiver opens (queued by the connection until asked for). */

@@ -152,9 +152,15 @@ export class ControlDecoder {
 
 const FrameType = { File: 0x01, Chunk: 0x02, End: 0x03 } as const;
 
+/**
+ * What the data-stream decoder yields. A CHUNK frame comes out as its header (`chunk`) followed by
+ * its data in one or more `data` pieces (views of the stream's buffers, never copied), so the
+ * receiver hashes and writes a chunk as it arrives.
+ */
 export type DataFrame =
   | { readonly type: 'file'; readonly index: number; readonly firstChunk: number }
-  | { readonly type: 'chunk'; readonly hash: Uint8Array; readonly data: Buffer }
+  | { readonly type: 'chunk'; readonly hash: Uint8Array; readonly length: number }
+  | { readonly type: 'data'; readonly data: Buffer }
   | { readonly type: 'end'; readonly hash: Uint8Array };
 
 export function encodeFileFrame(index: number, firstChunk: number): Buffer {
@@ -181,70 +187,70 @@ export function encodeEndFrame(hash: Uint8Array): Buffer {
   return frame;
 }
 
+/** Header bytes of a data frame by its type byte (-1: unknown type). */
+function headerLength(type: number | undefined): number {
+  switch (type) {
+    case FrameType.File:
+      return 9;
+    case FrameType.Chunk:
+      return 5 + HASH_BYTES;
+    case FrameType.End:
+      return 1 + HASH_BYTES;
+    default:
+      return -1;
+  }
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
 /**
- * Splits a data stream into frames. Chunk data is gathered into one buffer per chunk (≤ CHUNK_SIZE):
- * a longer chunk or an unknown frame type is a protocol error.
+ * Splits a data stream into frames (hot path: every received byte passes here once). Chunk data is
+ * passed on as views of the pushed buffers; only a header split across two pushes is copied. A
+ * chunk longer than CHUNK_SIZE or an unknown frame type is a protocol error.
  */
 export class DataDecoder {
-  private pending: Buffer[] = [];
-  private pendingLength = 0;
+  /** Data bytes of the current CHUNK frame not yet passed on. */
+  private remaining = 0;
+  /** The start of a header that straddles pushes. */
+  private head: Buffer = NO_BYTES;
 
-  push(chunk: Buffer): DataFrame[] {
-    this.pending.push(chunk);
-    this.pendingLength += chunk.length;
+  push(input: Buffer): DataFrame[] {
     const out: DataFrame[] = [];
-    for (;;) {
-      if (this.pendingLength === 0) return out;
-      const first = this.pending[0]!;
-      const type = first[0];
-      const need =
-        type === FrameType.File
-          ? 9
-          : type === FrameType.End
-            ? 1 + HASH_BYTES
-            : type === FrameType.Chunk
-              ? 5 + HASH_BYTES
-              : -1;
+    let buffer = input;
+    while (buffer.length > 0) {
+      if (this.remaining > 0) {
+        const n = Math.min(this.remaining, buffer.length);
+        out.push({ type: 'data', data: buffer.subarray(0, n) });
+        this.remaining -= n;
+        buffer = buffer.subarray(n);
+        continue;
+      }
+      const type = this.head.length > 0 ? this.head[0] : buffer[0];
+      const need = headerLength(type);
       if (need < 0) throw protocol(`unknown data frame type ${String(type)}`);
-      if (this.pendingLength < need) return out;
-      const head = this.take(need, false);
+      let header: Buffer;
+      if (this.head.length === 0 && buffer.length >= need) {
+        header = buffer.subarray(0, need);
+        buffer = buffer.subarray(need);
+      } else {
+        const take = Math.min(need - this.head.length, buffer.length);
+        this.head = Buffer.concat([this.head, buffer.subarray(0, take)]);
+        buffer = buffer.subarray(take);
+        if (this.head.length < need) return out;
+        header = this.head;
+        this.head = NO_BYTES;
+      }
       if (type === FrameType.File) {
-        this.take(need, true);
-        out.push({ type: 'file', index: head.readUInt32BE(1), firstChunk: head.readUInt32BE(5) });
-        continue;
+        out.push({ type: 'file', index: header.readUInt32BE(1), firstChunk: header.readUInt32BE(5) });
+      } else if (type === FrameType.End) {
+        out.push({ type: 'end', hash: new Uint8Array(header.subarray(1, 1 + HASH_BYTES)) });
+      } else {
+        const length = header.readUInt32BE(1);
+        if (length === 0 || length > CHUNK_SIZE) throw protocol(`chunk of ${length} bytes`);
+        out.push({ type: 'chunk', hash: new Uint8Array(header.subarray(5, 5 + HASH_BYTES)), length });
+        this.remaining = length;
       }
-      if (type === FrameType.End) {
-        this.take(need, true);
-        out.push({ type: 'end', hash: new Uint8Array(head.subarray(1, 1 + HASH_BYTES)) });
-        continue;
-      }
-      const length = head.readUInt32BE(1);
-      if (length === 0 || length > CHUNK_SIZE) throw protocol(`chunk of ${length} bytes`);
-      if (this.pendingLength < need + length) return out;
-      const whole = this.take(need + length, true);
-      out.push({
-        type: 'chunk',
-        hash: new Uint8Array(whole.subarray(5, 5 + HASH_BYTES)),
-        data: whole.subarray(need),
-      });
     }
-  }
-
-  /** The first `n` buffered bytes as one buffer; consumed when `consume`. */
-  private take(n: number, consume: boolean): Buffer {
-    let joined: Buffer;
-    if (this.pending[0]!.length >= n) joined = this.pending[0]!;
-    else {
-      joined = Buffer.concat(this.pending);
-      this.pending = [joined];
-    }
-    const result = joined.subarray(0, n);
-    if (consume) {
-      const rest = joined.subarray(n);
-      if (rest.length > 0) this.pending[0] = rest;
-      else this.pending.shift();
-      this.pendingLength -= n;
-    }
-    return result;
+    return out;
   }
 }

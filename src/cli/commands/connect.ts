@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { isIPv6 } from 'node:net';
 import { Endpoint, type BindOptions, type Connection } from '../../node/endpoint.js';
 import { PunchlineError } from '../../errors.js';
-import { parseCommandLine } from '../args.js';
+import { CLIENT_FLAGS, PEER_FLAGS, parseCommandLine } from '../args.js';
 import {
   closeEndpoint,
   EventSink,
@@ -47,12 +47,9 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine('connect', HELP, {
     args: argv,
     options: {
-      server: { type: 'string' },
-      key: { type: 'string' },
+      ...CLIENT_FLAGS,
+      ...PEER_FLAGS,
       timeout: { type: 'string' },
-      portmap: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: true,
     strict: true,

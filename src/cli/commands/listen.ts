@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { encodePublicKey } from '../../crypto/key-text.js';
 import { Endpoint, type BindOptions, type Connection } from '../../node/endpoint.js';
-import { parseCommandLine } from '../args.js';
+import { CLIENT_FLAGS, PEER_FLAGS, parseCommandLine } from '../args.js';
 import {
   closeEndpoint,
   EventSink,
@@ -45,13 +45,10 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine('listen', HELP, {
     args: argv,
     options: {
-      server: { type: 'string' },
+      ...CLIENT_FLAGS,
+      ...PEER_FLAGS,
       port: { type: 'string' },
       host: { type: 'string' },
-      key: { type: 'string' },
-      portmap: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });

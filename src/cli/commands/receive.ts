@@ -4,7 +4,7 @@ import { PunchlineError } from '../../errors.js';
 import { receiveByCode } from '../../transfer/code-session.js';
 import type { OfferSummary } from '../../transfer/receiver.js';
 import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
-import { parseCommandLine } from '../args.js';
+import { CLIENT_FLAGS, parseCommandLine } from '../args.js';
 import { serverOptions } from './send.js';
 
 export const summary = 'receive what `punchline send` offers under a code; resumes partial files';
@@ -49,12 +49,10 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine('receive', HELP, {
     args: argv,
     options: {
+      ...CLIENT_FLAGS,
       out: { type: 'string', default: '.' },
       yes: { type: 'boolean', short: 'y', default: false },
       overwrite: { type: 'boolean', default: false },
-      server: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: true,
     strict: true,

@@ -1,10 +1,11 @@
 /** `punchline send PATH...`: print a code, wait for `punchline receive CODE`, send the files. */
 import { PunchlineError } from '../../errors.js';
-import { parseServerAddress } from '../../traversal/rendezvous/server-address.js';
+import type { ServerAddress } from '../../traversal/rendezvous/server-address.js';
 import { sendByCode, type ServerOptions } from '../../transfer/code-session.js';
 import { buildManifest, offerTotals } from '../../transfer/manifest.js';
 import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
-import { parseCommandLine } from '../args.js';
+import { CLIENT_FLAGS, parseCommandLine } from '../args.js';
+import { SERVER_ENV, serverFromOptions } from '../server-option.js';
 
 export const summary = 'send files or directories to whoever types the printed code (croc-style)';
 
@@ -27,27 +28,25 @@ environment:
 exit status: 0 sent, 1 failed (wrong code, receiver declined, network, file error), 2 usage error
 `;
 
-/** --server / PUNCHLINE_SERVER, or a usage message. */
+/** --server / PUNCHLINE_SERVER (required here: the code is exchanged there), or a usage message. */
 export function serverOptions(flag: string | undefined): ServerOptions | string {
-  const text = flag ?? process.env['PUNCHLINE_SERVER'];
-  if (!text) return '--server ADDR (or PUNCHLINE_SERVER) is required: the address `punchline server` prints';
+  let server: ServerAddress | null;
   try {
-    parseServerAddress(text);
+    server = serverFromOptions(flag, process.env);
   } catch (error) {
     return (error as Error).message;
   }
-  return { server: text };
+  if (!server) return `--server ADDR (or ${SERVER_ENV}) is required: the address \`punchline server\` prints`;
+  return { server };
 }
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine('send', HELP, {
     args: argv,
     options: {
-      server: { type: 'string' },
+      ...CLIENT_FLAGS,
       words: { type: 'string', default: '2' },
       streams: { type: 'string', default: '8' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: true,
     strict: true,

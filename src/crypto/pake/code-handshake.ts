@@ -130,7 +130,7 @@ export class SenderHandshake {
   private isk: Uint8Array | null = null;
 
   constructor(
-    private readonly code: CodePhrase,
+    code: CodePhrase,
     private readonly publicKey: Uint8Array,
     random: RandomSource,
   ) {
