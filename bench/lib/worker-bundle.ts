@@ -22,7 +22,10 @@ export async function workerCommand(worker: string): Promise<string[]> {
       format: 'esm',
       target: 'node20',
       outfile,
-      external: ['sodium-native', 'udx-native', 'utp-native', 'msgpackr'],
+      // Only our TypeScript is bundled; every npm package stays an import resolved from node_modules at run
+      // time (native add-ons cannot be bundled, and optional ones, such as webtransport's HTTP/3 quiche
+      // transport, may be absent: a dynamic import of them must fail at run time, not at bundling).
+      packages: 'external',
       logLevel: 'error',
     });
     process.on('exit', () => rmSync(outfile, { force: true }));
