@@ -5,6 +5,7 @@ import {
   type CongestionController,
   type CongestionControllerOptions,
 } from './controller.js';
+import { RecentFlightsize } from './flightsize.js';
 import { OneWayDelay } from './one-way-delay.js';
 
 /** Where a LEDBAT++ flow is in its slowdown cycle (draft-irtf-iccrg-ledbat-plus-plus §4.4). */
@@ -63,6 +64,7 @@ export class LedbatPlusPlus implements CongestionController {
   private readonly periodicSlowdown: boolean;
   private readonly allowedIncrease: number;
   private readonly delay = new OneWayDelay();
+  private readonly flightsize = new RecentFlightsize();
   /**
    * TARGET, or half the queueing delay at which the last congestive loss happened when that was
    * below TARGET (until targetRestoreAt): the buffer overflowed (or a loss-based flow filled it)
@@ -139,7 +141,7 @@ export class LedbatPlusPlus implements CongestionController {
   onAck(now: number, s: AckSample): void {
     this.adjust(now, s);
     // RFC 6817 §2.4.2 cap (see ledbat.ts for why flightsize is the larger of the two in-flight figures).
-    const flightsize = Math.max(s.sentInFlight, s.priorInFlight);
+    const flightsize = this.flightsize.update(now, Math.max(s.sentInFlight, s.priorInFlight), s.smoothedRtt);
     const cap = flightsize + this.allowedIncrease * this.mss;
     if (this.window > cap) this.window = Math.max(cap, minimumWindow(this.mss));
   }
