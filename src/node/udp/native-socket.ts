@@ -83,7 +83,12 @@ export class NativeUdpSocket implements UdpSocket {
   private readonly rxMeta: Int32Array;
   /** rx entries: the most datagrams one onRead delivers. */
   private readonly rxEntries: number;
-  /** Per rx entry: the view last handed out and its offset (reused while both repeat). */
+  /**
+   * Cached views of the rx arena, by place: (offset / 64 KiB) · 64 + the datagram's index among
+   * those starting in the same 64 KiB (a GRO message's buffer is 64 KiB). With a steady segment size
+   * every place keeps its offset, so its view is reused (hot path: a view by entry index would move
+   * with every message shorter than the last). Reused while offset and length repeat.
+   */
   private readonly rxViews: Buffer[] = [];
   private readonly rxViewOffsets: Int32Array;
   private lastSourceKey = new Int32Array(SOURCE_KEY_WORDS).fill(-1);
@@ -131,8 +136,9 @@ export class NativeUdpSocket implements UdpSocket {
     this.txArena = Buffer.alloc(slots * this.room);
     this.rxMeta = new Int32Array(this.rxEntries * RX_META_WORDS);
     this.txMeta = new Int32Array(slots * META_WORDS);
-    this.rxViewOffsets = new Int32Array(this.rxEntries).fill(-1);
-    for (let i = 0; i < this.rxEntries; i++) this.rxViews.push(this.rxArena.subarray(0, 0));
+    const places = ((this.rxArena.length >>> 16) + 1) << 6;
+    this.rxViewOffsets = new Int32Array(places).fill(-1);
+    for (let i = 0; i < places; i++) this.rxViews.push(this.rxArena.subarray(0, 0));
     for (let i = 0; i < slots; i++) this.txViews.push(this.txArena.subarray(i * this.room, (i + 1) * this.room));
     this.slotCallbacks = new Array<SendCallback | undefined>(slots).fill(undefined);
     this.handle = binding.open(
@@ -454,6 +460,9 @@ export class NativeUdpSocket implements UdpSocket {
     const meta = this.rxMeta;
     const receiver = this.receiver;
     const offsets = this.rxViewOffsets;
+    const views = this.rxViews;
+    let block = -1;
+    let place = 0;
     // A throwing callback must not cost the rest of the batch (up to rxSlots datagrams, any peer's):
     // deliver them all, then rethrow the first error (it reaches the add-on, which reports it as an
     // uncaught exception, like a throwing dgram 'message' listener).
@@ -463,13 +472,19 @@ export class NativeUdpSocket implements UdpSocket {
       if (this.closed) break;
       const m = i * RX_META_WORDS;
       const length = meta[m + META.LENGTH]!;
-      if (length < 0) continue; // truncated (counted by the add-on)
       const offset = meta[m + META.RX_OFFSET]!;
-      let view = this.rxViews[i]!;
-      if (view.length !== length || offsets[i] !== offset) {
+      if (offset >>> 16 !== block) {
+        block = offset >>> 16;
+        place = block << 6;
+      } else if ((place & 63) !== 63) {
+        place++;
+      }
+      if (length < 0) continue; // truncated (counted by the add-on)
+      let view = views[place]!;
+      if (view.length !== length || offsets[place] !== offset) {
         view = this.rxArena.subarray(offset, offset + length);
-        this.rxViews[i] = view;
-        offsets[i] = offset;
+        views[place] = view;
+        offsets[place] = offset;
       }
       try {
         receiver.onDatagram(view, this.source(m), meta[m + META.FAMILY] === 6 ? 'IPv6' : 'IPv4');
