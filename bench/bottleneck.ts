@@ -498,7 +498,7 @@ function printTable(rows: Row[]): void {
   process.stdout.write(
     'util = goodput of the flows / link rate; link busy = bytes the bottleneck sent (all headers) / link rate;\n' +
       'payload = util / link busy: the share of the bytes on the link that were application data (the rest is\n' +
-      'Ethernet, IP and UDP/TCP headers, and for punchline its packet header, STREAM frame header, AEAD tag and ACKs;\n' +
+      'Ethernet, IP and UDP/TCP headers, and for punchline its packet header, STREAM frame header and AEAD tag;\n' +
       'at most ~94 % for punchline with 1452-byte datagrams, ~95.6 % for TCP with 1448-byte segments);\n' +
       'TCP share = TCP cubic goodput / link rate; q = queueing delay (ms) by UDP probes\n' +
       'across the bottleneck (RTT − idle RTT), over the measurement window (window_s in the JSON lines).\n',
