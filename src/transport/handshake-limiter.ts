@@ -120,7 +120,6 @@ export class HandshakeLimiter {
 
   /** What to do with an Initial that would create a new server connection. */
   admit(header: LongHeader, from: Address, now: number): HandshakeVerdict {
-    if (this.halfOpen.size >= this.limits.retryThreshold) this.refresh(now);
     if (this.halfOpen.size >= this.limits.maxHalfOpen) {
       this.stats.droppedAtCap++;
       return 'drop';
@@ -165,7 +164,10 @@ export class HandshakeLimiter {
     this.stats.halfOpen = this.halfOpen.size;
   }
 
-  /** Settles every tracked connection that was confirmed or finished (at most once per ms). */
+  /**
+   * Settles every tracked connection that was confirmed or finished (at most once per ms): O(half-open).
+   * The endpoint does not need it (it settles each connection it sees change); for other owners.
+   */
   refresh(now: number): void {
     if (now === this.lastRefresh) return;
     this.lastRefresh = now;
