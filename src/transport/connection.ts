@@ -227,13 +227,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   static server(init: ConnectionInit, header: LongHeader, psk: Uint8Array | undefined): TransportConnection {
     const c = new TransportConnection(init, false, Uint8Array.from(header.destinationConnectionId));
-    const accepted = ConnectionHandshake.responder(
-      header.payload,
-      init.staticKeyPair,
-      init.random,
-      psk,
-      c.handshakeTiming(),
-    );
+    const accepted = ConnectionHandshake.responder(header, init.staticKeyPair, init.random, psk, c.handshakeTiming());
     c.handshake = accepted.handshake;
     c.applyPeerParams(peerTransportParameters(accepted.peerParameters));
     c.remoteCid = Uint8Array.from(header.sourceConnectionId);
@@ -301,7 +295,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     if (header.packetType !== LongPacketType.Handshake) return;
-    const message = hs.readPeerMessage(header.payload);
+    const message = hs.readPeerMessage(header);
     if (message === null) return;
     if (message === 'repeat') {
       if (this.isClient) hs.repeatFlight(); // the XX client repeats msg 3

@@ -1,5 +1,6 @@
 import { TransportError, TransportErrorCode, TransportErrorName } from './errors.js';
 import type { KeyPair } from '../crypto/keys.js';
+import { sodium } from '../crypto/sodium.js';
 import { readLongHeader } from '../wire/headers.js';
 import { CONNECTION_ID_LENGTH, LongPacketType, type LongHeader } from '../wire/types.js';
 import type {
@@ -102,6 +103,8 @@ export class TransportEndpoint implements SansIoEndpoint {
   private readonly resetTokens = new ResetTokenTable<TransportConnection>();
   private readonly pendingResets: PendingReset[] = [];
   private readonly resetScratch = new Uint8Array(128);
+  private readonly initialDigestInput = new Uint8Array(CONNECTION_ID_LENGTH + 2048);
+  private readonly initialDigest = new Uint8Array(16);
   private readonly byInitial = new Map<string, TransportConnection>();
   private readonly events = new EventQueue();
   /** Deadlines and transmit readiness without scanning every connection (connection-schedule.ts). */
@@ -215,9 +218,23 @@ export class TransportEndpoint implements SansIoEndpoint {
       });
   }
 
-  private initialKey(dcid: Uint8Array, from: Address): string {
+  /**
+   * Which server connection an Initial belongs to: its source address, DCID, and a digest of its SCID
+   * and payload. A repeated Initial (our message 2 was lost) finds its connection; an Initial whose
+   * SCID or message was altered on the way makes a connection of its own, which never completes (the
+   * header and message are bound into the handshake, spec/crypto.md §3.3) and times out, instead of
+   * capturing the client's retransmissions.
+   */
+  private initialKey(header: LongHeader, from: Address): string {
+    const input = this.initialDigestInput;
+    const payloadLength = Math.min(header.payload.length, input.length - CONNECTION_ID_LENGTH);
+    input.set(header.sourceConnectionId, 0);
+    input.set(header.payload.subarray(0, payloadLength), CONNECTION_ID_LENGTH);
+    sodium.crypto_generichash(this.initialDigest, input.subarray(0, CONNECTION_ID_LENGTH + payloadLength));
     let s = `${from.host}|${from.port}|`;
-    for (const b of dcid) s += b.toString(16).padStart(2, '0');
+    for (const b of header.destinationConnectionId) s += b.toString(16).padStart(2, '0');
+    s += '|';
+    for (const b of this.initialDigest) s += b.toString(16).padStart(2, '0');
     return s;
   }
 
@@ -303,7 +320,7 @@ export class TransportEndpoint implements SansIoEndpoint {
   }
 
   private receiveInitial(header: LongHeader, from: Address, now: number): void {
-    const key = this.initialKey(header.destinationConnectionId, from);
+    const key = this.initialKey(header, from);
     const existing = this.byInitial.get(key);
     if (existing !== undefined) {
       existing.receiveLong(header, from, now);
