@@ -31,6 +31,8 @@ interface RouteKeys {
   readonly cids: Set<number>;
   /** byInitial key (server connections). */
   initial: string | null;
+  /** Digest of the SCID and payload of the Initial that created it (server connections). */
+  initialDigest: string | null;
 }
 
 /** A stateless reset waiting for pollTransmit. */
@@ -104,8 +106,9 @@ export class TransportEndpoint implements SansIoEndpoint {
   private readonly pendingResets: PendingReset[] = [];
   private readonly resetScratch = new Uint8Array(128);
   private readonly initialDigestInput = new Uint8Array(CONNECTION_ID_LENGTH + 2048);
-  private readonly initialDigest = new Uint8Array(16);
-  private readonly byInitial = new Map<string, TransportConnection>();
+  private readonly initialDigestOut = new Uint8Array(16);
+  /** Server connections by their Initial's source address and DCID (initialKey). */
+  private readonly byInitial = new Map<string, TransportConnection[]>();
   private readonly events = new EventQueue();
   /** Deadlines and transmit readiness without scanning every connection (connection-schedule.ts). */
   private readonly schedule: ConnectionSchedule<TransportConnection>;
@@ -159,7 +162,7 @@ export class TransportEndpoint implements SansIoEndpoint {
     this.conns.set(conn.id, conn);
     const k = cidKey(conn.localCid, 0);
     this.byCid.set(k, { cid: conn.localCid, conn });
-    this.routeKeys.set(conn, { cids: new Set([k]), initial: null });
+    this.routeKeys.set(conn, { cids: new Set([k]), initial: null, initialDigest: null });
     this.schedule.add(conn);
   }
 
@@ -219,22 +222,27 @@ export class TransportEndpoint implements SansIoEndpoint {
   }
 
   /**
-   * Which server connection an Initial belongs to: its source address, DCID, and a digest of its SCID
-   * and payload. A repeated Initial (our message 2 was lost) finds its connection; an Initial whose
-   * SCID or message was altered on the way makes a connection of its own, which never completes (the
-   * header and message are bound into the handshake, spec/crypto.md §3.3) and times out, instead of
-   * capturing the client's retransmissions.
+   * Which server connection an Initial belongs to: its source address and DCID (initialKey), then a
+   * digest of its SCID and payload (initialDigest, computed only when the first matches). A repeated
+   * Initial (our message 2 was lost) finds its connection; an Initial whose SCID or message was
+   * altered on the way makes a connection of its own, which never completes (the header and message
+   * are bound into the handshake, spec/crypto.md §3.3) and times out, instead of capturing the
+   * client's retransmissions.
    */
   private initialKey(header: LongHeader, from: Address): string {
+    let s = `${from.host}|${from.port}|`;
+    for (const b of header.destinationConnectionId) s += b.toString(16).padStart(2, '0');
+    return s;
+  }
+
+  private initialDigest(header: LongHeader): string {
     const input = this.initialDigestInput;
     const payloadLength = Math.min(header.payload.length, input.length - CONNECTION_ID_LENGTH);
     input.set(header.sourceConnectionId, 0);
     input.set(header.payload.subarray(0, payloadLength), CONNECTION_ID_LENGTH);
-    sodium.crypto_generichash(this.initialDigest, input.subarray(0, CONNECTION_ID_LENGTH + payloadLength));
-    let s = `${from.host}|${from.port}|`;
-    for (const b of header.destinationConnectionId) s += b.toString(16).padStart(2, '0');
-    s += '|';
-    for (const b of this.initialDigest) s += b.toString(16).padStart(2, '0');
+    sodium.crypto_generichash(this.initialDigestOut, input.subarray(0, CONNECTION_ID_LENGTH + payloadLength));
+    let s = '';
+    for (const b of this.initialDigestOut) s += b.toString(16).padStart(2, '0');
     return s;
   }
 
@@ -321,11 +329,16 @@ export class TransportEndpoint implements SansIoEndpoint {
 
   private receiveInitial(header: LongHeader, from: Address, now: number): void {
     const key = this.initialKey(header, from);
-    const existing = this.byInitial.get(key);
-    if (existing !== undefined) {
-      existing.receiveLong(header, from, now);
-      this.schedule.touch(existing);
-      return;
+    const candidates = this.byInitial.get(key);
+    let digest: string | null = null;
+    if (candidates !== undefined) {
+      digest = this.initialDigest(header);
+      for (const existing of candidates) {
+        if (this.routeKeys.get(existing)?.initialDigest !== digest) continue;
+        existing.receiveLong(header, from, now);
+        this.schedule.touch(existing);
+        return;
+      }
     }
     if (this.closed || this.options.acceptIncoming === false) {
       this.droppedDatagrams++;
@@ -362,8 +375,11 @@ export class TransportEndpoint implements SansIoEndpoint {
     }
     this.nextId++;
     this.add(conn);
-    this.byInitial.set(key, conn);
-    (this.routeKeys.get(conn) as RouteKeys).initial = key;
+    if (candidates === undefined) this.byInitial.set(key, [conn]);
+    else candidates.push(conn);
+    const keys = this.routeKeys.get(conn) as RouteKeys;
+    keys.initial = key;
+    keys.initialDigest = digest ?? this.initialDigest(header);
     if (conn.idsChanged) this.applyIdChanges(conn);
     this.limiter.opened(conn, from);
   }
@@ -429,9 +445,17 @@ export class TransportEndpoint implements SansIoEndpoint {
       this.conns.delete(conn.id);
       this.schedule.remove(conn);
       for (const k of keys.cids) if (this.byCid.get(k)?.conn === conn) this.byCid.delete(k);
-      if (keys.initial !== null && this.byInitial.get(keys.initial) === conn) this.byInitial.delete(keys.initial);
+      if (keys.initial !== null) this.forgetInitial(keys.initial, conn);
       if (conn.connectionIds !== null) this.resetTokens.removeOwner(conn);
     }
+  }
+
+  private forgetInitial(key: string, conn: TransportConnection): void {
+    const list = this.byInitial.get(key);
+    if (list === undefined) return;
+    const i = list.indexOf(conn);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.byInitial.delete(key);
   }
 
   close(now: number): void {
