@@ -9,8 +9,12 @@
  *   the NATed host reading / writing; `-hard`: behind a NAT with random ports (the address changes).
  * - mtu-1280: the NATed site's WAN link carries 1280-byte IP packets (no ICMP: a black hole above it).
  * - nat-5s-idle-60s / nat-120s-idle-60s: the NAT forgets idle mappings after 5 s / 120 s; after 60 s
- *   idle the public side, then the NATed side writes once.
+ *   idle the public side, then the NATed side writes once. `nat-5s-probed-idle-60s`: the same, with
+ *   the NATed side measuring the lifetime (RFC 5780 §4.6, the lab's STUN server) to seed its keepalive.
  * - kill-public / kill-nat: SIGKILL of one side mid-transfer; the other must notice within its idle timeout.
+ * - copied-packets: an attacker on the internet re-sends copies of the NATed writer's datagrams from its
+ *   own address, ahead of the originals (which queue where the copies do not); the listener must not
+ *   move, stall beyond one validation timeout, or aim more than 3× what it got at the attacker.
  *
  * Columns: stall_ms (longest gap between deliveries at the reader; for idle rows the first write's
  * delivery latency), hashes (the reader's SHA-256 equals the writer's), and the fault's own figure.
@@ -18,7 +22,16 @@
  */
 import { labAvailability } from '../src/lab/availability.js';
 import type { Lab } from '../src/lab/lab.js';
-import { forgetMappings, limitWanMtu, pathsLab, runBulk, runIdle, runKill } from './lib/paths-scenarios.js';
+import {
+  type CopyAttackCounts,
+  forgetMappings,
+  limitWanMtu,
+  pathsLab,
+  runBulk,
+  runIdle,
+  runKill,
+  startCopyAttack,
+} from './lib/paths-scenarios.js';
 
 interface Row {
   fault: string;
@@ -46,11 +59,34 @@ const ALL = [
   'rebind-nat-reader-hard',
   'rebind-nat-writer-hard',
   'mtu-1280',
+  'copied-packets',
   'kill-public',
   'kill-nat',
   'nat-5s-idle-60s',
+  'nat-5s-probed-idle-60s',
   'nat-120s-idle-60s',
 ];
+
+/** A transfer from the NATed host under the copied-packet attack (started right after the first byte). */
+async function runCopiedPackets(lab: Lab, natHost: string, bytes: number) {
+  let stop: (() => Promise<CopyAttackCounts>) | undefined;
+  try {
+    const r = await runBulk(lab, {
+      natHost,
+      direction: 'from-nat',
+      bytes,
+      fault: async (l) => {
+        stop = await startCopyAttack(l, { natHost });
+      },
+      faultAfterMs: 0,
+    });
+    const attack = stop ? await stop() : { copiesSent: 0, copyBytes: 0, fromVictim: 0, fromVictimBytes: 0 };
+    stop = undefined;
+    return { ...r, attack };
+  } finally {
+    await stop?.().catch(() => undefined);
+  }
+}
 
 async function main(): Promise<void> {
   const availability = await labAvailability();
@@ -79,7 +115,9 @@ async function main(): Promise<void> {
     }
   };
 
-  const bulkFaults = only.filter((f) => f.startsWith('rebind') || f === 'mtu-1280' || f.startsWith('kill'));
+  const bulkFaults = only.filter(
+    (f) => f.startsWith('rebind') || f === 'mtu-1280' || f.startsWith('kill') || f === 'copied-packets',
+  );
   if (bulkFaults.length > 0) {
     await withLab('bulk', undefined, async (lab) => {
       for (const fault of bulkFaults) {
@@ -99,6 +137,23 @@ async function main(): Promise<void> {
               stall_ms: r.stallMs,
               hashes_match: r.hashesMatch,
               detail: { bytes: r.bytes, path_changes: r.pathChanges, duration_ms: r.durationMs },
+            });
+          } else if (fault === 'copied-packets') {
+            const r = await runCopiedPackets(lab, natHost, bytes);
+            print({
+              fault,
+              run,
+              stall_ms: r.stallMs,
+              hashes_match: r.hashesMatch,
+              detail: {
+                bytes: r.bytes,
+                path_changes: r.pathChanges,
+                duration_ms: r.durationMs,
+                copies: r.attack.copiesSent,
+                copy_bytes: r.attack.copyBytes,
+                to_attacker: r.attack.fromVictim,
+                to_attacker_bytes: r.attack.fromVictimBytes,
+              },
             });
           } else if (fault === 'mtu-1280') {
             await limitWanMtu(lab, natHost, 1280);
@@ -141,7 +196,7 @@ async function main(): Promise<void> {
               run,
               stall_ms: null,
               hashes_match: null,
-              detail: { detected_ms: r.detectedMs, idle_timeout_ms: idleTimeoutMs, close_code: r.code },
+              detail: { detected_ms: r.detectedMs, idle_timeout_ms: idleTimeoutMs, close_code: r.code, error: r.error },
             });
           }
         }
@@ -149,14 +204,15 @@ async function main(): Promise<void> {
     });
   }
 
-  for (const [fault, udpTimeout] of [
-    ['nat-5s-idle-60s', 5],
-    ['nat-120s-idle-60s', 120],
+  for (const [fault, udpTimeout, probeLifetime] of [
+    ['nat-5s-idle-60s', 5, false],
+    ['nat-5s-probed-idle-60s', 5, true],
+    ['nat-120s-idle-60s', 120, false],
   ] as const) {
     if (!only.includes(fault)) continue;
-    await withLab(`n${udpTimeout}`, udpTimeout, async (lab) => {
+    await withLab(`n${udpTimeout}${probeLifetime ? 'p' : ''}`, udpTimeout, async (lab) => {
       for (let run = 1; run <= runs; run++) {
-        const r = await runIdle(lab, { natHost: 'a-host1', idleMs: 60_000 });
+        const r = await runIdle(lab, { natHost: 'a-host1', idleMs: 60_000, probeLifetime });
         print({
           fault,
           run,
@@ -170,6 +226,7 @@ async function main(): Promise<void> {
             nat_keepalive_interval_ms: r.keepAliveIntervalMs ?? null,
             public_keepalive_interval_ms: r.publicKeepAliveIntervalMs ?? null,
             closed: r.closed,
+            ...(r.lifetime ? { lifetime: r.lifetime } : {}),
           },
         });
       }

@@ -3,6 +3,7 @@
  *
  *   tsx bench/lib/paths-peer.ts --role listen|dial [--host H --port P --peer-key HEX]
  *       --mode bulk|idle [--send] [--bytes N] [--idle-ms MS] [--write-at-ms MS] [--transport JSON]
+ *       [--lifetime-stun HOST:PORT] (measure the NAT binding lifetime there and seed the keepalives)
  *
  * - bulk: the side with --send writes --bytes of a seeded pattern on one stream (0 = until killed),
  *   the other reads; the reader reports the longest gap between two deliveries (the stall) and the
@@ -29,6 +30,8 @@ interface Args {
   holdMs: number;
   transport: Record<string, unknown>;
   udpBackend: 'auto' | 'dgram' | 'native';
+  /** An RFC 5780 STUN server (host:port) to measure the NAT's binding lifetime against, or ''. */
+  lifetimeStun: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -45,6 +48,7 @@ function parseArgs(argv: string[]): Args {
     holdMs: Number(get('hold-ms', '0')),
     transport: JSON.parse(get('transport', '{}')) as Record<string, unknown>,
     udpBackend: get('udp-backend', 'auto') as Args['udpBackend'],
+    lifetimeStun: get('lifetime-stun', ''),
   };
 }
 
@@ -91,11 +95,29 @@ async function main(): Promise<void> {
       : await endpoint.connect({ host: args.host, port: args.port, publicKey: Buffer.from(args.peerKey, 'hex') });
   if (!connection) throw new Error('no connection');
   emit({ event: 'connected' });
+  if (args.lifetimeStun !== '') {
+    // Measure the NAT's binding lifetime (RFC 5780 §4.6) beside the connection; the result seeds
+    // every connection's keepalive (Endpoint.probeBindingLifetime).
+    const [host, port] = args.lifetimeStun.split(':');
+    endpoint
+      .probeBindingLifetime({ host: host as string, port: Number(port) }, { initialMs: 2_000, resolutionMs: 1_000 })
+      .then(
+        (r) => emit({ event: 'lifetime', aliveMs: r.aliveMs, expiredMs: r.expiredMs }),
+        (e: Error) => emit({ event: 'lifetime-failed', error: e.message }),
+      );
+  }
   connection.on('path-changed', (remote: { host: string; port: number }) =>
     emit({ event: 'path', remote: `${remote.host}:${remote.port}` }),
   );
   const closed = connection.closed.then((reason: { errorCode: number; application: boolean; reason: string }) => {
-    emit({ event: 'closed', code: reason.errorCode, application: reason.application, reason: reason.reason });
+    emit({
+      event: 'closed',
+      code: reason.errorCode,
+      application: reason.application,
+      reason: reason.reason,
+      // The typed error of a peer that vanished (PeerGoneError), null for any other close.
+      error: connection.error?.code ?? null,
+    });
     return reason;
   });
   const statsTimer = setInterval(() => emit({ event: 'stats', stats: connection.stats() }), 1000);

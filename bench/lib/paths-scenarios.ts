@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HostProcess } from '../../src/lab/host-process.js';
 import { Lab } from '../../src/lab/lab.js';
+import { PORTMAP_STUN_PORTS, stunServerCommand } from '../../src/lab/portmap.js';
 import type { SiteSpec } from '../../src/lab/topology.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -229,20 +230,35 @@ export interface IdleResult {
   readonly keepAliveIntervalMs: number | undefined;
   readonly publicKeepAliveIntervalMs: number | undefined;
   readonly closed: boolean;
+  /** The NATed side's measured binding lifetime (probeLifetime), or its error. */
+  readonly lifetime: Record<string, unknown> | undefined;
 }
 
-/** Connect, stay idle for `idleMs`, then each side writes once (the public side first). */
+/**
+ * Connect, stay idle for `idleMs`, then each side writes once (the public side first). With
+ * `probeLifetime`, the NATed side measures its NAT's binding lifetime against an RFC 5780 STUN server
+ * on server1 meanwhile and seeds its keepalive with it.
+ */
 export async function runIdle(
   lab: Lab,
-  options: { natHost: string; idleMs: number; transport?: Record<string, unknown> },
+  options: { natHost: string; idleMs: number; transport?: Record<string, unknown>; probeLifetime?: boolean },
 ): Promise<IdleResult> {
   let pair: { listener: Peer; dialler: Peer } | undefined;
+  let stun: HostProcess | undefined;
   try {
     const hold = String(options.idleMs + 6_000);
+    const lifetimeArgs: string[] = [];
+    if (options.probeLifetime) {
+      const server = lab.host('server1');
+      const { script, args } = stunServerCommand(server.addresses);
+      stun = lab.spawnNode(server.name, script, args);
+      lifetimeArgs.push('--lifetime-stun', `${server.addresses[0]}:${PORTMAP_STUN_PORTS[0]}`);
+      await new Promise((r) => setTimeout(r, 1_500)); // the STUN server binds
+    }
     pair = await startPair(lab, {
       natHost: options.natHost,
       listenArgs: ['--mode', 'idle', '--write-at-ms', String(options.idleMs), '--hold-ms', hold],
-      dialArgs: ['--mode', 'idle', '--write-at-ms', String(options.idleMs + 2_000), '--hold-ms', hold],
+      dialArgs: ['--mode', 'idle', '--write-at-ms', String(options.idleMs + 2_000), '--hold-ms', hold, ...lifetimeArgs],
       ...(options.transport ? { transport: options.transport } : {}),
     });
     const { listener, dialler } = pair;
@@ -261,9 +277,11 @@ export async function runIdle(
       keepAliveIntervalMs: natStats?.['keepAliveIntervalMs'],
       publicKeepAliveIntervalMs: publicStats?.['keepAliveIntervalMs'],
       closed: dialler.find('closed') !== undefined || listener.find('closed') !== undefined,
+      lifetime: (dialler.find('lifetime') ?? dialler.find('lifetime-failed')) as Record<string, unknown> | undefined,
     };
   } finally {
     await stopPair(pair);
+    await stun?.kill('SIGKILL', 0);
   }
 }
 
@@ -271,6 +289,8 @@ export interface KillResult {
   /** ms from the kill to the survivor's 'closed' (NaN: not within the wait). */
   readonly detectedMs: number;
   readonly code: number | undefined;
+  /** The survivor's typed error code (ERR_PUNCHLINE_PEER_UNREACHABLE / _RESET), or null. */
+  readonly error: string | null | undefined;
 }
 
 /** A bulk transfer towards the NATed host; one side is killed with SIGKILL; the other must notice. */
@@ -296,6 +316,7 @@ export async function runKill(
     return {
       detectedMs: closed ? closed.at - killedAt : Number.NaN,
       code: closed ? Number(closed['code']) : undefined,
+      error: closed ? ((closed['error'] as string | null) ?? null) : undefined,
     };
   } finally {
     await stopPair(pair);
@@ -306,4 +327,101 @@ export async function runKill(
 export async function limitWanMtu(lab: Lab, natHost: string, mtu: number): Promise<void> {
   const router = routerOf(natHost);
   await lab.run(router, ['ip', 'link', 'set', 'dev', 'wan', 'mtu', String(mtu)]);
+}
+
+/** The attacker's host (a server on the internet) and the port its copy forwarder listens on. */
+const ATTACKER_HOST = 'server1';
+const ATTACKER_PORT = 46_000;
+/** Sites of pathsLab in spec order: the internet namespace's bridge port of site i is `site<i>`. */
+const SITE_ORDER = ['a', 'h', 'o'];
+
+export interface CopyAttackCounts {
+  /** Copies of genuine datagrams the attacker re-sent to the victim from its own address. */
+  readonly copiesSent: number;
+  readonly copyBytes: number;
+  /** What the victim then sent to the attacker's address (must stay ≤ 3 × copyBytes). */
+  readonly fromVictim: number;
+  readonly fromVictimBytes: number;
+}
+
+/**
+ * An off-path observer that re-sends copies of genuine packets, ahead of the originals, from its own
+ * address (RFC 9000 §9.3.3, §21.1.3): every datagram from `natHost`'s site to the public listener is
+ * duplicated as it enters the internet (nftables netdev `dup`) to the attacker host, whose forwarder
+ * (copy-attacker.ts) re-sends it to the listener at once. The originals wait in a queue that the
+ * copies bypass (an htb class on the listener site's port, `originalRate`), so the copies arrive
+ * first and carry the highest packet numbers the listener has seen. Returns a function that stops
+ * the attack (rules, shaping, forwarder) and reports the attacker's counts.
+ */
+export async function startCopyAttack(
+  lab: Lab,
+  options: { natHost: string; originalRate?: string; queueBytes?: number },
+): Promise<() => Promise<CopyAttackCounts>> {
+  const site = options.natHost.split('-')[0] as string;
+  const natPort = `site${SITE_ORDER.indexOf(site)}`;
+  const publicPort = `site${SITE_ORDER.indexOf(PUBLIC_HOST.split('-')[0] as string)}`;
+  const natAddress = lab.site(site).publicAddress;
+  const victim = lab.host(PUBLIC_HOST).addresses[0] as string;
+  const attacker = lab.host(ATTACKER_HOST).addresses[0] as string;
+  const mac = async (host: string, dev: string) =>
+    (await lab.run(host, ['cat', `/sys/class/net/${dev}/address`])).stdout.trim();
+  const attackerMac = await mac(ATTACKER_HOST, 'eth0');
+  const bridgeMac = await mac('inet', 'br0');
+  const forwarder = new Peer(
+    lab.spawnNode(ATTACKER_HOST, path.join(here, 'copy-attacker.ts'), [
+      String(ATTACKER_PORT),
+      victim,
+      String(LISTEN_PORT),
+    ]),
+  );
+  const nft = async (host: string, ruleset: string) => {
+    const r = await lab.run(host, ['nft', '-f', '-'], { input: ruleset });
+    if (r.code !== 0) throw new Error(`nft on ${host}: ${r.stderr.trim()}`);
+  };
+  const tc = (args: string[]) => lab.run('inet', ['tc', ...args]);
+  try {
+    await forwarder.wait('ready', 20_000);
+    // The attacker's host takes the copies (addressed to the listener) for its forwarder.
+    await nft(
+      ATTACKER_HOST,
+      `table ip copyattack {
+        chain pre { type nat hook prerouting priority -100; ip daddr ${victim} udp dport ${LISTEN_PORT} dnat to ${attacker}:${ATTACKER_PORT}; }
+      }`,
+    );
+    // Originals from the NATed site queue in a slow class towards the listener; the rest is not shaped.
+    const rate = options.originalRate ?? '40mbit';
+    const queue = String(options.queueBytes ?? 200_000);
+    await tc(['qdisc', 'replace', 'dev', publicPort, 'root', 'handle', '1:', 'htb', 'default', '10']);
+    await tc(['class', 'add', 'dev', publicPort, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit']);
+    await tc(['class', 'add', 'dev', publicPort, 'parent', '1:', 'classid', '1:20', 'htb', 'rate', rate, 'ceil', rate]);
+    await tc(['qdisc', 'add', 'dev', publicPort, 'parent', '1:20', 'handle', '20:', 'bfifo', 'limit', queue]);
+    const filter = ['filter', 'add', 'dev', publicPort, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32'];
+    await tc([...filter, 'match', 'ip', 'src', `${natAddress}/32`, 'flowid', '1:20']);
+    // Every datagram of the NATed site to the listener is copied to the attacker as it enters.
+    await nft(
+      'inet',
+      `table netdev copyattack {
+        chain in {
+          type filter hook ingress device "${natPort}" priority 0;
+          ip saddr ${natAddress} ip daddr ${victim} udp dport ${LISTEN_PORT} ether daddr set ${attackerMac} dup to "srv1" ether daddr set ${bridgeMac};
+        }
+      }`,
+    );
+  } catch (error) {
+    await forwarder.process.kill('SIGKILL', 0);
+    throw error;
+  }
+  return async () => {
+    await lab.run('inet', ['nft', 'delete', 'table', 'netdev', 'copyattack']);
+    await tc(['qdisc', 'del', 'dev', publicPort, 'root']);
+    await lab.run(ATTACKER_HOST, ['nft', 'delete', 'table', 'ip', 'copyattack']);
+    await forwarder.process.kill('SIGTERM', 2_000);
+    const last = forwarder.all('counts').at(-1);
+    return {
+      copiesSent: Number(last?.['copiesSent'] ?? 0),
+      copyBytes: Number(last?.['copyBytes'] ?? 0),
+      fromVictim: Number(last?.['fromVictim'] ?? 0),
+      fromVictimBytes: Number(last?.['fromVictimBytes'] ?? 0),
+    };
+  };
 }

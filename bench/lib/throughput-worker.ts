@@ -175,7 +175,7 @@ class Counter {
   }
 }
 
-// --- raw node:dgram: the ceiling for JS -----------------------------------------------------------
+// --- raw node:dgram: one datagram per call, no protocol (like-for-like with punchline-dgram) ---
 // Sender blasts `bytes` in `payload`-byte datagrams with at most IN_FLIGHT sends queued in libuv (no
 // congestion control, no retransmission); the receiver counts what arrives. Loss is reported.
 const RAW_FIN = 0xff;

@@ -28,25 +28,26 @@ import { defaultIdentityPath, generateIdentity, loadIdentity } from '../crypto/i
 import type { KeyPair } from '../crypto/keys.js';
 import { decodePublicKey, encodePublicKey } from '../crypto/key-text.js';
 import { PunchlineError } from '../errors.js';
+import { UsageError } from './usage-error.js';
 import type { Connection, Endpoint } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import type { Address } from '../transport/api.js';
 
 /** Application close code of a session that failed on this side (0 is a clean end of data). */
-export const SESSION_FAILED = 1;
+const SESSION_FAILED = 1;
 /** Application close code for a second peer while the listener is busy with one. */
 export const LISTENER_BUSY = 2;
 
-export type PathKind = 'direct' | 'relay-udp' | 'relay-stream';
+type PathKind = 'direct' | 'relay-udp' | 'relay-stream';
 
 /** The path of a connection as the Endpoint contract describes it (`connection.path`). */
-export interface PathInfo {
+interface PathInfo {
   readonly kind: PathKind;
   readonly remote: Address;
 }
 
 /** A usage problem found after flag parsing (exit 2). */
-export class UsageError extends Error {}
+export { UsageError };
 
 /** Codes of the CLI's own failures; NO_PATH is the code the Endpoint uses for the same outcome by key. */
 export const NetcatErrorCode = { NoPath: 'ERR_PUNCHLINE_NO_PATH' } as const;
@@ -133,7 +134,7 @@ export function parseSeconds(text: string | undefined, flag: string, fallback: n
 }
 
 /** The connection's path: `connection.path` where the Endpoint reports it, else the address it talks to. */
-export function pathOf(connection: Connection): PathInfo {
+function pathOf(connection: Connection): PathInfo {
   const reported = (connection as { path?: { kind: PathKind; remote: Address } }).path;
   if (reported && typeof reported.kind === 'string') return { kind: reported.kind, remote: reported.remote };
   return { kind: 'direct', remote: connection.remoteAddress };

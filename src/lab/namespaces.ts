@@ -16,7 +16,7 @@ export async function listNamespaces(): Promise<string[]> {
   return parseNetnsList(out);
 }
 
-export function parseNetnsList(out: string): string[] {
+function parseNetnsList(out: string): string[] {
   return out
     .split('\n')
     .map((line) => line.trim().split(/\s+/)[0] ?? '')
@@ -24,7 +24,7 @@ export function parseNetnsList(out: string): string[] {
 }
 
 /** PIDs of every process running inside `ns` (empty when the namespace does not exist). */
-export async function namespacePids(ns: string): Promise<number[]> {
+async function namespacePids(ns: string): Promise<number[]> {
   try {
     const out = await exec(['ip', 'netns', 'pids', ns]);
     return out

@@ -73,7 +73,7 @@ export function expectedPortmap(site: SitePlan): readonly PortmapLabProtocol[] {
 }
 
 /** Path of a probe script next to this module: compiled `.js` when present, else the `.ts` source. */
-export function probeScript(name: 'probe-server' | 'probe-client'): string {
+function probeScript(name: 'probe-server' | 'probe-client'): string {
   const js = fileURLToPath(new URL(`./probes/${name}.js`, import.meta.url));
   if (existsSync(js)) return js;
   return fileURLToPath(new URL(`./probes/${name}.ts`, import.meta.url));

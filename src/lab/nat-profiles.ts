@@ -45,7 +45,7 @@ export function routerRuleset(rules: RouterRules): string {
  * `open`: the LAN is a routed public subnet; no translation and no filtering. RFC 4787 terms do not
  * apply (there is no mapping); behaviour is that of endpoint-independent mapping and filtering.
  */
-export function openRules(): string {
+function openRules(): string {
   return `# profile open: public addresses, no NAT, no filtering
 table ip punchline {
   chain forward {
@@ -61,7 +61,7 @@ table ip punchline {
  * flow the inside started — the same remote address and port: address-and-port-dependent filtering
  * in RFC 4787 §5 terms.
  */
-export function firewallRules(router: RouterPlan): string {
+function firewallRules(router: RouterPlan): string {
   return `# profile firewall: public addresses, stateful filtering (RFC 4787 §5 address-and-port-dependent)
 table ip punchline {
   chain forward {
@@ -80,7 +80,7 @@ table ip punchline {
  * hard: address-and-port-dependent mapping with random ports (§4.1, "symmetric NAT").
  * Both: address-and-port-dependent filtering (§5). Hairpinning (§6) only when asked for.
  */
-export function natRules(router: RouterPlan, kind: NatKind, rules: RouterRules): string {
+function natRules(router: RouterPlan, kind: NatKind, rules: RouterRules): string {
   const inside = router.inside.iface;
   const masquerade = kind === 'hard' ? 'masquerade fully-random' : 'masquerade';
   const blockUdp =

@@ -184,7 +184,7 @@ async function launchMiniupnpd(
 }
 
 /** The miniupnpd process running in `router` (found among the namespace's processes), or undefined. */
-export async function miniupnpdProcess(router: RouterPlan): Promise<{ pid: number; configPath: string } | undefined> {
+async function miniupnpdProcess(router: RouterPlan): Promise<{ pid: number; configPath: string } | undefined> {
   const pids = await new Promise<string>((resolve) => {
     execFile('ip', ['netns', 'pids', router.ns], (error, stdout) => resolve(error ? '' : stdout));
   });

@@ -30,7 +30,7 @@ export interface LabState {
   serverAddress?: string;
 }
 
-export function stateDir(): string {
+function stateDir(): string {
   const override = process.env['PUNCHLINE_LAB_STATE_DIR'];
   if (override !== undefined && override !== '') return ensureDir(override);
   try {
@@ -45,7 +45,7 @@ function ensureDir(dir: string): string {
   return dir;
 }
 
-export function statePath(name: string): string {
+function statePath(name: string): string {
   return join(stateDir(), `${name}.json`);
 }
 

@@ -75,7 +75,7 @@ export interface NodePlan {
   readonly addresses: readonly string[];
 }
 
-export interface HostPlan extends NodePlan {
+interface HostPlan extends NodePlan {
   readonly role: 'server' | 'host';
   readonly gateway: string;
 }
@@ -111,7 +111,7 @@ export interface SitePlan {
 }
 
 /** A veth pair: `a` end in namespace `aNs`, `b` end in `bNs`; `bridge` enslaves the b end. */
-export interface LinkPlan {
+interface LinkPlan {
   readonly aNs: string;
   readonly a: string;
   readonly bNs: string;

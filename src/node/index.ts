@@ -47,10 +47,9 @@ export type { PathKind } from './peer-routes.js';
 export { TraversalError, TraversalErrorCode } from '../traversal/agent/errors.js';
 export {
   PortMapper,
-  checkPortMapping,
   type PortMapperOptions,
   type PortMapperSocket,
   type PortMapping,
-  type PortMappingCheck,
   type ProtocolOffer,
 } from './port-mapper.js';
+export { checkPortMapping, type PortMappingCheck } from './port-mapping-check.js';

@@ -18,9 +18,7 @@
  * Logging: every decision and every ignored reply at debug level (`NODE_DEBUG=punchline-portmap`, or
  * the `log` option).
  */
-import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { debuglog } from 'node:util';
 import { systemRandom } from '../crypto/sodium.js';
@@ -28,7 +26,6 @@ import type { Address, RandomSource } from '../transport/api.js';
 import {
   GatewayMappingClient,
   GatewayProbe,
-  HttpResponseReader,
   type Mapping,
   type MappingEvent,
   PortmapError,
@@ -40,54 +37,21 @@ import {
 import { normalizeHost } from '../traversal/stun/address.js';
 import { defaultGateway, localAddressTowards } from './default-gateway.js';
 import type { Endpoint } from './endpoint.js';
+import type {
+  PortMapperLog,
+  PortMapperOptions,
+  PortMapperSocket,
+  PortMapping,
+  ProtocolOffer,
+} from './port-mapper-types.js';
+import { UpnpIo } from './upnp-io.js';
 
-/** The socket whose port is mapped: the endpoint's shared socket, or any bound UDP socket. */
-export interface PortMapperSocket {
-  /** Its bound local port — the only port this mapper ever maps. */
-  readonly port: number;
-  send(datagram: Uint8Array, to: Address): unknown;
-}
-
-export type PortMapperLog = (message: string, fields?: Record<string, unknown>) => void;
-
-export interface PortMapperOptions {
-  readonly socket: PortMapperSocket;
-  /** The gateway to ask (NAT-PMP/PCP); default: the IPv4 default route's gateway. */
-  readonly gateway?: string;
-  /** Our address towards the gateway; default: what the kernel picks to reach it. */
-  readonly clientIp?: string;
-  /** Protocols to try (default all three). */
-  readonly protocols?: readonly PortmapProtocol[];
-  /** Lifetime to request, s (default 7200, RFC 6886 §3.3). */
-  readonly lifetimeS?: number;
-  /** Longest lifetime believed, s (default max(lifetimeS, 7200)). */
-  readonly maxLifetimeS?: number;
-  /** How long discovery may take before giving up, ms (default 2000). */
-  readonly discoveryTimeoutMs?: number;
-  /** Wait after a failure (no gateway, refused) before trying again, ms (default 60 s; Infinity: never). */
-  readonly retryAfterMs?: number;
-  readonly random?: RandomSource;
-  readonly log?: PortMapperLog;
-  /** UPnP NewPortMappingDescription (default 'punchline'). */
-  readonly description?: string;
-}
-
-/** What the gateway granted: datagrams to `external` reach the socket. */
-export interface PortMapping {
-  readonly external: Address;
-  readonly protocol: PortmapProtocol;
-  /** Granted lifetime (bounded), s; 0 = permanent (UPnP gateways that only support those). */
-  readonly lifetimeS: number;
-}
-
-/** What discovery learned about one protocol. */
-export interface ProtocolOffer {
-  readonly protocol: PortmapProtocol;
-  readonly status: 'answered' | 'refused' | 'silent';
-  /** External address the protocol reported during discovery (NAT-PMP, UPnP). */
-  readonly external?: string;
-  readonly reason?: string;
-}
+export type {
+  PortMapperOptions,
+  PortMapperSocket,
+  PortMapping,
+  ProtocolOffer,
+} from './port-mapper-types.js';
 
 export declare interface PortMapper {
   /** A mapping was granted or renewed; `changed` when its external address or port differs. */
@@ -104,7 +68,8 @@ export declare interface PortMapper {
 }
 
 const CLOSE_TIMEOUT_MS = 3000;
-const PRIORITY: readonly PortmapProtocol[] = ['pcp', 'nat-pmp', 'upnp'];
+/** The order protocols are preferred in when several answer. */
+export const PRIORITY: readonly PortmapProtocol[] = ['pcp', 'nat-pmp', 'upnp'];
 const defaultLog = debuglog('punchline-portmap');
 
 type Active =
@@ -126,7 +91,6 @@ export class PortMapper extends EventEmitter {
   private clientIp: string | undefined;
   private probe: GatewayProbe | null = null;
   private upnp: UpnpIgdClient | null = null;
-  private ssdp: dgram.Socket | null = null;
   private active: Active | null = null;
   private current: PortMapping | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -135,7 +99,18 @@ export class PortMapper extends EventEmitter {
   private closing: Promise<void> | null = null;
   private closed = false;
   private started = false;
-  private readonly httpSockets = new Set<net.Socket>();
+  private readonly upnpIo = new UpnpIo({
+    clientIp: () => this.clientIp,
+    onSsdpDatagram: (datagram, from) => {
+      this.upnp?.receive(datagram, from, performance.now());
+      this.service();
+    },
+    onHttpResult: (id, result) => {
+      this.upnp?.receiveHttp(id, result, performance.now());
+      this.service();
+    },
+    log: (message, fields) => this.log(message, fields),
+  });
 
   constructor(options: PortMapperOptions) {
     super();
@@ -303,9 +278,9 @@ export class PortMapper extends EventEmitter {
       }
       this.closed = true;
       this.stopTimer();
-      this.closeSsdp();
+      this.upnpIo.closeSsdp();
       this.upnp?.close();
-      for (const s of this.httpSockets) s.destroy();
+      this.upnpIo.close();
       this.current = null;
       this.emit('close');
     })();
@@ -363,30 +338,6 @@ export class PortMapper extends EventEmitter {
     this.upnp.discover(now);
   }
 
-  /**
-   * The SSDP socket, opened when a search has something to send and closed once the search is over
-   * (it is short-lived: a later re-discovery opens another). Sends made while it binds are queued
-   * by node:dgram.
-   */
-  private ssdpSocket(): dgram.Socket {
-    if (this.ssdp) return this.ssdp;
-    const socket = dgram.createSocket('udp4');
-    socket.on('error', (error) => this.log('SSDP socket error', { error: String(error) }));
-    socket.on('message', (msg, rinfo) => {
-      this.upnp?.receive(msg, { host: normalizeHost(rinfo.address), port: rinfo.port }, performance.now());
-      this.service();
-    });
-    socket.bind(0, () => {
-      try {
-        if (this.clientIp !== undefined) socket.setMulticastInterface(this.clientIp);
-      } catch (error) {
-        this.log('SSDP multicast interface not set', { error: String(error) });
-      }
-    });
-    this.ssdp = socket;
-    return socket;
-  }
-
   private lifetime(): { requestS: number; maxS: number } {
     const requestS = this.options.lifetimeS ?? 7200;
     return { requestS, maxS: this.options.maxLifetimeS ?? Math.max(requestS, 7200) };
@@ -423,11 +374,9 @@ export class PortMapper extends EventEmitter {
     if (upnp) {
       upnp.onTimeout(now);
       for (let t = upnp.pollTransmit(now); t; t = upnp.pollTransmit(now)) {
-        this.ssdpSocket().send(t.data, t.destination.port, t.destination.host, (error) => {
-          if (error) this.log('SSDP send failed', { error: String(error) });
-        });
+        this.upnpIo.sendSsdp(t.data, t.destination);
       }
-      for (let x = upnp.pollHttp(); x; x = upnp.pollHttp()) this.runHttp(x.id, x.destination, x.request);
+      for (let x = upnp.pollHttp(); x; x = upnp.pollHttp()) this.upnpIo.runHttp(x.id, x.destination, x.request);
       for (let e = upnp.pollEvent(); e; e = upnp.pollEvent(), events++) this.onMappingEvent('upnp', e);
     }
     const active = this.active;
@@ -510,7 +459,7 @@ export class PortMapper extends EventEmitter {
     if (this.upnp && !this.upnp.answered) {
       this.upnp.close();
       this.upnp = null;
-      this.closeSsdp();
+      this.upnpIo.closeSsdp();
       this.offer({ protocol: 'upnp', status: 'silent', reason: 'not needed: another protocol answered first' });
     }
   }
@@ -519,7 +468,7 @@ export class PortMapper extends EventEmitter {
     switch (event.type) {
       case 'answered':
         this.log('UPnP IGD found', { gateway: event.gateway, external: event.external });
-        this.closeSsdp();
+        this.upnpIo.closeSsdp();
         this.offer({ protocol, status: 'answered', ...(event.external ? { external: event.external } : {}) });
         this.answered(protocol);
         this.checkAllDone();
@@ -542,7 +491,7 @@ export class PortMapper extends EventEmitter {
       case 'failed':
         this.log('attempt failed', { protocol, code: event.error.code, reason: event.error.message });
         if (protocol === 'upnp' && this.active?.protocol !== 'upnp') {
-          this.closeSsdp();
+          this.upnpIo.closeSsdp();
           this.upnp?.close();
           this.upnp = null;
           this.offer({ protocol, status: 'silent', reason: event.error.message });
@@ -595,7 +544,7 @@ export class PortMapper extends EventEmitter {
     this.probe = null;
     this.upnp?.close();
     this.upnp = null;
-    this.closeSsdp();
+    this.upnpIo.closeSsdp();
     const summary = this.offers()
       .map((o) => `${o.protocol} ${o.status}${o.reason ? ` (${o.reason})` : ''}`)
       .join(', ');
@@ -616,56 +565,6 @@ export class PortMapper extends EventEmitter {
     this.started = false;
     void now;
     this.start();
-  }
-
-  private runHttp(id: number, destination: Address, request: Uint8Array): void {
-    const reader = new HttpResponseReader();
-    let settled = false;
-    const socket = net.connect({ host: destination.host, port: destination.port });
-    this.httpSockets.add(socket);
-    const startedAt = performance.now();
-    const finish = (result: Parameters<UpnpIgdClient['receiveHttp']>[1]): void => {
-      if (settled) return;
-      settled = true;
-      this.log('HTTP exchange', {
-        to: `${destination.host}:${destination.port}`,
-        ms: Math.round(performance.now() - startedAt),
-        ...(result instanceof PortmapError ? { error: result.message } : { status: result.response.status }),
-      });
-      socket.destroy();
-      this.httpSockets.delete(socket);
-      this.upnp?.receiveHttp(id, result, performance.now());
-      this.service();
-    };
-    socket.setTimeout(5000, () => finish(new PortmapError(PortmapErrorCode.Timeout, 'HTTP exchange timed out')));
-    socket.on('connect', () => socket.write(request));
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        const response = reader.push(chunk);
-        if (response) finish({ response, localAddress: socket.localAddress ?? '' });
-      } catch (error) {
-        finish(error as PortmapError);
-      }
-    });
-    socket.on('end', () => {
-      try {
-        finish({ response: reader.end(), localAddress: socket.localAddress ?? '' });
-      } catch (error) {
-        finish(error as PortmapError);
-      }
-    });
-    socket.on('error', (error) =>
-      finish(
-        new PortmapError(PortmapErrorCode.Network, `HTTP to ${destination.host}:${destination.port}: ${error.message}`),
-      ),
-    );
-  }
-
-  private closeSsdp(): void {
-    if (this.ssdp) {
-      this.ssdp.close();
-      this.ssdp = null;
-    }
   }
 
   private armTimer(now: number): void {
@@ -694,83 +593,4 @@ export class PortMapper extends EventEmitter {
 
 function toPortMapping(mapping: Mapping): PortMapping {
   return { external: mapping.external, protocol: mapping.protocol, lifetimeS: mapping.lifetimeS };
-}
-
-/** One protocol's answer to `checkPortMapping`. */
-export interface PortMappingCheck {
-  readonly protocol: PortmapProtocol;
-  /** The gateway answered this protocol's discovery. */
-  readonly offered: boolean;
-  /** The external address of the test mapping, when one was granted (it is deleted again). */
-  readonly external: Address | undefined;
-  readonly lifetimeS: number | undefined;
-  /** From bind to the grant, ms. */
-  readonly elapsedMs: number | undefined;
-  /** Why there is no mapping (silent, refused, ...). */
-  readonly reason: string | undefined;
-}
-
-/**
- * Asks the gateway for a short test mapping by each protocol at once — each from its own socket, so
- * the mappings never share an internal port — reports what each granted, and deletes them again.
- * `punchline nat-check` runs it.
- */
-export async function checkPortMapping(
-  options: {
-    readonly gateway?: string;
-    readonly protocols?: readonly PortmapProtocol[];
-    readonly timeoutMs?: number;
-    readonly log?: PortMapperLog;
-  } = {},
-): Promise<PortMappingCheck[]> {
-  const protocols = options.protocols ?? PRIORITY;
-  const timeoutMs = options.timeoutMs ?? 2000;
-  return Promise.all(
-    protocols.map(async (protocol): Promise<PortMappingCheck> => {
-      const socket = dgram.createSocket('udp4');
-      await new Promise<void>((resolve) => socket.bind(0, resolve));
-      const started = performance.now();
-      let mapper: PortMapper | undefined;
-      try {
-        mapper = PortMapper.open({
-          socket: {
-            port: socket.address().port,
-            send: (data, to) => socket.send(data, to.port, to.host),
-          },
-          protocols: [protocol],
-          lifetimeS: 120,
-          discoveryTimeoutMs: timeoutMs,
-          retryAfterMs: Infinity,
-          ...(options.gateway === undefined ? {} : { gateway: options.gateway }),
-          ...(options.log === undefined ? {} : { log: options.log }),
-        });
-        const m = mapper;
-        socket.on('message', (message, from) => m.receive(message, from));
-        let reason: string | undefined;
-        mapper.once('unavailable', (error: PortmapError) => {
-          reason = error.message;
-        });
-        const mapping = await mapper.whenMapped(timeoutMs + 4000);
-        const elapsedMs = mapping ? Math.round(performance.now() - started) : undefined;
-        const offer = mapper.offers().find((o) => o.protocol === protocol);
-        return {
-          protocol,
-          offered: offer?.status === 'answered',
-          external: mapping?.external,
-          lifetimeS: mapping?.lifetimeS,
-          elapsedMs,
-          reason: mapping
-            ? undefined
-            : offer?.status === 'answered'
-              ? (reason ?? 'no mapping granted')
-              : offer?.status === 'refused'
-                ? (offer.reason ?? 'refused')
-                : `no answer within ${timeoutMs} ms`,
-        };
-      } finally {
-        await mapper?.close();
-        socket.close();
-      }
-    }),
-  );
 }

@@ -15,157 +15,22 @@
  *   client.on('connect-request', (request) => client.answer(request.rid, true, myCandidates));
  */
 import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import { systemRandom, type RandomSource } from '../crypto/sodium.js';
+import { systemRandom } from '../crypto/sodium.js';
 import { RendezvousClientCore, type ClientEvent } from '../traversal/rendezvous/client-core.js';
 import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
-import { FrameDecoder, StreamKind, encodeFrame } from '../traversal/rendezvous/framing.js';
+import { StreamKind, encodeFrame } from '../traversal/rendezvous/framing.js';
 import { MAX_MESSAGE_BYTES, bytesEqual, type Candidate, type Address } from '../traversal/rendezvous/messages.js';
-import { MAX_RELAY_STREAM_DATAGRAM, relayStreamHeader } from '../traversal/relay/stream-relay.js';
+import { relayStreamHeader } from '../traversal/relay/stream-relay.js';
 import type { ObservedAddress } from '../traversal/relay/udp-control.js';
-import type { KeyPair } from '../crypto/keys.js';
 import type { WtClient, WtReader, WtWriter } from './webtransport-types.js';
-import { invalidArgument } from './endpoint-errors.js';
-import { parseServerAddress, type ServerAddress } from '../traversal/rendezvous/server-address.js';
+import { loadWebTransport } from './webtransport-loader.js';
+import { checkClientOptions, type RendezvousClientOptions } from './rendezvous-client-options.js';
+import { observeCertificate } from './observe-certificate.js';
+import { StreamRelay, readFrames } from './stream-relay-leg.js';
 
-/**
- * Reads length-prefixed frames from a WebTransport stream until it ends (or fails to read), handing
- * each chunk's complete frames to `onFrames`. Resolves with the decoder's error when the peer sent a
- * bad frame (too large), else with null.
- */
-async function readFrames(
-  reader: WtReader,
-  maxFrame: number,
-  onFrames: (frames: Uint8Array[]) => void,
-): Promise<RendezvousError | null> {
-  const decoder = new FrameDecoder(maxFrame);
-  for (;;) {
-    const next = await reader.read().catch(() => ({ done: true, value: undefined }));
-    if (next.done || !next.value) return null;
-    let frames: Uint8Array[];
-    try {
-      frames = decoder.push(next.value);
-    } catch (error) {
-      return error as RendezvousError;
-    }
-    onFrames(frames);
-  }
-}
-
-function check32(name: string, value: unknown): void {
-  if (!(value instanceof Uint8Array) || value.length !== 32) {
-    const got = value instanceof Uint8Array ? `${value.length} bytes` : typeof value;
-    throw invalidArgument(`${name} must be a 32-byte Uint8Array, got ${got}`);
-  }
-}
-
-/** The URL path of the rendezvous WebTransport endpoint (as the server serves it). */
-const RENDEZVOUS_PATH = '/punchline';
-
-/**
- * Rejects bad connect() options before anything is opened; returns the URL and the server key to pin
- * (from the address string when one is given).
- */
-function checkClientOptions(options: RendezvousClientOptions): {
-  url: string;
-  serverPublicKey: Uint8Array | undefined;
-} {
-  if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object');
-  let address: ServerAddress | null = null;
-  if (options.server !== undefined) {
-    address = typeof options.server === 'string' ? parseServerAddress(options.server) : options.server;
-    if (address === null || typeof address !== 'object' || !address.udp)
-      throw invalidArgument('server must be a server address string or a ServerAddress');
-    check32('server.publicKey', address.publicKey);
-    if (options.url !== undefined) throw invalidArgument('give server or url, not both');
-  } else if (options.url === undefined) {
-    throw invalidArgument('server (the server address string) is required');
-  }
-  const urlText = address
-    ? `https://${address.udp.host.includes(':') ? `[${address.udp.host}]` : address.udp.host}:${address.webTransportPort}${RENDEZVOUS_PATH}`
-    : options.url!;
-  let url: URL;
-  try {
-    url = new URL(urlText);
-  } catch {
-    throw invalidArgument(`url must be an https:// URL, got '${String(urlText)}'`);
-  }
-  if (url.protocol !== 'https:') throw invalidArgument(`url must be an https:// URL, got '${urlText}'`);
-  if (options.keyPair === null || typeof options.keyPair !== 'object') throw invalidArgument('keyPair is required');
-  check32('keyPair.publicKey', options.keyPair.publicKey);
-  check32('keyPair.secretKey', options.keyPair.secretKey);
-  if (options.serverPublicKey !== undefined) check32('serverPublicKey', options.serverPublicKey);
-  if (options.serverCertificateHash !== undefined) check32('serverCertificateHash', options.serverCertificateHash);
-  for (const name of ['connectTimeoutMs', 'requestTimeoutMs'] as const) {
-    const ms = options[name];
-    if (ms !== undefined && !(Number.isFinite(ms) && ms > 0))
-      throw invalidArgument(`${name} must be a positive number, got ${String(ms)}`);
-  }
-  if (address && options.serverPublicKey && !bytesEqual(address.publicKey, options.serverPublicKey))
-    throw invalidArgument('serverPublicKey differs from the key in the server address');
-  return { url: url.href, serverPublicKey: address?.publicKey ?? options.serverPublicKey };
-}
-
-/**
- * One TLS handshake with the server to see its certificate: its SHA-256 (the channel binding and the
- * pin for the WebTransport session) and whether the system CAs trust it.
- */
-function observeCertificate(url: URL, timeoutMs: number): Promise<{ sha256: Uint8Array; trusted: boolean }> {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({
-      host,
-      port: Number(url.port || 443),
-      ...(isIP(host) === 0 ? { servername: host } : {}),
-      ALPNProtocols: ['h2'],
-      // Not trusting anything yet: the certificate is checked by the proof bound to its hash.
-      rejectUnauthorized: false,
-    });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no TLS handshake within ${timeoutMs} ms`));
-    }, timeoutMs);
-    timer.unref();
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      const raw = socket.getPeerCertificate(false)?.raw;
-      const trusted = socket.authorized;
-      socket.destroy();
-      if (!raw) reject(new Error('the server presented no certificate'));
-      else resolve({ sha256: new Uint8Array(createHash('sha256').update(raw).digest()), trusted });
-    });
-  });
-}
-
-export interface RendezvousClientOptions {
-  /**
-   * The server: its address string (`punchline://KEY@host:port?wt=…`, printed by `punchline server`)
-   * or the parsed ServerAddress. The client authenticates the server by the key in it.
-   */
-  readonly server?: string | ServerAddress;
-  /** Lower-level alternative to `server`: e.g. https://127.0.0.1:4433/punchline. */
-  readonly url?: string;
-  /**
-   * With `url` only: SHA-256 of the server's certificate, pinned (and used as the channel binding).
-   * Without it the client observes the certificate the server presents (see the module comment).
-   */
-  readonly serverCertificateHash?: Uint8Array;
-  /** With `url` only: the server's static public key (pinned). Implied by `server`. */
-  readonly serverPublicKey?: Uint8Array;
-  readonly keyPair: KeyPair;
-  /** Sends a datagram to the server's UDP port from the endpoint's shared socket. */
-  readonly udp?: { send(datagram: Uint8Array): void };
-  readonly connectTimeoutMs?: number;
-  readonly requestTimeoutMs?: number;
-  readonly random?: RandomSource;
-}
+export type { RendezvousClientOptions } from './rendezvous-client-options.js';
+export { StreamRelay } from './stream-relay-leg.js';
 
 export interface ConnectRequest {
   readonly rid: number;
@@ -187,87 +52,12 @@ export interface RelayAllocation {
   readonly expiresInMs: number;
 }
 
-let loading: Promise<{ module: unknown; http3: boolean }> | null = null;
-
-/**
- * Imports @fails-components/webtransport once. Without its optional native HTTP/3 add-on the library
- * reports the failed load with console.error/console.log (a stack trace on stdout) at import time;
- * we probe for the add-on ourselves (`http3`) and drop exactly those three notices so a server's
- * stdout stays JSON lines. Everything else printed passes through unchanged.
- */
-export function loadWebTransport(): Promise<{ module: unknown; http3: boolean }> {
-  loading ??= (async () => {
-    let http3 = false;
-    try {
-      const addon = '@fails-components/webtransport-transport-http3-quiche';
-      await import(addon);
-      http3 = true;
-    } catch {
-      const notice =
-        /^(http3 loader:|Problem loading http3-quiche transport|Did you install @fails-components\/webtransport-transport-http3-quiche)/;
-      for (const method of ['log', 'error'] as const) {
-        const original = console[method].bind(console);
-        console[method] = (...args: unknown[]): void => {
-          if (typeof args[0] === 'string' && notice.test(args[0])) return;
-          original(...args);
-        };
-      }
-    }
-    return { module: await import('@fails-components/webtransport'), http3 };
-  })();
-  return loading;
-}
-
 type Pending = {
   readonly kind: string;
   resolve(value: unknown): void;
   reject(error: Error): void;
   timer: NodeJS.Timeout;
 };
-
-/** Datagrams queued on a stream relay before send() reports backpressure (false). */
-const MAX_STREAM_RELAY_BACKLOG = 256 * 1024;
-
-/** A stream-relay leg: datagrams to/from the peer through the server, over the WebTransport session. */
-export class StreamRelay extends EventEmitter {
-  private closedFlag = false;
-
-  constructor(
-    readonly channel: Uint8Array,
-    private readonly writer: WtWriter,
-    reader: WtReader,
-  ) {
-    super();
-    void this.readLoop(reader);
-  }
-
-  /** Sends one opaque datagram; false when it was dropped (too large, closed, or backlog full). */
-  send(datagram: Uint8Array): boolean {
-    if (this.closedFlag || datagram.length > MAX_RELAY_STREAM_DATAGRAM) return false;
-    if (this.writer.desiredSize !== null && this.writer.desiredSize < -MAX_STREAM_RELAY_BACKLOG) return false;
-    this.writer.write(encodeFrame(datagram)).catch(() => this.finish());
-    return true;
-  }
-
-  close(): void {
-    if (this.closedFlag) return;
-    this.writer.close().catch(() => undefined);
-    this.finish();
-  }
-
-  private finish(): void {
-    if (this.closedFlag) return;
-    this.closedFlag = true;
-    this.emit('close');
-  }
-
-  private async readLoop(reader: WtReader): Promise<void> {
-    await readFrames(reader, MAX_RELAY_STREAM_DATAGRAM, (frames) => {
-      for (const frame of frames) this.emit('datagram', frame);
-    });
-    this.finish();
-  }
-}
 
 export declare interface RendezvousClient {
   on(event: 'connect-request', listener: (request: ConnectRequest) => void): this;

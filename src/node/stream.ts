@@ -197,7 +197,8 @@ export class PunchlineStream extends Duplex {
    * FIN, a write side not finished) fails with the close reason, a write side only once the reader
    * consumed what arrived (destroy would discard it).
    */
-  onConnectionClosed(reason: CloseReason): void {
+  /** The connection ended; `peerGone` (the peer vanished without a CLOSE) is the error streams fail with. */
+  onConnectionClosed(reason: CloseReason, peerGone: Error | null = null): void {
     if (this.destroyed) {
       this.coreGone = true;
       return;
@@ -205,7 +206,7 @@ export class PunchlineStream extends Duplex {
     if (!this.readEnded) this.drainAfterClose();
     this.coreGone = true;
     if (this.destroyed) return;
-    const error = new ConnectionClosedError(reason);
+    const error = peerGone ?? new ConnectionClosedError(reason);
     if (!this.readEnded) {
       this.destroy(error);
       return;

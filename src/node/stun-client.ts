@@ -5,8 +5,8 @@
  *   - its own: pass `null` and a socket is bound for the call (and closed after);
  *   - a caller's node:dgram socket: a 'message' listener is attached for the call;
  *   - a shared socket whose owner keeps the only listener (the Endpoint): create a `StunClient` with
- *     a `{ send }` sink and call `client.handleDatagram(buf, rinfo)` for each STUN datagram
- *     (e.g. `endpoint.addDatagramHandler('stun', (b, r) => client.handleDatagram(b, r))`).
+ *     a `{ send }` sink and call `client.receive(buf, rinfo)` for each STUN datagram
+ *     (e.g. `endpoint.addDatagramHandler('stun', (b, r) => client.receive(b, r))`).
  */
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -63,7 +63,7 @@ class Driver {
     private readonly afterService: () => void,
   ) {}
 
-  handle(data: Uint8Array, from: SourceInfo): boolean {
+  receive(data: Uint8Array, from: SourceInfo): boolean {
     const host = from.host ?? from.address;
     if (this.closed || host === undefined) return false;
     const consumed = this.core.receive(data, { host: normalizeHost(host), port: from.port }, performance.now());
@@ -112,7 +112,7 @@ export function abortError(): StunError {
 
 /**
  * A long-lived STUN Binding client on a shared socket. The owner forwards received STUN datagrams
- * with handleDatagram (true means it was a response to one of ours).
+ * with receive (true means it was a response to one of ours).
  */
 export class StunClient {
   private readonly core: StunBindingClient;
@@ -128,8 +128,8 @@ export class StunClient {
     this.driver = new Driver(this.core, sink, () => this.dispatch());
   }
 
-  handleDatagram(data: Uint8Array, from: SourceInfo): boolean {
-    return this.driver.handle(data, from);
+  receive(data: Uint8Array, from: SourceInfo): boolean {
+    return this.driver.receive(data, from);
   }
 
   /** One Binding transaction; resolves with the mapped address, rejects with a StunError. */
@@ -252,7 +252,7 @@ export async function stunBinding(
       ...(random === undefined ? {} : { random }),
     });
     const listener = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
-      client.handleDatagram(msg, rinfo);
+      client.receive(msg, rinfo);
     };
     s.on('message', listener);
     try {
@@ -328,8 +328,8 @@ export class NatDiscoverySession {
     }
   }
 
-  handleDatagram(data: Uint8Array, from: SourceInfo): boolean {
-    return this.driver.handle(data, from);
+  receive(data: Uint8Array, from: SourceInfo): boolean {
+    return this.driver.receive(data, from);
   }
 
   close(): void {
@@ -352,7 +352,7 @@ export async function discoverNatBehaviour(
       options,
     );
     const listener = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
-      session.handleDatagram(msg, rinfo);
+      session.receive(msg, rinfo);
     };
     s.on('message', listener);
     try {

@@ -76,7 +76,7 @@ function hex(bytes: Uint8Array): string {
 }
 
 /** Maps rendezvous failures to the connect-by-key contract's typed errors. */
-export function traversalErrorFrom(error: unknown, what: string): Error {
+function traversalErrorFrom(error: unknown, what: string): Error {
   if (error instanceof TraversalError) return error;
   if (error instanceof RendezvousError) {
     switch (error.code) {
@@ -232,7 +232,7 @@ export class Traversal implements LinkHost {
    */
   onDatagram(kind: string, datagram: Buffer, from: Address): boolean {
     if (this.closed) return false;
-    if (kind === 'stun') return this.stun.handleDatagram(datagram, from);
+    if (kind === 'stun') return this.stun.receive(datagram, from);
     // Probes and relayed data of live links go on whether or not the session is up right now.
     if (kind === 'punch-probe') {
       const sid = probeSessionId(datagram);
@@ -272,6 +272,12 @@ export class Traversal implements LinkHost {
         TraversalErrorCode.ServerUnreachable,
         'the rendezvous server is unreachable (registering again in the background)',
       );
+    // A further connection to a peer we already have a path to shares that link: one virtual address,
+    // one route. Both transports tell the connections apart by connection ID (RFC 9000 §5.2); a second
+    // link would map the same peer address to two virtual addresses, and every datagram from it would
+    // look to one of the connections like a migration to the other's address.
+    const shared = this.ofPeer(peer).find((l) => l.path !== null);
+    if (shared) return shared;
     const sessionId = new Uint8Array(8);
     systemRandom(sessionId);
     const link = new PeerLink(this, peer, 'controlling', sessionId);
@@ -485,8 +491,8 @@ export class Traversal implements LinkHost {
     expiry.unref();
   }
 
-  /** Set by the endpoint when a connection runs over the link. */
-  private readonly used = new WeakSet<PeerLink>();
+  /** Connections running over each link (the endpoint counts them in and out). */
+  private readonly users = new Map<PeerLink, number>();
   private socketsInUse = 0;
 
   reserveSockets(count: number): number {
@@ -503,15 +509,24 @@ export class Traversal implements LinkHost {
   get birthdaySocketsOpen(): number {
     return this.socketsInUse;
   }
+
+  /** A connection runs over `link` (several may: connections to one peer share its link). */
   markUsed(link: PeerLink): void {
-    this.used.add(link);
-  }
-  private inUse(link: PeerLink): boolean {
-    return this.used.has(link);
+    this.users.set(link, (this.users.get(link) ?? 0) + 1);
   }
 
-  /** Forgets a link whose connection ended. */
+  private inUse(link: PeerLink): boolean {
+    return this.users.has(link);
+  }
+
+  /** A connection over `link` ended; the link goes with the last of them. */
   dropLink(link: PeerLink): void {
+    const left = (this.users.get(link) ?? 1) - 1;
+    if (left > 0) {
+      this.users.set(link, left);
+      return;
+    }
+    this.users.delete(link);
     link.close();
     this.links.delete(link);
   }

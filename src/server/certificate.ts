@@ -168,7 +168,3 @@ export function keyMatchesCertificate(certPem: string, keyPem: string): boolean 
     return false;
   }
 }
-
-export function formatFingerprint(sha256: Uint8Array): string {
-  return Buffer.from(sha256).toString('hex');
-}

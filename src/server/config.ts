@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { ServerError, ServerErrorCode } from './errors.js';
 import type { LogLevel } from './log.js';
-import type { RendezvousLimits } from './rendezvous-core.js';
+import type { RendezvousLimits } from './rendezvous-api.js';
 import type { RelayLimits } from './relay-core.js';
-import { DEFAULT_METRICS_PORT, DEFAULT_TLS_PORT, DEFAULT_UDP_PORT } from './server.js';
-import { DEFAULT_RENDEZVOUS_LIMITS } from './rendezvous-core.js';
+import { DEFAULT_METRICS_PORT, DEFAULT_TLS_PORT, DEFAULT_UDP_PORT } from './server-options.js';
+import { DEFAULT_RENDEZVOUS_LIMITS } from './rendezvous-api.js';
 import { DEFAULT_RELAY_LIMITS } from './relay-core.js';
+import type { Address } from '../transport/api.js';
 
 export interface ServerConfig {
   readonly host: string;
@@ -26,7 +27,7 @@ export interface ServerConfig {
   /** Host written into the address string (default: the listen address). */
   readonly publicHost: string | null;
   /** RFC 5780 alternate address (STUN only): a second IP of this host and a port. */
-  readonly alternate: { readonly host: string; readonly port: number } | null;
+  readonly alternate: Address | null;
   /** Where to write the server address string (null: nowhere). */
   readonly addressFile: string | null;
   readonly cert: string | null;
@@ -60,7 +61,7 @@ export function envName(key: string): string {
   return `PUNCHLINE_SERVER_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
-export function defaultDataDir(env: NodeJS.ProcessEnv): string {
+function defaultDataDir(env: NodeJS.ProcessEnv): string {
   const home = env['PUNCHLINE_HOME'];
   return join(home !== undefined && home !== '' ? home : join(homedir(), '.punchline'), 'server');
 }

@@ -11,7 +11,7 @@ export interface HandshakeTimeouts {
   readonly idleMs: number;
 }
 
-export const DEFAULT_HANDSHAKE_TIMEOUTS: HandshakeTimeouts = { tlsHandshakeMs: 5_000, idleMs: 30_000 };
+const DEFAULT_HANDSHAKE_TIMEOUTS: HandshakeTimeouts = { tlsHandshakeMs: 5_000, idleMs: 30_000 };
 
 interface TlsLikeServer {
   setTimeout?(ms: number, callback?: () => void): unknown;

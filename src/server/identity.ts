@@ -17,9 +17,9 @@ import { certificateInfo, generateSelfSignedCertificate, keyMatchesCertificate }
 import { ServerError, ServerErrorCode } from './errors.js';
 import { makeDirectory } from '../make-directory.js';
 
-export const SERVER_IDENTITY_FILE = 'server-identity';
-export const CERT_FILE = 'cert.pem';
-export const KEY_FILE = 'key.pem';
+const SERVER_IDENTITY_FILE = 'server-identity';
+const CERT_FILE = 'cert.pem';
+const KEY_FILE = 'key.pem';
 /** A generated certificate is replaced when less than this is left of its validity. */
 export const DEFAULT_RENEW_BEFORE_MS = 24 * 60 * 60 * 1000;
 

@@ -38,7 +38,7 @@ export interface MailboxLimits {
   readonly maxMailboxes: number;
 }
 
-export const DEFAULT_MAILBOX_LIMITS: MailboxLimits = {
+const DEFAULT_MAILBOX_LIMITS: MailboxLimits = {
   openTtlMs: 30 * 60_000,
   idleTtlMs: 5 * 60_000,
   maxQueued: 8,

@@ -2,6 +2,7 @@
  * Prometheus text exposition (https://prometheus.io/docs/instrumenting/exposition_formats/, format
  * 0.0.4) of the server's counters. The cores keep plain counters; this renders them on scrape.
  */
+import { DatagramKind } from '../wire/types.js';
 import type { RendezvousStats } from './rendezvous-core.js';
 
 export interface AdapterCounters {
@@ -12,6 +13,34 @@ export interface AdapterCounters {
   readonly adapterDrops: Readonly<Record<string, number>>;
   readonly streamRelayBytes: number;
   readonly sessionsAccepted: number;
+}
+
+/** The adapter's counters, all zero: one per datagram kind, one per reason a drop happens. */
+export function newAdapterCounters(): {
+  udpDatagramsReceived: Record<string, number>;
+  udpBytesReceived: number;
+  udpBytesSent: number;
+  udpSendErrors: number;
+  adapterDrops: Record<string, number>;
+  streamRelayBytes: number;
+  sessionsAccepted: number;
+} {
+  return {
+    udpDatagramsReceived: Object.fromEntries(Object.values(DatagramKind).map((k) => [k, 0])) as Record<string, number>,
+    udpBytesReceived: 0,
+    udpBytesSent: 0,
+    udpSendErrors: 0,
+    adapterDrops: {
+      'udp-unknown': 0,
+      'stream-backlog': 0,
+      'control-backlog': 0,
+      'bad-stream': 0,
+      'frame-oversize': 0,
+      'server-full': 0,
+    } as Record<string, number>,
+    streamRelayBytes: 0,
+    sessionsAccepted: 0,
+  };
 }
 
 export interface MetricsSnapshot {

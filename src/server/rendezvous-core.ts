@@ -11,7 +11,6 @@
 import type { Address } from '../transport/api.js';
 import type { KeyPair } from '../crypto/keys.js';
 import type { RandomSource } from '../crypto/sodium.js';
-import { clientProof, constantTimeEqual, deriveAuthKey, serverProof } from '../traversal/rendezvous/auth.js';
 import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
 import {
   NONCE_LENGTH,
@@ -32,151 +31,29 @@ import {
   type SignalMessage,
 } from '../traversal/rendezvous/messages.js';
 import { encodeNotify } from '../traversal/relay/udp-control.js';
-import { RelayCore, type RelayLimits, type RelayStats } from './relay-core.js';
+import { RelayCore } from './relay-core.js';
 import { OutputQueue } from './output-queue.js';
-import { MailboxCore, type MailboxClient, type MailboxLimits } from './mailbox-core.js';
+import { ConnectRequests } from './connect-requests.js';
+import { verifyRegistration } from './registration-proof.js';
+import { MailboxCore, type MailboxClient } from './mailbox-core.js';
+import {
+  DEFAULT_RENDEZVOUS_LIMITS,
+  SessionDropReason,
+  type RendezvousLimits,
+  type RendezvousServerOptions,
+  type RendezvousStats,
+  type ServerOutput,
+} from './rendezvous-api.js';
+import {
+  grantConsent,
+  mayAddressPeer,
+  newSession,
+  relayConsent,
+  takeToken,
+  type Session,
+} from './rendezvous-session.js';
 
-export interface RendezvousLimits {
-  /** A session must register within this time after the challenge. */
-  readonly authTimeoutMs: number;
-  /** A registered session with no message for this long expires (its presence with it). */
-  readonly idleTimeoutMs: number;
-  /** Per-session message rate (token bucket) and burst. */
-  readonly messagesPerSecond: number;
-  readonly messageBurst: number;
-  /** Outstanding connect requests a session may have. */
-  readonly maxPendingRequests: number;
-  readonly requestTimeoutMs: number;
-  /** Protocol violations (malformed, unauthenticated, rate) tolerated before the session is closed. */
-  readonly maxViolations: number;
-  /** Most sessions at once (registered or not). */
-  readonly maxSessions: number;
-  /** Margin added to the computed punch start, ms. */
-  readonly punchMarginMs: number;
-  /** Sessions (registered or not) from one source IP at once. */
-  readonly maxSessionsPerSource: number;
-  /**
-   * `signal` and `punch` between two peers with no accepted connect between them (unsolicited):
-   * per pair, a token bucket of this burst refilled at this rate...
-   */
-  readonly unsolicitedPerPairBurst: number;
-  readonly unsolicitedPerPairPerSecond: number;
-  /** ...and per sender over all the strangers it addresses. */
-  readonly unsolicitedPerSenderBurst: number;
-  readonly unsolicitedPerSenderPerSecond: number;
-  /** Peers a session remembers consent with (accepted connects) or unsolicited-rate state for. */
-  readonly maxPeersTrackedPerSession: number;
-}
-
-export const DEFAULT_RENDEZVOUS_LIMITS: RendezvousLimits = {
-  authTimeoutMs: 5_000,
-  idleTimeoutMs: 60_000,
-  messagesPerSecond: 50,
-  messageBurst: 100,
-  maxPendingRequests: 16,
-  requestTimeoutMs: 30_000,
-  maxViolations: 16,
-  maxSessions: 100_000,
-  punchMarginMs: 20,
-  maxSessionsPerSource: 64,
-  unsolicitedPerPairBurst: 4,
-  unsolicitedPerPairPerSecond: 0.5,
-  unsolicitedPerSenderBurst: 16,
-  unsolicitedPerSenderPerSecond: 4,
-  maxPeersTrackedPerSession: 64,
-};
-
-export const SessionDropReason = {
-  Malformed: 'malformed',
-  Oversize: 'oversize',
-  Unauthenticated: 'unauthenticated',
-  AuthFailed: 'auth-failed',
-  Replay: 'replay',
-  RateLimited: 'rate-limited',
-  PeerOffline: 'peer-offline',
-  Quota: 'quota',
-  UnknownRequest: 'unknown-request',
-  NoConsent: 'no-consent',
-  Unsolicited: 'unsolicited',
-  SourceLimit: 'source-limit',
-} as const;
-export type SessionDropReason = (typeof SessionDropReason)[keyof typeof SessionDropReason];
-
-export type ServerOutput =
-  /** A control message (encoded) for the session's control stream. */
-  | { readonly kind: 'send'; readonly sessionId: number; readonly data: Uint8Array }
-  /** Close the session's transport (the core already forgot it). */
-  | { readonly kind: 'close'; readonly sessionId: number; readonly reason: string }
-  | { readonly kind: 'udp'; readonly to: Address; readonly data: Uint8Array }
-  /** An inner datagram to write, framed, on the session's relay stream for `leg`. */
-  | { readonly kind: 'relay-stream'; readonly sessionId: number; readonly leg: Uint8Array; readonly data: Uint8Array }
-  /** The relay stream for `leg` should be closed (allocation released). */
-  | { readonly kind: 'relay-stream-close'; readonly sessionId: number; readonly leg: Uint8Array };
-
-interface Session {
-  readonly id: number;
-  readonly nonce: Uint8Array;
-  readonly openedAt: number;
-  state: 'challenged' | 'registered';
-  publicKey: Uint8Array | null;
-  keyHex: string | null;
-  lastActivity: number;
-  tokens: number;
-  lastRefill: number;
-  violations: number;
-  eventSeq: number;
-  rttMs: number;
-  pending: number;
-  /** Source IP the transport session came from ('' when the adapter does not know it). */
-  readonly source: string;
-  /**
-   * Peers (session ids) this session has consent with: one side's connect was accepted by the
-   * other, or both asked for a relay. Insertion order = age (the oldest is forgotten first).
-   */
-  readonly consents: Set<number>;
-  /** relay-allocate requests naming a peer without consent: peer session id → expiry. */
-  readonly relayWanted: Map<number, number>;
-  /** Unsolicited signal/punch buckets per addressed peer, and over all of them. */
-  readonly unsolicited: Map<number, Bucket>;
-  readonly unsolicitedTotal: Bucket;
-}
-
-interface Bucket {
-  tokens: number;
-  last: number;
-}
-
-interface PendingRequest {
-  readonly from: number;
-  readonly to: number;
-  readonly id: number;
-  readonly expires: number;
-}
-
-export interface RendezvousStats {
-  readonly sessions: number;
-  readonly peersOnline: number;
-  readonly messagesReceived: number;
-  readonly messagesSent: number;
-  readonly registrations: number;
-  readonly connectRequests: number;
-  readonly drops: Readonly<Record<SessionDropReason, number>>;
-  readonly relay: RelayStats;
-}
-
-export interface RendezvousServerOptions {
-  readonly staticKeyPair: KeyPair;
-  readonly random: RandomSource;
-  readonly limits?: Partial<RendezvousLimits>;
-  readonly relayLimits?: Partial<RelayLimits>;
-  readonly mailboxLimits?: Partial<MailboxLimits>;
-  /**
-   * SHA-256 hashes of the TLS certificates this server currently presents (the newest and, during a
-   * renewal, the previous one): a client's proof must cover one of them (spec/rendezvous.md
-   * §Authentication, channel binding). Default: one empty binding (no TLS channel, e.g. the simulator).
-   */
-  readonly channelBindings?: readonly Uint8Array[];
-}
+export type { RendezvousServerOptions, RendezvousStats, ServerOutput } from './rendezvous-api.js';
 
 const SWEEP_INTERVAL_MS = 1000;
 /** Events worth duplicating over the UDP presence leg (latency-sensitive, small). */
@@ -201,11 +78,10 @@ export class RendezvousServerCore {
   private readonly random: RandomSource;
   private readonly sessions = new Map<number, Session>();
   private readonly online = new Map<string, Session>();
-  private readonly requests = new Map<number, PendingRequest>();
+  private readonly requests = new ConnectRequests();
   private readonly perSource = new Map<string, number>();
   private readonly outputs = new OutputQueue<ServerOutput>();
   private nextSessionId = 1;
-  private nextRequestId = 1;
   private nextSweep = 0;
   private messagesReceived = 0;
   private messagesSent = 0;
@@ -272,26 +148,7 @@ export class RendezvousServerCore {
     if (source !== '') this.perSource.set(source, fromSource + 1);
     const nonce = new Uint8Array(NONCE_LENGTH);
     this.random(nonce);
-    const session: Session = {
-      id: this.nextSessionId++,
-      nonce,
-      openedAt: now,
-      state: 'challenged',
-      publicKey: null,
-      keyHex: null,
-      lastActivity: now,
-      tokens: this.limits.messageBurst,
-      lastRefill: now,
-      violations: 0,
-      eventSeq: 0,
-      rttMs: 0,
-      pending: 0,
-      source,
-      consents: new Set(),
-      relayWanted: new Map(),
-      unsolicited: new Map(),
-      unsolicitedTotal: { tokens: this.limits.unsolicitedPerSenderBurst, last: now },
-    };
+    const session = newSession(this.nextSessionId++, nonce, source, now, this.limits);
     this.sessions.set(session.id, session);
     this.send(session, {
       t: 'challenge',
@@ -318,15 +175,11 @@ export class RendezvousServerCore {
     this.drainRelay();
     this.mailbox.closeSession(sessionId);
     this.drainMailbox();
-    for (const [rid, request] of this.requests) {
-      if (request.from === sessionId) this.requests.delete(rid);
-      else if (request.to === sessionId) {
-        this.requests.delete(rid);
-        const origin = this.sessions.get(request.from);
-        if (origin) {
-          origin.pending -= 1;
-          this.sendError(origin, request.id, RendezvousErrorCode.PeerOffline, 'peer went offline before answering');
-        }
+    for (const request of this.requests.dropSession(sessionId)) {
+      const origin = this.sessions.get(request.from);
+      if (origin) {
+        origin.pending -= 1;
+        this.sendError(origin, request.id, RendezvousErrorCode.PeerOffline, 'peer went offline before answering');
       }
     }
   }
@@ -336,7 +189,7 @@ export class RendezvousServerCore {
     const session = this.sessions.get(sessionId);
     if (!session) return;
     this.messagesReceived += 1;
-    if (!this.takeToken(session, now)) {
+    if (!takeToken(session, now, this.limits)) {
       this.drops[SessionDropReason.RateLimited] += 1;
       this.violation(session, 0, RendezvousErrorCode.RateLimited, 'message rate exceeded');
       return;
@@ -412,9 +265,7 @@ export class RendezvousServerCore {
         this.endSession(session, 'idle');
       }
     }
-    for (const [rid, request] of this.requests) {
-      if (now < request.expires) continue;
-      this.requests.delete(rid);
+    for (const request of this.requests.expire(now)) {
       const origin = this.sessions.get(request.from);
       if (origin) {
         origin.pending -= 1;
@@ -450,45 +301,28 @@ export class RendezvousServerCore {
       this.violation(session, 0, RendezvousErrorCode.Replay, 'session already registered');
       return;
     }
-    let ok = false;
-    try {
-      const authKey = deriveAuthKey(this.keyPair.secretKey, m.publicKey);
-      // Every accepted binding is tried (at most two, during a certificate renewal).
-      const input = this.channelBindings
-        .map((channelBinding) => ({
-          serverNonce: session.nonce,
-          clientNonce: m.clientNonce,
-          clientKey: m.publicKey,
-          serverKey: this.keyPair.publicKey,
-          channelBinding,
-        }))
-        .find((candidate) => constantTimeEqual(clientProof(authKey, candidate), m.proof));
-      ok = input !== undefined;
-      if (input) {
-        session.state = 'registered';
-        session.publicKey = m.publicKey;
-        session.keyHex = toHex(m.publicKey);
-        const previous = this.online.get(session.keyHex);
-        this.online.set(session.keyHex, session);
-        this.registrations += 1;
-        const presence = this.relay.presenceLeg(session.id, session.keyHex);
-        this.send(session, {
-          t: 'registered',
-          serverProof: serverProof(authKey, input),
-          presenceId: presence.id,
-          presenceKey: presence.key,
-          idleTimeoutMs: this.limits.idleTimeoutMs,
-        });
-        if (previous && previous !== session) this.endSession(previous, 'replaced');
-      }
-    } catch {
-      ok = false;
-    }
-    if (!ok) {
+    const proof = verifyRegistration(m, session.nonce, this.keyPair, this.channelBindings);
+    if (proof === null) {
       this.drops[SessionDropReason.AuthFailed] += 1;
       this.sendError(session, 0, RendezvousErrorCode.AuthFailed, 'proof of key ownership did not verify');
       this.endSession(session, 'auth-failed');
+      return;
     }
+    session.state = 'registered';
+    session.publicKey = m.publicKey;
+    session.keyHex = toHex(m.publicKey);
+    const previous = this.online.get(session.keyHex);
+    this.online.set(session.keyHex, session);
+    this.registrations += 1;
+    const presence = this.relay.presenceLeg(session.id, session.keyHex);
+    this.send(session, {
+      t: 'registered',
+      serverProof: proof,
+      presenceId: presence.id,
+      presenceKey: presence.key,
+      idleTimeoutMs: this.limits.idleTimeoutMs,
+    });
+    if (previous && previous !== session) this.endSession(previous, 'replaced');
   }
 
   private onLookup(session: Session, m: LookupMessage): void {
@@ -516,8 +350,7 @@ export class RendezvousServerCore {
       );
       return;
     }
-    const rid = this.nextRequestId++;
-    this.requests.set(rid, { from: session.id, to: peer.id, id: m.id, expires: now + this.limits.requestTimeoutMs });
+    const rid = this.requests.add(session.id, peer.id, m.id, now + this.limits.requestTimeoutMs);
     session.pending += 1;
     this.connectRequests += 1;
     this.sendEvent(peer, {
@@ -531,17 +364,16 @@ export class RendezvousServerCore {
   }
 
   private onAnswer(session: Session, m: AnswerMessage): void {
-    const request = this.requests.get(m.rid);
-    if (!request || request.to !== session.id) {
+    const request = this.requests.answer(m.rid, session.id);
+    if (!request) {
       this.drops[SessionDropReason.UnknownRequest] += 1;
       this.sendError(session, 0, RendezvousErrorCode.UnknownRequest, `no pending request ${m.rid} for this session`);
       return;
     }
-    this.requests.delete(m.rid);
     const origin = this.sessions.get(request.from);
     if (!origin) return;
     origin.pending -= 1;
-    if (m.accept) this.grantConsent(origin, session);
+    if (m.accept) grantConsent(origin, session, this.limits, this.sessions);
     this.sendEvent(origin, {
       t: 'connect-answer',
       seq: 0,
@@ -595,26 +427,15 @@ export class RendezvousServerCore {
     if (!peer) return;
     // Relay consent: a relay is only allocated between peers where one accepted the other's
     // connect, or where both asked for it; otherwise anyone could spend a victim's relay quota.
-    if (!session.consents.has(peer.id)) {
-      const wanted = peer.relayWanted.get(session.id);
-      if (wanted === undefined || wanted < now) {
-        remember(
-          session.relayWanted,
-          peer.id,
-          now + this.limits.requestTimeoutMs,
-          this.limits.maxPeersTrackedPerSession,
-        );
-        this.drops[SessionDropReason.NoConsent] += 1;
-        this.sendError(
-          session,
-          m.id,
-          RendezvousErrorCode.NoConsent,
-          'no accepted connect with this peer: connect first, or both peers ask for the relay',
-        );
-        return;
-      }
-      peer.relayWanted.delete(session.id);
-      this.grantConsent(session, peer);
+    if (!relayConsent(session, peer, now, this.limits, this.sessions)) {
+      this.drops[SessionDropReason.NoConsent] += 1;
+      this.sendError(
+        session,
+        m.id,
+        RendezvousErrorCode.NoConsent,
+        'no accepted connect with this peer: connect first, or both peers ask for the relay',
+      );
+      return;
     }
     const refused = this.relay.allocationRefused(session.keyHex!, peer.keyHex!);
     if (refused !== null) {
@@ -688,58 +509,12 @@ export class RendezvousServerCore {
     return peer;
   }
 
-  /** Both sessions may now address each other freely and share a relay. */
-  private grantConsent(a: Session, b: Session): void {
-    for (const [self, other] of [
-      [a, b],
-      [b, a],
-    ] as const) {
-      self.consents.delete(other.id);
-      self.consents.add(other.id);
-      if (self.consents.size > this.limits.maxPeersTrackedPerSession) {
-        const oldest = self.consents.values().next().value as number;
-        self.consents.delete(oldest);
-        this.sessions.get(oldest)?.consents.delete(self.id);
-      }
-    }
-  }
-
-  /**
-   * signal/punch towards a peer without consent is unsolicited: limited per pair and per sender,
-   * so a stranger can neither flood one peer nor spray every online peer.
-   */
+  /** mayAddressPeer (rendezvous-session.ts), counting and answering a refusal. */
   private mayAddress(session: Session, peer: Session, id: number, now: number): boolean {
-    if (session.consents.has(peer.id)) return true;
-    const l = this.limits;
-    let pair = session.unsolicited.get(peer.id);
-    if (pair === undefined) {
-      pair = { tokens: l.unsolicitedPerPairBurst, last: now };
-      remember(session.unsolicited, peer.id, pair, l.maxPeersTrackedPerSession);
-    }
-    refill(pair, now, l.unsolicitedPerPairBurst, l.unsolicitedPerPairPerSecond);
-    refill(session.unsolicitedTotal, now, l.unsolicitedPerSenderBurst, l.unsolicitedPerSenderPerSecond);
-    if (pair.tokens >= 1 && session.unsolicitedTotal.tokens >= 1) {
-      pair.tokens -= 1;
-      session.unsolicitedTotal.tokens -= 1;
-      return true;
-    }
+    if (mayAddressPeer(session, peer, now, this.limits)) return true;
     this.drops[SessionDropReason.Unsolicited] += 1;
     this.sendError(session, id, RendezvousErrorCode.RateLimited, 'unsolicited signal/punch to this peer rate-limited');
     return false;
-  }
-
-  private takeToken(session: Session, now: number): boolean {
-    const elapsed = now - session.lastRefill;
-    if (elapsed > 0) {
-      session.tokens = Math.min(
-        this.limits.messageBurst,
-        session.tokens + (elapsed * this.limits.messagesPerSecond) / 1000,
-      );
-      session.lastRefill = now;
-    }
-    if (session.tokens < 1) return false;
-    session.tokens -= 1;
-    return true;
   }
 
   /** Counts a protocol violation, answers with a typed error, and closes the session past the limit. */
@@ -816,18 +591,4 @@ export class RendezvousServerCore {
       }
     }
   }
-}
-
-function refill(bucket: Bucket, now: number, burst: number, perSecond: number): void {
-  const elapsed = now - bucket.last;
-  if (elapsed <= 0) return;
-  bucket.tokens = Math.min(burst, bucket.tokens + (elapsed * perSecond) / 1000);
-  bucket.last = now;
-}
-
-/** Map.set that forgets the oldest entry past `max` (a Map iterates in insertion order). */
-function remember<V>(map: Map<number, V>, key: number, value: V, max: number): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > max) map.delete(map.keys().next().value as number);
 }

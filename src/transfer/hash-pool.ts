@@ -93,7 +93,7 @@ class HashPool {
 }
 
 /** True when `data` spans its whole ArrayBuffer (so transferring that buffer moves nothing else). */
-export function ownsBuffer(data: Buffer): boolean {
+function ownsBuffer(data: Buffer): boolean {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
 }
 

@@ -55,7 +55,7 @@ export interface ReceiveOptions {
   readonly onProgress?: (progress: TransferProgress) => void;
 }
 
-export const PARTIAL_SUFFIX = '.punchline-part';
+const PARTIAL_SUFFIX = '.punchline-part';
 /** Frames a data stream may have queued behind its disk work before it is paused (bounds memory). */
 const MAX_QUEUED_FRAMES = 64;
 /** Chunk writes one file may have in flight before its stream waits for the disk. */

@@ -8,7 +8,7 @@ import { lstatSync } from 'node:fs';
 import { dirname, join, posix, resolve, sep } from 'node:path';
 import { TransferError, TransferErrorCode } from './errors.js';
 
-export const MAX_PATH_BYTES = 4096;
+const MAX_PATH_BYTES = 4096;
 const MAX_NAME_BYTES = 255;
 
 function unsafe(path: string, why: string): TransferError {
@@ -32,7 +32,7 @@ export function checkRelativePath(path: unknown): string[] {
 }
 
 /** Whether `target` is `root` or inside it (both absolute, normalised). */
-export function isInside(root: string, target: string): boolean {
+function isInside(root: string, target: string): boolean {
   return target === root || target.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 

@@ -14,10 +14,10 @@ import { CHUNK_SIZE, HASH_BYTES } from './file-hash.js';
 
 export const TRANSFER_VERSION = 1;
 /** Largest control frame (an offer of many files is the big one). */
-export const MAX_CONTROL_FRAME = 64 * 1024 * 1024;
-export const MAX_ENTRIES = 1_000_000;
+const MAX_CONTROL_FRAME = 64 * 1024 * 1024;
+const MAX_ENTRIES = 1_000_000;
 
-export type EntryKind = 'file' | 'dir' | 'symlink';
+type EntryKind = 'file' | 'dir' | 'symlink';
 
 /** One offered entry. Paths are relative, `/`-separated (checked by the receiver: safe-path.ts). */
 export interface Entry {
@@ -150,7 +150,7 @@ export class ControlDecoder {
   }
 }
 
-export const FrameType = { File: 0x01, Chunk: 0x02, End: 0x03 } as const;
+const FrameType = { File: 0x01, Chunk: 0x02, End: 0x03 } as const;
 
 export type DataFrame =
   | { readonly type: 'file'; readonly index: number; readonly firstChunk: number }

@@ -141,6 +141,16 @@ export interface ConnectionHandle {
    * validates the new address, on a fresh connection ID (RFC 9000 §9.2, §9.5).
    */
   localAddressChanged?(now: number): void;
+  /**
+   * A measured NAT binding lifetime (RFC 5780 §4.6): `aliveMs` survived, `expiredMs` (null: unknown)
+   * did not. The keepalive interval starts from it instead of the default (keepalive.ts).
+   */
+  seedKeepAlive?(aliveMs: number, expiredMs: number | null): void;
+  /**
+   * The adapter moved the connection onto another network path behind the same address (a relay ↔
+   * direct switch): RTT, congestion and path MTU state start over (RFC 9000 §9.4).
+   */
+  networkPathChanged?(now: number): void;
   /** Graceful close: everything written before is delivered first unless `errorCode` is non-zero. */
   close(errorCode?: number, reason?: string): void;
   stats(): ConnectionStats;

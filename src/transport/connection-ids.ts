@@ -26,7 +26,7 @@ import { RESET_TOKEN_LENGTH, resetToken } from './stateless-reset.js';
 
 /** How many of the peer's connection IDs each side keeps active at most (RFC 9000 §5.1.1). */
 export const ACTIVE_CONNECTION_ID_LIMIT = 4;
-export const CONNECTION_ID_BYTES = 8;
+const CONNECTION_ID_BYTES = 8;
 
 interface IssuedId {
   readonly sequence: number;
@@ -150,6 +150,12 @@ export interface TokenChange {
   readonly token: Uint8Array;
 }
 
+/** A peer's connection ID set aside for one path (RemoteConnectionIds.reserve). */
+export interface ReservedId {
+  readonly sequence: number;
+  readonly connectionId: Uint8Array;
+}
+
 export class RemoteConnectionIds {
   /** Active IDs of the peer, including the one in use. */
   private readonly ids: PeerId[] = [];
@@ -161,6 +167,8 @@ export class RemoteConnectionIds {
   private readonly tokens: TokenChange[] = [];
   /** Sequence numbers ever retired (a repeated NEW_CONNECTION_ID for one is ignored). */
   private readonly retired = new Set<number>();
+  /** IDs set aside for paths being validated (reserve), by sequence number. */
+  private readonly reserved = new Set<number>();
 
   constructor(handshakeConnectionId: Uint8Array) {
     this.current = { sequence: 0, connectionId: handshakeConnectionId.slice(), token: null };
@@ -231,14 +239,56 @@ export class RemoteConnectionIds {
    * connection still works, only linkable).
    */
   rotate(): boolean {
-    let next: PeerId | null = null;
-    for (const i of this.ids) if (i !== this.current && (next === null || i.sequence < next.sequence)) next = i;
+    const next = this.unused();
     if (next === null) return false;
     const old = this.current;
     this.current = next;
     const at = this.ids.indexOf(old);
     if (at >= 0) this.drop(at);
     return true;
+  }
+
+  /**
+   * Sets an unused ID of the peer aside for a path being validated, so that its very first packet —
+   * the PATH_CHALLENGE — already carries an ID never seen on another path (RFC 9000 §9.5). Null when
+   * the peer gave no spare (the probe then uses the ID in use: it works, only linkable).
+   */
+  reserve(): ReservedId | null {
+    const id = this.unused();
+    if (id === null) return null;
+    this.reserved.add(id.sequence);
+    return { sequence: id.sequence, connectionId: id.connectionId };
+  }
+
+  /**
+   * The path that used reserved ID `sequence` validated and is now the active one: its ID becomes the
+   * one in use and the old one is retired. False when it was retired meanwhile (Retire Prior To).
+   */
+  adopt(sequence: number): boolean {
+    this.reserved.delete(sequence);
+    const next = this.ids.find((i) => i.sequence === sequence);
+    if (next === undefined) return false;
+    const old = this.current;
+    this.current = next;
+    const at = this.ids.indexOf(old);
+    if (at >= 0) this.drop(at);
+    return true;
+  }
+
+  /** The path that used reserved ID `sequence` failed: the ID was seen there, so it is retired. */
+  release(sequence: number): void {
+    this.reserved.delete(sequence);
+    const at = this.ids.findIndex((i) => i.sequence === sequence);
+    if (at >= 0) this.drop(at);
+  }
+
+  /** The unused ID with the lowest sequence number (not in use, not reserved), or null. */
+  private unused(): PeerId | null {
+    let next: PeerId | null = null;
+    for (const i of this.ids)
+      if (i !== this.current && !this.reserved.has(i.sequence) && (next === null || i.sequence < next.sequence))
+        next = i;
+    return next;
   }
 
   /** The next RETIRE_CONNECTION_ID sequence to send, or -1. */

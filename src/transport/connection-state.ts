@@ -157,6 +157,11 @@ export class ConnectionStateMachine {
     this.ended(reason);
   }
 
+  /** fail() with a transport error of this side (`remote` false) or of the peer's state (true). */
+  failWith(errorCode: number, reason: string, remote = false): void {
+    this.fail({ errorCode, application: false, reason, remote });
+  }
+
   /** The peer's CLOSE: drain (RFC 9000 §10.2.2), answering with one CLOSE of ours per packet of it. */
   onPeerClose(now: number, reason: CloseReason): void {
     this.to({

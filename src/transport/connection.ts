@@ -26,9 +26,8 @@ import { congestionControllerFor, type TransportConfig } from './config.js';
 import { ConnectionStateMachine } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
 import { ConnectionHandshake } from './handshake.js';
-import { IdleClock } from './idle-clock.js';
-import { KeepAliveSchedule, ReceiveGapProbe } from './keepalive.js';
-import { MigrationPolicy } from './migration.js';
+import { Liveness } from './liveness.js';
+import { PathMigration } from './path-migration.js';
 import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
 import { Paths } from './paths.js';
 import { AckTracker } from './recovery/ack-tracker.js';
@@ -66,13 +65,15 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Over 600 lines on purpose: this is the one place where the parts meet (what each frame, packet and
- * timer means for the others); every part with rules of its own is its own file, named below.
+ * timer means for the others); every part with rules of its own is its own file, named below, and
+ * what is left is the wiring between them, the frame table and the timer table.
  *
  * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
- * (streams/streams.ts), recovery, congestion control, pacing, paths (paths.ts), timers (timers.ts)
- * and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness is injected,
- * datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come out of
- * pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
+ * (streams/streams.ts), recovery (recovery/), congestion control, pacing and packet building
+ * (sender.ts), paths (paths.ts) and migration (path-migration.ts), liveness (liveness.ts), timers
+ * (timers.ts) and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness
+ * is injected, datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come
+ * out of pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
  */
 export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly id: number;
@@ -83,8 +84,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private readonly wake: (connection: TransportConnection) => void;
   private readonly machine: ConnectionStateMachine;
   readonly paths: Paths;
-  /** What a packet from a new peer address may change (RFC 9000 §9.3, §9.4). */
-  private readonly migration = new MigrationPolicy();
+  /** New peer addresses, probePath, PATH_RESPONSE and validation timeouts (path-migration.ts). */
+  private readonly migration: PathMigration;
   private readonly senderParts: SenderParts;
   /** The endpoint's stateless reset key (stateless-reset.ts); null: no connection IDs issued. */
   private readonly resetKey: Uint8Array | null;
@@ -94,21 +95,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   idsChanged = false;
   /** DPLPMTUD on the active path (RFC 8899); null when off or the maximum is the base size. */
   readonly pmtud: PathMtuDiscovery | null;
-  /** A silent receiver speaks up when the packets it was receiving stop (a NAT rebinding). */
-  private readonly receiveGap = new ReceiveGapProbe();
-  /** The keepalive interval, learned from the NAT's mapping lifetime. */
-  readonly keepAlive: KeepAliveSchedule;
-  /** The pending keepalive: when it went out (NaN: none) and after how much quiet. */
-  private keepAliveSentAt = Number.NaN;
-  private keepAliveGap = 0;
-  /**
-   * Fraction of the interval before our next keepalive: 0.9–1 after we sent one, 0.7–0.8 after the
-   * peer's beat ours (random within, so two sides never tie). So the two sides take turns, and the
-   * side that can observe a lost mapping (the one whose keepalive into the NAT goes unanswered) gets
-   * its turn within two rounds.
-   */
-  private keepAliveSpread = 1;
-  private readonly spreadByte = new Uint8Array(1);
+  /** Idle timeout, keepalives and the receive-gap probe (liveness.ts). */
+  private readonly liveness: Liveness;
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
   private readonly initialDcid: Uint8Array;
@@ -141,8 +129,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly streams: Streams;
 
   // --- liveness
-  private idleTimeoutMs = 0;
-  private readonly idle: IdleClock;
   /** Latest `now` seen by any entry point (for API calls that take no time argument). */
   private now = 0;
   private readonly timers = new TimerTable();
@@ -168,18 +154,26 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.rxBuf = new Uint8Array(this.maxSize);
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
-    this.recovery = new LossDetection(this.rtt, congestionControllerFor(init.config, this.maxSize), this, this.maxSize);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
-    this.idleTimeoutMs = init.config.idleTimeoutMs;
-    this.idle = new IdleClock(init.now, init.config.keepAliveIntervalMs <= 0);
-    this.keepAlive = new KeepAliveSchedule({ initialMs: init.config.keepAliveIntervalMs });
+    this.liveness = new Liveness(init.config, init.now, init.random);
     this.now = init.now;
     this.pmtud =
       init.config.pathMtuDiscovery && this.maxSize > BASE_PLPMTU
         ? new PathMtuDiscovery({ maxSize: this.maxSize })
         : null;
-    this.recovery.sizeObserver = this.pmtud;
-    const { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud } = this;
+    const cc = congestionControllerFor(init.config, this.maxSize);
+    this.recovery = new LossDetection(this.rtt, cc, this, this.maxSize, this.pmtud);
+    this.migration = new PathMigration(
+      this.paths,
+      this.rtt,
+      this.recovery,
+      this.pmtud,
+      init.config,
+      init.random,
+      () => this.connectionIds?.remote ?? null,
+    );
+    const { recovery, rtt, ackTracker, paths, streams, timers, pmtud } = this;
+    const idle = this.liveness.idle;
     this.senderParts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud, connectionIds: null };
     this.sender = new PacketSender(init.config, this.maxSize, this.senderParts, init.now);
     this.resetKey = init.resetKey ?? null;
@@ -187,12 +181,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.machine = new ConnectionStateMachine(
       {
         pto: () => this.rtt.pto(this.recovery.peerMaxAckDelay),
-        idleTimeout: () => this.idleTimeoutMs,
+        idleTimeout: () => this.liveness.idleTimeoutMs,
         hasKeys: () => this.protection !== null,
         sendsSettled: () => !this.sender.hasQueuedDatagrams && this.streams.allSendsSettled,
         discardInFlight: () => this.recovery.discardAll(),
         reportClosed: (reason) => {
-          this.handshake.abandon();
+          // Closing (a CLOSE goes out): an answer to the peer's handshake not yet sent goes first.
+          this.handshake.abandon(this.machine.kind === 'closing');
           this.events.push({ type: 'closed', connection: this, reason });
         },
       },
@@ -249,11 +244,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private applyPeerParams(p: TransportParameters): void {
     this.peerParams = p;
     this.streams.applyPeerParameters(p);
-    this.recovery.peerMaxAckDelay = p.maxAckDelayMs;
-    const local = this.config.idleTimeoutMs;
-    const remote = p.maxIdleTimeoutMs;
-    this.idleTimeoutMs = local === 0 ? remote : remote === 0 ? local : Math.min(local, remote);
-    this.keepAlive.limitToIdleTimeout(this.idleTimeoutMs);
+    this.recovery.setPeerMaxAckDelay(p.maxAckDelayMs);
+    this.liveness.negotiateIdleTimeout(p.maxIdleTimeoutMs);
   }
 
   private onHandshakeComplete(now: number): void {
@@ -261,7 +253,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.protection = new PacketProtection(keys);
     this.remoteKey = remoteStaticKey;
     this.machine.established();
-    this.idle.restart(now);
+    this.liveness.onEstablished(now);
     this.sender.onHandshakeComplete(now);
     if (this.resetKey !== null) {
       // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
@@ -269,7 +261,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       this.senderParts.connectionIds = this.connectionIds;
       this.idsChanged = true;
     }
-    this.keepAliveSpread = this.randomSpread(0.85);
     this.events.push({ type: 'connected', connection: this });
   }
 
@@ -322,12 +313,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   private failHandshake(e: unknown): void {
     const errorCode = e instanceof TransportError ? e.transportCode : TransportErrorCode.HANDSHAKE_FAILED;
-    this.machine.fail({
-      errorCode,
-      application: false,
-      reason: (e as Error).message ?? 'handshake failed',
-      remote: false,
-    });
+    this.machine.failWith(errorCode, (e as Error).message ?? 'handshake failed');
   }
 
   private confirmHandshake(): void {
@@ -366,10 +352,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.bytesReceived += length;
     this.packetsReceived++;
-    // The peer's keepalive beat ours: ours goes first next time (see keepAliveSpread).
-    if (Number.isNaN(this.keepAliveSentAt) && now - this.idle.lastActivity >= 0.7 * this.keepAlive.intervalMs)
-      this.keepAliveSpread = this.randomSpread(0.7);
-    this.idle.onPacketReceived(now);
+    this.liveness.onPacketReceived(now);
     if (kind === 'closing' || kind === 'draining') {
       this.onPacketWhileClosing(rx, headerLength, plain);
       return;
@@ -381,7 +364,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (!this.handshake.confirmed) this.confirmHandshake();
     const active = this.paths.active;
     if (active.is(from)) active.onReceived(length);
-    else if (!this.onPacketFromNewAddress(from, pn, length, now)) return;
+    else if (!this.migration.onPacketFromNewAddress(from, pn, this.ackTracker.largest, length, now)) return;
     let ackEliciting = false;
     let carriesData = false;
     try {
@@ -405,86 +388,20 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     }
     this.ackTracker.onPacket(pn, ackEliciting, now);
     // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
-    if (carriesData) this.receiveGap.onAckElicitingReceived(now, this.rtt.pto(this.recovery.peerMaxAckDelay));
-    if (!Number.isNaN(this.keepAliveSentAt)) this.learnFromKeepAlive(now, from);
+    if (carriesData) this.liveness.onDataReceived(now, this.rtt, this.recovery.peerMaxAckDelay);
+    if (this.liveness.keepAlivePending)
+      this.liveness.onKeepAliveAnswered(now, this.paths.active.is(from), this.rtt.pto(this.recovery.peerMaxAckDelay));
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
   }
 
   /**
-   * An authenticated packet from an address other than the active path's (RFC 9000 §9.3). It moves
-   * nothing: the address is validated first (PATH_CHALLENGE outside the congestion window, on the
-   * probe timer), the connection keeps sending to the validated address meanwhile, and switches only
-   * when the PATH_RESPONSE arrives. So a copy of a genuine packet re-sent from an attacker's address
-   * (or a spoofed victim's) gains nothing, and a real NAT rebinding costs one round trip. Returns
-   * false when the packet is to be ignored (a reordered one from an old path).
-   */
-  private onPacketFromNewAddress(from: Address, pn: number, length: number, now: number): boolean {
-    const probed = this.paths.probed(from);
-    if (probed !== null) {
-      probed.onReceived(length); // more anti-amplification budget for the challenge (RFC 9000 §8)
-      return true;
-    }
-    if (pn <= this.ackTracker.largest) return false; // reordered packet from an old path: ignore rather than flap
-    if (!this.migration.onPacketFromNewAddress(from, now)) return true;
-    this.startValidation(from, false);
-    this.paths.probed(from)?.onReceived(length);
-    return true;
-  }
-
-  /** Probes `remote` (probePath's timers, RFC 9000 §8.2.4); `chosenLocally` false: amplification-limited. */
-  private startValidation(remote: Address, chosenLocally: boolean): void {
-    const maxAckDelay = this.recovery.peerMaxAckDelay;
-    const pto = this.rtt.pto(maxAckDelay);
-    const initialPto = 3 * this.config.initialRttMs + maxAckDelay;
-    this.paths.probe(remote, this.random, this.now, pto, 3 * Math.max(pto, initialPto), chosenLocally);
-  }
-
-  /**
-   * The active path changed to a validated address. RFC 9000 §9.4: congestion control and RTT
-   * estimation start over on a new path — but only when the host changed: a port-only change is a NAT
-   * rebinding on the same network path, and restarting from the initial window would only stall.
-   */
-  private onPathValidated(previous: Address, validated: Address): void {
-    const { resetCongestion } = this.migration.onValidated(previous, validated);
-    // A new address gets a connection ID never used on another path (RFC 9000 §9.5).
-    if (this.connectionIds?.remote.rotate()) this.useRemoteId();
-    if (resetCongestion) {
-      this.pmtud?.reset(this.now);
-      this.rtt.reset();
-      this.recovery.cc = congestionControllerFor(this.config, this.maxSize);
-    }
-    this.events.push({ type: 'path-changed', connection: this, remote: validated });
-  }
-
-  /**
    * A keepalive PING (RFC 9000 §10.1.2) after `now − last activity` of quiet. Its answer tells the
-   * keepalive schedule whether the NAT kept the mapping that long (learnFromKeepAlive).
+   * keepalive schedule whether the NAT kept the mapping that long (KeepAliveTurns.onAnswer).
    */
   private sendKeepAlive(now: number): void {
     this.sender.requestPing();
-    this.keepAliveGap = now - Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity);
-    this.keepAliveSentAt = now;
-    this.keepAliveSpread = this.randomSpread(0.9);
-  }
-
-  /** A keepalive spread in [low, low + 0.1). Not on the hot path (once per quiet round). */
-  private randomSpread(low: number): number {
-    this.random(this.spreadByte);
-    return low + (0.1 * (this.spreadByte[0] as number)) / 256;
-  }
-
-  /**
-   * The first packet after our keepalive. Answered within two PTOs from the known address: the NAT
-   * kept the mapping through the quiet gap. Later (our PING was lost, the peer's own packet got
-   * through first) or from a new address: the mapping was gone — the keepalive interval shortens.
-   */
-  private learnFromKeepAlive(now: number, from: Address): void {
-    const waited = now - this.keepAliveSentAt;
-    this.keepAliveSentAt = Number.NaN;
-    const prompt = waited <= 2 * this.rtt.pto(this.recovery.peerMaxAckDelay);
-    if (prompt && this.paths.active.is(from)) this.keepAlive.onQuietSurvived(this.keepAliveGap);
-    else this.keepAlive.onMappingLost(this.keepAliveGap);
+    this.liveness.onKeepAliveSent(now, this.sender.lastAckElicitingSent);
   }
 
   localAddressChanged(now: number): void {
@@ -495,6 +412,21 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     // What the old local path carried says nothing about the new one (RFC 8899 §4.3, RFC 9000 §9.4).
     this.pmtud?.reset(now);
     this.sender.requestPing();
+  }
+
+  /**
+   * The adapter moved this connection onto another network path behind the same address (a relay ↔
+   * direct switch of a connection by public key): RTT and congestion state start over (RFC 9000 §9.4)
+   * and path MTU discovery restarts (RFC 8899 §4.3), as after a validated migration to a new host.
+   */
+  networkPathChanged(now: number): void {
+    this.now = now;
+    if (this.machine.kind !== 'established') return;
+    this.migration.restartPathEstimates(now);
+  }
+
+  seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.liveness.seedKeepAlive(aliveMs, expiredMs);
   }
 
   /** The peer's connection ID to put on packets changed (a new path, or the peer retired ours). */
@@ -512,12 +444,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   onStatelessReset(): void {
     this.wake(this);
     if (this.machine.kind === 'closed') return;
-    this.machine.fail({
-      errorCode: TransportErrorCode.STATELESS_RESET,
-      application: false,
-      reason: 'stateless reset: the peer lost the connection',
-      remote: true,
-    });
+    this.machine.failWith(TransportErrorCode.STATELESS_RESET, 'stateless reset: the peer lost the connection', true);
   }
 
   /**
@@ -548,9 +475,14 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case FrameType.PathChallenge:
         return this.paths.active.onChallenge(f.data);
       case FrameType.PathResponse: {
-        const previous = this.paths.active.remote;
-        const validated = this.paths.onResponse(f.data, now);
-        if (validated !== null) this.onPathValidated(previous, validated.remote);
+        const validated = this.migration.onPathResponse(f.data, now);
+        if (validated === null) return;
+        // A new address gets a connection ID never used on another path (RFC 9000 §9.5): the one its
+        // challenges already carried, or else a spare.
+        const reserved = validated.connectionId;
+        const ids = this.connectionIds?.remote;
+        if (ids && (reserved !== null ? ids.adopt(reserved.sequence) : ids.rotate())) this.useRemoteId();
+        this.events.push({ type: 'path-changed', connection: this, remote: validated.remote });
         return;
       }
       case FrameType.Close: {
@@ -684,7 +616,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   probePath(remote: Address): void {
     this.wake(this);
     this.assertOpen();
-    this.startValidation(remote, true);
+    this.migration.startValidation(remote, true, this.now);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -799,11 +731,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if ((mask & (1 << Timer.HandshakeTimeout)) !== 0)
       at[Timer.HandshakeTimeout] = kind === 'handshaking' ? this.handshakeDeadline : Infinity;
     if ((mask & (1 << Timer.Idle)) !== 0) {
-      const idle = this.idleTimeoutMs;
+      // The idle timeout, at least three PTOs after the last activity (RFC 9000 §10.1).
+      const idle = this.liveness.idleTimeoutMs;
       at[Timer.Idle] =
         kind === 'handshaking' || idle <= 0
           ? Infinity
-          : this.idle.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
+          : this.liveness.idle.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
     }
     if ((mask & (1 << Timer.HandshakeRetransmit)) !== 0) at[Timer.HandshakeRetransmit] = this.handshake.retransmitAt;
     // The loss timer is off while probes wait to be sent.
@@ -814,16 +747,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       at[Timer.AckDelay] = a.pending && !a.immediate ? a.deadline : Infinity;
     }
     if ((mask & (1 << Timer.KeepAlive)) !== 0) {
-      if (kind !== 'established' || this.config.keepAliveIntervalMs <= 0 || this.sender.pingPending) {
-        at[Timer.KeepAlive] = Infinity;
-      } else {
-        const interval = this.keepAlive.intervalMs * this.keepAliveSpread;
-        at[Timer.KeepAlive] = Math.max(this.sender.lastAckElicitingSent, this.idle.lastActivity) + interval;
-      }
+      if (kind !== 'established' || this.sender.pingPending) at[Timer.KeepAlive] = Infinity;
+      else this.liveness.armKeepAlive(at, this.sender);
     }
     if ((mask & (1 << Timer.PathValidation)) !== 0) at[Timer.PathValidation] = this.paths.deadline;
     if ((mask & (1 << Timer.ReceiveGap)) !== 0)
-      at[Timer.ReceiveGap] = kind === 'established' ? this.receiveGap.deadline : Infinity;
+      at[Timer.ReceiveGap] = kind === 'established' ? this.liveness.receiveGapDeadline : Infinity;
     if ((mask & (1 << Timer.Pmtud)) !== 0)
       at[Timer.Pmtud] = kind === 'established' && this.pmtud !== null ? this.pmtud.deadline : Infinity;
   }
@@ -837,20 +766,10 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.machine.onCloseRetransmitTimer(now);
         return true;
       case Timer.HandshakeTimeout:
-        this.machine.fail({
-          errorCode: TransportErrorCode.HANDSHAKE_TIMEOUT,
-          application: false,
-          reason: 'handshake timed out',
-          remote: false,
-        });
+        this.machine.failWith(TransportErrorCode.HANDSHAKE_TIMEOUT, 'handshake timed out');
         return false;
       case Timer.Idle:
-        this.machine.fail({
-          errorCode: TransportErrorCode.IDLE_TIMEOUT,
-          application: false,
-          reason: 'idle timeout',
-          remote: false,
-        });
+        this.machine.failWith(TransportErrorCode.IDLE_TIMEOUT, 'idle timeout');
         return false;
       case Timer.HandshakeRetransmit:
         this.handshake.onTimeout(now);
@@ -869,16 +788,14 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
         this.pmtud?.onTimeout(now);
         return true;
       case Timer.ReceiveGap:
-        if (this.receiveGap.onTimeout(now)) this.sender.requestPing();
+        if (this.liveness.onReceiveGapTimeout(now)) this.sender.requestPing();
         return true;
       case Timer.Pacing:
         this.timers.stop(Timer.Pacing);
         return true;
       case Timer.PathValidation:
-        for (const remote of this.paths.onTimeout(now)) {
-          this.migration.onValidationFailed(remote);
+        for (const remote of this.migration.onTimeout(now))
           this.events.push({ type: 'path-validation-failed', connection: this, remote });
-        }
         return true;
       default:
         // AckDelay: the ACK goes out with the next pollTransmit (AckTracker.wantsAck).
@@ -917,7 +834,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (this.paths.probing) {
       const probe = this.paths.dueProbe();
       if (probe !== null) {
-        const length = this.sender.probe(now, buf, protection, this.remoteCid, probe);
+        const length = this.sender.probe(
+          now,
+          buf,
+          protection,
+          probe.connectionId?.connectionId ?? this.remoteCid,
+          probe,
+        );
         if (length > 0) {
           this.transmitTo = probe.remote;
           return length;
@@ -958,7 +881,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       streamBytesReceived: this.streams.bytesReceived,
       datagramsDropped: this.sender.datagramsDropped,
       pathMtu: this.pmtud === null ? this.maxSize : this.pmtud.mtu,
-      keepAliveIntervalMs: this.config.keepAliveIntervalMs > 0 ? this.keepAlive.intervalMs : 0,
+      keepAliveIntervalMs: this.liveness.keepAliveIntervalMs,
       migrations: this.paths.migrations,
     };
   }

@@ -35,7 +35,7 @@ export interface HandshakeLimits {
   readonly maxPendingRetries: number;
 }
 
-export const DEFAULT_HANDSHAKE_LIMITS: HandshakeLimits = {
+const DEFAULT_HANDSHAKE_LIMITS: HandshakeLimits = {
   maxHalfOpen: 512,
   maxHalfOpenPerSource: 32,
   retryThreshold: 32,

@@ -244,9 +244,15 @@ export class ConnectionHandshake {
     this.retransmitAtValue = Infinity;
   }
 
-  /** The connection closed: forget the flight and wipe the Noise state. */
-  abandon(): void {
-    this.flight = null;
+  /**
+   * The connection closed: wipe the Noise state and forget the flight — except, with `keepUnsent`, a
+   * flight that never went out: a responder closing the moment its handshake completed still owes
+   * the peer its answer, without which the peer could read no CLOSE and would wait for its handshake
+   * timeout (RFC 9000 §10.2.3). It then goes out once, before the CLOSE, and is never repeated.
+   */
+  abandon(keepUnsent = false): void {
+    if (!(keepUnsent && this.flightPending)) this.flight = null;
+    this.retransmitAtValue = Infinity;
     this.noise?.destroy();
     this.noise = null;
   }

@@ -22,6 +22,7 @@
  * The interval stays within [minMs, maxMs]; maxMs also keeps it below the idle timeout so that a
  * live but quiet peer never times out (RFC 9000 §10.1.2).
  */
+import type { RttEstimator } from './recovery/rtt-estimator.js';
 
 export interface KeepAliveOptions {
   /** The interval before anything is learned (ms). */
@@ -38,18 +39,18 @@ export const KEEPALIVE_SAFETY = 0.45;
  * After a gap that lost the mapping: the lifetime is below the gap but may be far below (a 5 s NAT
  * seen first through a 15 s gap), so the interval drops to this fraction of it at once.
  */
-export const KEEPALIVE_LOSS_FACTOR = 0.3;
+const KEEPALIVE_LOSS_FACTOR = 0.3;
 /** Growth never goes beyond this fraction of the shortest gap that lost the mapping. */
-export const KEEPALIVE_CEILING = 0.6;
+const KEEPALIVE_CEILING = 0.6;
 /**
  * Once a mapping was seen lost, quiet successes in a row before the interval grows, and the growth
  * per step: slow increase, fast decrease. Every failed step costs reachability from the public side
  * for a moment, so the probe towards the lifetime is cautious (about +10 % per 5 keepalives).
  */
-export const KEEPALIVE_GROW_AFTER = 5;
-export const KEEPALIVE_CAUTIOUS_GROWTH = 1.1;
+const KEEPALIVE_GROW_AFTER = 5;
+const KEEPALIVE_CAUTIOUS_GROWTH = 1.1;
 /** Growth per keepalive while no mapping was ever seen lost (most NATs keep them for minutes). */
-export const KEEPALIVE_GROW_FACTOR = 1.25;
+const KEEPALIVE_GROW_FACTOR = 1.25;
 export const KEEPALIVE_MIN_MS = 1_000;
 /** One keepalive per ~25 s behind a NAT that keeps mappings for 2 min (RFC 4787 REQ-5 says ≥ 2 min). */
 export const KEEPALIVE_MAX_MS = 25_000;
@@ -152,7 +153,7 @@ export class KeepAliveSchedule {
 }
 
 /** Silence after active receiving that makes a receiver speak up (ms, at least). */
-export const RECEIVE_GAP_MIN_MS = 200;
+const RECEIVE_GAP_MIN_MS = 200;
 /** Probes per silence (the second at twice the gap); the keepalive takes over after that. */
 const RECEIVE_GAP_PROBES = 2;
 
@@ -178,6 +179,19 @@ export class ReceiveGapProbe {
   /** An ack-eliciting packet from the peer; `ptoMs` is the current probe timeout. */
   onAckElicitingReceived(now: number, ptoMs: number): void {
     this.gapMs = Math.max(RECEIVE_GAP_MIN_MS, 2 * ptoMs);
+    this.onArrival(now);
+  }
+
+  /**
+   * onAckElicitingReceived with the probe timeout read from `rtt` here. Hot path (every data packet):
+   * a computed PTO passed as an argument would be boxed when V8 does not inline the call.
+   */
+  onDataReceived(now: number, rtt: RttEstimator, peerMaxAckDelay: number): void {
+    this.gapMs = Math.max(RECEIVE_GAP_MIN_MS, 2 * rtt.pto(peerMaxAckDelay));
+    this.onArrival(now);
+  }
+
+  private onArrival(now: number): void {
     this.active = now - this.lastAt <= this.gapMs;
     this.lastAt = now;
     this.probes = 0;

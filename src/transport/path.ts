@@ -1,4 +1,5 @@
 import type { Address, RandomSource } from './api.js';
+import type { ReservedId } from './connection-ids.js';
 import type { PacketBuilder } from './packet-builder.js';
 
 /** Anti-amplification factor (RFC 9000 §8.1): at most 3× the bytes received from an unvalidated address. */
@@ -30,12 +31,22 @@ export class Path {
   /** PATH_RESPONSE data owed to the peer (the latest challenge only). */
   private response: Uint8Array | null = null;
   private rtt = Number.NaN;
+  /** The peer's connection ID set aside for this path (RFC 9000 §9.5); null: the one in use. */
+  private reservedId: ReservedId | null = null;
 
   constructor(remote: Address, validated: boolean, chosenLocally: boolean, maxDatagramSize: number) {
     this.remote = { host: remote.host, port: remote.port };
     this.validatedValue = validated;
     this.chosenLocally = chosenLocally;
     this.maxDatagramSize = maxDatagramSize;
+  }
+
+  get connectionId(): ReservedId | null {
+    return this.reservedId;
+  }
+  /** Packets to this path carry `id` (a peer's ID set aside for it) instead of the one in use. */
+  useConnectionId(id: ReservedId): void {
+    this.reservedId = id;
   }
 
   get validated(): boolean {

@@ -2,7 +2,7 @@ import type { Address, RandomSource } from './api.js';
 import { Path } from './path.js';
 
 /** Smallest datagram worth sending a PATH_CHALLENGE in (header, the frame, tag). */
-export const MIN_PROBE_DATAGRAM = 48;
+const MIN_PROBE_DATAGRAM = 48;
 
 /** A path being probed (probePath): its own retransmission and give-up times (RFC 9000 §8.2.4). */
 interface Probe {
@@ -140,14 +140,14 @@ export class Paths {
     this.probeDeadline = t;
   }
 
-  /** Repeats due challenges; returns the remote addresses whose validation failed (now forgotten). */
-  onTimeout(now: number): Address[] {
-    const failed: Address[] = [];
+  /** Repeats due challenges; returns the paths whose validation failed (now forgotten). */
+  onTimeout(now: number): Path[] {
+    const failed: Path[] = [];
     for (let i = this.probes.length - 1; i >= 0; i--) {
       const p = this.probes[i] as Probe;
       if (now >= p.abandonAt) {
         this.probes.splice(i, 1);
-        failed.push(p.path.remote);
+        failed.push(p.path);
       } else if (now >= p.retransmitAt) {
         p.path.repeatChallenge();
         p.interval *= 2;

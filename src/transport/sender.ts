@@ -159,7 +159,7 @@ export class PacketSender {
     if (maxSize < MIN_PACKET_SIZE) return 0;
     const cc = recovery.cc;
     let canSendData = this.probes > 0 || this.hasSendable();
-    if (!canSendData) recovery.pacingLimited = false; // nothing ready: not held by the pacer
+    if (!canSendData) recovery.onPacingHeld(false); // nothing ready: not held by the pacer
     // A PATH_RESPONSE owed goes at once, whatever the window: the peer's migration waits for it and a
     // full window may be waiting on ACKs that go to the address it left (RFC 9000 §8.2.2, §9.3).
     if (canSendData && this.probes === 0 && !active.hasPending) {
@@ -172,7 +172,7 @@ export class PacketSender {
           this.parts.timers.at[Timer.Pacing] = at;
           canSendData = false;
           // Data was ready and only the pacer held it: the next packet counts as cwnd-limited.
-          recovery.pacingLimited = true;
+          recovery.onPacingHeld(true);
         }
       }
     }
@@ -229,11 +229,7 @@ export class PacketSender {
       return 0;
     }
     const length = b.finish(protection);
-    record.timeSent = now;
-    record.size = length;
-    record.ackEliciting = b.ackEliciting;
-    record.inFlight = b.ackEliciting;
-    recovery.nextPn = pn + 1;
+    record.stamp(now, length, b.ackEliciting, b.ackEliciting);
     recovery.onPacketSent(record);
     paths.active.onSent(length);
     this.bytes += length;
@@ -269,11 +265,7 @@ export class PacketSender {
     }
     b.padTo(Math.min(MIN_INITIAL_DATAGRAM_SIZE, size));
     const length = b.finish(protection);
-    record.timeSent = now;
-    record.size = length;
-    record.ackEliciting = true;
-    record.inFlight = false;
-    recovery.nextPn = pn + 1;
+    record.stamp(now, length, true, false);
     recovery.onPacketSent(record);
     path.onSent(length);
     this.bytes += length;
@@ -306,11 +298,7 @@ export class PacketSender {
     b.padTo(size);
     const length = b.finish(protection);
     record.addFrame(SentFrame.PmtuProbe, pn, length, 0);
-    record.timeSent = now;
-    record.size = length;
-    record.ackEliciting = true;
-    record.inFlight = false;
-    recovery.nextPn = pn + 1;
+    record.stamp(now, length, true, false);
     recovery.onPacketSent(record);
     this.parts.paths.active.onSent(length);
     this.bytes += length;
@@ -330,7 +318,7 @@ export class PacketSender {
     b.writeClose(frame.application, frame.errorCode, frame.reason);
     const length = b.finish(protection);
     recovery.sent.release(record);
-    recovery.nextPn = pn + 1;
+    recovery.onUnrecordedPacketSent(pn);
     this.bytes += length;
     this.packets++;
     return length;

@@ -35,7 +35,7 @@ export type Timer = (typeof Timer)[keyof typeof Timer];
 export const TIMER_COUNT = 12;
 
 /** Bit mask of a set of timers. */
-export function timerMask(...timers: Timer[]): number {
+function timerMask(...timers: Timer[]): number {
   let mask = 0;
   for (const t of timers) mask |= 1 << t;
   return mask;

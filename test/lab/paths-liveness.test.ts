@@ -46,6 +46,8 @@ describe.skipIf(!labAvailable)('dead peer (lab)', () => {
       const idleTimeoutMs = 5_000;
       const r = await runKill(lab, { natHost: 'a-host1', victim, idleTimeoutMs });
       expect(r.code).toBe(TransportErrorCode.IDLE_TIMEOUT);
+      // The survivor's Node connection failed with the typed error of a vanished peer.
+      expect(r.error).toBe('ERR_PUNCHLINE_PEER_UNREACHABLE');
       expect(r.detectedMs).toBeLessThanOrEqual(idleTimeoutMs + 1000);
       expect(r.detectedMs).toBeGreaterThanOrEqual(idleTimeoutMs - 1000);
     }, 120_000);

@@ -104,7 +104,12 @@ describe('Endpoint.connect(publicKey) through punchline server', () => {
     const received = hashOfFirstStream(bob);
     const connection = await alice.connect(bob.publicKey);
     const paths: string[] = [connection.path.kind];
-    connection.on('path', (p) => paths.push(p.kind));
+    // The RTT estimate as the connection switches: the relay's must not carry over (RFC 9000 §9.4).
+    const rttAtSwitch: number[] = [];
+    connection.on('path', (p) => {
+      paths.push(p.kind);
+      if (p.kind === 'direct') rttAtSwitch.push(p.rttMs);
+    });
     expect(connection.path.kind).toBe('relay-udp');
     expect(connection.path.remote).toEqual(server.info.udp);
     const data = randomBytes(4 << 20);
@@ -122,7 +127,58 @@ describe('Endpoint.connect(publicKey) through punchline server', () => {
     expect(paths[0]).toBe('relay-udp');
     expect(paths).toContain('direct');
     expect(connection.stats().timeToDirectMs).toBeGreaterThan(1000);
+    // Started over from the initial RTT (333 ms) instead of the relay's loopback few ms, then learnt
+    // the direct path's own.
+    expect(rttAtSwitch[0]).toBeGreaterThanOrEqual(300);
+    const more = connection.openStream();
+    more.on('error', () => undefined);
+    more.end(Buffer.alloc(4096));
+    await until(() => connection.stats().smoothedRttMs < 100, 3000);
     await connection.close();
+  }, 30_000);
+
+  it('two concurrent connections between the same endpoints keep their own paths; closing one leaves the other intact', async () => {
+    const alice = await endpoint();
+    const bob = await endpoint();
+    const incoming: Connection[] = [];
+    bob.on('connection', (c: Connection) => {
+      incoming.push(c);
+      c.on('stream', (s: PunchlineStream) => {
+        const hash = createHash('sha256');
+        s.on('data', (chunk: Buffer) => hash.update(chunk));
+        s.on('end', () => s.end(hash.digest('hex')));
+        s.on('error', () => undefined);
+      });
+    });
+    const first = await alice.connect(bob.publicKey);
+    const second = await alice.connect(bob.publicKey);
+    await until(() => first.path.kind === 'direct' && second.path.kind === 'direct', 5000);
+    const moves: string[] = [];
+    second.on('path-changed', (remote) => moves.push(`${remote.host}:${remote.port}`));
+    for (const c of incoming) c.on('path-changed', (remote) => moves.push(`bob ${remote.host}:${remote.port}`));
+    /** Sends `data` on a new stream of `c`; resolves with the hash bob computed. */
+    const roundTrip = async (c: Connection, data: Buffer): Promise<string> => {
+      const stream = c.openStream();
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const ended = new Promise((r) => stream.once('end', r));
+      stream.end(data);
+      await ended;
+      return Buffer.concat(chunks).toString();
+    };
+    const a = randomBytes(1 << 20);
+    const b = randomBytes(1 << 20);
+    const digest = (d: Buffer) => createHash('sha256').update(d).digest('hex');
+    expect(await Promise.all([roundTrip(first, a), roundTrip(second, b)])).toEqual([digest(a), digest(b)]);
+    await first.close();
+    // The second connection carries on at once on its own direct route: no stall, no migration.
+    const started = performance.now();
+    expect(await roundTrip(second, b)).toBe(digest(b));
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(second.path.kind).toBe('direct');
+    expect(second.state).toBe('established');
+    expect(moves).toEqual([]);
+    await second.close();
   }, 30_000);
 
   it('relay only: with punching impossible the connection stays on the UDP relay', async () => {

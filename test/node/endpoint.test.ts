@@ -138,6 +138,35 @@ for (const variant of variants) {
       expect(stats.streamBytesSent).toBeGreaterThanOrEqual(20 * 1024 * 1024);
     });
 
+    it('rebind() moves the connection to a new local port mid-transfer: the peer follows, no byte lost', async () => {
+      const { a, client, server } = await open();
+      const incoming = nextStream(server);
+      const stream = client.openStream({ bidirectional: false });
+      const total = 4 * 1024 * 1024;
+      const src = source(total);
+      const sending = pipeline(src.stream, stream);
+      const dst = sink();
+      const receiving = pipeline(await incoming, dst.stream);
+      const moved = new Promise<{ port: number }>((resolve) => server.once('path-changed', resolve));
+      const oldPort = a.address().port;
+      const local = await a.rebind();
+      expect(local.port).not.toBe(oldPort);
+      expect((await moved).port).toBe(local.port);
+      await Promise.all([sending, receiving]);
+      const got = await dst.result;
+      expect(got.bytes).toBe(total);
+      expect(got.digest).toBe(src.digest());
+      expect(server.remoteAddress.port).toBe(local.port);
+    });
+
+    it('rebind() of an idle connection speaks up at once: the peer moves before any data is sent', async () => {
+      const { a, server } = await open();
+      const moved = new Promise<{ port: number }>((resolve) => server.once('path-changed', resolve));
+      const local = await a.rebind();
+      const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 2000).unref());
+      expect(await Promise.race([moved, timeout])).toMatchObject({ port: local.port });
+    });
+
     it('pauses flushing while libuv queues sends, and resumes (send stalls)', async () => {
       // Loopback never fills the kernel buffer, so pretend libuv is queueing on every third check.
       let checks = 0;

@@ -27,6 +27,8 @@ const enum T {
   Stop = 6,
   Datagram = 7,
   Close = 8,
+  /** Carries nothing: makes the peer see this side's (new) address. */
+  Ping = 9,
 }
 
 const FAKE_FIRST_BYTE = 0x40;
@@ -190,6 +192,28 @@ class FakeConnection implements ConnectionHandle {
   readonly probedPaths: Address[] = [];
   probePath(remote: Address): void {
     this.probedPaths.push(remote);
+  }
+
+  /** Times Endpoint.rebind() told this connection its local address changed. */
+  localAddressChanges = 0;
+  /**
+   * Like the real core: speak up from the new local address at once, so the peer moves to it (the
+   * fake's peer follows the newest address without validating it: loopback only, nobody to spoof).
+   */
+  localAddressChanged(_now: number): void {
+    if (this.state !== 'established') return;
+    this.localAddressChanges++;
+    this.control.push(frame(T.Ping));
+  }
+
+  /** The fake has no keepalive or congestion state: it records what the adapter told it. */
+  readonly keepAliveSeeds: Array<{ aliveMs: number; expiredMs: number | null }> = [];
+  seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.keepAliveSeeds.push({ aliveMs, expiredMs });
+  }
+  networkPathChanges = 0;
+  networkPathChanged(_now: number): void {
+    this.networkPathChanges++;
   }
 
   close(errorCode = 0, reason = ''): void {
@@ -394,6 +418,10 @@ class FakeCore implements SansIoEndpoint {
     }
     c.counters.packetsReceived++;
     c.counters.bytesReceived += datagram.length;
+    if (c.state === 'established' && (from.host !== c.remoteAddress.host || from.port !== c.remoteAddress.port)) {
+      c.remoteAddress = { host: from.host, port: from.port };
+      this.events.push({ type: 'path-changed', connection: c, remote: c.remoteAddress });
+    }
     if (type === T.HelloAck) {
       if (c.state === 'handshaking') {
         c.state = 'established';

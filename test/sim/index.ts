@@ -1,4 +1,3 @@
 /** The simulator (src/sim, shipped as punchline/sim) plus the fast-check arbitraries the tests use. */
 export * from '../../src/sim/index.js';
 export { impairedLink, simSeed } from './arbitraries.js';
-export type { ImpairmentLimits } from './arbitraries.js';

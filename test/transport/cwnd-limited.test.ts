@@ -42,9 +42,9 @@ function run(cc: CongestionController, appLimitPackets: number, acks: number, pa
   let maxWindow = cc.window;
   for (let i = 0; i < acks; i++) {
     while (queue.length < appLimitPackets && ld.bytesInFlight + MSS <= cc.window) {
-      if (pacingLimited) ld.pacingLimited = true;
+      if (pacingLimited) ld.onPacingHeld(true);
       const p = ld.sent.acquire();
-      p.pn = ld.nextPn++;
+      p.pn = ld.nextPn;
       p.timeSent = now;
       p.size = MSS;
       p.ackEliciting = true;
@@ -114,7 +114,7 @@ describe('cwnd-limited growth (RFC 9002 §7.8)', () => {
     const flags: boolean[] = [];
     for (let i = 0; i < 10; i++) {
       const p = ld.sent.acquire();
-      p.pn = ld.nextPn++;
+      p.pn = ld.nextPn;
       p.size = MSS;
       p.ackEliciting = true;
       p.inFlight = true;
@@ -127,9 +127,9 @@ describe('cwnd-limited growth (RFC 9002 §7.8)', () => {
     ld.discardAll();
     const marks: boolean[] = [];
     for (let i = 0; i < 7; i++) {
-      if (i === 2 || i === 4) ld.pacingLimited = true;
+      if (i === 2 || i === 4) ld.onPacingHeld(true);
       const p = ld.sent.acquire();
-      p.pn = ld.nextPn++;
+      p.pn = ld.nextPn;
       p.size = MSS;
       p.ackEliciting = true;
       p.inFlight = true;
@@ -225,7 +225,7 @@ describe('LEDBAT ALLOWED_INCREASE cap (RFC 6817 §2.4.2)', () => {
     const fill = (): void => {
       while (ld.bytesInFlight + MSS <= l.window) {
         const p = ld.sent.acquire();
-        p.pn = ld.nextPn++;
+        p.pn = ld.nextPn;
         p.size = MSS;
         p.ackEliciting = true;
         p.inFlight = true;

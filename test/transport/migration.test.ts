@@ -295,9 +295,49 @@ describe('unlinkable paths (RFC 9000 §5.1, §9.5)', () => {
     s.net.runFor(500);
     const before = dcidsTo.get(`${A.host}:${A.port}`) ?? new Set();
     const after = dcidsTo.get(`${A2.host}:${A2.port}`) ?? new Set();
+    expect(before.size).toBeGreaterThan(0);
     expect(after.size).toBeGreaterThan(0);
-    // the challenge to A2 goes out before validation; data after it uses a fresh ID
-    const afterValidation = [...after].filter((c) => !before.has(c));
-    expect(afterValidation.length).toBeGreaterThan(0);
+    // From the first packet to A2 (the PATH_CHALLENGE, before validation) on, a fresh ID: no packet on
+    // the new path carries an ID seen on the old one (RFC 9000 §9.5).
+    expect([...after].filter((c) => before.has(c))).toEqual([]);
+  });
+
+  it('probePath: the challenges carry an ID of their own; a failed validation retires it, the next probe takes another', () => {
+    const s = setup(43);
+    const dcidsTo = new Map<string, string[]>();
+    s.net.addMiddlebox({
+      name: 'observer',
+      outbound(d: SimDatagram) {
+        if (same(d.from, A) && ((d.data[0] as number) & 0xc0) === 0x40) {
+          const key = `${d.to.host}:${d.to.port}`;
+          dcidsTo.set(key, [...(dcidsTo.get(key) ?? []), Buffer.from(d.data.subarray(1, 9)).toString('hex')]);
+        }
+        return d;
+      },
+    });
+    transfer(
+      s,
+      () => s.server(),
+      () => s.client,
+      1 << 16,
+    );
+    // Nobody answers at B2: validation fails; then B really moves to B2 and a second probe succeeds.
+    s.client.probePath(B2);
+    s.net.runUntil(() => s.events(A, 'path-validation-failed').length === 1, { maxTimeMs: 20_000 });
+    const failed = new Set(dcidsTo.get(`${B2.host}:${B2.port}`) ?? []);
+    s.net.rebind(B, B2);
+    s.client.probePath(B2);
+    s.net.runUntil(() => s.events(A, 'path-changed').length === 1, { maxTimeMs: 10_000 });
+    s.client.sendDatagram(new Uint8Array(10));
+    s.net.runFor(500);
+    const old = new Set(dcidsTo.get(`${B.host}:${B.port}`) ?? []);
+    const all = dcidsTo.get(`${B2.host}:${B2.port}`) ?? [];
+    const second = all.filter((c) => !failed.has(c));
+    expect(failed.size).toBe(1);
+    expect(second.length).toBeGreaterThan(0);
+    expect(new Set(second).size).toBe(1);
+    expect([...failed].filter((c) => old.has(c))).toEqual([]);
+    expect(second.filter((c) => old.has(c))).toEqual([]);
+    expect(s.client.state).toBe('established');
   });
 });

@@ -129,7 +129,7 @@ function setup() {
   const ld = new LossDetection(rtt, cc, h);
   const send = (time: number, streamOffset = 0) => {
     const p = ld.sent.acquire();
-    p.pn = ld.nextPn++;
+    p.pn = ld.nextPn;
     p.timeSent = time;
     p.size = 1000;
     p.ackEliciting = true;

@@ -33,7 +33,7 @@ function setup(): { ld: LossDetection; cc: UndoSpy; send: (time: number) => numb
   const ld = new LossDetection(new RttEstimator(100), cc, ignoreFrames);
   const send = (time: number): number => {
     const p = ld.sent.acquire();
-    p.pn = ld.nextPn++;
+    p.pn = ld.nextPn;
     p.timeSent = time;
     p.size = 1000;
     p.ackEliciting = true;

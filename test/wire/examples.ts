@@ -26,7 +26,7 @@ import {
 import { frameToJson, toHex, type JsonObject } from './vector-json.js';
 
 /** Deterministic filler bytes (start, start+1, …) so examples are readable and reproducible. */
-export function seq(length: number, start: number): Uint8Array {
+function seq(length: number, start: number): Uint8Array {
   const out = new Uint8Array(length);
   for (let i = 0; i < length; i++) out[i] = (start + i) & 0xff;
   return out;
@@ -34,7 +34,7 @@ export function seq(length: number, start: number): Uint8Array {
 
 const utf8 = new TextEncoder();
 
-export const frameExamples: { name: string; frame: Frame }[] = [
+const frameExamples: { name: string; frame: Frame }[] = [
   { name: 'PADDING (3 bytes)', frame: { type: FrameType.Padding, length: 3 } },
   { name: 'PING', frame: { type: FrameType.Ping } },
   {
@@ -136,7 +136,7 @@ export const frameExamples: { name: string; frame: Frame }[] = [
   },
 ];
 
-export const payloadExamples: { name: string; frames: Frame[] }[] = [
+const payloadExamples: { name: string; frames: Frame[] }[] = [
   {
     name: 'ACK + STREAM (typical data packet payload)',
     frames: [
@@ -163,7 +163,7 @@ export const payloadExamples: { name: string; frames: Frame[] }[] = [
 ];
 
 /** Malformed frame payloads and the WireError code a decoder must throw. */
-export const invalidFrameExamples: { name: string; hex: string; error: string }[] = [
+const invalidFrameExamples: { name: string; hex: string; error: string }[] = [
   { name: 'unknown frame type 0x20', hex: '20', error: 'ERR_PUNCHLINE_WIRE_UNKNOWN_FRAME' },
   { name: 'frame type as non-minimal varint (0x4001)', hex: '4001', error: 'ERR_PUNCHLINE_WIRE_UNKNOWN_FRAME' },
   { name: 'ACK first range below 0', hex: '020500000006', error: 'ERR_PUNCHLINE_WIRE_ACK_RANGES' },
@@ -188,7 +188,7 @@ export const invalidFrameExamples: { name: string; hex: string; error: string }[
 ];
 
 /** RFC 9000 §A.1 sample varints, plus boundaries. `value` is decimal (may exceed 2^53). */
-export const varintExamples: { name: string; hex: string; value: string; minimal: boolean; numberError?: string }[] = [
+const varintExamples: { name: string; hex: string; value: string; minimal: boolean; numberError?: string }[] = [
   { name: 'RFC 9000 A.1: 1 byte', hex: '25', value: '37', minimal: true },
   { name: 'RFC 9000 A.1: 37 in 2 bytes (non-minimal, accepted)', hex: '4025', value: '37', minimal: false },
   { name: 'RFC 9000 A.1: 2 bytes', hex: '7bbd', value: '15293', minimal: true },
@@ -424,7 +424,7 @@ export function buildPacketVectors(): JsonObject {
 }
 
 /** Malformed datagrams: `parser` names the reader that must throw `error`. */
-export const invalidDatagramExamples: { name: string; parser: string; hex: string; error: string }[] = [
+const invalidDatagramExamples: { name: string; parser: string; hex: string; error: string }[] = [
   {
     name: 'short header shorter than header + 1 + tag',
     parser: 'short',

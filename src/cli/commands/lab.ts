@@ -19,6 +19,7 @@ import { SERVER_ENV } from '../server-option.js';
 import { describeProfile, selfCheck } from '../../lab/nat-check.js';
 import { isProcessAlive, type LabState } from '../../lab/state.js';
 import { parseSiteArg, PROFILES, type LabSpec, type SiteSpec } from '../../lab/topology.js';
+import { UsageError as CliUsageError } from '../usage-error.js';
 
 export const summary = 'real NATs in network namespaces: lab up | run | status | check | down';
 
@@ -95,7 +96,7 @@ async function dispatch(argv: string[]): Promise<number> {
 }
 
 /** A bad command line for a subcommand: one line naming the problem, exit code 2. */
-class UsageError extends Error {
+class UsageError extends CliUsageError {
   constructor(
     readonly subcommand: string,
     message: string,

@@ -5,7 +5,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { checkPortMapping, type PortMappingCheck } from '../../node/port-mapper.js';
+import { checkPortMapping, type PortMappingCheck } from '../../node/port-mapping-check.js';
 import { discoverNatBehaviour } from '../../node/stun-client.js';
 import { probeBindingLifetime } from '../../node/stun-lifetime.js';
 import { PunchlineError } from '../../errors.js';

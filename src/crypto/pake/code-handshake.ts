@@ -22,7 +22,7 @@ const SID_BYTES = 16;
 const KEY_BYTES = 32;
 const TAG_BYTES = 32;
 /** Largest sealed payload (the mailbox carries ≤ 1024 bytes per message). */
-export const MAX_HANDSHAKE_PAYLOAD = 768;
+const MAX_HANDSHAKE_PAYLOAD = 768;
 
 const encoder = new TextEncoder();
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });

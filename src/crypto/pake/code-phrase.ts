@@ -8,8 +8,8 @@ import type { RandomSource } from '../sodium.js';
 import { PakeError, PakeErrorCode } from './errors.js';
 import { CODE_WORDS } from './wordlist.js';
 
-export const MIN_CODE_WORDS = 2;
-export const MAX_CODE_WORDS = 3;
+const MIN_CODE_WORDS = 2;
+const MAX_CODE_WORDS = 3;
 const WORD_INDEX: ReadonlyMap<string, number> = new Map(CODE_WORDS.map((word, i) => [word, i]));
 
 export interface CodePhrase {

@@ -31,15 +31,15 @@ export interface AckInfo {
 /** RFC 9002 §6.1.1 kPacketThreshold. */
 export const PACKET_THRESHOLD = 3;
 /** Longest probe timeout period after backoff (ms). */
-export const MAX_PTO_PERIOD_MS = 1000;
+const MAX_PTO_PERIOD_MS = 1000;
 /** Largest packet reordering threshold adaptation may reach (RFC 9002 §6.1.1: implementations MAY adapt it). */
-export const MAX_PACKET_THRESHOLD = 64;
+const MAX_PACKET_THRESHOLD = 64;
 /** Largest multiple of RFC 9002's time threshold (9/8 · RTT) adaptation may reach: 9/4 · RTT. */
-export const MAX_TIME_THRESHOLD_FACTOR = 2;
+const MAX_TIME_THRESHOLD_FACTOR = 2;
 /** Packets declared lost remembered for spotting late acknowledgments (spurious losses). */
 const LOST_LOG_SIZE = 256;
 /** RFC 9002 §7.6.1 kPersistentCongestionThreshold. */
-export const PERSISTENT_CONGESTION_THRESHOLD = 3;
+const PERSISTENT_CONGESTION_THRESHOLD = 3;
 
 /**
  * Loss detection and probe timeout, RFC 9002 §6 (one packet number space: the handshake runs on
@@ -47,7 +47,7 @@ export const PERSISTENT_CONGESTION_THRESHOLD = 3;
  */
 export class LossDetection {
   readonly sent = new SentPackets();
-  nextPn = 0;
+  private nextPacketNumber = 0;
   largestAcked = -1;
   bytesInFlight = 0;
   ackElicitingInFlight = 0;
@@ -56,11 +56,11 @@ export class LossDetection {
   timeOfLastAckEliciting = -Infinity;
   packetsLost = 0;
   /**
-   * Set by the connection when the pacer held back data it had ready to send; the next in-flight
-   * packet counts as cwnd-limited if at least half the window is in flight (RFC 9002 §7.8:
-   * pacing-limited sending may still grow the window). Cleared once that packet is registered.
+   * The pacer held back data that was ready to send (onPacingHeld); the next in-flight packet counts
+   * as cwnd-limited if at least half the window is in flight (RFC 9002 §7.8: pacing-limited sending
+   * may still grow the window). Cleared once that packet is registered.
    */
-  pacingLimited = false;
+  private pacingLimited = false;
   private readonly sample: { -readonly [K in keyof AckSample]: AckSample[K] } = {
     ackedBytes: 0,
     priorInFlight: 0,
@@ -75,7 +75,7 @@ export class LossDetection {
   /** Reused RTT sample for rtt.updateFrom (hot path: its numbers would be boxed as arguments). */
   private readonly rttSample: { -readonly [K in keyof RttSample]: RttSample[K] } = { latestRtt: 0, ackDelay: 0 };
   /** Peer's max_ack_delay (ms), from its transport parameters. */
-  peerMaxAckDelay = 25;
+  private peerMaxAckDelayMs = 25;
   /**
    * Reordering tolerance, adapted when a packet declared lost is acknowledged after all (RFC 9002
    * §6.1.1 / §6.1.2 allow adapting both thresholds; cf. RACK, RFC 8985 §6.2, and Linux's reordering
@@ -106,19 +106,56 @@ export class LossDetection {
   private episodeStart = -Infinity;
   private episodeLost = 0;
   private episodeSpurious = 0;
-  /** DPLPMTUD's black-hole detection (pmtud.ts), when path MTU discovery runs. */
-  sizeObserver: PacketSizeObserver | null = null;
+  private congestion: CongestionController;
 
   constructor(
     readonly rtt: RttEstimator,
-    public cc: CongestionController,
+    cc: CongestionController,
     private readonly handler: SentFrameHandler,
     /** Max datagram size (bytes): a packet is cwnd-limited when in flight ≥ window − this. */
     private readonly maxDatagramSize = 1200,
-  ) {}
+    /** DPLPMTUD's black-hole detection (pmtud.ts), when path MTU discovery runs. */
+    private readonly sizeObserver: PacketSizeObserver | null = null,
+  ) {
+    this.congestion = cc;
+  }
 
-  /** Registers a packet just sent (the record came from sent.acquire()). */
+  /** The congestion controller of the active path. */
+  get cc(): CongestionController {
+    return this.congestion;
+  }
+
+  /** The packet number the next packet sent gets. */
+  get nextPn(): number {
+    return this.nextPacketNumber;
+  }
+
+  /** Peer's max_ack_delay (ms): 25 until its transport parameters say otherwise. */
+  get peerMaxAckDelay(): number {
+    return this.peerMaxAckDelayMs;
+  }
+
+  /** The peer's transport parameters arrived (RFC 9000 §18.2 max_ack_delay). */
+  setPeerMaxAckDelay(ms: number): void {
+    this.peerMaxAckDelayMs = ms;
+  }
+
+  /**
+   * Whether the pacer held back data that was ready (true), or there was nothing ready to send
+   * (false): see pacingLimited.
+   */
+  onPacingHeld(held: boolean): void {
+    this.pacingLimited = held;
+  }
+
+  /** A new path (RFC 9000 §9.4): congestion control starts over with `cc`. */
+  resetCongestion(cc: CongestionController): void {
+    this.congestion = cc;
+  }
+
+  /** Registers a packet just sent (the record came from sent.acquire()); the next one gets p.pn + 1. */
   onPacketSent(p: SentPacket): void {
+    this.nextPacketNumber = p.pn + 1;
     this.sent.add(p);
     p.cwndLimited = false;
     p.inFlightAtSend = 0;
@@ -130,15 +167,20 @@ export class LossDetection {
       // count too, but only with at least half the window in flight (cf. Linux tcp_is_cwnd_limited in
       // slow start): bursts of flow-control credit meeting the pacer can't inflate the window forever.
       const inFlight = this.bytesInFlight;
-      const window = this.cc.window;
+      const window = this.congestion.window;
       p.cwndLimited = inFlight + this.maxDatagramSize >= window || (this.pacingLimited && 2 * inFlight >= window);
       this.pacingLimited = false;
       if (p.ackEliciting) {
         this.ackElicitingInFlight++;
         this.timeOfLastAckEliciting = p.timeSent;
       }
-      this.cc.onPacketSent(p.timeSent, p.size, this.bytesInFlight);
+      this.congestion.onPacketSent(p.timeSent, p.size, this.bytesInFlight);
     }
+  }
+
+  /** A packet that is not recorded (only CLOSE) went out with packet number `pn`. */
+  onUnrecordedPacketSent(pn: number): void {
+    this.nextPacketNumber = pn + 1;
   }
 
   /**
@@ -151,7 +193,7 @@ export class LossDetection {
     const first = ranges[0];
     if (first === undefined) return true;
     const largest = first.largest;
-    if (largest >= this.nextPn) return false;
+    if (largest >= this.nextPacketNumber) return false;
     if (largest > this.largestAcked) this.largestAcked = largest;
 
     let ackedBytes = 0;
@@ -199,7 +241,7 @@ export class LossDetection {
     if (largestNewlyAckedWasLargest && newlyAckEliciting) {
       latestRtt = Math.max(now - largestNewlyAckedSentTime, 0);
       const ackDelayMs = ack.ackDelayMicros / 1000;
-      const ackDelay = handshakeConfirmed ? Math.min(ackDelayMs, this.peerMaxAckDelay) : ackDelayMs;
+      const ackDelay = handshakeConfirmed ? Math.min(ackDelayMs, this.peerMaxAckDelayMs) : ackDelayMs;
       const rs = this.rttSample;
       rs.latestRtt = latestRtt;
       rs.ackDelay = ackDelay;
@@ -221,7 +263,7 @@ export class LossDetection {
     sample.minRtt = this.rtt.minRtt;
     sample.oneWayDelay = oneWayDelay;
     sample.appLimited = !cwndLimited;
-    this.cc.onAck(now, sample);
+    this.congestion.onAck(now, sample);
     this.ptoCount = 0;
     return true;
   }
@@ -244,14 +286,14 @@ export class LossDetection {
         this.timeThresholdFactor = Math.min(this.timeThresholdFactor * (9 / 8), MAX_TIME_THRESHOLD_FACTOR);
       }
       if (this.lostEpisode[i] === this.episode && ++this.episodeSpurious === this.episodeLost) {
-        this.cc.onSpuriousLoss?.(now);
+        this.congestion.onSpuriousLoss?.(now);
       }
     }
   }
 
   /** Remembers a packet just declared lost; forgets entries older than a few RTTs. */
   private logLost(pn: number, byPacketThreshold: boolean, now: number): void {
-    const horizon = now - 4 * this.rtt.smoothedRtt - this.peerMaxAckDelay;
+    const horizon = now - 4 * this.rtt.smoothedRtt - this.peerMaxAckDelayMs;
     while (this.lostCount > 0 && (this.lostAt[this.lostHead] as number) < horizon) {
       this.lostHead = (this.lostHead + 1) % LOST_LOG_SIZE;
       this.lostCount--;
@@ -325,18 +367,18 @@ export class LossDetection {
       }
     }
     if (lostBytes > 0) {
-      this.cc.onLoss(now, lostBytes, largestLostSentTime, this.bytesInFlight);
+      this.congestion.onLoss(now, lostBytes, largestLostSentTime, this.bytesInFlight);
       // §7.6 persistent congestion (approximation: one contiguous run of lost ack-eliciting packets
       // spanning more than 3 PTOs, after an RTT sample exists).
       if (this.rtt.hasSample && contiguous && lastLostTime - firstLostTime > this.persistentCongestionDuration()) {
-        this.cc.onPersistentCongestion(now);
+        this.congestion.onPersistentCongestion(now);
       }
     }
   }
 
   persistentCongestionDuration(): number {
     return (
-      (this.rtt.smoothedRtt + Math.max(4 * this.rtt.rttVar, TIMER_GRANULARITY_MS) + this.peerMaxAckDelay) *
+      (this.rtt.smoothedRtt + Math.max(4 * this.rtt.rttVar, TIMER_GRANULARITY_MS) + this.peerMaxAckDelayMs) *
       PERSISTENT_CONGESTION_THRESHOLD
     );
   }
@@ -347,7 +389,7 @@ export class LossDetection {
    * connection recovers well within the idle timeout instead of waiting out a minutes-long backoff.
    */
   ptoPeriod(): number {
-    const base = this.rtt.pto(this.peerMaxAckDelay);
+    const base = this.rtt.pto(this.peerMaxAckDelayMs);
     return Math.min(base * 2 ** Math.min(this.ptoCount, 16), Math.max(base, MAX_PTO_PERIOD_MS));
   }
 
@@ -401,7 +443,7 @@ export class LossDetection {
     if (bytes !== this.bytesInFlight) return `bytesInFlight ${this.bytesInFlight}, records add up to ${bytes}`;
     if (ackEliciting !== this.ackElicitingInFlight)
       return `ackElicitingInFlight ${this.ackElicitingInFlight}, records count ${ackEliciting}`;
-    if (largest >= this.nextPn) return `record of pn ${largest} at or above nextPn ${this.nextPn}`;
+    if (largest >= this.nextPacketNumber) return `record of pn ${largest} at or above nextPn ${this.nextPacketNumber}`;
     return null;
   }
 

@@ -55,6 +55,14 @@ export class SentPacket {
   readonly frames: number[] = [];
   frameWords = 0;
 
+  /** What the sender fills in once the packet is built (before recovery.onPacketSent). */
+  stamp(timeSent: number, size: number, ackEliciting: boolean, inFlight: boolean): void {
+    this.timeSent = timeSent;
+    this.size = size;
+    this.ackEliciting = ackEliciting;
+    this.inFlight = inFlight;
+  }
+
   addFrame(kind: number, a: number, b: number, c: number): void {
     const f = this.frames;
     const i = this.frameWords;

@@ -12,6 +12,7 @@
  *                   port mapping of its own can meet it directly.
  */
 import type { NatBehaviour } from '../stun/nat-discovery.js';
+import type { Address } from '../../wire/address.js';
 
 export type VerdictKind = 'direct' | 'cooperation' | 'relay';
 
@@ -19,7 +20,7 @@ export interface PortmapResult {
   readonly protocol: 'pcp' | 'nat-pmp' | 'upnp';
   readonly offered: boolean;
   /** The external address:port granted by a test mapping, when one was granted. */
-  readonly external: { readonly host: string; readonly port: number } | undefined;
+  readonly external: Address | undefined;
 }
 
 export interface Verdict {

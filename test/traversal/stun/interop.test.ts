@@ -126,7 +126,7 @@ describe.skipIf(!HAVE_COTURN)('our client against coturn (RFC 8489 + RFC 5780)',
     );
     const other: Buffer[] = [];
     socket.on('message', (msg, rinfo) => {
-      if (!client.handleDatagram(msg, rinfo)) other.push(msg); // the owner's own demultiplexing
+      if (!client.receive(msg, rinfo)) other.push(msg); // the owner's own demultiplexing
     });
     try {
       const r = await client.binding(server);

@@ -46,7 +46,7 @@ describe('STUN through the Endpoint shared socket', () => {
   it('learns the mapped address of the endpoint socket', async () => {
     const client = new StunClient(endpoint, { retransmission: FAST });
     const remove = endpoint.addDatagramHandler('stun', (datagram, from) => {
-      client.handleDatagram(datagram, from);
+      client.receive(datagram, from);
     });
     try {
       const r = await client.binding(server.addresses.primary);
@@ -61,7 +61,7 @@ describe('STUN through the Endpoint shared socket', () => {
     const local = { host: '127.0.0.1', port: endpoint.address().port };
     const session = new NatDiscoverySession(endpoint, server.addresses.primary, local, { retransmission: FAST });
     const remove = endpoint.addDatagramHandler('stun', (datagram, from) => {
-      session.handleDatagram(datagram, from);
+      session.receive(datagram, from);
     });
     try {
       await expect(session.result).resolves.toMatchObject({
