@@ -421,11 +421,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   networkPathChanged(now: number): void {
     this.now = now;
+    this.wake(this);
     if (this.machine.kind !== 'established') return;
     this.migration.restartPathEstimates(now);
   }
 
   seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.wake(this);
     this.liveness.seedKeepAlive(aliveMs, expiredMs);
   }
 
