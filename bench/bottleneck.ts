@@ -519,7 +519,9 @@ function printTable(rows: Row[]): void {
       'Ethernet, IP and UDP/TCP headers, and for punchline its packet header, STREAM frame header and AEAD tag;\n' +
       'at most ~94 % for punchline with 1452-byte datagrams, ~95.6 % for TCP with 1448-byte segments);\n' +
       'TCP share = TCP cubic goodput / link rate; q = queueing delay (ms) by UDP probes\n' +
-      'across the bottleneck (RTT − idle RTT), over the measurement window (window_s in the JSON lines).\n',
+      'across the bottleneck (RTT − idle RTT), over the measurement window (window_s in the JSON lines).\n' +
+      'The bottleneck is a router namespace between sender and receiver, so TCP is loss-limited (it fills the\n' +
+      'bfifo and drops), not capped by TCP Small Queues as it is when the queue is on its own host.\n',
   );
 }
 
