@@ -117,7 +117,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly ackTracker: AckTracker;
   private readonly sender: PacketSender;
   /** Reused STREAM/ACK frame objects: handlers use a frame before the next is decoded, keep nothing. */
-  private readonly decoder = new FrameDecoder({ reuseFrames: true });
+  /** Allocated by the first short-header packet (see decoder): a half-open connection gets none. */
+  private decoderStorage: FrameDecoder | null = null;
+  private get decoder(): FrameDecoder {
+    if (this.decoderStorage === null) this.decoderStorage = new FrameDecoder({ reuseFrames: true });
+    return this.decoderStorage;
+  }
   private readonly header = newShortHeaderFields();
   private readonly maxSize: number = 0;
   /**
