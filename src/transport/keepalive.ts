@@ -195,7 +195,11 @@ export class ReceiveGapProbe {
     this.active = now - this.lastAt <= this.gapMs;
     this.lastAt = now;
     this.probes = 0;
-    this.deadline = this.active ? now + this.gapMs : Infinity;
+    // Hot path: an if, not `active ? now + gap : Infinity`. A conditional joining a computed double
+    // with the Infinity constant is a tagged value in optimised code, so the sum is boxed into a
+    // fresh HeapNumber (16 B) on every data packet before the store; each branch here stores in place.
+    if (this.active) this.deadline = now + this.gapMs;
+    else this.deadline = Infinity;
   }
 
   /** True when a PING is due now (the connection queues one). */
