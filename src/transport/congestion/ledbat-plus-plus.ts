@@ -253,40 +253,52 @@ export class LedbatPlusPlus implements CongestionController {
     }
   }
 
-  /** Uses this.rtt (the smoothed RTT just stored). */
+  /**
+   * Uses this.rtt (the smoothed RTT just stored). Hot path (every ACK): small enough to be inlined
+   * into adjust(); the work, rare, is in freeze() and thaw(). Passing `now` to a call V8 does not
+   * inline boxes it (a 16 B HeapNumber per ACK when this whole method was one call).
+   */
   private advanceSlowdown(now: number): void {
     if (!this.periodicSlowdown) return;
-    if ((this.phase === 'waiting' || this.phase === 'none') && now >= this.nextSlowdownAt && !this.slowStart) {
-      this.phase = 'frozen';
-      this.slowdowns++;
-      this.savedWindow = this.window;
-      this.slowdownStart = now;
-      this.frozenUntil = now + 2 * this.rtt;
-      this.freezeMinDelay = Infinity;
-      this.window = minimumWindow(this.mss);
-      this.rateFraction = 1;
-    } else if (this.phase === 'frozen') {
-      // From the freeze's second RTT on, our own packets have left the queue: what stays is others'.
-      if (now >= this.slowdownStart + this.rtt && this.queueingDelay < this.freezeMinDelay)
-        this.freezeMinDelay = this.queueingDelay;
-      if (now < this.frozenUntil) return;
-      const standing = LedbatPlusPlus.SLOW_START_EXIT_FRACTION * this.target;
-      if (this.freezeMinDelay > standing && this.freezeMinDelay < Infinity && this.recentMinDelay() > standing) {
-        // Deviation (spec §8): the queue stayed above 3/4 TARGET while we sent 2 packets, and for
-        // the last 10–20 s nobody drained it (another LEDBAT++ flow's slowdown would have): a flow
-        // that does not yield (loss-based) holds it at our target. Yield as after a congestive loss
-        // below TARGET, and stay at the minimum instead of ramping back.
-        this.lowerTarget(now, LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target);
-        this.phase = 'none';
-        this.nextSlowdownAt =
-          now + LedbatPlusPlus.SLOWDOWN_INTERVAL_FACTOR * Math.max(now - this.slowdownStart, 2 * this.rtt);
-        return;
-      }
-      this.phase = 'ramp';
-      this.slowStart = true;
-      this.rateFraction = 1;
-      this.ssthresh = Math.max(this.savedWindow, minimumWindow(this.mss));
+    if (this.phase === 'frozen') this.thaw(now);
+    else if ((this.phase === 'waiting' || this.phase === 'none') && now >= this.nextSlowdownAt && !this.slowStart)
+      this.freeze(now);
+  }
+
+  /** §4.4: a slowdown starts; the window drops to the minimum for 2 RTTs. */
+  private freeze(now: number): void {
+    this.phase = 'frozen';
+    this.slowdowns++;
+    this.savedWindow = this.window;
+    this.slowdownStart = now;
+    this.frozenUntil = now + 2 * this.rtt;
+    this.freezeMinDelay = Infinity;
+    this.window = minimumWindow(this.mss);
+    this.rateFraction = 1;
+  }
+
+  /** During a slowdown: when it has lasted 2 RTTs, ramp back (§4.4) or yield (deviation, spec §8). */
+  private thaw(now: number): void {
+    // From the freeze's second RTT on, our own packets have left the queue: what stays is others'.
+    if (now >= this.slowdownStart + this.rtt && this.queueingDelay < this.freezeMinDelay)
+      this.freezeMinDelay = this.queueingDelay;
+    if (now < this.frozenUntil) return;
+    const standing = LedbatPlusPlus.SLOW_START_EXIT_FRACTION * this.target;
+    if (this.freezeMinDelay > standing && this.freezeMinDelay < Infinity && this.recentMinDelay() > standing) {
+      // Deviation (spec §8): the queue stayed above 3/4 TARGET while we sent 2 packets, and for
+      // the last 10–20 s nobody drained it (another LEDBAT++ flow's slowdown would have): a flow
+      // that does not yield (loss-based) holds it at our target. Yield as after a congestive loss
+      // below TARGET, and stay at the minimum instead of ramping back.
+      this.lowerTarget(now, LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target);
+      this.phase = 'none';
+      this.nextSlowdownAt =
+        now + LedbatPlusPlus.SLOWDOWN_INTERVAL_FACTOR * Math.max(now - this.slowdownStart, 2 * this.rtt);
+      return;
     }
+    this.phase = 'ramp';
+    this.slowStart = true;
+    this.rateFraction = 1;
+    this.ssthresh = Math.max(this.savedWindow, minimumWindow(this.mss));
   }
 
   /** Smallest queueing delay over the last 10–20 s; −Infinity before 10 s of samples. */
