@@ -24,6 +24,7 @@ import type {
 } from './api.js';
 import { congestionControllerFor, type TransportConfig } from './config.js';
 import { ConnectionStateMachine } from './connection-state.js';
+import { ConnectionTimers } from './connection-timers.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
 import { ConnectionHandshake, type HandshakeHost } from './handshake.js';
 import { Liveness } from './liveness.js';
@@ -34,10 +35,10 @@ import { AckTracker } from './recovery/ack-tracker.js';
 import { LossDetection, type SentFrameHandler } from './recovery/loss-detection.js';
 import { RttEstimator } from './recovery/rtt-estimator.js';
 import { SentFrame } from './recovery/sent-packets.js';
-import { MIN_PACKET_SIZE, PacketSender, type SenderParts } from './sender.js';
+import { PacketSender, type SenderParts } from './sender.js';
 import { ConnectionIds } from './connection-ids.js';
 import { Streams } from './streams/streams.js';
-import { CLOSE_TIMERS, OPEN_TIMERS, SEND_TIMERS, TIMER_COUNT, Timer, TimerTable } from './timers.js';
+import { TimerTable } from './timers.js';
 import { localTransportParameters, peerTransportParameters } from './transport-parameters.js';
 
 export interface ConnectionInit {
@@ -66,12 +67,12 @@ const NO_RX_BUFFER = new Uint8Array(0);
 /**
  * Over 600 lines on purpose: this is the one place where the parts meet (what each frame, packet and
  * timer means for the others); every part with rules of its own is its own file, named below, and
- * what is left is the wiring between them, the frame table and the timer table.
+ * what is left is the wiring between them and the frame table.
  *
  * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
  * (streams/streams.ts), recovery (recovery/), congestion control, pacing and packet building
  * (sender.ts), paths (paths.ts) and migration (path-migration.ts), liveness (liveness.ts), timers
- * (timers.ts) and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness
+ * (timers.ts, connection-timers.ts) and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness
  * is injected, datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come
  * out of pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
  */
@@ -139,7 +140,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   /** Latest `now` seen by any entry point (for API calls that take no time argument). */
   private now = 0;
   private readonly timers = new TimerTable();
-  private deadlineValue = Infinity;
+  /** The rows of the timer table: armed, merged and run (connection-timers.ts). */
+  private readonly timerRows: ConnectionTimers;
 
   // --- stats (sent: the sender's)
   private bytesReceived = 0;
@@ -212,6 +214,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       },
       this.timers,
     );
+    const { machine, migration, liveness, sender, events, handshakeDeadline } = this;
+    const parts = { machine, paths, migration, liveness, rtt, recovery, ackTracker, sender, pmtud, events };
+    this.timerRows = new ConnectionTimers({ ...parts, table: timers, connection: this, handshakeDeadline });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -225,6 +230,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   ): TransportConnection {
     const c = new TransportConnection(init, true, initialDcid);
     c.handshake = ConnectionHandshake.initiator(init.staticKeyPair, init.random, options, c.handshakeTiming());
+    c.timerRows.start(c.handshake);
     c.handshake.writeFlight(
       LongPacketType.Initial,
       localTransportParameters(init.config),
@@ -243,6 +249,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const c = new TransportConnection(init, false, Uint8Array.from(header.destinationConnectionId));
     const accepted = ConnectionHandshake.responder(header, init.staticKeyPair, init.random, psk, c.handshakeTiming());
     c.handshake = accepted.handshake;
+    c.timerRows.start(c.handshake);
     c.applyPeerParams(peerTransportParameters(accepted.peerParameters));
     c.remoteCid = Uint8Array.from(header.sourceConnectionId);
     c.paths.active.onReceived(header.packetLength);
@@ -270,6 +277,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private onHandshakeComplete(now: number): void {
     const { keys, remoteStaticKey } = this.handshake.finish();
     this.protection = new PacketProtection(keys);
+    this.timerRows.onKeysReady();
     this.remoteKey = remoteStaticKey;
     this.machine.established();
     this.liveness.onEstablished(now);
@@ -383,15 +391,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       );
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
-  }
-
-  /**
-   * A keepalive PING (RFC 9000 §10.1.2) after `now − last activity` of quiet. Its answer tells the
-   * keepalive schedule whether the NAT kept the mapping that long (KeepAliveTurns.onAnswer).
-   */
-  private sendKeepAlive(now: number): void {
-    this.sender.requestPing();
-    this.liveness.onKeepAliveSent(now, this.sender.lastAckElicitingSent);
   }
 
   localAddressChanged(now: number): void {
@@ -665,142 +664,26 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Timers (timers.ts): one table, the minimum out, the expired rows run in table order
-
-  /** The timers the current state runs (send timers only once there are keys to send with). */
-  private timerMask(): number {
-    const kind = this.machine.kind;
-    if (kind === 'closing' || kind === 'draining') return CLOSE_TIMERS;
-    return this.protection === null ? OPEN_TIMERS & ~SEND_TIMERS : OPEN_TIMERS;
-  }
+  // Timers: one table (timers.ts), armed, merged and run by connection-timers.ts
 
   nextDeadline(): number {
-    this.updateDeadline();
-    return this.deadlineValue;
+    this.timerRows.update();
+    return this.timerRows.deadline;
   }
 
-  /**
-   * nextDeadline() into a field, read through `deadline`: the endpoint asks every connection at every
-   * service turn (hot path), and a double returned from a call V8 does not inline is boxed.
-   */
+  /** nextDeadline() into a field, read through `deadline` (hot path: see ConnectionTimers.update). */
   updateDeadline(): void {
-    if (this.machine.kind === 'closed') {
-      this.deadlineValue = Infinity;
-      return;
-    }
-    let mask = this.timerMask();
-    // While the anti-amplification limit blocks sending, no send timer is armed (RFC 9002 §6.2.2.1):
-    // a packet from the peer re-opens the budget.
-    if ((mask & SEND_TIMERS) !== 0 && this.paths.active.budget < MIN_PACKET_SIZE) mask &= ~SEND_TIMERS;
-    this.armTimers(mask);
-    const at = this.timers.at;
-    let t = Infinity;
-    for (let i = 0; i < TIMER_COUNT; i++) if ((mask & (1 << i)) !== 0 && (at[i] as number) < t) t = at[i] as number;
-    this.deadlineValue = t;
+    this.timerRows.update();
   }
 
   /** The deadline the last updateDeadline() computed. */
   get deadline(): number {
-    return this.deadlineValue;
+    return this.timerRows.deadline;
   }
 
   onTimeout(now: number): void {
     this.now = now;
-    if (this.machine.kind === 'closed') return;
-    const mask = this.timerMask();
-    const at = this.timers.at;
-    for (let i = 0; i < TIMER_COUNT; i++) {
-      const bit = 1 << i;
-      if ((mask & bit) === 0) continue;
-      // Derived rows are computed just before they are checked: an earlier row may have changed
-      // what they derive from (a PTO sets pingPending, which holds the keep-alive).
-      this.armTimers(bit);
-      if (now < (at[i] as number)) continue;
-      if (!this.runTimer(i as Timer, now)) return;
-    }
-  }
-
-  /**
-   * Writes the rows in `mask` that derive from other state (recovery, ACK tracker, handshake, paths,
-   * activity); Close, CloseRetransmit and Pacing are set where they start. Hot path: values go
-   * straight into the Float64Array (see TimerTable).
-   */
-  private armTimers(mask: number): void {
-    const at = this.timers.at;
-    const kind = this.machine.kind;
-    if ((mask & (1 << Timer.HandshakeTimeout)) !== 0)
-      at[Timer.HandshakeTimeout] = kind === 'handshaking' ? this.handshakeDeadline : Infinity;
-    if ((mask & (1 << Timer.Idle)) !== 0) {
-      // The idle timeout, at least three PTOs after the last activity (RFC 9000 §10.1).
-      const idle = this.liveness.idleTimeoutMs;
-      at[Timer.Idle] =
-        kind === 'handshaking' || idle <= 0
-          ? Infinity
-          : this.liveness.idle.lastActivity + Math.max(idle, 3 * this.rtt.pto(this.recovery.peerMaxAckDelay));
-    }
-    if ((mask & (1 << Timer.HandshakeRetransmit)) !== 0) at[Timer.HandshakeRetransmit] = this.handshake.retransmitAt;
-    // The loss timer is off while probes wait to be sent.
-    if ((mask & (1 << Timer.LossDetection)) !== 0)
-      at[Timer.LossDetection] = this.sender.probesPending > 0 ? Infinity : this.recovery.deadline();
-    if ((mask & (1 << Timer.AckDelay)) !== 0) {
-      const a = this.ackTracker;
-      at[Timer.AckDelay] = a.pending && !a.immediate ? a.deadline : Infinity;
-    }
-    if ((mask & (1 << Timer.KeepAlive)) !== 0) {
-      if (kind !== 'established' || this.sender.pingPending) at[Timer.KeepAlive] = Infinity;
-      else this.liveness.armKeepAlive(at, this.sender);
-    }
-    if ((mask & (1 << Timer.PathValidation)) !== 0) at[Timer.PathValidation] = this.paths.deadline;
-    if ((mask & (1 << Timer.ReceiveGap)) !== 0)
-      at[Timer.ReceiveGap] = kind === 'established' ? this.liveness.receiveGapDeadline : Infinity;
-    if ((mask & (1 << Timer.Pmtud)) !== 0)
-      at[Timer.Pmtud] = kind === 'established' && this.pmtud !== null ? this.pmtud.deadline : Infinity;
-  }
-
-  /** Runs an expired timer; false when it closed the connection (no later row runs). */
-  private runTimer(timer: Timer, now: number): boolean {
-    switch (timer) {
-      case Timer.Close:
-        return this.machine.onCloseTimer();
-      case Timer.CloseRetransmit:
-        this.machine.onCloseRetransmitTimer(now);
-        return true;
-      case Timer.HandshakeTimeout:
-        this.machine.failWith(TransportErrorCode.HANDSHAKE_TIMEOUT, 'handshake timed out');
-        return false;
-      case Timer.Idle:
-        this.machine.failWith(TransportErrorCode.IDLE_TIMEOUT, 'idle timeout');
-        return false;
-      case Timer.HandshakeRetransmit:
-        this.handshake.onTimeout(now);
-        return true;
-      case Timer.LossDetection: {
-        const probes = this.recovery.onTimeout(now);
-        // Three PTOs in a row with full-size packets: maybe the path stopped carrying them (RFC 8899 §4.3).
-        if (probes > 0 && this.recovery.ptoCount >= 3) this.pmtud?.onRepeatedTimeouts(now);
-        this.sender.onProbeTimeout(probes);
-        return true;
-      }
-      case Timer.KeepAlive:
-        this.sendKeepAlive(now);
-        return true;
-      case Timer.Pmtud:
-        this.pmtud?.onTimeout(now);
-        return true;
-      case Timer.ReceiveGap:
-        if (this.liveness.onReceiveGapTimeout(now)) this.sender.requestPing();
-        return true;
-      case Timer.Pacing:
-        this.timers.stop(Timer.Pacing);
-        return true;
-      case Timer.PathValidation:
-        for (const remote of this.migration.onTimeout(now))
-          this.events.push({ type: 'path-validation-failed', connection: this, remote });
-        return true;
-      default:
-        // AckDelay: the ACK goes out with the next pollTransmit (AckTracker.wantsAck).
-        return true;
-    }
+    this.timerRows.onTimeout(now);
   }
 
   // ---------------------------------------------------------------------------------------------
