@@ -5,27 +5,13 @@ import { FrameDecoder } from '../wire/frames-decode.js';
 import { newShortHeaderFields, parseShortHeader } from '../wire/headers.js';
 import { decodePacketNumber } from '../wire/packet-number.js';
 import { WireError } from '../wire/errors.js';
-import {
-  AEAD_TAG_LENGTH,
-  CONNECTION_ID_LENGTH,
-  FrameType,
-  LongPacketType,
-  type Frame,
-  type LongHeader,
-} from '../wire/types.js';
-import type {
-  Address,
-  CloseReason,
-  ConnectionHandle,
-  ConnectionStats,
-  EventSink,
-  RandomSource,
-  StreamRead,
-} from './api.js';
+import { CONNECTION_ID_LENGTH, FrameType, LongPacketType, type Frame, type LongHeader } from '../wire/types.js';
+import type { Address, ConnectionHandle, ConnectionStats, EventSink, RandomSource } from './api.js';
 import { congestionControllerFor, type TransportConfig } from './config.js';
 import { ConnectionStateMachine } from './connection-state.js';
+import { ConnectionApplicationCalls } from './connection-application.js';
 import { ConnectionTimers } from './connection-timers.js';
-import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
+import { TransportError, TransportErrorCode, protocolError } from './errors.js';
 import { ConnectionHandshake, type HandshakeHost } from './handshake.js';
 import { Liveness } from './liveness.js';
 import { PathMigration } from './path-migration.js';
@@ -60,8 +46,6 @@ export interface ConnectionInit {
 }
 const NO_WAKE = (): void => {};
 
-/** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
-const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
 const NO_RX_BUFFER = new Uint8Array(0);
 
 /**
@@ -72,21 +56,22 @@ const NO_RX_BUFFER = new Uint8Array(0);
  * One connection: orchestration of the handshake (handshake.ts), packet protection, frames, streams
  * (streams/streams.ts), recovery (recovery/), congestion control, pacing and packet building
  * (sender.ts), paths (paths.ts) and migration (path-migration.ts), liveness (liveness.ts), timers
- * (timers.ts, connection-timers.ts) and its state machine (connection-state.ts). Sans-IO: time is an argument, randomness
+ * (timers.ts, connection-timers.ts), its state machine (connection-state.ts) and the application's
+ * commands (connection-application.ts, the base class). Sans-IO: time is an argument, randomness
  * is injected, datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come
  * out of pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
  */
-export class TransportConnection implements ConnectionHandle, SentFrameHandler {
+export class TransportConnection extends ConnectionApplicationCalls implements ConnectionHandle, SentFrameHandler {
   readonly id: number;
   readonly isClient: boolean;
   readonly config: TransportConfig;
   private readonly random: RandomSource;
   private readonly events: EventSink;
-  private readonly wake: (connection: TransportConnection) => void;
-  private readonly machine: ConnectionStateMachine;
+  protected readonly wake: (connection: TransportConnection) => void;
+  protected readonly machine: ConnectionStateMachine;
   readonly paths: Paths;
   /** New peer addresses, probePath, PATH_RESPONSE and validation timeouts (path-migration.ts). */
-  private readonly migration: PathMigration;
+  protected readonly migration: PathMigration;
   private readonly senderParts: SenderParts;
   /** The endpoint's stateless reset key (stateless-reset.ts); null: no connection IDs issued. */
   private readonly resetKey: Uint8Array | null;
@@ -97,26 +82,26 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   /** DPLPMTUD on the active path (RFC 8899); null when off or the maximum is the base size. */
   readonly pmtud: PathMtuDiscovery | null;
   /** Idle timeout, keepalives and the receive-gap probe (liveness.ts). */
-  private readonly liveness: Liveness;
+  protected readonly liveness: Liveness;
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
   private readonly initialDcid: Uint8Array;
   private remoteCid: Uint8Array;
 
   // --- handshake and keys
-  private handshake!: ConnectionHandshake;
+  protected handshake!: ConnectionHandshake;
   /** What the handshake's packets mean here (HandshakeHost, handshake.ts). */
   private readonly handshakeHost: HandshakeHost;
   private readonly handshakeDeadline: number = 0;
   private protection: PacketProtection | null = null;
-  private remoteKey: Uint8Array | null = null;
-  private peerParams: TransportParameters | null = null;
+  protected remoteKey: Uint8Array | null = null;
+  protected peerParams: TransportParameters | null = null;
 
   // --- recovery, congestion, sending
   readonly rtt: RttEstimator;
   readonly recovery: LossDetection;
   readonly ackTracker: AckTracker;
-  private readonly sender: PacketSender;
+  protected readonly sender: PacketSender;
   /** Reused STREAM/ACK frame objects: handlers use a frame before the next is decoded, keep nothing. */
   /** Allocated by the first short-header packet (see decoder): a half-open connection gets none. */
   private decoderStorage: FrameDecoder | null = null;
@@ -125,7 +110,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     return this.decoderStorage;
   }
   private readonly header = newShortHeaderFields();
-  private readonly maxSize: number = 0;
+  protected readonly maxSize: number = 0;
   /**
    * Received datagrams are copied into rxBuf and opened and decoded there: the STREAM data views
    * (FrameDecoder) and AEAD views are reused instead of made per packet; a copy is one memcpy.
@@ -138,7 +123,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   // --- liveness
   /** Latest `now` seen by any entry point (for API calls that take no time argument). */
-  private now = 0;
+  protected now = 0;
   private readonly timers = new TimerTable();
   /** The rows of the timer table: armed, merged and run (connection-timers.ts). */
   private readonly timerRows: ConnectionTimers;
@@ -148,6 +133,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   private packetsReceived = 0;
 
   private constructor(init: ConnectionInit, isClient: boolean, initialDcid: Uint8Array) {
+    super();
     this.id = init.id;
     this.isClient = isClient;
     this.config = init.config;
@@ -415,11 +401,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.migration.restartPathEstimates(now);
   }
 
-  seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
-    this.wake(this);
-    this.liveness.seedKeepAlive(aliveMs, expiredMs);
-  }
-
   /** The peer's connection ID to put on packets changed (a new path, or the peer retired ours). */
   private useRemoteId(): void {
     const ids = this.connectionIds;
@@ -522,7 +503,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Application calls (ConnectionHandle)
+  // Adapter calls (the application's: connection-application.ts)
 
   /** Routes or reset tokens changed since acknowledgeIdChanges (the endpoint then polls connectionIds). */
   get idsChanged(): boolean {
@@ -532,109 +513,9 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.idsChangedFlag = false;
   }
 
-  get state(): ConnectionHandle['state'] {
-    return this.machine.reported;
-  }
-  get remoteAddress(): Address {
-    return this.paths.active.remote;
-  }
-  get remotePublicKey(): Uint8Array | null {
-    return this.remoteKey;
-  }
   /** Where the datagram written by the last pollTransmit goes (the active path, or a probed one). */
   get transmitDestination(): Address {
     return this.transmitTo;
-  }
-
-  private assertOpen(): void {
-    if (this.machine.reported !== 'established') {
-      throw new TransportError(
-        TransportErrorName.CONNECTION_CLOSED,
-        this.machine.kind === 'handshaking' ? 'connection is still handshaking' : 'connection is closing or closed',
-        TransportErrorCode.NO_ERROR,
-      );
-    }
-  }
-
-  openStream(bidirectional: boolean): number {
-    this.wake(this);
-    this.assertOpen();
-    return this.streams.open(bidirectional);
-  }
-
-  write(streamId: number, data: Uint8Array): number {
-    this.wake(this);
-    this.assertOpen();
-    return this.streams.write(streamId, data);
-  }
-
-  finish(streamId: number): void {
-    this.wake(this);
-    this.assertOpen();
-    this.streams.finish(streamId);
-  }
-
-  read(streamId: number, maxBytes: number = Infinity): StreamRead {
-    this.wake(this);
-    const closed = this.machine.kind === 'established' ? null : (this.machine.reason?.errorCode ?? 0);
-    return this.streams.read(streamId, maxBytes, this.now, closed);
-  }
-
-  resetStream(streamId: number, errorCode: number): void {
-    this.wake(this);
-    this.assertOpen();
-    this.streams.reset(streamId, errorCode);
-  }
-
-  stopSending(streamId: number, errorCode: number): void {
-    this.wake(this);
-    this.assertOpen();
-    this.streams.stopSending(streamId, errorCode, this.now);
-  }
-
-  sendDatagram(data: Uint8Array): boolean {
-    this.wake(this);
-    this.assertOpen();
-    if (data.length > this.maxDatagramSize()) return false;
-    return this.sender.queueDatagram(data);
-  }
-
-  maxDatagramSize(): number {
-    const peer = this.peerParams?.maxDatagramFrameSize ?? 0;
-    if (peer === 0) return 0;
-    return Math.max(0, Math.min(peer, (this.pmtud?.mtu ?? this.maxSize) - SHORT_OVERHEAD - 3));
-  }
-
-  /**
-   * Validates `remote` as a new path to the peer (RFC 9000 §8.2, §9): PATH_CHALLENGE at the next
-   * pollTransmit, whatever the congestion window, repeated on its own timer. When the PATH_RESPONSE
-   * arrives the active path switches to `remote` ('path-changed'); when validation fails (three PTOs,
-   * at least three initial PTOs, RFC 9000 §8.2.4) the connection stays on its current path
-   * ('path-validation-failed').
-   */
-  probePath(remote: Address): void {
-    this.wake(this);
-    this.assertOpen();
-    this.migration.startValidation(remote, true, this.now);
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Close (the states and their transitions: connection-state.ts)
-
-  close(errorCode = 0, reason = ''): void {
-    this.wake(this);
-    this.machine.close(this.now, errorCode, reason);
-  }
-
-  /** close() with an explicit time (the endpoint passes `now`; close() uses the last known time). */
-  closeAt(now: number, errorCode = 0, reason = ''): void {
-    this.wake(this);
-    this.machine.close(now, errorCode, reason);
-  }
-
-  /** Aborts with a transport error code (protocol violation, endpoint shutdown). */
-  closeWithError(now: number, errorCode: number, reason: string): void {
-    this.machine.closeWithError(now, errorCode, reason);
   }
 
   /** A packet while closing or draining: does it carry the peer's CLOSE? (connection-state.ts decides.) */
@@ -647,20 +528,6 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       return;
     }
     this.machine.onPacketWhileClosing(hasClose);
-  }
-
-  /** The peer proved it holds the traffic keys (a half-open connection until then). */
-  get handshakeConfirmed(): boolean {
-    return this.handshake.confirmed;
-  }
-
-  /** The connection is closed and no longer needs routing. */
-  get isFinished(): boolean {
-    return this.machine.kind === 'closed';
-  }
-
-  get closeReason(): CloseReason | null {
-    return this.machine.reason;
   }
 
   // ---------------------------------------------------------------------------------------------
