@@ -2,7 +2,7 @@
  * The connection's timers, one named row each (cf. quinn-proto `connection/timer.rs`). The connection
  * keeps every deadline in this table; `nextDeadline()` is the minimum over the rows the connection's
  * state arms, and `onTimeout(now)` runs the expired rows in the order below. A new timer is one row
- * here and one case in the connection's `runTimer`.
+ * here and one case in `ConnectionTimers.run` (connection-timers.ts).
  */
 export const Timer = {
   /** Closing or draining ends (RFC 9000 §10.2). */
