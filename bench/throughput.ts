@@ -143,6 +143,7 @@ interface Done {
   mismatch_at?: number;
   checksum?: number;
   stats?: Record<string, number>;
+  socket?: Record<string, number | string>;
   udp_backend?: string;
 }
 
@@ -213,6 +214,11 @@ interface Result {
   verified?: boolean;
   mtu?: number;
   stats?: Record<string, number>;
+  /** Receiver's transport stats (its packets sent are the ACKs). */
+  receiverStats?: Record<string, number>;
+  /** Socket counters per side (syscalls and datagrams: the batch sizes). */
+  socketSender?: Record<string, number | string>;
+  socketReceiver?: Record<string, number | string>;
   udpBackend?: string;
 }
 
@@ -280,6 +286,9 @@ async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Res
     throw new Error(`${impl}: data check failed (first wrong byte at stream offset ${rx.mismatch_at ?? '?'})`);
   else result.verified = true;
   if (isPunchline(impl) && tx.stats) result.stats = tx.stats;
+  if (isPunchline(impl) && rx.stats) result.receiverStats = rx.stats;
+  if (tx.socket) result.socketSender = tx.socket;
+  if (rx.socket) result.socketReceiver = rx.socket;
   if (isPunchline(impl) && tx.udp_backend) result.udpBackend = String(tx.udp_backend);
   if (tx.mtu !== undefined) result.mtu = tx.mtu;
   return result;
@@ -339,6 +348,19 @@ async function main(): Promise<number> {
               lost: s['packetsLost'],
               sent: s['packetsSent'],
               qdelay_ms: round(s['queueingDelayMs'] ?? NaN, 2),
+              acks: result.receiverStats?.['packetsSent'],
+            };
+          }
+          // Datagrams per syscall on each side: how well the event loop batches.
+          const perCall = (n: unknown, calls: unknown): number => round(Number(n) / Number(calls), 1);
+          const tx = result.socketSender;
+          const rx = result.socketReceiver;
+          if (tx && rx) {
+            json['batch'] = {
+              tx_send: perCall(tx['datagramsSent'], tx['sendSyscalls']),
+              rx_recv: perCall(rx['datagramsReceived'], rx['recvSyscalls']),
+              rx_send: perCall(rx['datagramsSent'], rx['sendSyscalls']),
+              tx_recv: perCall(tx['datagramsReceived'], tx['recvSyscalls']),
             };
           }
           process.stdout.write(JSON.stringify(json) + '\n');

@@ -12,17 +12,23 @@
  *            Documentation/networking/segmentation-offloads.rst): the stack builds one large skb and
  *            splits it into datagrams of gso_size bytes as late as possible (in the NIC, or in
  *            software just before the driver), so one pass through the UDP/IP stack sends up to 64.
- *   receive: recvmmsg(2) of up to rxSlots datagrams into the arena, then one JS callback.
+ *   receive: recvmmsg(2) into the arena, then one JS callback. With UDP GRO (socket option UDP_GRO,
+ *            Linux >= 5.0; udp(7)) the kernel hands over a run of same-size datagrams from one
+ *            source as ONE message (a GSO send that crossed a veth or loopback whole, or a NIC's
+ *            GRO), with its segment size in a UDP_GRO cmsg: one pass through the receive path for up
+ *            to 64 datagrams. Each message then gets a 64 KiB buffer, and the message is split into
+ *            its datagrams in place: each rx entry names its offset in the arena (no copy).
  *   loop:    the socket is a uv_poll_t on Node's own libuv loop (level-triggered epoll), so reads are
  *            interleaved fairly with timers and other I/O: one recvmmsg per readiness callback.
  *
  * The JavaScript side is src/node/udp/native-socket.ts; the raw interface is typed and documented in
  * src/node/udp/native-binding.ts (keep the two in step with this file).
  *
- * Slot metadata (Int32Array, 8 words per slot; rx written here, tx written by JavaScript):
+ * Slot metadata (Int32Array, 8 words per tx slot, 9 per rx entry; rx written here, tx by JavaScript):
  *   [0] length in bytes (rx: -1 if the datagram was truncated; tx after a failed send: -errno)
  *   [1] port  [2] family (4 | 6; tx: 0 = unparseable address)  [3] IPv6 scope id
  *   [4..7] the address bytes in network order (IPv4: the 4 bytes in word 4, words 5..7 zero)
+ *   [8] rx only: the datagram's byte offset in the rx arena
  *
  * Threading: everything runs on the thread of the Node environment that opened the socket.
  */
@@ -48,6 +54,9 @@
 #ifndef SOL_UDP
 #define SOL_UDP 17
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 /* Counter layout (Float64Array): keep in step with COUNTER in native-binding.ts. */
 enum {
@@ -60,12 +69,28 @@ enum {
   C_TRUNCATED,
   C_GSO_SEGMENTS,
   C_SEND_STALLS,
+  C_GRO_SEGMENTS,
   C_COUNT
 };
 
 #define META_WORDS 8
+#define RX_META_WORDS 9
+#define RX_OFFSET 8
+/*
+ * GRO receive: a coalesced message holds at most UDP_GRO_CNT_MAX (64) segments and at most 64 KiB
+ * (the IP length field); each message gets a buffer this large so none is ever truncated.
+ */
+#define GRO_BUFFER 65536
+#define GRO_MAX_SEGMENTS 64
+/* Fewer GRO buffers than this per recvmmsg would read plain datagrams (ACKs, other peers) a few at a
+ * time: then the plain layout is the better one. */
+#define GRO_MIN_MESSAGES 4
+/* Without GRO: datagrams per recvmmsg (each message one slot), as many as one GSO send carries. */
+#define RX_PLAIN_MESSAGES 64
 /* sendmmsg/recvmmsg take at most UIO_MAXIOV (1024) messages, and a message at most 1024 iovecs. */
 #define MAX_SLOTS 1024
+/* rx entries (datagrams per JS callback): GRO messages × their segments. */
+#define MAX_RX_ENTRIES 4096
 /*
  * GSO limits. The kernel refuses more than UDP_MAX_SEGMENTS segments in one send (64 until Linux 6.x
  * raised it to 128; use the old value) and a UDP payload beyond 65535 - 8 (UDP) - 20 (IPv4) bytes.
@@ -96,6 +121,11 @@ typedef union {
   struct cmsghdr align;
 } gso_cmsg_t;
 
+typedef union {
+  char buf[CMSG_SPACE(sizeof(int))];
+  struct cmsghdr align;
+} gro_cmsg_t;
+
 typedef struct {
   napi_env env;
   int fd;
@@ -116,8 +146,11 @@ typedef struct {
   napi_ref refs[7]; /* rx arena, rx meta, tx arena, tx meta, counters, onRead, onWritable */
 
   uint8_t *rx_arena;
+  size_t rx_arena_len;
   int32_t *rx_meta;
-  uint32_t rx_slots;
+  uint32_t rx_slots;    /* rx entries: the most datagrams one JS callback delivers */
+  uint32_t rx_messages; /* messages per recvmmsg in the current layout (see rx_layout) */
+  int gro;              /* UDP_GRO is on: messages are GRO_BUFFER bytes and may be coalesced */
   uint8_t *tx_arena;
   int32_t *tx_meta;
   uint32_t tx_slots;
@@ -133,6 +166,7 @@ typedef struct {
   struct mmsghdr *rx_msgs;
   struct iovec *rx_iov;
   addr_t *rx_names;
+  gro_cmsg_t *rx_cmsgs;
   int rx_used; /* messages whose msg_namelen the last recvmmsg overwrote */
 
   struct mmsghdr *tx_msgs;
@@ -257,6 +291,7 @@ static void free_sock(sock_t *s) {
   free(s->rx_msgs);
   free(s->rx_iov);
   free(s->rx_names);
+  free(s->rx_cmsgs);
   free(s->tx_msgs);
   free(s->tx_iov);
   free(s->tx_names);
@@ -374,13 +409,74 @@ static void write_rx_meta(int32_t *m, const addr_t *a) {
 }
 
 /*
+ * The receive messages over the arena: with GRO, rx_messages buffers of GRO_BUFFER bytes (each may
+ * come back holding up to GRO_MAX_SEGMENTS datagrams, so at most rx_slots / GRO_MAX_SEGMENTS of
+ * them); without, one slot_size buffer per message, RX_PLAIN_MESSAGES at most. 0 messages: GRO
+ * cannot be used with this arena (the caller falls back).
+ */
+static uint32_t rx_layout(sock_t *s, int gro) {
+  size_t size = gro ? GRO_BUFFER : s->slot_size;
+  size_t n = s->rx_arena_len / size;
+  size_t cap = gro ? s->rx_slots / GRO_MAX_SEGMENTS : (s->rx_slots < RX_PLAIN_MESSAGES ? s->rx_slots : RX_PLAIN_MESSAGES);
+  if (n > cap) n = cap;
+  if (n > MAX_SLOTS) n = MAX_SLOTS;
+  for (size_t i = 0; i < n; i++) {
+    s->rx_iov[i].iov_base = s->rx_arena + i * size;
+    s->rx_iov[i].iov_len = size;
+    struct msghdr *h = &s->rx_msgs[i].msg_hdr;
+    h->msg_name = &s->rx_names[i];
+    h->msg_namelen = sizeof(addr_t);
+    h->msg_iov = &s->rx_iov[i];
+    h->msg_iovlen = 1;
+    h->msg_control = gro ? s->rx_cmsgs[i].buf : NULL;
+    h->msg_controllen = gro ? sizeof s->rx_cmsgs[i].buf : 0;
+    h->msg_flags = 0;
+  }
+  return (uint32_t)n;
+}
+
+/* Turns UDP_GRO on or off and lays the arena out for it; returns whether it is on. */
+static int set_gro(sock_t *s, int want) {
+  int on = want && rx_layout(s, 1) >= GRO_MIN_MESSAGES;
+  if (on) {
+    int one = 1;
+    on = setsockopt(s->fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+  } else if (s->gro) {
+    int zero = 0;
+    setsockopt(s->fd, SOL_UDP, UDP_GRO, &zero, sizeof zero);
+  }
+  s->gro = on;
+  s->rx_messages = rx_layout(s, on);
+  s->rx_used = 0;
+  return on;
+}
+
+/* The UDP_GRO segment size of a received message (0: a single datagram). */
+static int gro_segment_size(struct msghdr *h) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int size;
+      memcpy(&size, CMSG_DATA(c), sizeof size);
+      return size;
+    }
+  }
+  return 0;
+}
+
+/*
  * One recvmmsg per readiness callback, then one JS call. If more is queued, epoll (level-triggered)
  * reports the socket again on the next loop turn, after timers and other handles had their turn.
+ * A GRO message of len bytes with segment size g is datagrams of g bytes (the last may be shorter),
+ * back to back in its buffer: each becomes an rx entry pointing into the buffer.
  */
 static void do_read(sock_t *s) {
-  for (int i = 0; i < s->rx_used; i++) s->rx_msgs[i].msg_hdr.msg_namelen = sizeof(addr_t);
+  for (int i = 0; i < s->rx_used; i++) {
+    struct msghdr *h = &s->rx_msgs[i].msg_hdr;
+    h->msg_namelen = sizeof(addr_t);
+    if (s->gro) h->msg_controllen = sizeof s->rx_cmsgs[i].buf;
+  }
   int n;
-  do n = recvmmsg(s->fd, s->rx_msgs, s->rx_slots, MSG_DONTWAIT, NULL);
+  do n = recvmmsg(s->fd, s->rx_msgs, s->rx_messages, MSG_DONTWAIT, NULL);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     int err = errno;
@@ -393,22 +489,48 @@ static void do_read(sock_t *s) {
   }
   s->rx_used = n;
   s->counters[C_RECV_SYSCALLS] += 1;
+  uint32_t entries = 0;
   int delivered = 0;
   for (int i = 0; i < n; i++) {
-    int32_t *m = s->rx_meta + (size_t)i * META_WORDS;
-    write_rx_meta(m, &s->rx_names[i]);
+    struct msghdr *h = &s->rx_msgs[i].msg_hdr;
+    uint32_t len = s->rx_msgs[i].msg_len;
+    size_t base = (size_t)((uint8_t *)s->rx_iov[i].iov_base - s->rx_arena);
     /* MSG_TRUNC in the per-message flags: the datagram was longer than the slot (recvmsg(2)). */
-    if (s->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-      m[0] = -1;
-      s->counters[C_TRUNCATED] += 1;
-    } else {
-      m[0] = (int32_t)s->rx_msgs[i].msg_len;
+    int truncated = (h->msg_flags & MSG_TRUNC) != 0;
+    int segment = s->gro && !truncated ? gro_segment_size(h) : 0;
+    h->msg_flags = 0;
+    if (segment <= 0 || (uint32_t)segment >= len) segment = (int)len;
+    uint32_t off = 0;
+    do {
+      /* rx_layout keeps messages × GRO_MAX_SEGMENTS ≤ rx_slots; this only guards a kernel surprise. */
+      if (entries == s->rx_slots) {
+        s->counters[C_TRUNCATED] += 1;
+        break;
+      }
+      int32_t *m = s->rx_meta + (size_t)entries * RX_META_WORDS;
+      write_rx_meta(m, &s->rx_names[i]);
+      m[RX_OFFSET] = (int32_t)(base + off);
+      entries++;
+      if (truncated) {
+        m[0] = -1;
+        s->counters[C_TRUNCATED] += 1;
+        break;
+      }
+      uint32_t size = len - off < (uint32_t)segment ? len - off : (uint32_t)segment;
+      off += size;
+      if (size > s->slot_size) {
+        /* A GRO buffer holds what a slot would have truncated: drop it the same way. */
+        m[0] = -1;
+        s->counters[C_TRUNCATED] += 1;
+        continue;
+      }
+      m[0] = (int32_t)size;
       delivered++;
-    }
-    s->rx_msgs[i].msg_hdr.msg_flags = 0;
+      if ((uint32_t)segment < len) s->counters[C_GRO_SEGMENTS] += 1;
+    } while (off < len);
   }
   s->counters[C_DATAGRAMS_RECEIVED] += delivered;
-  int32_t arg = n;
+  int32_t arg = (int32_t)entries;
   call_js(s, REF_ON_READ, 1, &arg);
 }
 
@@ -726,9 +848,9 @@ static napi_value js_open(napi_env env, napi_callback_info cbinfo) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "onRead and onWritable must be functions");
     return NULL;
   }
-  if (rx_slots == 0 || tx_slots == 0 || rx_slots > MAX_SLOTS || tx_slots > MAX_SLOTS || slot_size == 0 ||
-      slot_size > 65536 || rx_arena_len < (size_t)rx_slots * slot_size ||
-      tx_arena_len < (size_t)tx_slots * slot_size || rx_meta_len < (size_t)rx_slots * META_WORDS ||
+  if (rx_slots == 0 || tx_slots == 0 || rx_slots > MAX_RX_ENTRIES || tx_slots > MAX_SLOTS || slot_size == 0 ||
+      slot_size > 65536 || rx_arena_len < slot_size || tx_arena_len < (size_t)tx_slots * slot_size ||
+      rx_meta_len < (size_t)rx_slots * RX_META_WORDS ||
       tx_meta_len < (size_t)tx_slots * META_WORDS || counters_len < C_COUNT) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "open(): arena, meta or counter sizes do not match");
     return NULL;
@@ -742,6 +864,7 @@ static napi_value js_open(napi_env env, napi_callback_info cbinfo) {
   s->env = env;
   s->ipv6 = ipv6;
   s->rx_arena = rx_arena;
+  s->rx_arena_len = rx_arena_len;
   s->rx_meta = rx_meta;
   s->rx_slots = rx_slots;
   s->tx_arena = tx_arena;
@@ -752,23 +875,16 @@ static napi_value js_open(napi_env env, napi_callback_info cbinfo) {
   s->rx_msgs = calloc(rx_slots, sizeof *s->rx_msgs);
   s->rx_iov = calloc(rx_slots, sizeof *s->rx_iov);
   s->rx_names = calloc(rx_slots, sizeof *s->rx_names);
+  s->rx_cmsgs = calloc(rx_slots, sizeof *s->rx_cmsgs);
   s->tx_msgs = calloc(tx_slots, sizeof *s->tx_msgs);
   s->tx_iov = calloc(tx_slots, sizeof *s->tx_iov);
   s->tx_names = calloc(tx_slots, sizeof *s->tx_names);
   s->tx_cmsgs = calloc(tx_slots, sizeof *s->tx_cmsgs);
   s->tx_info = calloc(tx_slots, sizeof *s->tx_info);
-  if (!s->rx_msgs || !s->rx_iov || !s->rx_names || !s->tx_msgs || !s->tx_iov || !s->tx_names || !s->tx_cmsgs ||
+  if (!s->rx_msgs || !s->rx_iov || !s->rx_names || !s->rx_cmsgs || !s->tx_msgs || !s->tx_iov || !s->tx_names || !s->tx_cmsgs ||
       !s->tx_info) {
     free_sock(s);
     return throw_errno(env, "calloc", ENOMEM);
-  }
-  for (uint32_t i = 0; i < rx_slots; i++) {
-    s->rx_iov[i].iov_base = s->rx_arena + (size_t)i * slot_size;
-    s->rx_iov[i].iov_len = slot_size;
-    s->rx_msgs[i].msg_hdr.msg_name = &s->rx_names[i];
-    s->rx_msgs[i].msg_hdr.msg_namelen = sizeof(addr_t);
-    s->rx_msgs[i].msg_hdr.msg_iov = &s->rx_iov[i];
-    s->rx_msgs[i].msg_hdr.msg_iovlen = 1;
   }
   for (uint32_t i = 0; i < tx_slots; i++) s->tx_iov[i].iov_base = s->tx_arena + (size_t)i * slot_size;
 
@@ -794,6 +910,8 @@ static napi_value js_open(napi_env env, napi_callback_info cbinfo) {
   s->gso = getsockopt(s->fd, SOL_UDP, UDP_SEGMENT, &segment, &segment_len) == 0;
   s->gso_wanted = s->gso;
   s->gso_max_segment = 65535;
+  /* GRO where the kernel has it (Linux >= 5.0) and the arena holds its buffers; else plain slots. */
+  set_gro(s, 1);
 
   int r = uv_poll_init_socket(loop, &s->poll, s->fd);
   if (r != 0) {
@@ -1084,6 +1202,22 @@ static napi_value js_set_gso(napi_env env, napi_callback_info cbinfo) {
   return result;
 }
 
+/* setGro(handle, enabled) -> whether UDP GRO is now on (false without kernel support or arena room).
+ * For benchmarks and tests, before traffic: a coalesced message already queued when GRO is turned off
+ * would be read into one plain slot and truncated. */
+static napi_value js_set_gro(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, cbinfo, &argc, argv, NULL, NULL));
+  sock_t *s = argc >= 2 ? get_open_sock(env, argv[0]) : NULL;
+  if (!s) return NULL;
+  bool enabled;
+  NAPI_OK(napi_get_value_bool(env, argv[1], &enabled));
+  napi_value result;
+  NAPI_OK(napi_get_boolean(env, set_gro(s, enabled) != 0, &result));
+  return result;
+}
+
 /* ref(handle, boolean): whether the socket keeps the event loop alive (like dgram's ref/unref). */
 static napi_value js_ref(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 2;
@@ -1124,6 +1258,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"startReading", js_start_reading},
       {"send", js_send},
       {"setGso", js_set_gso},
+      {"setGro", js_set_gro},
       {"ref", js_ref},
       {"close", js_close},
       {"parseAddress", js_parse_address},

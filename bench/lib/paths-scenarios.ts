@@ -166,6 +166,8 @@ export interface BulkResult {
   readonly durationMs: number;
   /** The writer's last ConnectionStats (pathMtu, packetsLost, ...). */
   readonly writerStats: Record<string, number> | undefined;
+  /** The fault was in place before the reader had everything (false: the transfer outran it). */
+  readonly faultMidTransfer: boolean;
 }
 
 export interface BulkOptions {
@@ -199,9 +201,11 @@ export async function runBulk(lab: Lab, options: BulkOptions): Promise<BulkResul
     const reader = toNat ? pair.dialler : pair.listener;
     const writer = toNat ? pair.listener : pair.dialler;
     await reader.wait('first-byte', 20_000);
+    let faultDoneAt = Number.NaN;
     if (options.fault) {
       await new Promise((r) => setTimeout(r, options.faultAfterMs ?? 500));
       await options.fault(lab);
+      faultDoneAt = Date.now();
     }
     const timeout = options.timeoutMs ?? 120_000;
     const [got, sent] = await Promise.all([reader.wait('done', timeout), writer.wait('done', timeout)]);
@@ -213,6 +217,7 @@ export async function runBulk(lab: Lab, options: BulkOptions): Promise<BulkResul
       pathChanges: writer.all('path').length + reader.all('path').length,
       durationMs: Number(got['durationMs']),
       writerStats: writer.all('stats').at(-1)?.['stats'] as Record<string, number> | undefined,
+      faultMidTransfer: faultDoneAt < Number(got.at),
     };
   } finally {
     await stopPair(pair);

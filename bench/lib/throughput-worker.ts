@@ -528,9 +528,10 @@ async function punchlineReceiver(args: Args): Promise<void> {
     check.check(chunk as Buffer);
   }
   const stats = connection.stats();
+  const socket = endpoint.stats().socket;
   await connection.closed;
   await endpoint.close();
-  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), stats, ...check.report() });
+  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), stats, socket, ...check.report() });
 }
 
 async function punchlineSender(args: Args): Promise<void> {
@@ -573,8 +574,9 @@ async function punchlineSender(args: Args): Promise<void> {
   const stats = connection.stats();
   const udpBackend = endpoint.udpBackend;
   await connection.close();
+  const socket = endpoint.stats().socket;
   await endpoint.close();
-  meter.finish({ bytes: args.bytes, stats, udp_backend: udpBackend });
+  meter.finish({ bytes: args.bytes, stats, socket, udp_backend: udpBackend });
 }
 
 const roles: Record<Impl, { receiver: (a: Args) => Promise<void>; sender: (a: Args) => Promise<void> }> = {

@@ -25,7 +25,7 @@ import type {
 import { congestionControllerFor, type TransportConfig } from './config.js';
 import { ConnectionStateMachine } from './connection-state.js';
 import { TransportError, TransportErrorCode, TransportErrorName, protocolError } from './errors.js';
-import { ConnectionHandshake } from './handshake.js';
+import { ConnectionHandshake, type HandshakeHost } from './handshake.js';
 import { Liveness } from './liveness.js';
 import { PathMigration } from './path-migration.js';
 import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
@@ -51,11 +51,16 @@ export interface ConnectionInit {
   readonly now: number;
   /** The endpoint's stateless reset key: connection IDs are issued with tokens derived from it. */
   readonly resetKey?: Uint8Array;
+  /**
+   * Called by every application call that may change what the connection sends or when (the
+   * endpoint schedules only the connections it knows changed: connection-schedule.ts).
+   */
+  readonly wake?: (connection: TransportConnection) => void;
 }
+const NO_WAKE = (): void => {};
 
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
 const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
-const EMPTY = new Uint8Array(0);
 
 /**
  * Over 600 lines on purpose: this is the one place where the parts meet (what each frame, packet and
@@ -75,6 +80,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly config: TransportConfig;
   private readonly random: RandomSource;
   private readonly events: EventSink;
+  private readonly wake: (connection: TransportConnection) => void;
   private readonly machine: ConnectionStateMachine;
   readonly paths: Paths;
   /** New peer addresses, probePath, PATH_RESPONSE and validation timeouts (path-migration.ts). */
@@ -85,7 +91,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   /** Connection IDs after the handshake (RFC 9000 §5.1); null before, or without a reset key. */
   connectionIds: ConnectionIds | null = null;
   /** Routes or reset tokens changed: the endpoint applies them (pollRouteChange / pollTokenChange). */
-  idsChanged = false;
+  private idsChangedFlag = false;
   /** DPLPMTUD on the active path (RFC 8899); null when off or the maximum is the base size. */
   readonly pmtud: PathMtuDiscovery | null;
   /** Idle timeout, keepalives and the receive-gap probe (liveness.ts). */
@@ -97,6 +103,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   // --- handshake and keys
   private handshake!: ConnectionHandshake;
+  /** What the handshake's packets mean here (HandshakeHost, handshake.ts). */
+  private readonly handshakeHost: HandshakeHost;
   private readonly handshakeDeadline: number = 0;
   private protection: PacketProtection | null = null;
   private remoteKey: Uint8Array | null = null;
@@ -137,6 +145,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.config = init.config;
     this.random = init.random;
     this.events = init.events;
+    this.wake = init.wake ?? NO_WAKE;
     this.localCid = init.localCid;
     this.initialDcid = initialDcid;
     this.remoteCid = initialDcid;
@@ -170,6 +179,18 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.sender = new PacketSender(init.config, this.maxSize, this.senderParts, init.now);
     this.resetKey = init.resetKey ?? null;
     this.handshakeDeadline = init.now + init.config.handshakeTimeoutMs;
+    this.handshakeHost = {
+      isClient,
+      localCid: this.localCid,
+      remoteCid: () => this.remoteCid,
+      onServerParameters: (message, serverCid) => {
+        this.applyPeerParams(peerTransportParameters(message));
+        this.remoteCid = serverCid;
+      },
+      failHandshake: (e) => this.failHandshake(e),
+      confirmHandshake: () => this.confirmHandshake(),
+      onHandshakeComplete: (now) => this.onHandshakeComplete(now),
+    };
     this.machine = new ConnectionStateMachine(
       {
         pto: () => this.rtt.pto(this.recovery.peerMaxAckDelay),
@@ -214,13 +235,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   static server(init: ConnectionInit, header: LongHeader, psk: Uint8Array | undefined): TransportConnection {
     const c = new TransportConnection(init, false, Uint8Array.from(header.destinationConnectionId));
-    const accepted = ConnectionHandshake.responder(
-      header.payload,
-      init.staticKeyPair,
-      init.random,
-      psk,
-      c.handshakeTiming(),
-    );
+    const accepted = ConnectionHandshake.responder(header, init.staticKeyPair, init.random, psk, c.handshakeTiming());
     c.handshake = accepted.handshake;
     c.applyPeerParams(peerTransportParameters(accepted.peerParameters));
     c.remoteCid = Uint8Array.from(header.sourceConnectionId);
@@ -256,57 +271,20 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     if (this.resetKey !== null) {
       // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
       this.connectionIds = new ConnectionIds(this.localCid, this.remoteCid, this.resetKey, this.random);
-      this.senderParts.connectionIds = this.connectionIds;
-      this.idsChanged = true;
+      this.sender.useConnectionIds(this.connectionIds);
+      this.idsChangedFlag = true;
     }
     this.events.push({ type: 'connected', connection: this });
   }
 
-  /** A long-header packet routed to this connection. */
+  /** A long-header packet routed to this connection (handshake.ts decides what it is). */
   receiveLong(header: LongHeader, from: Address, now: number): void {
     this.now = now;
     const kind = this.machine.kind;
     if (kind === 'closed' || kind === 'draining' || kind === 'closing') return;
     this.bytesReceived += header.packetLength;
     this.packetsReceived++;
-    const active = this.paths.active;
-    const hs = this.handshake;
-    if (header.packetType === LongPacketType.Initial) {
-      // Server: a repeated Initial means our msg 2 was lost (or is late): answer it again.
-      if (!this.isClient && !hs.confirmed && hs.hasFlight && active.is(from)) {
-        active.onReceived(header.packetLength);
-        hs.repeatFlight();
-      }
-      return;
-    }
-    if (header.packetType === LongPacketType.Retry) {
-      if (this.isClient) hs.acceptRetry(header.token, now);
-      return;
-    }
-    if (header.packetType !== LongPacketType.Handshake) return;
-    const message = hs.readPeerMessage(header.payload);
-    if (message === null) return;
-    if (message === 'repeat') {
-      if (this.isClient) hs.repeatFlight(); // the XX client repeats msg 3
-      return;
-    }
-    active.onReceived(header.packetLength);
-    try {
-      if (this.isClient) {
-        this.applyPeerParams(peerTransportParameters(message));
-        this.remoteCid = Uint8Array.from(header.sourceConnectionId);
-      }
-    } catch (e) {
-      this.failHandshake(e);
-      return;
-    }
-    if (hs.isMyTurn) hs.writeFlight(LongPacketType.Handshake, EMPTY, this.remoteCid, this.localCid, now);
-    else hs.dropFlight();
-    if (hs.isComplete) {
-      // IK client, XX server: the peer already holds the keys, so the handshake is confirmed.
-      if (!this.isClient || hs.pattern.responderStaticPremessage) this.confirmHandshake();
-      this.onHandshakeComplete(now);
-    }
+    this.handshake.receive(header, from, this.paths.active, now, this.handshakeHost);
   }
 
   private failHandshake(e: unknown): void {
@@ -404,6 +382,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   localAddressChanged(now: number): void {
     this.now = now;
+    this.wake(this);
     if (this.machine.kind !== 'established') return;
     if (this.connectionIds?.remote.rotate()) this.useRemoteId();
     // What the old local path carried says nothing about the new one (RFC 8899 §4.3, RFC 9000 §9.4).
@@ -418,11 +397,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   networkPathChanged(now: number): void {
     this.now = now;
+    this.wake(this);
     if (this.machine.kind !== 'established') return;
     this.migration.restartPathEstimates(now);
   }
 
   seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.wake(this);
     this.liveness.seedKeepAlive(aliveMs, expiredMs);
   }
 
@@ -431,7 +412,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const ids = this.connectionIds;
     if (ids === null) return;
     this.remoteCid = ids.remote.active;
-    this.idsChanged = true;
+    this.idsChangedFlag = true;
   }
 
   /**
@@ -439,6 +420,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    * restarted). Ends it at once, without a CLOSE (RFC 9000 §10.3.1).
    */
   onStatelessReset(): void {
+    this.wake(this);
     if (this.machine.kind === 'closed') return;
     this.machine.failWith(TransportErrorCode.STATELESS_RESET, 'stateless reset: the peer lost the connection', true);
   }
@@ -495,7 +477,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       case FrameType.RetireConnectionId:
         if (this.connectionIds === null) return;
         this.connectionIds.local.onRetire(f.sequence, this.rxBuf.subarray(1, 1 + CONNECTION_ID_LENGTH));
-        this.idsChanged = true;
+        this.idsChangedFlag = true;
         return;
       case FrameType.Datagram:
         if (this.config.maxDatagramFrameSize === 0 || f.data.length > this.config.maxDatagramFrameSize)
@@ -529,6 +511,14 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   // ---------------------------------------------------------------------------------------------
   // Application calls (ConnectionHandle)
 
+  /** Routes or reset tokens changed since acknowledgeIdChanges (the endpoint then polls connectionIds). */
+  get idsChanged(): boolean {
+    return this.idsChangedFlag;
+  }
+  acknowledgeIdChanges(): void {
+    this.idsChangedFlag = false;
+  }
+
   get state(): ConnectionHandle['state'] {
     return this.machine.reported;
   }
@@ -554,36 +544,43 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   openStream(bidirectional: boolean): number {
+    this.wake(this);
     this.assertOpen();
     return this.streams.open(bidirectional);
   }
 
   write(streamId: number, data: Uint8Array): number {
+    this.wake(this);
     this.assertOpen();
     return this.streams.write(streamId, data);
   }
 
   finish(streamId: number): void {
+    this.wake(this);
     this.assertOpen();
     this.streams.finish(streamId);
   }
 
   read(streamId: number, maxBytes: number = Infinity): StreamRead {
+    this.wake(this);
     const closed = this.machine.kind === 'established' ? null : (this.machine.reason?.errorCode ?? 0);
     return this.streams.read(streamId, maxBytes, this.now, closed);
   }
 
   resetStream(streamId: number, errorCode: number): void {
+    this.wake(this);
     this.assertOpen();
     this.streams.reset(streamId, errorCode);
   }
 
   stopSending(streamId: number, errorCode: number): void {
+    this.wake(this);
     this.assertOpen();
     this.streams.stopSending(streamId, errorCode, this.now);
   }
 
   sendDatagram(data: Uint8Array): boolean {
+    this.wake(this);
     this.assertOpen();
     if (data.length > this.maxDatagramSize()) return false;
     return this.sender.queueDatagram(data);
@@ -603,6 +600,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    * ('path-validation-failed').
    */
   probePath(remote: Address): void {
+    this.wake(this);
     this.assertOpen();
     this.migration.startValidation(remote, true, this.now);
   }
@@ -611,11 +609,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   // Close (the states and their transitions: connection-state.ts)
 
   close(errorCode = 0, reason = ''): void {
+    this.wake(this);
     this.machine.close(this.now, errorCode, reason);
   }
 
   /** close() with an explicit time (the endpoint passes `now`; close() uses the last known time). */
   closeAt(now: number, errorCode = 0, reason = ''): void {
+    this.wake(this);
     this.machine.close(now, errorCode, reason);
   }
 

@@ -9,14 +9,15 @@
  * Initial with its stored msg 2. The payload framing is crypto/handshake-payload.ts, the header
  * wire/headers.ts; the connection decides what the results mean.
  */
-import { decodeHandshakePayload, encodeHandshakePayload } from '../crypto/handshake-payload.js';
+import { decodeHandshakePayload, encodeHandshakePayload, headerBinding } from '../crypto/handshake-payload.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { HandshakeState } from '../crypto/noise/handshake-state.js';
 import type { PatternDefinition } from '../crypto/noise/patterns.js';
 import { makePrologue } from '../crypto/prologue.js';
 import { padDatagram, writeLongHeader } from '../wire/headers.js';
-import { LongPacketType, MIN_INITIAL_DATAGRAM_SIZE } from '../wire/types.js';
-import type { RandomSource } from './api.js';
+import { LongPacketType, MIN_INITIAL_DATAGRAM_SIZE, PROTOCOL_VERSION, type LongHeader } from '../wire/types.js';
+import type { Address, RandomSource } from './api.js';
+import type { Path } from './path.js';
 import { protocolError, TransportErrorCode } from './errors.js';
 import type { RttEstimator } from './recovery/rtt-estimator.js';
 
@@ -25,6 +26,7 @@ const MAX_HANDSHAKE_INTERVAL_MS = 2000;
 /** Cap on how many times the handshake retransmission timer backs off. */
 const MAX_HANDSHAKE_BACKOFF = 6;
 const NO_TOKEN = new Uint8Array(0);
+const NO_PAYLOAD = new Uint8Array(0);
 
 /** What a Handshake packet from the peer brought. */
 export type PeerMessage =
@@ -34,6 +36,26 @@ export type PeerMessage =
   | 'repeat'
   /** Unreadable, forged or of another pattern: dropped, nothing changed. */
   | null;
+
+/**
+ * What the handshake's packets mean for the connection, which implements these: the handshake
+ * decides what a packet is (a repeat, a Retry, the peer's next message), the connection what
+ * follows from it.
+ */
+export interface HandshakeHost {
+  readonly isClient: boolean;
+  /** The connection IDs a flight's header carries (the peer's changes with the server's msg 2). */
+  readonly localCid: Uint8Array;
+  remoteCid(): Uint8Array;
+  /** Client: the server's msg 2 arrived, with its transport parameters; throws when they are unacceptable. */
+  onServerParameters(message: Uint8Array, serverCid: Uint8Array): void;
+  /** onServerParameters threw: the handshake failed. */
+  failHandshake(error: unknown): void;
+  /** The peer holds the traffic keys (its active path is validated with it). */
+  confirmHandshake(): void;
+  /** The last Noise message was read or written: keys are ready. */
+  onHandshakeComplete(now: number): void;
+}
 
 export interface HandshakeTiming {
   readonly rtt: RttEstimator;
@@ -80,11 +102,12 @@ export class ConnectionHandshake {
   }
 
   /**
-   * Server: reads msg 1 from a client's Initial payload and returns the handshake with the client's
-   * transport parameters. Throws when the Initial is not acceptable (unknown pattern, psk required).
+   * Server: reads msg 1 from a client's Initial (its header bound, see headerBinding) and returns the
+   * handshake with the client's transport parameters. Throws when the Initial is not acceptable
+   * (unknown pattern, psk required).
    */
   static responder(
-    payload: Uint8Array,
+    initial: LongHeader,
     keyPair: KeyPair,
     random: RandomSource,
     psk: Uint8Array | undefined,
@@ -92,7 +115,7 @@ export class ConnectionHandshake {
   ): { handshake: ConnectionHandshake; peerParameters: Uint8Array } {
     let decoded: ReturnType<typeof decodeHandshakePayload>;
     try {
-      decoded = decodeHandshakePayload(payload);
+      decoded = decodeHandshakePayload(initial.payload);
     } catch (e) {
       throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, (e as Error).message);
     }
@@ -106,7 +129,7 @@ export class ConnectionHandshake {
       random,
     });
     if (noise.pattern.id !== pattern.id) throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, 'pattern mismatch');
-    const peerParameters = noise.readMessage(decoded.message);
+    const peerParameters = noise.readMessage(decoded.message, bindingOf(initial));
     return { handshake: new ConnectionHandshake(noise, timing), peerParameters };
   }
 
@@ -127,9 +150,10 @@ export class ConnectionHandshake {
     return this.flight !== null;
   }
 
-  /** Writes our next Noise message with `payload` and makes it the flight. */
+  /** Writes our next Noise message with `payload`, bound to its header, and makes it the flight. */
   writeFlight(type: LongPacketType, payload: Uint8Array, dcid: Uint8Array, scid: Uint8Array, now: number): void {
-    const message = encodeHandshakePayload(this.pattern, (this.noise as HandshakeState).writeMessage(payload));
+    const binding = headerBinding(type, PROTOCOL_VERSION, dcid, scid);
+    const message = encodeHandshakePayload(this.pattern, (this.noise as HandshakeState).writeMessage(payload, binding));
     this.flightParts = { type, message, dcid, scid };
     this.buildFlight(type, message, dcid, scid, NO_TOKEN, now);
   }
@@ -192,11 +216,51 @@ export class ConnectionHandshake {
     this.flightPending = false;
   }
 
-  /** Reads the peer's next message from a Handshake packet's payload. */
-  readPeerMessage(payload: Uint8Array): PeerMessage {
+  /**
+   * A long-header packet routed to the connection while it is not closing, from `from`; `path` is
+   * the active path (what the peer sent on it adds to its anti-amplification budget, RFC 9000 §8).
+   */
+  receive(header: LongHeader, from: Address, path: Path, now: number, host: HandshakeHost): void {
+    if (header.packetType === LongPacketType.Initial) {
+      // Server: a repeated Initial means our msg 2 was lost (or is late): answer it again.
+      if (!host.isClient && !this.confirmed && this.hasFlight && path.is(from)) {
+        path.onReceived(header.packetLength);
+        this.repeatFlight();
+      }
+      return;
+    }
+    if (header.packetType === LongPacketType.Retry) {
+      if (host.isClient) this.acceptRetry(header.token, now);
+      return;
+    }
+    if (header.packetType !== LongPacketType.Handshake) return;
+    const message = this.readPeerMessage(header);
+    if (message === null) return;
+    if (message === 'repeat') {
+      if (host.isClient) this.repeatFlight(); // the XX client repeats msg 3
+      return;
+    }
+    path.onReceived(header.packetLength);
+    try {
+      if (host.isClient) host.onServerParameters(message, Uint8Array.from(header.sourceConnectionId));
+    } catch (e) {
+      host.failHandshake(e);
+      return;
+    }
+    if (this.isMyTurn) this.writeFlight(LongPacketType.Handshake, NO_PAYLOAD, host.remoteCid(), host.localCid, now);
+    else this.dropFlight();
+    if (this.isComplete) {
+      // IK client, XX server: the peer already holds the keys, so the handshake is confirmed.
+      if (!host.isClient || this.pattern.responderStaticPremessage) host.confirmHandshake();
+      host.onHandshakeComplete(now);
+    }
+  }
+
+  /** Reads the peer's next message from a Handshake packet (its header bound, see headerBinding). */
+  readPeerMessage(packet: LongHeader): PeerMessage {
     let decoded: ReturnType<typeof decodeHandshakePayload>;
     try {
-      decoded = decodeHandshakePayload(payload);
+      decoded = decodeHandshakePayload(packet.payload);
     } catch {
       return null;
     }
@@ -204,9 +268,9 @@ export class ConnectionHandshake {
     const noise = this.noise;
     if (noise === null || noise.isMyTurn) return 'repeat';
     try {
-      return noise.readMessage(decoded.message);
+      return noise.readMessage(decoded.message, bindingOf(packet));
     } catch {
-      return null; // forged or corrupted: state unchanged (crypto guarantees it)
+      return null; // forged or corrupted (header included): state unchanged (crypto guarantees it)
     }
   }
 
@@ -254,4 +318,8 @@ export class ConnectionHandshake {
     this.noise?.destroy();
     this.noise = null;
   }
+}
+
+function bindingOf(packet: LongHeader): Uint8Array {
+  return headerBinding(packet.packetType, packet.version, packet.destinationConnectionId, packet.sourceConnectionId);
 }

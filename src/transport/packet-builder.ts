@@ -65,8 +65,7 @@ export class PacketBuilder {
     this.ackEliciting = false;
     this.streamBytes = 0;
     this.packet = record;
-    record.pn = pn;
-    record.frameWords = 0;
+    record.start(pn);
   }
 
   get remaining(): number {

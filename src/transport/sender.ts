@@ -108,6 +108,11 @@ export class PacketSender {
   }
 
   /** The handshake completed: elicit an ACK at once so the peer learns it (confirmation). */
+  /** The connection issues and retires connection IDs from now on (their frames go out with data). */
+  useConnectionIds(ids: ConnectionIds): void {
+    this.parts.connectionIds = ids;
+  }
+
   onHandshakeComplete(now: number): void {
     this.lastAckElicitingSentAt = now;
     this.ping = true;

@@ -74,6 +74,26 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(l.window).toBeCloseTo(w2 - 0.1 * w2 + MSS / 3, 0);
   });
 
+  it('above target at the minimum window it paces below 2 packets per RTT, and grows back below target', () => {
+    const l = new LedbatPlusPlus(opts);
+    const min = 2 * MSS;
+    l.onAck(0, ack(10, -1, 40));
+    // 150 ms of queue (2.5 × TARGET): the window halves every round down to 2 packets, then the
+    // pacing rate takes over, down to 1/8 of 2 packets per RTT.
+    let t = 1;
+    for (let round = 0; round < 12; round++, t += 50) l.onAck(t, ack(10 + 150, t - 1, 40));
+    expect(l.window).toBe(min);
+    expect(l.sendRateFraction).toBeCloseTo(LedbatPlusPlus.MIN_RATE_FRACTION);
+    expect(l.pacingRate(40)).toBeCloseTo((min * LedbatPlusPlus.MIN_RATE_FRACTION) / 40);
+    // Below target again: the virtual window grows by GAIN·MSS per RTT back to 2 packets, then the window.
+    const before = l.sendRateFraction;
+    l.onAck(t, ack(10 + 20, t - 1, 40));
+    expect(l.sendRateFraction).toBeGreaterThan(before);
+    for (let i = 0; i < 2000 && l.sendRateFraction < 1; i++) l.onAck(t + i, ack(10 + 20, t + i - 1, 40));
+    expect(l.sendRateFraction).toBe(1);
+    expect(l.pacingRate(40)).toBe(0); // the pacer's default, from the window
+  });
+
   it('initial slowdown 2 RTTs after slow start: 2 packets for 2 RTTs, then slow start back to the old window', () => {
     const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
     let t = 0;

@@ -157,7 +157,7 @@ export class DgramUdpSocket implements UdpSocket {
   }
 
   stats(): UdpSocketStats {
-    return { backend: 'dgram', ...this.counters, gsoSegments: 0, truncated: 0 };
+    return { backend: 'dgram', ...this.counters, gsoSegments: 0, groSegments: 0, truncated: 0 };
   }
 
   ref(): void {

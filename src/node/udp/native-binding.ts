@@ -15,15 +15,24 @@ import { fileURLToPath } from 'node:url';
 /** An opened socket, opaque to JavaScript (a tagged N-API external). */
 export type NativeUdpHandle = { readonly __brand: 'punchline_udp handle' };
 
-/** Words of slot metadata per slot, in rxMeta / txMeta (Int32Array). */
+/** Words of slot metadata per tx slot, in txMeta (Int32Array). */
 export const META_WORDS = 8;
+/** Words of metadata per rx entry, in rxMeta: the tx layout plus the datagram's offset in the rx arena. */
+export const RX_META_WORDS = 9;
 /**
  * Slot metadata layout; rx is written by the add-on, tx by JavaScript before send():
  * LENGTH (rx: -1 = truncated, dropped; tx after a failed send: -errno), PORT, FAMILY (4 | 6; tx 0 =
  * unparseable host, counted as a send error), SCOPE (IPv6 scope id), ADDRESS..ADDRESS+3: the address
  * bytes in network order as stored in memory (IPv4: word ADDRESS only, the rest zero).
  */
-export const META = { LENGTH: 0, PORT: 1, FAMILY: 2, SCOPE: 3, ADDRESS: 4 } as const;
+export const META = { LENGTH: 0, PORT: 1, FAMILY: 2, SCOPE: 3, ADDRESS: 4, RX_OFFSET: 8 } as const;
+/**
+ * rx arena bytes that let the add-on use UDP GRO: 16 messages of 64 KiB each (a coalesced message
+ * holds up to 64 datagrams, so the rx entries must be ≥ 16 × 64 = GRO_RX_ENTRIES). A smaller arena
+ * reads plain datagrams, one slot each.
+ */
+export const GRO_RX_ARENA_BYTES = 16 * 65536;
+export const GRO_RX_ENTRIES = 16 * 64;
 
 /** Indices into the counters Float64Array the add-on updates in place (no call needed to read them). */
 export const COUNTER = {
@@ -45,16 +54,21 @@ export const COUNTER = {
   GSO_SEGMENTS: 7,
   /** Sends that stopped at EAGAIN (then POLLOUT is awaited). */
   SEND_STALLS: 8,
+  /** Datagrams received as segments of a coalesced (UDP GRO) message. */
+  GRO_SEGMENTS: 9,
 } as const;
-export const COUNTER_COUNT = 9;
+export const COUNTER_COUNT = 10;
 
 export interface NativeUdpBinding {
   /**
    * Creates a non-blocking UDP socket (IPv6: dual stack, IPV6_V6ONLY off, as node:dgram) on Node's
-   * event loop. The arenas are `slots × slotSize` bytes; slot i is bytes [i·slotSize, (i+1)·slotSize),
-   * its metadata META_WORDS words at i·META_WORDS. The add-on keeps references to all arguments until
-   * close. onRead(n): slots [0, n) of the rx arena hold datagrams (n < 0: -errno of a receive error).
-   * onWritable(): once, after a send() that consumed fewer slots than asked.
+   * event loop. The tx arena is `txSlots × slotSize` bytes; slot i is bytes [i·slotSize, (i+1)·slotSize),
+   * its metadata META_WORDS words at i·META_WORDS. The rx arena is laid out by the add-on (UDP GRO
+   * buffers when it is ≥ GRO_RX_ARENA_BYTES and rxSlots ≥ GRO_RX_ENTRIES and the kernel has GRO, else
+   * slotSize-byte slots); rx entry i's metadata is RX_META_WORDS words at i·RX_META_WORDS, its datagram
+   * at RX_OFFSET. The add-on keeps references to all arguments until close. onRead(n): rx entries
+   * [0, n) hold datagrams (n < 0: -errno of a receive error). onWritable(): once, after a send() that
+   * consumed fewer slots than asked.
    */
   open(
     ipv6: boolean,
@@ -85,6 +99,11 @@ export interface NativeUdpBinding {
   send(handle: NativeUdpHandle, first: number, count: number): number;
   /** Turns UDP GSO coalescing on or off; returns whether it is now on (false without kernel support). */
   setGso(handle: NativeUdpHandle, enabled: boolean): boolean;
+  /**
+   * Turns UDP GRO on receive on or off (on by default where possible); returns whether it is now on.
+   * Before traffic only: a coalesced message queued when it is turned off would be truncated.
+   */
+  setGro(handle: NativeUdpHandle, enabled: boolean): boolean;
   ref(handle: NativeUdpHandle, ref: boolean): void;
   /** Idempotent; no callback runs after it. */
   close(handle: NativeUdpHandle): void;

@@ -9,10 +9,13 @@
  * kernel takes only a prefix (send buffer full), the rest waits where it is, sendSlot() answers
  * null, and the add-on calls back once the socket is writable again.
  *
- * Receive path (hot): the add-on fills up to SLOTS rx slots with one recvmmsg(2) and calls onRead
- * once; each datagram goes to the receiver as a cached exact-length view of its slot (re-made only
- * when the length changes) with a cached source object (re-made only when the source changes), so
- * steady traffic from a peer allocates nothing.
+ * Receive path (hot): the add-on fills the rx arena with one recvmmsg(2) and calls onRead once. With
+ * UDP GRO (on where the kernel has it) a run of datagrams the peer sent with GSO arrives as one
+ * message that the add-on splits in place: up to 64 datagrams for one pass through the kernel's
+ * receive path; rx entry i names each datagram's offset and length. Each datagram goes to the
+ * receiver as a cached exact view of the arena (re-made only when its offset or length changes) with
+ * a cached source object (re-made only when the source changes), so steady traffic from a peer
+ * allocates nothing.
  *
  * The buffer from sendSlot() is valid until the next commit() or send(): build, then commit.
  */
@@ -22,8 +25,11 @@ import { NodeEndpointError } from '../endpoint-errors.js';
 import {
   COUNTER,
   COUNTER_COUNT,
+  GRO_RX_ARENA_BYTES,
+  GRO_RX_ENTRIES,
   META,
   META_WORDS,
+  RX_META_WORDS,
   loadNativeUdp,
   nativeUdpLoadError,
   type NativeUdpBinding,
@@ -75,8 +81,16 @@ export class NativeUdpSocket implements UdpSocket {
   // Receive side.
   private readonly rxArena: Buffer;
   private readonly rxMeta: Int32Array;
-  /** Per slot: the view last handed out (reused while the length repeats). */
+  /** rx entries: the most datagrams one onRead delivers. */
+  private readonly rxEntries: number;
+  /**
+   * Cached views of the rx arena, by place: (offset / 64 KiB) · 64 + the datagram's index among
+   * those starting in the same 64 KiB (a GRO message's buffer is 64 KiB). With a steady segment size
+   * every place keeps its offset, so its view is reused (hot path: a view by entry index would move
+   * with every message shorter than the last). Reused while offset and length repeat.
+   */
   private readonly rxViews: Buffer[] = [];
+  private readonly rxViewOffsets: Int32Array;
   private lastSourceKey = new Int32Array(SOURCE_KEY_WORDS).fill(-1);
   private lastSource: Address = { host: '', port: 0 };
   private readonly sourceKeys = new Int32Array(SOURCE_CACHE_SIZE * SOURCE_KEY_WORDS);
@@ -114,20 +128,24 @@ export class NativeUdpSocket implements UdpSocket {
     this.receiver = receiver;
     this.room = options.datagramRoom;
     const slots = this.slots;
-    this.rxArena = Buffer.alloc(slots * this.room);
+    // Room for UDP GRO's 64 KiB messages (the add-on falls back to plain slots where the kernel lacks
+    // it). PUNCHLINE_UDP_GRO=0 keeps the plain layout (diagnosis and A/B benchmarks).
+    const gro = process.env['PUNCHLINE_UDP_GRO'] !== '0';
+    this.rxEntries = gro ? Math.max(GRO_RX_ENTRIES, slots) : slots;
+    this.rxArena = Buffer.alloc(gro ? Math.max(GRO_RX_ARENA_BYTES, slots * this.room) : slots * this.room);
     this.txArena = Buffer.alloc(slots * this.room);
-    this.rxMeta = new Int32Array(slots * META_WORDS);
+    this.rxMeta = new Int32Array(this.rxEntries * RX_META_WORDS);
     this.txMeta = new Int32Array(slots * META_WORDS);
-    for (let i = 0; i < slots; i++) {
-      this.rxViews.push(this.rxArena.subarray(i * this.room, (i + 1) * this.room));
-      this.txViews.push(this.txArena.subarray(i * this.room, (i + 1) * this.room));
-    }
+    const places = ((this.rxArena.length >>> 16) + 1) << 6;
+    this.rxViewOffsets = new Int32Array(places).fill(-1);
+    for (let i = 0; i < places; i++) this.rxViews.push(this.rxArena.subarray(0, 0));
+    for (let i = 0; i < slots; i++) this.txViews.push(this.txArena.subarray(i * this.room, (i + 1) * this.room));
     this.slotCallbacks = new Array<SendCallback | undefined>(slots).fill(undefined);
     this.handle = binding.open(
       options.family === 'udp6',
       this.rxArena,
       this.rxMeta,
-      slots,
+      this.rxEntries,
       this.txArena,
       this.txMeta,
       slots,
@@ -136,6 +154,7 @@ export class NativeUdpSocket implements UdpSocket {
       this.onNativeRead,
       this.onNativeWritable,
     );
+    if (!gro) binding.setGro(this.handle, false);
   }
 
   /**
@@ -283,12 +302,20 @@ export class NativeUdpSocket implements UdpSocket {
       datagramsReceived: c[COUNTER.DATAGRAMS_RECEIVED]!,
       truncated: c[COUNTER.TRUNCATED]!,
       sendStalls: c[COUNTER.SEND_STALLS]!,
+      groSegments: c[COUNTER.GRO_SEGMENTS]!,
     };
   }
 
   /** errno of the last datagram the kernel refused (0: none yet); for diagnostics. */
   lastSendErrno(): number {
     return this.counters[COUNTER.LAST_SEND_ERRNO]!;
+  }
+
+  /**
+   * Turns UDP GRO on receive on or off (benchmarks, tests; before traffic); returns whether it is on.
+   */
+  setGro(enabled: boolean): boolean {
+    return this.closed ? false : this.binding.setGro(this.handle, enabled);
   }
 
   /** Turns GSO coalescing on or off (benchmarks, tests); returns whether it is on. */
@@ -431,8 +458,11 @@ export class NativeUdpSocket implements UdpSocket {
       return;
     }
     const meta = this.rxMeta;
-    const room = this.room;
     const receiver = this.receiver;
+    const offsets = this.rxViewOffsets;
+    const views = this.rxViews;
+    let block = -1;
+    let place = 0;
     // A throwing callback must not cost the rest of the batch (up to rxSlots datagrams, any peer's):
     // deliver them all, then rethrow the first error (it reaches the add-on, which reports it as an
     // uncaught exception, like a throwing dgram 'message' listener).
@@ -440,13 +470,21 @@ export class NativeUdpSocket implements UdpSocket {
     let failed = false;
     for (let i = 0; i < count; i++) {
       if (this.closed) break;
-      const m = i * META_WORDS;
+      const m = i * RX_META_WORDS;
       const length = meta[m + META.LENGTH]!;
+      const offset = meta[m + META.RX_OFFSET]!;
+      if (offset >>> 16 !== block) {
+        block = offset >>> 16;
+        place = block << 6;
+      } else if ((place & 63) !== 63) {
+        place++;
+      }
       if (length < 0) continue; // truncated (counted by the add-on)
-      let view = this.rxViews[i]!;
-      if (view.length !== length) {
-        view = this.rxArena.subarray(i * room, i * room + length);
-        this.rxViews[i] = view;
+      let view = views[place]!;
+      if (view.length !== length || offsets[place] !== offset) {
+        view = this.rxArena.subarray(offset, offset + length);
+        views[place] = view;
+        offsets[place] = offset;
       }
       try {
         receiver.onDatagram(view, this.source(m), meta[m + META.FAMILY] === 6 ? 'IPv6' : 'IPv4');

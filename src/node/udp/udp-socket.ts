@@ -57,6 +57,8 @@ export interface UdpSocketStats {
   /** Send system calls made (sendmmsg counts once per batch) and datagrams coalesced by GSO. */
   readonly sendSyscalls: number;
   readonly gsoSegments: number;
+  /** Datagrams received as segments of a coalesced (UDP GRO) message. */
+  readonly groSegments: number;
   /** Receive system calls that returned data, and datagrams received. */
   readonly recvSyscalls: number;
   readonly datagramsReceived: number;

@@ -5,6 +5,7 @@ import {
   type CongestionController,
   type CongestionControllerOptions,
 } from './controller.js';
+import { RecentFlightsize } from './flightsize.js';
 import { OneWayDelay } from './one-way-delay.js';
 
 /** Where a LEDBAT++ flow is in its slowdown cycle (draft-irtf-iccrg-ledbat-plus-plus §4.4). */
@@ -53,6 +54,11 @@ export class LedbatPlusPlus implements CongestionController {
    */
   static readonly LOWERED_TARGET_FRACTION = 1 / 4;
   static readonly LOWERED_TARGET_FLOOR = 1 / 8;
+  /**
+   * Below the minimum window (2 packets) the flow yields further by pacing: at most this fraction of
+   * 2 packets per RTT (1/8: a quarter packet per RTT). See spec §8, deviation 8.
+   */
+  static readonly MIN_RATE_FRACTION = 1 / 8;
   /** Bucket of the recent-minimum queueing delay that tells a standing queue from LEDBAT++ neighbours. */
   static readonly RECENT_BUCKET_MS = 10_000;
   /** How long a target lowered by a congestive loss below TARGET stays lowered (ms). */
@@ -63,6 +69,7 @@ export class LedbatPlusPlus implements CongestionController {
   private readonly periodicSlowdown: boolean;
   private readonly allowedIncrease: number;
   private readonly delay = new OneWayDelay();
+  private readonly flightsize = new RecentFlightsize();
   /**
    * TARGET, or half the queueing delay at which the last congestive loss happened when that was
    * below TARGET (until targetRestoreAt): the buffer overflowed (or a loss-based flow filled it)
@@ -79,6 +86,11 @@ export class LedbatPlusPlus implements CongestionController {
   private roundStart = -Infinity;
   private gain = 1 / LedbatPlusPlus.MAX_GAIN_DIVISOR;
   private rtt = 0;
+  /**
+   * 1, or (at the minimum window, with the queue above target) the fraction of the minimum window
+   * per smoothed RTT that pacingRate() allows: the window the decrease asked for, below 2 packets.
+   */
+  private rateFraction = 1;
 
   private phase: SlowdownPhase = 'none';
   private nextSlowdownAt = Infinity;
@@ -133,13 +145,17 @@ export class LedbatPlusPlus implements CongestionController {
   get targetDelay(): number {
     return this.effectiveTarget;
   }
+  /** 1, or the fraction of the minimum window per RTT the flow paces itself to (deviation 8). */
+  get sendRateFraction(): number {
+    return this.rateFraction;
+  }
 
   onPacketSent(): void {}
 
   onAck(now: number, s: AckSample): void {
     this.adjust(now, s);
     // RFC 6817 §2.4.2 cap (see ledbat.ts for why flightsize is the larger of the two in-flight figures).
-    const flightsize = Math.max(s.sentInFlight, s.priorInFlight);
+    const flightsize = this.flightsize.update(now, Math.max(s.sentInFlight, s.priorInFlight), s.smoothedRtt);
     const cap = flightsize + this.allowedIncrease * this.mss;
     if (this.window > cap) this.window = Math.max(cap, minimumWindow(this.mss));
   }
@@ -184,12 +200,28 @@ export class LedbatPlusPlus implements CongestionController {
     if (now >= this.targetRestoreAt) this.effectiveTarget = this.target;
     const target = this.effectiveTarget;
     if (delay <= target) {
-      if (!s.appLimited) this.window += (this.gain * this.mss * s.ackedBytes) / this.window;
+      if (s.appLimited) return;
+      if (this.rateFraction < 1) {
+        // Growing back from below the minimum window: the same additive increase, of the virtual
+        // window min · rateFraction, until it is the minimum window again.
+        this.rateFraction += (this.gain * this.mss * s.ackedBytes) / (min * min * this.rateFraction);
+        if (this.rateFraction > 1) this.rateFraction = 1;
+      } else {
+        this.window += (this.gain * this.mss * s.ackedBytes) / this.window;
+      }
     } else if (newRound) {
       // §4.2, once per RTT: multiplicative decrease in proportion to how far above target.
-      const decrease = LedbatPlusPlus.DECREASE_CONSTANT * this.window * (delay / target - 1);
-      this.window += Math.max(this.gain * this.mss - decrease, -this.window / 2);
-      if (this.window < min) this.window = min;
+      const virtual = this.window * this.rateFraction;
+      const decrease = LedbatPlusPlus.DECREASE_CONSTANT * virtual * (delay / target - 1);
+      const next = virtual + Math.max(this.gain * this.mss - decrease, -virtual / 2);
+      if (next >= min) {
+        this.window = next;
+        this.rateFraction = 1;
+      } else {
+        // Deviation 8: below 2 packets the window stays (loss recovery needs it) and pacing yields.
+        this.window = min;
+        this.rateFraction = Math.max(next / min, LedbatPlusPlus.MIN_RATE_FRACTION);
+      }
     }
   }
 
@@ -232,6 +264,7 @@ export class LedbatPlusPlus implements CongestionController {
       this.frozenUntil = now + 2 * this.rtt;
       this.freezeMinDelay = Infinity;
       this.window = minimumWindow(this.mss);
+      this.rateFraction = 1;
     } else if (this.phase === 'frozen') {
       // From the freeze's second RTT on, our own packets have left the queue: what stays is others'.
       if (now >= this.slowdownStart + this.rtt && this.queueingDelay < this.freezeMinDelay)
@@ -251,6 +284,7 @@ export class LedbatPlusPlus implements CongestionController {
       }
       this.phase = 'ramp';
       this.slowStart = true;
+      this.rateFraction = 1;
       this.ssthresh = Math.max(this.savedWindow, minimumWindow(this.mss));
     }
   }
@@ -323,12 +357,14 @@ export class LedbatPlusPlus implements CongestionController {
 
   onPersistentCongestion(now: number): void {
     this.window = minimumWindow(this.mss);
+    this.rateFraction = 1;
     this.recoveryStart = now;
     this.undoWindow = NaN;
   }
 
-  pacingRate(): number {
-    return 0;
+  /** Below the minimum window (deviation 8): rateFraction · window per smoothed RTT; else the default. */
+  pacingRate(smoothedRtt: number): number {
+    return this.rateFraction < 1 ? (this.rateFraction * this.window) / Math.max(smoothedRtt, 0.001) : 0;
   }
 }
 

@@ -5,6 +5,7 @@ import {
   type CongestionController,
   type CongestionControllerOptions,
 } from './controller.js';
+import { RecentFlightsize } from './flightsize.js';
 import { OneWayDelay } from './one-way-delay.js';
 
 /**
@@ -23,7 +24,9 @@ import { OneWayDelay } from './one-way-delay.js';
  *    flightsize = max(bytes in flight before the ACK, bytes in flight when the acknowledged data was
  *    sent): the RFC assumes a sender that refills between ACKs, while a sender that handles a batch
  *    of datagrams before sending sees priorInFlight fall ACK by ACK, and the literal cap would then
- *    shrink the window to almost nothing within each batch.
+ *    shrink the window to almost nothing within each batch; and the largest of these over the last
+ *    one to two round trips (flightsize.ts), so that no single ACK at a batch boundary ratchets the
+ *    window down to one batch.
  */
 export class Ledbat implements CongestionController {
   readonly name = 'ledbat';
@@ -36,6 +39,7 @@ export class Ledbat implements CongestionController {
   private readonly target: number;
   private readonly allowedIncrease: number;
   private readonly delay = new OneWayDelay();
+  private readonly flightsize = new RecentFlightsize();
   private slowStart = true;
   private recoveryStart = -Infinity;
 
@@ -65,7 +69,7 @@ export class Ledbat implements CongestionController {
       this.queueingDelay = this.delay.queueingDelay;
     }
     if (s.largestAckedSentTime > this.recoveryStart) this.adjust(s);
-    const flightsize = Math.max(s.sentInFlight, s.priorInFlight);
+    const flightsize = this.flightsize.update(now, Math.max(s.sentInFlight, s.priorInFlight), s.smoothedRtt);
     const cap = flightsize + this.allowedIncrease * this.mss;
     if (this.window > cap) this.window = Math.max(cap, minimumWindow(this.mss));
   }

@@ -55,6 +55,12 @@ export class SentPacket {
   readonly frames: number[] = [];
   frameWords = 0;
 
+  /** The packet builder starts packet `pn` in this record (no frames yet). */
+  start(pn: number): void {
+    this.pn = pn;
+    this.frameWords = 0;
+  }
+
   /** What the sender fills in once the packet is built (before recovery.onPacketSent). */
   stamp(timeSent: number, size: number, ackEliciting: boolean, inFlight: boolean): void {
     this.timeSent = timeSent;
