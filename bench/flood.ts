@@ -16,13 +16,18 @@
  * source, and registered strangers send signal/punch/relay-allocate to every peer; legitimate pairs
  * connect/answer meanwhile. Reported: legit exchanges completed, unsolicited deliveries, sessions held.
  *
- *   npm run bench:flood -- [--seconds 10] [--factor 10]
+ * Half-open memory: bytes of heap and external memory per half-open server connection (2000 of them
+ * built in-process from valid Initials, after a full GC), and what one turn over them costs.
+ *
+ *   npm run bench:flood -- [--seconds 10] [--factor 10] [--rate N (Initials/s; default factor × capacity)]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { systemRandom } from '../src/crypto/sodium.js';
 import { Endpoint } from '../src/node/endpoint.js';
@@ -75,6 +80,50 @@ function handshakeCapacity(): number {
     while (server.pollTransmit(0, buf) !== null);
   }
   return n / ((performance.now() - started) / 1000);
+}
+
+/** Bytes per half-open server connection (heap + external, after GC), and the cost of an idle turn. */
+function halfOpenMemory(n = 2000): { bytesPerHalfOpen: number; idleTurnUs: number } {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const server = new TransportEndpoint({
+    staticKeyPair: generateKeyPair(),
+    random: systemRandom,
+    handshakeLimits: { maxHalfOpen: 1e9, maxHalfOpenPerSource: 1e9, retryThreshold: 1e9 },
+  });
+  const template = templateInitial();
+  const buf = new Uint8Array(1500);
+  const used = (): number => {
+    gc();
+    gc();
+    const m = process.memoryUsage();
+    return m.heapUsed + m.external; // external includes arrayBuffers
+  };
+  // A first batch grows the endpoint's tables; the measured batch is the next n.
+  const open = (from: number, count: number): void => {
+    for (let i = from; i < from + count; i++) {
+      const d = template.slice();
+      d[6] = i & 0xff;
+      d[7] = (i >> 8) & 0xff;
+      d[8] = i >> 16;
+      server.receive(d, { host: `127.0.${(i >> 8) & 0xff}.${i & 0xff}`, port: 40000 }, 0);
+      while (server.pollTransmit(0, buf) !== null);
+    }
+    server.nextDeadline();
+  };
+  open(0, 200);
+  const before = used();
+  open(200, n);
+  const after = used();
+  const t0 = performance.now();
+  for (let k = 0; k < 1000; k++) {
+    server.pollTransmit(1, buf);
+    server.nextDeadline();
+    server.onTimeout(1);
+  }
+  const idleTurnUs = ((performance.now() - t0) / 1000) * 1000;
+  if (server.connections.size !== n + 200) throw new Error('half-open connections were not all kept');
+  return { bytesPerHalfOpen: Math.round((after - before) / n), idleTurnUs };
 }
 
 // ---- roles ------------------------------------------------------------------------------------------
@@ -258,7 +307,12 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const factor = Number(values.factor);
   const capacity = handshakeCapacity();
-  const rate = Math.round(capacity * factor);
+  const rate = values.rate !== undefined ? Number(values.rate) : Math.round(capacity * factor);
+  const halfOpen = halfOpenMemory();
+  console.log(
+    `half-open: ${halfOpen.bytesPerHalfOpen} B per half-open connection (heap + external, 2000 built); an idle turn over 2200 of them: ${halfOpen.idleTurnUs.toFixed(1)} µs`,
+  );
+  console.log(JSON.stringify({ bench: 'flood', phase: 'half-open', ...halfOpen }));
   console.error(
     `flood: endpoint handshake capacity ${capacity.toFixed(0)}/s; flood ${rate} Initials/s for ${seconds} s`,
   );

@@ -31,7 +31,8 @@ import type { SocketIndex } from '../traversal/stun/server-core.js';
 import { silentLogger, type Logger } from './log.js';
 import { RateWindow, newAdapterCounters, renderMetrics, type AdapterCounters } from './metrics.js';
 import { RendezvousServerCore } from './rendezvous-core.js';
-import type { WtBidi, WtReader, WtSession, WtWriter } from '../node/webtransport-types.js';
+import type { WtBidi, WtReader, WtSession } from '../node/webtransport-types.js';
+import { BoundedWriter } from './bounded-writer.js';
 import {
   CertificateRenewal,
   certificateNames,
@@ -62,17 +63,17 @@ import {
 interface SessionIo {
   readonly id: number;
   readonly wt: WtSession;
-  control: WtWriter | null;
+  control: BoundedWriter | null;
   readonly pendingControl: Uint8Array[];
-  readonly relays: Map<string, WtWriter>;
+  readonly relays: Map<string, BoundedWriter>;
   streams: number;
   closed: boolean;
 }
 
 /** Control bytes queued towards a client that does not read before its session is closed. */
-const MAX_CONTROL_BACKLOG = 256 * 1024;
+export const MAX_CONTROL_BACKLOG = 256 * 1024;
 /** Relay bytes queued towards a stream leg before datagrams are dropped (they are datagrams: loss is fine). */
-const MAX_RELAY_BACKLOG = 512 * 1024;
+export const MAX_RELAY_BACKLOG = 512 * 1024;
 const MAX_PENDING_CONTROL = 64;
 const TICK_MS = 250;
 export class PunchlineServer {
@@ -444,7 +445,7 @@ export class PunchlineServer {
     }
     const rest = head.subarray(needed);
     if (kind === StreamKind.Control && io.control === null) {
-      io.control = writer;
+      io.control = new BoundedWriter(writer, MAX_CONTROL_BACKLOG);
       for (const frame of io.pendingControl.splice(0)) this.writeControl(io, frame);
       await this.pump(io, reader, rest, MAX_MESSAGE_BYTES, (frame) =>
         this.core.receive(io.id, frame, performance.now()),
@@ -455,11 +456,12 @@ export class PunchlineServer {
       const leg = head.slice(1, 1 + CHANNEL_ID_LENGTH);
       if (!this.core.openRelayStream(io.id, leg)) return reject();
       const key = toHex(leg);
-      io.relays.set(key, writer);
+      const bounded = new BoundedWriter(writer, MAX_RELAY_BACKLOG);
+      io.relays.set(key, bounded);
       await this.pump(io, reader, rest, MAX_RELAY_STREAM_DATAGRAM, (frame) =>
         this.core.receiveRelayFrame(io.id, leg, frame, performance.now()),
       );
-      if (io.relays.get(key) === writer) {
+      if (io.relays.get(key) === bounded) {
         io.relays.delete(key);
         this.core.closeRelayStream(io.id, leg);
       }
@@ -509,12 +511,10 @@ export class PunchlineServer {
       io.pendingControl.push(frame);
       return;
     }
-    if (writer.desiredSize !== null && writer.desiredSize < -MAX_CONTROL_BACKLOG) {
+    if (!writer.write(frame)) {
       this.counters.adapterDrops['control-backlog']! += 1;
       this.closeSessionIo(io, 'client does not read');
-      return;
     }
-    writer.write(frame).catch(() => undefined);
   }
 
   /** Executes what the core decided. */
@@ -544,12 +544,11 @@ export class PunchlineServer {
         }
         case 'relay-stream': {
           const writer = this.sessions.get(out.sessionId)?.relays.get(toHex(out.leg));
-          if (!writer || (writer.desiredSize !== null && writer.desiredSize < -MAX_RELAY_BACKLOG)) {
+          if (!writer?.write(encodeFrame(out.data))) {
             this.counters.adapterDrops['stream-backlog']! += 1;
             break;
           }
           this.counters.streamRelayBytes += out.data.length;
-          writer.write(encodeFrame(out.data)).catch(() => undefined);
           break;
         }
         case 'relay-stream-close': {

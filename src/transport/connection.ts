@@ -51,7 +51,13 @@ export interface ConnectionInit {
   readonly now: number;
   /** The endpoint's stateless reset key: connection IDs are issued with tokens derived from it. */
   readonly resetKey?: Uint8Array;
+  /**
+   * Called by every application call that may change what the connection sends or when (the
+   * endpoint schedules only the connections it knows changed: connection-schedule.ts).
+   */
+  readonly wake?: (connection: TransportConnection) => void;
 }
+const NO_WAKE = (): void => {};
 
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
 const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
@@ -74,6 +80,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly config: TransportConfig;
   private readonly random: RandomSource;
   private readonly events: EventSink;
+  private readonly wake: (connection: TransportConnection) => void;
   private readonly machine: ConnectionStateMachine;
   readonly paths: Paths;
   /** New peer addresses, probePath, PATH_RESPONSE and validation timeouts (path-migration.ts). */
@@ -138,6 +145,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.config = init.config;
     this.random = init.random;
     this.events = init.events;
+    this.wake = init.wake ?? NO_WAKE;
     this.localCid = init.localCid;
     this.initialDcid = initialDcid;
     this.remoteCid = initialDcid;
@@ -227,13 +235,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   static server(init: ConnectionInit, header: LongHeader, psk: Uint8Array | undefined): TransportConnection {
     const c = new TransportConnection(init, false, Uint8Array.from(header.destinationConnectionId));
-    const accepted = ConnectionHandshake.responder(
-      header.payload,
-      init.staticKeyPair,
-      init.random,
-      psk,
-      c.handshakeTiming(),
-    );
+    const accepted = ConnectionHandshake.responder(header, init.staticKeyPair, init.random, psk, c.handshakeTiming());
     c.handshake = accepted.handshake;
     c.applyPeerParams(peerTransportParameters(accepted.peerParameters));
     c.remoteCid = Uint8Array.from(header.sourceConnectionId);
@@ -360,11 +362,18 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       }
       return;
     }
+    // Packet numbers are consecutive (RFC 9000 §12.3): a jump means packets of the peer's were lost.
+    const peerPacketsMissed = pn > this.ackTracker.largest + 1;
     this.ackTracker.onPacket(pn, ackEliciting, now);
     // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
     if (carriesData) this.liveness.onDataReceived(now, this.rtt, this.recovery.peerMaxAckDelay);
     if (this.liveness.keepAlivePending)
-      this.liveness.onKeepAliveAnswered(now, this.paths.active.is(from), this.rtt.pto(this.recovery.peerMaxAckDelay));
+      this.liveness.onKeepAliveAnswered(
+        now,
+        this.paths.active.is(from),
+        this.rtt.pto(this.recovery.peerMaxAckDelay),
+        peerPacketsMissed,
+      );
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
   }
@@ -380,6 +389,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
 
   localAddressChanged(now: number): void {
     this.now = now;
+    this.wake(this);
     if (this.machine.kind !== 'established') return;
     if (this.connectionIds?.remote.rotate()) this.useRemoteId();
     // What the old local path carried says nothing about the new one (RFC 8899 §4.3, RFC 9000 §9.4).
@@ -394,11 +404,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    */
   networkPathChanged(now: number): void {
     this.now = now;
+    this.wake(this);
     if (this.machine.kind !== 'established') return;
     this.migration.restartPathEstimates(now);
   }
 
   seedKeepAlive(aliveMs: number, expiredMs: number | null): void {
+    this.wake(this);
     this.liveness.seedKeepAlive(aliveMs, expiredMs);
   }
 
@@ -415,6 +427,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    * restarted). Ends it at once, without a CLOSE (RFC 9000 §10.3.1).
    */
   onStatelessReset(): void {
+    this.wake(this);
     if (this.machine.kind === 'closed') return;
     this.machine.failWith(TransportErrorCode.STATELESS_RESET, 'stateless reset: the peer lost the connection', true);
   }
@@ -538,36 +551,43 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   }
 
   openStream(bidirectional: boolean): number {
+    this.wake(this);
     this.assertOpen();
     return this.streams.open(bidirectional);
   }
 
   write(streamId: number, data: Uint8Array): number {
+    this.wake(this);
     this.assertOpen();
     return this.streams.write(streamId, data);
   }
 
   finish(streamId: number): void {
+    this.wake(this);
     this.assertOpen();
     this.streams.finish(streamId);
   }
 
   read(streamId: number, maxBytes: number = Infinity): StreamRead {
+    this.wake(this);
     const closed = this.machine.kind === 'established' ? null : (this.machine.reason?.errorCode ?? 0);
     return this.streams.read(streamId, maxBytes, this.now, closed);
   }
 
   resetStream(streamId: number, errorCode: number): void {
+    this.wake(this);
     this.assertOpen();
     this.streams.reset(streamId, errorCode);
   }
 
   stopSending(streamId: number, errorCode: number): void {
+    this.wake(this);
     this.assertOpen();
     this.streams.stopSending(streamId, errorCode, this.now);
   }
 
   sendDatagram(data: Uint8Array): boolean {
+    this.wake(this);
     this.assertOpen();
     if (data.length > this.maxDatagramSize()) return false;
     return this.sender.queueDatagram(data);
@@ -587,6 +607,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
    * ('path-validation-failed').
    */
   probePath(remote: Address): void {
+    this.wake(this);
     this.assertOpen();
     this.migration.startValidation(remote, true, this.now);
   }
@@ -595,11 +616,13 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   // Close (the states and their transitions: connection-state.ts)
 
   close(errorCode = 0, reason = ''): void {
+    this.wake(this);
     this.machine.close(this.now, errorCode, reason);
   }
 
   /** close() with an explicit time (the endpoint passes `now`; close() uses the last known time). */
   closeAt(now: number, errorCode = 0, reason = ''): void {
+    this.wake(this);
     this.machine.close(now, errorCode, reason);
   }
 

@@ -1,5 +1,6 @@
 import { TransportError, TransportErrorCode, TransportErrorName } from './errors.js';
 import type { KeyPair } from '../crypto/keys.js';
+import { sodium } from '../crypto/sodium.js';
 import { readLongHeader } from '../wire/headers.js';
 import { CONNECTION_ID_LENGTH, LongPacketType, type LongHeader } from '../wire/types.js';
 import type {
@@ -13,6 +14,7 @@ import type {
 } from './api.js';
 import { resolveConfig, type TransportConfig } from './config.js';
 import { TransportConnection } from './connection.js';
+import { ConnectionSchedule } from './connection-schedule.js';
 import { HandshakeLimiter, type HandshakeLimits, type HandshakeLimiterStats } from './handshake-limiter.js';
 import { Queue } from './queue.js';
 import { deriveResetKey, ResetTokenTable, StatelessResetSender } from './stateless-reset.js';
@@ -21,6 +23,16 @@ import { deriveResetKey, ResetTokenTable, StatelessResetSender } from './statele
 interface Route {
   readonly cid: Uint8Array;
   readonly conn: TransportConnection;
+}
+
+/** What the endpoint must undo when a connection finishes: the keys it is routed by. */
+interface RouteKeys {
+  /** byCid keys of the connection's own IDs. */
+  readonly cids: Set<number>;
+  /** byInitial key (server connections). */
+  initial: string | null;
+  /** Digest of the SCID and payload of the Initial that created it (server connections). */
+  initialDigest: string | null;
 }
 
 /** A stateless reset waiting for pollTransmit. */
@@ -93,10 +105,17 @@ export class TransportEndpoint implements SansIoEndpoint {
   private readonly resetTokens = new ResetTokenTable<TransportConnection>();
   private readonly pendingResets: PendingReset[] = [];
   private readonly resetScratch = new Uint8Array(128);
-  private readonly byInitial = new Map<string, TransportConnection>();
+  private readonly initialDigestInput = new Uint8Array(CONNECTION_ID_LENGTH + 2048);
+  private readonly initialDigestOut = new Uint8Array(16);
+  /** Server connections by their Initial's source address and DCID (initialKey). */
+  private readonly byInitial = new Map<string, TransportConnection[]>();
   private readonly events = new EventQueue();
-  private list: TransportConnection[] = [];
-  private rr = 0;
+  /** Deadlines and transmit readiness without scanning every connection (connection-schedule.ts). */
+  private readonly schedule: ConnectionSchedule<TransportConnection>;
+  private readonly routeKeys = new Map<TransportConnection, RouteKeys>();
+  /** Connections seen finished, removed at the next sweep. */
+  private finished: TransportConnection[] = [];
+  private readonly touchConnection = (conn: TransportConnection): void => this.schedule.touch(conn);
   private nextId = 1;
   private closed = false;
   private readonly transmit: { destination: Address; length: number } = {
@@ -114,6 +133,13 @@ export class TransportEndpoint implements SansIoEndpoint {
     this.resetKey = deriveResetKey(options.staticKeyPair.secretKey);
     this.resetSender = new StatelessResetSender({ resetKey: this.resetKey, random: options.random });
     this.limiter = new HandshakeLimiter(options.random, options.handshakeLimits);
+    this.schedule = new ConnectionSchedule((conn) => this.observe(conn));
+  }
+
+  /** A touched connection was re-keyed: did it finish, or confirm its handshake? */
+  private observe(conn: TransportConnection): void {
+    if (conn.isFinished) this.finished.push(conn);
+    else if (this.limiter.halfOpenCount > 0 && conn.handshakeConfirmed) this.limiter.settle(conn);
   }
 
   get connections(): ReadonlyMap<number, TransportConnection> {
@@ -134,8 +160,10 @@ export class TransportEndpoint implements SansIoEndpoint {
 
   private add(conn: TransportConnection): void {
     this.conns.set(conn.id, conn);
-    this.byCid.set(cidKey(conn.localCid, 0), { cid: conn.localCid, conn });
-    this.list.push(conn);
+    const k = cidKey(conn.localCid, 0);
+    this.byCid.set(k, { cid: conn.localCid, conn });
+    this.routeKeys.set(conn, { cids: new Set([k]), initial: null, initialDigest: null });
+    this.schedule.add(conn);
   }
 
   /**
@@ -148,12 +176,17 @@ export class TransportEndpoint implements SansIoEndpoint {
     if (ids === null) return;
     for (let r = ids.local.pollRouteChange(); r !== null; r = ids.local.pollRouteChange()) {
       const k = cidKey(r.connectionId, 0);
+      const keys = this.routeKeys.get(conn);
       if (r.kind === 'add') {
         // A random 30-bit key taken by another connection's ID: this ID is simply not routed (the
         // peer uses the others); collisions are rare (IDs are random).
-        if (!this.byCid.has(k)) this.byCid.set(k, { cid: r.connectionId, conn });
+        if (!this.byCid.has(k)) {
+          this.byCid.set(k, { cid: r.connectionId, conn });
+          keys?.cids.add(k);
+        }
       } else if (this.byCid.get(k)?.conn === conn && cidEquals(r.connectionId, (this.byCid.get(k) as Route).cid, 0)) {
         this.byCid.delete(k);
+        keys?.cids.delete(k);
       }
     }
     for (let t = ids.remote.pollTokenChange(); t !== null; t = ids.remote.pollTokenChange()) {
@@ -175,6 +208,7 @@ export class TransportEndpoint implements SansIoEndpoint {
       if (conn !== null) {
         conn.onStatelessReset();
         this.resetTokens.removeOwner(conn);
+        this.schedule.touch(conn);
         return;
       }
     }
@@ -187,9 +221,28 @@ export class TransportEndpoint implements SansIoEndpoint {
       });
   }
 
-  private initialKey(dcid: Uint8Array, from: Address): string {
+  /**
+   * Which server connection an Initial belongs to: its source address and DCID (initialKey), then a
+   * digest of its SCID and payload (initialDigest, computed only when the first matches). A repeated
+   * Initial (our message 2 was lost) finds its connection; an Initial whose SCID or message was
+   * altered on the way makes a connection of its own, which never completes (the header and message
+   * are bound into the handshake, spec/crypto.md §3.3) and times out, instead of capturing the
+   * client's retransmissions.
+   */
+  private initialKey(header: LongHeader, from: Address): string {
     let s = `${from.host}|${from.port}|`;
-    for (const b of dcid) s += b.toString(16).padStart(2, '0');
+    for (const b of header.destinationConnectionId) s += b.toString(16).padStart(2, '0');
+    return s;
+  }
+
+  private initialDigest(header: LongHeader): string {
+    const input = this.initialDigestInput;
+    const payloadLength = Math.min(header.payload.length, input.length - CONNECTION_ID_LENGTH);
+    input.set(header.sourceConnectionId, 0);
+    input.set(header.payload.subarray(0, payloadLength), CONNECTION_ID_LENGTH);
+    sodium.crypto_generichash(this.initialDigestOut, input.subarray(0, CONNECTION_ID_LENGTH + payloadLength));
+    let s = '';
+    for (const b of this.initialDigestOut) s += b.toString(16).padStart(2, '0');
     return s;
   }
 
@@ -213,6 +266,7 @@ export class TransportEndpoint implements SansIoEndpoint {
         events: this.events,
         now,
         resetKey: this.resetKey,
+        wake: this.touchConnection,
       },
       initialDcid,
       {
@@ -247,6 +301,7 @@ export class TransportEndpoint implements SansIoEndpoint {
       }
       const conn = route.conn;
       conn.receiveShort(datagram, len, from, now);
+      this.schedule.touch(conn);
       if (conn.idsChanged) this.applyIdChanges(conn);
       return;
     }
@@ -268,21 +323,30 @@ export class TransportEndpoint implements SansIoEndpoint {
       return;
     }
     route.conn.receiveLong(header, from, now);
+    this.schedule.touch(route.conn);
     if (route.conn.idsChanged) this.applyIdChanges(route.conn);
   }
 
   private receiveInitial(header: LongHeader, from: Address, now: number): void {
-    const key = this.initialKey(header.destinationConnectionId, from);
-    const existing = this.byInitial.get(key);
-    if (existing !== undefined) {
-      existing.receiveLong(header, from, now);
-      return;
+    const key = this.initialKey(header, from);
+    const candidates = this.byInitial.get(key);
+    let digest: string | null = null;
+    if (candidates !== undefined) {
+      digest = this.initialDigest(header);
+      for (const existing of candidates) {
+        if (this.routeKeys.get(existing)?.initialDigest !== digest) continue;
+        existing.receiveLong(header, from, now);
+        this.schedule.touch(existing);
+        return;
+      }
     }
     if (this.closed || this.options.acceptIncoming === false) {
       this.droppedDatagrams++;
       return;
     }
-    // Before any state: under load an Initial must prove its address (Retry), and caps apply.
+    // Before any state: under load an Initial must prove its address (Retry), and caps apply. The
+    // connections touched since the last turn are looked at first: they may have completed.
+    this.nextDeadline();
     if (this.limiter.admit(header, from, now) !== 'accept') {
       this.droppedDatagrams++;
       return;
@@ -300,6 +364,7 @@ export class TransportEndpoint implements SansIoEndpoint {
           events: this.events,
           now,
           resetKey: this.resetKey,
+          wake: this.touchConnection,
         },
         header,
         this.options.psk,
@@ -310,7 +375,11 @@ export class TransportEndpoint implements SansIoEndpoint {
     }
     this.nextId++;
     this.add(conn);
-    this.byInitial.set(key, conn);
+    if (candidates === undefined) this.byInitial.set(key, [conn]);
+    else candidates.push(conn);
+    const keys = this.routeKeys.get(conn) as RouteKeys;
+    keys.initial = key;
+    keys.initialDigest = digest ?? this.initialDigest(header);
     if (conn.idsChanged) this.applyIdChanges(conn);
     this.limiter.opened(conn, from);
   }
@@ -335,18 +404,11 @@ export class TransportEndpoint implements SansIoEndpoint {
       const retry = this.limiter.pollTransmit(buffer);
       if (retry !== null) return retry;
     }
-    const list = this.list;
-    const n = list.length;
-    for (let i = 0; i < n; i++) {
-      const idx = (this.rr + i) % n;
-      const conn = list[idx] as TransportConnection;
-      const length = conn.pollTransmit(now, buffer);
-      if (length > 0) {
-        this.rr = (idx + 1) % n;
-        this.transmit.destination = conn.transmitDestination;
-        this.transmit.length = length;
-        return this.transmit;
-      }
+    const conn = this.schedule.pollTransmit(now, buffer);
+    if (conn !== null) {
+      this.transmit.destination = conn.transmitDestination;
+      this.transmit.length = this.schedule.length;
+      return this.transmit;
     }
     this.sweep();
     return this.retryTurn ? null : this.limiter.pollTransmit(buffer);
@@ -356,53 +418,52 @@ export class TransportEndpoint implements SansIoEndpoint {
     return this.events.shift();
   }
 
+  /** The earliest deadline of any connection: O(connections touched since the last call), not O(connections). */
   nextDeadline(): number {
-    const list = this.list;
-    let t = Infinity;
-    for (let i = 0; i < list.length; i++) {
-      const conn = list[i] as TransportConnection;
-      conn.updateDeadline();
-      const d = conn.deadline;
-      if (d < t) t = d;
-    }
+    const t = this.schedule.nextDeadline();
+    if (this.finished.length > 0) this.sweep();
     return t;
   }
 
+  /** Runs the timers of the connections whose deadline passed, and only theirs. */
   onTimeout(now: number): void {
-    const list = this.list;
-    for (let i = 0; i < list.length; i++) {
-      const conn = list[i] as TransportConnection;
-      conn.updateDeadline();
-      if (conn.deadline <= now) conn.onTimeout(now);
-    }
+    this.schedule.onTimeout(now);
+    this.schedule.nextDeadline();
     this.sweep();
   }
 
-  /** Drops connections that are fully closed from the routing tables. Runs after every poll: cheap when none is. */
+  /** Drops the connections seen finished from the routing tables, each in O(its own routes). */
   private sweep(): void {
-    const list = this.list;
-    let any = false;
-    for (let i = 0; i < list.length && !any; i++) any = (list[i] as TransportConnection).isFinished;
-    if (!any) return;
-    let removed = false;
-    for (const conn of this.list) {
-      if (!conn.isFinished) continue;
-      removed = true;
+    if (this.finished.length === 0) return;
+    const done = this.finished;
+    this.finished = [];
+    for (const conn of done) {
+      const keys = this.routeKeys.get(conn);
+      if (keys === undefined) continue;
+      this.routeKeys.delete(conn);
       this.limiter.settle(conn);
       this.conns.delete(conn.id);
-      for (const [k, route] of this.byCid) if (route.conn === conn) this.byCid.delete(k);
-      this.resetTokens.removeOwner(conn);
-      for (const [key, c] of this.byInitial) if (c === conn) this.byInitial.delete(key);
+      this.schedule.remove(conn);
+      for (const k of keys.cids) if (this.byCid.get(k)?.conn === conn) this.byCid.delete(k);
+      if (keys.initial !== null) this.forgetInitial(keys.initial, conn);
+      if (conn.connectionIds !== null) this.resetTokens.removeOwner(conn);
     }
-    if (removed) {
-      this.list = this.list.filter((c) => !c.isFinished);
-      this.rr = 0;
-    }
+  }
+
+  private forgetInitial(key: string, conn: TransportConnection): void {
+    const list = this.byInitial.get(key);
+    if (list === undefined) return;
+    const i = list.indexOf(conn);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.byInitial.delete(key);
   }
 
   close(now: number): void {
     this.closed = true;
-    for (const conn of this.list) conn.closeAt(now, 0, 'endpoint closed');
+    for (const conn of this.conns.values()) {
+      conn.closeAt(now, 0, 'endpoint closed');
+      this.schedule.touch(conn);
+    }
   }
 }
 

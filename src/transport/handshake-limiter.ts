@@ -16,6 +16,16 @@
  *
  * Retries wait in a fixed ring (no allocation per Retry) until the endpoint's pollTransmit writes
  * them; when the ring is full further Retries are not sent (the client retransmits its Initial).
+ *
+ * Retries a source does not answer are budgeted (RFC 9000 §8.1.2 lets a server drop Initials
+ * instead of sending Retry; §21.5 on reflection): a source IP that keeps sending token-less Initials
+ * and never returns a token is a flood (or a spoofed victim), and each Retry costs this endpoint a
+ * MAC and a send and reflects a datagram at that address. Unanswered Retries are counted per source
+ * in a fixed count-min sketch (two rows of keyed buckets, halved every `retryBudgetHalfLifeMs`); a
+ * token-less Initial from a source whose both buckets hold `maxUnansweredRetriesPerSource` is dropped
+ * without a Retry. A legitimate client sends one token-less Initial per attempt, so it stays far
+ * below; a flood spoofing random sources spreads over all buckets and decays below the threshold
+ * (every source still gets its Retry). Fixed memory, no allocation per Initial.
  */
 import { sodium, type RandomSource } from '../crypto/sodium.js';
 import type { Address } from '../wire/address.js';
@@ -33,6 +43,10 @@ export interface HandshakeLimits {
   readonly tokenLifetimeMs: number;
   /** Retries waiting to be sent, at most. */
   readonly maxPendingRetries: number;
+  /** Unanswered Retries a source IP may have (decaying) before its token-less Initials are dropped. */
+  readonly maxUnansweredRetriesPerSource: number;
+  /** Half-life of the unanswered-Retry counts, ms. */
+  readonly retryBudgetHalfLifeMs: number;
 }
 
 const DEFAULT_HANDSHAKE_LIMITS: HandshakeLimits = {
@@ -41,7 +55,12 @@ const DEFAULT_HANDSHAKE_LIMITS: HandshakeLimits = {
   retryThreshold: 32,
   tokenLifetimeMs: 10_000,
   maxPendingRetries: 256,
+  maxUnansweredRetriesPerSource: 16,
+  retryBudgetHalfLifeMs: 1000,
 };
+
+/** Buckets per row of the unanswered-Retry sketch (two rows). */
+const SKETCH_BUCKETS = 4096;
 
 export type HandshakeVerdict = 'accept' | 'retry' | 'drop';
 
@@ -66,6 +85,8 @@ export interface HandshakeLimiterStats {
   droppedAtCap: number;
   droppedPerSource: number;
   droppedBadToken: number;
+  /** Token-less Initials dropped without a Retry: their source left too many Retries unanswered. */
+  droppedRetryBudget: number;
 }
 
 export class HandshakeLimiter {
@@ -78,11 +99,18 @@ export class HandshakeLimiter {
     droppedAtCap: 0,
     droppedPerSource: 0,
     droppedBadToken: 0,
+    droppedRetryBudget: 0,
   };
   private readonly secret = new Uint8Array(32);
   private readonly halfOpen = new Map<HalfOpenConnection, string>();
   private readonly perSource = new Map<string, number>();
   private lastRefresh = -Infinity;
+  /** Unanswered Retries per source: two rows of SKETCH_BUCKETS counters, keyed hashes (seeds). */
+  private readonly sketch = new Uint16Array(2 * SKETCH_BUCKETS);
+  private readonly sketchSeeds = new Uint32Array(2);
+  private sketchDecayedAt = 0;
+  private bucket0 = 0;
+  private bucket1 = 0;
   // Retry ring: destination, the client's SCID (our Retry's DCID), its Initial DCID, issue time.
   private readonly ringHosts: string[];
   private readonly ringPorts: Int32Array;
@@ -103,6 +131,7 @@ export class HandshakeLimiter {
   ) {
     this.limits = { ...DEFAULT_HANDSHAKE_LIMITS, ...limits };
     random(this.secret);
+    random(new Uint8Array(this.sketchSeeds.buffer));
     const n = this.limits.maxPendingRetries;
     this.ringHosts = new Array<string>(n).fill('');
     this.ringPorts = new Int32Array(n);
@@ -120,7 +149,6 @@ export class HandshakeLimiter {
 
   /** What to do with an Initial that would create a new server connection. */
   admit(header: LongHeader, from: Address, now: number): HandshakeVerdict {
-    if (this.halfOpen.size >= this.limits.retryThreshold) this.refresh(now);
     if (this.halfOpen.size >= this.limits.maxHalfOpen) {
       this.stats.droppedAtCap++;
       return 'drop';
@@ -133,6 +161,7 @@ export class HandshakeLimiter {
     if (token.length > 0) {
       if (this.tokenValid(token, from, header.destinationConnectionId, now)) {
         this.stats.validatedInitials++;
+        this.answeredRetry(from.host);
         return 'accept';
       }
       // A forged, expired or replayed-elsewhere token: only under load does it matter.
@@ -143,6 +172,10 @@ export class HandshakeLimiter {
       return 'accept';
     }
     if (this.halfOpen.size < this.limits.retryThreshold) return 'accept';
+    if (this.overRetryBudget(from.host, now)) {
+      this.stats.droppedRetryBudget++;
+      return 'drop';
+    }
     this.queueRetry(header, from, now);
     return 'retry';
   }
@@ -165,7 +198,10 @@ export class HandshakeLimiter {
     this.stats.halfOpen = this.halfOpen.size;
   }
 
-  /** Settles every tracked connection that was confirmed or finished (at most once per ms). */
+  /**
+   * Settles every tracked connection that was confirmed or finished (at most once per ms): O(half-open).
+   * The endpoint does not need it (it settles each connection it sees change); for other owners.
+   */
   refresh(now: number): void {
     if (now === this.lastRefresh) return;
     this.lastRefresh = now;
@@ -194,7 +230,44 @@ export class HandshakeLimiter {
     return this.transmit;
   }
 
+  /**
+   * Looks up the source's two buckets (left in bucket0/bucket1 for countRetry) after decaying the
+   * sketch; true when both hold the budget. FNV-1a over the host text, one seed per row.
+   */
+  private overRetryBudget(host: string, now: number): boolean {
+    const halfLife = this.limits.retryBudgetHalfLifeMs;
+    if (now - this.sketchDecayedAt >= halfLife) {
+      // Halve once per elapsed half-life (at most 16 times: the counters are 16-bit).
+      const halvings = Math.min(16, Math.floor((now - this.sketchDecayedAt) / halfLife));
+      const sketch = this.sketch;
+      for (let i = 0; i < sketch.length; i++) sketch[i] = (sketch[i] as number) >>> halvings;
+      this.sketchDecayedAt = now;
+    }
+    let h0 = (this.sketchSeeds[0] as number) ^ 0x811c9dc5;
+    let h1 = (this.sketchSeeds[1] as number) ^ 0x811c9dc5;
+    for (let i = 0; i < host.length; i++) {
+      const c = host.charCodeAt(i);
+      h0 = Math.imul(h0 ^ c, 0x01000193);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+    }
+    this.bucket0 = (h0 >>> 0) % SKETCH_BUCKETS;
+    this.bucket1 = SKETCH_BUCKETS + ((h1 >>> 0) % SKETCH_BUCKETS);
+    const max = this.limits.maxUnansweredRetriesPerSource;
+    return (this.sketch[this.bucket0] as number) >= max && (this.sketch[this.bucket1] as number) >= max;
+  }
+
+  /** A source returned a valid token: it answers its Retries (its buckets are cleared). */
+  private answeredRetry(host: string): void {
+    this.overRetryBudget(host, this.sketchDecayedAt);
+    this.sketch[this.bucket0] = 0;
+    this.sketch[this.bucket1] = 0;
+  }
+
   private queueRetry(header: LongHeader, from: Address, now: number): void {
+    // Counted when queued (bucket0/bucket1 from overRetryBudget just before).
+    const sketch = this.sketch;
+    sketch[this.bucket0] = Math.min(0xffff, (sketch[this.bucket0] as number) + 1);
+    sketch[this.bucket1] = Math.min(0xffff, (sketch[this.bucket1] as number) + 1);
     const n = this.limits.maxPendingRetries;
     if (this.ringSize >= n) {
       this.stats.retriesDropped++;

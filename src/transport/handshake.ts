@@ -9,13 +9,13 @@
  * Initial with its stored msg 2. The payload framing is crypto/handshake-payload.ts, the header
  * wire/headers.ts; the connection decides what the results mean.
  */
-import { decodeHandshakePayload, encodeHandshakePayload } from '../crypto/handshake-payload.js';
+import { decodeHandshakePayload, encodeHandshakePayload, headerBinding } from '../crypto/handshake-payload.js';
 import type { KeyPair } from '../crypto/keys.js';
 import { HandshakeState } from '../crypto/noise/handshake-state.js';
 import type { PatternDefinition } from '../crypto/noise/patterns.js';
 import { makePrologue } from '../crypto/prologue.js';
 import { padDatagram, writeLongHeader } from '../wire/headers.js';
-import { LongPacketType, MIN_INITIAL_DATAGRAM_SIZE, type LongHeader } from '../wire/types.js';
+import { LongPacketType, MIN_INITIAL_DATAGRAM_SIZE, PROTOCOL_VERSION, type LongHeader } from '../wire/types.js';
 import type { Address, RandomSource } from './api.js';
 import type { Path } from './path.js';
 import { protocolError, TransportErrorCode } from './errors.js';
@@ -102,11 +102,12 @@ export class ConnectionHandshake {
   }
 
   /**
-   * Server: reads msg 1 from a client's Initial payload and returns the handshake with the client's
-   * transport parameters. Throws when the Initial is not acceptable (unknown pattern, psk required).
+   * Server: reads msg 1 from a client's Initial (its header bound, see headerBinding) and returns the
+   * handshake with the client's transport parameters. Throws when the Initial is not acceptable
+   * (unknown pattern, psk required).
    */
   static responder(
-    payload: Uint8Array,
+    initial: LongHeader,
     keyPair: KeyPair,
     random: RandomSource,
     psk: Uint8Array | undefined,
@@ -114,7 +115,7 @@ export class ConnectionHandshake {
   ): { handshake: ConnectionHandshake; peerParameters: Uint8Array } {
     let decoded: ReturnType<typeof decodeHandshakePayload>;
     try {
-      decoded = decodeHandshakePayload(payload);
+      decoded = decodeHandshakePayload(initial.payload);
     } catch (e) {
       throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, (e as Error).message);
     }
@@ -128,7 +129,7 @@ export class ConnectionHandshake {
       random,
     });
     if (noise.pattern.id !== pattern.id) throw protocolError(TransportErrorCode.HANDSHAKE_FAILED, 'pattern mismatch');
-    const peerParameters = noise.readMessage(decoded.message);
+    const peerParameters = noise.readMessage(decoded.message, bindingOf(initial));
     return { handshake: new ConnectionHandshake(noise, timing), peerParameters };
   }
 
@@ -149,9 +150,10 @@ export class ConnectionHandshake {
     return this.flight !== null;
   }
 
-  /** Writes our next Noise message with `payload` and makes it the flight. */
+  /** Writes our next Noise message with `payload`, bound to its header, and makes it the flight. */
   writeFlight(type: LongPacketType, payload: Uint8Array, dcid: Uint8Array, scid: Uint8Array, now: number): void {
-    const message = encodeHandshakePayload(this.pattern, (this.noise as HandshakeState).writeMessage(payload));
+    const binding = headerBinding(type, PROTOCOL_VERSION, dcid, scid);
+    const message = encodeHandshakePayload(this.pattern, (this.noise as HandshakeState).writeMessage(payload, binding));
     this.flightParts = { type, message, dcid, scid };
     this.buildFlight(type, message, dcid, scid, NO_TOKEN, now);
   }
@@ -232,7 +234,7 @@ export class ConnectionHandshake {
       return;
     }
     if (header.packetType !== LongPacketType.Handshake) return;
-    const message = this.readPeerMessage(header.payload);
+    const message = this.readPeerMessage(header);
     if (message === null) return;
     if (message === 'repeat') {
       if (host.isClient) this.repeatFlight(); // the XX client repeats msg 3
@@ -254,11 +256,11 @@ export class ConnectionHandshake {
     }
   }
 
-  /** Reads the peer's next message from a Handshake packet's payload. */
-  readPeerMessage(payload: Uint8Array): PeerMessage {
+  /** Reads the peer's next message from a Handshake packet (its header bound, see headerBinding). */
+  readPeerMessage(packet: LongHeader): PeerMessage {
     let decoded: ReturnType<typeof decodeHandshakePayload>;
     try {
-      decoded = decodeHandshakePayload(payload);
+      decoded = decodeHandshakePayload(packet.payload);
     } catch {
       return null;
     }
@@ -266,9 +268,9 @@ export class ConnectionHandshake {
     const noise = this.noise;
     if (noise === null || noise.isMyTurn) return 'repeat';
     try {
-      return noise.readMessage(decoded.message);
+      return noise.readMessage(decoded.message, bindingOf(packet));
     } catch {
-      return null; // forged or corrupted: state unchanged (crypto guarantees it)
+      return null; // forged or corrupted (header included): state unchanged (crypto guarantees it)
     }
   }
 
@@ -316,4 +318,8 @@ export class ConnectionHandshake {
     this.noise?.destroy();
     this.noise = null;
   }
+}
+
+function bindingOf(packet: LongHeader): Uint8Array {
+  return headerBinding(packet.packetType, packet.version, packet.destinationConnectionId, packet.sourceConnectionId);
 }

@@ -4,6 +4,7 @@
  * RFC 9000 error code is the one sent, and a legitimate connection on the same endpoint still works.
  */
 import { describe, expect, it } from 'vitest';
+import { forbiddenDestination, runAgentScenario } from '../../fuzz/stateful/hostile-agent-peer.js';
 import { EXPECTED_CODE, runScenario, SCENARIOS } from '../../fuzz/stateful/hostile-peer.js';
 
 const HEAP_BOUND = 16 * 1024 * 1024;
@@ -21,4 +22,25 @@ describe('stateful connection fuzzing', () => {
       }
     });
   }
+});
+
+describe('stateful traversal agent fuzzing', () => {
+  it('a hostile peer and rendezvous: no escape, bounded timers, pacing, destinations and memory', () => {
+    let sent = 0;
+    for (let seed = 1; seed <= 24; seed++) {
+      const r = runAgentScenario(seed, 250);
+      expect(r.failure).toBeNull();
+      expect(r.heapGrowthBytes).toBeLessThan(HEAP_BOUND);
+      sent += r.sent;
+    }
+    expect(sent).toBeGreaterThan(0); // the agent really ran
+  });
+
+  it('the destination invariant recognises what must never be probed', () => {
+    for (const host of ['224.0.0.1', '239.255.255.250', '255.255.255.255', '0.0.0.0', 'ff02::1'])
+      expect(forbiddenDestination({ host, port: 5000 })).toBe(true);
+    expect(forbiddenDestination({ host: '203.0.113.9', port: 0 })).toBe(true);
+    expect(forbiddenDestination({ host: '203.0.113.9', port: 70_000 })).toBe(true);
+    expect(forbiddenDestination({ host: '203.0.113.9', port: 5000 })).toBe(false);
+  });
 });

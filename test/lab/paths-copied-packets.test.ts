@@ -32,7 +32,7 @@ describe.skipIf(!labAvailable)('copied packets from an attacker (lab)', () => {
       const r = await runBulk(lab, {
         natHost: 'a-host1',
         direction: 'from-nat',
-        bytes: 16 << 20,
+        bytes: 64 << 20,
         fault: async (l) => {
           stop = await startCopyAttack(l, { natHost: 'a-host1' });
         },

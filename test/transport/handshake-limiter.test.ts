@@ -87,4 +87,36 @@ describe('HandshakeLimiter', () => {
     expect(sent).toBe(4);
     expect(limiter.stats.retriesDropped).toBe(6);
   });
+
+  it('budgets unanswered Retries per source: a source that never answers stops getting them; answering or time restores them', () => {
+    const limiter = new HandshakeLimiter(random, {
+      retryThreshold: 0,
+      maxUnansweredRetriesPerSource: 4,
+      retryBudgetHalfLifeMs: 1000,
+      maxPendingRetries: 1000,
+    });
+    const flooder: Address = { host: '198.51.100.9', port: 4000 };
+    const verdicts = Array.from({ length: 20 }, (_, i) => limiter.admit(initial(i), flooder, 10));
+    expect(verdicts.filter((v) => v === 'retry')).toHaveLength(4);
+    expect(limiter.stats.droppedRetryBudget).toBe(16);
+    // Other sources (a flood spoofing many addresses, or a legitimate client) still get their Retry.
+    for (let i = 0; i < 200; i++)
+      expect(limiter.admit(initial(i), { host: `203.0.113.${i % 250}`, port: 1 }, 10)).toBe('retry');
+    // Two half-lives later the count has decayed below the budget.
+    expect(limiter.admit(initial(99), flooder, 2010)).toBe('retry');
+    // A source that answers with a valid token is trusted with Retries again at once.
+    const buf = new Uint8Array(1500);
+    let token: Uint8Array | null = null;
+    for (let t = limiter.pollTransmit(buf); t !== null; t = limiter.pollTransmit(buf)) {
+      if (t.destination.host !== flooder.host) continue;
+      const retry = readLongHeader(buf, t.length);
+      if (retry.destinationConnectionId[0] === 0xcc) token = Uint8Array.from(retry.token);
+    }
+    expect(token).not.toBeNull();
+    for (let i = 0; i < 10; i++) limiter.admit(initial(50 + i), flooder, 2010);
+    expect(limiter.admit(initial(70), flooder, 2010)).toBe('drop');
+    // The last Retry queued for the flooder was for the Initial with DCID 99: its token admits that one.
+    expect(limiter.admit(initial(99, token as Uint8Array), flooder, 2010)).toBe('accept');
+    expect(limiter.admit(initial(71), flooder, 2010)).toBe('retry');
+  });
 });

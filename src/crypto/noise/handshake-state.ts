@@ -122,12 +122,18 @@ export class HandshakeState {
     return this.rejected;
   }
 
-  /** WriteMessage(payload) (§5.3). Throws CryptoError(WrongTurn) out of turn. */
-  writeMessage(payload: Uint8Array): Uint8Array {
+  /**
+   * WriteMessage(payload) (§5.3). Throws CryptoError(WrongTurn) out of turn. `associatedData`, when
+   * given, is mixed into h before the message (MixHash, as the prologue is in Initialize, §6): the
+   * reader must pass the same bytes, or this message's payload (and every later one) fails to decrypt.
+   * The transport binds the packet's header with it (spec/crypto.md §3.3).
+   */
+  writeMessage(payload: Uint8Array, associatedData?: Uint8Array): Uint8Array {
     if (!this.isMyTurn) throw new CryptoError(CryptoErrorCode.WrongTurn, 'not our turn to write a handshake message');
     const tokens = this.pattern.messages[this.messageIndex]!;
     const snapshot = this.snapshot();
     try {
+      if (associatedData !== undefined) this.symmetric.mixHash(associatedData);
       const parts: Uint8Array[] = [];
       for (const token of tokens) {
         switch (token) {
@@ -164,8 +170,11 @@ export class HandshakeState {
     }
   }
 
-  /** ReadMessage(message) (§5.3): returns the payload, or throws CryptoError leaving state unchanged. */
-  readMessage(message: Uint8Array): Uint8Array {
+  /**
+   * ReadMessage(message) (§5.3): returns the payload, or throws CryptoError leaving state unchanged.
+   * `associatedData`: the bytes the writer passed to writeMessage (see there).
+   */
+  readMessage(message: Uint8Array, associatedData?: Uint8Array): Uint8Array {
     try {
       if (!(message instanceof Uint8Array))
         throw new CryptoError(CryptoErrorCode.InvalidArgument, 'message must be a Uint8Array');
@@ -174,7 +183,7 @@ export class HandshakeState {
       if (this.isComplete) throw new CryptoError(CryptoErrorCode.WrongTurn, 'handshake already complete');
       if (message.length > MAX_NOISE_MESSAGE)
         throw new CryptoError(CryptoErrorCode.MessageTooLong, 'handshake message exceeds 65535 bytes');
-      return this.readTokens(message);
+      return this.readTokens(message, associatedData);
     } catch (error) {
       this.rejected++;
       if (error instanceof CryptoError) throw error;
@@ -200,10 +209,11 @@ export class HandshakeState {
     this.psk?.fill(0);
   }
 
-  private readTokens(message: Uint8Array): Uint8Array {
+  private readTokens(message: Uint8Array, associatedData: Uint8Array | undefined): Uint8Array {
     const tokens = this.pattern.messages[this.messageIndex]!;
     const snapshot = this.snapshot();
     try {
+      if (associatedData !== undefined) this.symmetric.mixHash(associatedData);
       let offset = 0;
       const take = (n: number): Uint8Array => {
         if (offset + n > message.length) {

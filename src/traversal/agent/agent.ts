@@ -12,11 +12,12 @@
  * next technique. Datagrams leave on socket 0 (the endpoint's socket) or, on the hard side of a
  * birthday search, on extra socket k ≥ 1 that the node layer opens when asked (`open-sockets`).
  */
+import { isIP } from 'node:net';
 import type { Address, DataTransmit, RandomSource } from '../../transport/api.js';
 import { PUNCH_NONCE_LENGTH, PUNCH_SESSION_ID_LENGTH } from '../../wire/probe.js';
 import type { Candidate } from '../rendezvous/messages.js';
 import { BirthdaySockets, BirthdaySpray } from './birthday.js';
-import { candidatePriority, isPrivateHost } from './candidates.js';
+import { candidatePriority, isPrivateHost, isUnicastHost, isUsableRemote } from './candidates.js';
 import { CheckList, sameAddress, type Outstanding, type PairCheck } from './checks.js';
 import { TraversalError, TraversalErrorCode } from './errors.js';
 import { DEFAULT_TRAVERSAL_LIMITS, type TraversalLimits } from './limits.js';
@@ -313,14 +314,27 @@ export class PunchSession {
     this.peerReflexive = 0;
     for (const pair of formPairs(role, family, local.candidates, remote.candidates)) this.checks.add(pair, 0, now);
     let duration = this.limits.attemptTimeoutMs;
-    if (technique === 'birthday-spray' && this.remoteServerSeenHost) {
-      this.spray = new BirthdaySpray(this.remoteServerSeenHost, this.limits, this.options.random, now);
+    // Sprayed only at a unicast host of our family (a hostile server could name a broadcast address).
+    const sprayHost = this.remoteServerSeenHost;
+    if (
+      technique === 'birthday-spray' &&
+      sprayHost &&
+      isUnicastHost(sprayHost) &&
+      isIP(sprayHost) === this.options.family
+    ) {
+      this.spray = new BirthdaySpray(sprayHost, this.limits, this.options.random, now);
       duration = this.limits.birthdayDurationMs;
     } else if (technique === 'birthday-sockets') {
       // Open only towards the peer's public candidates (reflexive, mapped, or a public host address):
       // nothing else can answer from the internet.
       this.socketTargets = remote.candidates
-        .filter((c) => c.type !== 'relay' && (c.type !== 'host' || !isPrivateHost(c.host)))
+        .filter(
+          (c) =>
+            c.type !== 'relay' &&
+            isUsableRemote(c) &&
+            isIP(c.host) === this.options.family &&
+            (c.type !== 'host' || !isPrivateHost(c.host)),
+        )
         .map((c) => ({ host: c.host, port: c.port }));
       const count = Math.min(this.limits.birthdaySockets, remote.profile.birthdaySockets > 0 ? 256 : 0);
       if (this.socketTargets.length > 0 && count > 0) {

@@ -71,11 +71,11 @@ export function buildCandidates(gathered: GatheredAddresses): Candidate[] {
   return [...out.values()].sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0)).slice(0, MAX_CANDIDATES);
 }
 
-/** Candidates received from the peer, cleaned: valid literals, no duplicates, relay entries dropped. */
+/** Candidates received from the peer, cleaned: usable addresses, no duplicates, relay entries dropped. */
 export function remoteCandidates(list: readonly Candidate[]): Candidate[] {
   const out = new Map<string, Candidate>();
   for (const c of list.slice(0, MAX_CANDIDATES)) {
-    if (c.type === 'relay' || isIP(c.host) === 0) continue;
+    if (c.type === 'relay' || !isUsableRemote(c)) continue;
     const priority = c.priority ?? candidatePriority(c.type, 0);
     const k = key(c);
     const seen = out.get(k);
@@ -103,4 +103,27 @@ export function isPrivateHost(host: string): boolean {
   }
   const h = host.toLowerCase();
   return h === '::1' || h.startsWith('fc') || h.startsWith('fd') || h.startsWith('fe80');
+}
+
+/**
+ * True for a literal unicast IP address: not multicast (224.0.0.0/4, ff00::/8), the limited broadcast
+ * address, or unspecified (0.0.0.0/8, ::). Candidates are unicast transport addresses (RFC 8445
+ * §5.1.1.1); a peer or server naming anything else gets no probe from us.
+ */
+export function isUnicastHost(host: string): boolean {
+  const family = isIP(host);
+  if (family === 4) {
+    const first = Number(host.slice(0, host.indexOf('.')));
+    return first !== 0 && first < 224 && host !== '255.255.255.255';
+  }
+  if (family === 6) {
+    const h = host.toLowerCase();
+    return !h.startsWith('ff') && h !== '::' && h !== '0:0:0:0:0:0:0:0';
+  }
+  return false;
+}
+
+/** A remote address a probe may go to: a unicast literal and a port in 1–65535. */
+export function isUsableRemote(a: { readonly host: string; readonly port: number }): boolean {
+  return Number.isInteger(a.port) && a.port >= 1 && a.port <= 65_535 && isUnicastHost(a.host);
 }

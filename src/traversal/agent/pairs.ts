@@ -10,7 +10,7 @@
 import { isIP } from 'node:net';
 import type { Address } from '../../transport/api.js';
 import type { Candidate } from '../rendezvous/messages.js';
-import { candidatePriority, type LocalCandidateType } from './candidates.js';
+import { candidatePriority, isUsableRemote, type LocalCandidateType } from './candidates.js';
 
 export type Role = 'controlling' | 'controlled';
 
@@ -49,7 +49,7 @@ export function formPairs(
   const pairs: CandidatePair[] = [];
   const seen = new Set<string>();
   for (const r of remote) {
-    if (isIP(r.host) !== family) continue;
+    if (isIP(r.host) !== family || !isUsableRemote(r)) continue;
     const k = `${r.host}|${r.port}`;
     if (seen.has(k)) continue;
     seen.add(k);
