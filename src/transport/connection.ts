@@ -874,6 +874,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       streamBytesReceived: this.streams.bytesReceived,
       datagramsDropped: this.sender.datagramsDropped,
       pathMtu: this.pmtud === null ? this.maxSize : this.pmtud.mtu,
+      pathMtuSearchMs: this.pmtud === null ? -1 : this.pmtud.searchMs,
       keepAliveIntervalMs: this.liveness.keepAliveIntervalMs,
       migrations: this.paths.migrations,
     };
