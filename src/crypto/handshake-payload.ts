@@ -27,7 +27,7 @@ export function decodeHandshakePayload(payload: Uint8Array): { pattern: PatternD
 }
 
 /** Bytes of a header binding: packet type (1) ‖ version (4, big-endian) ‖ DCID ‖ SCID. */
-export const HEADER_BINDING_LENGTH = 1 + 4 + 8 + 8;
+const HEADER_BINDING_LENGTH = 1 + 4 + 8 + 8;
 
 /**
  * The long-header fields a handshake message authenticates (spec/crypto.md §3.3): packet type ‖

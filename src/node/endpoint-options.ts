@@ -61,6 +61,12 @@ export interface BindOptions {
    * reach us directly. Off by default: it talks to the gateway and sends SSDP multicast on the LAN.
    */
   readonly portMapping?: boolean;
+  /**
+   * With `server`, behind a NAT: measure the NAT's UDP binding lifetime in the background against the
+   * server's STUN service (RFC 5780 §4.6; two extra sockets, about a minute at most) and match every
+   * connection's keepalive to it (default true; false turns it off).
+   */
+  readonly measureBindingLifetime?: boolean;
 }
 
 /** Options of `connect(publicKey)`. */

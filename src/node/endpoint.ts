@@ -92,6 +92,8 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
   private handshakeTimeoutMs = 10_000;
   /** A measured NAT binding lifetime (setBindingLifetime): seeds every connection's keepalive. */
   private bindingLifetime: { readonly aliveMs: number; readonly expiredMs: number | null } | null = null;
+  /** Stops the background binding-lifetime measurement (bind option `measureBindingLifetime`). */
+  private readonly lifetimeAbort = new AbortController();
 
   private constructor(core: SansIoEndpoint, family: 'udp4' | 'udp6', publicKey: Uint8Array) {
     super(core, family);
@@ -140,6 +142,7 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
           ...(options.traversal ? { limits: options.traversal } : {}),
         });
         await endpoint.traversal.start();
+        if (options.measureBindingLifetime !== false) endpoint.measureBindingLifetime(endpoint.traversal);
         if (options.portMapping) {
           const mapper = PortMapper.forEndpoint(endpoint);
           endpoint.portMapper = mapper;
@@ -232,6 +235,14 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
     this.bindingLifetime = { aliveMs, expiredMs };
     for (const c of this.wrappers.values()) c.handle.seedKeepAlive?.(aliveMs, expiredMs);
     this.wake();
+  }
+
+  /**
+   * The NAT binding lifetime the keepalives are matched to (setBindingLifetime, probeBindingLifetime
+   * or the background measurement of bind option `measureBindingLifetime`), or null while unknown.
+   */
+  get natBindingLifetime(): { readonly aliveMs: number; readonly expiredMs: number | null } | null {
+    return this.bindingLifetime;
   }
 
   /**
@@ -348,9 +359,31 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
     return this.incoming[Symbol.asyncIterator]();
   }
 
+  /**
+   * Behind a NAT (the server saw another address than ours), measures the NAT's binding lifetime in
+   * the background against the rendezvous server's STUN service (RFC 5780 §4.6, RESPONSE-PORT; two
+   * sockets of its own, silences of 2 s doubling up to 60 s: about half a minute behind a 5 s NAT)
+   * and seeds every connection's keepalive with it. Nothing waits for it; a server without STUN
+   * just makes it fail quietly (the keepalive still learns adaptively, src/transport/keepalive.ts).
+   * 60 s is enough: beyond 25 s / 0.45 the keepalive interval is at its ceiling anyway.
+   */
+  private measureBindingLifetime(traversal: Traversal): void {
+    const { udp, reflexive, candidates } = traversal.network;
+    if (!udp || reflexive === null) return;
+    if (candidates.some((c) => c.type === 'host' && c.host === reflexive.host)) return; // no NAT
+    const server = traversal.serverUdp;
+    this.probeBindingLifetime(server, {
+      signal: this.lifetimeAbort.signal,
+      initialMs: 2_000,
+      maxMs: 60_000,
+      resolutionMs: 1_000,
+    }).catch(() => undefined);
+  }
+
   /** Closes every connection gracefully, waits (bounded) for them to finish, then closes the socket. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
+    this.lifetimeAbort.abort();
     this.closing = (async () => {
       this.core.close(this.freshNow());
       this.service();

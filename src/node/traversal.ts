@@ -98,6 +98,42 @@ function traversalErrorFrom(error: unknown, what: string): Error {
   });
 }
 
+/**
+ * `promise`, or a NoPath error when `deadline` (performance.now() ms) passes or `signal` aborts first
+ * (the same errors as a dial's own wait for a route).
+ */
+function untilDeadline<T>(promise: Promise<T>, deadline: number, signal?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const settle = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      settle();
+      reject(new TraversalError(TraversalErrorCode.NoPath, 'connect was aborted', { cause: signal?.reason }));
+    };
+    const timer = setTimeout(
+      () => {
+        settle();
+        reject(new TraversalError(TraversalErrorCode.NoPath, 'no relay and no direct path to the peer in time'));
+      },
+      Math.max(0, deadline - performance.now()),
+    );
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        settle();
+        resolve(value);
+      },
+      (error: unknown) => {
+        settle();
+        reject(error);
+      },
+    );
+  });
+}
+
 /** Every non-loopback interface address of the socket's family (host candidates, RFC 8445 §5.1.1.1). */
 function interfaceAddresses(bound: { host: string; port: number; family: 'IPv4' | 'IPv6' }): Address[] {
   if (bound.host !== '0.0.0.0' && bound.host !== '::') return [{ host: bound.host, port: bound.port }];
@@ -272,17 +308,45 @@ export class Traversal implements LinkHost {
         TraversalErrorCode.ServerUnreachable,
         'the rendezvous server is unreachable (registering again in the background)',
       );
-    // A further connection to a peer we already have a path to shares that link: one virtual address,
-    // one route. Both transports tell the connections apart by connection ID (RFC 9000 §5.2); a second
-    // link would map the same peer address to two virtual addresses, and every datagram from it would
-    // look to one of the connections like a migration to the other's address.
-    const shared = this.ofPeer(peer).find((l) => l.path !== null);
-    if (shared) return shared;
+    const deadline = performance.now() + options.timeoutMs;
+    const key = hex(peer);
+    for (;;) {
+      // A further connection to a peer we already have a path to shares that link: one virtual
+      // address, one route. Both transports tell the connections apart by connection ID (RFC 9000
+      // §5.2); a second link would map the same peer address to two virtual addresses, and every
+      // datagram from it would look to one of the connections like a migration to the other's address.
+      const shared = this.ofPeer(peer).find((l) => l.path !== null);
+      if (shared) return shared;
+      // The same holds for a link still being set up by another dial: join it rather than race it.
+      const pending = this.dialling.get(key);
+      if (pending === undefined) break;
+      try {
+        return await untilDeadline(pending, deadline, options.signal);
+      } catch (error) {
+        // The first dial gave up on its own deadline or signal (NoPath) while ours still runs: dial
+        // anew. A refusal, an offline peer or a server failure is the answer for this dial too.
+        const gaveUp = error instanceof TraversalError && error.code === TraversalErrorCode.NoPath;
+        if (!gaveUp || options.signal?.aborted || performance.now() >= deadline) throw error;
+        if (this.dialling.get(key) === pending) this.dialling.delete(key);
+      }
+    }
+    const attempt = this.dialNew(peer, deadline, options.signal);
+    this.dialling.set(key, attempt);
+    try {
+      return await attempt;
+    } finally {
+      if (this.dialling.get(key) === attempt) this.dialling.delete(key);
+    }
+  }
+
+  /** Dials still setting up a link, by peer key (hex): a further dial to the peer joins its link. */
+  private readonly dialling = new Map<string, Promise<PeerLink>>();
+
+  private async dialNew(peer: Uint8Array, deadline: number, signal: AbortSignal | undefined): Promise<PeerLink> {
     const sessionId = new Uint8Array(8);
     systemRandom(sessionId);
     const link = new PeerLink(this, peer, 'controlling', sessionId);
     this.addLink(link);
-    const deadline = performance.now() + options.timeoutMs;
     try {
       const lookup = this.client.lookup(peer).catch(() => null);
       const answer = await this.client.connect(peer, this.candidates(), encodeOffer(this.offer(sessionId)));
@@ -306,7 +370,7 @@ export class Traversal implements LinkHost {
         if (!link.isClosed && !link.hasRelay && !link.path) this.requestRelay(link);
       }, RELAY_FALLBACK_MS);
       fallback.unref();
-      await this.waitForRoute(link, deadline, options.signal);
+      await this.waitForRoute(link, deadline, signal);
       return link;
     } catch (error) {
       link.close();

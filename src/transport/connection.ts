@@ -369,11 +369,18 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
       }
       return;
     }
+    // Packet numbers are consecutive (RFC 9000 §12.3): a jump means packets of the peer's were lost.
+    const peerPacketsMissed = pn > this.ackTracker.largest + 1;
     this.ackTracker.onPacket(pn, ackEliciting, now);
     // Only data arms it: PINGs (keepalives, its own probes, the peer's) must not start a ping-pong.
     if (carriesData) this.liveness.onDataReceived(now, this.rtt, this.recovery.peerMaxAckDelay);
     if (this.liveness.keepAlivePending)
-      this.liveness.onKeepAliveAnswered(now, this.paths.active.is(from), this.rtt.pto(this.recovery.peerMaxAckDelay));
+      this.liveness.onKeepAliveAnswered(
+        now,
+        this.paths.active.is(from),
+        this.rtt.pto(this.recovery.peerMaxAckDelay),
+        peerPacketsMissed,
+      );
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
   }

@@ -51,14 +51,21 @@ export class KeepAliveTurns {
   }
 
   /**
-   * The first packet after our keepalive. Answered within two PTOs from the known address: the NAT
-   * kept the mapping through the quiet gap. Later (our PING was lost, the peer's own packet got
-   * through first) or from a new address: the mapping was gone — the keepalive interval shortens.
+   * The first packet after our keepalive. Answered within two PTOs from the known address, with no
+   * packet of the peer's missing: the NAT kept the mapping through the quiet gap. Later (our PING
+   * was lost, the peer's own packet got through first), from a new address, or with packet numbers
+   * of the peer's skipped (`peerPacketsMissed`): the mapping was gone — the interval shortens.
+   *
+   * The last case is the one a port-preserving NAT leaves: our keepalive re-creates the mapping on
+   * the same port and is answered at once, so it looks like success, but the peer's keepalives sent
+   * into the lapsed mapping meanwhile were dropped; their packet numbers never arrive (packet
+   * numbers are consecutive, RFC 9000 §12.3). Without it the side behind the NAT grows its interval
+   * while only the public side's keepalives keep the mapping alive.
    */
-  onAnswer(now: number, fromActivePath: boolean, pto: number): void {
+  onAnswer(now: number, fromActivePath: boolean, pto: number, peerPacketsMissed: boolean): void {
     const waited = now - this.sentAt;
     this.sentAt = Number.NaN;
-    if (waited <= 2 * pto && fromActivePath) this.schedule.onQuietSurvived(this.gap);
+    if (waited <= 2 * pto && fromActivePath && !peerPacketsMissed) this.schedule.onQuietSurvived(this.gap);
     else this.schedule.onMappingLost(this.gap);
   }
 

@@ -39,9 +39,9 @@ export const KEEPALIVE_SAFETY = 0.45;
  * After a gap that lost the mapping: the lifetime is below the gap but may be far below (a 5 s NAT
  * seen first through a 15 s gap), so the interval drops to this fraction of it at once.
  */
-const KEEPALIVE_LOSS_FACTOR = 0.3;
+const KEEPALIVE_LOSS_FACTOR = 0.25;
 /** Growth never goes beyond this fraction of the shortest gap that lost the mapping. */
-const KEEPALIVE_CEILING = 0.6;
+const KEEPALIVE_CEILING = KEEPALIVE_SAFETY;
 /**
  * Once a mapping was seen lost, quiet successes in a row before the interval grows, and the growth
  * per step: slow increase, fast decrease. Every failed step costs reachability from the public side

@@ -81,9 +81,12 @@ export class Liveness {
     return this.turns.pending;
   }
 
-  /** The first packet after our keepalive (KeepAliveTurns.onAnswer). */
-  onKeepAliveAnswered(now: number, fromActivePath: boolean, pto: number): void {
-    this.turns.onAnswer(now, fromActivePath, pto);
+  /**
+   * The first packet after our keepalive (KeepAliveTurns.onAnswer); `peerPacketsMissed`: its packet
+   * number skipped some (packets of the peer's were lost while we were quiet).
+   */
+  onKeepAliveAnswered(now: number, fromActivePath: boolean, pto: number, peerPacketsMissed: boolean): void {
+    this.turns.onAnswer(now, fromActivePath, pto, peerPacketsMissed);
   }
 
   /** Our keepalive PING is queued; `lastAckElicitingSent`: when we last sent something ack-eliciting. */

@@ -2,6 +2,7 @@
  * Keepalives matched to the NAT and dead-peer detection, over real netfilter NATs:
  * - a NAT that forgets idle mappings after 5 s: after 45 s idle the public side's first write is
  *   delivered at once (the keepalive interval learned the lifetime), and so is the NATed side's;
+ *   the NATed side's Endpoint.probeBindingLifetime against the lab's STUN server measures it;
  * - SIGKILL of either side mid-transfer: the survivor notices within its idle timeout + 1 s, with the
  *   idle-timeout close code (a passive receiver no longer waits an extra keepalive interval).
  */
@@ -27,9 +28,28 @@ describe.skipIf(!labAvailable)('keepalive vs a 5 s NAT (lab)', () => {
     expect(r.closed).toBe(false);
     expect(r.publicWriteMs).toBeLessThan(1000);
     expect(r.natWriteMs).toBeLessThan(1000);
-    // the side that can see lost mappings learned an interval below the 5 s lifetime
-    expect(Math.min(r.keepAliveIntervalMs ?? Infinity, r.publicKeepAliveIntervalMs ?? Infinity)).toBeLessThan(5000);
+    // both sides learned an interval below the 5 s lifetime: the public side from its unanswered
+    // keepalives, the NATed side from the public side's packets lost in the lapsed mapping
+    expect(r.keepAliveIntervalMs).toBeLessThan(5000);
+    expect(r.publicKeepAliveIntervalMs).toBeLessThan(5000);
   }, 120_000);
+
+  it('Endpoint.probeBindingLifetime against the lab STUN server (RFC 5780 §4.6) brackets the 5 s lifetime', async () => {
+    const r = await runIdle(lab, { natHost: 'a-host1', idleMs: 40_000, probeLifetime: true });
+    expect(r.lifetime?.['event']).toBe('lifetime');
+    const aliveMs = Number(r.lifetime?.['aliveMs']);
+    const expiredMs = Number(r.lifetime?.['expiredMs']);
+    // conntrack's 5 s, measured from the STUN refresh to the probe at 1 s resolution
+    expect(aliveMs).toBeGreaterThanOrEqual(2_000);
+    expect(aliveMs).toBeLessThan(5_500);
+    expect(expiredMs).toBeGreaterThan(aliveMs);
+    expect(expiredMs).toBeGreaterThanOrEqual(4_500);
+    expect(expiredMs).toBeLessThanOrEqual(8_000);
+    expect(r.closed).toBe(false);
+    expect(r.publicWriteMs).toBeLessThan(1000);
+    expect(r.natWriteMs).toBeLessThan(1000);
+    expect(r.keepAliveIntervalMs).toBeLessThan(5000);
+  }, 150_000);
 });
 
 describe.skipIf(!labAvailable)('dead peer (lab)', () => {

@@ -181,6 +181,58 @@ describe('Endpoint.connect(publicKey) through punchline server', () => {
     await second.close();
   }, 30_000);
 
+  it('two dials racing to the same peer before either has a path share one link (one offer to the peer)', async () => {
+    const alice = await endpoint();
+    const bob = await endpoint();
+    const incoming: Connection[] = [];
+    bob.on('connection', (c: Connection) => {
+      incoming.push(c);
+      c.on('stream', (s: PunchlineStream) => {
+        s.on('data', (chunk: Buffer) => s.write(chunk));
+        s.on('end', () => s.end());
+        s.on('error', () => undefined);
+      });
+    });
+    type Links = { traversal: { links: Set<{ virtual: { host: string } }> } };
+    const links = (e: Endpoint) => (e as unknown as Links).traversal.links;
+    // Both dials start in the same tick: the second finds the first's link still without a path.
+    const [first, second] = await Promise.all([alice.connect(bob.publicKey), alice.connect(bob.publicKey)]);
+    expect(links(alice).size).toBe(1);
+    expect(links(bob).size).toBe(1); // the peer saw one offer
+    await until(() => incoming.length === 2, 5000);
+    expect(first.remoteAddress).toEqual(second.remoteAddress);
+    const echo = async (c: Connection, data: Buffer): Promise<Buffer> => {
+      const stream = c.openStream();
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const ended = new Promise((r) => stream.once('end', r));
+      stream.end(data);
+      await ended;
+      return Buffer.concat(chunks);
+    };
+    const a = randomBytes(64 << 10);
+    const b = randomBytes(64 << 10);
+    const [ea, eb] = await Promise.all([echo(first, a), echo(second, b)]);
+    expect(ea.equals(a)).toBe(true);
+    expect(eb.equals(b)).toBe(true);
+    await first.close();
+    await second.close();
+  }, 30_000);
+
+  it('a dial joining another whose caller aborts goes on by itself', async () => {
+    const alice = await endpoint();
+    const bob = await endpoint();
+    bob.on('connection', (c: Connection) => c.on('error', () => undefined));
+    const abort = new AbortController();
+    const firstDial = alice.connect(bob.publicKey, { signal: abort.signal });
+    const secondDial = alice.connect(bob.publicKey);
+    abort.abort();
+    await expect(firstDial).rejects.toMatchObject({ code: 'ERR_PUNCHLINE_NO_PATH' });
+    const second = await secondDial;
+    expect(second.state).toBe('established');
+    await second.close();
+  }, 30_000);
+
   it('relay only: with punching impossible the connection stays on the UDP relay', async () => {
     const alice = await endpoint();
     const bob = await endpoint();

@@ -153,3 +153,83 @@ describe('connection IDs for unlinkable paths (RFC 9000 §5.1, §9.5)', () => {
     expect(remote.spares).toBe(0);
   });
 });
+
+describe('a peer ID reserved for a path being validated (RFC 9000 §9.5)', () => {
+  const id = (n: number): Uint8Array => new Uint8Array(8).fill(n);
+  const frame = (sequence: number, retirePriorTo = 0): NewConnectionIdFrame => ({
+    type: FrameType.NewConnectionId,
+    sequence,
+    retirePriorTo,
+    connectionId: id(10 + sequence),
+    resetToken: new Uint8Array(16).fill(sequence),
+  });
+  /** The peer's handshake ID (sequence 0) plus spares 1..n. */
+  function remoteWith(spares: number): RemoteConnectionIds {
+    const r = new RemoteConnectionIds(hsRemote);
+    for (let s = 1; s <= spares; s++) r.onNewConnectionId(frame(s));
+    return r;
+  }
+  const retired = (r: RemoteConnectionIds): number[] => {
+    const out: number[] = [];
+    for (let s = r.takeRetireFrame(); s !== -1; s = r.takeRetireFrame()) out.push(s);
+    return out;
+  };
+
+  it('reserve sets aside the lowest unused ID without switching; two paths get two different IDs', () => {
+    const r = remoteWith(3);
+    const a = r.reserve();
+    const b = r.reserve();
+    expect(a).toEqual({ sequence: 1, connectionId: id(11) });
+    expect(b).toEqual({ sequence: 2, connectionId: id(12) });
+    expect(r.active).toEqual(hsRemote); // nothing moved while the paths validate
+    expect(r.activeSequence).toBe(0);
+    // a NAT rebinding meanwhile rotates to an ID neither reserved path uses
+    expect(r.rotate()).toBe(true);
+    expect(r.activeSequence).toBe(3);
+    expect(r.reserve()).toBeNull(); // all spares in use or reserved
+  });
+
+  it('adopt: the validated path’s ID becomes the one in use, the old one is retired', () => {
+    const r = remoteWith(2);
+    const a = r.reserve() as { sequence: number };
+    expect(r.adopt(a.sequence)).toBe(true);
+    expect(r.activeSequence).toBe(1);
+    expect(r.active).toEqual(id(11));
+    expect(retired(r)).toEqual([0]);
+    // no longer reserved: the next reservation may not hand it out (it is in use), takes sequence 2
+    expect(r.reserve()?.sequence).toBe(2);
+  });
+
+  it('release: the failed path’s ID was seen there, so it is retired and never handed out again', () => {
+    const r = remoteWith(2);
+    const a = r.reserve() as { sequence: number };
+    r.release(a.sequence);
+    expect(r.activeSequence).toBe(0);
+    expect(retired(r)).toEqual([1]);
+    expect(r.spares).toBe(1);
+    expect(r.reserve()?.sequence).toBe(2);
+    expect(r.reserve()).toBeNull();
+    // its reset token is forgotten with it
+    const changes = [];
+    for (let c = r.pollTokenChange(); c; c = r.pollTokenChange()) changes.push(c.kind);
+    expect(changes).toEqual(['add', 'add', 'remove']);
+  });
+
+  it('adopt of an ID the peer retired meanwhile (Retire Prior To) fails and keeps the path’s ID', () => {
+    const r = remoteWith(2);
+    const a = r.reserve() as { sequence: number };
+    r.onNewConnectionId(frame(3, 2)); // retires 0 and 1: switches to 2
+    expect(r.activeSequence).toBe(2);
+    expect(r.adopt(a.sequence)).toBe(false);
+    expect(r.activeSequence).toBe(2);
+    // releasing an already-retired reservation is harmless
+    r.release(a.sequence);
+    expect(r.activeSequence).toBe(2);
+  });
+
+  it('without a spare, reserve returns null (the probe uses the ID in use)', () => {
+    const r = remoteWith(0);
+    expect(r.reserve()).toBeNull();
+    expect(r.activeSequence).toBe(0);
+  });
+});
