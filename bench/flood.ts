@@ -42,6 +42,8 @@ const { values } = parseArgs({
     factor: { type: 'string', default: '10' },
     port: { type: 'string' },
     rate: { type: 'string' },
+    // `--only half-open`: print the half-open memory row and stop (quick A/B of per-connection state).
+    only: { type: 'string' },
   },
 });
 const SELF = fileURLToPath(import.meta.url);
@@ -313,6 +315,7 @@ async function main(): Promise<void> {
     `half-open: ${halfOpen.bytesPerHalfOpen} B per half-open connection (heap + external, 2000 built); an idle turn over 2200 of them: ${halfOpen.idleTurnUs.toFixed(1)} µs`,
   );
   console.log(JSON.stringify({ bench: 'flood', phase: 'half-open', ...halfOpen }));
+  if (values.only === 'half-open') return;
   console.error(
     `flood: endpoint handshake capacity ${capacity.toFixed(0)}/s; flood ${rate} Initials/s for ${seconds} s`,
   );

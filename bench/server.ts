@@ -20,6 +20,7 @@ import dgram from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
@@ -40,6 +41,7 @@ const BUDGET_MS = Number(process.env['BENCH_BUDGET_S'] ?? 120) * 1000;
 /** Registering 10 000 TLS + WebTransport sessions on a shared 2-core machine takes minutes. */
 const REGISTER_BUDGET_MS = Number(process.env['BENCH_REGISTER_BUDGET_S'] ?? 420) * 1000;
 const DATAGRAM = 1200;
+const SELF = fileURLToPath(import.meta.url);
 
 interface Figure {
   readonly name: string;
@@ -75,7 +77,7 @@ async function startServer(dataDir: string): Promise<ServerHandle> {
     config,
     JSON.stringify({
       relayLimits: { bandwidthBytesPerSecond: 1e9, burstBytes: 64e6, maxBytesPerPeer: 1e12 },
-      limits: { messagesPerSecond: 10_000, messageBurst: 10_000, maxPendingRequests: 1024 },
+      limits: { messagesPerSecond: 10_000, messageBurst: 10_000, maxPendingRequests: 1024, maxSessionsPerSource: 1e6 },
     }),
   );
   const child = spawn(
@@ -334,6 +336,154 @@ async function relayThroughput(server: ServerHandle): Promise<void> {
   }
 }
 
+// ---- WebTransport sessions: idle and with a reader that never reads ------------------------------------
+
+const SLOW_READERS = Number(process.env['BENCH_SLOW_READERS'] ?? 0);
+/** Datagrams pushed at each slow reader: 1200 × 1500 B ≈ 1.7 MiB, over three times the relay bound. */
+const SLOW_READER_DATAGRAMS = Number(process.env['BENCH_SLOW_READER_DATAGRAMS'] ?? 1500);
+
+interface ServerInfo {
+  url: string;
+  udp: { host: string; port: number };
+  metrics: string;
+  certificateSha256: string;
+  publicKey: string;
+}
+
+/**
+ * Child role (BENCH_ROLE=slow-reader): registers `count` peers, opens the stream relay offered to each,
+ * then prints `opened`. The parent then stops this process (SIGSTOP): its sockets stay open and stop
+ * being read, so the server's writes to these sessions back up exactly as behind a real slow reader.
+ */
+async function slowReaderRole(): Promise<void> {
+  const info = JSON.parse(process.env['BENCH_SERVER']!) as ServerInfo;
+  const server = {
+    ...info,
+    certificateSha256: new Uint8Array(Buffer.from(info.certificateSha256, 'hex')),
+    publicKey: new Uint8Array(Buffer.from(info.publicKey, 'hex')),
+  } as ServerHandle;
+  const count = Number(process.env['BENCH_COUNT']);
+  const keys: string[] = [];
+  let opened = 0;
+  const legs: unknown[] = [];
+  for (let i = 0; i < count; i++) {
+    const k = generateKeyPair();
+    const client = await connectPeer(server, k);
+    // Relay consent: the sender connects first and this peer accepts.
+    client.on('connect-request', (r) => client.answer(r.rid, true, [{ type: 'host', host: '127.0.0.1', port: 9 }]));
+    client.on('relay-allocated', (allocation: RelayAllocation) => {
+      void client.openStreamRelay(allocation).then((leg) => {
+        legs.push(leg);
+        if (++opened === count) process.stdout.write('opened\n');
+      });
+    });
+    keys.push(Buffer.from(k.publicKey).toString('hex'));
+  }
+  process.stdout.write(`${JSON.stringify({ keys })}\n`);
+  await new Promise(() => undefined); // until killed
+}
+
+async function slowReaderSessions(server: ServerHandle): Promise<void> {
+  const k = SLOW_READERS;
+  const info: ServerInfo = {
+    url: server.url,
+    udp: server.udp,
+    metrics: server.metrics,
+    certificateSha256: Buffer.from(server.certificateSha256).toString('hex'),
+    publicKey: Buffer.from(server.publicKey).toString('hex'),
+  };
+  const before = await scrape(server);
+  const child = spawn(process.execPath, ['--import', 'tsx', SELF], {
+    env: { ...process.env, BENCH_ROLE: 'slow-reader', BENCH_SERVER: JSON.stringify(info), BENCH_COUNT: String(k) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.once('exit', () => child.kill('SIGKILL'));
+  const lines: string[] = [];
+  let waiting: (() => void) | null = null;
+  let partial = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    partial += chunk.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+    waiting?.();
+  });
+  const nextLine = async (): Promise<string> => {
+    while (lines.length === 0) await new Promise<void>((r) => (waiting = r));
+    return lines.shift()!;
+  };
+  try {
+    const { keys } = JSON.parse(await nextLine()) as { keys: string[] };
+    const senders: Peer[] = [];
+    for (let i = 0; i < k; i++) {
+      const keyPair = generateKeyPair();
+      senders.push({ keys: keyPair, client: await connectPeer(server, keyPair) });
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const idle = await scrape(server);
+    const sessions = (idle['punchline_sessions'] ?? 0) - (before['punchline_sessions'] ?? 0);
+    const delta = (a: Record<string, number>, b: Record<string, number>, name: string): number =>
+      ((a[name] ?? 0) - (b[name] ?? 0)) / Math.max(1, sessions);
+    report({
+      name: 'server RSS per idle WebTransport session',
+      value: delta(idle, before, 'process_resident_memory_bytes'),
+      unit: 'B',
+      note: `${sessions} registered sessions (TLS + HTTP/2 + WebTransport + rendezvous)`,
+    });
+    report({
+      name: 'server heap per idle WebTransport session',
+      value: delta(idle, before, 'nodejs_heap_used_bytes'),
+      unit: 'B',
+      note: 'V8 heap, not collected before sampling',
+    });
+    const legs = [];
+    for (let i = 0; i < k; i++) {
+      const peer = new Uint8Array(Buffer.from(keys[i]!, 'hex'));
+      await senders[i]!.client.connect(peer, [{ type: 'srflx', host: '127.0.0.1', port: 10 }]);
+      const allocation = await senders[i]!.client.allocateRelay(peer);
+      legs.push(await senders[i]!.client.openStreamRelay(allocation));
+    }
+    if ((await nextLine()) !== 'opened') throw new Error('slow readers did not open their relay legs');
+    await new Promise((r) => setTimeout(r, 500));
+    const opened = await scrape(server);
+    child.kill('SIGSTOP');
+    const payload = randomBytes(DATAGRAM);
+    payload[0] = 0x40;
+    let offered = 0;
+    for (let round = 0; round < SLOW_READER_DATAGRAMS; round++) {
+      for (const leg of legs) if (leg.send(payload)) offered++;
+      if (round % 16 === 15) await new Promise((r) => setTimeout(r, 5)); // let the server read them
+    }
+    // The server has read what it will: its relay writers are full and drop the rest.
+    await new Promise((r) => setTimeout(r, 3000));
+    const stalled = await scrape(server);
+    report({
+      name: 'server RSS per slow-reader session',
+      value: ((stalled['process_resident_memory_bytes'] ?? 0) - (opened['process_resident_memory_bytes'] ?? 0)) / k,
+      unit: 'B',
+      note: `${k} relay legs whose reader never reads, ${offered} × ${DATAGRAM} B offered (${((offered * DATAGRAM) / k / 1024).toFixed(0)} KiB each); relay stream bound 512 KiB`,
+    });
+    report({
+      name: 'server heap per slow-reader session',
+      value: ((stalled['nodejs_heap_used_bytes'] ?? 0) - (opened['nodejs_heap_used_bytes'] ?? 0)) / k,
+      unit: 'B',
+      note: 'V8 heap, not collected before sampling',
+    });
+    const backlogDrops = (m: Record<string, number>): number =>
+      m['punchline_drops_total{layer="adapter",reason="stream-backlog"}'] ?? 0;
+    report({
+      name: 'relay datagrams dropped at the stream bound',
+      value: backlogDrops(stalled) - backlogDrops(opened),
+      unit: 'count',
+      note: `of ${offered} offered`,
+    });
+    for (const p of senders) p.client.close();
+  } finally {
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+  }
+}
+
 // ---- sans-IO core alone ----------------------------------------------------------------------------------
 
 function coreBench(): void {
@@ -456,6 +606,22 @@ process.on('uncaughtException', (error) => {
 });
 
 async function main(): Promise<void> {
+  if (process.env['BENCH_ROLE'] === 'slow-reader') return slowReaderRole();
+  if (SLOW_READERS > 0) {
+    // Only the WebTransport session rows: BENCH_SLOW_READERS=N npx tsx bench/server.ts
+    const dataDir = await mkdtemp(join(tmpdir(), 'punchline-bench-'));
+    const server = await startServer(dataDir);
+    try {
+      await silenceClientPings(server);
+      await slowReaderSessions(server);
+    } finally {
+      server.child.kill('SIGTERM');
+      await new Promise((r) => server.child.once('exit', r));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+    printTable();
+    return;
+  }
   if (process.env['BENCH_CORE_ONLY'] === '1') {
     coreBench();
     printTable();

@@ -61,6 +61,7 @@ const NO_WAKE = (): void => {};
 
 /** Bytes of a short header with the longest packet number, plus tag: per-packet overhead bound. */
 const SHORT_OVERHEAD = 1 + CONNECTION_ID_LENGTH + 4 + AEAD_TAG_LENGTH;
+const NO_RX_BUFFER = new Uint8Array(0);
 
 /**
  * Over 600 lines on purpose: this is the one place where the parts meet (what each frame, packet and
@@ -116,7 +117,12 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
   readonly ackTracker: AckTracker;
   private readonly sender: PacketSender;
   /** Reused STREAM/ACK frame objects: handlers use a frame before the next is decoded, keep nothing. */
-  private readonly decoder = new FrameDecoder({ reuseFrames: true });
+  /** Allocated by the first short-header packet (see decoder): a half-open connection gets none. */
+  private decoderStorage: FrameDecoder | null = null;
+  private get decoder(): FrameDecoder {
+    if (this.decoderStorage === null) this.decoderStorage = new FrameDecoder({ reuseFrames: true });
+    return this.decoderStorage;
+  }
   private readonly header = newShortHeaderFields();
   private readonly maxSize: number = 0;
   /**
@@ -152,7 +158,7 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     this.maxSize = init.config.maxUdpPayloadSize;
     this.paths = new Paths(init.remote, isClient, this.maxSize);
     this.transmitTo = this.paths.active.remote;
-    this.rxBuf = new Uint8Array(this.maxSize);
+    this.rxBuf = NO_RX_BUFFER; // allocated by the first short-header packet: a half-open connection gets none
     this.rtt = new RttEstimator(init.config.initialRttMs);
     this.ackTracker = new AckTracker(init.config.ackElicitingThreshold, init.config.maxAckDelayMs);
     this.streams = new Streams(isClient, init.config, init.events, this, this.rtt);
@@ -315,7 +321,8 @@ export class TransportConnection implements ConnectionHandle, SentFrameHandler {
     const pn = decodePacketNumber(this.ackTracker.largest, h.truncatedPacketNumber, h.packetNumberLength);
     if (this.ackTracker.isDuplicate(pn)) return;
     // Open and decode in rxBuf (see txBuf): one memcpy, and the views into it are reused.
-    if (length > this.rxBuf.length) this.rxBuf = new Uint8Array(length); // the peer allows larger datagrams than we do
+    // First packet, or the peer allows larger datagrams than we do.
+    if (length > this.rxBuf.length) this.rxBuf = new Uint8Array(Math.max(length, this.maxSize));
     const rx = this.rxBuf;
     if (length === buf.length) rx.set(buf, 0);
     else rx.set(buf.subarray(0, length), 0);

@@ -42,11 +42,8 @@ export class PacketBuilder {
   /** Bytes of STREAM frames (data) written into this packet. */
   streamBytes = 0;
   packet: SentPacket | null = null;
+  /** Reused range records, grown (once) to the most ranges an ACK has carried, up to the tracker's cap. */
   private readonly ackRanges: AckRange[] = [];
-
-  constructor() {
-    for (let i = 0; i < MAX_TRACKED_ACK_RANGES; i++) this.ackRanges.push({ smallest: 0, largest: 0 });
-  }
 
   begin(
     buf: Uint8Array,
@@ -82,8 +79,9 @@ export class PacketBuilder {
   /** ACK frame with as many ranges (newest first) as fit. */
   writeAck(tracker: AckTracker, now: number): boolean {
     const ranges = tracker.ranges;
-    const n = Math.min(ranges.count, this.ackRanges.length);
+    const n = Math.min(ranges.count, MAX_TRACKED_ACK_RANGES);
     if (n === 0) return false;
+    while (this.ackRanges.length < n) this.ackRanges.push({ smallest: 0, largest: 0 });
     for (let i = 0; i < n; i++) {
       const r = this.ackRanges[i] as AckRange;
       const src = ranges.count - 1 - i;

@@ -53,7 +53,9 @@ export interface SenderParts {
 export class PacketSender {
   private readonly builder = new PacketBuilder();
   private readonly pacer: Pacer;
-  private readonly txBuf: Uint8Array;
+  /** Allocated by the first data packet (see txBuf): a half-open connection sends none. */
+  private txStorage: Uint8Array | null = null;
+  private readonly maxSize: number;
   /** Views txBuf[0, length) for the copy out, direct-mapped by length. */
   private readonly txViews: Uint8Array[] = [];
   /** The buffer of the previous pollData (see there). */
@@ -75,9 +77,17 @@ export class PacketSender {
     now: number,
   ) {
     this.pacer = new Pacer(maxSize);
-    this.txBuf = new Uint8Array(maxSize);
-    for (let i = 0; i < TX_VIEW_CACHE_SIZE; i++) this.txViews.push(this.txBuf.subarray(0, 0));
+    this.maxSize = maxSize;
     this.lastAckElicitingSentAt = now;
+  }
+
+  /** The buffer packets are built and sealed in, allocated once, on first use. */
+  private get txBuf(): Uint8Array {
+    if (this.txStorage !== null) return this.txStorage;
+    const tx = new Uint8Array(this.maxSize);
+    for (let i = 0; i < TX_VIEW_CACHE_SIZE; i++) this.txViews.push(tx.subarray(0, 0));
+    this.txStorage = tx;
+    return tx;
   }
 
   get pingPending(): boolean {

@@ -38,6 +38,8 @@ const MAX_PACKET_THRESHOLD = 64;
 const MAX_TIME_THRESHOLD_FACTOR = 2;
 /** Packets declared lost remembered for spotting late acknowledgments (spurious losses). */
 const LOST_LOG_SIZE = 256;
+const NO_LOSSES_F64 = new Float64Array(0);
+const NO_LOSSES_U8 = new Uint8Array(0);
 /** RFC 9002 §7.6.1 kPersistentCongestionThreshold. */
 const PERSISTENT_CONGESTION_THRESHOLD = 3;
 
@@ -90,11 +92,13 @@ export class LossDetection {
    * Recently declared lost packets (ring, in packet-number order): pn, what declared it (1 = packet
    * threshold, 0 = time), the largest acknowledged pn then, the loss episode, and when.
    */
-  private readonly lostPn = new Float64Array(LOST_LOG_SIZE);
-  private readonly lostByPacketThreshold = new Uint8Array(LOST_LOG_SIZE);
-  private readonly lostLargestAcked = new Float64Array(LOST_LOG_SIZE);
-  private readonly lostEpisode = new Float64Array(LOST_LOG_SIZE);
-  private readonly lostAt = new Float64Array(LOST_LOG_SIZE);
+  // Allocated at the first loss (~8.5 KB): a half-open connection, or one that never loses a packet,
+  // does not carry it. Only read while lostCount > 0.
+  private lostPn = NO_LOSSES_F64;
+  private lostByPacketThreshold = NO_LOSSES_U8;
+  private lostLargestAcked = NO_LOSSES_F64;
+  private lostEpisode = NO_LOSSES_F64;
+  private lostAt = NO_LOSSES_F64;
   private lostHead = 0;
   private lostCount = 0;
   /**
@@ -293,6 +297,13 @@ export class LossDetection {
 
   /** Remembers a packet just declared lost; forgets entries older than a few RTTs. */
   private logLost(pn: number, byPacketThreshold: boolean, now: number): void {
+    if (this.lostPn.length === 0) {
+      this.lostPn = new Float64Array(LOST_LOG_SIZE);
+      this.lostByPacketThreshold = new Uint8Array(LOST_LOG_SIZE);
+      this.lostLargestAcked = new Float64Array(LOST_LOG_SIZE);
+      this.lostEpisode = new Float64Array(LOST_LOG_SIZE);
+      this.lostAt = new Float64Array(LOST_LOG_SIZE);
+    }
     const horizon = now - 4 * this.rtt.smoothedRtt - this.peerMaxAckDelayMs;
     while (this.lostCount > 0 && (this.lostAt[this.lostHead] as number) < horizon) {
       this.lostHead = (this.lostHead + 1) % LOST_LOG_SIZE;

@@ -82,7 +82,8 @@ export class SentPacket {
 
 /** Deque of SentPacket indexed by packet number (ring buffer; packet numbers only grow). */
 export class SentPackets {
-  private slots: Array<SentPacket | null> = new Array<SentPacket | null>(256).fill(null);
+  // Starts small (a half-open connection sends one flight) and doubles as the flight grows.
+  private slots: Array<SentPacket | null> = new Array<SentPacket | null>(16).fill(null);
   /** Packet number at slot index `head`. */
   private firstPn = 0;
   private head = 0;
