@@ -178,6 +178,7 @@ async function main(): Promise<void> {
                     bytes: r.bytes,
                     duration_ms: r.durationMs,
                     path_mtu: r.writerStats?.['pathMtu'] ?? null,
+                    pmtu_search_ms: r.writerStats?.['pathMtuSearchMs'] ?? null,
                     packets_lost: r.writerStats?.['packetsLost'] ?? null,
                     packets_sent: r.writerStats?.['packetsSent'] ?? null,
                   },

@@ -61,7 +61,9 @@ const argv = process.argv.slice(2);
 const bytes = parseSize(flag(argv, 'bytes') ?? '1G');
 const impls = (flag(argv, 'impl')?.split(',') ?? ALL) as Impl[];
 for (const impl of impls) if (!ALL.includes(impl)) throw new Error(`unknown impl '${impl}' (one of ${ALL.join(', ')})`);
-const payload = Number(flag(argv, 'payload') ?? '1452');
+const payloadFlag = flag(argv, 'payload');
+/** Datagram size of the raw and udx rows; punchline rows find theirs by DPLPMTUD unless --payload is given. */
+const payload = Number(payloadFlag ?? '1452');
 const runs = Number(flag(argv, 'runs') ?? '1');
 /** punchline's congestion controller: the product default (LEDBAT++) unless asked otherwise. */
 const cc = flag(argv, 'cc') ?? 'ledbat++';
@@ -229,7 +231,8 @@ async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Res
   const base = 41000 + ((process.pid * 7 + runIndex * 13) % 20000);
   const receiverPort = impl === 'udx-native' ? base : 0;
   const senderPort = impl === 'udx-native' ? base + 1 : 0;
-  const common = ['--impl', impl, '--bytes', String(bytes), '--payload', String(payload), '--cc', cc];
+  const size = isPunchline(impl) && payloadFlag === undefined ? 'auto' : String(payload);
+  const common = ['--impl', impl, '--bytes', String(bytes), '--payload', size, '--cc', cc];
   const receiver = startWorker(netns ? nsReceiver : null, [
     ...common,
     '--role',
@@ -306,7 +309,7 @@ async function main(): Promise<number> {
     ? `two network namespaces joined by a veth pair, MTU 1500 (${RECEIVER_IP} ← ${SENDER_IP})`
     : 'loopback (127.0.0.1) — NOTE: not root or --loopback given, so no veth/MTU-1500 path; loopback has a 64 KiB MTU for TCP';
   process.stdout.write(
-    `throughput: ${(bytes / 1024 ** 2).toFixed(0)} MiB on one stream, UDP payload ${payload} B, path: ${path_}\n`,
+    `throughput: ${(bytes / 1024 ** 2).toFixed(0)} MiB on one stream, UDP payload ${payload} B${payloadFlag === undefined ? ' (punchline: its default, path MTU discovered)' : ''}, path: ${path_}\n`,
   );
   const results: Result[] = [];
   let failed = false;
@@ -348,6 +351,7 @@ async function main(): Promise<number> {
               lost: s['packetsLost'],
               sent: s['packetsSent'],
               qdelay_ms: round(s['queueingDelayMs'] ?? NaN, 2),
+              path_mtu: s['pathMtu'],
               acks: result.receiverStats?.['packetsSent'],
             };
           }

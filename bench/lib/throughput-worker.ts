@@ -33,6 +33,7 @@ interface Args {
   localPort: number;
   peerKey: string;
   payload: number;
+  payloadAuto: boolean;
   cc: string;
 }
 
@@ -46,7 +47,9 @@ function parseArgs(argv: string[]): Args {
     port: Number(get('port', '0')),
     localPort: Number(get('local-port', '0')),
     peerKey: get('peer-key', ''),
-    payload: Number(get('payload', '1472')),
+    // 'auto': punchline keeps its default size and discovers the path MTU (RFC 8899); raw rows use 1452.
+    payload: get('payload', '1472') === 'auto' ? 1452 : Number(get('payload', '1472')),
+    payloadAuto: get('payload', '1472') === 'auto',
     cc: get('cc', 'ledbat++'),
   };
 }
@@ -501,7 +504,8 @@ function punchlineTransport(args: Args): Record<string, unknown> {
     throw new Error(`unknown congestion controller '${args.cc}'`);
   // PUNCHLINE_BENCH_TRANSPORT='{"pacing":false}': extra TransportConfig overrides, for diagnosis only.
   const extra = JSON.parse(process.env['PUNCHLINE_BENCH_TRANSPORT'] ?? '{}') as Record<string, unknown>;
-  return { maxUdpPayloadSize: args.payload, congestionController: args.cc, ...extra };
+  const size = args.payloadAuto ? {} : { maxUdpPayloadSize: args.payload };
+  return { ...size, congestionController: args.cc, ...extra };
 }
 
 async function punchlineReceiver(args: Args): Promise<void> {

@@ -33,7 +33,7 @@ import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkCount, chunkHash 
 import { hashPool } from './hash-pool.js';
 import { offerTotals } from './manifest.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
-import { checkRelativePath, checkSymlinkTarget, targetPath } from './safe-path.js';
+import { TargetPaths, checkSymlinkTarget } from './safe-path.js';
 import { DataDecoder, TRANSFER_VERSION, type DataFrame, type Entry } from './wire.js';
 
 /** What the receiver is asked to accept. */
@@ -203,14 +203,15 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
     const dirs: { entry: Entry; final: string }[] = [];
     let bytesPresent = 0;
     let replacing = 0;
+    const targets = new TargetPaths(out);
     entries.forEach((entry, index) => {
-      checkRelativePath(entry.path);
+      const { final, dirExists } = targets.resolve(entry.path);
       if (seen.has(entry.path)) {
         throw new TransferError(TransferErrorCode.UnsafePath, `the offer names '${entry.path}' twice`);
       }
       seen.add(entry.path);
-      const final = targetPath(out, entry.path);
-      const existing = lstatOrNull(final);
+      // In a directory that does not exist yet nothing can exist: no need to look (a fresh tree).
+      const existing = dirExists ? lstatOrNull(final) : null;
       if (entry.kind === 'dir') {
         if (existing && !existing.isDirectory()) {
           throw new TransferError(TransferErrorCode.Exists, `${final} exists and is not a directory`);
@@ -237,9 +238,9 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         replacing++;
       }
       const partial = partialPath(final);
-      let have: Uint8Array;
+      let have: Uint8Array = new Uint8Array(0);
       try {
-        have = hashPartial(partial, entry.size);
+        if (dirExists) have = hashPartial(partial, entry.size);
       } catch (error) {
         throw fileSystemError(error, partial);
       }

@@ -16,7 +16,7 @@ function unsafe(path: string, why: string): TransferError {
 }
 
 /** Throws UNSAFE_PATH unless `path` is a relative path of plain names. Returns its parts. */
-export function checkRelativePath(path: unknown): string[] {
+function checkRelativePath(path: unknown): string[] {
   if (typeof path !== 'string' || path.length === 0) throw unsafe(String(path), 'empty');
   if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw unsafe(path, 'too long');
   if (path.includes('\0')) throw unsafe(path, 'contains NUL');
@@ -37,25 +37,47 @@ function isInside(root: string, target: string): boolean {
 }
 
 /**
- * The absolute target of `path` under `root`, after checking that no existing directory on the way
- * is a symlink or a non-directory (else UNSAFE_PATH).
+ * Targets of the entries of one offer under `root`: each directory on the way is checked once (no
+ * existing one may be a symlink or a non-directory, else UNSAFE_PATH) and the answer kept, and the
+ * caller learns whether the target's directory exists at all (when it does not, neither does the
+ * target nor its partial file, so the receiver need not look for them).
  */
-export function targetPath(root: string, path: string): string {
-  const parts = checkRelativePath(path);
-  let current = root;
-  for (const part of parts.slice(0, -1)) {
-    current = join(current, part);
-    let stats: ReturnType<typeof lstatSync> | undefined;
-    try {
-      stats = lstatSync(current, { throwIfNoEntry: false });
-    } catch {
-      stats = undefined; // e.g. ENOTDIR: a file on the way is reported below, at its own component
+export class TargetPaths {
+  /** Directory → true when it is a real directory, false when it does not exist (yet). */
+  private readonly dirs = new Map<string, boolean>();
+
+  constructor(private readonly root: string) {}
+
+  /** The absolute target of the relative `path`, and whether its directory exists. */
+  resolve(path: string): { final: string; dirExists: boolean } {
+    const parts = checkRelativePath(path);
+    let current = this.root;
+    let dirExists = true;
+    for (const part of parts.slice(0, -1)) {
+      current = join(current, part);
+      let exists = this.dirs.get(current);
+      if (exists === undefined) {
+        exists = checkDirectory(current, path);
+        this.dirs.set(current, exists);
+      }
+      dirExists = exists;
     }
-    if (!stats) continue; // does not exist yet: created as a real directory later
-    if (stats.isSymbolicLink()) throw unsafe(path, `${current} is a symlink`);
-    if (!stats.isDirectory()) throw unsafe(path, `${current} is not a directory`);
+    return { final: join(this.root, ...parts), dirExists };
   }
-  return join(root, ...parts);
+}
+
+/** Whether `dir` (on the way to `path`) exists; throws UNSAFE_PATH when it is not a real directory. */
+function checkDirectory(dir: string, path: string): boolean {
+  let stats: ReturnType<typeof lstatSync> | undefined;
+  try {
+    stats = lstatSync(dir, { throwIfNoEntry: false });
+  } catch {
+    return false; // e.g. ENOTDIR: a file on the way is reported at its own component
+  }
+  if (!stats) return false; // does not exist yet: created as a real directory later
+  if (stats.isSymbolicLink()) throw unsafe(path, `${dir} is a symlink`);
+  if (!stats.isDirectory()) throw unsafe(path, `${dir} is not a directory`);
+  return true;
 }
 
 /** Throws UNSAFE_PATH unless a symlink at `path` (under `root`) with this target stays inside `root`. */

@@ -64,6 +64,8 @@ export interface ConnectionStats {
   readonly keepAliveIntervalMs?: number;
   /** Largest UDP payload the active path carries now (DPLPMTUD, RFC 8899; pmtud.ts). */
   readonly pathMtu?: number;
+  /** How long the last path MTU search took from its first probe (ms; -1: none completed yet). */
+  readonly pathMtuSearchMs?: number;
   /** Times the active path changed to a validated new address. */
   readonly migrations?: number;
 }

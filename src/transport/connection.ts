@@ -631,6 +631,7 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
       streamBytesReceived: this.streams.bytesReceived,
       datagramsDropped: this.sender.datagramsDropped,
       pathMtu: this.pmtud === null ? this.maxSize : this.pmtud.mtu,
+      pathMtuSearchMs: this.pmtud === null ? -1 : this.pmtud.searchMs,
       keepAliveIntervalMs: this.liveness.keepAliveIntervalMs,
       migrations: this.paths.migrations,
     };

@@ -53,6 +53,8 @@ export interface PmtudStats {
   readonly probesSent: number;
   readonly probesLost: number;
   readonly blackHoles: number;
+  /** How long the last completed search took, from its first probe (ms; -1 before one completed). */
+  readonly searchMs: number;
 }
 
 export class PathMtuDiscovery {
@@ -86,6 +88,9 @@ export class PathMtuDiscovery {
   private probesSentCount = 0;
   private probesLostCount = 0;
   private blackHoleCount = 0;
+  /** When the running search sent its first probe (ms; -1: no search running). */
+  private searchStartedAt = -1;
+  private lastSearchMs = -1;
 
   constructor(options: PmtudOptions) {
     this.base = options.baseSize ?? BASE_PLPMTU;
@@ -104,6 +109,11 @@ export class PathMtuDiscovery {
     return this.plpmtu;
   }
 
+  /** How long the last completed search took from its first probe (ms; -1 before one completed). */
+  get searchMs(): number {
+    return this.lastSearchMs;
+  }
+
   get state(): PmtudState {
     return this.stateValue;
   }
@@ -120,6 +130,7 @@ export class PathMtuDiscovery {
       probesSent: this.probesSentCount,
       probesLost: this.probesLostCount,
       blackHoles: this.blackHoleCount,
+      searchMs: this.lastSearchMs,
     };
   }
 
@@ -146,6 +157,7 @@ export class PathMtuDiscovery {
   /** A new path (RFC 9000 §9.4, §14.2.1): forget what the old one carried and search again. */
   reset(_now: number): void {
     this.plpmtu = this.base;
+    this.searchStartedAt = -1;
     this.failedSize = this.maxSize + 1;
     this.clearProbe();
     this.candidate = 0;
@@ -177,6 +189,7 @@ export class PathMtuDiscovery {
       this.complete(now);
       return 0;
     }
+    if (this.stateValue !== 'searching') this.searchStartedAt = now;
     this.stateValue = 'searching';
     return this.candidate;
   }
@@ -296,6 +309,8 @@ export class PathMtuDiscovery {
   }
 
   private complete(now: number): void {
+    if (this.searchStartedAt >= 0) this.lastSearchMs = now - this.searchStartedAt;
+    this.searchStartedAt = -1;
     this.stateValue = 'search-complete';
     this.candidate = 0;
     this.raiseAt = this.plpmtu >= this.maxSize ? Infinity : now + this.raiseIntervalMs;

@@ -28,6 +28,10 @@ describe.skipIf(!labAvailable)('path MTU (lab)', () => {
     // 1280 − 20 (IPv4) − 8 (UDP) = 1252; veth lets 4 bytes more through
     expect(mtu).toBeLessThanOrEqual(1256);
     expect(mtu).toBeGreaterThan(1230);
+    // Found within 3 s of the first probe (each failed size costs its probes' timeouts).
+    const searchMs = r.writerStats?.['pathMtuSearchMs'] ?? -1;
+    expect(searchMs).toBeGreaterThanOrEqual(0);
+    expect(searchMs).toBeLessThan(3_000);
     // The same transfer with discovery off and 1452-byte packets does not get through.
     await expect(
       runBulk(lab, {

@@ -52,6 +52,7 @@ describe('DPLPMTUD (RFC 8899)', () => {
     // each failed size costs maxProbes timeouts: well inside 3 s at a LAN's PTO
     expect(now).toBeLessThan(3000);
     expect(p.stats().probesLost).toBeGreaterThan(0);
+    expect(p.searchMs).toBe(now); // the first probe went out at 0
   });
 
   it('never exceeds the maximum and needs no probe when the maximum is the base', () => {
