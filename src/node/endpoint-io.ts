@@ -126,12 +126,21 @@ export abstract class EndpointIo extends EventEmitter {
     if (this.socketClosed) return;
     this.counters.datagramsReceived++;
     this.counters.bytesReceived += datagram.length;
+    this.receiveIntoCore(datagram, virtual);
+  }
+
+  /** Hands one datagram to the core, then its events to the application (see the socket path). */
+  private receiveIntoCore(datagram: Uint8Array, source: Address): void {
     try {
-      this.core.receive(datagram, virtual, this.batchNow());
+      this.core.receive(datagram, source, this.batchNow());
     } catch (error) {
+      // The core drops bad datagrams itself; a throw is a core bug. Never let it kill the socket.
       this.counters.datagramsDropped++;
       this.reportInternalError(error);
     }
+    // Events now, so the application never acts on stale stream/connection state (e.g. writes to a
+    // stream the peer just stopped); readable streams are pulled and packets flushed once per turn.
+    // wake() even when an application listener throws out of drainEvents (ACKs must still go).
     try {
       if (!this.inService) this.drainEvents();
     } finally {
@@ -223,23 +232,9 @@ export abstract class EndpointIo extends EventEmitter {
     const kind = classifyDatagram(msg);
     this.receivedByKind[kind]++;
     if (kind === 'short' || kind === 'long') {
-      try {
-        // A direct pair of a connection by public key: the core knows the peer by its virtual address.
-        const source = this.traversal === null ? from : (this.traversal.routes.virtualFor(from) ?? from);
-        this.core.receive(msg, source, this.batchNow());
-      } catch (error) {
-        // The core drops bad datagrams itself; a throw is a core bug. Never let it kill the socket.
-        this.counters.datagramsDropped++;
-        this.reportInternalError(error);
-      }
-      // Events now, so the application never acts on stale stream/connection state (e.g. writes to a
-      // stream the peer just stopped); readable streams are pulled and packets flushed once per turn.
-      // wake() even when an application listener throws out of drainEvents (ACKs must still go).
-      try {
-        if (!this.inService) this.drainEvents();
-      } finally {
-        this.wake();
-      }
+      // A direct pair of a connection by public key: the core knows the peer by its virtual address.
+      const source = this.traversal === null ? from : (this.traversal.routes.virtualFor(from) ?? from);
+      this.receiveIntoCore(msg, source);
       return;
     }
     if (this.traversal !== null) {
