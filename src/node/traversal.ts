@@ -1,11 +1,3 @@
-/**
- * The endpoint's side of connecting by public key (spec/traversal.md §Node integration): the
- * rendezvous session, candidate gathering on the endpoint's one socket (host addresses, the
- * server-reflexive address from the UDP presence, the NAT's mapping behaviour from a second server
- * address, port mappings when a portmap client provides them), the offer/answer exchange, relay
- * allocation (UDP leg, or a stream leg when UDP is blocked) and one PeerLink per connection.
- */
-import { networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { systemRandom } from '../crypto/sodium.js';
@@ -19,11 +11,11 @@ import { MAX_BIRTHDAY_SOCKETS, type TraversalOffer, decodeOffer, encodeOffer } f
 import { deriveProbeKeys, probeSessionId } from '../traversal/agent/probe-auth.js';
 import type { SideProfile } from '../traversal/agent/strategy.js';
 import { isControlChannel, parseRelayDatagram } from '../traversal/relay/udp-control.js';
-import { RendezvousError, RendezvousErrorCode } from '../traversal/rendezvous/errors.js';
 import type { Candidate } from '../traversal/rendezvous/messages.js';
 import type { ServerAddress } from '../traversal/rendezvous/server-address.js';
 import { classifyDatagram } from '../wire/demux.js';
 import { type LinkHost, PeerLink } from './peer-link.js';
+import { interfaceAddresses, traversalErrorFrom, untilDeadline } from './dial-support.js';
 import { PeerRoutes } from './peer-routes.js';
 import { type ConnectRequest, RendezvousClient } from './rendezvous-client.js';
 import { StunClient } from './stun-client.js';
@@ -73,79 +65,6 @@ const PRESENCE_TIMEOUT_MAX_MS = 3000;
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
-}
-
-/** Maps rendezvous failures to the connect-by-key contract's typed errors. */
-function traversalErrorFrom(error: unknown, what: string): Error {
-  if (error instanceof TraversalError) return error;
-  if (error instanceof RendezvousError) {
-    switch (error.code) {
-      case RendezvousErrorCode.PeerOffline:
-        return new TraversalError(TraversalErrorCode.PeerOffline, `${what}: the peer is offline`, { cause: error });
-      case RendezvousErrorCode.ServerIdentity:
-      case RendezvousErrorCode.AuthFailed:
-        return new TraversalError(TraversalErrorCode.WrongServerKey, `${what}: ${error.message}`, { cause: error });
-      case RendezvousErrorCode.Timeout:
-        return new TraversalError(TraversalErrorCode.PeerOffline, `${what}: the peer did not answer`, {
-          cause: error,
-        });
-      default:
-        return new TraversalError(TraversalErrorCode.ServerUnreachable, `${what}: ${error.message}`, { cause: error });
-    }
-  }
-  return new TraversalError(TraversalErrorCode.ServerUnreachable, `${what}: ${(error as Error)?.message}`, {
-    cause: error,
-  });
-}
-
-/**
- * `promise`, or a NoPath error when `deadline` (performance.now() ms) passes or `signal` aborts first
- * (the same errors as a dial's own wait for a route).
- */
-function untilDeadline<T>(promise: Promise<T>, deadline: number, signal?: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const settle = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const onAbort = (): void => {
-      settle();
-      reject(new TraversalError(TraversalErrorCode.NoPath, 'connect was aborted', { cause: signal?.reason }));
-    };
-    const timer = setTimeout(
-      () => {
-        settle();
-        reject(new TraversalError(TraversalErrorCode.NoPath, 'no relay and no direct path to the peer in time'));
-      },
-      Math.max(0, deadline - performance.now()),
-    );
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        settle();
-        resolve(value);
-      },
-      (error: unknown) => {
-        settle();
-        reject(error);
-      },
-    );
-  });
-}
-
-/** Every non-loopback interface address of the socket's family (host candidates, RFC 8445 §5.1.1.1). */
-function interfaceAddresses(bound: { host: string; port: number; family: 'IPv4' | 'IPv6' }): Address[] {
-  if (bound.host !== '0.0.0.0' && bound.host !== '::') return [{ host: bound.host, port: bound.port }];
-  const out: Address[] = [];
-  for (const list of Object.values(networkInterfaces())) {
-    for (const info of list ?? []) {
-      if (info.internal || info.family !== bound.family) continue;
-      if (info.family === 'IPv6' && info.address.startsWith('fe80')) continue; // link-local needs a scope
-      out.push({ host: info.address, port: bound.port });
-    }
-  }
-  return out;
 }
 
 export class Traversal implements LinkHost {

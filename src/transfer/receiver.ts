@@ -8,10 +8,7 @@
 import {
   closeSync,
   constants,
-  lstatSync,
-  mkdirSync,
   openSync,
-  readSync,
   readlinkSync,
   symlinkSync,
   chmodSync,
@@ -21,20 +18,22 @@ import {
   unlinkSync,
   utimesSync,
   writeSync,
-  type Stats,
 } from 'node:fs';
 import { open, rename, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Connection } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
+import { hashPartial, lstatOrNull, mkdirp, partialPath, sameFile } from './partial-files.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
-import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
+import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES } from './file-hash.js';
 import { hashPool } from './hash-pool.js';
 import { offerTotals } from './manifest.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
 import { TargetPaths, checkSymlinkTarget } from './safe-path.js';
 import { DataDecoder, TRANSFER_VERSION, type DataFrame, type Entry } from './wire.js';
+
+export { partialPath } from './partial-files.js';
 
 /** What the receiver is asked to accept. */
 export interface OfferSummary {
@@ -59,7 +58,6 @@ export interface ReceiveOptions {
   readonly onProgress?: (progress: TransferProgress) => void;
 }
 
-const PARTIAL_SUFFIX = '.punchline-part';
 /** Bytes a data stream may have queued behind its disk work before it is paused (bounds memory). */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 /** Chunk writes one file may have in flight before its stream waits for the disk. */
@@ -105,70 +103,6 @@ interface FileJob {
   hasher: FileHasher | null;
   nextChunk: number;
   received: number;
-}
-
-/**
- * mkdir -p. Node's recursive mkdir reports ENOENT where the file system said EROFS or EACCES; one
- * plain mkdir then gives the real reason.
- */
-function mkdirp(path: string): void {
-  try {
-    mkdirSync(path, { recursive: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    mkdirSync(path); // throws the real reason when the parent exists (else ENOENT again)
-  }
-}
-
-export function partialPath(final: string): string {
-  return join(dirname(final), `.${basename(final)}${PARTIAL_SUFFIX}`);
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    // No exception for a missing file: planning looks at thousands of names that do not exist yet.
-    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-    throw fileSystemError(error, path);
-  }
-}
-
-/** Same size and mtime (to the millisecond) as offered: the quick check rsync uses. */
-function sameFile(stats: Stats, entry: Entry): boolean {
-  return stats.isFile() && stats.size === entry.size && Math.abs(stats.mtimeMs - entry.mtimeMs) < 1;
-}
-
-/** Hashes of the whole chunks present in a partial file (all of a chunk's bytes must be there). */
-function hashPartial(path: string, size: number): Uint8Array {
-  const stats = lstatOrNull(path);
-  if (!stats) return new Uint8Array(0);
-  if (!stats.isFile()) {
-    // Not ours (a symlink or directory where our partial file goes): remove the name, never follow it.
-    unlinkSync(path);
-    return new Uint8Array(0);
-  }
-  const chunks = chunkCount(size);
-  const hashes: Uint8Array[] = [];
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    const buffer = Buffer.allocUnsafe(CHUNK_SIZE);
-    for (let i = 0; i < chunks; i++) {
-      const length = Math.min(CHUNK_SIZE, size - i * CHUNK_SIZE);
-      if (i * CHUNK_SIZE + length > stats.size) break;
-      let filled = 0;
-      while (filled < length) {
-        const n = readSync(fd, buffer, filled, length - filled, i * CHUNK_SIZE + filled);
-        if (n === 0) break;
-        filled += n;
-      }
-      if (filled < length) break;
-      hashes.push(chunkHash(buffer.subarray(0, length)));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return Buffer.concat(hashes);
 }
 
 export async function receiveTransfer(connection: Connection, options: ReceiveOptions): Promise<TransferSummary> {
