@@ -222,8 +222,13 @@ export class Connection extends EventEmitter implements StreamHost {
       current = path;
       if (!this.closeReason) this.emit('path', { ...path, rttMs: this.handle.stats().smoothedRttMs });
     };
-    link.on('route', this.onRoute);
-    this.releaseLink = () => owner.dropLink(link);
+    const onRoute = this.onRoute;
+    link.on('route', onRoute);
+    // The link may outlive this connection (other connections to the same peer share it).
+    this.releaseLink = () => {
+      link.off('route', onRoute);
+      owner.dropLink(link);
+    };
   }
 
   /** Abandons a pending connect with a specific error. */

@@ -374,6 +374,7 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
     const server = traversal.serverUdp;
     this.probeBindingLifetime(server, {
       signal: this.lifetimeAbort.signal,
+      background: true,
       initialMs: 2_000,
       maxMs: 60_000,
       resolutionMs: 1_000,
@@ -462,6 +463,8 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
   }
 
   private shutdown(): void {
+    // Also when bind fails after the background lifetime measurement started.
+    this.lifetimeAbort.abort();
     if (this.socketClosed) return;
     this.stopDriving();
     for (const connection of this.wrappers.values()) {

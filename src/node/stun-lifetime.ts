@@ -18,6 +18,8 @@ import { abortError, bindSocketFor } from './stun-client.js';
 
 export interface LifetimeCallOptions extends Omit<LifetimeProbeOptions, 'server' | 'random'> {
   readonly signal?: AbortSignal;
+  /** Background work: its sockets and timer do not keep the process alive. */
+  readonly background?: boolean;
   readonly random?: RandomSource;
   /** Called when a trial of `ms` of silence starts. */
   readonly onTrial?: (ms: number) => void;
@@ -36,7 +38,7 @@ export async function probeBindingLifetime(
   let timer: NodeJS.Timeout | undefined;
   try {
     y = await bindSocketFor(server);
-    const { signal, onTrial, random, ...rest } = options;
+    const { signal, onTrial, random, background, ...rest } = options;
     const core = new BindingLifetimeProbe({ server, random: random ?? systemRandom, ...rest }, performance.now());
     const sockets = { x, y };
     return await new Promise<LifetimeResult>((resolve, reject) => {
@@ -59,9 +61,20 @@ export async function probeBindingLifetime(
         }
         clearTimeout(timer);
         const deadline = core.nextDeadline();
-        if (deadline !== Infinity) timer = setTimeout(service, Math.max(0, Math.ceil(deadline - performance.now())));
+        if (deadline !== Infinity) {
+          timer = setTimeout(service, Math.max(0, Math.ceil(deadline - performance.now())));
+          if (background) timer.unref();
+        }
       };
       const onAbort = (): void => reject(abortError());
+      // A send error (e.g. the route went away) ends the measurement instead of escaping uncaught.
+      const onError = (error: Error): void => reject(error);
+      x.on('error', onError);
+      y?.on('error', onError);
+      if (background) {
+        x.unref();
+        y?.unref();
+      }
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       x.on('message', (msg, rinfo) => {

@@ -278,7 +278,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
             if (!Buffer.from(job.hasher!.digest()).equals(frame.hash)) {
               throw new TransferError(
                 TransferErrorCode.HashMismatch,
-                `${job.entry.path}: the file's BLAKE2b does not match what the sender announced (partial kept)`,
+                `${job.entry.path}: the file's BLAKE2b does not match what the sender announced (${job.small ? 'nothing written' : 'partial kept'})`,
               );
             }
             const ended = (): void => {

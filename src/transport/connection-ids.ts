@@ -54,6 +54,12 @@ export class LocalConnectionIds {
     handshakeConnectionId: Uint8Array,
     private readonly resetKey: Uint8Array,
     private readonly random: RandomSource,
+    /**
+     * Whether the endpoint can route an ID to this connection (its routing key is free): an ID the
+     * peer was given but that is not routed would be answered with a stateless reset carrying its own
+     * token, ending the connection when the peer moves to it (RFC 9000 §10.3).
+     */
+    private readonly routable: (connectionId: Uint8Array) => boolean = () => true,
   ) {
     this.handshakeId = handshakeConnectionId.slice();
   }
@@ -68,7 +74,8 @@ export class LocalConnectionIds {
   issue(): void {
     while (this.issued.length < ACTIVE_CONNECTION_ID_LIMIT) {
       const connectionId = new Uint8Array(CONNECTION_ID_BYTES);
-      this.random(connectionId);
+      do this.random(connectionId);
+      while (!this.routable(connectionId));
       const token = resetToken(this.resetKey, connectionId);
       this.issued.push({ sequence: this.nextSequence++, connectionId, token, pending: true });
       this.routes.push({ kind: 'add', connectionId });
@@ -348,8 +355,14 @@ export class ConnectionIds {
   readonly local: LocalConnectionIds;
   readonly remote: RemoteConnectionIds;
 
-  constructor(localHandshakeId: Uint8Array, remoteHandshakeId: Uint8Array, resetKey: Uint8Array, random: RandomSource) {
-    this.local = new LocalConnectionIds(localHandshakeId, resetKey, random);
+  constructor(
+    localHandshakeId: Uint8Array,
+    remoteHandshakeId: Uint8Array,
+    resetKey: Uint8Array,
+    random: RandomSource,
+    routable?: (connectionId: Uint8Array) => boolean,
+  ) {
+    this.local = new LocalConnectionIds(localHandshakeId, resetKey, random, routable);
     this.remote = new RemoteConnectionIds(remoteHandshakeId);
     this.local.issue();
   }

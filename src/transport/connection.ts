@@ -38,6 +38,8 @@ export interface ConnectionInit {
   readonly now: number;
   /** The endpoint's stateless reset key: connection IDs are issued with tokens derived from it. */
   readonly resetKey?: Uint8Array;
+  /** Whether the endpoint can route a new connection ID of ours to this connection (connection-ids.ts). */
+  readonly routableConnectionId?: (connectionId: Uint8Array) => boolean;
   /**
    * Called by every application call that may change what the connection sends or when (the
    * endpoint schedules only the connections it knows changed: connection-schedule.ts).
@@ -75,6 +77,7 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
   private readonly senderParts: SenderParts;
   /** The endpoint's stateless reset key (stateless-reset.ts); null: no connection IDs issued. */
   private readonly resetKey: Uint8Array | null;
+  private readonly routableConnectionId: ((connectionId: Uint8Array) => boolean) | undefined;
   /** Connection IDs after the handshake (RFC 9000 §5.1); null before, or without a reset key. */
   connectionIds: ConnectionIds | null = null;
   /** Routes or reset tokens changed: the endpoint applies them (pollRouteChange / pollTokenChange). */
@@ -172,6 +175,7 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     this.senderParts = { recovery, rtt, ackTracker, paths, streams, idle, timers, pmtud, connectionIds: null };
     this.sender = new PacketSender(init.config, this.maxSize, this.senderParts, init.now);
     this.resetKey = init.resetKey ?? null;
+    this.routableConnectionId = init.routableConnectionId;
     this.handshakeDeadline = init.now + init.config.handshakeTimeoutMs;
     this.handshakeHost = {
       isClient,
@@ -270,7 +274,13 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     this.sender.onHandshakeComplete(now);
     if (this.resetKey !== null) {
       // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
-      this.connectionIds = new ConnectionIds(this.localCid, this.remoteCid, this.resetKey, this.random);
+      this.connectionIds = new ConnectionIds(
+        this.localCid,
+        this.remoteCid,
+        this.resetKey,
+        this.random,
+        this.routableConnectionId,
+      );
       this.sender.useConnectionIds(this.connectionIds);
       this.idsChangedFlag = true;
     }

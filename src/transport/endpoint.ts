@@ -150,6 +150,9 @@ export class TransportEndpoint implements SansIoEndpoint {
     return this.options.staticKeyPair.publicKey;
   }
 
+  /** A connection ID whose routing key no other route holds (connections issue only such IDs). */
+  private readonly cidRoutable = (cid: Uint8Array): boolean => !this.byCid.has(cidKey(cid, 0));
+
   private newCid(): Uint8Array {
     for (;;) {
       const cid = new Uint8Array(CONNECTION_ID_LENGTH);
@@ -178,8 +181,8 @@ export class TransportEndpoint implements SansIoEndpoint {
       const k = cidKey(r.connectionId, 0);
       const keys = this.routeKeys.get(conn);
       if (r.kind === 'add') {
-        // A random 30-bit key taken by another connection's ID: this ID is simply not routed (the
-        // peer uses the others); collisions are rare (IDs are random).
+        // Issued only with a free key (cidRoutable); two IDs issued before either was routed can still
+        // meet (about 2^-30): that one is not routed.
         if (!this.byCid.has(k)) {
           this.byCid.set(k, { cid: r.connectionId, conn });
           keys?.cids.add(k);
@@ -266,6 +269,7 @@ export class TransportEndpoint implements SansIoEndpoint {
         events: this.events,
         now,
         resetKey: this.resetKey,
+        routableConnectionId: this.cidRoutable,
         wake: this.touchConnection,
       },
       initialDcid,
@@ -364,6 +368,7 @@ export class TransportEndpoint implements SansIoEndpoint {
           events: this.events,
           now,
           resetKey: this.resetKey,
+          routableConnectionId: this.cidRoutable,
           wake: this.touchConnection,
         },
         header,

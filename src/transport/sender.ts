@@ -117,12 +117,12 @@ export class PacketSender {
     this.ping = true;
   }
 
-  /** The handshake completed: elicit an ACK at once so the peer learns it (confirmation). */
   /** The connection issues and retires connection IDs from now on (their frames go out with data). */
   useConnectionIds(ids: ConnectionIds): void {
     this.parts.connectionIds = ids;
   }
 
+  /** The handshake completed: elicit an ACK at once so the peer learns it (confirmation). */
   onHandshakeComplete(now: number): void {
     this.lastAckElicitingSentAt = now;
     this.ping = true;

@@ -49,6 +49,6 @@ describe('one-line CLI errors', () => {
 
   it('demo whose --timeout expires', () => {
     const r = cli(['demo', '--loopback', '--bytes', '256M', '--timeout', '1']);
-    expectOneLineError(r, /^punchline demo: /);
+    expectOneLineError(r, /^punchline demo: failed: transfer did not finish within 1 s$/);
   });
 });

@@ -343,12 +343,13 @@ describe.skipIf(skipReason !== null)('NativeUdpSocket (native add-on)', () => {
     expect(a.socket.stats().sendSyscalls - off.sendSyscalls).toBe(1);
   });
 
-  it('receives a GSO run as one coalesced message with UDP GRO and splits it in place, in order', async () => {
+  it('receives a GSO run as one coalesced message with UDP GRO and splits it in place, in order', async (context) => {
     const a = open();
     const b = open();
     const plain = open();
     if (!a.socket.setGso(true) || !b.socket.setGro(true)) {
-      console.log('[udp-native] kernel without UDP_SEGMENT or UDP_GRO: GRO assertions skipped');
+      console.log('[udp-native] kernel without UDP_SEGMENT or UDP_GRO: GRO test skipped');
+      context.skip();
       return;
     }
     expect(plain.socket.setGro(false)).toBe(false);

@@ -38,6 +38,23 @@ function code(f: () => void): number | undefined {
 }
 
 describe('connection IDs for unlinkable paths (RFC 9000 §5.1, §9.5)', () => {
+  it('issues only IDs the endpoint can route (a taken routing key is drawn again, never announced)', () => {
+    // A random source whose first draws repeat one ID, then count up: the repeats are refused.
+    let draw = 0;
+    const random = (out: Uint8Array): void => {
+      out.fill(0);
+      out[0] = draw < 3 ? 7 : 8 + draw;
+      draw++;
+    };
+    const local = new LocalConnectionIds(hsLocal, resetKey, random, (id) => id[0] !== 7);
+    local.issue();
+    const issued = [];
+    for (let f = local.takeFrame(); f !== null; f = local.takeFrame()) issued.push(f.connectionId[0]);
+    expect(issued.length).toBe(ACTIVE_CONNECTION_ID_LIMIT);
+    expect(issued).not.toContain(7);
+    expect(draw).toBe(3 + ACTIVE_CONNECTION_ID_LIMIT);
+  });
+
   it('issues spares, moves the peer off the handshake ID, and rotates to an unused ID per new path', () => {
     const local = new LocalConnectionIds(hsLocal, resetKey, systemRandom);
     const remote = new RemoteConnectionIds(hsLocal);

@@ -110,6 +110,8 @@ export class LossDetection {
   private episodeStart = -Infinity;
   private episodeLost = 0;
   private episodeSpurious = 0;
+  /** The current episode's response was undone already (undo once: later losses may be real). */
+  private episodeUndone = false;
   private congestion: CongestionController;
 
   constructor(
@@ -209,6 +211,7 @@ export class LossDetection {
     let cwndLimited = false;
     let sentInFlight = 0;
     const priorInFlight = this.bytesInFlight;
+    if (this.lostCount > 0) this.forgetOldLosses(now);
     for (let r = ranges.length - 1; r >= 0; r--) {
       const range = ranges[r] as AckRange;
       if (this.lostCount > 0) this.checkSpurious(range.smallest, range.largest, now);
@@ -289,9 +292,22 @@ export class LossDetection {
       } else {
         this.timeThresholdFactor = Math.min(this.timeThresholdFactor * (9 / 8), MAX_TIME_THRESHOLD_FACTOR);
       }
-      if (this.lostEpisode[i] === this.episode && ++this.episodeSpurious === this.episodeLost) {
+      if (this.lostEpisode[i] === this.episode && ++this.episodeSpurious === this.episodeLost && !this.episodeUndone) {
+        this.episodeUndone = true;
         this.congestion.onSpuriousLoss?.(now);
       }
+    }
+  }
+
+  /**
+   * Forgets log entries older than a few RTTs: an ACK that late says nothing about reordering. Run on
+   * every ACK too, so that once losses stop the log empties and ACKs stop scanning it.
+   */
+  private forgetOldLosses(now: number): void {
+    const horizon = now - 4 * this.rtt.smoothedRtt - this.peerMaxAckDelayMs;
+    while (this.lostCount > 0 && (this.lostAt[this.lostHead] as number) < horizon) {
+      this.lostHead = (this.lostHead + 1) % LOST_LOG_SIZE;
+      this.lostCount--;
     }
   }
 
@@ -304,11 +320,7 @@ export class LossDetection {
       this.lostEpisode = new Float64Array(LOST_LOG_SIZE);
       this.lostAt = new Float64Array(LOST_LOG_SIZE);
     }
-    const horizon = now - 4 * this.rtt.smoothedRtt - this.peerMaxAckDelayMs;
-    while (this.lostCount > 0 && (this.lostAt[this.lostHead] as number) < horizon) {
-      this.lostHead = (this.lostHead + 1) % LOST_LOG_SIZE;
-      this.lostCount--;
-    }
+    this.forgetOldLosses(now);
     if (this.lostCount === LOST_LOG_SIZE) {
       this.lostHead = (this.lostHead + 1) % LOST_LOG_SIZE;
       this.lostCount--;
@@ -351,6 +363,7 @@ export class LossDetection {
             this.episodeStart = now;
             this.episodeLost = 0;
             this.episodeSpurious = 0;
+            this.episodeUndone = false;
           }
           this.logLost(pn, byPacketThreshold, now);
         }
