@@ -9,7 +9,7 @@
  * peer-reflexive 110, server-reflexive 100, relayed 0); a port mapping (NAT-PMP/PCP/UPnP) sits just
  * below host, since it is a stable public address the NAT promised (RFC 6886 §1, RFC 6887 §1).
  */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import type { Address } from '../../transport/api.js';
 import { MAX_CANDIDATES, type Candidate, type CandidateType } from '../rendezvous/messages.js';
 
@@ -105,6 +105,12 @@ export function isPrivateHost(host: string): boolean {
   return h === '::1' || h.startsWith('fc') || h.startsWith('fd') || h.startsWith('fe80');
 }
 
+const NOT_UNICAST = new BlockList();
+NOT_UNICAST.addSubnet('0.0.0.0', 8, 'ipv4'); // unspecified ("this network")
+NOT_UNICAST.addSubnet('224.0.0.0', 3, 'ipv4'); // multicast, reserved and the limited broadcast address
+NOT_UNICAST.addSubnet('ff00::', 8, 'ipv6'); // multicast
+NOT_UNICAST.addAddress('::', 'ipv6'); // unspecified
+
 /**
  * True for a literal unicast IP address: not multicast (224.0.0.0/4, ff00::/8), the limited broadcast
  * address, or unspecified (0.0.0.0/8, ::). Candidates are unicast transport addresses (RFC 8445
@@ -112,15 +118,10 @@ export function isPrivateHost(host: string): boolean {
  */
 export function isUnicastHost(host: string): boolean {
   const family = isIP(host);
-  if (family === 4) {
-    const first = Number(host.slice(0, host.indexOf('.')));
-    return first !== 0 && first < 224 && host !== '255.255.255.255';
-  }
-  if (family === 6) {
-    const h = host.toLowerCase();
-    return !h.startsWith('ff') && h !== '::' && h !== '0:0:0:0:0:0:0:0';
-  }
-  return false;
+  if (family === 0) return false;
+  // BlockList parses every spelling (`::0`, `0::`) and checks IPv4-mapped IPv6 (`::ffff:224.0.0.1`)
+  // against the IPv4 rules, so no other spelling of a forbidden address slips through.
+  return !NOT_UNICAST.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** A remote address a probe may go to: a unicast literal and a port in 1–65535. */
