@@ -22,7 +22,7 @@
 import type { RandomSource } from '../crypto/sodium.js';
 import { type NewConnectionIdFrame, FrameType } from '../wire/types.js';
 import { protocolError, TransportErrorCode } from './errors.js';
-import { RESET_TOKEN_LENGTH, resetToken } from './stateless-reset.js';
+import { endsWithToken, RESET_TOKEN_LENGTH, resetToken } from './stateless-reset.js';
 
 /** How many of the peer's connection IDs each side keeps active at most (RFC 9000 §5.1.1). */
 export const ACTIVE_CONNECTION_ID_LIMIT = 4;
@@ -149,9 +149,18 @@ interface PeerId {
   readonly sequence: number;
   readonly connectionId: Uint8Array;
   readonly token: Uint8Array | null;
+  /**
+   * Packets were sent with it (in use, or reserved for a probed path). Only the tokens of such IDs
+   * are recognised (RFC 9000 §10.3.1: "An endpoint MUST NOT check for any stateless reset tokens
+   * associated with connection IDs it has not used or for connection IDs that have been retired").
+   */
+  used: boolean;
 }
 
-/** A change to the stateless reset tokens to recognise for this connection. */
+/**
+ * A change to the stateless reset tokens to recognise for this connection: 'add' when an ID of the
+ * peer is first used, 'remove' when a used one is retired.
+ */
 export interface TokenChange {
   readonly kind: 'add' | 'remove';
   readonly token: Uint8Array;
@@ -178,7 +187,7 @@ export class RemoteConnectionIds {
   private readonly reserved = new Set<number>();
 
   constructor(handshakeConnectionId: Uint8Array) {
-    this.current = { sequence: 0, connectionId: handshakeConnectionId.slice(), token: null };
+    this.current = { sequence: 0, connectionId: handshakeConnectionId.slice(), token: null, used: true };
     this.ids.push(this.current);
   }
 
@@ -216,16 +225,15 @@ export class RemoteConnectionIds {
       // Already retired by an earlier Retire Prior To (RFC 9000 §19.15: retire it at once).
       this.owe(sequence);
     } else {
-      const id: PeerId = { sequence, connectionId: connectionId.slice(), token: token.slice(0, RESET_TOKEN_LENGTH) };
-      this.ids.push(id);
-      this.tokens.push({ kind: 'add', token: id.token as Uint8Array });
+      const token16 = token.slice(0, RESET_TOKEN_LENGTH);
+      this.ids.push({ sequence, connectionId: connectionId.slice(), token: token16, used: false });
     }
     if (retirePriorTo > this.retiredBelow) {
       this.retiredBelow = retirePriorTo;
       if (this.current.sequence < retirePriorTo) {
         // RFC 9000 §5.1.2: the peer no longer accepts the one in use: switch to the lowest active.
         const next = this.lowest();
-        if (next !== null) this.current = next;
+        if (next !== null) this.current = this.use(next);
       }
       for (let k = this.ids.length - 1; k >= 0; k--) {
         const id = this.ids[k] as PeerId;
@@ -249,7 +257,7 @@ export class RemoteConnectionIds {
     const next = this.unused();
     if (next === null) return false;
     const old = this.current;
-    this.current = next;
+    this.current = this.use(next);
     const at = this.ids.indexOf(old);
     if (at >= 0) this.drop(at);
     return true;
@@ -263,6 +271,7 @@ export class RemoteConnectionIds {
   reserve(): ReservedId | null {
     const id = this.unused();
     if (id === null) return null;
+    this.use(id); // the probe's first PATH_CHALLENGE is sent with it
     this.reserved.add(id.sequence);
     return { sequence: id.sequence, connectionId: id.connectionId };
   }
@@ -276,7 +285,7 @@ export class RemoteConnectionIds {
     const next = this.ids.find((i) => i.sequence === sequence);
     if (next === undefined) return false;
     const old = this.current;
-    this.current = next;
+    this.current = this.use(next);
     const at = this.ids.indexOf(old);
     if (at >= 0) this.drop(at);
     return true;
@@ -317,11 +326,37 @@ export class RemoteConnectionIds {
     return this.tokens.shift() ?? null;
   }
 
+  /** Token changes not polled yet (the endpoint's index of tokens is behind). */
+  get hasTokenChanges(): boolean {
+    return this.tokens.length > 0;
+  }
+
+  /**
+   * Whether `datagram[0..length)` is a stateless reset from the peer: it ends with the token of an
+   * ID of the peer's that is in use or was used, and not retired (RFC 9000 §10.3.1). This list is
+   * the authority: a token stops matching the moment its ID is retired, whenever the endpoint's
+   * index catches up. Constant time per token (endsWithToken).
+   */
+  isStatelessReset(datagram: Uint8Array, length: number): boolean {
+    let hit = false;
+    for (const id of this.ids)
+      if (id.used && id.token !== null && endsWithToken(datagram, length, id.token)) hit = true;
+    return hit;
+  }
+
+  /** Marks an ID used (packets go out with it): from now on its token is recognised. */
+  private use(id: PeerId): PeerId {
+    if (id.used) return id;
+    id.used = true;
+    if (id.token !== null) this.tokens.push({ kind: 'add', token: id.token });
+    return id;
+  }
+
   private drop(index: number): void {
     const id = this.ids[index] as PeerId;
     if (id === this.current) return; // switched away from by the caller first
     this.ids.splice(index, 1);
-    if (id.token !== null) this.tokens.push({ kind: 'remove', token: id.token });
+    if (id.used && id.token !== null) this.tokens.push({ kind: 'remove', token: id.token });
     this.owe(id.sequence);
   }
 

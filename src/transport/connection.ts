@@ -313,17 +313,22 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
 
   /**
    * A short-header datagram routed to this connection: buf[0, length). Hot path. It is copied into
-   * the connection's scratch buffer and decrypted there; `buf` itself is left as it was.
+   * the connection's scratch buffer and decrypted there; `buf` itself is left as it was. Returns
+   * false when it could not be authenticated (no keys yet, malformed, a packet number already seen,
+   * AEAD failure): the endpoint then checks it for a stateless reset (RFC 9000 §10.3.1,
+   * isStatelessReset).
    */
-  receiveShort(buf: Uint8Array, length: number, from: Address, now: number): void {
+  receiveShort(buf: Uint8Array, length: number, from: Address, now: number): boolean {
     this.now = now;
     const kind = this.machine.kind;
     const protection = this.protection;
-    if (kind === 'closed' || protection === null) return;
+    if (kind === 'closed') return true;
+    if (protection === null) return false;
     const h = this.header;
-    if (!parseShortHeader(buf, length, h)) return;
+    if (!parseShortHeader(buf, length, h)) return false;
     const pn = decodePacketNumber(this.ackTracker.largest, h.truncatedPacketNumber, h.packetNumberLength);
-    if (this.ackTracker.isDuplicate(pn)) return;
+    // A stateless reset's random bytes may read as a packet number already received (RFC 9000 §10.3.1).
+    if (this.ackTracker.isDuplicate(pn)) return false;
     // Open and decode in rxBuf (see txBuf): one memcpy, and the views into it are reused.
     // First packet, or the peer allows larger datagrams than we do.
     if (length > this.rxBuf.length) this.rxBuf = new Uint8Array(Math.max(length, this.maxSize));
@@ -333,25 +338,25 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     const headerLength = h.headerLength;
     const plain = protection.open(rx, headerLength, length, pn, h.keyPhase);
     if (plain < 0) {
-      if (plain === OpenResult.AEAD_LIMIT_REACHED)
-        this.closeWithError(now, TransportErrorCode.AEAD_LIMIT_REACHED, 'AEAD limit reached');
-      return;
+      if (plain !== OpenResult.AEAD_LIMIT_REACHED) return false;
+      this.closeWithError(now, TransportErrorCode.AEAD_LIMIT_REACHED, 'AEAD limit reached');
+      return true;
     }
     this.bytesReceived += length;
     this.packetsReceived++;
     this.liveness.onPacketReceived(now);
     if (kind === 'closing' || kind === 'draining') {
       this.onPacketWhileClosing(rx, headerLength, plain);
-      return;
+      return true;
     }
     if (h.reservedBits !== 0) {
       this.closeWithError(now, TransportErrorCode.PROTOCOL_VIOLATION, 'reserved header bits set');
-      return;
+      return true;
     }
     if (!this.handshake.confirmed) this.confirmHandshake();
     const active = this.paths.active;
     if (active.is(from)) active.onReceived(length);
-    else if (!this.migration.onPacketFromNewAddress(from, pn, this.ackTracker.largest, length, now)) return;
+    else if (!this.migration.onPacketFromNewAddress(from, pn, this.ackTracker.largest, length, now)) return true;
     let ackEliciting = false;
     let carriesData = false;
     try {
@@ -371,7 +376,7 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
       } else {
         throw e;
       }
-      return;
+      return true;
     }
     // Packet numbers are consecutive (RFC 9000 §12.3): a jump means packets of the peer's were lost.
     const peerPacketsMissed = pn > this.ackTracker.largest + 1;
@@ -387,6 +392,7 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
       );
     this.streams.flushOpenedEvents();
     this.machine.maybeFinishGracefulClose(now);
+    return true;
   }
 
   localAddressChanged(now: number): void {
@@ -411,12 +417,25 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     this.migration.restartPathEstimates(now);
   }
 
-  /** The peer's connection ID to put on packets changed (a new path, or the peer retired ours). */
+  /**
+   * The peer's connection ID to put on packets changed (a new path, or the peer retired ours): the
+   * endpoint is woken so it brings its reset token index up to date now (RFC 9000 §10.3.1).
+   */
   private useRemoteId(): void {
     const ids = this.connectionIds;
     if (ids === null) return;
     this.remoteCid = ids.remote.active;
     this.idsChangedFlag = true;
+    this.wake(this);
+  }
+
+  /**
+   * Whether buf[0, length) — a datagram that failed to authenticate here, or routed to no
+   * connection — ends with the stateless reset token of a connection ID of the peer's that this
+   * connection uses or used and has not retired (RFC 9000 §10.3.1). Compared in constant time.
+   */
+  isStatelessReset(buf: Uint8Array, length: number): boolean {
+    return this.connectionIds?.remote.isStatelessReset(buf, length) ?? false;
   }
 
   /**
@@ -517,7 +536,8 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
 
   /** Routes or reset tokens changed since acknowledgeIdChanges (the endpoint then polls connectionIds). */
   get idsChanged(): boolean {
-    return this.idsChangedFlag;
+    // Token changes also come from timers (a failed path's reserved ID is retired: path-migration.ts).
+    return this.idsChangedFlag || this.connectionIds?.remote.hasTokenChanges === true;
   }
   acknowledgeIdChanges(): void {
     this.idsChangedFlag = false;

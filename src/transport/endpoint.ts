@@ -115,7 +115,11 @@ export class TransportEndpoint implements SansIoEndpoint {
   private readonly routeKeys = new Map<TransportConnection, RouteKeys>();
   /** Connections seen finished, removed at the next sweep. */
   private finished: TransportConnection[] = [];
-  private readonly touchConnection = (conn: TransportConnection): void => this.schedule.touch(conn);
+  /** A connection's wake (ConnectionInit.wake): reschedule it; new connection IDs or tokens apply now. */
+  private readonly touchConnection = (conn: TransportConnection): void => {
+    this.schedule.touch(conn);
+    if (conn.idsChanged) this.applyIdChanges(conn);
+  };
   private nextId = 1;
   private closed = false;
   private readonly transmit: { destination: Address; length: number } = {
@@ -138,8 +142,13 @@ export class TransportEndpoint implements SansIoEndpoint {
 
   /** A touched connection was re-keyed: did it finish, or confirm its handshake? */
   private observe(conn: TransportConnection): void {
-    if (conn.isFinished) this.finished.push(conn);
-    else if (this.limiter.halfOpenCount > 0 && conn.handshakeConfirmed) this.limiter.settle(conn);
+    if (conn.isFinished) {
+      this.finished.push(conn);
+      return;
+    }
+    // A timer retired a peer ID (a failed path's): its token leaves the index now (RFC 9000 §10.3.1).
+    if (conn.idsChanged) this.applyIdChanges(conn);
+    if (this.limiter.halfOpenCount > 0 && conn.handshakeConfirmed) this.limiter.settle(conn);
   }
 
   get connections(): ReadonlyMap<number, TransportConnection> {
@@ -200,18 +209,18 @@ export class TransportEndpoint implements SansIoEndpoint {
 
   /**
    * A short-header datagram for no connection of ours. A peer's stateless reset (its last 16 bytes
-   * are a token a peer announced) ends that connection at once; anything else is answered with a
-   * stateless reset of our own, so a peer of a connection we lost (we restarted) learns it at once
-   * (RFC 9000 §10.3). Rate-limited and always smaller than the trigger.
+   * are the token of a peer's connection ID in use or used, not retired: RFC 9000 §10.3.1) ends that
+   * connection at once; anything else is answered with a stateless reset of our own, so a peer of a
+   * connection we lost (we restarted) learns it at once (RFC 9000 §10.3). Rate-limited and always
+   * smaller than the trigger.
    */
   private onUnroutable(datagram: Uint8Array, len: number, from: Address, now: number): void {
     this.droppedDatagrams++;
     if (this.resetTokens.count > 0) {
+      // The index finds the candidate; the connection's own list confirms the token is still valid.
       const conn = this.resetTokens.match(datagram, len);
-      if (conn !== null) {
-        conn.onStatelessReset();
-        this.resetTokens.removeOwner(conn);
-        this.schedule.touch(conn);
+      if (conn?.isStatelessReset(datagram, len)) {
+        this.endByReset(conn);
         return;
       }
     }
@@ -222,6 +231,13 @@ export class TransportEndpoint implements SansIoEndpoint {
         destination: { host: from.host, port: from.port },
         data: this.resetScratch.slice(0, n),
       });
+  }
+
+  /** The peer of `conn` lost its state and said so with a stateless reset: end it without a reply. */
+  private endByReset(conn: TransportConnection): void {
+    conn.onStatelessReset();
+    this.resetTokens.removeOwner(conn);
+    this.schedule.touch(conn);
   }
 
   /**
@@ -304,7 +320,11 @@ export class TransportEndpoint implements SansIoEndpoint {
         return;
       }
       const conn = route.conn;
-      conn.receiveShort(datagram, len, from, now);
+      // A datagram that fails to authenticate may be the peer's stateless reset (RFC 9000 §10.3.1).
+      if (!conn.receiveShort(datagram, len, from, now) && conn.isStatelessReset(datagram, len)) {
+        this.endByReset(conn);
+        return;
+      }
       this.schedule.touch(conn);
       if (conn.idsChanged) this.applyIdChanges(conn);
       return;

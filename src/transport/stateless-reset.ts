@@ -14,9 +14,14 @@
  * and more when the trigger allows, and rate-limited (a token bucket), so it cannot be used to
  * amplify or to flood.
  *
- * **Detection** (`ResetTokenTable`): the tokens the peers announced, per connection. A short-header
- * datagram that routes to no connection, or fails to authenticate, is looked up by its last 16
- * bytes: a hit (compared in constant time) ends that connection without a reply.
+ * **Detection** (RFC 9000 §10.3.1): a short-header datagram that routes to no connection, or that
+ * fails to authenticate on the connection it routes to, is compared by its last 16 bytes (in
+ * constant time) with the tokens of the connection IDs the peer issued; a hit ends that connection
+ * without a reply. Only tokens of IDs in use or used count: "An endpoint MUST NOT check for any
+ * stateless reset tokens associated with connection IDs it has not used or for connection IDs that
+ * have been retired." The connection's own list (connection-ids.ts, `endsWithToken`) is the
+ * authority; `ResetTokenTable` is the endpoint's index from a token to its connection, for datagrams
+ * that route to none.
  */
 import { type RandomSource, sodium } from '../crypto/sodium.js';
 import { CONNECTION_ID_LENGTH } from '../wire/types.js';
@@ -183,6 +188,19 @@ export class ResetTokenTable<Owner> {
     for (const e of list) if (sodium.sodium_memcmp(e.token, tail)) return e.owner;
     return null;
   }
+}
+
+/**
+ * Whether `datagram[0..length)` could be a stateless reset (a short header, 0b01xxxxxx, of at least
+ * 27 bytes) that ends with `token`. Compared in constant time (RFC 9000 §10.3.1: "without leaking
+ * information about the value of the token"): every byte is looked at, whatever the first mismatch.
+ */
+export function endsWithToken(datagram: Uint8Array, length: number, token: Uint8Array): boolean {
+  if (length < MIN_STATELESS_RESET_LENGTH || ((datagram[0] as number) & 0xc0) !== 0x40) return false;
+  const start = length - RESET_TOKEN_LENGTH;
+  let diff = 0;
+  for (let i = 0; i < RESET_TOKEN_LENGTH; i++) diff |= (token[i] as number) ^ (datagram[start + i] as number);
+  return diff === 0;
 }
 
 function prefix(b: Uint8Array, at: number): number {

@@ -6,7 +6,7 @@ import {
   RemoteConnectionIds,
 } from '../../src/transport/connection-ids.js';
 import { type TransportError, TransportErrorCode } from '../../src/transport/errors.js';
-import { deriveResetKey, ResetTokenTable } from '../../src/transport/stateless-reset.js';
+import { deriveResetKey, ResetTokenTable, resetToken } from '../../src/transport/stateless-reset.js';
 import { decodeFrames, encodeFrame } from '../../src/wire/index.js';
 import { FrameType, type NewConnectionIdFrame } from '../../src/wire/types.js';
 
@@ -85,20 +85,34 @@ describe('connection IDs for unlinkable paths (RFC 9000 §5.1, §9.5)', () => {
     expect(remote.spares).toBe(ACTIVE_CONNECTION_ID_LIMIT - 1);
   });
 
-  it('the peer learns each ID’s reset token; retired ones are forgotten', () => {
+  it('the peer recognises the reset tokens of IDs it used, not of spares nor retired ones (RFC 9000 §10.3.1)', () => {
     const local = new LocalConnectionIds(hsLocal, resetKey, systemRandom);
     const remote = new RemoteConnectionIds(hsLocal);
     local.issue();
     deliver(local, remote);
     const table = new ResetTokenTable<string>();
-    for (let t = remote.pollTokenChange(); t !== null; t = remote.pollTokenChange()) {
-      if (t.kind === 'add') table.add(t.token, 'c');
-      else table.remove(t.token, 'c');
-    }
-    expect(table.count).toBe(ACTIVE_CONNECTION_ID_LIMIT);
+    const apply = () => {
+      for (let t = remote.pollTokenChange(); t !== null; t = remote.pollTokenChange()) {
+        if (t.kind === 'add') table.add(t.token, 'c');
+        else table.remove(t.token, 'c');
+      }
+    };
+    apply();
+    // Retire Prior To = 1 moved the peer to sequence 1: only its token counts, the 3 spares' do not
+    expect(table.count).toBe(1);
+    expect(remote.hasTokenChanges).toBe(false);
+    const first = remote.active.slice();
     remote.rotate();
-    const change = remote.pollTokenChange();
-    expect(change?.kind).toBe('remove');
+    expect(remote.hasTokenChanges).toBe(true);
+    const changes = [remote.pollTokenChange(), remote.pollTokenChange()].map((c) => c?.kind);
+    expect(changes).toEqual(['add', 'remove']); // the new ID's token, the retired one's gone
+    const reset = (cid: Uint8Array) => {
+      const d = new Uint8Array(40).fill(0x41);
+      d.set(resetToken(resetKey, cid), 24);
+      return d;
+    };
+    expect(remote.isStatelessReset(reset(remote.active), 40)).toBe(true);
+    expect(remote.isStatelessReset(reset(first), 40)).toBe(false); // retired
   });
 
   it('without a spare, rotate keeps the ID in use', () => {
@@ -226,10 +240,11 @@ describe('a peer ID reserved for a path being validated (RFC 9000 §9.5)', () =>
     expect(r.spares).toBe(1);
     expect(r.reserve()?.sequence).toBe(2);
     expect(r.reserve()).toBeNull();
-    // its reset token is forgotten with it
+    // its token was recognised once it was used (reserved: the probe went out with it), and is forgotten
+    // with it; sequence 2 is used from its reservation on
     const changes = [];
     for (let c = r.pollTokenChange(); c; c = r.pollTokenChange()) changes.push(c.kind);
-    expect(changes).toEqual(['add', 'add', 'remove']);
+    expect(changes).toEqual(['add', 'remove', 'add']);
   });
 
   it('adopt of an ID the peer retired meanwhile (Retire Prior To) fails and keeps the path’s ID', () => {

@@ -14,7 +14,7 @@ const privateA = new Uint8Array(32).fill(7);
 const privateB = new Uint8Array(32).fill(9);
 const cid = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
 
-function shortPacket(length: number, dcid = cid): Uint8Array {
+function shortPacket(length: number, dcid: Uint8Array = cid): Uint8Array {
   const p = new Uint8Array(length);
   systemRandom(p);
   p[0] = 0x40 | ((p[0] as number) & 0x07);
@@ -154,5 +154,77 @@ describe('stateless reset between endpoints (simulator)', () => {
     conn.write(id, new Uint8Array(1000));
     net.runFor(1_000);
     expect(conn.state).toBe('established');
+  });
+});
+
+describe('stateless reset detection rules (RFC 9000 §10.3.1)', () => {
+  /** A connected pair after the ID exchange; B's reset key, to forge B's resets. */
+  async function connected(seed: number) {
+    const { SimNetwork } = await import('../sim/index.js');
+    const { TransportEndpoint } = await import('../../src/transport/endpoint.js');
+    const { generateKeyPair } = await import('../../src/crypto/keys.js');
+    const A = { host: '10.0.0.1', port: 1000 };
+    const B = { host: '10.0.0.2', port: 2000 };
+    const net = new SimNetwork({ seed, link: { delayMs: 10 } });
+    const ra = net.randomSource('A');
+    const rb = net.randomSource('B');
+    const keysB = generateKeyPair(rb);
+    const a = net.addEndpoint(A, new TransportEndpoint({ staticKeyPair: generateKeyPair(ra), random: ra }));
+    const b = net.addEndpoint(B, new TransportEndpoint({ staticKeyPair: keysB, random: rb }));
+    const conn = a.connect(B, { remotePublicKey: keysB.publicKey }, net.now);
+    net.runUntil(() => conn.state === 'established');
+    net.runFor(200); // NEW_CONNECTION_ID exchanged, the handshake ID retired
+    const ids = conn.connectionIds;
+    if (ids === null) throw new Error('no connection IDs');
+    const keyB = deriveResetKey(keysB.secretKey);
+    /** A reset from B ending with the token of B's ID `peerCid`, sent to A's ID `dcid`. */
+    const reset = (peerCid: Uint8Array, dcid: Uint8Array | null): Uint8Array => {
+      const p = shortPacket(60, dcid ?? Uint8Array.from([0xee, 1, 2, 3, 4, 5, 6, 7]));
+      p.set(resetToken(keyB, peerCid), 60 - RESET_TOKEN_LENGTH);
+      return p;
+    };
+    return { net, a, b, B, conn, ids, reset };
+  }
+
+  it('a reset that routes to the connection (fails to authenticate there) ends it at once', async () => {
+    const { net, a, B, conn, ids, reset } = await connected(11);
+    const ours = ids.local.active[0] as Uint8Array; // routes to conn: it is decrypted there and fails
+    a.receive(reset(ids.remote.active, ours), B, net.now);
+    expect(conn.state).toBe('closed');
+    net.runFor(1); // the network collects the endpoint's events
+    const closed = net.events({ host: '10.0.0.1', port: 1000 }).find((e) => e.type === 'closed');
+    expect(closed?.type === 'closed' && closed.reason.errorCode).toBe(0x10003);
+  });
+
+  it('a datagram that routes to the connection and ends with no token of the peer leaves it open', async () => {
+    const { net, a, B, conn, ids } = await connected(12);
+    a.receive(shortPacket(60, ids.local.active[0] as Uint8Array), B, net.now);
+    expect(conn.state).toBe('established');
+  });
+
+  it('the token of a peer ID never used (a spare) does not match', async () => {
+    const { net, a, b, B, conn, ids, reset } = await connected(13);
+    const peer = [...b.connections.values()][0];
+    const issued = peer?.connectionIds?.local.active ?? [];
+    const unused = issued.filter((c) => c.some((x, i) => x !== ids.remote.active[i]));
+    expect(unused.length).toBeGreaterThanOrEqual(3); // B's spares, announced to A with their tokens
+    for (const cid of unused) {
+      a.receive(reset(cid, null), B, net.now);
+      a.receive(reset(cid, ids.local.active[0] as Uint8Array), B, net.now);
+    }
+    expect(conn.state).toBe('established');
+  });
+
+  it('the token of a retired peer ID stops matching at once, the new one matches at once', async () => {
+    const { net, a, B, conn, ids, reset } = await connected(15);
+    const old = ids.remote.active.slice();
+    conn.localAddressChanged(net.now); // moves to an unused peer ID and retires the old one (RFC 9000 §9.5)
+    expect(ids.remote.active).not.toEqual(old);
+    // no datagram received, no timer run since: the retired token must not match already
+    a.receive(reset(old, null), B, net.now);
+    a.receive(reset(old, ids.local.active[0] as Uint8Array), B, net.now);
+    expect(conn.state).toBe('established');
+    a.receive(reset(ids.remote.active, null), B, net.now);
+    expect(conn.state).toBe('closed');
   });
 });
