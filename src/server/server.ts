@@ -40,7 +40,7 @@ import {
   resolveTls,
   type CertificateSource,
 } from './certificate-renewal.js';
-import { advertisedHost, bindAlternateSockets, bindMainSocket } from './udp-sockets.js';
+import { advertisedHost, bindAlternateSockets, bindUdpSocket } from './udp-sockets.js';
 import { listenMetrics, serveMetrics } from './metrics-http.js';
 import {
   DEFAULT_METRICS_PORT,
@@ -176,7 +176,7 @@ export class PunchlineServer {
       ...(options.relayLimits ? { relayLimits: options.relayLimits } : {}),
     });
 
-    const socket = await bindMainSocket(host, options.udpPort ?? DEFAULT_UDP_PORT);
+    const socket = await bindUdpSocket(host, options.udpPort ?? DEFAULT_UDP_PORT);
     const udp = { host: normalizeHost(socket.address().address), port: socket.address().port };
     let stunSockets: Map<SocketIndex, dgram.Socket>;
     try {

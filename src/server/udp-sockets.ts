@@ -38,13 +38,13 @@ export async function bindAlternateSockets(
   )
     throw new ServerError(ServerErrorCode.Config, 'the alternate address needs a second specific IP (RFC 5780 §6)');
   try {
-    const s3 = await bindUdp(alternate.host, alternate.port);
+    const s3 = await bindUdpSocket(alternate.host, alternate.port);
     sockets.set(3, s3);
     const altPort = s3.address().port;
     if (altPort === udp.port)
       throw new ServerError(ServerErrorCode.Config, 'the alternate port must differ from the UDP port (RFC 5780 §6)');
-    sockets.set(1, await bindUdp(udp.host, altPort));
-    sockets.set(2, await bindUdp(alternate.host, udp.port));
+    sockets.set(1, await bindUdpSocket(udp.host, altPort));
+    sockets.set(2, await bindUdpSocket(alternate.host, udp.port));
     return sockets;
   } catch (error) {
     for (const [index, s] of sockets) if (index !== 0) s.close();
@@ -52,7 +52,14 @@ export async function bindAlternateSockets(
   }
 }
 
-function bindUdp(host: string, port: number): Promise<dgram.Socket> {
+/**
+ * Binds a UDP socket on host:port: the one bind routine for every server socket. On failure the
+ * socket is closed before the error is thrown (an unbound socket still holds a handle, which would
+ * keep the process alive and leak one per failed start). Once bound, errors on it (ICMP errors
+ * reported on UDP) are not fatal to a server: a no-op listener keeps them from throwing, and the
+ * caller may add its own.
+ */
+export function bindUdpSocket(host: string, port: number): Promise<dgram.Socket> {
   const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
   return new Promise((resolve, reject) => {
     socket.once('error', (cause) => {
@@ -61,20 +68,8 @@ function bindUdp(host: string, port: number): Promise<dgram.Socket> {
     });
     socket.bind(port, host, () => {
       socket.removeAllListeners('error');
-      socket.on('error', () => undefined); // ICMP errors on UDP are not fatal to a server
+      socket.on('error', () => undefined);
       resolve(socket);
     });
   });
-}
-
-/** The main UDP socket (STUN, relay, presence) on host:port. */
-export async function bindMainSocket(host: string, port: number): Promise<dgram.Socket> {
-  const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', (cause) =>
-      reject(new ServerError(ServerErrorCode.Listen, `cannot bind UDP ${host}:${port}: ${cause.message}`, { cause })),
-    );
-    socket.bind(port, host, () => resolve());
-  });
-  return socket;
 }
