@@ -6,6 +6,8 @@
  *   npm run bench:core-alloc          (node --expose-gc --import tsx bench/core-alloc.ts)
  *   PUNCHLINE_ALLOC_SITES=1 npm run bench:core-alloc    also lists the top allocation sites
  *   PUNCHLINE_ALLOC_CLOCK=round npm run bench:core-alloc  the old clock: one value per round
+ *   PUNCHLINE_ALLOC_START_MS=7200000 npm run bench:core-alloc  the clock starts there (a process up for
+ *             2 h: timestamps in µs no longer fit a small integer)
  *
  * Two endpoints in one thread, a virtual clock, one bulk stream (default config but 1452-byte
  * datagrams; pacing on). The clock is realistic by default (PUNCHLINE_ALLOC_CLOCK=real): besides the
@@ -61,7 +63,7 @@ const CLOCK_TICK_MS = 0.0123; // per call into the core, with the realistic cloc
 const serverKeys = generateKeyPair(systemRandom);
 const a = new TransportEndpoint({ staticKeyPair: generateKeyPair(systemRandom), random: systemRandom, config });
 const b = new TransportEndpoint({ staticKeyPair: serverKeys, random: systemRandom, config });
-let now = 0;
+let now = Number(process.env.PUNCHLINE_ALLOC_START_MS ?? 0);
 
 /**
  * Realistic clock: pre-boxed timestamps now + k·CLOCK_TICK_MS in an array with tagged elements (an
