@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/lab.js';
 import { probe, startProbeServer } from '../../src/lab/nat-check.js';
 import { NAT_PMP_PORT } from '../../src/lab/portmap.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('options.test.ts');
 
@@ -24,24 +24,27 @@ setTimeout(()=>{console.log('timeout');process.exit(1)},3000)`;
 
 describe.skipIf(!labAvailable)('site options', () => {
   let lab: Lab;
+  const labs = new LabGuard();
 
   beforeAll(async () => {
-    lab = await Lab.up({
-      name: labName('options'),
-      servers: 1,
-      sites: [
-        { name: 'short', profile: 'easy', udpTimeout: 1 },
-        { name: 'dflt', profile: 'easy' },
-        { name: 'lossy', profile: 'easy', loss: 30 },
-        { name: 'slow', profile: 'easy', rate: '2mbit', queueBytes: 20_000 },
-        { name: 'pm', profile: 'portmap' },
-      ],
-    });
+    lab = await labs.track(
+      Lab.up({
+        name: labName('options'),
+        servers: 1,
+        sites: [
+          { name: 'short', profile: 'easy', udpTimeout: 1 },
+          { name: 'dflt', profile: 'easy' },
+          { name: 'lossy', profile: 'easy', loss: 30 },
+          { name: 'slow', profile: 'easy', rate: '2mbit', queueBytes: 20_000 },
+          { name: 'pm', profile: 'portmap' },
+        ],
+      }),
+    );
     await startProbeServer(lab);
   }, 60_000);
 
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   });
 
   it('udpTimeout: a mapping idle longer than the timeout is gone, a shorter idle keeps it', async () => {

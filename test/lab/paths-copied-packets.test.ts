@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/lab/lab.js';
 import { type CopyAttackCounts, pathsLab, runBulk, startCopyAttack } from '../../bench/lib/paths-scenarios.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('paths-copied-packets.test.ts');
 
@@ -18,11 +18,12 @@ const VALIDATION_TIMEOUT_MS = 3_000;
 
 describe.skipIf(!labAvailable)('copied packets from an attacker (lab)', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   beforeAll(async () => {
-    lab = await pathsLab({ name: labName('paths-copy') });
+    lab = await labs.track(pathsLab({ name: labName('paths-copy') }));
   }, 120_000);
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   });
 
   it('no path move, no stall beyond one validation timeout, at most 3× to the attacker', async () => {

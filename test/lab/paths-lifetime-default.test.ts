@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/lab.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('paths-lifetime-default.test.ts');
 
@@ -14,14 +14,17 @@ const PEER = fileURLToPath(new URL('../node/fixtures/lifetime-peer.ts', import.m
 
 describe.skipIf(!labAvailable)('background binding-lifetime measurement (lab)', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   beforeAll(async () => {
-    lab = await Lab.up(
-      { name: labName('paths-lt'), servers: 1, sites: [{ name: 'a', profile: 'easy', udpTimeout: 5 }] },
-      { server: true },
+    lab = await labs.track(
+      Lab.up(
+        { name: labName('paths-lt'), servers: 1, sites: [{ name: 'a', profile: 'easy', udpTimeout: 5 }] },
+        { server: true },
+      ),
     );
   }, 120_000);
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   }, 60_000);
 
   const lastJson = (out: string): Record<string, unknown> =>

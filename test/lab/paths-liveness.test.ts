@@ -10,17 +10,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/lab/lab.js';
 import { TransportErrorCode } from '../../src/transport/errors.js';
 import { pathsLab, runIdle, runKill } from '../../bench/lib/paths-scenarios.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('paths-liveness.test.ts');
 
 describe.skipIf(!labAvailable)('keepalive vs a 5 s NAT (lab)', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   beforeAll(async () => {
-    lab = await pathsLab({ name: labName('paths-nat5'), udpTimeout: 5 });
+    lab = await labs.track(pathsLab({ name: labName('paths-nat5'), udpTimeout: 5 }));
   }, 120_000);
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   });
 
   it('after 45 s idle, the first write from either side arrives within 1 s', async () => {
@@ -54,11 +55,12 @@ describe.skipIf(!labAvailable)('keepalive vs a 5 s NAT (lab)', () => {
 
 describe.skipIf(!labAvailable)('dead peer (lab)', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   beforeAll(async () => {
-    lab = await pathsLab({ name: labName('paths-kill') });
+    lab = await labs.track(pathsLab({ name: labName('paths-kill') }));
   }, 120_000);
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   });
 
   for (const victim of ['public', 'nat'] as const) {

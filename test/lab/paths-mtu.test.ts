@@ -7,17 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/lab/lab.js';
 import { limitWanMtu, pathsLab, runBulk } from '../../bench/lib/paths-scenarios.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('paths-mtu.test.ts');
 
 describe.skipIf(!labAvailable)('path MTU (lab)', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   beforeAll(async () => {
-    lab = await pathsLab({ name: labName('paths-mtu') });
+    lab = await labs.track(pathsLab({ name: labName('paths-mtu') }));
   }, 120_000);
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   });
 
   it('a 1280-byte MTU link on the path is found and respected; without discovery, 1452-byte packets would vanish', async () => {

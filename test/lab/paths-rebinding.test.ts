@@ -7,17 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/lab/lab.js';
 import { forgetMappings, pathsLab, runBulk } from '../../bench/lib/paths-scenarios.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('paths-rebinding.test.ts');
 
 describe.skipIf(!labAvailable)('rebinding mid-transfer (lab)', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   beforeAll(async () => {
-    lab = await pathsLab({ name: labName('paths-rebind') });
+    lab = await labs.track(pathsLab({ name: labName('paths-rebind') }));
   }, 120_000);
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   });
 
   for (const natHost of ['a-host1', 'h-host1']) {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostProcess } from '../../src/lab/host-process.js';
 import { Lab } from '../../src/lab/lab.js';
 import { miniupnpdMappings } from '../../src/lab/portmap.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('portmap-direct.test.ts');
 
@@ -17,21 +17,24 @@ const PEER = fileURLToPath(new URL('./fixtures/portmap-peer.ts', import.meta.url
 
 describe.skipIf(!labAvailable)('a port-mapped peer and a hard-NAT peer connect directly', { timeout: 120_000 }, () => {
   let lab: Lab;
+  const labs = new LabGuard();
   let listener: HostProcess;
   let key: string;
   let mapped: { external: { host: string; port: number } };
 
   beforeAll(async () => {
-    lab = await Lab.up(
-      {
-        name: labName('pm-direct'),
-        servers: 1,
-        sites: [
-          { name: 'pm', profile: 'portmap', variant: 'hard' },
-          { name: 'h', profile: 'hard' },
-        ],
-      },
-      { server: true },
+    lab = await labs.track(
+      Lab.up(
+        {
+          name: labName('pm-direct'),
+          servers: 1,
+          sites: [
+            { name: 'pm', profile: 'portmap', variant: 'hard' },
+            { name: 'h', profile: 'hard' },
+          ],
+        },
+        { server: true },
+      ),
     );
     listener = lab.spawnNode('pm-host1', PEER, ['--role', 'listen', '--server', lab.serverAddress!]);
     const line = JSON.parse(await listener.waitForLine(/"listening"/, 30_000)) as {
@@ -44,8 +47,11 @@ describe.skipIf(!labAvailable)('a port-mapped peer and a hard-NAT peer connect d
   }, 120_000);
 
   afterAll(async () => {
-    await listener?.kill('SIGTERM', 8000);
-    await lab?.down();
+    try {
+      await listener?.kill('SIGTERM', 8000);
+    } finally {
+      await labs.down();
+    }
   });
 
   it('hard → portmap/hard: the path ends direct, to the mapped address', async () => {

@@ -10,7 +10,7 @@ import { Lab } from '../../src/lab/lab.js';
 import { expectedPortmap } from '../../src/lab/nat-check.js';
 import { miniupnpdMappings } from '../../src/lab/portmap.js';
 import type { SiteSpec } from '../../src/lab/topology.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('portmap-nat-check.test.ts');
 
@@ -30,12 +30,15 @@ interface Json {
 
 describe.skipIf(!labAvailable)('nat-check reports port mapping and a verdict', { timeout: 120_000 }, () => {
   let lab: Lab;
+  const labs = new LabGuard();
   let stun: HostProcess;
   const results = new Map<string, Json>();
   const texts = new Map<string, string>();
 
   beforeAll(async () => {
-    lab = await Lab.up({ name: labName('pm-natcheck'), servers: 1, sites: SITES.map(({ verdict: _, ...s }) => s) });
+    lab = await labs.track(
+      Lab.up({ name: labName('pm-natcheck'), servers: 1, sites: SITES.map(({ verdict: _, ...s }) => s) }),
+    );
     const [p, a] = lab.host('server1').addresses;
     stun = lab.spawnNode('server1', CLI, [
       'stun-server',
@@ -86,7 +89,7 @@ describe.skipIf(!labAvailable)('nat-check reports port mapping and a verdict', {
   }, 120_000);
 
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   });
 
   for (const site of SITES) {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostProcess } from '../../src/lab/host-process.js';
 import { Lab } from '../../src/lab/lab.js';
 import { miniupnpdMappings, restartMiniupnpd } from '../../src/lab/portmap.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('portmap.test.ts');
 
@@ -44,27 +44,30 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 describe.skipIf(!labAvailable)('port mapping against miniupnpd', { timeout: 120_000 }, () => {
   let lab: Lab;
+  const labs = new LabGuard();
   let upAt = 0;
   const figures: string[] = [];
 
   beforeAll(async () => {
-    lab = await Lab.up({
-      name: labName('portmap'),
-      servers: 1,
-      sites: [
-        { name: 'all', profile: 'portmap', variant: 'hard' },
-        { name: 'pcp', profile: 'portmap', portmapProtocols: ['pcp'] },
-        { name: 'pmp', profile: 'portmap', portmapProtocols: ['nat-pmp'] },
-        { name: 'upnp', profile: 'portmap', portmapProtocols: ['upnp'] },
-        { name: 'two', profile: 'portmap', portmapProtocols: ['upnp', 'nat-pmp'] },
-      ],
-    });
+    lab = await labs.track(
+      Lab.up({
+        name: labName('portmap'),
+        servers: 1,
+        sites: [
+          { name: 'all', profile: 'portmap', variant: 'hard' },
+          { name: 'pcp', profile: 'portmap', portmapProtocols: ['pcp'] },
+          { name: 'pmp', profile: 'portmap', portmapProtocols: ['nat-pmp'] },
+          { name: 'upnp', profile: 'portmap', portmapProtocols: ['upnp'] },
+          { name: 'two', profile: 'portmap', portmapProtocols: ['upnp', 'nat-pmp'] },
+        ],
+      }),
+    );
     upAt = Date.now();
   }, 120_000);
 
   afterAll(async () => {
     if (figures.length > 0) console.log(`[portmap] bind -> mapping: ${figures.join(', ')}`);
-    await lab?.down();
+    await labs.down();
   });
 
   const start = (site: string, config: Record<string, unknown> = {}): HostProcess =>

@@ -15,37 +15,40 @@ import {
   startProbeServer,
   type SiteCheck,
 } from '../../src/lab/nat-check.js';
-import { labAvailable, labName, reportSkip } from './helpers.js';
+import { labAvailable, labName, reportSkip, LabGuard } from './helpers.js';
 
 reportSkip('profiles.test.ts');
 
 describe.skipIf(!labAvailable)('NAT profiles', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   let checks: SiteCheck[];
   let server: HostProcess;
 
   beforeAll(async () => {
-    lab = await Lab.up({
-      name: labName('profiles'),
-      sites: [
-        { name: 'open', profile: 'open' },
-        { name: 'fw', profile: 'firewall' },
-        { name: 'easy', profile: 'easy', hosts: 2, hairpin: true },
-        { name: 'hard', profile: 'hard', hosts: 2, hairpin: true },
-        { name: 'nohp', profile: 'easy', hosts: 2 },
-        { name: 'cg', profile: 'cgnat' },
-        { name: 'cgh', profile: 'cgnat', variant: 'hard' },
-        { name: 'udp', profile: 'udp-blocked' },
-        { name: 'pmh', profile: 'portmap', variant: 'hard' },
-      ],
-    });
+    lab = await labs.track(
+      Lab.up({
+        name: labName('profiles'),
+        sites: [
+          { name: 'open', profile: 'open' },
+          { name: 'fw', profile: 'firewall' },
+          { name: 'easy', profile: 'easy', hosts: 2, hairpin: true },
+          { name: 'hard', profile: 'hard', hosts: 2, hairpin: true },
+          { name: 'nohp', profile: 'easy', hosts: 2 },
+          { name: 'cg', profile: 'cgnat' },
+          { name: 'cgh', profile: 'cgnat', variant: 'hard' },
+          { name: 'udp', profile: 'udp-blocked' },
+          { name: 'pmh', profile: 'portmap', variant: 'hard' },
+        ],
+      }),
+    );
     // All sites at once: each probe mostly waits for negative (filtered) answers.
     checks = await selfCheck(lab, 8);
     server = await startProbeServer(lab);
   }, 90_000);
 
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   });
 
   const check = (site: string): SiteCheck => {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labAvailability, type HostProcess } from '../../src/lab/index.js';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import { encodePublicKey } from '../../src/crypto/key-text.js';
+import { LabGuard } from '../lab/helpers.js';
 
 const availability = await labAvailability();
 if (!availability.available) console.warn(`skipping connect-by-key lab test: ${availability.reason}`);
@@ -28,32 +29,35 @@ interface Result {
 
 describe.skipIf(!availability.available)('connect by public key across lab NATs', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   let address: string;
   const listeners = new Map<string, { process: HostProcess; key: string }>();
 
   beforeAll(async () => {
-    lab = await Lab.up(
-      {
-        name: `pa-${process.pid}`,
-        sites: [
-          { name: 'a', profile: 'easy', hosts: 2 },
-          { name: 'b', profile: 'easy' },
-          { name: 'c', profile: 'hard' },
-          { name: 'd', profile: 'hard' },
-          { name: 'u', profile: 'udp-blocked', hosts: 2 },
-          { name: 'g', profile: 'cgnat', variant: 'hard' },
-          { name: 'f', profile: 'firewall' },
-          { name: 'p', profile: 'portmap', variant: 'hard' },
-        ],
-        servers: 1,
-      },
-      { server: true },
+    lab = await labs.track(
+      Lab.up(
+        {
+          name: `pa-${process.pid}`,
+          sites: [
+            { name: 'a', profile: 'easy', hosts: 2 },
+            { name: 'b', profile: 'easy' },
+            { name: 'c', profile: 'hard' },
+            { name: 'd', profile: 'hard' },
+            { name: 'u', profile: 'udp-blocked', hosts: 2 },
+            { name: 'g', profile: 'cgnat', variant: 'hard' },
+            { name: 'f', profile: 'firewall' },
+            { name: 'p', profile: 'portmap', variant: 'hard' },
+          ],
+          servers: 1,
+        },
+        { server: true },
+      ),
     );
     address = lab.serverAddress!;
   }, 120_000);
 
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   }, 60_000);
 
   async function listener(host: string, extra: string[] = []): Promise<{ process: HostProcess; key: string }> {

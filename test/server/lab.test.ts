@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labAvailability, type HostProcess } from '../../src/lab/index.js';
 import { generateKeyPair } from '../../src/crypto/keys.js';
+import { LabGuard } from '../lab/helpers.js';
 
 const availability = await labAvailability();
 if (!availability.available) console.warn(`skipping server lab test: ${availability.reason}`);
@@ -21,20 +22,23 @@ const PEER = fileURLToPath(new URL('./fixtures/lab-peer.ts', import.meta.url));
 
 describe.skipIf(!availability.available)('punchline server in the NAT lab', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   let server: HostProcess;
   let dataDir: string;
   let listening: { url: string; udp: string; publicKey: string; certificateSha256: string };
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'punchline-lab-server-'));
-    lab = await Lab.up({
-      name: `srv-${process.pid}`,
-      sites: [
-        { name: 'u', profile: 'udp-blocked' },
-        { name: 'h', profile: 'hard' },
-      ],
-      servers: 1,
-    });
+    lab = await labs.track(
+      Lab.up({
+        name: `srv-${process.pid}`,
+        sites: [
+          { name: 'u', profile: 'udp-blocked' },
+          { name: 'h', profile: 'hard' },
+        ],
+        servers: 1,
+      }),
+    );
     const address = lab.host('server1').addresses[0]!;
     server = lab.spawnNode('server1', CLI, [
       'server',
@@ -54,9 +58,12 @@ describe.skipIf(!availability.available)('punchline server in the NAT lab', () =
   }, 120_000);
 
   afterAll(async () => {
-    await server?.kill();
-    await lab?.down();
-    await rm(dataDir, { recursive: true, force: true });
+    try {
+      await server?.kill();
+    } finally {
+      await labs.down();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('a udp-blocked peer reaches a peer behind a hard NAT through the stream relay', async () => {

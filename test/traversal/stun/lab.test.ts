@@ -14,6 +14,7 @@ import {
   type RunResult,
   type SiteSpec,
 } from '../../../src/lab/index.js';
+import { LabGuard } from '../../lab/helpers.js';
 
 const availability = await labAvailability();
 if (!availability.available) console.warn(`skipping STUN lab test: ${availability.reason}`);
@@ -40,12 +41,13 @@ interface NatCheckJson {
 
 describe.skipIf(!availability.available)('NAT behaviour discovery in the lab', () => {
   let lab: Lab;
+  const labs = new LabGuard();
   let server: HostProcess;
   const runs = new Map<string, Promise<RunResult>>();
   const stunRuns = new Map<string, Promise<RunResult>>();
 
   beforeAll(async () => {
-    lab = await Lab.up({ name: `stun-${process.pid}`, sites: SITES });
+    lab = await labs.track(Lab.up({ name: `stun-${process.pid}`, sites: SITES }));
     const [p, a] = lab.host('server1').addresses;
     server = lab.spawnNode('server1', CLI, [
       'stun-server',
@@ -76,7 +78,7 @@ describe.skipIf(!availability.available)('NAT behaviour discovery in the lab', (
   }, 120_000);
 
   afterAll(async () => {
-    await lab?.down();
+    await labs.down();
   }, 60_000);
 
   for (const spec of SITES) {
