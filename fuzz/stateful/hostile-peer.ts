@@ -19,7 +19,7 @@ import { TransportErrorCode } from '../../src/transport/errors.js';
 import { TransportEndpoint } from '../../src/transport/endpoint.js';
 import { encodeFrame, frameLength, writeShortHeader } from '../../src/wire/index.js';
 import { FrameType, type Frame } from '../../src/wire/types.js';
-import { SimNetwork } from '../../test/sim/index.js';
+import { SimNetwork } from '../../src/sim/index.js';
 import { FuzzRandom } from '../engine/random.js';
 
 const HOSTILE: Address = { host: '10.0.0.66', port: 6666 };

@@ -12,7 +12,7 @@ import {
   parseIgdDescription,
   PortmapError,
 } from '../../src/traversal/portmap/index.js';
-import { natPmpAddressReply, natPmpMapReply, pcpAnnounceReply } from '../../test/traversal/portmap/helpers.js';
+import { natPmpAddressReply, natPmpMapReply, pcpAnnounceReply } from './portmap-replies.js';
 import { refusing, utf8, type FuzzTarget } from '../engine/target.js';
 
 const GATEWAY = { host: '192.168.1.1', port: 1900 };

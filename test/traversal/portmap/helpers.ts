@@ -2,6 +2,9 @@
 import type { RandomSource } from '../../../src/transport/api.js';
 import type { MappingEvent } from '../../../src/traversal/portmap/index.js';
 
+// The gateway replies the fuzzer also seeds with live in fuzz/ (fuzz does not depend on test/).
+export { natPmpAddressReply, natPmpMapReply, pcpAnnounceReply } from '../../../fuzz/targets/portmap-replies.js';
+
 export const GATEWAY = { host: '192.168.1.1', port: 5351 };
 export const CLIENT_IP = '192.168.1.11';
 
@@ -11,35 +14,6 @@ export function counterRandom(seed = 1): RandomSource {
   return (buffer) => {
     for (let i = 0; i < buffer.length; i++) buffer[i] = n++ & 0xff;
   };
-}
-
-export function natPmpAddressReply(result: number, epoch: number, external = '203.0.113.10'): Uint8Array {
-  const out = new Uint8Array(12);
-  const v = new DataView(out.buffer);
-  out[1] = 128;
-  v.setUint16(2, result);
-  v.setUint32(4, epoch);
-  out.set(external.split('.').map(Number), 8);
-  return out;
-}
-
-export function natPmpMapReply(
-  result: number,
-  epoch: number,
-  internalPort: number,
-  externalPort: number,
-  lifetimeS: number,
-  op = 129,
-): Uint8Array {
-  const out = new Uint8Array(16);
-  const v = new DataView(out.buffer);
-  out[1] = op;
-  v.setUint16(2, result);
-  v.setUint32(4, epoch);
-  v.setUint16(8, internalPort);
-  v.setUint16(10, externalPort);
-  v.setUint32(12, lifetimeS);
-  return out;
 }
 
 /** A PCP MAP response echoing `request`'s nonce (bytes 24..36) unless `nonce` is given. */
@@ -70,15 +44,6 @@ export function pcpMapReply(
   out[54] = 0xff;
   out[55] = 0xff;
   out.set((fields.external ?? '203.0.113.10').split('.').map(Number), 56);
-  return out;
-}
-
-export function pcpAnnounceReply(epoch: number, result = 0): Uint8Array {
-  const out = new Uint8Array(24);
-  out[0] = 2;
-  out[1] = 0x80;
-  out[3] = result;
-  new DataView(out.buffer).setUint32(8, epoch);
   return out;
 }
 
