@@ -18,8 +18,12 @@
  *   - destinations: only the peer's candidates, addresses that proved themselves with an
  *     authenticated probe, and ports of the server-seen host (birthday) — never a multicast,
  *     broadcast or unspecified address or port 0;
+ *   - address family: every destination and every address an event reports is of the session's
+ *     family (IPv4 here): an IPv6 candidate or server-seen host, or an IPv4-mapped IPv6 spelling,
+ *     must never reach the IPv4 socket (`wrongFamily`);
  *   - memory: the heap grows by a bounded amount.
  */
+import { isIP } from 'node:net';
 import { generateKeyPair } from '../../src/crypto/keys.js';
 import type { Address } from '../../src/transport/api.js';
 import {
@@ -82,6 +86,14 @@ export function forbiddenDestination(a: Address): boolean {
   return h.startsWith('ff');
 }
 
+/** The victim's socket family: the session is built with it, and sends and reports only addresses of it. */
+const FAMILY = 4;
+
+/** True for an address the session's socket cannot use: not an IP address of its family. */
+export function wrongFamily(a: Address, family: 4 | 6 = FAMILY): boolean {
+  return isIP(a.host) !== family;
+}
+
 function key(a: Address): string {
   return `${a.host}|${a.port}`;
 }
@@ -131,7 +143,7 @@ export function runAgentScenario(seed: number, steps: number): AgentFuzzResult {
   try {
     session = new PunchSession({
       role: r.chance(2) ? 'controlling' : 'controlled',
-      family: 4,
+      family: FAMILY,
       sessionId,
       keys: victimProbeKeys,
       random,
@@ -196,6 +208,8 @@ export function runAgentScenario(seed: number, steps: number): AgentFuzzResult {
         if (n > maxPerSecond && failure === null) failure = `pacing: ${n} datagrams in virtual second ${second}`;
         if (forbiddenDestination(t.destination) && failure === null)
           failure = `sent to a forbidden destination ${key(t.destination)}`;
+        if (wrongFamily(t.destination) && failure === null)
+          failure = `sent to ${key(t.destination)} on an IPv${FAMILY} session`;
         if (!allowed.has(key(t.destination)) && !seenHosts.has(t.destination.host) && failure === null)
           failure = `sent to ${key(t.destination)}, neither a candidate, a proven address nor the server-seen host`;
         if (t.data.length >= 36 && victimProbes.length < 64)
@@ -207,6 +221,8 @@ export function runAgentScenario(seed: number, steps: number): AgentFuzzResult {
     guard('pollEvent', () => {
       for (let e = session.pollEvent(); e !== null; e = session.pollEvent()) {
         if (e.type === 'open-sockets' && r.chance(2)) session.socketsOpened(r.below(e.count + 2));
+        if ((e.type === 'peer-address' || e.type === 'selected' || e.type === 'lost') && failure === null)
+          if (wrongFamily(e.remote)) failure = `event '${e.type}' reports ${key(e.remote)} on an IPv${FAMILY} session`;
       }
     });
   };
@@ -215,8 +231,9 @@ export function runAgentScenario(seed: number, steps: number): AgentFuzzResult {
       ? (() => {
           const c =
             remoteCandidates.length > 0 ? (remoteCandidates[r.below(remoteCandidates.length)] as Candidate) : null;
-          // A datagram never arrives from a multicast, broadcast or unspecified source or port 0.
-          return c !== null && !forbiddenDestination(c)
+          // A datagram never arrives from a multicast, broadcast or unspecified source or port 0, nor
+          // on an IPv4 socket from an IPv6 address.
+          return c !== null && !forbiddenDestination(c) && !wrongFamily(c)
             ? { host: c.host, port: c.port }
             : { host: PEER_PUBLIC, port: 6000 };
         })()

@@ -4,7 +4,7 @@
  * RFC 9000 error code is the one sent, and a legitimate connection on the same endpoint still works.
  */
 import { describe, expect, it } from 'vitest';
-import { forbiddenDestination, runAgentScenario } from '../../fuzz/stateful/hostile-agent-peer.js';
+import { forbiddenDestination, runAgentScenario, wrongFamily } from '../../fuzz/stateful/hostile-agent-peer.js';
 import { EXPECTED_CODE, runScenario, SCENARIOS } from '../../fuzz/stateful/hostile-peer.js';
 
 const HEAP_BOUND = 16 * 1024 * 1024;
@@ -42,5 +42,12 @@ describe('stateful traversal agent fuzzing', () => {
     expect(forbiddenDestination({ host: '203.0.113.9', port: 0 })).toBe(true);
     expect(forbiddenDestination({ host: '203.0.113.9', port: 70_000 })).toBe(true);
     expect(forbiddenDestination({ host: '203.0.113.9', port: 5000 })).toBe(false);
+  });
+
+  it('the family invariant flags an IPv6 (or not-an-IP) address on an IPv4 session', () => {
+    for (const host of ['::1', '2001:db8::1', 'fe80::1', '::ffff:203.0.113.9', 'not-an-ip', ''])
+      expect(wrongFamily({ host, port: 5000 })).toBe(true);
+    expect(wrongFamily({ host: '203.0.113.9', port: 5000 })).toBe(false);
+    expect(wrongFamily({ host: '2001:db8::1', port: 5000 }, 6)).toBe(false);
   });
 });
