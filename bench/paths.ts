@@ -80,12 +80,26 @@ async function runCopiedPackets(lab: Lab, natHost: string, bytes: number) {
       },
       faultAfterMs: 0,
     });
-    const attack = stop ? await stop() : { copiesSent: 0, copyBytes: 0, fromVictim: 0, fromVictimBytes: 0 };
+    // No attack started: nothing was counted (null, printed '-'), not zero copies.
+    const attack: CopyAttackCounts | null = stop ? await stop() : null;
     stop = undefined;
     return { ...r, attack };
   } finally {
     await stop?.().catch(() => undefined);
   }
+}
+
+/** A number, or null when it is missing or NaN (nothing reported). */
+function reportedOrNull(value: number | null | undefined): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+/** `detail` with every NaN or undefined figure as null (JSON.stringify would drop or null them silently). */
+function nullIfUnreported(detail: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(detail))
+    out[k] = v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? null : v;
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -100,8 +114,10 @@ async function main(): Promise<void> {
   const idleTimeoutMs = Number(arg('idle-timeout', '10000'));
   const rows: Row[] = [];
   const print = (row: Row): void => {
-    rows.push(row);
-    console.log(JSON.stringify({ bench: 'paths', ...row }));
+    // A figure nobody reported (NaN from a missing field) is null in JSON and '-' in the table, never 0.
+    const clean: Row = { ...row, stall_ms: reportedOrNull(row.stall_ms), detail: nullIfUnreported(row.detail) };
+    rows.push(clean);
+    console.log(JSON.stringify({ bench: 'paths', ...clean }));
   };
   const base = `bp${process.pid}`;
 
@@ -149,10 +165,10 @@ async function main(): Promise<void> {
                 bytes: r.bytes,
                 path_changes: r.pathChanges,
                 duration_ms: r.durationMs,
-                copies: r.attack.copiesSent,
-                copy_bytes: r.attack.copyBytes,
-                to_attacker: r.attack.fromVictim,
-                to_attacker_bytes: r.attack.fromVictimBytes,
+                copies: r.attack?.copiesSent ?? null,
+                copy_bytes: r.attack?.copyBytes ?? null,
+                to_attacker: r.attack?.fromVictim ?? null,
+                to_attacker_bytes: r.attack?.fromVictimBytes ?? null,
               },
             });
           } else if (fault === 'mtu-1280') {
@@ -237,7 +253,7 @@ async function main(): Promise<void> {
   console.log('\nfault                     run  stall_ms  hashes  detail');
   for (const r of rows) {
     console.log(
-      `${r.fault.padEnd(25)} ${String(r.run).padStart(3)}  ${(r.stall_ms === null ? '-' : r.stall_ms.toFixed(0)).padStart(8)}  ${String(r.hashes_match ?? '-').padEnd(6)}  ${JSON.stringify(r.detail)}`,
+      `${r.fault.padEnd(25)} ${String(r.run).padStart(3)}  ${(r.stall_ms === null ? '-' : r.stall_ms.toFixed(0)).padStart(8)}  ${String(r.hashes_match ?? '-').padEnd(6)}  ${JSON.stringify(r.detail, (_k, v: unknown) => (v === null ? '-' : v))}`,
     );
   }
 }

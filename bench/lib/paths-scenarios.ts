@@ -340,13 +340,19 @@ const ATTACKER_PORT = 46_000;
 /** Sites of pathsLab in spec order: the internet namespace's bridge port of site i is `site<i>`. */
 const SITE_ORDER = ['a', 'h', 'o'];
 
+/** The attacker's counts; null when its forwarder never reported them (not the same as none). */
 export interface CopyAttackCounts {
   /** Copies of genuine datagrams the attacker re-sent to the victim from its own address. */
-  readonly copiesSent: number;
-  readonly copyBytes: number;
+  readonly copiesSent: number | null;
+  readonly copyBytes: number | null;
   /** What the victim then sent to the attacker's address (must stay ≤ 3 × copyBytes). */
-  readonly fromVictim: number;
-  readonly fromVictimBytes: number;
+  readonly fromVictim: number | null;
+  readonly fromVictimBytes: number | null;
+}
+
+/** A count the forwarder reported, or null when it reported none. */
+function reported(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
 /**
@@ -423,10 +429,10 @@ export async function startCopyAttack(
     await forwarder.process.kill('SIGTERM', 2_000);
     const last = forwarder.all('counts').at(-1);
     return {
-      copiesSent: Number(last?.['copiesSent'] ?? 0),
-      copyBytes: Number(last?.['copyBytes'] ?? 0),
-      fromVictim: Number(last?.['fromVictim'] ?? 0),
-      fromVictimBytes: Number(last?.['fromVictimBytes'] ?? 0),
+      copiesSent: reported(last?.['copiesSent']),
+      copyBytes: reported(last?.['copyBytes']),
+      fromVictim: reported(last?.['fromVictim']),
+      fromVictimBytes: reported(last?.['fromVictimBytes']),
     };
   };
 }
