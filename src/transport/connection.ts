@@ -63,7 +63,10 @@ const NO_RX_BUFFER = new Uint8Array(0);
  * is injected, datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come
  * out of pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
  */
-export class TransportConnection extends ConnectionApplicationCalls implements ConnectionHandle, SentFrameHandler {
+export class TransportConnection
+  extends ConnectionApplicationCalls
+  implements ConnectionHandle, SentFrameHandler, HandshakeHost
+{
   readonly id: number;
   readonly isClient: boolean;
   readonly config: TransportConfig;
@@ -89,12 +92,11 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
   readonly localCid: Uint8Array;
   /** Client: the random DCID of its Initial (the server routes repeated Initials by it). */
   private readonly initialDcid: Uint8Array;
-  private remoteCid: Uint8Array;
+  /** The peer's connection ID our packets carry (the handshake's, then one of connectionIds.remote). */
+  private peerCid: Uint8Array;
 
   // --- handshake and keys
   protected handshake!: ConnectionHandshake;
-  /** What the handshake's packets mean here (HandshakeHost, handshake.ts). */
-  private readonly handshakeHost: HandshakeHost;
   private readonly handshakeDeadline: number = 0;
   private protection: PacketProtection | null = null;
   protected remoteKey: Uint8Array | null = null;
@@ -145,7 +147,7 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     this.wake = init.wake ?? NO_WAKE;
     this.localCid = init.localCid;
     this.initialDcid = initialDcid;
-    this.remoteCid = initialDcid;
+    this.peerCid = initialDcid;
     this.maxSize = init.config.maxUdpPayloadSize;
     this.paths = new Paths(init.remote, isClient, this.maxSize);
     this.transmitTo = this.paths.active.remote;
@@ -177,18 +179,6 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     this.resetKey = init.resetKey ?? null;
     this.routableConnectionId = init.routableConnectionId;
     this.handshakeDeadline = init.now + init.config.handshakeTimeoutMs;
-    this.handshakeHost = {
-      isClient,
-      localCid: this.localCid,
-      remoteCid: () => this.remoteCid,
-      onServerParameters: (message, serverCid) => {
-        this.applyPeerParams(peerTransportParameters(message));
-        this.remoteCid = serverCid;
-      },
-      failHandshake: (e) => this.failHandshake(e),
-      confirmHandshake: () => this.confirmHandshake(),
-      onHandshakeComplete: (now) => this.onHandshakeComplete(now),
-    };
     this.machine = new ConnectionStateMachine(
       {
         pto: () => this.rtt.pto(this.recovery.peerMaxAckDelay),
@@ -241,12 +231,12 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     c.handshake = accepted.handshake;
     c.timerRows.start(c.handshake);
     c.applyPeerParams(peerTransportParameters(accepted.peerParameters));
-    c.remoteCid = Uint8Array.from(header.sourceConnectionId);
+    c.peerCid = Uint8Array.from(header.sourceConnectionId);
     c.paths.active.onReceived(header.packetLength);
     c.bytesReceived += header.packetLength;
     c.packetsReceived++;
     const hs = c.handshake;
-    hs.writeFlight(LongPacketType.Handshake, localTransportParameters(init.config), c.remoteCid, c.localCid, init.now);
+    hs.writeFlight(LongPacketType.Handshake, localTransportParameters(init.config), c.peerCid, c.localCid, init.now);
     hs.stopTimer(); // the server answers repeated Initials instead
     c.events.push({ type: 'incoming', connection: c });
     if (hs.isComplete) c.onHandshakeComplete(init.now);
@@ -264,7 +254,23 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     this.liveness.negotiateIdleTimeout(p.maxIdleTimeoutMs);
   }
 
-  private onHandshakeComplete(now: number): void {
+  // HandshakeHost (handshake.ts): what the handshake's packets mean here. The connection is the host
+  // itself, so a connection attempt (a flood's half-open connection) allocates no host object and no
+  // closures for it. Called by ConnectionHandshake only, not part of the application's API.
+
+  /** HandshakeHost: the peer's connection ID, for the header of a handshake flight. */
+  remoteCid(): Uint8Array {
+    return this.peerCid;
+  }
+
+  /** HandshakeHost (client): the server's msg 2 with its transport parameters and connection ID. */
+  onServerParameters(message: Uint8Array, serverCid: Uint8Array): void {
+    this.applyPeerParams(peerTransportParameters(message));
+    this.peerCid = serverCid;
+  }
+
+  /** HandshakeHost: the last Noise message was read or written: keys are ready. */
+  onHandshakeComplete(now: number): void {
     const { keys, remoteStaticKey } = this.handshake.finish();
     this.protection = new PacketProtection(keys);
     this.timerRows.onKeysReady();
@@ -276,7 +282,7 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
       // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
       this.connectionIds = new ConnectionIds(
         this.localCid,
-        this.remoteCid,
+        this.peerCid,
         this.resetKey,
         this.random,
         this.routableConnectionId,
@@ -294,15 +300,17 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     if (kind === 'closed' || kind === 'draining' || kind === 'closing') return;
     this.bytesReceived += header.packetLength;
     this.packetsReceived++;
-    this.handshake.receive(header, from, this.paths.active, now, this.handshakeHost);
+    this.handshake.receive(header, from, this.paths.active, now, this);
   }
 
-  private failHandshake(e: unknown): void {
+  /** HandshakeHost: onServerParameters threw: the handshake failed. */
+  failHandshake(e: unknown): void {
     const errorCode = e instanceof TransportError ? e.transportCode : TransportErrorCode.HANDSHAKE_FAILED;
     this.machine.failWith(errorCode, (e as Error).message ?? 'handshake failed');
   }
 
-  private confirmHandshake(): void {
+  /** HandshakeHost: the peer holds the traffic keys (its active path is validated with it). */
+  confirmHandshake(): void {
     if (this.handshake.confirmed) return;
     this.handshake.confirm();
     this.paths.active.markValidated();
@@ -424,7 +432,7 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
   private useRemoteId(): void {
     const ids = this.connectionIds;
     if (ids === null) return;
-    this.remoteCid = ids.remote.active;
+    this.peerCid = ids.remote.active;
     this.idsChangedFlag = true;
     this.wake(this);
   }
@@ -609,18 +617,12 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     if (protection === null) return 0;
     if (kind === 'closing' || kind === 'draining') {
       const frame = this.machine.takeCloseFrame();
-      return frame === null ? 0 : this.sender.close(buf, protection, this.remoteCid, frame);
+      return frame === null ? 0 : this.sender.close(buf, protection, this.peerCid, frame);
     }
     if (this.paths.probing) {
       const probe = this.paths.dueProbe();
       if (probe !== null) {
-        const length = this.sender.probe(
-          now,
-          buf,
-          protection,
-          probe.connectionId?.connectionId ?? this.remoteCid,
-          probe,
-        );
+        const length = this.sender.probe(now, buf, protection, probe.connectionId?.connectionId ?? this.peerCid, probe);
         if (length > 0) {
           this.transmitTo = probe.remote;
           return length;
@@ -633,11 +635,11 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
       const size = pmtud.probeSizeDue(now);
       if (size > 0 && this.recovery.bytesInFlight + size <= this.recovery.cc.window) {
         const timeout = 3 * this.rtt.pto(this.recovery.peerMaxAckDelay);
-        const length = this.sender.pmtuProbe(now, buf, protection, this.remoteCid, size, timeout);
+        const length = this.sender.pmtuProbe(now, buf, protection, this.peerCid, size, timeout);
         if (length > 0) return length;
       }
     }
-    const length = this.sender.pollData(now, buf, protection, this.remoteCid);
+    const length = this.sender.pollData(now, buf, protection, this.peerCid);
     if (length === 0) return 0;
     this.machine.maybeFinishGracefulClose(now);
     return length;
