@@ -272,11 +272,14 @@ function decodeAck(r: WireReader): AckFrame {
   return decodeAckInto(r, { type: FrameType.Ack, ranges: [], ackDelayMicros: 0, receiveTimestampMicros: 0 }, []);
 }
 
+/** The ACK's receive timestamp, read unboxed (WireReader.readVarintInto: past 2^30 µs it is no Smi). */
+const timestampScratch = new Float64Array(1);
+
 /** Decodes an ACK into `frame`, reusing the range objects of `pool` (the hot path passes reused ones). */
 function decodeAckInto(r: WireReader, frame: AckFrame, pool: AckRange[]): AckFrame {
   const largest = r.readVarint();
   const ackDelayMicros = r.readVarint();
-  const receiveTimestampMicros = r.readVarint();
+  r.readVarintInto(timestampScratch, 0);
   const pairCount = r.readVarint();
   // Bound the allocation before making it: at most MAX_ACK_RANGES ranges, and every (Gap, Length)
   // pair occupies at least two bytes of what is left.
@@ -310,7 +313,7 @@ function decodeAckInto(r: WireReader, frame: AckFrame, pool: AckRange[]): AckFra
   }
   if (ranges.length !== pairCount + 1) ranges.length = pairCount + 1;
   frame.ackDelayMicros = ackDelayMicros;
-  frame.receiveTimestampMicros = receiveTimestampMicros;
+  frame.receiveTimestampMicros = timestampScratch[0] as number;
   return frame;
 }
 

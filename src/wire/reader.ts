@@ -82,6 +82,37 @@ export class WireReader {
   }
 
   /**
+   * readVarint into out[at]. A value beyond the small-integer range (an ACK's receive timestamp in µs
+   * passes 2^30 after 18 minutes of clock) returned from a function is a heap number: one allocation
+   * per call. Stored into a Float64Array it stays unboxed. Hot path: the ACK decoder.
+   */
+  readVarintInto(out: Float64Array, at: number): void {
+    const o = this.offset;
+    if (o >= this.end || (this.buf[o] as number) >> 6 !== 3) {
+      out[at] = this.readVarint();
+      return;
+    }
+    this.need(8, 'varint');
+    const b = this.buf;
+    const hi =
+      ((((b[o] as number) & 0x3f) << 24) |
+        ((b[o + 1] as number) << 16) |
+        ((b[o + 2] as number) << 8) |
+        (b[o + 3] as number)) >>>
+      0;
+    if (hi > MAX_SAFE_HIGH_WORD)
+      throw new WireError(WireErrorCode.VarintUnsafe, 'varint above 2^53-1 is not supported');
+    const lo =
+      (((b[o + 4] as number) << 24) |
+        ((b[o + 5] as number) << 16) |
+        ((b[o + 6] as number) << 8) |
+        (b[o + 7] as number)) >>>
+      0;
+    this.offset = o + 8;
+    out[at] = hi * TWO_POW_32 + lo;
+  }
+
+  /**
    * Reads a varint (RFC 9000 §16). Values above 2^53 − 1 throw VarintUnsafe (never rounded).
    * Non-minimal encodings are accepted, as RFC 9000 §16 allows, except where a field says otherwise.
    */

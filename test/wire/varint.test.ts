@@ -88,3 +88,32 @@ describe('varint', () => {
     expect(new WireReader(buf, 0, 8).readVarint()).toBe(1);
   });
 });
+
+describe('WireReader.readVarintInto (unboxed, for µs timestamps past 2^30)', () => {
+  it('reads every value and length exactly as readVarint does, at any offset', () => {
+    fc.assert(
+      fc.property(varint(), fc.integer({ min: 0, max: 3 }), (value, at) => {
+        const buf = new Uint8Array(at + 8);
+        const end = writeVarint(buf, at, value);
+        const out = new Float64Array(2);
+        const r = new WireReader(buf, at, end);
+        r.readVarintInto(out, 1);
+        expect(out[1]).toBe(value);
+        expect(r.offset).toBe(end);
+      }),
+    );
+  });
+
+  it('refuses what readVarint refuses: truncated, above 2^53 − 1', () => {
+    const out = new Float64Array(1);
+    const big = Uint8Array.of(0xc0, 0x20, 0, 0, 0, 0, 0, 0); // 2^53
+    expect(codeOf(() => new WireReader(big).readVarintInto(out, 0))).toBe('ERR_PUNCHLINE_WIRE_VARINT_UNSAFE');
+    expect(codeOf(() => new WireReader(big, 0, 7).readVarintInto(out, 0))).toBe('ERR_PUNCHLINE_WIRE_TRUNCATED');
+    expect(codeOf(() => new WireReader(new Uint8Array(0)).readVarintInto(out, 0))).toBe('ERR_PUNCHLINE_WIRE_TRUNCATED');
+    const ts = 7_200_000_123_456; // µs of a clock at 2 h ... a day: 8-byte varints
+    const buf = new Uint8Array(8);
+    writeVarint(buf, 0, ts);
+    new WireReader(buf).readVarintInto(out, 0);
+    expect(out[0]).toBe(ts);
+  });
+});
