@@ -66,7 +66,6 @@ export interface ScenarioResult {
 
 interface Internals {
   protection: PacketProtection | null;
-  remoteCid: Uint8Array;
 }
 
 /** Runs one scenario; never throws for the victim's behaviour (it reports it). */
@@ -100,7 +99,7 @@ export function runScenario(scenario: ScenarioName, seed: number, packets = 200)
   hostile.onTimeout = () => undefined;
   const internals = hostileConn as unknown as Internals;
   const protection = internals.protection as PacketProtection;
-  const dcid = internals.remoteCid;
+  const dcid = hostileConn.remoteCid(); // the victim's connection ID the hostile peer's packets carry
   const buffer = new Uint8Array(1500);
   let pn = 1_000_000;
   let frames = 0;
