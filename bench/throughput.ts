@@ -32,7 +32,8 @@ const isRaw = (impl: Impl): boolean => impl === 'raw-dgram' || impl === 'raw-nat
 /** What each row is, for the table's note column. */
 const NOTE: Record<Impl, string> = {
   'raw-dgram': 'node:dgram, one datagram per call, no protocol (like-for-like with punchline-dgram)',
-  'raw-native': 'native add-on sendmmsg/GSO + recvmmsg, no protocol: the socket layer ceiling',
+  'raw-native':
+    'native add-on sendmmsg/GSO + recvmmsg/GRO, no protocol, windowed by receiver credit (goodput): the socket layer ceiling',
   'udx-native': 'native C reliable UDP, unencrypted',
   tcp: 'kernel TCP',
   punchline: 'encrypted',
@@ -339,6 +340,7 @@ async function main(): Promise<number> {
             path: netns ? 'veth-1500' : 'loopback',
           };
           if (result.loss !== undefined) json['loss'] = round(result.loss, 4);
+          if (isRaw(impl)) json['measures'] = NOTE[impl];
           if (result.verified !== undefined) json['verified'] = result.verified;
           if (isPunchline(impl)) json['cc'] = cc;
           if (result.udpBackend) json['udp_backend'] = result.udpBackend;
@@ -365,6 +367,8 @@ async function main(): Promise<number> {
               rx_recv: perCall(rx['datagramsReceived'], rx['recvSyscalls']),
               rx_send: perCall(rx['datagramsSent'], rx['sendSyscalls']),
               tx_recv: perCall(tx['datagramsReceived'], tx['recvSyscalls']),
+              // Share of received datagrams that came as segments of a coalesced (GRO) message.
+              rx_gro: round(Number(rx['groSegments'] ?? 0) / Number(rx['datagramsReceived']), 3),
             };
           }
           process.stdout.write(JSON.stringify(json) + '\n');
