@@ -596,11 +596,17 @@ async function punchlineReceiver(args: Args): Promise<void> {
   const stream = (await connection.streams()[Symbol.asyncIterator]().next()).value;
   if (!stream) throw new Error('no stream');
   const check = new PatternCheck();
-  for await (const chunk of stream) {
-    if (counter.bytes === 0) meter.start();
-    counter.add((chunk as Buffer).length);
-    check.check(chunk as Buffer);
-  }
+  // 'data' events, as the udx and TCP receivers read: an async iterator would add a promise and
+  // microtask turns per chunk to punchline's figure only.
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (chunk: Buffer) => {
+      if (counter.bytes === 0) meter.start();
+      counter.add(chunk.length);
+      check.check(chunk);
+    });
+    stream.once('end', resolve);
+    stream.once('error', reject);
+  });
   const stats = connection.stats();
   const socket = endpoint.stats().socket;
   await connection.closed;
