@@ -148,6 +148,7 @@ interface Done {
   stats?: Record<string, number>;
   socket?: Record<string, number | string>;
   udp_backend?: string;
+  aead?: string;
 }
 
 function startWorker(
@@ -223,6 +224,8 @@ interface Result {
   socketSender?: Record<string, number | string>;
   socketReceiver?: Record<string, number | string>;
   udpBackend?: string;
+  /** punchline: the packet AEAD's implementation ('openssl' through the add-on, or 'sodium'). */
+  aead?: string;
 }
 
 async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Result> {
@@ -294,6 +297,7 @@ async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Res
   if (tx.socket) result.socketSender = tx.socket;
   if (rx.socket) result.socketReceiver = rx.socket;
   if (isPunchline(impl) && tx.udp_backend) result.udpBackend = String(tx.udp_backend);
+  if (isPunchline(impl) && tx.aead) result.aead = String(tx.aead);
   if (tx.mtu !== undefined) result.mtu = tx.mtu;
   return result;
 }
@@ -344,6 +348,7 @@ async function main(): Promise<number> {
           if (result.verified !== undefined) json['verified'] = result.verified;
           if (isPunchline(impl)) json['cc'] = cc;
           if (result.udpBackend) json['udp_backend'] = result.udpBackend;
+          if (result.aead) json['aead'] = result.aead;
           if (result.mtu !== undefined) json['udx_mtu'] = result.mtu;
           if (result.stats) {
             const s = result.stats;
@@ -413,6 +418,7 @@ function printTable(results: Result[], netns: boolean): void {
         rssRx: Math.max(...rs.map((r) => r.rss_receiver_mb)),
         loss: rs[0]?.loss !== undefined ? median(rs.map((r) => r.loss ?? 0)) : undefined,
         udpBackend: rs[0]?.udpBackend,
+        aead: rs[0]?.aead,
       };
     })
     .filter((r) => r !== null);
@@ -448,7 +454,7 @@ function printTable(results: Result[], netns: boolean): void {
     r.rssTx.toFixed(0),
     r.rssRx.toFixed(0),
     [
-      r.impl === 'punchline' && r.udpBackend ? `encrypted, ${r.udpBackend} UDP` : NOTE[r.impl],
+      r.impl === 'punchline' && r.udpBackend ? `encrypted (${r.aead ?? '?'} AEAD), ${r.udpBackend} UDP` : NOTE[r.impl],
       r.loss !== undefined ? `loss ${(r.loss * 100).toFixed(1)} %` : 'data verified',
     ].join('; '),
   ]);

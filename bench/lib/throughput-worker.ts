@@ -656,7 +656,9 @@ async function punchlineSender(args: Args): Promise<void> {
   await connection.close();
   const socket = endpoint.stats().socket;
   await endpoint.close();
-  meter.finish({ bytes: args.bytes, stats, socket, udp_backend: udpBackend });
+  // Which packet AEAD the sender ran (OpenSSL through the add-on, or libsodium).
+  const { opensslAead } = await import('../../src/crypto/openssl-aead.js');
+  meter.finish({ bytes: args.bytes, stats, socket, udp_backend: udpBackend, aead: opensslAead ? 'openssl' : 'sodium' });
 }
 
 const roles: Record<Impl, { receiver: (a: Args) => Promise<void>; sender: (a: Args) => Promise<void> }> = {
