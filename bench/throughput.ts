@@ -32,7 +32,8 @@ const isRaw = (impl: Impl): boolean => impl === 'raw-dgram' || impl === 'raw-nat
 /** What each row is, for the table's note column. */
 const NOTE: Record<Impl, string> = {
   'raw-dgram': 'node:dgram, one datagram per call, no protocol (like-for-like with punchline-dgram)',
-  'raw-native': 'native add-on sendmmsg/GSO + recvmmsg, no protocol: the socket layer ceiling',
+  'raw-native':
+    'native add-on sendmmsg/GSO + recvmmsg/GRO, no protocol, windowed by receiver credit (goodput): the socket layer ceiling',
   'udx-native': 'native C reliable UDP, unencrypted',
   tcp: 'kernel TCP',
   punchline: 'encrypted',
@@ -147,6 +148,7 @@ interface Done {
   stats?: Record<string, number>;
   socket?: Record<string, number | string>;
   udp_backend?: string;
+  aead?: string;
 }
 
 function startWorker(
@@ -222,6 +224,8 @@ interface Result {
   socketSender?: Record<string, number | string>;
   socketReceiver?: Record<string, number | string>;
   udpBackend?: string;
+  /** punchline: the packet AEAD's implementation ('openssl' through the add-on, or 'sodium'). */
+  aead?: string;
 }
 
 async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Result> {
@@ -293,6 +297,7 @@ async function runOne(impl: Impl, netns: boolean, runIndex: number): Promise<Res
   if (tx.socket) result.socketSender = tx.socket;
   if (rx.socket) result.socketReceiver = rx.socket;
   if (isPunchline(impl) && tx.udp_backend) result.udpBackend = String(tx.udp_backend);
+  if (isPunchline(impl) && tx.aead) result.aead = String(tx.aead);
   if (tx.mtu !== undefined) result.mtu = tx.mtu;
   return result;
 }
@@ -339,9 +344,11 @@ async function main(): Promise<number> {
             path: netns ? 'veth-1500' : 'loopback',
           };
           if (result.loss !== undefined) json['loss'] = round(result.loss, 4);
+          if (isRaw(impl)) json['measures'] = NOTE[impl];
           if (result.verified !== undefined) json['verified'] = result.verified;
           if (isPunchline(impl)) json['cc'] = cc;
           if (result.udpBackend) json['udp_backend'] = result.udpBackend;
+          if (result.aead) json['aead'] = result.aead;
           if (result.mtu !== undefined) json['udx_mtu'] = result.mtu;
           if (result.stats) {
             const s = result.stats;
@@ -365,6 +372,8 @@ async function main(): Promise<number> {
               rx_recv: perCall(rx['datagramsReceived'], rx['recvSyscalls']),
               rx_send: perCall(rx['datagramsSent'], rx['sendSyscalls']),
               tx_recv: perCall(tx['datagramsReceived'], tx['recvSyscalls']),
+              // Share of received datagrams that came as segments of a coalesced (GRO) message.
+              rx_gro: round(Number(rx['groSegments'] ?? 0) / Number(rx['datagramsReceived']), 3),
             };
           }
           process.stdout.write(JSON.stringify(json) + '\n');
@@ -409,6 +418,7 @@ function printTable(results: Result[], netns: boolean): void {
         rssRx: Math.max(...rs.map((r) => r.rss_receiver_mb)),
         loss: rs[0]?.loss !== undefined ? median(rs.map((r) => r.loss ?? 0)) : undefined,
         udpBackend: rs[0]?.udpBackend,
+        aead: rs[0]?.aead,
       };
     })
     .filter((r) => r !== null);
@@ -444,7 +454,7 @@ function printTable(results: Result[], netns: boolean): void {
     r.rssTx.toFixed(0),
     r.rssRx.toFixed(0),
     [
-      r.impl === 'punchline' && r.udpBackend ? `encrypted, ${r.udpBackend} UDP` : NOTE[r.impl],
+      r.impl === 'punchline' && r.udpBackend ? `encrypted (${r.aead ?? '?'} AEAD), ${r.udpBackend} UDP` : NOTE[r.impl],
       r.loss !== undefined ? `loss ${(r.loss * 100).toFixed(1)} %` : 'data verified',
     ].join('; '),
   ]);

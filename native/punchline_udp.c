@@ -11,13 +11,17 @@
  *            with UDP GSO (cmsg UDP_SEGMENT, Linux >= 4.18; udp(7), and "UDP GSO" in the kernel's
  *            Documentation/networking/segmentation-offloads.rst): the stack builds one large skb and
  *            splits it into datagrams of gso_size bytes as late as possible (in the NIC, or in
- *            software just before the driver), so one pass through the UDP/IP stack sends up to 64.
+ *            software just before the driver), so one pass through the UDP/IP stack sends up to 128
+ *            (UDP_MAX_SEGMENTS; 64 before Linux 6.10, found out at the first refusal).
  *   receive: recvmmsg(2) into the arena, then one JS callback. With UDP GRO (socket option UDP_GRO,
  *            Linux >= 5.0; udp(7)) the kernel hands over a run of same-size datagrams from one
  *            source as ONE message (a GSO send that crossed a veth or loopback whole, or a NIC's
  *            GRO), with its segment size in a UDP_GRO cmsg: one pass through the receive path for up
- *            to 64 datagrams. Each message then gets a 64 KiB buffer, and the message is split into
- *            its datagrams in place: each rx entry names its offset in the arena (no copy).
+ *            to 64 datagrams (UDP_GRO_CNT_MAX) from a NIC's GRO, and for a whole GSO send (up to
+ *            UDP_MAX_SEGMENTS, 128 on current kernels) that crossed loopback or a veth unsplit.
+ *            Each message then gets a 64 KiB buffer, and the message is split into its datagrams in
+ *            place: each rx entry names its offset in the arena (no copy). More datagrams than rx
+ *            entries are handed to JavaScript in several calls, never dropped (do_read).
  *   loop:    the socket is a uv_poll_t on Node's own libuv loop (level-triggered epoll), so reads are
  *            interleaved fairly with timers and other I/O: one recvmmsg per readiness callback.
  *
@@ -77,11 +81,16 @@ enum {
 #define RX_META_WORDS 9
 #define RX_OFFSET 8
 /*
- * GRO receive: a coalesced message holds at most UDP_GRO_CNT_MAX (64) segments and at most 64 KiB
- * (the IP length field); each message gets a buffer this large so none is ever truncated.
+ * GRO receive: a coalesced message holds at most 64 KiB (the IP length field); each message gets a
+ * buffer this large so none is ever truncated. Its segment count is not bounded by 64: GRO proper
+ * stops at UDP_GRO_CNT_MAX (64), but a GSO send that reaches the socket unsplit (loopback, veth)
+ * keeps all its segments, up to UDP_MAX_SEGMENTS (128 since Linux 6.10; include/linux/udp.h), and
+ * 64 KiB of 1-byte segments would be more still. rx_layout plans for GRO_PLAN_SEGMENTS per message
+ * (what our own 1500-MTU sends carry: 64 KiB / ~1.2 KiB ≤ 54); a batch with more datagrams than rx
+ * entries is delivered to JavaScript in several calls (do_read), so no datagram is lost to it.
  */
 #define GRO_BUFFER 65536
-#define GRO_MAX_SEGMENTS 64
+#define GRO_PLAN_SEGMENTS 64
 /* Fewer GRO buffers than this per recvmmsg would read plain datagrams (ACKs, other peers) a few at a
  * time: then the plain layout is the better one. */
 #define GRO_MIN_MESSAGES 4
@@ -92,12 +101,14 @@ enum {
 /* rx entries (datagrams per JS callback): GRO messages × their segments. */
 #define MAX_RX_ENTRIES 4096
 /*
- * GSO limits. The kernel refuses more than UDP_MAX_SEGMENTS segments in one send (64 until Linux 6.x
- * raised it to 128; use the old value) and a UDP payload beyond 65535 - 8 (UDP) - 20 (IPv4) bytes.
- * IPv6 would allow 65527, but an IPv6 socket may be sending to an IPv4-mapped address: use the IPv4
- * limit for both.
+ * GSO limits. The kernel refuses (EINVAL, udp_send_skb) more than UDP_MAX_SEGMENTS segments in one
+ * send: 128 since Linux 6.10, 64 before. A socket starts at 128 and drops to 64 for good the first
+ * time a message of more than 64 is refused while its first datagram alone goes through
+ * (gso_refused). A UDP payload is at most 65535 - 8 (UDP) - 20 (IPv4) bytes. IPv6 would allow
+ * 65527, but an IPv6 socket may be sending to an IPv4-mapped address: use the IPv4 limit for both.
  */
-#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_SEGMENTS 128
+#define GSO_OLD_MAX_SEGMENTS 64
 #define GSO_MAX_PAYLOAD 65507
 
 typedef union {
@@ -151,6 +162,7 @@ typedef struct {
   uint32_t rx_slots;    /* rx entries: the most datagrams one JS callback delivers */
   uint32_t rx_messages; /* messages per recvmmsg in the current layout (see rx_layout) */
   int gro;              /* UDP_GRO is on: messages are GRO_BUFFER bytes and may be coalesced */
+  int in_read;          /* inside do_read's JS calls: the rx layout must not change (js_set_gro) */
   uint8_t *tx_arena;
   int32_t *tx_meta;
   uint32_t tx_slots;
@@ -160,6 +172,7 @@ typedef struct {
   /* GSO state: probed at open; lowered or disabled when the kernel refuses a coalesced send. */
   int gso;
   uint32_t gso_max_segment;
+  uint32_t gso_max_count; /* segments per GSO message: GSO_MAX_SEGMENTS, or 64 on an older kernel */
   int gso_wanted;        /* what open/setGso asked for and the kernel offered */
   uint32_t gso_recheck;  /* sendmmsg batches until a lowered/disabled GSO is tried again (0: none) */
 
@@ -409,15 +422,16 @@ static void write_rx_meta(int32_t *m, const addr_t *a) {
 }
 
 /*
- * The receive messages over the arena: with GRO, rx_messages buffers of GRO_BUFFER bytes (each may
- * come back holding up to GRO_MAX_SEGMENTS datagrams, so at most rx_slots / GRO_MAX_SEGMENTS of
- * them); without, one slot_size buffer per message, RX_PLAIN_MESSAGES at most. 0 messages: GRO
- * cannot be used with this arena (the caller falls back).
+ * The receive messages over the arena: with GRO, rx_messages buffers of GRO_BUFFER bytes (planned
+ * for GRO_PLAN_SEGMENTS datagrams each, so at most rx_slots / GRO_PLAN_SEGMENTS of them; more
+ * segments are delivered in extra JS calls, see do_read); without, one slot_size buffer per
+ * message, RX_PLAIN_MESSAGES at most. 0 messages: GRO cannot be used with this arena (the caller
+ * falls back).
  */
 static uint32_t rx_layout(sock_t *s, int gro) {
   size_t size = gro ? GRO_BUFFER : s->slot_size;
   size_t n = s->rx_arena_len / size;
-  size_t cap = gro ? s->rx_slots / GRO_MAX_SEGMENTS : (s->rx_slots < RX_PLAIN_MESSAGES ? s->rx_slots : RX_PLAIN_MESSAGES);
+  size_t cap = gro ? s->rx_slots / GRO_PLAN_SEGMENTS : (s->rx_slots < RX_PLAIN_MESSAGES ? s->rx_slots : RX_PLAIN_MESSAGES);
   if (n > cap) n = cap;
   if (n > MAX_SLOTS) n = MAX_SLOTS;
   for (size_t i = 0; i < n; i++) {
@@ -463,11 +477,25 @@ static int gro_segment_size(struct msghdr *h) {
   return 0;
 }
 
+/* Hands rx entries [0, entries) to JavaScript; false if the socket was closed meanwhile. */
+static int deliver(sock_t *s, uint32_t entries, int delivered) {
+  s->counters[C_DATAGRAMS_RECEIVED] += delivered;
+  int32_t arg = (int32_t)entries;
+  s->in_read = 1;
+  call_js(s, REF_ON_READ, 1, &arg);
+  s->in_read = 0;
+  return !s->closing;
+}
+
 /*
  * One recvmmsg per readiness callback, then one JS call. If more is queued, epoll (level-triggered)
  * reports the socket again on the next loop turn, after timers and other handles had their turn.
  * A GRO message of len bytes with segment size g is datagrams of g bytes (the last may be shorter),
  * back to back in its buffer: each becomes an rx entry pointing into the buffer.
+ * When the batch holds more datagrams than rx entries (messages with more segments than rx_layout
+ * planned for), the entries filled so far go to JavaScript at once and the rest follow in further
+ * calls: the arena is not written again until the next recvmmsg, and JavaScript is done with the
+ * entries when its call returns (the views are valid only during onRead), so nothing is dropped.
  */
 static void do_read(sock_t *s) {
   for (int i = 0; i < s->rx_used; i++) {
@@ -502,10 +530,10 @@ static void do_read(sock_t *s) {
     if (segment <= 0 || (uint32_t)segment >= len) segment = (int)len;
     uint32_t off = 0;
     do {
-      /* rx_layout keeps messages × GRO_MAX_SEGMENTS ≤ rx_slots; this only guards a kernel surprise. */
       if (entries == s->rx_slots) {
-        s->counters[C_TRUNCATED] += 1;
-        break;
+        if (!deliver(s, entries, delivered)) return;
+        entries = 0;
+        delivered = 0;
       }
       int32_t *m = s->rx_meta + (size_t)entries * RX_META_WORDS;
       write_rx_meta(m, &s->rx_names[i]);
@@ -529,9 +557,8 @@ static void do_read(sock_t *s) {
       if ((uint32_t)segment < len) s->counters[C_GRO_SEGMENTS] += 1;
     } while (off < len);
   }
-  s->counters[C_DATAGRAMS_RECEIVED] += delivered;
-  int32_t arg = (int32_t)entries;
-  call_js(s, REF_ON_READ, 1, &arg);
+  /* None left only when a split delivery ended exactly at the batch's end. */
+  if (entries > 0) deliver(s, entries, delivered);
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
@@ -632,7 +659,7 @@ static uint32_t build_messages(sock_t *s, uint32_t first, uint32_t count) {
     j++;
     if (!info->error && s->gso && len > 0 && len <= s->gso_max_segment) {
       uint32_t total = len;
-      while (j < end && info->nslots < GSO_MAX_SEGMENTS) {
+      while (j < end && info->nslots < s->gso_max_count) {
         const int32_t *n = s->tx_meta + (size_t)j * META_WORDS;
         uint32_t next = (uint32_t)n[0];
         /* Same destination (port, family, scope, address: words 1..7), not longer than the first. */
@@ -701,6 +728,12 @@ static int gso_suspect(const tx_msg_t *msg, int err) {
 #define GSO_RECHECK_BATCHES 1024u
 
 static void gso_refused(sock_t *s, const tx_msg_t *msg, int err) {
+  if (err == EINVAL && msg->nslots > GSO_OLD_MAX_SEGMENTS && s->gso_max_count > GSO_OLD_MAX_SEGMENTS) {
+    /* A kernel before 6.10 (UDP_MAX_SEGMENTS 64): a property of the kernel, so for good. If the size
+     * was to blame as well, the next refusal (of ≤ 64 segments) lowers the segment size. */
+    s->gso_max_count = GSO_OLD_MAX_SEGMENTS;
+    return;
+  }
   if ((err == EMSGSIZE || err == EINVAL) && msg->segment > 1) {
     s->gso_max_segment = msg->segment - 1;
   } else {
@@ -910,6 +943,7 @@ static napi_value js_open(napi_env env, napi_callback_info cbinfo) {
   s->gso = getsockopt(s->fd, SOL_UDP, UDP_SEGMENT, &segment, &segment_len) == 0;
   s->gso_wanted = s->gso;
   s->gso_max_segment = 65535;
+  s->gso_max_count = GSO_MAX_SEGMENTS;
   /* GRO where the kernel has it (Linux >= 5.0) and the arena holds its buffers; else plain slots. */
   set_gro(s, 1);
 
@@ -1213,6 +1247,11 @@ static napi_value js_set_gro(napi_env env, napi_callback_info cbinfo) {
   if (!s) return NULL;
   bool enabled;
   NAPI_OK(napi_get_value_bool(env, argv[1], &enabled));
+  if (s->in_read) {
+    /* do_read may still be handing out entries of this batch, laid out for the current mode. */
+    napi_throw_error(env, "ERR_PUNCHLINE_UDP_IN_READ", "setGro() cannot be called from onRead");
+    return NULL;
+  }
   napi_value result;
   NAPI_OK(napi_get_boolean(env, set_gro(s, enabled) != 0, &result));
   return result;

@@ -252,10 +252,25 @@ async function rawSender(args: Args): Promise<void> {
 }
 
 // --- raw native add-on: the socket layer's ceiling ---------------------------------------------------
-// The same blast as raw-dgram through punchline's native UDP add-on (sendmmsg + GSO out, recvmmsg
+// The blast of raw-dgram through punchline's native UDP add-on (sendmmsg + GSO out, recvmmsg + GRO
 // in; src/node/udp/native-socket.ts) with no protocol on top: what punchline's packet path could
-// reach if the protocol cost nothing.
-async function nativeSocket(args: Args, onDatagram: (data: Buffer) => void, onWritable: () => void) {
+// reach if the protocol cost nothing. Windowed, so that the figure is goodput and not send rate: the
+// receiver returns a cumulative credit (bytes received) every RAW_CREDIT_EVERY datagrams and on a
+// short timer, and the sender keeps at most RAW_WINDOW bytes beyond the last credit in flight, well
+// inside the receive buffer (SO_RCVBUF 4 MiB; the kernel doubles it). Nothing should be lost, but
+// loss is still measured and reported. Every datagram of a GRO message counts (the add-on splits it).
+const RAW_CREDIT = 0xfe;
+const RAW_CREDIT_EVERY = 64;
+const RAW_CREDIT_INTERVAL_MS = 2;
+const RAW_WINDOW = 2 << 20;
+/** The sender resumes after this long without credit (credits lost): any loss then shows. */
+const RAW_CREDIT_TIMEOUT_MS = 200;
+
+async function nativeSocket(
+  args: Args,
+  onDatagram: (data: Buffer, from: { host: string; port: number }) => void,
+  onWritable: () => void,
+) {
   const { openUdpSocket } = await import('../../src/node/udp/open.js');
   return openUdpSocket(
     {
@@ -271,6 +286,14 @@ async function nativeSocket(args: Args, onDatagram: (data: Buffer) => void, onWr
   );
 }
 
+/** kind ‖ u64 value: the FIN (bytes sent) and the credit (bytes received). */
+function controlDatagram(kind: number, value: number): Buffer {
+  const b = Buffer.alloc(9);
+  b[0] = kind;
+  b.writeBigUInt64BE(BigInt(value), 1);
+  return b;
+}
+
 async function rawNativeReceiver(args: Args): Promise<void> {
   const counter = new Counter();
   const meter = new Meter();
@@ -281,40 +304,88 @@ async function rawNativeReceiver(args: Args): Promise<void> {
     finish = r;
   });
   let idle: NodeJS.Timeout | null = null;
+  let peer: { host: string; port: number } | null = null;
+  let credited = 0;
+  let credits = 0;
+  const credit = (): void => {
+    if (peer === null || credited === counter.bytes) return;
+    credited = counter.bytes;
+    credits++;
+    socket.send(controlDatagram(RAW_CREDIT, credited), peer, () => undefined);
+  };
   const socket = await nativeSocket(
     args,
-    (msg) => {
+    (msg, from) => {
       if (msg[0] === RAW_FIN) {
         sentByPeer = Number(msg.readBigUInt64BE(1));
         if (!idle) idle = setTimeout(finish, 200);
         return;
       }
-      if (counter.bytes === 0) meter.start();
+      if (counter.bytes === 0) {
+        meter.start();
+        peer = { host: from.host, port: from.port };
+      }
       datagrams++;
       counter.add(msg.length);
+      if (datagrams % RAW_CREDIT_EVERY === 0) credit();
     },
     () => undefined,
   );
+  const timer = setInterval(credit, RAW_CREDIT_INTERVAL_MS);
   emit({ event: 'ready', port: socket.address().port });
   await finished;
+  clearInterval(timer);
+  const stats = socket.stats();
   socket.close();
-  meter.finish({ bytes: counter.bytes, transfer_s: counter.seconds(), datagrams, sent_bytes: sentByPeer });
+  meter.finish({
+    bytes: counter.bytes,
+    transfer_s: counter.seconds(),
+    datagrams,
+    sent_bytes: sentByPeer,
+    socket: { ...stats, credits },
+  });
 }
 
 async function rawNativeSender(args: Args): Promise<void> {
   let writable: () => void = () => undefined;
+  let acked = 0;
+  let creditWaiter: (() => void) | null = null;
   const socket = await nativeSocket(
     args,
-    () => undefined,
+    (msg) => {
+      if (msg[0] !== RAW_CREDIT || msg.length < 9) return;
+      acked = Math.max(acked, Number(msg.readBigUInt64BE(1)));
+      const waiter = creditWaiter;
+      creditWaiter = null;
+      waiter?.();
+    },
     () => writable(),
   );
   const to = { host: args.host, port: args.port };
   const meter = new Meter();
   meter.start();
   let sent = 0;
+  let windowWaits = 0;
+  let creditTimeouts = 0;
   while (sent < args.bytes) {
-    // Up to 1024 datagrams per event-loop turn (16 sendmmsg batches), then yield.
-    for (let i = 0; i < 1024 && sent < args.bytes; i++) {
+    if (sent - acked >= RAW_WINDOW) {
+      // Window full: wait for credit (or, if credits were lost, give up waiting after a while).
+      windowWaits++;
+      const timedOut = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(true), RAW_CREDIT_TIMEOUT_MS);
+        creditWaiter = () => {
+          clearTimeout(timer);
+          resolve(false);
+        };
+      });
+      if (timedOut) {
+        creditTimeouts++;
+        acked = sent;
+      }
+      continue;
+    }
+    // Up to 1024 datagrams per event-loop turn (16 sendmmsg batches) within the window, then yield.
+    for (let i = 0; i < 1024 && sent < args.bytes && sent - acked < RAW_WINDOW; i++) {
       const slot = socket.sendSlot();
       if (slot === null) {
         await new Promise<void>((r) => {
@@ -330,15 +401,14 @@ async function rawNativeSender(args: Args): Promise<void> {
     socket.flush();
     await new Promise((r) => setImmediate(r));
   }
-  const fin = Buffer.alloc(9);
-  fin[0] = RAW_FIN;
-  fin.writeBigUInt64BE(BigInt(sent), 1);
+  const fin = controlDatagram(RAW_FIN, sent);
   for (let i = 0; i < 5; i++) {
     await new Promise<void>((r) => socket.send(fin, to, () => r()));
     await new Promise((r) => setTimeout(r, 20));
   }
+  const stats = socket.stats();
   socket.close();
-  meter.finish({ bytes: sent });
+  meter.finish({ bytes: sent, socket: { ...stats, window_waits: windowWaits, credit_timeouts: creditTimeouts } });
 }
 
 // --- Node TCP -------------------------------------------------------------------------------------
@@ -526,11 +596,17 @@ async function punchlineReceiver(args: Args): Promise<void> {
   const stream = (await connection.streams()[Symbol.asyncIterator]().next()).value;
   if (!stream) throw new Error('no stream');
   const check = new PatternCheck();
-  for await (const chunk of stream) {
-    if (counter.bytes === 0) meter.start();
-    counter.add((chunk as Buffer).length);
-    check.check(chunk as Buffer);
-  }
+  // 'data' events, as the udx and TCP receivers read: an async iterator would add a promise and
+  // microtask turns per chunk to punchline's figure only.
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (chunk: Buffer) => {
+      if (counter.bytes === 0) meter.start();
+      counter.add(chunk.length);
+      check.check(chunk);
+    });
+    stream.once('end', resolve);
+    stream.once('error', reject);
+  });
   const stats = connection.stats();
   const socket = endpoint.stats().socket;
   await connection.closed;
@@ -580,7 +656,9 @@ async function punchlineSender(args: Args): Promise<void> {
   await connection.close();
   const socket = endpoint.stats().socket;
   await endpoint.close();
-  meter.finish({ bytes: args.bytes, stats, socket, udp_backend: udpBackend });
+  // Which packet AEAD the sender ran (OpenSSL through the add-on, or libsodium).
+  const { opensslAead } = await import('../../src/crypto/openssl-aead.js');
+  meter.finish({ bytes: args.bytes, stats, socket, udp_backend: udpBackend, aead: opensslAead ? 'openssl' : 'sodium' });
 }
 
 const roles: Record<Impl, { receiver: (a: Args) => Promise<void>; sender: (a: Args) => Promise<void> }> = {

@@ -17,6 +17,10 @@ export async function workerCommand(worker: string): Promise<string[]> {
   const addon = path.join(root, 'build', 'Release', 'punchline_udp.node');
   if (process.env['PUNCHLINE_NATIVE_PATH'] === undefined && existsSync(addon))
     process.env['PUNCHLINE_NATIVE_PATH'] = addon;
+  // Likewise the packet AEAD's add-on (src/crypto/openssl-aead.ts).
+  const aead = path.join(root, 'build', 'Release', 'punchline_aead.node');
+  if (process.env['PUNCHLINE_AEAD_NATIVE_PATH'] === undefined && existsSync(aead))
+    process.env['PUNCHLINE_AEAD_NATIVE_PATH'] = aead;
   try {
     const esbuild = (await import('esbuild')) as typeof import('esbuild');
     // One file per run: several worktrees share node_modules (and so this cache) on a dev machine.

@@ -11,12 +11,16 @@
  * cached per (packet buffer, header length, end) in small direct-mapped tables (AeadViewCache): a
  * caller that seals and opens in a few reused buffers (the transport's per-connection scratch
  * buffers) gets the same layouts again and again and allocates views only on a miss.
+ * Where the add-on native/punchline_aead.c loads (openssl-aead.ts), the AEAD runs in Node's OpenSSL
+ * instead (same algorithm and bytes, ~half the CPU per packet): one OpenSSL context per phase key,
+ * created with the key and freed (cleansed) where the key is wiped; the view caches are then unused.
  * open() never throws: it returns the plaintext length or a negative OpenResult and counts it.
  * The replay window is consulted only after the tag verifies, so unauthenticated packets can neither
  * move the window nor probe it.
  */
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import { derivePhaseKeys, nextPhaseKeys, wipePhaseKeys, type PhaseKeys } from './key-update.js';
+import { type AeadContext, type OpensslAead, opensslAead } from './openssl-aead.js';
 import { ReplayCheck, ReplayWindow } from './replay-window.js';
 import { packetAead } from './sodium.js';
 
@@ -86,6 +90,12 @@ export class PacketProtection {
   /** Precomputed next receive keys: trying them costs the same as the current ones (RFC 9001 §6.3). */
   private receiveNext: PhaseKeys;
   private receivePrevious: PhaseKeys | null = null;
+  /** OpenSSL contexts of the four keys above, when opensslAead is there; else all null. */
+  private readonly openssl: OpensslAead | null = opensslAead;
+  private sendContext: AeadContext | null;
+  private receiveContext: AeadContext | null;
+  private receiveNextContext: AeadContext | null;
+  private receivePreviousContext: AeadContext | null = null;
   /** Lowest packet number that authenticated under the current receive phase's start. */
   private receivePhaseStart = 0;
   /** Largest packet number that authenticated under the current receive keys. */
@@ -125,6 +135,9 @@ export class PacketProtection {
     this.send = derivePhaseKeys(keys.sendKey);
     this.receive = derivePhaseKeys(keys.receiveKey);
     this.receiveNext = nextPhaseKeys(this.receive);
+    this.sendContext = this.contextFor(this.send);
+    this.receiveContext = this.contextFor(this.receive);
+    this.receiveNextContext = this.contextFor(this.receiveNext);
   }
 
   /** Key-phase bit for the next packet: write it into the short header before calling seal(). */
@@ -180,8 +193,15 @@ export class PacketProtection {
     }
     const keys = this.send;
     writeNonce(this.sendNonce, keys.iv, packetNumber);
-    const v = this.sealViews.get(packet, headerLength, end);
-    packetAead.seal(v.text, v.tag, v.ad, this.sendNonce, keys.key);
+    const context = this.sendContext;
+    if (context !== null) {
+      if ((this.openssl as OpensslAead).seal(context, packet, headerLength, end, this.sendNonce) < 0) {
+        throw new CryptoError(CryptoErrorCode.InvalidArgument, 'seal: OpenSSL refused the packet');
+      }
+    } else {
+      const v = this.sealViews.get(packet, headerLength, end);
+      packetAead.seal(v.text, v.tag, v.ad, this.sendNonce, keys.key);
+    }
     this.lastSealed = packetNumber;
     this.counters.sealed++;
     if (++this.sealedInPhase >= this.keyUpdateAfterPackets) this.updateKeys();
@@ -222,24 +242,36 @@ export class PacketProtection {
     // Which keys (RFC 9001 §6.3–6.5): same bit → current; other bit and a packet number below the
     // start of the current phase → previous; otherwise → next (the peer may be updating).
     let keys: PhaseKeys;
+    let context: AeadContext | null;
     if (keyPhase === (this.receive.generation & 1)) {
       keys = this.receive;
+      context = this.receiveContext;
     } else if (packetNumber < this.receivePhaseStart) {
       if (this.receivePrevious === null) {
         this.counters.keyUnavailable++;
         return OpenResult.KEY_UNAVAILABLE;
       }
       keys = this.receivePrevious;
+      context = this.receivePreviousContext;
     } else {
       keys = this.receiveNext;
+      context = this.receiveNextContext;
     }
 
     writeNonce(this.receiveNonce, keys.iv, packetNumber);
     const bodyEnd = headerLength + bodyLength;
     // libsodium verifies the tag before decrypting; on failure it zeroes the payload bytes (never
-    // releases unverified plaintext). The packet is dropped either way; no state has changed.
-    const v = this.openViews.get(packet, headerLength, bodyEnd);
-    const authentic = packetAead.open(v.text, v.tag, v.ad, this.receiveNonce, keys.key);
+    // releases unverified plaintext), and so does the OpenSSL path (punchline_aead.c). The packet is
+    // dropped either way; no state has changed.
+    let authentic: boolean;
+    if (context !== null) {
+      authentic =
+        (this.openssl as OpensslAead).open(context, packet, headerLength, packetLength, this.receiveNonce) ===
+        bodyLength;
+    } else {
+      const v = this.openViews.get(packet, headerLength, bodyEnd);
+      authentic = packetAead.open(v.text, v.tag, v.ad, this.receiveNonce, keys.key);
+    }
     if (!authentic) {
       this.counters.authFailed++;
       if (this.counters.authFailed >= this.integrityLimit) {
@@ -295,6 +327,8 @@ export class PacketProtection {
     if (this.receivePrevious !== null) {
       wipePhaseKeys(this.receivePrevious);
       this.receivePrevious = null;
+      this.release(this.receivePreviousContext);
+      this.receivePreviousContext = null;
     }
   }
 
@@ -309,14 +343,31 @@ export class PacketProtection {
     wipePhaseKeys(this.send);
     wipePhaseKeys(this.receive);
     wipePhaseKeys(this.receiveNext);
+    this.release(this.sendContext);
+    this.release(this.receiveContext);
+    this.release(this.receiveNextContext);
+    this.sendContext = this.receiveContext = this.receiveNextContext = null;
     this.discardPreviousReceiveKey();
+  }
+
+  /** An OpenSSL context for `keys` (copies the key into OpenSSL's schedule), or null without the add-on. */
+  private contextFor(keys: PhaseKeys): AeadContext | null {
+    return this.openssl === null ? null : this.openssl.create(keys.key);
+  }
+
+  /** Frees a context whose key is being wiped: OpenSSL cleanses its copy of the key now, not at GC. */
+  private release(context: AeadContext | null): void {
+    if (context !== null) (this.openssl as OpensslAead).free(context);
   }
 
   private rotateReceiveKeys(firstPacketNumber: number): void {
     this.discardPreviousReceiveKey();
     this.receivePrevious = this.receive;
+    this.receivePreviousContext = this.receiveContext;
     this.receive = this.receiveNext;
+    this.receiveContext = this.receiveNextContext;
     this.receiveNext = nextPhaseKeys(this.receive);
+    this.receiveNextContext = this.contextFor(this.receiveNext);
     this.receivePrevious.secret.fill(0); // only key and iv are needed for late packets
     this.receivePhaseStart = firstPacketNumber;
     this.receivePhaseLargest = firstPacketNumber;
@@ -329,6 +380,8 @@ export class PacketProtection {
     const old = this.send;
     this.send = nextPhaseKeys(old);
     wipePhaseKeys(old);
+    this.release(this.sendContext);
+    this.sendContext = this.contextFor(this.send);
     this.sealedInPhase = 0;
   }
 }

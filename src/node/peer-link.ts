@@ -183,6 +183,14 @@ export class PeerLink extends EventEmitter {
     return true;
   }
 
+  /** True when the 8 channel bytes at `offset` of `datagram` are our relay leg (compared in place). */
+  ownsChannelAt(datagram: Uint8Array, offset: number): boolean {
+    if (!this.relay) return false;
+    const c = this.relay.channel;
+    for (let i = 0; i < c.length; i++) if (c[i] !== datagram[offset + i]) return false;
+    return true;
+  }
+
   /** The server released our relay leg (idle, peer gone, released). */
   relayClosed(channel: Uint8Array): void {
     if (this.ownsChannel(channel)) this.dropRelay();

@@ -10,7 +10,12 @@ import { type MappingKind, classifyMapping } from '../traversal/agent/nat-behavi
 import { MAX_BIRTHDAY_SOCKETS, type TraversalOffer, decodeOffer, encodeOffer } from '../traversal/agent/offer.js';
 import { deriveProbeKeys, probeSessionId } from '../traversal/agent/probe-auth.js';
 import type { SideProfile } from '../traversal/agent/strategy.js';
-import { isControlChannel, parseRelayDatagram } from '../traversal/relay/udp-control.js';
+import {
+  RELAY_DATAGRAM_TYPE,
+  RELAY_HEADER_LENGTH,
+  isControlChannel,
+  parseRelayDatagram,
+} from '../traversal/relay/udp-control.js';
 import type { Candidate } from '../traversal/rendezvous/messages.js';
 import type { ServerAddress } from '../traversal/rendezvous/server-address.js';
 import { classifyDatagram } from '../wire/demux.js';
@@ -214,6 +219,20 @@ export class Traversal implements LinkHost {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Relay data (packet path): the virtual address of the link whose relay leg `datagram` (0x12 ‖
+   * channel ‖ inner, spec/wire.md §Relay) names, if it came from our server and carries a transport
+   * datagram; null for anything else (control, unknown channel, malformed), which onDatagram handles.
+   * Compares in place: no copy, no parse objects (the caller slices the inner datagram).
+   */
+  relayedPeer(datagram: Uint8Array, from: Address): Address | null {
+    if (this.closed || from.port !== this.serverUdp.port || from.host !== this.serverUdp.host) return null;
+    if (datagram.length <= RELAY_HEADER_LENGTH || datagram[0] !== RELAY_DATAGRAM_TYPE) return null;
+    if (datagram[RELAY_HEADER_LENGTH] === RELAY_DATAGRAM_TYPE) return null;
+    for (const link of this.links) if (link.ownsChannelAt(datagram, 1)) return link.virtual;
+    return null;
   }
 
   /**

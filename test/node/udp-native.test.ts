@@ -15,7 +15,19 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { NodeEndpointError } from '../../src/node/endpoint-errors.js';
-import { loadNativeUdp, nativeUdpLoadError } from '../../src/node/udp/native-binding.js';
+import {
+  COUNTER,
+  COUNTER_COUNT,
+  GRO_RX_ARENA_BYTES,
+  GRO_RX_ENTRIES,
+  META,
+  META_WORDS,
+  type NativeUdpBinding,
+  type NativeUdpHandle,
+  RX_META_WORDS,
+  loadNativeUdp,
+  nativeUdpLoadError,
+} from '../../src/node/udp/native-binding.js';
 import { NATIVE_UDP_SLOTS, NativeUdpSocket, UdpSocketError } from '../../src/node/udp/native-socket.js';
 import type { Address, UdpSocketOptions } from '../../src/node/udp/udp-socket.js';
 
@@ -148,6 +160,95 @@ function commit(socket: NativeUdpSocket, to: Address, seq: number, length: numbe
   socket.commit(length, to);
 }
 
+/** A socket on the raw add-on interface, for what NativeUdpSocket does not expose (slot counts). */
+interface RawSocket {
+  readonly binding: NativeUdpBinding;
+  readonly handle: NativeUdpHandle;
+  readonly counters: Float64Array;
+  /** Copies of the datagrams received, in order, and their offsets in the rx arena. */
+  readonly received: Buffer[];
+  readonly offsets: number[];
+  /** The entry count of each onRead call. */
+  readonly calls: number[];
+  /** Errors thrown by onRead (caught here: they would be uncaught exceptions). */
+  readonly errors: unknown[];
+  /** Called at the end of each onRead. */
+  onRead?: () => void;
+  to(): Address;
+  /** Sends datagrams seq .. seq + count - 1 of `length` bytes from slot 0 in one send() call. */
+  sendRun(to: Address, seq: number, count: number, length: number): void;
+}
+const rawOpened: RawSocket[] = [];
+
+function openRaw(options: { txSlots?: number; rxSlots?: number; rxArenaBytes?: number }): RawSocket {
+  const binding = loadNativeUdp();
+  if (!binding) throw new Error(`the add-on is not loaded: ${nativeUdpLoadError()}`);
+  const room = 2048;
+  const txSlots = options.txSlots ?? 64;
+  const rxSlots = options.rxSlots ?? GRO_RX_ENTRIES;
+  const rxArena = Buffer.alloc(options.rxArenaBytes ?? GRO_RX_ARENA_BYTES);
+  const rxMeta = new Int32Array(rxSlots * RX_META_WORDS);
+  const txArena = Buffer.alloc(txSlots * room);
+  const txMeta = new Int32Array(txSlots * META_WORDS);
+  const counters = new Float64Array(COUNTER_COUNT);
+  const r: RawSocket = {
+    binding,
+    handle: undefined as unknown as NativeUdpHandle,
+    counters,
+    received: [],
+    offsets: [],
+    calls: [],
+    errors: [],
+    to: () => ({ host: '127.0.0.1', port: binding.localAddress(r.handle)[1] }),
+    sendRun(to, seq, count, length) {
+      const family = binding.parseAddress(to.host, txMeta, 0);
+      for (let i = 0; i < count; i++) {
+        fill(txArena.subarray(i * room, (i + 1) * room), seq + i, length);
+        const m = i * META_WORDS;
+        txMeta.copyWithin(m + META.FAMILY, META.FAMILY, META_WORDS);
+        txMeta[m + META.FAMILY] = family;
+        txMeta[m + META.LENGTH] = length;
+        txMeta[m + META.PORT] = to.port;
+      }
+      expect(binding.send(r.handle, 0, count)).toBe(count);
+    },
+  };
+  const onRead = (n: number): void => {
+    r.calls.push(n);
+    for (let i = 0; i < n; i++) {
+      const m = i * RX_META_WORDS;
+      const length = rxMeta[m + META.LENGTH]!;
+      const offset = rxMeta[m + META.RX_OFFSET]!;
+      if (length < 0) continue;
+      r.received.push(Buffer.from(rxArena.subarray(offset, offset + length)));
+      r.offsets.push(offset);
+    }
+    try {
+      r.onRead?.();
+    } catch (error) {
+      r.errors.push(error);
+    }
+  };
+  (r as { handle: NativeUdpHandle }).handle = binding.open(
+    false,
+    rxArena,
+    rxMeta,
+    rxSlots,
+    txArena,
+    txMeta,
+    txSlots,
+    room,
+    counters,
+    onRead,
+    () => undefined,
+  );
+  rawOpened.push(r);
+  binding.setBufferSizes(r.handle, 4 * 1024 * 1024, 4 * 1024 * 1024);
+  binding.bind(r.handle, '127.0.0.1', 0);
+  binding.startReading(r.handle);
+  return r;
+}
+
 /** A deterministic pseudo-random sequence (xorshift32). */
 function random(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -194,6 +295,7 @@ function childDir(): string {
 
 afterEach(() => {
   for (const s of opened.splice(0)) s.close();
+  for (const r of rawOpened.splice(0)) r.binding.close(r.handle);
   for (const s of dgramOpened.splice(0)) {
     try {
       s.close();
@@ -370,6 +472,68 @@ describe.skipIf(skipReason !== null)('NativeUdpSocket (native add-on)', () => {
     a.socket.flush();
     await until(() => b.received.length === 74, 'a second run');
     b.received.slice(64).forEach((r, i) => expectDatagram(r.data, 100 + i, 1200));
+  });
+
+  it('a GSO send of more than 64 segments arrives whole through UDP GRO, every datagram in order', async (context) => {
+    // UDP_MAX_SEGMENTS is 128 since Linux 6.10: a GSO send of 128 that crosses loopback unsplit
+    // reaches a GRO socket as ONE message of 128 segments (more than GRO's own UDP_GRO_CNT_MAX, 64).
+    const raw = openRaw({ txSlots: 128 });
+    const b = open();
+    if (!raw.binding.setGso(raw.handle, true) || !b.socket.setGro(true)) {
+      console.log('[udp-native] kernel without UDP_SEGMENT or UDP_GRO: test skipped');
+      context.skip();
+      return;
+    }
+    raw.sendRun(b.to(), 0, 128, 500);
+    if (raw.counters[COUNTER.SEND_SYSCALLS] !== 1 || raw.counters[COUNTER.GSO_SEGMENTS] !== 128) {
+      // A kernel before 6.10 refused 128 segments (EINVAL); the socket fell back to 64 per message.
+      expect(raw.counters[COUNTER.DATAGRAMS_SENT]).toBe(128);
+      console.log('[udp-native] kernel with UDP_MAX_SEGMENTS 64: > 64-segment GRO test skipped');
+      context.skip();
+      return;
+    }
+    await until(() => b.received.length === 128, '128 datagrams');
+    b.received.forEach((r, seq) => expectDatagram(r.data, seq, 500));
+    expect(b.socket.stats()).toMatchObject({ groSegments: 128, datagramsReceived: 128, truncated: 0 });
+    // One message, one recvmmsg: the 128 segments were coalesced (not 128 plain datagrams).
+    expect(b.socket.stats().recvSyscalls).toBe(1);
+    // Again, at the same offsets: the cached views of places 64..127 are reused, still correct.
+    raw.sendRun(b.to(), 1000, 128, 500);
+    await until(() => b.received.length === 256, 'a second run');
+    b.received.slice(128).forEach((r, i) => expectDatagram(r.data, 1000 + i, 500));
+  });
+
+  it('a receive batch with more datagrams than rx entries is delivered in several calls, none dropped', async (context) => {
+    // rx entries for 4 GRO messages at the planned 64 segments each; 3 messages of 128 segments
+    // (384 datagrams) arrive in one recvmmsg: 256 go to onRead, then the other 128.
+    const tx = openRaw({ txSlots: 384 });
+    const rx = openRaw({ rxSlots: 256, rxArenaBytes: 4 * 65_536 });
+    if (!tx.binding.setGso(tx.handle, true) || !rx.binding.setGro(rx.handle, true)) {
+      console.log('[udp-native] kernel without UDP_SEGMENT or UDP_GRO: test skipped');
+      context.skip();
+      return;
+    }
+    tx.sendRun(rx.to(), 0, 384, 400);
+    expect(tx.counters[COUNTER.DATAGRAMS_SENT]).toBe(384);
+    if (tx.counters[COUNTER.GSO_SEGMENTS] !== 384 || tx.counters[COUNTER.SEND_SYSCALLS] !== 1) {
+      console.log('[udp-native] kernel with UDP_MAX_SEGMENTS 64: split-delivery test skipped');
+      context.skip();
+      return;
+    }
+    await until(() => rx.received.length === 384, '384 datagrams');
+    rx.received.forEach((data, seq) => expectDatagram(data, seq, 400));
+    // Three messages of 128 (each in its own 64 KiB buffer), not six of 64.
+    expect(rx.offsets).toEqual(rx.offsets.map((_, seq) => Math.floor(seq / 128) * 65_536 + (seq % 128) * 400));
+    expect(rx.calls).toEqual([256, 128]);
+    expect(rx.counters[COUNTER.RECV_SYSCALLS]).toBe(1);
+    expect(rx.counters[COUNTER.DATAGRAMS_RECEIVED]).toBe(384);
+    expect(rx.counters[COUNTER.GRO_SEGMENTS]).toBe(384);
+    expect(rx.counters[COUNTER.TRUNCATED]).toBe(0);
+    // The layout must not change under a batch that is still being handed out.
+    rx.onRead = () => rx.binding.setGro(rx.handle, false);
+    tx.sendRun(rx.to(), 0, 1, 400);
+    await until(() => rx.errors.length === 1, 'the refused setGro');
+    expect((rx.errors[0] as { code?: string }).code).toBe('ERR_PUNCHLINE_UDP_IN_READ');
   });
 
   it('keeps order across the ring wrap and across flushes', async () => {

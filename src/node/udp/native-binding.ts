@@ -27,9 +27,10 @@ export const RX_META_WORDS = 9;
  */
 export const META = { LENGTH: 0, PORT: 1, FAMILY: 2, SCOPE: 3, ADDRESS: 4, RX_OFFSET: 8 } as const;
 /**
- * rx arena bytes that let the add-on use UDP GRO: 16 messages of 64 KiB each (a coalesced message
- * holds up to 64 datagrams, so the rx entries must be ≥ 16 × 64 = GRO_RX_ENTRIES). A smaller arena
- * reads plain datagrams, one slot each.
+ * rx arena bytes that let the add-on use UDP GRO: 16 messages of 64 KiB each, planned at 64
+ * datagrams each (GRO_RX_ENTRIES = 16 × 64 rx entries; a batch with more, e.g. 128-segment GSO sends
+ * that crossed loopback whole, is delivered in several onRead calls). A smaller arena reads plain
+ * datagrams, one slot each.
  */
 export const GRO_RX_ARENA_BYTES = 16 * 65536;
 export const GRO_RX_ENTRIES = 16 * 64;
@@ -102,6 +103,7 @@ export interface NativeUdpBinding {
   /**
    * Turns UDP GRO on receive on or off (on by default where possible); returns whether it is now on.
    * Before traffic only: a coalesced message queued when it is turned off would be truncated.
+   * Throws ERR_PUNCHLINE_UDP_IN_READ from inside onRead (the batch may still be being handed out).
    */
   setGro(handle: NativeUdpHandle, enabled: boolean): boolean;
   ref(handle: NativeUdpHandle, ref: boolean): void;

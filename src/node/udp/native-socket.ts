@@ -11,8 +11,9 @@
  *
  * Receive path (hot): the add-on fills the rx arena with one recvmmsg(2) and calls onRead once. With
  * UDP GRO (on where the kernel has it) a run of datagrams the peer sent with GSO arrives as one
- * message that the add-on splits in place: up to 64 datagrams for one pass through the kernel's
- * receive path; rx entry i names each datagram's offset and length. Each datagram goes to the
+ * message that the add-on splits in place: up to 128 datagrams (a whole GSO send; UDP_MAX_SEGMENTS)
+ * for one pass through the kernel's receive path; rx entry i names each datagram's offset and length.
+ * A batch with more datagrams than rx entries comes in several onRead calls. Each datagram goes to the
  * receiver as a cached exact view of the arena (re-made only when its offset or length changes) with
  * a cached source object (re-made only when the source changes), so steady traffic from a peer
  * allocates nothing.
@@ -54,6 +55,14 @@ const SOURCE_CACHE_BITS = 8;
 const SOURCE_CACHE_SIZE = 1 << SOURCE_CACHE_BITS;
 const SOURCE_KEY_WORDS = 6; // port, scope, 4 address words
 
+/**
+ * Cached rx views per 64 KiB of arena (one GRO message): 2^7 = 128, as many segments as a GSO send
+ * that reaches us unsplit can carry (UDP_MAX_SEGMENTS, Linux ≥ 6.10). Datagrams past that in one
+ * block share the last place (correct, but re-made each time).
+ */
+const RX_PLACE_BITS = 7;
+const RX_PLACE_MASK = (1 << RX_PLACE_BITS) - 1;
+
 /** send() copies kept while the kernel send queue is full, at most (see send()). */
 const MAX_DEFERRED_SENDS = 1024;
 
@@ -84,8 +93,8 @@ export class NativeUdpSocket implements UdpSocket {
   /** rx entries: the most datagrams one onRead delivers. */
   private readonly rxEntries: number;
   /**
-   * Cached views of the rx arena, by place: (offset / 64 KiB) · 64 + the datagram's index among
-   * those starting in the same 64 KiB (a GRO message's buffer is 64 KiB). With a steady segment size
+   * Cached views of the rx arena, by place: (offset / 64 KiB) · RX_PLACES_PER_BLOCK + the datagram's
+   * index among those starting in the same 64 KiB (a GRO message's buffer is 64 KiB). With a steady segment size
    * every place keeps its offset, so its view is reused (hot path: a view by entry index would move
    * with every message shorter than the last). Reused while offset and length repeat.
    */
@@ -136,7 +145,7 @@ export class NativeUdpSocket implements UdpSocket {
     this.txArena = Buffer.alloc(slots * this.room);
     this.rxMeta = new Int32Array(this.rxEntries * RX_META_WORDS);
     this.txMeta = new Int32Array(slots * META_WORDS);
-    const places = ((this.rxArena.length >>> 16) + 1) << 6;
+    const places = ((this.rxArena.length >>> 16) + 1) << RX_PLACE_BITS;
     this.rxViewOffsets = new Int32Array(places).fill(-1);
     for (let i = 0; i < places; i++) this.rxViews.push(this.rxArena.subarray(0, 0));
     for (let i = 0; i < slots; i++) this.txViews.push(this.txArena.subarray(i * this.room, (i + 1) * this.room));
@@ -475,8 +484,8 @@ export class NativeUdpSocket implements UdpSocket {
       const offset = meta[m + META.RX_OFFSET]!;
       if (offset >>> 16 !== block) {
         block = offset >>> 16;
-        place = block << 6;
-      } else if ((place & 63) !== 63) {
+        place = block << RX_PLACE_BITS;
+      } else if ((place & RX_PLACE_MASK) !== RX_PLACE_MASK) {
         place++;
       }
       if (length < 0) continue; // truncated (counted by the add-on)
