@@ -115,7 +115,11 @@ export class TransportEndpoint implements SansIoEndpoint {
   private readonly routeKeys = new Map<TransportConnection, RouteKeys>();
   /** Connections seen finished, removed at the next sweep. */
   private finished: TransportConnection[] = [];
-  /** A connection's wake (ConnectionInit.wake): reschedule it; new connection IDs or tokens apply now. */
+  /**
+   * A connection's wake (ConnectionInit.wake): reschedule it; new connection IDs or tokens apply now.
+   * The application may call a finished connection's methods (each wakes it) long after the sweep:
+   * applyIdChanges then does nothing.
+   */
   private readonly touchConnection = (conn: TransportConnection): void => {
     this.schedule.touch(conn);
     if (conn.idsChanged) this.applyIdChanges(conn);
@@ -183,22 +187,27 @@ export class TransportEndpoint implements SansIoEndpoint {
    * bring the routing table and the token table up to date.
    */
   private applyIdChanges(conn: TransportConnection): void {
+    // Only for a connection the endpoint routes and that is not finished. A finished one leaves every
+    // table whole at the sweep, which drops its pending changes (dropIdChanges); after the sweep it
+    // has no routeKeys, so a route or token added for it would never be removed: datagrams to that ID
+    // would reach a closed connection instead of drawing a stateless reset (RFC 9000 §10.3).
+    const keys = this.routeKeys.get(conn);
+    if (keys === undefined || conn.isFinished) return;
     conn.acknowledgeIdChanges();
     const ids = conn.connectionIds;
     if (ids === null) return;
     for (let r = ids.local.pollRouteChange(); r !== null; r = ids.local.pollRouteChange()) {
       const k = cidKey(r.connectionId, 0);
-      const keys = this.routeKeys.get(conn);
       if (r.kind === 'add') {
         // Issued only with a free key (cidRoutable); two IDs issued before either was routed can still
         // meet (about 2^-30): that one is not routed.
         if (!this.byCid.has(k)) {
           this.byCid.set(k, { cid: r.connectionId, conn });
-          keys?.cids.add(k);
+          keys.cids.add(k);
         }
       } else if (this.byCid.get(k)?.conn === conn && cidEquals(r.connectionId, (this.byCid.get(k) as Route).cid, 0)) {
         this.byCid.delete(k);
-        keys?.cids.delete(k);
+        keys.cids.delete(k);
       }
     }
     for (let t = ids.remote.pollTokenChange(); t !== null; t = ids.remote.pollTokenChange()) {
@@ -472,7 +481,21 @@ export class TransportEndpoint implements SansIoEndpoint {
       for (const k of keys.cids) if (this.byCid.get(k)?.conn === conn) this.byCid.delete(k);
       if (keys.initial !== null) this.forgetInitial(keys.initial, conn);
       if (conn.connectionIds !== null) this.resetTokens.removeOwner(conn);
+      this.dropIdChanges(conn);
     }
+  }
+
+  /**
+   * The ID changes a finished connection made after the endpoint last applied them (a timer, in the
+   * onTimeout that also closed it): its routes and tokens just left the tables whole, so they are
+   * dropped, and the connection no longer reports changes to apply.
+   */
+  private dropIdChanges(conn: TransportConnection): void {
+    conn.acknowledgeIdChanges();
+    const ids = conn.connectionIds;
+    if (ids === null) return;
+    for (let r = ids.local.pollRouteChange(); r !== null; r = ids.local.pollRouteChange());
+    for (let t = ids.remote.pollTokenChange(); t !== null; t = ids.remote.pollTokenChange());
   }
 
   private forgetInitial(key: string, conn: TransportConnection): void {
