@@ -5,20 +5,7 @@
  * partial file (`.NAME.punchline-part`, next to the target) is renamed into place. Partial files
  * hold only verified chunks, so a later `receive` into the same directory resumes from them.
  */
-import {
-  closeSync,
-  constants,
-  openSync,
-  readlinkSync,
-  symlinkSync,
-  chmodSync,
-  fchmodSync,
-  futimesSync,
-  renameSync,
-  unlinkSync,
-  utimesSync,
-  writeSync,
-} from 'node:fs';
+import { constants, readlinkSync, symlinkSync, chmodSync, unlinkSync, utimesSync } from 'node:fs';
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Connection } from '../node/endpoint.js';
@@ -28,6 +15,7 @@ import { hashPartial, lstatOrNull, mkdirp, partialPath, sameFile } from './parti
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
 import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES } from './file-hash.js';
 import { hashPool } from './hash-pool.js';
+import { SmallFileWriter } from './small-file-writer.js';
 import { offerTotals } from './manifest.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
 import { TargetPaths, checkSymlinkTarget } from './safe-path.js';
@@ -111,6 +99,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
   const controlStream = connection.openStream();
   const control = new ControlChannel(controlStream);
   const openJobs = new Set<FileJob>();
+  const writer = new SmallFileWriter();
   let failure: Error | null = null;
   let rejectRun: (error: Error) => void = () => undefined;
   const fail = (error: Error): void => {
@@ -282,14 +271,17 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
               );
             }
             const ended = (): void => {
+              job.state = 'done';
               openJobs.delete(job);
-              stream.job = null;
               if (--remaining === 0) resolveRun();
             };
+            stream.job = null;
             if (job.small) {
-              writeSmallFile(job, madeDirs);
-              ended();
-              return;
+              // Written beside the event loop (small-file-writer.ts) while the stream moves on to
+              // its next file; the run ends only once every file is in place.
+              const written = writeSmallFile(writer, job, madeDirs).then(ended, fail);
+              // Memory stays bounded when the disk is slower than the network.
+              return writer.queuedBytes >= MAX_QUEUED_BYTES ? written : undefined;
             }
             return job.writes
               .catch((error: unknown) => {
@@ -439,6 +431,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
     if (!(reported instanceof TransferError && reported.code === TransferErrorCode.Declined)) control.abort(reported);
     throw reported;
   } finally {
+    await writer.close();
     await Promise.all([...openJobs].map((job) => job.file?.close().catch(() => undefined)));
   }
 }
@@ -498,38 +491,25 @@ async function writeAll(file: FileHandle, pieces: readonly Buffer[], position: n
  * A verified small file, written in one go: into its partial file (so a crash never leaves a short
  * file under the final name), mode and mtime set, renamed into place.
  */
-function writeSmallFile(job: FileJob, madeDirs: Set<string>): void {
-  let fd = -1;
+async function writeSmallFile(writer: SmallFileWriter, job: FileJob, madeDirs: Set<string>): Promise<void> {
   try {
     const dir = dirname(job.partial);
     if (!madeDirs.has(dir)) {
       mkdirp(dir);
       madeDirs.add(dir);
     }
-    fd = openSync(
-      job.partial,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-      0o600,
-    );
-    let position = 0;
-    for (const piece of job.pieces) {
-      let written = 0;
-      while (written < piece.length)
-        written += writeSync(fd, piece, written, piece.length - written, position + written);
-      position += piece.length;
-    }
+    const pieces = job.pieces;
     job.pieces = [];
-    fchmodSync(fd, job.entry.mode);
-    futimesSync(fd, Date.now() / 1000, job.entry.mtimeMs / 1000);
-    closeSync(fd);
-    fd = -1;
-    renameSync(job.partial, job.final);
+    await writer.write({
+      partial: job.partial,
+      final: job.final,
+      pieces,
+      mode: job.entry.mode,
+      mtimeMs: job.entry.mtimeMs,
+    });
   } catch (error) {
     throw fileSystemError(error, job.final);
-  } finally {
-    if (fd >= 0) closeSync(fd);
   }
-  job.state = 'done';
 }
 
 /** Verified: mode and mtime onto the partial file, then rename it into place. */
@@ -544,5 +524,4 @@ async function finishFile(job: FileJob): Promise<void> {
   } catch (error) {
     throw fileSystemError(error, job.final);
   }
-  job.state = 'done';
 }
