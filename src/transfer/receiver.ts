@@ -14,7 +14,8 @@ import { ControlChannel } from './control-channel.js';
 import { hashPartial, lstatOrNull, mkdirp, partialPath, sameFile } from './partial-files.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
 import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES } from './file-hash.js';
-import { hashPool, ownsBuffer } from './hash-pool.js';
+import { hashPool } from './hash-pool.js';
+import { type ChunkBuffer, ChunkBuffers, openDirect, writeChunk } from './chunk-writes.js';
 import { SmallFileWriter } from './small-file-writer.js';
 import { offerTotals } from './manifest.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
@@ -73,27 +74,14 @@ interface ChunkInProgress {
   readonly hasher: ChunkHasher;
   /** The whole chunk once received (a small file's pieces, or the gathered buffer). */
   pieces: Buffer[];
-  /** The gathering buffer (large files), else null. */
-  readonly gather: Buffer | null;
+  /** The gathering buffer (large files: chunk-writes.ts), else null. */
+  readonly gather: ChunkBuffer | null;
   /** Bytes of `gather` already hashed. */
   hashed: number;
 }
 
 /** Gathered bytes hashed per step (not per piece: each update call has a fixed cost). */
 const HASH_SLICE = 256 * 1024;
-
-/** CHUNK_SIZE gathering buffers, reused once their chunk is written (fresh megabytes cost page faults). */
-class ChunkBuffers {
-  private readonly free: Buffer[] = [];
-
-  take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE);
-  }
-
-  give(buffer: Buffer): void {
-    if (this.free.length < 16 && buffer.length === CHUNK_SIZE && ownsBuffer(buffer)) this.free.push(buffer);
-  }
-}
 
 interface StreamState {
   job: FileJob | null;
@@ -113,6 +101,8 @@ interface FileJob {
   /** A small file's verified data, in order. */
   pieces: Buffer[];
   file: FileHandle | null;
+  /** The same file opened with O_DIRECT for whole chunks (chunk-writes.ts), while the file system takes it. */
+  direct: FileHandle | null;
   /** Chunk writes in flight, in order. */
   writes: Promise<void>;
   writesQueued: number;
@@ -207,6 +197,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         small: false,
         pieces: [],
         file: null,
+        direct: null,
         writes: Promise.resolve(),
         writesQueued: 0,
         hasher: null,
@@ -282,7 +273,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
           case 'data': {
             const chunk = stream.chunk!; // the decoder yields data only after a chunk header
             const offloads = hashPool.offloads; // with the hash worker, whole chunks are hashed there
-            const { gather } = chunk;
+            const gather = chunk.gather?.data;
             if (gather) {
               gather.set(frame.data, chunk.received);
               chunk.received += frame.data.length;
@@ -366,14 +357,19 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         }
         // The write runs while the next chunk arrives; END waits for all of them.
         const file = job.file!;
-        const data = chunk.pieces[0]!;
-        // Reused once written: the whole-chunk buffer (after the hash worker, a new Buffer over it).
-        const reuse = data.length === CHUNK_SIZE ? data : chunk.gather;
+        const gather = chunk.gather!;
         job.writes = job.writes
-          .then(() => writeAll(file, data, position))
-          .then(() => {
-            if (reuse) chunkBuffers.give(reuse);
-          });
+          .then(async () => {
+            // After the hash worker the bytes are in a new buffer: put them back for the write.
+            const data = chunk.pieces[0]!;
+            if (data.buffer !== gather.data.buffer) gather.data.set(data);
+            if (!(await writeChunk(file, job.direct, gather, length, position)) && job.direct) {
+              const direct = job.direct;
+              job.direct = null; // the file system refused O_DIRECT: page cache from now on
+              await direct.close();
+            }
+          })
+          .then(() => chunkBuffers.give(gather));
         job.writes.catch(() => undefined);
         // At most a few chunks wait for the disk (memory stays bounded when the disk is slower).
         if (++job.writesQueued < MAX_QUEUED_WRITES) return;
@@ -491,7 +487,12 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
     throw reported;
   } finally {
     await writer.close();
-    await Promise.all([...openJobs].map((job) => job.file?.close().catch(() => undefined)));
+    await Promise.all(
+      [...openJobs].flatMap((job) => [
+        job.file?.close().catch(() => undefined),
+        job.direct?.close().catch(() => undefined),
+      ]),
+    );
   }
 }
 
@@ -516,6 +517,8 @@ async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<strin
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (keep === 0 ? constants.O_TRUNC : 0);
     job.file = await open(job.partial, flags, 0o600);
     if (keep > 0) await job.file.truncate(keep);
+    // Whole chunks skip the page cache where they can (chunk-writes.ts).
+    if (job.entry.size - keep >= CHUNK_SIZE) job.direct = await openDirect(job.partial);
   } catch (error) {
     throw fileSystemError(error, job.partial);
   }
@@ -529,15 +532,6 @@ function startFile(job: FileJob, firstChunk: number): void {
   for (let i = 0; i < firstChunk; i++) job.hasher.addChunk(job.have.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
   job.nextChunk = firstChunk;
   job.received = Math.min(job.entry.size, firstChunk * CHUNK_SIZE);
-}
-
-/** Writes `data` at `position` (again from where it stopped after a short write). */
-async function writeAll(file: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await file.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
 }
 
 /**
@@ -569,6 +563,9 @@ async function writeSmallFile(writer: SmallFileWriter, job: FileJob, madeDirs: S
 async function finishFile(job: FileJob): Promise<void> {
   const file = job.file!;
   try {
+    const direct = job.direct;
+    job.direct = null;
+    await direct?.close();
     await file.chmod(job.entry.mode);
     await file.utimes(Date.now() / 1000, job.entry.mtimeMs / 1000);
     job.file = null;
