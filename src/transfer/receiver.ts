@@ -13,7 +13,7 @@ import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
 import { hashPartial, lstatOrNull, mkdirp, partialPath, sameFile } from './partial-files.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
-import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES } from './file-hash.js';
+import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkHash } from './file-hash.js';
 import { hashPool } from './hash-pool.js';
 import { type ChunkBuffer, ChunkBuffers, openDirect, writeChunk } from './chunk-writes.js';
 import { SmallFileWriter } from './small-file-writer.js';
@@ -71,7 +71,8 @@ interface ChunkInProgress {
   readonly expected: Uint8Array;
   readonly length: number;
   received: number;
-  readonly hasher: ChunkHasher;
+  /** Large files' chunks only: a small file's chunk is hashed in one call once it is in. */
+  readonly hasher: ChunkHasher | null;
   /** The whole chunk once received (a small file's pieces, or the gathered buffer). */
   pieces: Buffer[];
   /** The gathering buffer (large files: chunk-writes.ts), else null. */
@@ -263,7 +264,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
               expected: frame.hash,
               length,
               received: 0,
-              hasher: new ChunkHasher(),
+              hasher: job.small ? null : new ChunkHasher(),
               pieces: [],
               gather: job.small ? null : chunkBuffers.take(),
               hashed: 0,
@@ -279,19 +280,25 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
               chunk.received += frame.data.length;
               const complete = chunk.received === chunk.length;
               if (!offloads && (chunk.received - chunk.hashed >= HASH_SLICE || complete)) {
-                chunk.hasher.update(gather.subarray(chunk.hashed, chunk.received));
+                chunk.hasher!.update(gather.subarray(chunk.hashed, chunk.received));
                 chunk.hashed = chunk.received;
               }
               if (!complete) return;
               chunk.pieces = [chunk.length === CHUNK_SIZE ? gather : gather.subarray(0, chunk.length)];
             } else {
-              if (!offloads) chunk.hasher.update(frame.data);
               chunk.pieces.push(frame.data);
               chunk.received += frame.data.length;
               if (chunk.received < chunk.length) return;
+              // A small file's chunk (≤ 64 KiB) in one buffer and one hash call: cheaper per file than
+              // a Hash object fed piece by piece, and the file writer takes one piece.
+              if (chunk.pieces.length > 1) chunk.pieces = [Buffer.concat(chunk.pieces)];
+              if (!offloads) {
+                stream.chunk = null;
+                return chunkReceived(stream.job!, chunk, chunkHash(chunk.pieces[0]!));
+              }
             }
             stream.chunk = null;
-            if (!offloads) return chunkReceived(stream.job!, chunk, chunk.hasher.digest());
+            if (!offloads) return chunkReceived(stream.job!, chunk, chunk.hasher!.digest());
             const whole = chunk.pieces.length === 1 ? chunk.pieces[0]! : Buffer.concat(chunk.pieces);
             return hashPool.hash(whole).then(({ hash, data }) => {
               chunk.pieces = [data];

@@ -131,11 +131,12 @@ export class ControlDecoder {
     const out: ControlMessage[] = [];
     for (;;) {
       if (this.length < 4) return out;
-      const head = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
-      this.buffered = [head];
-      const size = head.readUInt32BE(0);
+      if (this.buffered[0]!.length < 4) this.buffered = [Buffer.concat(this.buffered)];
+      const size = this.buffered[0]!.readUInt32BE(0);
       if (size > MAX_CONTROL_FRAME) throw protocol(`control frame of ${size} bytes`);
-      if (head.length < 4 + size) return out;
+      // Joined once the whole frame is in (joining on every push copied a large offer quadratically).
+      if (this.length < 4 + size) return out;
+      const head = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
       let value: unknown;
       try {
         value = packr.unpack(head.subarray(4, 4 + size));
