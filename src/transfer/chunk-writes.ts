@@ -25,6 +25,8 @@ import { CHUNK_SIZE } from './file-hash.js';
 const ALIGN = 4096;
 /** Heap allocations are 16-byte aligned: the offsets worth trying. */
 const STEP = 16;
+/** How a kernel or file system says no to an O_DIRECT request (misaligned, or not supported). */
+const REFUSED = new Set(['EINVAL', 'EOPNOTSUPP', 'ENOTSUP']);
 
 /** A chunk's gathering buffer; `data` is where the chunk goes (CHUNK_SIZE bytes). */
 export class ChunkBuffer {
@@ -55,7 +57,7 @@ export class ChunkBuffer {
         this.direct = true;
         return true;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+        if (!REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
         if (this.direct === true) break; // it worked from here before: the file refuses now
       }
     }
@@ -82,8 +84,7 @@ export async function openDirect(path: string): Promise<FileHandle | null> {
   try {
     return await open(path, constants.O_WRONLY | constants.O_DIRECT | constants.O_NOFOLLOW);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EINVAL' || code === 'EOPNOTSUPP') return null;
+    if (REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) return null;
     throw error;
   }
 }
