@@ -13,7 +13,15 @@ import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
 import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
 import { hashPool, ownsBuffer } from './hash-pool.js';
 import { offerTotals, type SourceEntry } from './manifest.js';
-import { TRANSFER_VERSION, encodeChunkHeader, encodeEndFrame, encodeFileFrame } from './wire.js';
+import {
+  ONE_CHUNK_DATA_OFFSET,
+  ONE_CHUNK_FRAMING,
+  TRANSFER_VERSION,
+  encodeChunkHeader,
+  encodeEndFrame,
+  encodeFileFrame,
+  frameOneChunkFile,
+} from './wire.js';
 import type { TransferProgress, TransferSummary } from './progress.js';
 
 export interface SendOptions {
@@ -82,6 +90,9 @@ class ReadBuffers {
 const HASH_SLICE = 256 * 1024;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Bytes of small files a data-stream worker writes before it lets the event loop (the transport) run. */
+const YIELD_BYTES = 128 * 1024;
 
 /** chunkHash of `data`, on the hash worker when it runs, else inline a slice per event-loop turn. */
 async function hashChunk(data: Buffer): Promise<{ data: Buffer; hash: Uint8Array }> {
@@ -175,15 +186,25 @@ export async function sendTransfer(
 
     let next = 0;
     const buffers = new ReadBuffers();
+    const slab = new FrameSlab();
     const worker = async (): Promise<void> => {
       const stream = connection.openStream({ bidirectional: false, highWaterMark: 2 * CHUNK_SIZE });
+      let sinceYield = 0;
       try {
         for (let job = jobs[next++]; job; job = jobs[next++]) {
-          await sendFile(stream, buffers, job.entry, job.index, job.first, (n) => {
+          await sendFile(stream, buffers, slab, job.entry, job.index, job.first, (n) => {
             bytesTransferred += n;
             bytesDone += n;
             report();
           });
+          // Small files are read synchronously and their writes rarely wait, so without a turn of the
+          // event loop now and then the workers would fill every stream's buffer before the transport
+          // sent its first packet (measured: the receiver sat idle for 0.2 s of a 1.4 s tree).
+          sinceYield += job.entry.size + 64;
+          if (sinceYield >= YIELD_BYTES) {
+            sinceYield = 0;
+            await nextTurn();
+          }
         }
       } finally {
         if (!stream.destroyed) stream.end();
@@ -216,13 +237,14 @@ const SMALL_FILE_BYTES = 64 * 1024;
 async function sendFile(
   stream: PunchlineStream,
   buffers: ReadBuffers,
+  slab: FrameSlab,
   entry: SourceEntry,
   index: number,
   first: number,
   onBytes: (n: number) => void,
 ): Promise<void> {
   if (entry.size <= SMALL_FILE_BYTES && first === 0) {
-    await sendSmallFile(stream, entry, index);
+    await sendSmallFile(stream, slab, entry, index);
     onBytes(entry.size);
     return;
   }
@@ -279,31 +301,65 @@ async function sendFile(
   }
 }
 
-/** A small file as one write of its FILE, CHUNK and END frames. */
-async function sendSmallFile(stream: PunchlineStream, entry: SourceEntry, index: number): Promise<void> {
-  let data: Buffer;
+/**
+ * Buffers for small files' frames, carved from 256 KiB slabs: one allocation per many files (a
+ * fresh 4 KiB Buffer is not pooled by Node and cost 15 % of the sender's event loop). A slab is
+ * never reused, so a region stays valid for as long as the stream holds it.
+ */
+class FrameSlab {
+  private slab = Buffer.alloc(0);
+  private used = 0;
+
+  take(length: number): Buffer {
+    if (this.used + length > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, length));
+      this.used = 0;
+    }
+    const region = this.slab.subarray(this.used, this.used + length);
+    // Keep regions 8-byte aligned, so the next file's frames start on a word boundary.
+    this.used += (length + 7) & ~7;
+    return region;
+  }
+}
+
+const SLAB_BYTES = 256 * 1024;
+
+/** A small file as one write of its FILE, CHUNK and END frames, read straight into that buffer. */
+async function sendSmallFile(
+  stream: PunchlineStream,
+  slab: FrameSlab,
+  entry: SourceEntry,
+  index: number,
+): Promise<void> {
+  if (entry.size === 0) {
+    await write(stream, Buffer.concat([encodeFileFrame(index, 0), encodeEndFrame(new FileHasher(0).digest())]));
+    return;
+  }
+  const frames = slab.take(ONE_CHUNK_FRAMING + entry.size);
+  const data = frames.subarray(ONE_CHUNK_DATA_OFFSET, ONE_CHUNK_DATA_OFFSET + entry.size);
+  let filled = 0;
   try {
     const fd = openSync(entry.source, 'r');
     try {
-      data = readAt(fd, entry.size, 0);
+      while (filled < entry.size) {
+        const n = readSync(fd, data, filled, entry.size - filled, filled);
+        if (n === 0) break;
+        filled += n;
+      }
     } finally {
       closeSync(fd);
     }
   } catch (error) {
     throw fileSystemError(error, entry.source);
   }
-  if (data.length !== entry.size) {
+  if (filled !== entry.size) {
     throw new TransferError(TransferErrorCode.SizeMismatch, `${entry.source} shrank while it was being sent`);
   }
+  const hash = chunkHash(data);
   const hasher = new FileHasher(entry.size);
-  const frames: Uint8Array[] = [encodeFileFrame(index, 0)];
-  if (entry.size > 0) {
-    const hash = chunkHash(data);
-    hasher.addChunk(hash);
-    frames.push(encodeChunkHeader(data.length, hash), data);
-  }
-  frames.push(encodeEndFrame(hasher.digest()));
-  await write(stream, Buffer.concat(frames));
+  hasher.addChunk(hash);
+  frameOneChunkFile(frames, index, entry.size, hash, hasher.digest());
+  await write(stream, frames);
 }
 
 /** The control stream: the first stream the receiver opens (queued by the connection until asked for). */

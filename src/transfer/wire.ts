@@ -131,11 +131,12 @@ export class ControlDecoder {
     const out: ControlMessage[] = [];
     for (;;) {
       if (this.length < 4) return out;
-      const head = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
-      this.buffered = [head];
-      const size = head.readUInt32BE(0);
+      if (this.buffered[0]!.length < 4) this.buffered = [Buffer.concat(this.buffered)];
+      const size = this.buffered[0]!.readUInt32BE(0);
       if (size > MAX_CONTROL_FRAME) throw protocol(`control frame of ${size} bytes`);
-      if (head.length < 4 + size) return out;
+      // Joined once the whole frame is in (joining on every push copied a large offer quadratically).
+      if (this.length < 4 + size) return out;
+      const head = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
       let value: unknown;
       try {
         value = packr.unpack(head.subarray(4, 4 + size));
@@ -185,6 +186,33 @@ export function encodeEndFrame(hash: Uint8Array): Buffer {
   frame[0] = FrameType.End;
   frame.set(hash, 1);
   return frame;
+}
+
+/** Where a one-chunk file's data goes in its frames: after FILE (9 bytes) and the CHUNK header. */
+export const ONE_CHUNK_DATA_OFFSET = 9 + 5 + HASH_BYTES;
+/** Bytes of a one-chunk file's frames besides its data: FILE, CHUNK header, END. */
+export const ONE_CHUNK_FRAMING = ONE_CHUNK_DATA_OFFSET + 1 + HASH_BYTES;
+
+/**
+ * FILE (first chunk 0), CHUNK and END of a file of one non-empty chunk, in one buffer the sender
+ * has already read the data into (at ONE_CHUNK_DATA_OFFSET): one write per small file, no copy.
+ */
+export function frameOneChunkFile(
+  frames: Buffer,
+  index: number,
+  length: number,
+  chunkHash: Uint8Array,
+  fileHash: Uint8Array,
+): void {
+  frames[0] = FrameType.File;
+  frames.writeUInt32BE(index, 1);
+  frames.writeUInt32BE(0, 5);
+  frames[9] = FrameType.Chunk;
+  frames.writeUInt32BE(length, 10);
+  frames.set(chunkHash, 14);
+  const end = ONE_CHUNK_DATA_OFFSET + length;
+  frames[end] = FrameType.End;
+  frames.set(fileHash, end + 1);
 }
 
 /** Header bytes of a data frame by its type byte (-1: unknown type). */

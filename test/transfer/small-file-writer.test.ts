@@ -1,0 +1,63 @@
+/**
+ * The small-file writer (small-file-writer.ts): files posted in batches to a worker thread land
+ * under their final names with their bytes, mode and mtime, no partial name left behind; a failing
+ * file rejects with its system error code while the others of its batch are still written.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { partialPath } from '../../src/transfer/partial-files.js';
+import { SmallFileWriter } from '../../src/transfer/small-file-writer.js';
+import { tempDir } from './helpers.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe('small-file writer', () => {
+  it('writes many files in batches: bytes (from several pieces), mode and mtime, nothing left under partial names', async () => {
+    const dir = tempDir('small-writer');
+    cleanups.push(dir.remove);
+    const writer = new SmallFileWriter();
+    cleanups.push(() => writer.close());
+    const files = Array.from({ length: 600 }, (_, i) => {
+      const final = join(dir.path, `f${i}`);
+      // Pieces as views into a larger buffer, as the stream hands them over.
+      const backing = randomBytes(3000 + i);
+      return {
+        final,
+        partial: partialPath(final),
+        pieces: [backing.subarray(7, 1000), backing.subarray(1000, 1000 + i)],
+        mode: i % 2 ? 0o640 : 0o755,
+        mtimeMs: 1_600_000_000_000 + i * 1000,
+      };
+    });
+    await Promise.all(files.map((file) => writer.write(file)));
+    for (const file of files) {
+      expect(readFileSync(file.final).equals(Buffer.concat(file.pieces))).toBe(true);
+      const stats = statSync(file.final);
+      expect(stats.mode & 0o777).toBe(file.mode);
+      expect(Math.abs(stats.mtimeMs - file.mtimeMs)).toBeLessThan(1);
+    }
+    expect(readdirSync(dir.path).filter((name) => name.endsWith('.punchline-part'))).toEqual([]);
+  });
+
+  it('a file that cannot be created rejects with its code; the rest of its batch is written', async () => {
+    const dir = tempDir('small-writer-error');
+    cleanups.push(dir.remove);
+    const writer = new SmallFileWriter();
+    cleanups.push(() => writer.close());
+    mkdirSync(join(dir.path, 'ok'));
+    const file = (sub: string) => {
+      const final = join(dir.path, sub, 'x');
+      return { final, partial: partialPath(final), pieces: [Buffer.from(sub)], mode: 0o644, mtimeMs: 0 };
+    };
+    const results = await Promise.allSettled([writer.write(file('missing')), writer.write(file('ok'))]);
+    expect(results[0]).toMatchObject({ status: 'rejected', reason: { code: 'ENOENT', syscall: 'open' } });
+    expect(results[1]).toMatchObject({ status: 'fulfilled' });
+    expect(readFileSync(join(dir.path, 'ok', 'x'), 'utf8')).toBe('ok');
+    expect(existsSync(join(dir.path, 'missing'))).toBe(false);
+  });
+});
