@@ -15,6 +15,10 @@
  *
  * Threading: a context is used by the thread that created it only (PacketProtection is single-threaded).
  */
+#ifdef PUNCHLINE_AEAD_FORCED_FAILURE
+/* Set by the gyp variable punchline_aead_fail=1 (PUNCHLINE_NATIVE_FAIL_AEAD=1): tests the build script's retry. */
+#error "punchline_aead: forced build failure (PUNCHLINE_NATIVE_FAIL_AEAD=1)"
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
