@@ -2,11 +2,13 @@ import type { PacketProtection } from '../crypto/packet-protection.js';
 import {
   FRAME_TYPE_CLOSE_APPLICATION,
   FRAME_TYPE_DATAGRAM_WITH_LENGTH,
-  ackFrameLength,
+  ACK_DELAY,
+  ACK_TIMESTAMP,
+  ackFrameLengthOf,
   encodeFrame,
   frameLength,
   streamFrameHeaderLength,
-  writeAckFrame,
+  writeAckFrameOf,
   writeStreamFrameHeader,
 } from '../wire/frames-encode.js';
 import { writeShortHeader } from '../wire/headers.js';
@@ -44,6 +46,8 @@ export class PacketBuilder {
   packet: SentPacket | null = null;
   /** Reused range records, grown (once) to the most ranges an ACK has carried, up to the tracker's cap. */
   private readonly ackRanges: AckRange[] = [];
+  /** [ACK_DELAY, ACK_TIMESTAMP] in µs for writeAck (see there). */
+  private readonly ackTimes = new Float64Array(2);
 
   begin(
     buf: Uint8Array,
@@ -88,12 +92,15 @@ export class PacketBuilder {
       r.smallest = ranges.start(src);
       r.largest = ranges.end(src) - 1;
     }
-    const delay = Math.max(0, Math.round((now - tracker.largestTime) * 1000));
-    const timestamp = Math.max(0, Math.round(tracker.largestTime * 1000));
+    // Through a Float64Array (wire ACK_DELAY / ACK_TIMESTAMP): past 2^30 µs of clock the timestamp
+    // would be a heap number per ACK if passed as an argument.
+    const times = this.ackTimes;
+    times[ACK_DELAY] = Math.max(0, Math.round((now - tracker.largestTime) * 1000));
+    times[ACK_TIMESTAMP] = Math.max(0, Math.round(tracker.largestTime * 1000));
     let count = n;
-    while (count > 0 && ackFrameLength(this.ackRanges, count, delay, timestamp) > this.remaining) count--;
+    while (count > 0 && ackFrameLengthOf(this.ackRanges, count, times) > this.remaining) count--;
     if (count === 0) return false;
-    this.offset = writeAckFrame(this.buf, this.offset, this.ackRanges, count, delay, timestamp);
+    this.offset = writeAckFrameOf(this.buf, this.offset, this.ackRanges, count, times);
     this.record(SentFrame.Ack, (this.ackRanges[0] as AckRange).largest, 0, 0);
     return true;
   }
