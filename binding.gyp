@@ -1,5 +1,13 @@
 # The native add-ons (native/): Linux only; scripts/build-native.mjs skips them elsewhere.
+# Each can be left out with a gyp variable (node-gyp rebuild -- -Dpunchline_aead=0), so that the build
+# script can retry without the one that failed: one add-on failing to compile must not cost the other
+# (scripts/native-plan.mjs). punchline_aead_fail=1 makes the AEAD fail to compile on purpose (tests).
 {
+  'variables': {
+    'punchline_udp%': 1,
+    'punchline_aead%': 1,
+    'punchline_aead_fail%': 0,
+  },
   'targets': [
     {
       'target_name': 'punchline_udp',
@@ -13,7 +21,7 @@
         },
       },
       'conditions': [
-        ['OS!="linux"', { 'type': 'none', 'sources': [] }],
+        ['OS!="linux" or punchline_udp==0', { 'type': 'none', 'sources': [] }],
       ],
     },
     # ChaCha20-Poly1305 for the packet path through Node's own OpenSSL (native/punchline_aead.c);
@@ -30,7 +38,8 @@
         },
       },
       'conditions': [
-        ['OS!="linux"', { 'type': 'none', 'sources': [] }],
+        ['OS!="linux" or punchline_aead==0', { 'type': 'none', 'sources': [] }],
+        ['punchline_aead_fail==1', { 'defines': ['PUNCHLINE_AEAD_FORCED_FAILURE'] }],
       ],
     },
   ],

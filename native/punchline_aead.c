@@ -15,6 +15,10 @@
  *
  * Threading: a context is used by the thread that created it only (PacketProtection is single-threaded).
  */
+#ifdef PUNCHLINE_AEAD_FORCED_FAILURE
+/* Set by the gyp variable punchline_aead_fail=1 (PUNCHLINE_NATIVE_FAIL_AEAD=1): tests the build script's retry. */
+#error "punchline_aead: forced build failure (PUNCHLINE_NATIVE_FAIL_AEAD=1)"
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +171,55 @@ static napi_value js_seal(napi_env env, napi_callback_info info) {
   return int_result(env, ok ? (int32_t)(end + TAG_LENGTH) : -1);
 }
 
+/* sealFrom(context, packet, headerLength, end, nonce, source, sourceStart, at, length) -> end + 16, or -1:
+ * copies source[sourceStart, sourceStart + length) to packet[at, at + length), then seals as seal() does.
+ * The STREAM frame's data goes from the stream's send buffer into the datagram with one memcpy, instead
+ * of two JS copies through a staging area (Node 20 has no allocation-free copy between typed arrays at
+ * offsets). Copy then one EVP update, not an out-of-place update for the source part: measured, every
+ * extra EVP_EncryptUpdate of the text costs ~150-300 ns (1436-B packet: 1.0 us in one update, 1.3-1.5
+ * us in three), more than the copy. */
+static napi_value js_seal_from(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS",
+                          "(context, packet, headerLength, end, nonce, source, sourceStart, at, length)");
+    return NULL;
+  }
+  aead_t *a;
+  uint8_t *packet, *nonce, *source;
+  size_t packet_length, nonce_length, source_length;
+  uint32_t header_length, end, source_start, at, length;
+  if (!(a = get_aead(env, argv[0])) || !get_bytes(env, argv[1], &packet, &packet_length) ||
+      !get_bytes(env, argv[4], &nonce, &nonce_length) || !get_bytes(env, argv[5], &source, &source_length)) {
+    return NULL;
+  }
+  if (napi_get_value_uint32(env, argv[2], &header_length) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &end) != napi_ok ||
+      napi_get_value_uint32(env, argv[6], &source_start) != napi_ok ||
+      napi_get_value_uint32(env, argv[7], &at) != napi_ok || napi_get_value_uint32(env, argv[8], &length) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "offsets and lengths must be numbers");
+    return NULL;
+  }
+  if (nonce_length != NONCE_LENGTH) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "the nonce must be 12 bytes");
+    return NULL;
+  }
+  if (!a->enc || header_length > at || (uint64_t)at + length > end || (size_t)end + TAG_LENGTH > packet_length ||
+      end > INT32_MAX - TAG_LENGTH || (uint64_t)source_start + length > source_length) {
+    return int_result(env, -1);
+  }
+  /* memmove: a caller could pass views of one buffer. */
+  if (length > 0) memmove(packet + at, source + source_start, length);
+  int n;
+  int ok = EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, nonce) == 1 &&
+           EVP_EncryptUpdate(a->enc, NULL, &n, packet, (int)header_length) == 1 &&
+           EVP_EncryptUpdate(a->enc, packet + header_length, &n, packet + header_length, (int)(end - header_length)) == 1 &&
+           EVP_EncryptFinal_ex(a->enc, packet + end, &n) == 1 &&
+           EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_AEAD_GET_TAG, TAG_LENGTH, packet + end) == 1;
+  return int_result(env, ok ? (int32_t)(end + TAG_LENGTH) : -1);
+}
+
 /* open(context, packet, headerLength, packetLength, nonce) -> plaintext length, or -1 when the tag does
  * not verify (the text is zeroed) or the lengths are out of range. */
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -198,7 +251,7 @@ static napi_value init(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
     napi_callback fn;
-  } functions[] = {{"create", js_create}, {"free", js_free}, {"seal", js_seal}, {"open", js_open}};
+  } functions[] = {{"create", js_create}, {"free", js_free}, {"seal", js_seal}, {"sealFrom", js_seal_from}, {"open", js_open}};
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
     if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn) != napi_ok ||

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 /**
- * Builds the native UDP add-on (binding.gyp → build/Release/punchline_udp.node) with node-gyp.
- * Run by the package's `install` script and by `npm run build:native`.
+ * Builds the native add-ons (binding.gyp → build/Release/punchline_udp.node and punchline_aead.node)
+ * with node-gyp. Run by the package's `install` script and by `npm run build:native`.
  *
- * The add-on is an optimisation: without it punchline uses node:dgram. So this never fails the
- * install: on another OS, without a compiler, or when node-gyp fails, it prints one warning line and
- * exits 0. Set PUNCHLINE_SKIP_NATIVE=1 to skip the build; PUNCHLINE_NATIVE_VERBOSE=1 to see
- * node-gyp's output.
+ * The add-ons are optimisations: without punchline_udp punchline uses node:dgram, without
+ * punchline_aead libsodium. So this never fails the install: on another OS, without a compiler, or when
+ * node-gyp fails, it prints one line per add-on (built, or not and why) and exits 0. When the combined
+ * build fails, each add-on is retried alone (scripts/native-plan.mjs), so a Node without OpenSSL headers
+ * still gets the UDP add-on. Set PUNCHLINE_SKIP_NATIVE=1 to skip the build, PUNCHLINE_SKIP_AEAD=1 to
+ * build the UDP add-on only, PUNCHLINE_NATIVE_FAIL_AEAD=1 to make the AEAD fail to compile (tests the
+ * retry); PUNCHLINE_NATIVE_VERBOSE=1 to see node-gyp's output.
  *
  * Offline: node-gyp downloads Node's headers unless it is given a `nodedir`. npm's own `nodedir`
  * setting (npm_config_nodedir in lifecycle scripts) is used when set; otherwise, when the running
@@ -18,12 +21,13 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ADDONS, planBuild, reportLines } from './native-plan.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const verbose = process.env.PUNCHLINE_NATIVE_VERBOSE === '1';
 
 function skip(reason) {
-  console.warn(`punchline: native UDP add-on not built (${reason}); using node:dgram`);
+  for (const addon of ADDONS) console.warn(`punchline: ${addon.label} not built (${reason}); using ${addon.fallback}`);
   process.exit(0);
 }
 
@@ -81,19 +85,21 @@ function nodeGyp() {
 const gyp = nodeGyp();
 if (!gyp) skip('node-gyp not found');
 const dir = nodedir();
-const args = [...gyp.args, 'rebuild', '--release'];
-if (dir) args.push(`--nodedir=${dir}`);
 const started = Date.now();
-const result = spawnSync(gyp.command, args, {
-  cwd: root,
-  encoding: 'utf8',
-  stdio: verbose ? 'inherit' : 'pipe',
-  timeout: 5 * 60_000,
-  env: { ...process.env, npm_config_loglevel: process.env.npm_config_loglevel ?? 'warn' },
-});
 
-const built = path.join(root, 'build', 'Release', 'punchline_udp.node');
-if (result.error || result.status !== 0 || !existsSync(built)) {
+/** One `node-gyp rebuild` with extra gyp variables; { ok, why } with the most telling error line. */
+function run(gypArgs) {
+  const args = [...gyp.args, 'rebuild', '--release'];
+  if (dir) args.push(`--nodedir=${dir}`);
+  if (gypArgs.length > 0) args.push('--', ...gypArgs);
+  const result = spawnSync(gyp.command, args, {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: verbose ? 'inherit' : 'pipe',
+    timeout: 5 * 60_000,
+    env: { ...process.env, npm_config_loglevel: process.env.npm_config_loglevel ?? 'warn' },
+  });
+  if (!result.error && result.status === 0) return { ok: true };
   const output = `${result.stderr ?? ''}\n${result.stdout ?? ''}`;
   // The most telling line: the compiler's or gyp's first error, else the failure itself.
   const lines = output
@@ -108,8 +114,16 @@ if (result.error || result.status !== 0 || !existsSync(built)) {
   const why = result.error
     ? result.error.message
     : `node-gyp exited with ${result.status ?? result.signal}${first ? `: ${first.slice(0, 200)}` : ''}`;
-  skip(`${why}; PUNCHLINE_NATIVE_VERBOSE=1 npm run build:native shows the full log`);
+  return { ok: false, why: `${why}; PUNCHLINE_NATIVE_VERBOSE=1 npm run build:native shows the full log` };
 }
+
+const { results, attempts } = planBuild({
+  run,
+  built: (name) => existsSync(path.join(root, 'build', 'Release', `${name}.node`)),
+  env: process.env,
+});
+const lines = reportLines(results);
+for (const [i, line] of lines.entries()) (results[i]?.built ? console.log : console.warn)(line);
 console.log(
-  `punchline: native UDP add-on built (${path.relative(root, built)}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  `punchline: native build: ${attempts.length} node-gyp run(s), ${((Date.now() - started) / 1000).toFixed(1)} s`,
 );

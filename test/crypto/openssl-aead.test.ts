@@ -91,6 +91,54 @@ describe.skipIf(skipReason !== null)('OpenSSL packet AEAD', () => {
     );
   });
 
+  it('sealFrom (text partly from another buffer) gives the same bytes as copying it in, then seal', () => {
+    const aead = opensslAead!;
+    fc.assert(
+      fc.property(
+        layout,
+        fc.uint8Array({ minLength: 0, maxLength: 1600 }),
+        fc.nat(),
+        fc.nat(),
+        fc.nat(),
+        (l, source, a, b, c) => {
+          const h = l.header.length;
+          const end = h + l.text.length;
+          const length =
+            Math.min(l.text.length, source.length) === 0 ? 0 : a % (Math.min(l.text.length, source.length) + 1);
+          const at = h + (b % (l.text.length - length + 1));
+          const sourceStart = c % (source.length - length + 1);
+          const copied = packetOf(l);
+          copied.set(source.subarray(sourceStart, sourceStart + length), at);
+          const expected = sodiumSeal(copied, h, end, l.nonce, l.key);
+          const ours = packetOf(l);
+          const context = aead.create(l.key);
+          try {
+            expect(aead.sealFrom(context, ours, h, end, l.nonce, source, sourceStart, at, length)).toBe(end + 16);
+            expect(Buffer.from(ours).equals(Buffer.from(expected))).toBe(true);
+          } finally {
+            aead.free(context);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('sealFrom refuses ranges outside the packet text or the source', () => {
+    const aead = opensslAead!;
+    const context = aead.create(new Uint8Array(32).fill(3));
+    const nonce = new Uint8Array(12);
+    const packet = new Uint8Array(100);
+    const source = new Uint8Array(50);
+    expect(aead.sealFrom(context, packet, 10, 84, nonce, source, 0, 5, 20)).toBe(-1); // before the text
+    expect(aead.sealFrom(context, packet, 10, 84, nonce, source, 0, 70, 20)).toBe(-1); // past its end
+    expect(aead.sealFrom(context, packet, 10, 84, nonce, source, 40, 20, 20)).toBe(-1); // past the source
+    expect(aead.sealFrom(context, packet, 10, 85, nonce, source, 0, 20, 20)).toBe(-1); // no room for the tag
+    expect(aead.sealFrom(context, packet, 10, 84, nonce, source, 30, 20, 20)).toBe(100);
+    aead.free(context);
+    expect(aead.sealFrom(context, packet, 10, 84, nonce, source, 30, 20, 20)).toBe(-1);
+  });
+
   it('refuses any flipped bit (header, text or tag) and zeroes the text', () => {
     const aead = opensslAead!;
     fc.assert(

@@ -9,6 +9,7 @@ import {
   writeVarint,
   writeVarintBigInt,
 } from '../../src/wire/index.js';
+import { checkedVarintLengthAt, writeVarintAt } from '../../src/wire/varint.js';
 import { varint } from './arbitraries.js';
 
 function codeOf(fn: () => unknown): string {
@@ -115,5 +116,31 @@ describe('WireReader.readVarintInto (unboxed, for µs timestamps past 2^30)', ()
     writeVarint(buf, 0, ts);
     new WireReader(buf).readVarintInto(out, 0);
     expect(out[0]).toBe(ts);
+  });
+});
+
+describe('writeVarintAt / checkedVarintLengthAt (unboxed, for µs timestamps past 2^30)', () => {
+  it('write the same bytes and length as writeVarint, at any offset and index', () => {
+    fc.assert(
+      fc.property(varint(), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 1 }), (value, at, index) => {
+        const ours = new Uint8Array(at + 8);
+        const theirs = new Uint8Array(at + 8);
+        const values = new Float64Array(2);
+        values[index] = value;
+        expect(writeVarintAt(ours, at, values, index)).toBe(writeVarint(theirs, at, value));
+        expect(ours).toEqual(theirs);
+        expect(checkedVarintLengthAt(values, index, 'x')).toBe(varintLength(value));
+      }),
+    );
+  });
+
+  it('refuse what writeVarint refuses: negative, fractional, above 2^53 − 1, no room', () => {
+    for (const bad of [-1, 0.5, 2 ** 40 + 0.5, 2 ** 53, Number.NaN]) {
+      const values = Float64Array.of(bad);
+      expect(codeOf(() => writeVarintAt(new Uint8Array(8), 0, values, 0))).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
+      expect(codeOf(() => checkedVarintLengthAt(values, 0, 'x'))).toBe('ERR_PUNCHLINE_WIRE_INVALID_VALUE');
+    }
+    const ts = Float64Array.of(7_200_000_123_456);
+    expect(codeOf(() => writeVarintAt(new Uint8Array(7), 0, ts, 0))).toBe('ERR_PUNCHLINE_WIRE_BUFFER_TOO_SMALL');
   });
 });

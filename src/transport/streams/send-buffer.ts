@@ -20,7 +20,9 @@ const STAGING_VIEW_CACHE_SIZE = 32;
  * STREAM frame): a frame's bytes are first moved into the staging area with copyWithin (same
  * buffer: no view needed, wrap-around included), then copied out through a cached view of the
  * staging area, so sending allocates nothing. (Copying straight from the ring would need a fresh
- * subarray per frame: Node 20 has no memcpy between typed arrays that takes offsets.)
+ * subarray per frame: Node 20 has no memcpy between typed arrays that takes offsets.) Where the packet
+ * AEAD runs through OpenSSL, the packet builder skips copyTo for contiguous ranges: sealFrom copies
+ * straight from `ring` in C.
  */
 export class SendBuffer {
   /** Ring [0, cap) followed by the staging area. */
@@ -120,6 +122,20 @@ export class SendBuffer {
       this.stagingViews[i] = view;
     }
     dst.set(view, dstOffset);
+  }
+
+  /**
+   * The ring (see ringStart): for a caller that reads a held range in place, such as the packet
+   * builder handing it to PacketProtection.sealFrom (one native copy into the datagram instead of
+   * copyTo's two). Read-only for callers; valid until the next write().
+   */
+  get ring(): Uint8Array {
+    return this.buf;
+  }
+  /** Where the held range [offset, offset+length) starts in `ring`, or -1 when it wraps around its end. */
+  ringStart(offset: number, length: number): number {
+    const pos = offset % this.cap;
+    return pos + length <= this.cap ? pos : -1;
   }
 
   /** Start of the first range to retransmit, or -1. */
