@@ -39,6 +39,7 @@ import { Session } from 'node:inspector/promises';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { systemRandom } from '../src/crypto/sodium.js';
 import type { Address, ConnectionHandle } from '../src/transport/api.js';
+import { useOpensslAead } from '../src/node/openssl-aead.js';
 import { TransportEndpoint } from '../src/transport/endpoint.js';
 import { heapReader } from './lib/heap-reader.js';
 
@@ -61,6 +62,8 @@ const REAL_CLOCK = (process.env.PUNCHLINE_ALLOC_CLOCK ?? 'real') !== 'round';
 const CLOCK_TICK_MS = 0.0123; // per call into the core, with the realistic clock
 
 const serverKeys = generateKeyPair(systemRandom);
+// The packet AEAD as a node endpoint runs it: OpenSSL where the add-on loads (spec/crypto.md §5.1).
+useOpensslAead();
 const a = new TransportEndpoint({ staticKeyPair: generateKeyPair(systemRandom), random: systemRandom, config });
 const b = new TransportEndpoint({ staticKeyPair: serverKeys, random: systemRandom, config });
 let now = Number(process.env.PUNCHLINE_ALLOC_START_MS ?? 0);

@@ -11,6 +11,7 @@
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { systemRandom } from '../src/crypto/sodium.js';
 import type { Address, ConnectionHandle } from '../src/transport/api.js';
+import { useOpensslAead } from '../src/node/openssl-aead.js';
 import { TransportEndpoint } from '../src/transport/endpoint.js';
 
 // Addresses only label the two in-memory ends; nothing is sent on a network.
@@ -21,6 +22,8 @@ const total = Number(process.env.PUNCHLINE_PERF_BYTES ?? 256 * 1024 * 1024);
 const readChunk = Number(process.env.PUNCHLINE_PERF_READ ?? 64 * 1024) || Infinity;
 const config = { maxUdpPayloadSize: 1452, pacing: false };
 const serverKeys = generateKeyPair(systemRandom);
+// The packet AEAD as a node endpoint runs it: OpenSSL where the add-on loads (spec/crypto.md §5.1).
+useOpensslAead();
 const a = new TransportEndpoint({ staticKeyPair: generateKeyPair(systemRandom), random: systemRandom, config });
 const b = new TransportEndpoint({ staticKeyPair: serverKeys, random: systemRandom, config });
 let now = 0;

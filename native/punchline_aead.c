@@ -252,6 +252,13 @@ static napi_value init(napi_env env, napi_value exports) {
     const char *name;
     napi_callback fn;
   } functions[] = {{"create", js_create}, {"free", js_free}, {"seal", js_seal}, {"sealFrom", js_seal_from}, {"open", js_open}};
+  /* The OpenSSL the headers were (OPENSSL_VERSION_NUMBER): the loader (src/node/openssl-aead.ts) does not use
+   * the add-on under a Node whose OpenSSL has another major version. */
+  napi_value version;
+  if (napi_create_uint32(env, (uint32_t)OPENSSL_VERSION_NUMBER, &version) != napi_ok ||
+      napi_set_named_property(env, exports, "opensslVersionNumber", version) != napi_ok) {
+    return NULL;
+  }
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
     if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn) != napi_ok ||

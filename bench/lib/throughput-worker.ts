@@ -657,8 +657,14 @@ async function punchlineSender(args: Args): Promise<void> {
   const socket = endpoint.stats().socket;
   await endpoint.close();
   // Which packet AEAD the sender ran (OpenSSL through the add-on, or libsodium).
-  const { opensslAead } = await import('../../src/crypto/openssl-aead.js');
-  meter.finish({ bytes: args.bytes, stats, socket, udp_backend: udpBackend, aead: opensslAead ? 'openssl' : 'sodium' });
+  const { registeredOpensslAead } = await import('../../src/crypto/openssl-aead.js');
+  meter.finish({
+    bytes: args.bytes,
+    stats,
+    socket,
+    udp_backend: udpBackend,
+    aead: registeredOpensslAead() ? 'openssl' : 'sodium',
+  });
 }
 
 const roles: Record<Impl, { receiver: (a: Args) => Promise<void>; sender: (a: Args) => Promise<void> }> = {

@@ -1,26 +1,18 @@
 /**
- * ChaCha20-Poly1305 (RFC 8439) for the packet path through the OpenSSL Node is linked with, by the
- * add-on native/punchline_aead.c: ~0.9 us per 1436-byte packet against libsodium's ~1.8 us (sodium.ts)
- * on this class of CPU, the same algorithm and the same bytes on the wire (spec/crypto.md §Packet
- * protection). PacketProtection uses it when it loads and passes a known-answer test against libsodium
- * at load (same ciphertext and tag, each opens the other's packet, a forged tag is refused and its text
- * zeroed); otherwise, or with PUNCHLINE_AEAD=sodium, it keeps libsodium.
+ * The OpenSSL packet AEAD's interface (ChaCha20-Poly1305, RFC 8439, through the add-on
+ * native/punchline_aead.c; spec/crypto.md §5.1) and where PacketProtection finds it.
  *
- * Loading reads the add-on from build/Release (as sodium-native loads its own binary): the module is
- * found two levels above this file (src/crypto, dist/crypto) or three (the benchmark bundle in
- * node_modules/.cache/punchline-bench), or at $PUNCHLINE_AEAD_NATIVE_PATH. Nothing else here does I/O.
+ * This core does no I/O (no file, environment or native-code access): the node layer loads the add-on
+ * and checks it against libsodium (src/node/openssl-aead.ts) and registers it here once, before it
+ * creates endpoints. Until then, and whenever nothing is registered (pure-core users, the simulator,
+ * PUNCHLINE_AEAD=sodium), PacketProtection uses libsodium: the same algorithm and bytes on the wire.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { packetAead } from './sodium.js';
 
 /** One key's OpenSSL context (opaque). */
 export type AeadContext = { readonly __brand: 'punchline_aead context' };
 
 export interface OpensslAead {
-  /** A context for a 32-byte key; free() it when the key is discarded. */
+  /** A context for a 32-byte key; free() it when the key is discarded. Throws when OpenSSL fails. */
   create(key: Uint8Array): AeadContext;
   /** Releases and cleanses the context's key schedule; later calls with it return -1. */
   free(context: AeadContext): void;
@@ -46,63 +38,18 @@ export interface OpensslAead {
   open(context: AeadContext, packet: Uint8Array, headerLength: number, packetLength: number, nonce: Uint8Array): number;
 }
 
-function addonPath(): string | null {
-  const configured = process.env['PUNCHLINE_AEAD_NATIVE_PATH'];
-  if (configured) return configured;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../..', '../../..']) {
-    const candidate = path.resolve(here, up, 'build', 'Release', 'punchline_aead.node');
-    if (existsSync(candidate)) return candidate;
-  }
-  return null;
+let registered: OpensslAead | null = null;
+
+/**
+ * Makes `aead` the packet AEAD of every PacketProtection created afterwards (null: back to libsodium).
+ * Called by the node layer with an add-on that passed its known-answer test; existing instances keep
+ * the backend they were created with.
+ */
+export function registerOpensslAead(aead: OpensslAead | null): void {
+  registered = aead;
 }
 
-/** The add-on checked against libsodium, or null (not built, not loadable, or it disagrees). */
-function load(): OpensslAead | null {
-  if (process.env['PUNCHLINE_AEAD'] === 'sodium') return null;
-  const file = addonPath();
-  if (file === null) return null;
-  let aead: OpensslAead;
-  try {
-    aead = createRequire(import.meta.url)(file) as OpensslAead;
-    return selfTest(aead) ? aead : null;
-  } catch {
-    return null;
-  }
+/** The registered OpenSSL AEAD, or null (PacketProtection then uses libsodium). */
+export function registeredOpensslAead(): OpensslAead | null {
+  return registered;
 }
-
-/** Known answer against libsodium: a 13-byte header and 37 bytes of text under one key and nonce. */
-function selfTest(aead: OpensslAead): boolean {
-  const key = Uint8Array.from({ length: 32 }, (_, i) => i * 5 + 1);
-  const nonce = Uint8Array.from({ length: 12 }, (_, i) => 0xa0 + i);
-  const header = 13;
-  const end = header + 37;
-  const ours = Uint8Array.from({ length: end + 16 }, (_, i) => (i * 7) & 0xff);
-  const theirs = Uint8Array.from(ours);
-  const context = aead.create(key);
-  try {
-    if (aead.seal(context, ours, header, end, nonce) !== end + 16) return false;
-    packetAead.seal(theirs.subarray(header, end), theirs.subarray(end), theirs.subarray(0, header), nonce, key);
-    for (let i = 0; i < ours.length; i++) if (ours[i] !== theirs[i]) return false;
-    const forged = Uint8Array.from(ours);
-    forged[end] = (forged[end] as number) ^ 1;
-    if (aead.open(context, forged, header, end + 16, nonce) !== -1) return false;
-    for (let i = header; i < end; i++) if (forged[i] !== 0) return false;
-    // sealFrom: the middle 20 bytes of the text from another buffer, the same bytes as seal().
-    const source = Uint8Array.from({ length: 29 }, (_, i) => (i * 11) & 0xff);
-    const from = Uint8Array.from({ length: end + 16 }, (_, i) => (i * 7) & 0xff);
-    const copied = Uint8Array.from(from);
-    copied.set(source.subarray(5, 25), header + 9);
-    if (typeof aead.sealFrom !== 'function') return false;
-    if (aead.sealFrom(context, from, header, end, nonce, source, 5, header + 9, 20) !== end + 16) return false;
-    if (aead.seal(context, copied, header, end, nonce) !== end + 16) return false;
-    for (let i = 0; i < from.length; i++) if (from[i] !== copied[i]) return false;
-    if (aead.open(context, ours, header, end + 16, nonce) !== end - header) return false;
-    return ours[header] === ((header * 7) & 0xff);
-  } finally {
-    aead.free(context);
-  }
-}
-
-/** The OpenSSL path, or null where PacketProtection keeps libsodium. */
-export const opensslAead: OpensslAead | null = load();

@@ -11,16 +11,17 @@
  * cached per (packet buffer, header length, end) in small direct-mapped tables (AeadViewCache): a
  * caller that seals and opens in a few reused buffers (the transport's per-connection scratch
  * buffers) gets the same layouts again and again and allocates views only on a miss.
- * Where the add-on native/punchline_aead.c loads (openssl-aead.ts), the AEAD runs in Node's OpenSSL
- * instead (same algorithm and bytes, ~half the CPU per packet): one OpenSSL context per phase key,
- * created with the key and freed (cleansed) where the key is wiped; the view caches are then unused.
+ * Where the node layer registered the add-on native/punchline_aead.c (openssl-aead.ts), or the caller
+ * passes it as options.aead, the AEAD runs in Node's OpenSSL instead (same algorithm and bytes, ~half
+ * the CPU per packet): one OpenSSL context per phase key, created with the key and freed (cleansed)
+ * where the key is wiped; the view caches are then unused.
  * open() never throws: it returns the plaintext length or a negative OpenResult and counts it.
  * The replay window is consulted only after the tag verifies, so unauthenticated packets can neither
  * move the window nor probe it.
  */
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import { derivePhaseKeys, nextPhaseKeys, wipePhaseKeys, type PhaseKeys } from './key-update.js';
-import { type AeadContext, type OpensslAead, opensslAead } from './openssl-aead.js';
+import { type AeadContext, type OpensslAead, registeredOpensslAead } from './openssl-aead.js';
 import { ReplayCheck, ReplayWindow } from './replay-window.js';
 import { packetAead } from './sodium.js';
 
@@ -63,6 +64,11 @@ export interface PacketProtectionOptions {
   integrityLimit?: number;
   /** Minimum replay window in packets (default 2048). */
   replayWindowSize?: number;
+  /**
+   * The OpenSSL packet AEAD to use, or null for libsodium; default: the one the node layer registered
+   * (registerOpensslAead), else libsodium. Same bytes on the wire either way (spec/crypto.md §5.1).
+   */
+  aead?: OpensslAead | null;
 }
 
 export interface PacketProtectionStats {
@@ -90,8 +96,8 @@ export class PacketProtection {
   /** Precomputed next receive keys: trying them costs the same as the current ones (RFC 9001 §6.3). */
   private receiveNext: PhaseKeys;
   private receivePrevious: PhaseKeys | null = null;
-  /** OpenSSL contexts of the four keys above, when opensslAead is there; else all null. */
-  private readonly openssl: OpensslAead | null = opensslAead;
+  /** OpenSSL contexts of the four keys above, when an OpenSSL AEAD is in use; else all null. */
+  private readonly openssl: OpensslAead | null;
   private sendContext: AeadContext | null;
   private receiveContext: AeadContext | null;
   private receiveNextContext: AeadContext | null;
@@ -132,6 +138,7 @@ export class PacketProtection {
     );
     this.integrityLimit = positiveInteger(options.integrityLimit, CHACHA20_POLY1305_INTEGRITY_LIMIT, 'integrityLimit');
     this.window = new ReplayWindow(options.replayWindowSize ?? 2048);
+    this.openssl = options.aead === undefined ? registeredOpensslAead() : options.aead;
     this.send = derivePhaseKeys(keys.sendKey);
     this.receive = derivePhaseKeys(keys.receiveKey);
     this.receiveNext = nextPhaseKeys(this.receive);

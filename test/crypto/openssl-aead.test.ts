@@ -1,5 +1,5 @@
 /**
- * The OpenSSL packet AEAD (src/crypto/openssl-aead.ts over native/punchline_aead.c) against libsodium:
+ * The OpenSSL packet AEAD (src/node/openssl-aead.ts over native/punchline_aead.c) against libsodium:
  * the same bytes on the wire for any key, nonce, header and text; each opens the other's packets; any
  * flipped bit is refused with the text zeroed; a freed context does nothing.
  *
@@ -12,8 +12,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { opensslAead } from '../../src/crypto/openssl-aead.js';
+import { useOpensslAead } from '../../src/node/openssl-aead.js';
 import { packetAead } from '../../src/crypto/sodium.js';
+
+/** Loaded (and checked against libsodium) as the node layer does; null where it is not available. */
+const opensslAead = useOpensslAead();
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const built = existsSync(path.join(root, 'build', 'Release', 'punchline_aead.node'));

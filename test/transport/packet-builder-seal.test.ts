@@ -7,19 +7,22 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { opensslAead } from '../../src/crypto/openssl-aead.js';
+import { useOpensslAead } from '../../src/node/openssl-aead.js';
 import { PacketProtection } from '../../src/crypto/packet-protection.js';
 import { PacketBuilder } from '../../src/transport/packet-builder.js';
 import { SentPacket } from '../../src/transport/recovery/sent-packets.js';
 import { SendBuffer } from '../../src/transport/streams/send-buffer.js';
+
+/** Loaded (and checked against libsodium) as the node layer does; null where it is not available. */
+const opensslAead = useOpensslAead();
 
 const skip = opensslAead === null ? 'the OpenSSL AEAD add-on is not loaded (sealFrom unavailable)' : null;
 if (skip) console.log(`[packet-builder-seal] skipping: ${skip}`);
 
 /** The same keys; `copying` hides sealFrom, so the builder copies the data in and calls seal(). */
 function protections(key: Uint8Array): { direct: PacketProtection; copying: PacketProtection } {
-  const direct = new PacketProtection({ sendKey: key, receiveKey: key });
-  const inner = new PacketProtection({ sendKey: key, receiveKey: key });
+  const direct = new PacketProtection({ sendKey: key, receiveKey: key }, { aead: opensslAead });
+  const inner = new PacketProtection({ sendKey: key, receiveKey: key }, { aead: opensslAead });
   const copying = Object.create(inner, { sealsFromSource: { value: false } }) as PacketProtection;
   return { direct, copying };
 }
