@@ -31,6 +31,10 @@
       'sources': ['native/punchline_aead.c'],
       'defines': ['NAPI_VERSION=8'],
       'cflags_c': ['-std=gnu11', '-Wall', '-Wextra'],
+      # Bind every symbol at load (process.dlopen is RTLD_LAZY): a Node that does not export the EVP_*
+      # symbols (built --without-ssl, BoringSSL) then fails the require(), which the loader catches and
+      # falls back to libsodium, instead of dying with "symbol lookup error" at the first EVP call.
+      'ldflags': ['-Wl,-z,now'],
       'configurations': {
         'Release': {
           'cflags!': ['-O3'],

@@ -7,7 +7,7 @@
  * PacketProtection back on libsodium, so that is a failure here); elsewhere, or with
  * PUNCHLINE_AEAD=sodium, these tests are skipped and say why.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -52,9 +52,41 @@ function packetOf(l: { header: Uint8Array; text: Uint8Array; lead: number }): Ui
   return packet;
 }
 
+/**
+ * Whether a 64-bit little-endian ELF file asks the loader to bind every symbol at load: DT_FLAGS has
+ * DF_BIND_NOW or DT_FLAGS_1 has DF_1_NOW in its PT_DYNAMIC segment (what `-Wl,-z,now` writes).
+ */
+function bindsNow(file: string): boolean {
+  const elf = readFileSync(file);
+  if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2 || elf[5] !== 1) throw new Error(`${file}: not ELF64 LE`);
+  const phoff = Number(elf.readBigUInt64LE(0x20));
+  const phentsize = elf.readUInt16LE(0x36);
+  const phnum = elf.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    if (elf.readUInt32LE(ph) !== 2) continue; // PT_DYNAMIC
+    const offset = Number(elf.readBigUInt64LE(ph + 8));
+    const size = Number(elf.readBigUInt64LE(ph + 32));
+    for (let at = offset; at + 16 <= offset + size; at += 16) {
+      const tag = elf.readBigUInt64LE(at);
+      const value = elf.readBigUInt64LE(at + 8);
+      if (tag === 0n) break; // DT_NULL
+      if (tag === 30n && (value & 8n) !== 0n) return true; // DT_FLAGS, DF_BIND_NOW
+      if (tag === 0x6ffffffbn && (value & 1n) !== 0n) return true; // DT_FLAGS_1, DF_1_NOW
+    }
+  }
+  return false;
+}
+
 describe.skipIf(skipReason !== null)('OpenSSL packet AEAD', () => {
   it('loads and passed its known-answer test against libsodium', () => {
     expect(opensslAead).not.toBeNull();
+  });
+
+  it('is linked to bind its OpenSSL symbols at load, so a Node without them fails the require() (caught), not the first call', () => {
+    // process.dlopen uses RTLD_LAZY: without -z now a missing EVP_* symbol kills the process with
+    // "symbol lookup error" at the self-test's first call, which no try/catch can stop.
+    expect(bindsNow(path.join(root, 'build', 'Release', 'punchline_aead.node'))).toBe(true);
   });
 
   it('seals exactly as libsodium does, and each opens the other’s packets', () => {
