@@ -81,11 +81,15 @@ static napi_value int_result(napi_env env, int32_t n) {
   return v;
 }
 
-/* create(key: Uint8Array(32)) -> context (freed by free() or when collected) */
+/* create(key: Uint8Array(32)) -> context (freed by free() or when collected). Every failure throws:
+ * returning NULL without an exception would hand JavaScript `undefined` as a context. */
 static napi_value js_create(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "(key)");
+    return NULL;
+  }
   uint8_t *key;
   size_t key_length;
   if (!get_bytes(env, argv[0], &key, &key_length)) return NULL;
@@ -94,7 +98,10 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   aead_t *a = calloc(1, sizeof *a);
-  if (!a) return NULL;
+  if (!a) {
+    napi_throw_error(env, "ERR_PUNCHLINE_AEAD", "out of memory");
+    return NULL;
+  }
   a->enc = EVP_CIPHER_CTX_new();
   a->dec = EVP_CIPHER_CTX_new();
   if (!a->enc || !a->dec || EVP_EncryptInit_ex(a->enc, EVP_chacha20_poly1305(), NULL, key, NULL) != 1 ||
@@ -108,9 +115,15 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   if (napi_create_external(env, a, on_finalize, NULL, &handle) != napi_ok) {
     free_aead(a);
     free(a);
+    napi_throw_error(env, "ERR_PUNCHLINE_AEAD", "could not create the context object");
     return NULL;
   }
-  if (napi_type_tag_object(env, handle, &AEAD_TAG) != napi_ok) return NULL; /* finalizer frees it */
+  if (napi_type_tag_object(env, handle, &AEAD_TAG) != napi_ok) {
+    /* The finalizer frees it when collected; the keys go now. */
+    free_aead(a);
+    napi_throw_error(env, "ERR_PUNCHLINE_AEAD", "could not tag the context object");
+    return NULL;
+  }
   return handle;
 }
 
@@ -118,7 +131,10 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
 static napi_value js_free(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "(context)");
+    return NULL;
+  }
   aead_t *a = get_aead(env, argv[0]);
   if (!a) return NULL;
   free_aead(a);

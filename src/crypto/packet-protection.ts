@@ -14,7 +14,8 @@
  * Where the node layer registered the add-on native/punchline_aead.c (openssl-aead.ts), or the caller
  * passes it as options.aead, the AEAD runs in Node's OpenSSL instead (same algorithm and bytes, ~half
  * the CPU per packet): one OpenSSL context per phase key, created with the key and freed (cleansed)
- * where the key is wiped; the view caches are then unused.
+ * where the key is wiped; the view caches are then unused. A key whose context cannot be created is
+ * sealed or opened with libsodium instead (per key: the bytes are the same).
  * open() never throws: it returns the plaintext length or a negative OpenResult and counts it.
  * The replay window is consulted only after the tag verifies, so unauthenticated packets can neither
  * move the window nor probe it.
@@ -403,9 +404,20 @@ export class PacketProtection {
     this.discardPreviousReceiveKey();
   }
 
-  /** An OpenSSL context for `keys` (copies the key into OpenSSL's schedule), or null without the add-on. */
+  /**
+   * An OpenSSL context for `keys` (copies the key into OpenSSL's schedule), or null without the add-on
+   * or when OpenSSL could not make one (out of memory): that key then runs on libsodium, which needs
+   * no context. Anything but an object is no context (a failed native call must not become a "context"
+   * that makes seal() throw and open() break its never-throw contract).
+   */
   private contextFor(keys: PhaseKeys): AeadContext | null {
-    return this.openssl === null ? null : this.openssl.create(keys.key);
+    if (this.openssl === null) return null;
+    try {
+      const context = this.openssl.create(keys.key);
+      return typeof context === 'object' && context !== null ? context : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Frees a context whose key is being wiped: OpenSSL cleanses its copy of the key now, not at GC. */
@@ -432,9 +444,11 @@ export class PacketProtection {
   private advanceSendKeys(): void {
     const old = this.send;
     this.send = nextPhaseKeys(old);
-    wipePhaseKeys(old);
-    this.release(this.sendContext);
+    // The new context first: the old one is freed only once it is no longer in this.sendContext.
+    const oldContext = this.sendContext;
     this.sendContext = this.contextFor(this.send);
+    wipePhaseKeys(old);
+    this.release(oldContext);
     this.sealedInPhase = 0;
   }
 }

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { useOpensslAead } from '../../src/node/openssl-aead.js';
+import type { AeadContext } from '../../src/crypto/openssl-aead.js';
 import { packetAead } from '../../src/crypto/sodium.js';
 
 /** Loaded (and checked against libsodium) as the node layer does; null where it is not available. */
@@ -212,6 +213,9 @@ describe.skipIf(skipReason !== null)('OpenSSL packet AEAD', () => {
     expect(aead.seal(context, packet, 10, 84, nonce)).toBe(-1);
     expect(aead.open(context, packet, 10, 100, nonce)).toBe(-1);
     expect(() => aead.create(new Uint8Array(16))).toThrow(RangeError);
+    // Every failure throws: a bare NULL return would hand JavaScript `undefined` as a context.
+    expect(() => (aead.create as unknown as () => AeadContext)()).toThrow(TypeError);
+    expect(() => (aead.free as unknown as () => void)()).toThrow(TypeError);
     expect(() => aead.seal({} as never, packet, 0, 10, nonce)).toThrow(TypeError);
   });
 });

@@ -1,8 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CryptoError } from '../../src/crypto/errors.js';
+import type { AeadContext, OpensslAead } from '../../src/crypto/openssl-aead.js';
 import { OpenResult, PacketProtection } from '../../src/crypto/packet-protection.js';
+import { useOpensslAead } from '../../src/node/openssl-aead.js';
 import { HEADER_LENGTH, openCopy, protectionPair, sealPacket, seededRandom, type SealedPacket } from './helpers.js';
+
+/** The OpenSSL AEAD as the node layer loads it (null where it is not built or PUNCHLINE_AEAD=sodium). */
+const openssl = useOpensslAead();
 
 const payloadArb = fc.uint8Array({ minLength: 0, maxLength: 1400 });
 
@@ -336,5 +341,60 @@ describe('PacketProtection view reuse (seal/open in a few reused buffers)', () =
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe.skipIf(openssl === null)('PacketProtection when the OpenSSL AEAD fails to make a context', () => {
+  const aead = openssl as OpensslAead;
+
+  /** The add-on, with create() replaced from call `from` on (calls counted from 1). */
+  function failingFrom(from: number, create: (key: Uint8Array) => AeadContext): OpensslAead & { freed: number } {
+    let calls = 0;
+    const wrapper = {
+      freed: 0,
+      create: (key: Uint8Array) => (++calls >= from ? create(key) : aead.create(key)),
+      free: (context: AeadContext) => {
+        wrapper.freed++;
+        aead.free(context);
+      },
+      seal: aead.seal,
+      sealFrom: aead.sealFrom,
+      open: aead.open,
+    };
+    return wrapper;
+  }
+
+  it('a create() that returns no context (a native failure without an exception) leaves that key on libsodium', () => {
+    const broken = failingFrom(1, () => undefined as unknown as AeadContext);
+    const [a, b] = protectionPair({ aead: broken });
+    const plain = protectionPair({ aead: null });
+    for (let pn = 0; pn < 3; pn++) {
+      const sealed = sealPacket(a, pn, Uint8Array.of(pn, 7, 7));
+      expect(sealed.bytes).toEqual(sealPacket(plain[0], pn, Uint8Array.of(pn, 7, 7)).bytes);
+      expect(openCopy(b, sealed)).toEqual([3, Uint8Array.of(pn, 7, 7)]);
+    }
+    expect(a.sealsFromSource).toBe(false);
+  });
+
+  it('a create() that throws at a key update keeps the connection sealing, and frees no context still in use', () => {
+    // Three contexts at construction (send, receive, next receive); the fourth is the key update's.
+    const throwing = failingFrom(4, () => {
+      throw new Error('ERR_PUNCHLINE_AEAD: out of memory');
+    });
+    const [a, b] = protectionPair({ aead: throwing });
+    expect(openCopy(b, sealPacket(a, 0, Uint8Array.of(1)))[0]).toBe(1);
+    expect(a.updateKeys()).toBe(true);
+    expect(throwing.freed).toBe(1); // the old send context, once the new key is in place
+    expect(a.sealsFromSource).toBe(false); // the new send key runs on libsodium
+    for (let pn = 1; pn < 4; pn++) expect(openCopy(b, sealPacket(a, pn, Uint8Array.of(pn)))[0]).toBe(1);
+    expect(b.stats()).toMatchObject({ opened: 4, keyUpdatesReceived: 1 });
+    // b's reply (its own key update, on OpenSSL) still opens at a.
+    expect(openCopy(a, sealPacket(b, 0, Uint8Array.of(9)))[0]).toBe(1);
+  });
+
+  it('open() never throws with a failing backend', () => {
+    const [a] = protectionPair({ aead: null });
+    const [, b] = protectionPair({ aead: failingFrom(1, () => undefined as unknown as AeadContext) });
+    expect(openCopy(b, sealPacket(a, 0, Uint8Array.of(1)))[0]).toBe(1);
   });
 });
