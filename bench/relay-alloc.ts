@@ -16,6 +16,7 @@
  */
 import { EndpointIo } from '../src/node/endpoint-io.js';
 import { PeerLink } from '../src/node/peer-link.js';
+import { RelayViews } from '../src/node/relay-views.js';
 import { Traversal } from '../src/node/traversal.js';
 import { heapReader } from './lib/heap-reader.js';
 
@@ -60,13 +61,16 @@ Object.assign(traversal, {
     },
   },
 });
+const arena = Buffer.alloc(16 * 65_536);
 const io = Object.create(EndpointIo.prototype) as EndpointIo & Record<string, unknown>;
 Object.assign(io, {
   traversal,
   handlers: new Map(),
   counters: { datagramsReceived: 0, datagramsSent: 0, bytesReceived: 0, bytesSent: 0, datagramsDropped: 0 },
   receivedByKind: { stun: 0, 'punch-probe': 0, relay: 0, short: 0, long: 0, unknown: 0 },
-  relayInners: new Array(2048).fill(undefined),
+  relayViews: new RelayViews(),
+  // The native backend's receive arena (the relay view cache caches only its datagrams).
+  socket: { receiveArena: arena.buffer },
   socketClosed: false,
   // wake() (the old path calls it) then schedules nothing: no event loop turn runs in the windows.
   serviceScheduled: true,
@@ -74,7 +78,6 @@ Object.assign(io, {
 type OnDatagram = (this: unknown, msg: Buffer, from: unknown, family: string) => void;
 const onDatagram = (EndpointIo.prototype as unknown as Record<string, OnDatagram>)['onDatagram']!;
 
-const arena = Buffer.alloc(16 * 65_536);
 const views: Buffer[] = [];
 for (let block = 0; block < 16; block++) {
   for (let i = 0; (i + 1) * SIZE <= 65_536; i++) {

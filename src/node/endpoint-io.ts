@@ -23,10 +23,10 @@ import { performance } from 'node:perf_hooks';
 import type { Address, ConnectionEvent, SansIoEndpoint } from '../transport/api.js';
 import type { DatagramKind } from '../wire/types.js';
 import { classifyDatagram } from '../wire/index.js';
-import { RELAY_HEADER_LENGTH } from '../wire/relay.js';
 import { NodeEndpointError } from './endpoint-errors.js';
 import type { DatagramHandler, EndpointStats, RemoteInfo } from './endpoint-options.js';
 import { isVirtualHost } from './peer-routes.js';
+import { RelayViews } from './relay-views.js';
 import type { PunchlineStream } from './stream.js';
 import type { Traversal } from './traversal.js';
 import type { UdpBackend, UdpBackendChoice, UdpReceiver, UdpSocket, UdpSocketOptions } from './udp/udp-socket.js';
@@ -48,14 +48,6 @@ const MAX_DATAGRAMS_PER_SERVICE = 64;
  * or within the ~0.1 ms it takes to build them (dgram), so their send times are that much early at most.
  */
 const CLOCK_BATCH = 64;
-/**
- * Cached inner views of relayed datagrams (see relayInner): 2^11 entries, one per 512 bytes of the
- * native backend's 1 MiB receive arena (16 GRO buffers of 64 KiB), indexed by the datagram's offset
- * / 512. Datagrams at fixed places at least 512 bytes apart (every full-size one) never evict each
- * other; smaller ones may (a new view then, as without the cache).
- */
-const RELAY_VIEW_BITS = 11;
-const RELAY_VIEW_SHIFT = 9;
 
 export abstract class EndpointIo extends EventEmitter {
   /** Set by bind() right after construction (the socket needs the receiver first). */
@@ -72,10 +64,8 @@ export abstract class EndpointIo extends EventEmitter {
    */
   private readonly readable: (PunchlineStream | null)[] = [];
   private readableCount = 0;
-  /** See relayInner. */
-  private readonly relayInners: (Buffer | undefined)[] = new Array<Buffer | undefined>(1 << RELAY_VIEW_BITS).fill(
-    undefined,
-  );
+  /** Inner views of relayed datagrams in the native receive arena (relay-views.ts). */
+  private readonly relayViews = new RelayViews();
 
   /** What the UDP socket calls back into (built once: no per-datagram closures). */
   protected readonly udpReceiver: UdpReceiver = {
@@ -257,7 +247,7 @@ export abstract class EndpointIo extends EventEmitter {
           // on as a view, no copy, no address object (spec/wire.md §Relay). Control and strays below.
           const virtual = this.traversal.relayedPeer(msg, from);
           if (virtual !== null) {
-            this.traversal.deliver(this.relayInner(msg), virtual);
+            this.traversal.deliver(this.relayViews.inner(msg, this.socket.receiveArena), virtual);
             return;
           }
         }
@@ -280,24 +270,6 @@ export abstract class EndpointIo extends EventEmitter {
     } catch (error) {
       this.reportInternalError(error);
     }
-  }
-
-  /**
-   * The transport datagram inside relay datagram `msg` (after 0x12 ‖ channel), as a view valid as
-   * long as `msg` is. The native backend hands out the same view object for the same place of its
-   * receive arena, so the inner view is cached by place too (by byte offset / 512, checked against
-   * buffer, offset and length): steady relayed traffic allocates no view per datagram.
-   */
-  private relayInner(msg: Buffer): Buffer {
-    const offset = msg.byteOffset + RELAY_HEADER_LENGTH;
-    const length = msg.length - RELAY_HEADER_LENGTH;
-    const index = (offset >>> RELAY_VIEW_SHIFT) & ((1 << RELAY_VIEW_BITS) - 1);
-    let view = this.relayInners[index];
-    if (view === undefined || view.byteOffset !== offset || view.length !== length || view.buffer !== msg.buffer) {
-      view = msg.subarray(RELAY_HEADER_LENGTH);
-      this.relayInners[index] = view;
-    }
-    return view;
   }
 
   /** A throwing handler or core must not take the shared socket down: 'error' if listened to, else a warning. */

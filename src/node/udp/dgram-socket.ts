@@ -42,6 +42,8 @@ let lastLiteralFamily = 0;
 
 export class DgramUdpSocket implements UdpSocket {
   readonly backend = 'dgram' as const;
+  /** node:dgram hands every datagram over in a new Buffer: no arena (UdpSocket.receiveArena). */
+  readonly receiveArena = null;
   readonly family: 'udp4' | 'udp6';
   private readonly socket: dgram.Socket;
   private readonly receiver: UdpReceiver;

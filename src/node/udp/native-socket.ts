@@ -76,6 +76,8 @@ interface Deferred {
 
 export class NativeUdpSocket implements UdpSocket {
   readonly backend = 'native' as const;
+  /** See UdpSocket.receiveArena: every received datagram is a view of rxArena (a plain field: read per relayed datagram). */
+  readonly receiveArena: ArrayBufferLike;
   readonly family: 'udp4' | 'udp6';
 
   private readonly binding: NativeUdpBinding;
@@ -142,6 +144,7 @@ export class NativeUdpSocket implements UdpSocket {
     const gro = process.env['PUNCHLINE_UDP_GRO'] !== '0';
     this.rxEntries = gro ? Math.max(GRO_RX_ENTRIES, slots) : slots;
     this.rxArena = Buffer.alloc(gro ? Math.max(GRO_RX_ARENA_BYTES, slots * this.room) : slots * this.room);
+    this.receiveArena = this.rxArena.buffer;
     this.txArena = Buffer.alloc(slots * this.room);
     this.rxMeta = new Int32Array(this.rxEntries * RX_META_WORDS);
     this.txMeta = new Int32Array(slots * META_WORDS);

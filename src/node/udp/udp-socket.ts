@@ -79,6 +79,12 @@ export interface UdpSocket {
    */
   sendSlot(): Buffer | null;
   /**
+   * The memory onDatagram's `data` views when the backend receives into one reused arena (native), else
+   * null (dgram: a new Buffer per datagram). Caches keyed by a datagram's place in the arena are only
+   * valid for datagrams in it (see src/node/relay-views.ts).
+   */
+  readonly receiveArena: ArrayBufferLike | null;
+  /**
    * Queues the datagram just built in the last sendSlot() buffer: its first `length` bytes to `to`.
    * The backend may send it at once (dgram) or at the next flush() / when its batch is full (native).
    * A per-datagram send error is counted, not thrown: for the transport it is datagram loss.
