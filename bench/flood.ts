@@ -31,9 +31,13 @@ import vm from 'node:vm';
 import { generateKeyPair } from '../src/crypto/keys.js';
 import { systemRandom } from '../src/crypto/sodium.js';
 import { Endpoint } from '../src/node/endpoint.js';
+import { useOpensslAead } from '../src/node/openssl-aead.js';
 import { RendezvousServerCore } from '../src/server/rendezvous-core.js';
 import { TransportEndpoint } from '../src/transport/endpoint.js';
 import { RendezvousClientCore } from '../src/traversal/rendezvous/client-core.js';
+
+// The packet AEAD as the product runs it: Node's OpenSSL where the add-on is built (spec/crypto.md §5.1).
+useOpensslAead();
 
 const { values } = parseArgs({
   options: {

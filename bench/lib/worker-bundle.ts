@@ -17,7 +17,7 @@ export async function workerCommand(worker: string): Promise<string[]> {
   const addon = path.join(root, 'build', 'Release', 'punchline_udp.node');
   if (process.env['PUNCHLINE_NATIVE_PATH'] === undefined && existsSync(addon))
     process.env['PUNCHLINE_NATIVE_PATH'] = addon;
-  // Likewise the packet AEAD's add-on (src/crypto/openssl-aead.ts).
+  // Likewise the packet AEAD's add-on (loaded by src/node/openssl-aead.ts).
   const aead = path.join(root, 'build', 'Release', 'punchline_aead.node');
   if (process.env['PUNCHLINE_AEAD_NATIVE_PATH'] === undefined && existsSync(aead))
     process.env['PUNCHLINE_AEAD_NATIVE_PATH'] = aead;
