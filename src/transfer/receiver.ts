@@ -264,7 +264,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
               expected: frame.hash,
               length,
               received: 0,
-              hasher: job.small ? null : new ChunkHasher(),
+              hasher: job.small || hashPool.offloads ? null : new ChunkHasher(),
               pieces: [],
               gather: job.small ? null : chunkBuffers.take(),
               hashed: 0,
@@ -291,19 +291,17 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
               if (chunk.received < chunk.length) return;
               // A small file's chunk (≤ 64 KiB) in one buffer and one hash call: cheaper per file than
               // a Hash object fed piece by piece, and the file writer takes one piece.
+              // Always inline: a thread round trip costs more than 64 KiB of hashing.
               if (chunk.pieces.length > 1) chunk.pieces = [Buffer.concat(chunk.pieces)];
-              if (!offloads) {
-                stream.chunk = null;
-                return chunkReceived(stream.job!, chunk, chunkHash(chunk.pieces[0]!));
-              }
+              stream.chunk = null;
+              return chunkReceived(stream.job!, chunk, chunkHash(chunk.pieces[0]!));
             }
             stream.chunk = null;
             if (!offloads) return chunkReceived(stream.job!, chunk, chunk.hasher!.digest());
-            const whole = chunk.pieces.length === 1 ? chunk.pieces[0]! : Buffer.concat(chunk.pieces);
-            return hashPool.hash(whole).then(({ hash, data }) => {
-              chunk.pieces = [data];
-              return chunkReceived(stream.job!, chunk, hash);
-            });
+            // The worker hashes the gathered chunk in place (shared memory) while the transport
+            // goes on receiving the next one; the chunk is written only once its hash matched.
+            const job = stream.job!;
+            return hashPool.hash(chunk.pieces[0]!).then((hash) => chunkReceived(job, chunk, hash));
           }
           case 'end': {
             const job = stream.job;
@@ -367,9 +365,6 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         const gather = chunk.gather!;
         job.writes = job.writes
           .then(async () => {
-            // After the hash worker the bytes are in a new buffer: put them back for the write.
-            const data = chunk.pieces[0]!;
-            if (data.buffer !== gather.data.buffer) gather.data.set(data);
             if (!(await writeChunk(file, job.direct, gather, length, position)) && job.direct) {
               const direct = job.direct;
               job.direct = null; // the file system refused O_DIRECT: page cache from now on

@@ -11,7 +11,7 @@ import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
 import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
-import { hashPool, ownsBuffer } from './hash-pool.js';
+import { hashPool, sharedBuffer } from './hash-pool.js';
 import { offerTotals, type SourceEntry } from './manifest.js';
 import {
   ONE_CHUNK_DATA_OFFSET,
@@ -77,12 +77,13 @@ class ReadBuffers {
   private readonly free: Buffer[] = [];
 
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE);
+    // In shared memory when the hash worker runs: it hashes the chunk in place (hash-pool.ts).
+    return this.free.pop() ?? sharedBuffer(CHUNK_SIZE);
   }
 
   give(buffer: Buffer): void {
-    // Only whole buffers that own their memory (after a trip to the hash worker they still do).
-    if (this.free.length < 8 && buffer.length === CHUNK_SIZE && ownsBuffer(buffer)) this.free.push(buffer);
+    // Only whole buffers that own their memory (a short last chunk is a view of one: its length differs).
+    if (this.free.length < 8 && buffer.length === CHUNK_SIZE && buffer.byteOffset === 0) this.free.push(buffer);
   }
 }
 
@@ -96,7 +97,7 @@ const YIELD_BYTES = 128 * 1024;
 
 /** chunkHash of `data`, on the hash worker when it runs, else inline a slice per event-loop turn. */
 async function hashChunk(data: Buffer): Promise<{ data: Buffer; hash: Uint8Array }> {
-  if (data.length >= HASH_SLICE && hashPool.offloads) return hashPool.hash(data);
+  if (data.length >= HASH_SLICE && hashPool.offloads) return { data, hash: await hashPool.hash(data) };
   const hasher = new ChunkHasher();
   for (let offset = 0; offset < data.length; offset += HASH_SLICE) {
     if (offset > 0) await nextTurn();
