@@ -13,7 +13,7 @@ import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
 import { hashPartial, lstatOrNull, mkdirp, partialPath, sameFile } from './partial-files.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
-import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkHash } from './file-hash.js';
+import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, SmallFileHasher, chunkHash } from './file-hash.js';
 import { hashPool } from './hash-pool.js';
 import { type ChunkBuffer, ChunkBuffers, openDirect, writeChunk } from './chunk-writes.js';
 import { SmallFileWriter } from './small-file-writer.js';
@@ -93,6 +93,8 @@ interface FileJob {
   readonly index: number;
   readonly entry: Entry;
   readonly final: string;
+  /** The directory of `final` (and of `partial`). */
+  readonly dir: string;
   readonly partial: string;
   /** Hashes of the whole chunks already in the partial file, in order. */
   readonly have: Uint8Array;
@@ -107,7 +109,7 @@ interface FileJob {
   /** Chunk writes in flight, in order. */
   writes: Promise<void>;
   writesQueued: number;
-  hasher: FileHasher | null;
+  hasher: FileHasher | SmallFileHasher | null;
   nextChunk: number;
   received: number;
 }
@@ -148,7 +150,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
     let replacing = 0;
     const targets = new TargetPaths(out);
     entries.forEach((entry, index) => {
-      const { final, dirExists } = targets.resolve(entry.path);
+      const { final, dir, dirExists } = targets.resolve(entry.path);
       if (seen.has(entry.path)) {
         throw new TransferError(TransferErrorCode.UnsafePath, `the offer names '${entry.path}' twice`);
       }
@@ -192,6 +194,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         index,
         entry,
         final,
+        dir,
         partial,
         have,
         state: 'waiting',
@@ -510,7 +513,7 @@ function protocol(what: string): TransferError {
 async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<string>): Promise<void> {
   const keep = Math.min(job.entry.size, firstChunk * CHUNK_SIZE);
   try {
-    const dir = dirname(job.partial);
+    const dir = job.dir;
     if (!madeDirs.has(dir)) {
       mkdirp(dir);
       madeDirs.add(dir);
@@ -530,7 +533,7 @@ async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<strin
 /** The file hash and counters of a file whose first `firstChunk` chunks are already in place. */
 function startFile(job: FileJob, firstChunk: number): void {
   job.state = 'open';
-  job.hasher = new FileHasher(job.entry.size);
+  job.hasher = job.small ? new SmallFileHasher(job.entry.size) : new FileHasher(job.entry.size);
   for (let i = 0; i < firstChunk; i++) job.hasher.addChunk(job.have.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
   job.nextChunk = firstChunk;
   job.received = Math.min(job.entry.size, firstChunk * CHUNK_SIZE);
@@ -542,7 +545,7 @@ function startFile(job: FileJob, firstChunk: number): void {
  */
 async function writeSmallFile(writer: SmallFileWriter, job: FileJob, madeDirs: Set<string>): Promise<void> {
   try {
-    const dir = dirname(job.partial);
+    const dir = job.dir;
     if (!madeDirs.has(dir)) {
       mkdirp(dir);
       madeDirs.add(dir);

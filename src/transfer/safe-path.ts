@@ -48,8 +48,8 @@ export class TargetPaths {
 
   constructor(private readonly root: string) {}
 
-  /** The absolute target of the relative `path`, and whether its directory exists. */
-  resolve(path: string): { final: string; dirExists: boolean } {
+  /** The target of the relative `path`, its directory, and whether that directory exists. */
+  resolve(path: string): { final: string; dir: string; dirExists: boolean } {
     const parts = checkRelativePath(path);
     let current = this.root;
     let dirExists = true;
@@ -62,7 +62,7 @@ export class TargetPaths {
       }
       dirExists = exists;
     }
-    return { final: join(this.root, ...parts), dirExists };
+    return { final: join(this.root, ...parts), dir: current, dirExists };
   }
 }
 

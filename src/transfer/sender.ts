@@ -10,7 +10,15 @@ import type { Connection } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
-import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
+import {
+  CHUNK_SIZE,
+  ChunkHasher,
+  FileHasher,
+  HASH_BYTES,
+  SmallFileHasher,
+  chunkCount,
+  chunkHash,
+} from './file-hash.js';
 import { hashPool, sharedBuffer } from './hash-pool.js';
 import { offerTotals, type SourceEntry } from './manifest.js';
 import {
@@ -333,7 +341,7 @@ async function sendSmallFile(
   index: number,
 ): Promise<void> {
   if (entry.size === 0) {
-    await write(stream, Buffer.concat([encodeFileFrame(index, 0), encodeEndFrame(new FileHasher(0).digest())]));
+    await write(stream, Buffer.concat([encodeFileFrame(index, 0), encodeEndFrame(new SmallFileHasher(0).digest())]));
     return;
   }
   const frames = slab.take(ONE_CHUNK_FRAMING + entry.size);
@@ -357,7 +365,7 @@ async function sendSmallFile(
     throw new TransferError(TransferErrorCode.SizeMismatch, `${entry.source} shrank while it was being sent`);
   }
   const hash = chunkHash(data);
-  const hasher = new FileHasher(entry.size);
+  const hasher = new SmallFileHasher(entry.size);
   hasher.addChunk(hash);
   frameOneChunkFile(frames, index, entry.size, hash, hasher.digest());
   await write(stream, frames);
