@@ -11,7 +11,7 @@ import { dirname, resolve } from 'node:path';
 import type { Connection } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
-import { hashPartial, lstatOrNull, mkdirp, partialPath, sameFile } from './partial-files.js';
+import { hashPartial, lstatOrNull, mkdirp, partialPathIn, sameFile } from './partial-files.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
 import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, SmallFileHasher, chunkHash } from './file-hash.js';
 import { hashPool } from './hash-pool.js';
@@ -150,7 +150,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
     let replacing = 0;
     const targets = new TargetPaths(out);
     entries.forEach((entry, index) => {
-      const { final, dir, dirExists } = targets.resolve(entry.path);
+      const { final, dir, name, dirExists } = targets.resolve(entry.path);
       if (seen.has(entry.path)) {
         throw new TransferError(TransferErrorCode.UnsafePath, `the offer names '${entry.path}' twice`);
       }
@@ -182,7 +182,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         if (!options.overwrite || !existing.isFile()) throw exists(final);
         replacing++;
       }
-      const partial = partialPath(final);
+      const partial = partialPathIn(dir, name);
       let have: Uint8Array = new Uint8Array(0);
       try {
         if (dirExists) have = hashPartial(partial, entry.size);
