@@ -20,6 +20,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { CHUNK_SIZE } from './file-hash.js';
+import { sharedBuffer } from './hash-pool.js';
 
 /** Largest memory alignment O_DIRECT asks for (a 4 KiB logical block). */
 const ALIGN = 4096;
@@ -30,7 +31,8 @@ const REFUSED = new Set(['EINVAL', 'EOPNOTSUPP', 'ENOTSUP']);
 
 /** A chunk's gathering buffer; `data` is where the chunk goes (CHUNK_SIZE bytes). */
 export class ChunkBuffer {
-  private readonly backing = Buffer.allocUnsafeSlow(CHUNK_SIZE + ALIGN);
+  // Shared memory when the hash worker runs: it hashes the gathered chunk in place (hash-pool.ts).
+  private readonly backing = sharedBuffer(CHUNK_SIZE + ALIGN);
   private offset = 0;
   /** Offset found to suit O_DIRECT; null until probed, false when none did. */
   private direct: boolean | null = null;

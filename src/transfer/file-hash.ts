@@ -72,3 +72,33 @@ export class FileHasher {
     return out;
   }
 }
+
+/**
+ * The same file hash as FileHasher, for files of one chunk or none (the small files of a tree): one
+ * BLAKE2b call over size ‖ chunk hash instead of a hash state per file (profiled, 10 000 × 4 KiB:
+ * FileHasher's state and header were ~40 ms of the receiver's event loop).
+ */
+export class SmallFileHasher {
+  private readonly chunks: Uint8Array[] = [];
+
+  constructor(private readonly size: number) {}
+
+  addChunk(hash: Uint8Array): void {
+    this.chunks.push(hash);
+  }
+
+  digest(): Uint8Array {
+    const out = new Uint8Array(HASH_BYTES);
+    // More than one chunk only from a peer that sends empty chunks: still the same value as FileHasher.
+    const input = this.chunks.length <= 1 ? smallInput.subarray(0, 8 + this.chunks.length * HASH_BYTES) : null;
+    const data = input ?? Buffer.alloc(8 + this.chunks.length * HASH_BYTES);
+    data.writeUInt32LE(this.size % 2 ** 32, 0);
+    data.writeUInt32LE(Math.floor(this.size / 2 ** 32), 4);
+    this.chunks.forEach((hash, i) => data.set(hash, 8 + i * HASH_BYTES));
+    sodium.crypto_generichash(out, data);
+    return out;
+  }
+}
+
+/** SmallFileHasher's input for at most one chunk, reused (digest is synchronous). */
+const smallInput = Buffer.alloc(8 + HASH_BYTES);

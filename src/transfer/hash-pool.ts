@@ -1,8 +1,14 @@
 /**
- * Chunk hashing, optionally off the event loop: with PUNCHLINE_HASH_WORKER=on one worker thread per
- * process hashes large chunks (the transport, which needs the event loop for every datagram, keeps
- * it). Small chunks are always hashed inline, where a thread round trip would cost more than the
- * hash. Without the worker (the default, see ensureWorker) everything is hashed inline.
+ * Chunk hashing, optionally off the event loop (spec/transfer.md §Integrity): with
+ * PUNCHLINE_HASH_WORKER=on one worker thread per process hashes large chunks that live in shared
+ * memory (sharedBuffer), so nothing is copied or transferred: the worker reads the region while the
+ * main thread goes on moving packets (the transport needs the event loop for every datagram).
+ * Small chunks, and chunks not in shared memory, are always hashed inline, where a thread round trip
+ * would cost more than the hash. Without the worker (the default, see ensureWorker) everything is
+ * hashed inline.
+ *
+ * Ownership: a caller hands a region to hash() and must not write to it until the promise settles
+ * (the worker is reading it); it may read it meanwhile.
  */
 import { Worker } from 'node:worker_threads';
 import { HASH_BYTES, chunkHash } from './file-hash.js';
@@ -10,20 +16,21 @@ import { HASH_BYTES, chunkHash } from './file-hash.js';
 /** Chunks at least this long go to the worker. */
 const OFFLOAD_BYTES = 64 * 1024;
 
-// CommonJS source evaluated in the worker: the same hash as chunkHash (file-hash.ts).
+// CommonJS source evaluated in the worker: the same hash as chunkHash (file-hash.ts). The reply
+// carries only the 32-byte hash; the chunk stays where it is, in shared memory.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-parentPort.on('message', ({ id, buffer, length }) => {
-  const digest = createHash('blake2b512').update(new Uint8Array(buffer, 0, length)).digest();
+parentPort.on('message', ({ id, memory, offset, length }) => {
+  const digest = createHash('blake2b512').update(new Uint8Array(memory, offset, length)).digest();
   const hash = new Uint8Array(${HASH_BYTES});
   hash.set(digest.subarray(0, ${HASH_BYTES}));
-  parentPort.postMessage({ id, buffer, hash }, [buffer]);
+  parentPort.postMessage({ id, hash }, [hash.buffer]);
 });
 `;
 
 interface Pending {
-  resolve(result: { hash: Uint8Array; buffer: ArrayBuffer }): void;
+  resolve(hash: Uint8Array): void;
   reject(error: Error): void;
 }
 
@@ -33,46 +40,41 @@ class HashPool {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  /** Whether large chunks go to the worker (PUNCHLINE_HASH_WORKER=on and it started). */
+  /** Whether large chunks in shared memory go to the worker (PUNCHLINE_HASH_WORKER=on and it started). */
   get offloads(): boolean {
     return this.ensureWorker() !== null;
   }
 
   /**
-   * Hashes `data` (a Buffer that owns its whole ArrayBuffer, e.g. from Buffer.allocUnsafeSlow, when
-   * it is large: the ArrayBuffer travels to the worker and back). Resolves with the hash and the
-   * data (the same bytes, possibly in a new Buffer object).
+   * chunkHash of `data`: on the worker when it runs, `data` is large and lives in shared memory
+   * (see sharedBuffer), else inline. `data` must not change until the promise settles.
    */
-  async hash(data: Buffer): Promise<{ hash: Uint8Array; data: Buffer }> {
-    const worker = data.length >= OFFLOAD_BYTES && ownsBuffer(data) ? this.ensureWorker() : null;
-    if (!worker) return { hash: chunkHash(data), data };
+  async hash(data: Buffer): Promise<Uint8Array> {
+    const worker =
+      data.length >= OFFLOAD_BYTES && data.buffer instanceof SharedArrayBuffer ? this.ensureWorker() : null;
+    if (!worker) return chunkHash(data);
     const id = this.nextId++;
-    const length = data.length; // `data` is detached once its buffer is transferred
-    const result = await new Promise<{ hash: Uint8Array; buffer: ArrayBuffer }>((resolve, reject) => {
+    return new Promise<Uint8Array>((resolve, reject) => {
       // Referenced only while hashes are outstanding: an idle worker must not keep the process alive.
       if (this.pending.size === 0) worker.ref();
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, buffer: data.buffer, length }, [data.buffer as ArrayBuffer]);
+      worker.postMessage({ id, memory: data.buffer, offset: data.byteOffset, length: data.length });
     });
-    return { hash: result.hash, data: Buffer.from(result.buffer, 0, length) };
   }
 
   private ensureWorker(): Worker | null {
     if (this.worker || this.failed) return this.worker;
-    // Off unless PUNCHLINE_HASH_WORKER=on: measured on the 2-core project machine (sender and
-    // receiver on it), the thread hop and copies cost more than they free (256 MiB in-process over
-    // loopback: 646 Mbit/s inline, 475 with the worker). Where each side has spare cores, turn it on.
     if (process.env['PUNCHLINE_HASH_WORKER'] !== 'on') {
       this.failed = true;
       return null;
     }
     try {
       const worker = new Worker(WORKER_SOURCE, { eval: true });
-      worker.on('message', (m: { id: number; hash: Uint8Array; buffer: ArrayBuffer }) => {
+      worker.on('message', (m: { id: number; hash: Uint8Array }) => {
         const pending = this.pending.get(m.id);
         this.pending.delete(m.id);
         if (this.pending.size === 0) worker.unref();
-        pending?.resolve({ hash: m.hash, buffer: m.buffer });
+        pending?.resolve(m.hash);
       });
       const die = (error: Error): void => {
         this.failed = true;
@@ -92,9 +94,12 @@ class HashPool {
   }
 }
 
-/** True when `data` spans its whole ArrayBuffer (so transferring that buffer moves nothing else). */
-export function ownsBuffer(data: Buffer): boolean {
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+/**
+ * A buffer of `length` bytes the worker can read in place: shared memory when the worker runs, else
+ * an ordinary unpooled buffer (the same bytes either way; SharedArrayBuffer memory starts zeroed).
+ */
+export function sharedBuffer(length: number): Buffer {
+  return hashPool.offloads ? Buffer.from(new SharedArrayBuffer(length)) : Buffer.allocUnsafeSlow(length);
 }
 
 /** The process's hash pool. */

@@ -5,7 +5,7 @@
  * for the rest.
  */
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readSync, unlinkSync, type Stats } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import { fileSystemError } from './errors.js';
 import { CHUNK_SIZE, chunkCount, chunkHash } from './file-hash.js';
 import type { Entry } from './wire.js';
@@ -27,6 +27,11 @@ export function mkdirp(path: string): void {
 
 export function partialPath(final: string): string {
   return join(dirname(final), `.${basename(final)}${PARTIAL_SUFFIX}`);
+}
+
+/** partialPath of the file `name` in `dir` (normalised, as TargetPaths gives it), without re-parsing the path. */
+export function partialPathIn(dir: string, name: string): string {
+  return `${dir}${dir.endsWith(sep) ? '' : sep}.${name}${PARTIAL_SUFFIX}`;
 }
 
 export function lstatOrNull(path: string): Stats | null {

@@ -11,9 +11,9 @@ import { dirname, resolve } from 'node:path';
 import type { Connection } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
-import { hashPartial, lstatOrNull, mkdirp, partialPath, sameFile } from './partial-files.js';
+import { hashPartial, lstatOrNull, mkdirp, partialPathIn, sameFile } from './partial-files.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
-import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkHash } from './file-hash.js';
+import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, SmallFileHasher, chunkHash } from './file-hash.js';
 import { hashPool } from './hash-pool.js';
 import { type ChunkBuffer, ChunkBuffers, openDirect, writeChunk } from './chunk-writes.js';
 import { SmallFileWriter } from './small-file-writer.js';
@@ -93,6 +93,8 @@ interface FileJob {
   readonly index: number;
   readonly entry: Entry;
   readonly final: string;
+  /** The directory of `final` (and of `partial`). */
+  readonly dir: string;
   readonly partial: string;
   /** Hashes of the whole chunks already in the partial file, in order. */
   readonly have: Uint8Array;
@@ -107,7 +109,7 @@ interface FileJob {
   /** Chunk writes in flight, in order. */
   writes: Promise<void>;
   writesQueued: number;
-  hasher: FileHasher | null;
+  hasher: FileHasher | SmallFileHasher | null;
   nextChunk: number;
   received: number;
 }
@@ -148,7 +150,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
     let replacing = 0;
     const targets = new TargetPaths(out);
     entries.forEach((entry, index) => {
-      const { final, dirExists } = targets.resolve(entry.path);
+      const { final, dir, name, dirExists } = targets.resolve(entry.path);
       if (seen.has(entry.path)) {
         throw new TransferError(TransferErrorCode.UnsafePath, `the offer names '${entry.path}' twice`);
       }
@@ -180,7 +182,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         if (!options.overwrite || !existing.isFile()) throw exists(final);
         replacing++;
       }
-      const partial = partialPath(final);
+      const partial = partialPathIn(dir, name);
       let have: Uint8Array = new Uint8Array(0);
       try {
         if (dirExists) have = hashPartial(partial, entry.size);
@@ -192,6 +194,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         index,
         entry,
         final,
+        dir,
         partial,
         have,
         state: 'waiting',
@@ -264,7 +267,7 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
               expected: frame.hash,
               length,
               received: 0,
-              hasher: job.small ? null : new ChunkHasher(),
+              hasher: job.small || hashPool.offloads ? null : new ChunkHasher(),
               pieces: [],
               gather: job.small ? null : chunkBuffers.take(),
               hashed: 0,
@@ -291,19 +294,17 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
               if (chunk.received < chunk.length) return;
               // A small file's chunk (≤ 64 KiB) in one buffer and one hash call: cheaper per file than
               // a Hash object fed piece by piece, and the file writer takes one piece.
+              // Always inline: a thread round trip costs more than 64 KiB of hashing.
               if (chunk.pieces.length > 1) chunk.pieces = [Buffer.concat(chunk.pieces)];
-              if (!offloads) {
-                stream.chunk = null;
-                return chunkReceived(stream.job!, chunk, chunkHash(chunk.pieces[0]!));
-              }
+              stream.chunk = null;
+              return chunkReceived(stream.job!, chunk, chunkHash(chunk.pieces[0]!));
             }
             stream.chunk = null;
             if (!offloads) return chunkReceived(stream.job!, chunk, chunk.hasher!.digest());
-            const whole = chunk.pieces.length === 1 ? chunk.pieces[0]! : Buffer.concat(chunk.pieces);
-            return hashPool.hash(whole).then(({ hash, data }) => {
-              chunk.pieces = [data];
-              return chunkReceived(stream.job!, chunk, hash);
-            });
+            // The worker hashes the gathered chunk in place (shared memory) while the transport
+            // goes on receiving the next one; the chunk is written only once its hash matched.
+            const job = stream.job!;
+            return hashPool.hash(chunk.pieces[0]!).then((hash) => chunkReceived(job, chunk, hash));
           }
           case 'end': {
             const job = stream.job;
@@ -367,9 +368,6 @@ export async function receiveTransfer(connection: Connection, options: ReceiveOp
         const gather = chunk.gather!;
         job.writes = job.writes
           .then(async () => {
-            // After the hash worker the bytes are in a new buffer: put them back for the write.
-            const data = chunk.pieces[0]!;
-            if (data.buffer !== gather.data.buffer) gather.data.set(data);
             if (!(await writeChunk(file, job.direct, gather, length, position)) && job.direct) {
               const direct = job.direct;
               job.direct = null; // the file system refused O_DIRECT: page cache from now on
@@ -515,7 +513,7 @@ function protocol(what: string): TransferError {
 async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<string>): Promise<void> {
   const keep = Math.min(job.entry.size, firstChunk * CHUNK_SIZE);
   try {
-    const dir = dirname(job.partial);
+    const dir = job.dir;
     if (!madeDirs.has(dir)) {
       mkdirp(dir);
       madeDirs.add(dir);
@@ -535,7 +533,7 @@ async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<strin
 /** The file hash and counters of a file whose first `firstChunk` chunks are already in place. */
 function startFile(job: FileJob, firstChunk: number): void {
   job.state = 'open';
-  job.hasher = new FileHasher(job.entry.size);
+  job.hasher = job.small ? new SmallFileHasher(job.entry.size) : new FileHasher(job.entry.size);
   for (let i = 0; i < firstChunk; i++) job.hasher.addChunk(job.have.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
   job.nextChunk = firstChunk;
   job.received = Math.min(job.entry.size, firstChunk * CHUNK_SIZE);
@@ -547,7 +545,7 @@ function startFile(job: FileJob, firstChunk: number): void {
  */
 async function writeSmallFile(writer: SmallFileWriter, job: FileJob, madeDirs: Set<string>): Promise<void> {
   try {
-    const dir = dirname(job.partial);
+    const dir = job.dir;
     if (!madeDirs.has(dir)) {
       mkdirp(dir);
       madeDirs.add(dir);

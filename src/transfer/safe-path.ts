@@ -5,7 +5,7 @@
  * --out.
  */
 import { lstatSync } from 'node:fs';
-import { dirname, join, posix, resolve, sep } from 'node:path';
+import { dirname, join, normalize, posix, resolve, sep } from 'node:path';
 import { TransferError, TransferErrorCode } from './errors.js';
 
 const MAX_PATH_BYTES = 4096;
@@ -46,15 +46,25 @@ export class TargetPaths {
   /** Directory → true when it is a real directory, false when it does not exist (yet). */
   private readonly dirs = new Map<string, boolean>();
 
-  constructor(private readonly root: string) {}
+  /** `root` normalised: then joining a plain name is appending it (what join would return). */
+  private readonly root: string;
 
-  /** The absolute target of the relative `path`, and whether its directory exists. */
-  resolve(path: string): { final: string; dirExists: boolean } {
+  constructor(root: string) {
+    this.root = normalize(root);
+  }
+
+  /**
+   * The target of the relative `path`, its directory and name, and whether that directory exists.
+   * Paths are built by appending checked plain names to the normalised root: the same strings as
+   * join gives, without normalising the whole path again per entry (profiled, 10 000 entries: join
+   * and dirname were ~50 ms of the receiver's event loop).
+   */
+  resolve(path: string): { final: string; dir: string; name: string; dirExists: boolean } {
     const parts = checkRelativePath(path);
     let current = this.root;
     let dirExists = true;
-    for (const part of parts.slice(0, -1)) {
-      current = join(current, part);
+    for (let i = 0; i < parts.length - 1; i++) {
+      current = child(current, parts[i]!);
       let exists = this.dirs.get(current);
       if (exists === undefined) {
         exists = checkDirectory(current, path);
@@ -62,8 +72,14 @@ export class TargetPaths {
       }
       dirExists = exists;
     }
-    return { final: join(this.root, ...parts), dirExists };
+    const name = parts[parts.length - 1]!;
+    return { final: child(current, name), dir: current, name, dirExists };
   }
+}
+
+/** join(dir, name) for a normalised `dir` and a plain `name` (no separator, not "." or ".."). */
+function child(dir: string, name: string): string {
+  return dir.endsWith(sep) ? dir + name : dir + sep + name;
 }
 
 /** Whether `dir` (on the way to `path`) exists; throws UNSAFE_PATH when it is not a real directory. */

@@ -10,8 +10,16 @@ import type { Connection } from '../node/endpoint.js';
 import type { PunchlineStream } from '../node/stream.js';
 import { ControlChannel } from './control-channel.js';
 import { TransferError, TransferErrorCode, fileSystemError } from './errors.js';
-import { CHUNK_SIZE, ChunkHasher, FileHasher, HASH_BYTES, chunkCount, chunkHash } from './file-hash.js';
-import { hashPool, ownsBuffer } from './hash-pool.js';
+import {
+  CHUNK_SIZE,
+  ChunkHasher,
+  FileHasher,
+  HASH_BYTES,
+  SmallFileHasher,
+  chunkCount,
+  chunkHash,
+} from './file-hash.js';
+import { hashPool, sharedBuffer } from './hash-pool.js';
 import { offerTotals, type SourceEntry } from './manifest.js';
 import {
   ONE_CHUNK_DATA_OFFSET,
@@ -77,12 +85,13 @@ class ReadBuffers {
   private readonly free: Buffer[] = [];
 
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE);
+    // In shared memory when the hash worker runs: it hashes the chunk in place (hash-pool.ts).
+    return this.free.pop() ?? sharedBuffer(CHUNK_SIZE);
   }
 
   give(buffer: Buffer): void {
-    // Only whole buffers that own their memory (after a trip to the hash worker they still do).
-    if (this.free.length < 8 && buffer.length === CHUNK_SIZE && ownsBuffer(buffer)) this.free.push(buffer);
+    // Only whole buffers that own their memory (a short last chunk is a view of one: its length differs).
+    if (this.free.length < 8 && buffer.length === CHUNK_SIZE && buffer.byteOffset === 0) this.free.push(buffer);
   }
 }
 
@@ -96,7 +105,7 @@ const YIELD_BYTES = 128 * 1024;
 
 /** chunkHash of `data`, on the hash worker when it runs, else inline a slice per event-loop turn. */
 async function hashChunk(data: Buffer): Promise<{ data: Buffer; hash: Uint8Array }> {
-  if (data.length >= HASH_SLICE && hashPool.offloads) return hashPool.hash(data);
+  if (data.length >= HASH_SLICE && hashPool.offloads) return { data, hash: await hashPool.hash(data) };
   const hasher = new ChunkHasher();
   for (let offset = 0; offset < data.length; offset += HASH_SLICE) {
     if (offset > 0) await nextTurn();
@@ -332,7 +341,7 @@ async function sendSmallFile(
   index: number,
 ): Promise<void> {
   if (entry.size === 0) {
-    await write(stream, Buffer.concat([encodeFileFrame(index, 0), encodeEndFrame(new FileHasher(0).digest())]));
+    await write(stream, Buffer.concat([encodeFileFrame(index, 0), encodeEndFrame(new SmallFileHasher(0).digest())]));
     return;
   }
   const frames = slab.take(ONE_CHUNK_FRAMING + entry.size);
@@ -356,7 +365,7 @@ async function sendSmallFile(
     throw new TransferError(TransferErrorCode.SizeMismatch, `${entry.source} shrank while it was being sent`);
   }
   const hash = chunkHash(data);
-  const hasher = new FileHasher(entry.size);
+  const hasher = new SmallFileHasher(entry.size);
   hasher.addChunk(hash);
   frameOneChunkFile(frames, index, entry.size, hash, hasher.digest());
   await write(stream, frames);
