@@ -81,14 +81,33 @@ export class ChunkBuffers {
   }
 }
 
-/** A second descriptor of the partial file with O_DIRECT, or null where the file system has none. */
-export async function openDirect(path: string): Promise<FileHandle | null> {
+/**
+ * A second descriptor of the partial file with O_DIRECT, or null where the file system has none or
+ * (given `same`, the descriptor already open) where the name no longer leads to the same file.
+ */
+export async function openDirect(path: string, same?: FileHandle): Promise<FileHandle | null> {
+  let direct: FileHandle;
   try {
-    return await open(path, constants.O_WRONLY | constants.O_DIRECT | constants.O_NOFOLLOW);
+    direct = await open(path, constants.O_WRONLY | constants.O_DIRECT | constants.O_NOFOLLOW);
   } catch (error) {
     if (REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) return null;
     throw error;
   }
+  if (same !== undefined) {
+    // A second open by name: if the name now holds another file (replaced or hard-linked in between
+    // by someone else in --out), verified chunks would land there and leave holes in ours. Only the
+    // same inode may be written directly; otherwise every chunk goes through `same`.
+    try {
+      const [a, b] = await Promise.all([direct.stat({ bigint: true }), same.stat({ bigint: true })]);
+      if (a.dev === b.dev && a.ino === b.ino) return direct;
+    } catch (error) {
+      await direct.close();
+      throw error;
+    }
+    await direct.close();
+    return null;
+  }
+  return direct;
 }
 
 /**

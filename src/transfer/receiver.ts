@@ -523,7 +523,7 @@ async function openPartial(job: FileJob, firstChunk: number, madeDirs: Set<strin
     job.file = await open(job.partial, flags, 0o600);
     if (keep > 0) await job.file.truncate(keep);
     // Whole chunks skip the page cache where they can (chunk-writes.ts).
-    if (job.entry.size - keep >= CHUNK_SIZE) job.direct = await openDirect(job.partial);
+    if (job.entry.size - keep >= CHUNK_SIZE) job.direct = await openDirect(job.partial, job.file);
   } catch (error) {
     throw fileSystemError(error, job.partial);
   }

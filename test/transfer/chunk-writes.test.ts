@@ -4,7 +4,7 @@
  * file holds exactly the bytes either way; where O_DIRECT refuses every alignment, the page cache.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -59,6 +59,29 @@ describe.skipIf(skipReason !== null)(`O_DIRECT chunk writes${skipReason ? ` (ski
     expect(readFileSync(path).equals(content)).toBe(true);
   });
 });
+
+describe.skipIf(skipReason !== null)(
+  `O_DIRECT on the same file only${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+  () => {
+    it('the direct descriptor is the open file: a name replaced (or hard-linked) in between gets none', async () => {
+      const dir = tempDir('direct-same');
+      cleanups.push(dir.remove);
+      const path = join(dir.path, '.f.punchline-part');
+      const buffered = await open(path, 'w');
+      cleanups.push(() => buffered.close());
+      const same = await openDirect(path, buffered);
+      expect(same).not.toBeNull();
+      await same?.close();
+      // Someone in --out puts another file under the partial file's name (a hard link to a file
+      // elsewhere would look the same): our open descriptor keeps the old inode.
+      const other = join(dir.path, 'elsewhere');
+      writeFileSync(other, 'not ours');
+      renameSync(other, path);
+      expect(await openDirect(path, buffered)).toBeNull();
+      expect(readFileSync(path, 'utf8')).toBe('not ours');
+    });
+  },
+);
 
 describe('O_DIRECT refused', () => {
   it('every alignment refused (EINVAL): writeChunk says so and writes the bytes through the page cache', async () => {
