@@ -124,6 +124,8 @@ function writeInline(file: SmallFile, atime: number): void {
 export class SmallFileWriter {
   private worker: Worker | null = null;
   private failed = false;
+  /** close() was called: nothing more is written, not even inline. */
+  private closed = false;
   private batch: Batch | null = null;
   private readonly inFlight = new Map<number, Batch>();
   private nextId = 1;
@@ -140,6 +142,7 @@ export class SmallFileWriter {
    * `syscall`) of the call that failed (the partial file may then exist: it is resumable as before).
    */
   write(file: SmallFile): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the file writer is closed'));
     const atime = Date.now() / 1000;
     if (!this.ensureWorker()) {
       try {
@@ -173,6 +176,7 @@ export class SmallFileWriter {
     const worker = this.worker;
     this.worker = null;
     this.failed = true;
+    this.closed = true;
     if (this.batch) this.flush(this.batch); // fails its files: nothing is written after close
     await worker?.terminate();
   }

@@ -60,4 +60,15 @@ describe('small-file writer', () => {
     expect(readFileSync(join(dir.path, 'ok', 'x'), 'utf8')).toBe('ok');
     expect(existsSync(join(dir.path, 'missing'))).toBe(false);
   });
+  it('writes nothing after close(), not even inline', async () => {
+    const dir = tempDir('small-writer-closed');
+    cleanups.push(dir.remove);
+    const writer = new SmallFileWriter();
+    await writer.close();
+    const final = join(dir.path, 'late');
+    const file = { final, partial: partialPath(final), pieces: [randomBytes(10)], mode: 0o644, mtimeMs: 0 };
+    await expect(writer.write(file)).rejects.toThrow('closed');
+    expect(existsSync(final)).toBe(false);
+    expect(existsSync(file.partial)).toBe(false);
+  });
 });
