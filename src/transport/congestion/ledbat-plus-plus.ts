@@ -71,8 +71,13 @@ export class LedbatPlusPlus implements CongestionController {
    * queue is at least this fraction of TARGET.
    */
   static readonly SHARE_FLOOR = 1 / 32;
-  /** A halving of the queue from above this fraction of TARGET is another flow's freeze (deviation 11). */
-  static readonly JOIN_FROM_FRACTION = 1 / 4;
+  /**
+   * A halving of the queue by more than this fraction of TARGET is another flow's freeze (deviation
+   * 11): a LEDBAT++ flow holding most of a queue near TARGET, not a cubic flow's 30 % cut of a queue
+   * of at most 100 ms (a drop that our base, inflated by that flow's queue, can make look like a
+   * halving).
+   */
+  static readonly JOIN_MIN_DROP = 7 / 12;
   /** A freeze is extended by an RTT while the queue fell below this fraction in the last RTT. */
   static readonly STILL_DRAINING_FRACTION = 3 / 4;
   /** ... up to this many RTTs in all (§4.4's freeze is 2). */
@@ -255,8 +260,8 @@ export class LedbatPlusPlus implements CongestionController {
       this.periodicSlowdown &&
       this.phase !== 'ramp' &&
       now - this.decreasedAt > 3 * this.rtt &&
-      Math.max(this.roundDelay, this.previousRoundDelay) > LedbatPlusPlus.JOIN_FROM_FRACTION * this.target &&
-      delay < Math.max(this.roundDelay, this.previousRoundDelay) / 2
+      delay < Math.max(this.roundDelay, this.previousRoundDelay) / 2 &&
+      Math.max(this.roundDelay, this.previousRoundDelay) - delay > LedbatPlusPlus.JOIN_MIN_DROP * this.target
     ) {
       // Deviation 11: the queue halved within two RTTs while we kept sending: another flow froze
       // (§4.4). Freeze with it, so that the queue drains to empty and every flow sees the true base.
