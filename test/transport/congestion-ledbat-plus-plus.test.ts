@@ -153,7 +153,11 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
       let t = 0;
       l.onAck(t++, ack(10, 0, 40));
       for (; l.inSlowStart; t++) l.onAck(t, ack(10 + 50, t, 40));
-      // Less than 2 RTTs in all, before the initial slowdown (2 RTTs after slow start) would begin.
+      // Through the flow's own initial slowdown (a flow waiting for it does not join: §4.4's initial
+      // slowdown is its own base measurement), then 45 ACKs at q0, long before the next slowdown.
+      for (const end = t + 20_000; (l.slowdowns === 0 || l.slowdownPhase !== 'none') && t < end; t++)
+        l.onAck(t, ack(10 + q0, t - 40, 40));
+      expect(l.slowdownPhase).toBe('none');
       for (let i = 0; i < 45; i++, t++) l.onAck(t, ack(10 + q0, t - 40, 40));
       expect(l.joinedSlowdowns).toBe(0);
       for (let i = 0; i < 30 && l.slowdownPhase !== 'frozen'; i++, t++) l.onAck(t, ack(10 + q1, t - 40, 40));

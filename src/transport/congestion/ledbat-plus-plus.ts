@@ -258,7 +258,7 @@ export class LedbatPlusPlus implements CongestionController {
       this.roundDelay = delay;
     } else if (
       this.periodicSlowdown &&
-      this.phase !== 'ramp' &&
+      this.phase === 'none' &&
       now - this.decreasedAt > 3 * this.rtt &&
       delay < Math.max(this.roundDelay, this.previousRoundDelay) / 2 &&
       Math.max(this.roundDelay, this.previousRoundDelay) - delay > LedbatPlusPlus.JOIN_MIN_DROP * this.target
