@@ -310,7 +310,8 @@ async function punchlineSender(a: Args): Promise<void> {
           `trace t=${((Date.now() - a.epoch) / 1000).toFixed(2)} cwnd=${(s.congestionWindowBytes / 1452).toFixed(1)} ` +
             `q=${s.queueingDelayMs.toFixed(1)} target=${n('targetDelay')} gain=${n('currentGain')} ` +
             `phase=${String(cc?.['slowdownPhase'] ?? '-')} ss=${String(cc?.['inSlowStart'] ?? '-')} ` +
-            `srtt=${s.smoothedRttMs.toFixed(1)} lost=${s.packetsLost} random=${n('randomLosses')}\n`,
+            `srtt=${s.smoothedRttMs.toFixed(1)} lost=${s.packetsLost} random=${n('randomLosses')} ` +
+            `slowdowns=${n('slowdowns')} joined=${n('joinedSlowdowns')} base=${n('baseDelayEstimate')}\n`,
         );
       }, 250)
     : undefined;

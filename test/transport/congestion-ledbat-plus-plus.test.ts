@@ -111,9 +111,62 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     for (; l.slowdownPhase === 'frozen'; t++) l.onAck(t, ack(10, t, 40));
     expect(t - frozenAt).toBeGreaterThanOrEqual(80);
     expect(l.slowdownPhase).toBe('ramp');
-    for (; l.slowdownPhase === 'ramp'; t++) l.onAck(t, ack(10, t, 40));
+    // The queue drained to empty through the freeze (a flow alone, or every flow froze): the ramp
+    // ends on delay (above TARGET, deviation 2), here when the window is back where the queue was.
+    const end = t + 100_000;
+    for (; l.slowdownPhase === 'ramp' && t < end; t++) l.onAck(t, ack(l.window >= before ? 10 + 61 : 10, t, 40));
     expect(Math.abs(l.window - before)).toBeLessThan(MSS);
     expect(l.slowdowns).toBe(1);
+  });
+
+  it('a ramp after a freeze through which others kept a queue returns to the old window, or to their share', () => {
+    // others: the queueing delay through the freeze (theirs); at the freeze it was 50 ms (ours + theirs).
+    const ramp = (others: number): { before: number; after: number } => {
+      const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+      let t = 0;
+      l.onAck(t++, ack(10, 0, 40));
+      for (; l.inSlowStart; t++) l.onAck(t, ack(l.window > 60 * MSS ? 10 + 50 : 10 + 20, t, 40));
+      let before = l.window;
+      for (; l.slowdownPhase === 'waiting'; t++) {
+        before = l.window;
+        l.onAck(t, ack(10 + 50, t, 40));
+      }
+      for (; l.slowdownPhase === 'frozen'; t++) l.onAck(t, ack(10 + others, t, 40));
+      const end = t + 100_000;
+      for (; l.slowdownPhase === 'ramp' && t < end; t++) l.onAck(t, ack(10 + others, t, 40));
+      return { before, after: l.window };
+    };
+    // Others hold 30 of the 50 ms: we held less than they did, back to our window.
+    const small = ramp(30);
+    expect(Math.abs(small.after - small.before)).toBeLessThan(MSS);
+    // Others hold 10 of 50 ms: we sent 4× their rate; back to their rate, a quarter of our window.
+    const big = ramp(10);
+    expect(big.after).toBeGreaterThan(big.before / 4 - MSS);
+    expect(big.after).toBeLessThan(big.before / 4 + MSS);
+  });
+
+  it("joins another flow's slowdown: a queue that halves, by more than 7/12 TARGET, within two RTTs", () => {
+    // A flow in congestion avoidance at queue q0 (rounds of 40 ms: ACKs 1 ms apart for packets sent
+    // 40 ms before); then the queue falls to q1 within one RTT. Returns whether it froze (joined).
+    const joins = (q0: number, q1: number): boolean => {
+      const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+      let t = 0;
+      l.onAck(t++, ack(10, 0, 40));
+      for (; l.inSlowStart; t++) l.onAck(t, ack(10 + 50, t, 40));
+      // Through the flow's own initial slowdown (a flow waiting for it does not join: §4.4's initial
+      // slowdown is its own base measurement), then 45 ACKs at q0, long before the next slowdown.
+      for (const end = t + 20_000; (l.slowdowns === 0 || l.slowdownPhase !== 'none') && t < end; t++)
+        l.onAck(t, ack(10 + q0, t - 40, 40));
+      expect(l.slowdownPhase).toBe('none');
+      for (let i = 0; i < 45; i++, t++) l.onAck(t, ack(10 + q0, t - 40, 40));
+      expect(l.joinedSlowdowns).toBe(0);
+      for (let i = 0; i < 30 && l.slowdownPhase !== 'frozen'; i++, t++) l.onAck(t, ack(10 + q1, t - 40, 40));
+      return l.joinedSlowdowns === 1 && l.slowdownPhase === 'frozen';
+    };
+    expect(joins(60, 15)).toBe(true); // a LEDBAT++ flow with 3/4 of the queue froze
+    expect(joins(60, 35)).toBe(false); // not halved
+    expect(joins(55, 25)).toBe(false); // halved, but by 30 ms: cubic's cut seen from an inflated base
+    expect(joins(100, 70)).toBe(false); // cubic's 30 % cut of a full 100 ms bfifo
   });
 
   it('a loss while the queue is not building does not cut the window; one with the queue up halves it', () => {
@@ -144,6 +197,42 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(l.currentGain).toBe(1 / 16);
     l.onAck(30_100, ack(10 + 20, 30_099, 40));
     expect(l.targetDelay).toBe(60);
+  });
+
+  it('a loss is judged by the fullest recent sample: sparse samples whose minimum is low do not lower the target', () => {
+    const l = new LedbatPlusPlus(opts);
+    l.onAck(0, ack(10, 0, 40));
+    // The last samples: 20, 90, 95, 95 ms of queue; the filtered (minimum) delay is 20 ms, but the
+    // buffer overflowed at 95 ms, above TARGET: an ordinary congestive loss, the target stays.
+    for (const [t, q] of [
+      [1, 20],
+      [2, 90],
+      [3, 95],
+      [4, 95],
+    ] as const)
+      l.onAck(t, ack(10 + q, t, 40));
+    expect(l.queueingDelay).toBe(20);
+    l.onLoss(5, MSS, 4, 0);
+    expect(l.targetDelay).toBe(60);
+  });
+
+  it('a loss that lowered the target is judged again when the base falls (we started inside a queue)', () => {
+    const l = new LedbatPlusPlus(opts);
+    // Base learnt inside another flow's 50 ms queue (owd 60 = true 10 + 50).
+    l.onAck(0, ack(60, 0, 40));
+    for (let t = 1; t < 10; t++) l.onAck(t, ack(60 + 30, t, 40));
+    l.onLoss(20, MSS, 15, 0); // at 30 ms by our inflated base: below TARGET
+    expect(l.targetDelay).toBeLessThan(60);
+    // The other flow drains: owd 10. The loss was at 80 ms above the true base: not below TARGET.
+    l.onAck(30, ack(10, 29, 40));
+    expect(l.targetDelay).toBe(60);
+    // A base that falls less (loss at 30 + 20 = 50 ms < TARGET) keeps the lowered target.
+    const m = new LedbatPlusPlus(opts);
+    m.onAck(0, ack(60, 0, 40));
+    for (let t = 1; t < 10; t++) m.onAck(t, ack(60 + 30, t, 40));
+    m.onLoss(20, MSS, 15, 0);
+    m.onAck(30, ack(40, 29, 40));
+    expect(m.targetDelay).toBeLessThan(60);
   });
 
   it('a queue that stays at TARGET through a freeze, with no drain for 10–20 s, is not ours: it yields', () => {
@@ -225,4 +314,71 @@ describe('LEDBAT++ at a modelled 20 Mbit/s bottleneck', () => {
     ]);
     expect(r.mbps(0, 5_000, 20_000)).toBeGreaterThan(0.5 * 20);
   });
+});
+
+/**
+ * Issue #16's "second flow 10 s after the first" in the model: 40 s runs, Jain's index over the
+ * last 20 s. The latecomer starts into the incumbent's standing queue (~60 ms), so its first base
+ * delay contains that queue; the start time and the receivers' clock offsets vary (a fixed set
+ * drawn from a seeded generator) so the test is not tuned to one phase of the incumbent's slowdowns.
+ */
+describe('LEDBAT++ latecomer at a modelled 20 Mbit/s bottleneck (issue #16)', () => {
+  const ledbat = (): LedbatPlusPlus => new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+  const cases = (seed: number, n: number): Array<{ lateMs: number; offsets: [number, number] }> => {
+    let x = seed;
+    const next = (): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+    return Array.from({ length: n }, () => ({
+      lateMs: Math.round(8000 + 4000 * next()),
+      offsets: [Math.round(2000 * next() - 1000), Math.round(2000 * next() - 1000)],
+    }));
+  };
+  const shares = (baseDelayMs: number, lateMs: number, offsets: [number, number]): number[] => {
+    const r = runModel({ rateMbps: 20, queueBytes: 250_000, baseDelayMs, durationMs: 40_000 }, [
+      { controller: ledbat(), startMs: 0, clockOffsetMs: offsets[0] },
+      { controller: ledbat(), startMs: lateMs, clockOffsetMs: offsets[1] },
+    ]);
+    return [r.mbps(0, 20_000, 40_000), r.mbps(1, 20_000, 40_000)];
+  };
+  /**
+   * Runs the cases (10 s late, and 8 drawn from `seed`); returns those with Jain below `minEach` or
+   * the link below `busy`, and the median Jain.
+   */
+  const run = (baseDelayMs: number, seed: number, minEach: number, busy: number): { bad: string[]; median: number } => {
+    const bad: string[] = [];
+    const all: number[] = [];
+    for (const { lateMs, offsets } of [
+      { lateMs: 10_000, offsets: [10, -777] as [number, number] },
+      ...cases(seed, 8),
+    ]) {
+      const s = shares(baseDelayMs, lateMs, offsets);
+      const j = jain(s);
+      all.push(j);
+      if (j < minEach || (s[0] as number) + (s[1] as number) < busy * 20)
+        bad.push(`late ${lateMs} ms: ${s.map((v) => v.toFixed(2)).join(' / ')} Mbit/s, Jain ${j.toFixed(3)}`);
+    }
+    all.sort((a, b) => a - b);
+    return { bad, median: all[Math.floor(all.length / 2)] as number };
+  };
+
+  for (const baseDelayMs of [0.25, 0.5]) {
+    it(`sub-ms base RTT (${2 * baseDelayMs} ms): a flow 8–12 s late shares the link (Jain ≥ 0.95 in every case)`, () => {
+      expect(run(baseDelayMs, 7, 0.95, 0.95).bad).toEqual([]);
+    });
+  }
+
+  // With a 20–40 ms base RTT the ramps of two flows that freeze together start up to an RTT apart
+  // and slow start keeps that lead (GAIN 1/3–1/4 per RTT), so one drawn case in 9 ends at 0.91:
+  // the median is held to issue #16's 0.95 (its targets are medians), every case to 0.9.
+  for (const baseDelayMs of [10, 20]) {
+    it(`${2 * baseDelayMs} ms base RTT: a flow 8–12 s late shares the link (median Jain ≥ 0.95, each ≥ 0.9)`, () => {
+      const { bad, median } = run(baseDelayMs, 11, 0.9, 0.9);
+      expect(bad).toEqual([]);
+      expect(median).toBeGreaterThanOrEqual(0.95);
+    });
+  }
 });

@@ -167,7 +167,10 @@ export function runModel(options: ModelOptions, flows: readonly ModelFlow[]): Mo
       const first = f.outstanding.values().next();
       if (first.done) continue;
       const oldest = first.value as Packet;
-      const pto = (f.hasRtt ? 2 * f.srtt : 4 * options.baseDelayMs) + 25;
+      // Before any RTT sample: RFC 9002 §6.2.2's initial PTO (kInitialRtt 333 ms: 333 + 4 · 333/2),
+      // as the stack uses; a shorter guess fired spuriously on a latecomer whose first RTT includes
+      // the incumbent's standing queue, which the real stack never does.
+      const pto = f.hasRtt ? 2 * f.srtt + 25 : 999;
       if (now - oldest.sentAt < pto) continue;
       let lostBytes = 0;
       let largestLostSentTime = -Infinity;

@@ -31,6 +31,11 @@ export type SlowdownPhase = 'none' | 'waiting' | 'frozen' | 'ramp';
  *    building (queueing delay below RANDOM_LOSS_FRACTION · TARGET): such a loss is taken as
  *    non-congestive (radio, random drop) and does not cut the window; the delay target still bounds
  *    the queue. Deviation, see spec §8.
+ *  - Fairness among LEDBAT++ flows, a latecomer included (deviations 9–11, spec §8): a loss judged
+ *    below TARGET is judged again when the base falls; the ramp after a slowdown is capped by the
+ *    share of the queue the freeze measured; a flow whose queue halves within two RTTs (another
+ *    flow's freeze) freezes with it, so the queue drains and every flow learns the true base, and a
+ *    ramp from a drained queue may grow past the old window (×4), so flows leave it alike.
  *  - A congestion response recovery later finds spurious (the "lost" packets were acknowledged:
  *    reordering) is undone (onSpuriousLoss).
  */
@@ -61,6 +66,30 @@ export class LedbatPlusPlus implements CongestionController {
   static readonly MIN_RATE_FRACTION = 1 / 8;
   /** Bucket of the recent-minimum queueing delay that tells a standing queue from LEDBAT++ neighbours. */
   static readonly RECENT_BUCKET_MS = 10_000;
+  /**
+   * The ramp after a slowdown is capped by the measured share (deviation 10) only when the others'
+   * queue is at least this fraction of TARGET.
+   */
+  static readonly SHARE_FLOOR = 1 / 32;
+  /**
+   * A halving of the queue by more than this fraction of TARGET is another flow's freeze (deviation
+   * 11): a LEDBAT++ flow holding most of a queue near TARGET, not a cubic flow's 30 % cut of a queue
+   * of at most 100 ms (a drop that our base, inflated by that flow's queue, can make look like a
+   * halving).
+   */
+  static readonly JOIN_MIN_DROP = 7 / 12;
+  /** A freeze is extended by an RTT while the queue fell below this fraction in the last RTT. */
+  static readonly STILL_DRAINING_FRACTION = 3 / 4;
+  /** ... up to this many RTTs in all (§4.4's freeze is 2). */
+  static readonly MAX_FREEZE_RTTS = 4;
+  /** A decrease to below this fraction of the window may itself halve the queue: no join after it. */
+  static readonly OWN_CUT_FRACTION = 3 / 4;
+  /**
+   * After a freeze that drained the queue, the ramp may grow past the old window up to this factor
+   * of it (deviation 11): enough for a small flow to catch up with a big one in a few slowdowns, not
+   * enough to take a loss-based flow's room when it drained the queue by collapsing its window.
+   */
+  static readonly DRAINED_RAMP_FACTOR = 4;
   /** How long a target lowered by a congestive loss below TARGET stays lowered (ms). */
   static readonly LOWERED_TARGET_HOLD_MS = 30_000;
 
@@ -77,6 +106,13 @@ export class LedbatPlusPlus implements CongestionController {
    */
   private effectiveTarget = 0;
   private targetRestoreAt = Infinity;
+  /**
+   * Queueing delay and base delay estimate at the loss that lowered the target (NaN when the target
+   * was lowered by the freeze rule, deviation 7): if the base later falls, the loss is re-judged
+   * against the corrected base (deviation 9).
+   */
+  private lossQueueingDelay = NaN;
+  private lossBase = NaN;
 
   private slowStart = true;
   private ssthresh = Infinity;
@@ -85,6 +121,11 @@ export class LedbatPlusPlus implements CongestionController {
   /** Per-RTT decrease: a round ends when a packet sent after it began is acknowledged. */
   private roundStart = -Infinity;
   private gain = 1 / LedbatPlusPlus.MAX_GAIN_DIVISOR;
+  /** Queueing delay when this round and the previous one began (deviation 11). */
+  private roundDelay = 0;
+  private previousRoundDelay = 0;
+  /** When our window last fell by a quarter or more (or a loss): a queue that falls after it is ours. */
+  private decreasedAt = -Infinity;
   private rtt = 0;
   /**
    * 1, or (at the minimum window, with the queue above target) the fraction of the minimum window
@@ -99,6 +140,12 @@ export class LedbatPlusPlus implements CongestionController {
   private savedWindow = 0;
   /** Smallest queueing delay seen from the freeze's second RTT on (Infinity: none yet). */
   private freezeMinDelay = Infinity;
+  /** Queueing delay when the freeze began (our share plus everyone else's). */
+  private freezeStartDelay = 0;
+  /** Queueing delay at the start of the freeze's second RTT, then at each extension (deviation 11). */
+  private freezeCheckDelay = Infinity;
+  /** This ramp follows a freeze that drained the queue (may pass the old window; deviation 11). */
+  private drainedRamp = false;
   /**
    * Smallest queueing delay in the current and the previous RECENT_BUCKET_MS bucket (previous is
    * −Infinity until one bucket is complete: no verdict on less than 10 s of history).
@@ -113,9 +160,13 @@ export class LedbatPlusPlus implements CongestionController {
   private undoSlowStart = false;
   private undoTarget = 0;
   private undoTargetRestoreAt = Infinity;
+  private undoLossQueueingDelay = NaN;
+  private undoLossBase = NaN;
   /** Losses not taken as congestion (queue not building), for stats and tests. */
   randomLosses = 0;
   slowdowns = 0;
+  /** Slowdowns begun because another flow's freeze halved the queue (deviation 11). */
+  joinedSlowdowns = 0;
 
   constructor(options: CongestionControllerOptions) {
     this.mss = options.maxDatagramSize;
@@ -166,6 +217,8 @@ export class LedbatPlusPlus implements CongestionController {
       // A number only when this ACK newly acknowledged the largest packet.
       this.delay.update(now, owd);
       this.queueingDelay = this.delay.queueingDelay;
+      // Deviation 9: a loss that lowered the target is judged again when the base falls.
+      if (this.lossQueueingDelay + this.lossBase - this.delay.base >= this.target) this.restoreTarget();
       if (now - this.recentBucketStart >= LedbatPlusPlus.RECENT_BUCKET_MS) {
         // A new bucket; before the first one is complete nothing counts as "recent" (Infinity).
         this.previousBucketMin = this.recentBucketStart === -Infinity ? -Infinity : this.currentBucketMin;
@@ -183,7 +236,10 @@ export class LedbatPlusPlus implements CongestionController {
     const min = minimumWindow(this.mss);
     if (this.slowStart) {
       const target = this.effectiveTarget;
-      const exitAt = this.phase === 'ramp' ? target : LedbatPlusPlus.SLOW_START_EXIT_FRACTION * target;
+      // Deviation 2: a ramp back to a window we held, next to others' queue, leaves at TARGET; a ramp
+      // from a drained queue (deviation 11) leaves where slow start does (§4.3, 3/4 TARGET).
+      const exitAt =
+        this.phase === 'ramp' && !this.drainedRamp ? target : LedbatPlusPlus.SLOW_START_EXIT_FRACTION * target;
       if (delay > exitAt) {
         this.exitSlowStart(now);
       } else {
@@ -196,8 +252,24 @@ export class LedbatPlusPlus implements CongestionController {
       }
     }
     const newRound = s.largestAckedSentTime >= this.roundStart;
-    if (newRound) this.roundStart = now;
-    if (now >= this.targetRestoreAt) this.effectiveTarget = this.target;
+    if (newRound) {
+      this.roundStart = now;
+      this.previousRoundDelay = this.roundDelay;
+      this.roundDelay = delay;
+    } else if (
+      this.periodicSlowdown &&
+      this.phase === 'none' &&
+      now - this.decreasedAt > 3 * this.rtt &&
+      delay < Math.max(this.roundDelay, this.previousRoundDelay) / 2 &&
+      Math.max(this.roundDelay, this.previousRoundDelay) - delay > LedbatPlusPlus.JOIN_MIN_DROP * this.target
+    ) {
+      // Deviation 11: the queue halved within two RTTs while we kept sending: another flow froze
+      // (§4.4). Freeze with it, so that the queue drains to empty and every flow sees the true base.
+      this.joinedSlowdowns++;
+      this.freeze(now);
+      return;
+    }
+    if (now >= this.targetRestoreAt) this.restoreTarget();
     const target = this.effectiveTarget;
     if (delay <= target) {
       if (s.appLimited) return;
@@ -214,6 +286,9 @@ export class LedbatPlusPlus implements CongestionController {
       const virtual = this.window * this.rateFraction;
       const decrease = LedbatPlusPlus.DECREASE_CONSTANT * virtual * (delay / target - 1);
       const next = virtual + Math.max(this.gain * this.mss - decrease, -virtual / 2);
+      // Only a cut that could halve the queue by itself (a quarter of the window or more) blocks a
+      // join; the small decreases at equilibrium around TARGET do not.
+      if (next < LedbatPlusPlus.OWN_CUT_FRACTION * virtual) this.decreasedAt = now;
       if (next >= min) {
         this.window = next;
         this.rateFraction = 1;
@@ -273,6 +348,10 @@ export class LedbatPlusPlus implements CongestionController {
     this.slowdownStart = now;
     this.frozenUntil = now + 2 * this.rtt;
     this.freezeMinDelay = Infinity;
+    this.freezeStartDelay = this.queueingDelay;
+    this.freezeCheckDelay = Infinity;
+    this.roundDelay = 0;
+    this.previousRoundDelay = 0;
     this.window = minimumWindow(this.mss);
     this.rateFraction = 1;
   }
@@ -280,9 +359,23 @@ export class LedbatPlusPlus implements CongestionController {
   /** During a slowdown: when it has lasted 2 RTTs, ramp back (§4.4) or yield (deviation, spec §8). */
   private thaw(now: number): void {
     // From the freeze's second RTT on, our own packets have left the queue: what stays is others'.
-    if (now >= this.slowdownStart + this.rtt && this.queueingDelay < this.freezeMinDelay)
-      this.freezeMinDelay = this.queueingDelay;
+    if (now >= this.slowdownStart + this.rtt) {
+      if (this.queueingDelay < this.freezeMinDelay) this.freezeMinDelay = this.queueingDelay;
+      if (this.freezeCheckDelay === Infinity) this.freezeCheckDelay = this.queueingDelay;
+    }
     if (now < this.frozenUntil) return;
+    if (
+      this.freezeMinDelay >= LedbatPlusPlus.SHARE_FLOOR * this.target &&
+      this.freezeMinDelay < LedbatPlusPlus.STILL_DRAINING_FRACTION * this.freezeCheckDelay &&
+      now - this.slowdownStart < LedbatPlusPlus.MAX_FREEZE_RTTS * this.rtt
+    ) {
+      // Deviation 11: the queue is still falling fast (another flow joined our freeze a little
+      // later): stay frozen one more RTT, so the ramp starts from the drained queue and the share
+      // measured (deviation 10) is not a queue in mid-drain.
+      this.frozenUntil = now + this.rtt;
+      this.freezeCheckDelay = this.freezeMinDelay;
+      return;
+    }
     const standing = LedbatPlusPlus.SLOW_START_EXIT_FRACTION * this.target;
     if (this.freezeMinDelay > standing && this.freezeMinDelay < Infinity && this.recentMinDelay() > standing) {
       // Deviation (spec §8): the queue stayed above 3/4 TARGET while we sent 2 packets, and for
@@ -298,7 +391,43 @@ export class LedbatPlusPlus implements CongestionController {
     this.phase = 'ramp';
     this.slowStart = true;
     this.rateFraction = 1;
-    this.ssthresh = Math.max(this.savedWindow, minimumWindow(this.mss));
+    this.ssthresh = Math.max(this.rampCeiling(), minimumWindow(this.mss));
+    this.drainedRamp = this.ssthresh > this.savedWindow;
+  }
+
+  /**
+   * Deviation 10 (spec §8): the window the ramp returns to. §4.4 returns to the window before the
+   * slowdown; but the freeze also measured our share of the queue. Through the freeze (from its
+   * second RTT on) the queue holds the others' packets only (freezeMinDelay); before it, ours and
+   * theirs (freezeStartDelay). In a FIFO each flow's share of the queue is its share of the rate, so
+   * a flow whose part (start − min) exceeds the others' (min) returns only to the window that sends
+   * at their rate: saved · min / (start − min). Only when the others' queue is clearly someone's,
+   * more than twice what our own 2-packet window can queue and at least SHARE_FLOOR · TARGET
+   * (a flow alone drains the queue to about its 2 packets); below that the queue counts as drained.
+   */
+  private rampCeiling(): number {
+    const saved = this.savedWindow;
+    const others = this.freezeMinDelay;
+    const ours = this.freezeStartDelay - others;
+    if (!(others < Infinity)) return saved;
+    // Deviation 11: the queue drained to (about) empty: no one else holds a standing queue, and any
+    // other LEDBAT++ flow froze with us. Ramp until the delay says stop (3/4 TARGET, as slow start),
+    // up to DRAINED_RAMP_FACTOR × our old window: flows ramping together from 2 packets grow alike,
+    // so they leave the ramp with (nearly) equal windows whatever they held before.
+    if (others < LedbatPlusPlus.SHARE_FLOOR * this.target) return LedbatPlusPlus.DRAINED_RAMP_FACTOR * saved;
+    if (!(ours > others)) return saved;
+    // Our 2 packets' worth of queue, at our own pre-freeze rate (saved / rtt): an upper bound.
+    const ownMinimum = (minimumWindow(this.mss) * this.rtt) / saved;
+    if (others <= 2 * ownMinimum) return saved;
+    return Math.min(saved, (saved * others) / ours);
+  }
+
+  /** Back to TARGET and the §4.1 GAIN. */
+  private restoreTarget(): void {
+    this.effectiveTarget = this.target;
+    this.targetRestoreAt = Infinity;
+    this.lossQueueingDelay = NaN;
+    this.lossBase = NaN;
   }
 
   /** Smallest queueing delay over the last 10–20 s; −Infinity before 10 s of samples. */
@@ -310,6 +439,8 @@ export class LedbatPlusPlus implements CongestionController {
   private lowerTarget(now: number, target: number): void {
     this.effectiveTarget = target;
     this.targetRestoreAt = now + LedbatPlusPlus.LOWERED_TARGET_HOLD_MS;
+    this.lossQueueingDelay = NaN;
+    this.lossBase = NaN;
   }
 
   onLoss(now: number, _lostBytes: number, largestLostSentTime: number, _bytesInFlight?: number): void {
@@ -325,19 +456,23 @@ export class LedbatPlusPlus implements CongestionController {
     this.undoSlowStart = this.slowStart && this.phase !== 'ramp';
     this.undoTarget = this.effectiveTarget;
     this.undoTargetRestoreAt = this.targetRestoreAt;
+    this.undoLossQueueingDelay = this.lossQueueingDelay;
+    this.undoLossBase = this.lossBase;
     this.recoveryStart = now;
-    if (this.delay.hasSample && this.queueingDelay < this.target) {
+    this.decreasedAt = now;
+    // How full the queue was at the loss: the largest recent sample (deviation 4, see OneWayDelay).
+    const lossDelay = this.delay.hasSample ? this.delay.recentMaxQueueingDelay() : Infinity;
+    if (lossDelay < this.target) {
       // The queue overflowed below TARGET: a shallow buffer, or a loss-based flow keeping a
       // standing queue that our base delay already contains. Aim well below the delay of this loss:
       // a loss-based flow's sawtooth swings the queue around it, and only a target under the swing
       // makes us yield.
       this.lowerTarget(
         now,
-        Math.max(
-          this.queueingDelay * LedbatPlusPlus.LOWERED_TARGET_FRACTION,
-          LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target,
-        ),
+        Math.max(lossDelay * LedbatPlusPlus.LOWERED_TARGET_FRACTION, LedbatPlusPlus.LOWERED_TARGET_FLOOR * this.target),
       );
+      this.lossQueueingDelay = lossDelay;
+      this.lossBase = this.delay.base;
     }
     const reduced = Math.max(this.undoWindow / 2, minimumWindow(this.mss));
     this.window = this.phase === 'frozen' ? minimumWindow(this.mss) : Math.min(this.window, reduced);
@@ -364,6 +499,8 @@ export class LedbatPlusPlus implements CongestionController {
     if (this.undoSlowStart) this.slowStart = true;
     this.effectiveTarget = this.undoTarget;
     this.targetRestoreAt = this.undoTargetRestoreAt;
+    this.lossQueueingDelay = this.undoLossQueueingDelay;
+    this.lossBase = this.undoLossBase;
     this.undoWindow = NaN;
   }
 

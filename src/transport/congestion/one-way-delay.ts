@@ -60,4 +60,19 @@ export class OneWayDelay {
     this.queueingDelay = Math.max(current - base, 0);
     this.hasSample = true;
   }
+
+  /**
+   * The largest of the last CURRENT_FILTER samples, less the base (ms, ≥ 0): how full the queue
+   * was lately, where queueingDelay (a minimum, against noise) says how full it stays. For judging a
+   * loss: a buffer overflows at its fullest, and a flow sending a packet or two per RTT has samples
+   * several RTTs apart, whose minimum can be far below the queue at the overflow. Not per packet.
+   */
+  recentMaxQueueingDelay(): number {
+    let max = -Infinity;
+    for (let i = 0; i < OneWayDelay.CURRENT_FILTER; i++) {
+      const v = this.filter[i] as number;
+      if (v < Infinity && v > max) max = v;
+    }
+    return max === -Infinity ? 0 : Math.max(max - this.base, 0);
+  }
 }
