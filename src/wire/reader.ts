@@ -9,6 +9,8 @@ import { WireError, WireErrorCode } from './errors.js';
 
 const EMPTY = new Uint8Array(0);
 const TWO_POW_32 = 4294967296;
+/** readVarint's scratch for the 8-byte form (readVarintInto writes it). */
+const EIGHT_BYTE_VALUE = new Float64Array(1);
 /** Largest high 32-bit word of an 8-byte varint whose value is ≤ 2^53 − 1. */
 const MAX_SAFE_HIGH_WORD = 0x1fffff;
 
@@ -139,26 +141,10 @@ export class WireReader {
             (b[o + 3] as number)) >>>
           0
         );
-      default: {
-        this.need(8, 'varint');
-        const hi =
-          (((first & 0x3f) << 24) |
-            ((b[o + 1] as number) << 16) |
-            ((b[o + 2] as number) << 8) |
-            (b[o + 3] as number)) >>>
-          0;
-        if (hi > MAX_SAFE_HIGH_WORD) {
-          throw new WireError(WireErrorCode.VarintUnsafe, 'varint above 2^53-1 is not supported');
-        }
-        const lo =
-          (((b[o + 4] as number) << 24) |
-            ((b[o + 5] as number) << 16) |
-            ((b[o + 6] as number) << 8) |
-            (b[o + 7] as number)) >>>
-          0;
-        this.offset = o + 8;
-        return hi * TWO_POW_32 + lo;
-      }
+      default:
+        // The 8-byte form, read once in readVarintInto.
+        this.readVarintInto(EIGHT_BYTE_VALUE, 0);
+        return EIGHT_BYTE_VALUE[0] as number;
     }
   }
 

@@ -58,17 +58,7 @@ export function writeVarint(buf: Uint8Array, offset: number, value: number): num
   }
   if (offset + 8 > buf.length) throw tooSmall(offset + 8, buf.length);
   // Bitwise operators work on 32 bits: split into high and low words (both exact for safe integers).
-  const hi = Math.floor(value / TWO_POW_32);
-  const lo = value >>> 0;
-  buf[offset] = 0xc0 | (hi >>> 24);
-  buf[offset + 1] = (hi >>> 16) & 0xff;
-  buf[offset + 2] = (hi >>> 8) & 0xff;
-  buf[offset + 3] = hi & 0xff;
-  buf[offset + 4] = lo >>> 24;
-  buf[offset + 5] = (lo >>> 16) & 0xff;
-  buf[offset + 6] = (lo >>> 8) & 0xff;
-  buf[offset + 7] = lo & 0xff;
-  return offset + 8;
+  return writeEightBytes(buf, offset, Math.floor(value / TWO_POW_32), value | 0);
 }
 
 /**
@@ -82,17 +72,7 @@ export function writeVarintAt(buf: Uint8Array, offset: number, values: Float64Ar
   if (value < 0x40000000) return writeVarint(buf, offset, value);
   if (!Number.isSafeInteger(value)) checkVarintValue(value, 'varint');
   if (offset + 8 > buf.length) throw tooSmall(offset + 8, buf.length);
-  const hi = Math.floor(value / TWO_POW_32);
-  const lo = value >>> 0;
-  buf[offset] = 0xc0 | (hi >>> 24);
-  buf[offset + 1] = (hi >>> 16) & 0xff;
-  buf[offset + 2] = (hi >>> 8) & 0xff;
-  buf[offset + 3] = hi & 0xff;
-  buf[offset + 4] = lo >>> 24;
-  buf[offset + 5] = (lo >>> 16) & 0xff;
-  buf[offset + 6] = (lo >>> 8) & 0xff;
-  buf[offset + 7] = lo & 0xff;
-  return offset + 8;
+  return writeEightBytes(buf, offset, Math.floor(value / TWO_POW_32), value | 0);
 }
 
 /** varintLength of values[index] after checkVarintValue (throws InvalidValue), without boxing it (see writeVarintAt). */
@@ -145,4 +125,21 @@ export function readVarintBigInt(buf: Uint8Array, offset: number, end: number = 
 
 export function tooSmall(needed: number, available: number): WireError {
   return new WireError(WireErrorCode.BufferTooSmall, `buffer too small: need ${needed} bytes, have ${available}`);
+}
+
+/**
+ * The 8-byte form (RFC 9000 §16) from the high word (< 2^21 for safe integers) and the low word as a
+ * signed 32-bit integer (ToInt32 of the value): both small integers, so no heap number is made even
+ * where this call is not inlined.
+ */
+function writeEightBytes(buf: Uint8Array, offset: number, hi: number, lo: number): number {
+  buf[offset] = 0xc0 | (hi >>> 24);
+  buf[offset + 1] = (hi >>> 16) & 0xff;
+  buf[offset + 2] = (hi >>> 8) & 0xff;
+  buf[offset + 3] = hi & 0xff;
+  buf[offset + 4] = lo >>> 24;
+  buf[offset + 5] = (lo >>> 16) & 0xff;
+  buf[offset + 6] = (lo >>> 8) & 0xff;
+  buf[offset + 7] = lo & 0xff;
+  return offset + 8;
 }
