@@ -167,6 +167,17 @@ static int get_args(napi_env env, napi_callback_info info, aead_t **a, uint8_t *
   return 1;
 }
 
+/* Encrypts packet[headerLength, end) in place with packet[0, headerLength) as AAD, the tag at
+ * [end, end + 16); the caller has checked the lengths. Returns 1 on success. */
+static int seal_in_place(aead_t *a, uint8_t *packet, uint32_t header_length, uint32_t end, const uint8_t *nonce) {
+  int n;
+  return EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, nonce) == 1 &&
+         EVP_EncryptUpdate(a->enc, NULL, &n, packet, (int)header_length) == 1 &&
+         EVP_EncryptUpdate(a->enc, packet + header_length, &n, packet + header_length, (int)(end - header_length)) == 1 &&
+         EVP_EncryptFinal_ex(a->enc, packet + end, &n) == 1 &&
+         EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_AEAD_GET_TAG, TAG_LENGTH, packet + end) == 1;
+}
+
 /* seal(context, packet, headerLength, end, nonce) -> end + 16, or -1 (lengths out of range, OpenSSL
  * failure, freed context): encrypts packet[headerLength, end) in place, the tag at [end, end + 16). */
 static napi_value js_seal(napi_env env, napi_callback_info info) {
@@ -178,13 +189,7 @@ static napi_value js_seal(napi_env env, napi_callback_info info) {
   if (!a->enc || header_length > end || (size_t)end + TAG_LENGTH > packet_length || end > INT32_MAX - TAG_LENGTH) {
     return int_result(env, -1);
   }
-  int n;
-  int ok = EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, nonce) == 1 &&
-           EVP_EncryptUpdate(a->enc, NULL, &n, packet, (int)header_length) == 1 &&
-           EVP_EncryptUpdate(a->enc, packet + header_length, &n, packet + header_length, (int)(end - header_length)) == 1 &&
-           EVP_EncryptFinal_ex(a->enc, packet + end, &n) == 1 &&
-           EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_AEAD_GET_TAG, TAG_LENGTH, packet + end) == 1;
-  return int_result(env, ok ? (int32_t)(end + TAG_LENGTH) : -1);
+  return int_result(env, seal_in_place(a, packet, header_length, end, nonce) ? (int32_t)(end + TAG_LENGTH) : -1);
 }
 
 /* sealFrom(context, packet, headerLength, end, nonce, source, sourceStart, at, length) -> end + 16, or -1:
@@ -227,13 +232,7 @@ static napi_value js_seal_from(napi_env env, napi_callback_info info) {
   }
   /* memmove: a caller could pass views of one buffer. */
   if (length > 0) memmove(packet + at, source + source_start, length);
-  int n;
-  int ok = EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, nonce) == 1 &&
-           EVP_EncryptUpdate(a->enc, NULL, &n, packet, (int)header_length) == 1 &&
-           EVP_EncryptUpdate(a->enc, packet + header_length, &n, packet + header_length, (int)(end - header_length)) == 1 &&
-           EVP_EncryptFinal_ex(a->enc, packet + end, &n) == 1 &&
-           EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_AEAD_GET_TAG, TAG_LENGTH, packet + end) == 1;
-  return int_result(env, ok ? (int32_t)(end + TAG_LENGTH) : -1);
+  return int_result(env, seal_in_place(a, packet, header_length, end, nonce) ? (int32_t)(end + TAG_LENGTH) : -1);
 }
 
 /* open(context, packet, headerLength, packetLength, nonce) -> plaintext length, or -1 when the tag does
