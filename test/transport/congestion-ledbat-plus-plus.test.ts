@@ -169,6 +169,23 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(joins(100, 70)).toBe(false); // cubic's 30 % cut of a full 100 ms bfifo
   });
 
+  it("our own collapse to 2 packets (persistent congestion) drains the queue: not another flow's freeze", () => {
+    const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+    let t = 0;
+    l.onAck(t++, ack(10, 0, 40));
+    for (; l.inSlowStart; t++) l.onAck(t, ack(10 + 50, t, 40));
+    for (const end = t + 20_000; (l.slowdowns === 0 || l.slowdownPhase !== 'none') && t < end; t++)
+      l.onAck(t, ack(10 + 60, t - 40, 40));
+    expect(l.slowdownPhase).toBe('none');
+    for (let i = 0; i < 45; i++, t++) l.onAck(t, ack(10 + 60, t - 40, 40));
+    l.onPersistentCongestion(t);
+    // The queue falls from 60 to 15 ms within an RTT, as another flow's freeze would make it; the
+    // ACKs of packets sent before the collapse (the first 40 ms) are ignored, those after it count.
+    for (let i = 0; i < 200; i++, t++) l.onAck(t, ack(10 + 15, t - 40, 40));
+    expect(l.joinedSlowdowns).toBe(0);
+    expect(l.slowdownPhase).toBe('none');
+  });
+
   it('a loss while the queue is not building does not cut the window; one with the queue up halves it', () => {
     const l = new LedbatPlusPlus(opts);
     for (let t = 0; t < 10; t++) l.onAck(t, ack(10, t, 40));

@@ -508,6 +508,9 @@ export class LedbatPlusPlus implements CongestionController {
     this.window = minimumWindow(this.mss);
     this.rateFraction = 1;
     this.recoveryStart = now;
+    // Our own collapse to 2 packets drains the queue: that halving is ours, not another flow's
+    // freeze (deviation 11's join), so it blocks a join for 3 RTTs like any large cut of our own.
+    this.decreasedAt = now;
     this.undoWindow = NaN;
   }
 
