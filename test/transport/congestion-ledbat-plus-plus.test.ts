@@ -94,6 +94,32 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(l.pacingRate(40)).toBe(0); // the pacer's default, from the window
   });
 
+  it('a slowdown while paced below 2 packets keeps that rate through the freeze and ramps from it', () => {
+    const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+    const min = 2 * MSS;
+    let t = 0;
+    l.onAck(t++, ack(10, -1, 40));
+    for (const end = t + 1000; l.inSlowStart && t < end; t++)
+      l.onAck(t, ack(l.window > 60 * MSS ? 100 : 10, t - 1, 40));
+    // Through the initial slowdown (queue drained), then 150 ms of queue: down to 1/8 of 2 packets.
+    for (const end = t + 20_000; (l.slowdowns === 0 || l.slowdownPhase !== 'none') && t < end; t++)
+      l.onAck(t, ack(10, t - 1, 40));
+    for (let i = 0; i < 14 && l.slowdownPhase === 'none'; i++, t += 50) l.onAck(t, ack(10 + 150, t - 1, 40));
+    expect(l.sendRateFraction).toBeCloseTo(LedbatPlusPlus.MIN_RATE_FRACTION);
+    const virtual = l.window * l.sendRateFraction;
+    for (const end = t + 20_000; l.slowdownPhase === 'none' && t < end; t++) l.onAck(t, ack(10 + 150, t - 40, 40));
+    expect(l.slowdownPhase).toBe('frozen');
+    expect(l.window * l.sendRateFraction).toBeLessThanOrEqual(virtual + 1); // the freeze did not speed us up
+    // The queue drained through the freeze: the ramp may pass the old rate, up to 4× it (≥ 2 packets).
+    for (const end = t + 20_000; l.slowdownPhase === 'frozen' && t < end; t++) l.onAck(t, ack(10, t - 1, 40));
+    let most = 0;
+    for (const end = t + 20_000; l.slowdownPhase === 'ramp' && t < end; t++) {
+      l.onAck(t, ack(10, t - 1, 40));
+      most = Math.max(most, l.window * l.sendRateFraction);
+    }
+    expect(most).toBeLessThanOrEqual(Math.max(LedbatPlusPlus.DRAINED_RAMP_FACTOR * virtual, min) + 1);
+  });
+
   it('initial slowdown 2 RTTs after slow start: 2 packets for 2 RTTs, then slow start back to the old window', () => {
     const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
     let t = 0;

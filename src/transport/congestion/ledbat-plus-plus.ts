@@ -344,7 +344,9 @@ export class LedbatPlusPlus implements CongestionController {
   private freeze(now: number): void {
     this.phase = 'frozen';
     this.slowdowns++;
-    this.savedWindow = this.window;
+    // The window we send at: paced below 2 packets (deviation 8), the virtual window. Saving the
+    // minimum window instead would let the ramp (up to 4× saved, deviation 11) jump 32× in rate.
+    this.savedWindow = this.window * this.rateFraction;
     this.slowdownStart = now;
     this.frozenUntil = now + 2 * this.rtt;
     this.freezeMinDelay = Infinity;
@@ -352,8 +354,9 @@ export class LedbatPlusPlus implements CongestionController {
     this.freezeCheckDelay = Infinity;
     this.roundDelay = 0;
     this.previousRoundDelay = 0;
+    // §4.4 freezes at 2 packets; already paced below that (deviation 8), the freeze must not raise
+    // our rate: rateFraction stays.
     this.window = minimumWindow(this.mss);
-    this.rateFraction = 1;
   }
 
   /** During a slowdown: when it has lasted 2 RTTs, ramp back (§4.4) or yield (deviation, spec §8). */
