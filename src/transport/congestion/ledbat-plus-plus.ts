@@ -138,6 +138,8 @@ export class LedbatPlusPlus implements CongestionController {
   private slowdownStart = 0;
   private frozenUntil = 0;
   private savedWindow = 0;
+  /** Smoothed RTT when the freeze began: with savedWindow, our pre-freeze rate (deviation 10). */
+  private savedRtt = 0;
   /** Smallest queueing delay seen from the freeze's second RTT on (Infinity: none yet). */
   private freezeMinDelay = Infinity;
   /** Queueing delay when the freeze began (our share plus everyone else's). */
@@ -347,6 +349,7 @@ export class LedbatPlusPlus implements CongestionController {
     // The window we send at: paced below 2 packets (deviation 8), the virtual window. Saving the
     // minimum window instead would let the ramp (up to 4× saved, deviation 11) jump 32× in rate.
     this.savedWindow = this.window * this.rateFraction;
+    this.savedRtt = this.rtt;
     this.slowdownStart = now;
     this.frozenUntil = now + 2 * this.rtt;
     this.freezeMinDelay = Infinity;
@@ -420,7 +423,8 @@ export class LedbatPlusPlus implements CongestionController {
     if (others < LedbatPlusPlus.SHARE_FLOOR * this.target) return LedbatPlusPlus.DRAINED_RAMP_FACTOR * saved;
     if (!(ours > others)) return saved;
     // Our 2 packets' worth of queue, at our own pre-freeze rate (saved / rtt): an upper bound.
-    const ownMinimum = (minimumWindow(this.mss) * this.rtt) / saved;
+    // The RTT at the freeze, not now: after 2–4 RTTs of draining it is smaller, and so the bound.
+    const ownMinimum = (minimumWindow(this.mss) * this.savedRtt) / saved;
     if (others <= 2 * ownMinimum) return saved;
     return Math.min(saved, (saved * others) / ours);
   }
