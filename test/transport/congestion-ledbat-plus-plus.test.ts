@@ -408,9 +408,15 @@ describe('LEDBAT++ latecomer at a modelled 20 Mbit/s bottleneck (issue #16)', ()
     return { bad, median: all[Math.floor(all.length / 2)] as number };
   };
 
+  // Seeds 1, 2, 3 and 7 (the 10 s case and 8 drawn per seed): the median is held to issue #16's
+  // 0.95, every case to 0.9 and a busy link (≥ 95 %), as for the 20–40 ms RTTs below.
   for (const baseDelayMs of [0.25, 0.5]) {
-    it(`sub-ms base RTT (${2 * baseDelayMs} ms): a flow 8–12 s late shares the link (Jain ≥ 0.95 in every case)`, () => {
-      expect(run(baseDelayMs, 7, 0.95, 0.95).bad).toEqual([]);
+    it(`sub-ms base RTT (${2 * baseDelayMs} ms): a flow 8–12 s late shares the link (median Jain ≥ 0.95, each ≥ 0.9)`, () => {
+      for (const seed of [1, 2, 3, 7]) {
+        const { bad, median } = run(baseDelayMs, seed, 0.9, 0.95);
+        expect(bad).toEqual([]);
+        expect(median).toBeGreaterThanOrEqual(0.95);
+      }
     });
   }
 
