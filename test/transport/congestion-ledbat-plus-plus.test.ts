@@ -120,7 +120,7 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(most).toBeLessThanOrEqual(Math.max(LedbatPlusPlus.DRAINED_RAMP_FACTOR * virtual, min) + 1);
   });
 
-  it('initial slowdown 2 RTTs after slow start: 2 packets for 2 RTTs, then slow start back to the old window', () => {
+  it('initial slowdown 2 RTTs after slow start: 2 packets for 2 RTTs, then slow start from the drained queue until it holds 3/4 TARGET', () => {
     const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
     let t = 0;
     for (; l.inSlowStart; t++) l.onAck(t, ack(l.window > 60 * MSS ? 100 : 10, t, 40));
@@ -138,11 +138,30 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(t - frozenAt).toBeGreaterThanOrEqual(80);
     expect(l.slowdownPhase).toBe('ramp');
     // The queue drained to empty through the freeze (a flow alone, or every flow froze): the ramp
-    // ends on delay (above TARGET, deviation 2), here when the window is back where the queue was.
+    // ends on delay at 3/4 TARGET (deviation 2's exception), not TARGET. A link whose pipe holds the
+    // old window (BDP = before, 40 ms): the queueing delay is the window above it at the link's rate.
+    const rate = before / 40; // bytes per ms
+    const queue = (): number => Math.max(0, (l.window - before) / rate);
     const end = t + 100_000;
-    for (; l.slowdownPhase === 'ramp' && t < end; t++) l.onAck(t, ack(l.window >= before ? 10 + 61 : 10, t, 40));
-    expect(Math.abs(l.window - before)).toBeLessThan(MSS);
+    for (; l.slowdownPhase === 'ramp' && t < end; t++) l.onAck(t, ack(10 + queue(), t, 40));
+    expect(l.slowdownPhase).toBe('none');
+    // Left when the window put more than 45 ms in the queue; the delay filter (minimum of the last
+    // 4 samples, RFC 6817 §3.4.2) lags 4 ACKs, each growing the window by at most one MSS.
+    expect(queue()).toBeGreaterThan(45);
+    expect(l.window).toBeLessThanOrEqual(before + 45 * rate + 4 * MSS);
     expect(l.slowdowns).toBe(1);
+  });
+
+  it('a drained ramp leaves slow start at 3/4 TARGET (50 ms ends it), not at TARGET as a normal ramp', () => {
+    const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+    let t = 0;
+    for (const end = t + 1000; l.inSlowStart && t < end; t++) l.onAck(t, ack(l.window > 60 * MSS ? 100 : 10, t, 40));
+    for (const end = t + 1000; l.slowdownPhase === 'waiting' && t < end; t++) l.onAck(t, ack(10, t, 40));
+    for (const end = t + 1000; l.slowdownPhase === 'frozen' && t < end; t++) l.onAck(t, ack(10, t, 40));
+    expect(l.slowdownPhase).toBe('ramp');
+    for (let i = 0; i < 8; i++, t++) l.onAck(t, ack(10 + 50, t, 40)); // 4 samples: the filtered delay reaches 50
+    expect(l.inSlowStart).toBe(false);
+    expect(l.slowdownPhase).toBe('none');
   });
 
   it('a ramp after a freeze through which others kept a queue returns to the old window, or to their share', () => {
