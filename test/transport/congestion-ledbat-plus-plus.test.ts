@@ -190,6 +190,27 @@ describe('LEDBAT++ controller (draft-irtf-iccrg-ledbat-plus-plus)', () => {
     expect(big.after).toBeLessThan(big.before / 4 + MSS);
   });
 
+  it("deviation 10's own-2-packets bound uses the RTT at the freeze, not the smaller one at thaw", () => {
+    const l = new LedbatPlusPlus({ ...opts, periodicSlowdown: true });
+    let t = 0;
+    l.onAck(t++, ack(10, 0, 40));
+    for (; l.inSlowStart; t++) l.onAck(t, ack(l.window > 30 * MSS ? 10 + 50 : 10 + 20, t, 40));
+    let before = l.window;
+    for (; l.slowdownPhase === 'waiting'; t++) {
+      before = l.window;
+      l.onAck(t, ack(10 + 50, t, 40));
+    }
+    // Our 2 packets at the pre-freeze rate (before / 40 ms) queue 80·MSS/before ms; the others hold
+    // 1.5× that, under twice it (a flow alone: back to the old window). The RTT falls to 10 ms
+    // through the freeze (the queue drained): at that RTT the bound would be 4× smaller.
+    const others = (1.5 * 2 * MSS * 40) / before;
+    expect(others).toBeGreaterThan(LedbatPlusPlus.SHARE_FLOOR * 60);
+    const end = t + 100_000;
+    for (; (l.slowdownPhase === 'frozen' || l.slowdownPhase === 'ramp') && t < end; t++)
+      l.onAck(t, { ...ack(10 + others, t, 10), smoothedRtt: 10 });
+    expect(Math.abs(l.window - before)).toBeLessThan(MSS);
+  });
+
   it("joins another flow's slowdown: a queue that halves, by more than 7/12 TARGET, within two RTTs", () => {
     // A flow in congestion avoidance at queue q0 (rounds of 40 ms: ACKs 1 ms apart for packets sent
     // 40 ms before); then the queue falls to q1 within one RTT. Returns whether it froze (joined).
