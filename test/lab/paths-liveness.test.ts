@@ -29,10 +29,13 @@ describe.skipIf(!labAvailable)('keepalive vs a 5 s NAT (lab)', () => {
     expect(r.closed).toBe(false);
     expect(r.publicWriteMs).toBeLessThan(1000);
     expect(r.natWriteMs).toBeLessThan(1000);
-    // both sides learned an interval below the 5 s lifetime: the public side from its unanswered
-    // keepalives, the NATed side from the public side's packets lost in the lapsed mapping
-    expect(r.keepAliveIntervalMs).toBeLessThan(5000);
-    expect(r.publicKeepAliveIntervalMs).toBeLessThan(5000);
+    // The side whose keepalive first meets the lapsed mapping learns an interval below the 5 s
+    // lifetime (keepalive.ts, onMappingLost), and from then on its keepalives hold the mapping open:
+    // the other side's keepalives are answered and it has nothing to learn. Which side's timer fires
+    // first after the lapse is timing (both were seen: CI had the NATed side learn alone). So: at
+    // least one side learned, and the writes above prove the mapping stayed usable from both sides.
+    const learned = Math.min(r.keepAliveIntervalMs ?? Infinity, r.publicKeepAliveIntervalMs ?? Infinity);
+    expect(learned).toBeLessThan(5000);
   }, 120_000);
 
   it('Endpoint.probeBindingLifetime against the lab STUN server (RFC 5780 §4.6) brackets the 5 s lifetime', async () => {
