@@ -12,7 +12,7 @@
  * a veth pair (MTU 1500, 198.51.100.2 ↔ 198.51.100.1); otherwise over loopback, and the output says so.
  * Each side is its own process (the real CLI from dist/).
  *
- *   npm run bench:transfer -- [--large 1G] [--small 10000] [--loopback] [--skip rsync,resume,plain]
+ *   npm run bench:transfer -- [--large 1G] [--small 10000] [--loopback] [--skip rsync,resume,plain,large,small]
  *     [--fs shared] [--cli PATH/cli/main.js] [--node-args='--cpu-prof ...']
  *
  * Prints a table and one JSON line per row: {"bench":"transfer","case":...,...}. Each punchline row
@@ -232,6 +232,8 @@ async function nextJson(
     const line = await proc.lines.next();
     if (line.done) throw new Error(`${what} exited without reporting`);
     if (!line.value.startsWith('{')) continue;
+    if (process.env['BENCH_TRACE'])
+      process.stderr.write(`${(performance.now() / 1000).toFixed(3)} ${what} ${line.value}\n`);
     const message = JSON.parse(line.value) as Record<string, unknown>;
     if (message['event'] === 'error') throw new Error(`${what}: ${String(message['message'])}`);
     if (!match || match(message)) return message;
@@ -388,7 +390,7 @@ async function transfer(
 }
 
 async function plainStream(bytes: number): Promise<{ seconds: number; cpuSender: number; cpuReceiver: number }> {
-  const tsx = ['--import', 'tsx', worker];
+  const tsx = [...nodeArgs, '--import', 'tsx', worker];
   const common = ['--impl', 'punchline', '--bytes', String(bytes)];
   const receiverHost = netns ? RECEIVER_IP : '127.0.0.1';
   const senderHost = netns ? SENDER_IP : '127.0.0.1';
@@ -514,20 +516,22 @@ async function main(): Promise<void> {
     });
   }
   const out1 = path.join(work, 'out-large');
-  const large1 = (await transfer(env, [large], out1))!;
-  const largeSeconds = Number(large1['seconds']);
-  const largeOk = (await sha256(path.join(out1, 'large.bin'))) === (await sha256(large));
-  row({
-    case: 'large',
-    impl: 'punchline send/receive',
-    files: 1,
-    bytes: largeBytes,
-    seconds: largeSeconds,
-    mbps: mbps(largeBytes, largeSeconds),
-    ...cpu(largeBytes, large1),
-    note: `${largeOk ? 'sha256 equal' : 'SHA256 DIFFERS'}; path ${String(large1['path'])}`,
-  });
-  rmSync(out1, { recursive: true, force: true });
+  const large1 = skip.has('large') ? null : (await transfer(env, [large], out1))!;
+  if (large1) {
+    const largeSeconds = Number(large1['seconds']);
+    const largeOk = (await sha256(path.join(out1, 'large.bin'))) === (await sha256(large));
+    row({
+      case: 'large',
+      impl: 'punchline send/receive',
+      files: 1,
+      bytes: largeBytes,
+      seconds: largeSeconds,
+      mbps: mbps(largeBytes, largeSeconds),
+      ...cpu(largeBytes, large1),
+      note: `${largeOk ? 'sha256 equal' : 'SHA256 DIFFERS'}; path ${String(large1['path'])}`,
+    });
+    rmSync(out1, { recursive: true, force: true });
+  }
 
   // Small files: punchline, rsync, rsync, punchline (ABBA), each into a fresh directory, nothing
   // deleted until the end (see mountSmallFs); the summary takes each tool's best run.
@@ -579,8 +583,8 @@ async function main(): Promise<void> {
     execFileSync('sync', ['-f', smallRoot]);
   };
   settle();
-  await smallPunchline(1);
-  if (hasRsync) {
+  if (!skip.has('small')) await smallPunchline(1);
+  if (hasRsync && !skip.has('small')) {
     settle();
     await smallRsync(1);
     settle();
