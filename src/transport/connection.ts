@@ -297,9 +297,22 @@ export class TransportConnection
   receiveLong(header: LongHeader, from: Address, now: number): void {
     this.now = now;
     const kind = this.machine.kind;
-    if (kind === 'closed' || kind === 'draining' || kind === 'closing') return;
+    if (kind === 'closed') return;
     this.bytesReceived += header.packetLength;
     this.packetsReceived++;
+    if (kind === 'closing' || kind === 'draining') {
+      // The peer repeats its handshake message (it missed our answer): closing answers any packet
+      // it attributes to the connection with its CLOSE, draining answers nothing (RFC 9000 §10.2.1,
+      // §10.2.2; the machine decides, one CLOSE per packet as for short headers). Attributed: a
+      // handshake packet from the active path (an Initial is routed by its address already).
+      const active = this.paths.active;
+      const type = header.packetType;
+      if ((type === LongPacketType.Initial || type === LongPacketType.Handshake) && active.is(from)) {
+        active.onReceived(header.packetLength);
+        this.machine.onPacketWhileClosing(false);
+      }
+      return;
+    }
     this.handshake.receive(header, from, this.paths.active, now, this);
   }
 
