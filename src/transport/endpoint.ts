@@ -118,9 +118,10 @@ export class TransportEndpoint implements SansIoEndpoint {
   /**
    * A connection's wake (ConnectionInit.wake): reschedule it; new connection IDs or tokens apply now.
    * The application may call a finished connection's methods (each wakes it) long after the sweep:
-   * applyIdChanges then does nothing.
+   * a swept connection (it has no routeKeys any more) is neither scheduled nor routed again.
    */
   private readonly touchConnection = (conn: TransportConnection): void => {
+    if (!this.routeKeys.has(conn)) return;
     this.schedule.touch(conn);
     if (conn.idsChanged) this.applyIdChanges(conn);
   };

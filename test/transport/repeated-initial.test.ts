@@ -153,4 +153,21 @@ describe('a repeated Initial and the state of its connection (RFC 9000 §10.2)',
     expect(serverConnections(server)).toEqual([]);
     expect(initialIndex(server).size).toBe(0);
   });
+
+  it('a swept connection is never scheduled again: not by its Initial, not by the application', () => {
+    const { server, serverConn, initial } = dialled('XX', 3);
+    drainTransmits(server, NOW);
+    (serverConn as ConnectionHandle).close(1, 'rejected');
+    server.nextDeadline(); // swept
+    const touch = vi.spyOn(schedule(server), 'touch');
+    // The application still holds the handle and calls it (each call wakes the connection).
+    serverConn.close(2, 'again');
+    serverConn.seedKeepAlive(1000, null);
+    expect(() => serverConn.openStream(true)).toThrow();
+    server.receive(initial, A, NOW); // a new connection, not the swept one
+    server.nextDeadline();
+    expect(touch.mock.calls.filter(([c]) => c === serverConn).length).toBe(0);
+    expect(serverConnections(server)).not.toContain(serverConn.id);
+    touch.mockRestore();
+  });
 });
