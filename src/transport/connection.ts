@@ -184,7 +184,7 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
         sendsSettled: () => !this.sender.hasQueuedDatagrams && this.streams.allSendsSettled,
         discardInFlight: () => this.recovery.discardAll(),
         reportClosed: (reason) => {
-          // Closing (a CLOSE goes out): an answer to the peer's handshake not yet sent goes first.
+          // Closing (a CLOSE goes out): the peer may need our last handshake message to read it.
           this.handshake.abandon(this.machine.kind === 'closing');
           this.events.push({ type: 'closed', connection: this, reason });
         },
@@ -317,11 +317,14 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
       // The peer repeats its handshake message (it missed our answer): closing answers any packet
       // it attributes to the connection with its CLOSE, draining answers nothing (RFC 9000 §10.2.1,
       // §10.2.2; the machine decides, one CLOSE per packet as for short headers). Attributed: a
-      // handshake packet from the active path (an Initial is routed by its address already).
+      // handshake packet from the active path (an Initial is routed by its address already). A
+      // repeated Initial means our msg 2 was lost: without it the peer cannot read the CLOSE, so it
+      // goes first, if kept (§10.2.3; handshake.ts abandon).
       const active = this.paths.active;
       const type = header.packetType;
       if ((type === LongPacketType.Initial || type === LongPacketType.Handshake) && active.is(from)) {
         active.onReceived(header.packetLength);
+        if (kind === 'closing' && type === LongPacketType.Initial) this.handshake.repeatFlight();
         this.machine.onPacketWhileClosing(false);
       }
       return;

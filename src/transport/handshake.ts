@@ -297,13 +297,20 @@ export class ConnectionHandshake {
   }
 
   /**
-   * The connection closed: wipe the Noise state and forget the flight — except, with `keepUnsent`, a
-   * flight that never went out: a responder closing the moment its handshake completed still owes
-   * the peer its answer, without which the peer could read no CLOSE and would wait for its handshake
-   * timeout (RFC 9000 §10.2.3). It then goes out once, before the CLOSE, and is never repeated.
+   * The connection closed: wipe the Noise state and forget the flight — except, when `closing` (a
+   * CLOSE goes out), a flight the peer may still need to read that CLOSE (RFC 9000 §10.2.3: the
+   * CLOSE must reach the peer in a form it can process): one that never went out (a responder
+   * closing the moment its handshake completed still owes the peer its answer), or one the peer has
+   * not confirmed yet (IK server: msg 2 may have been lost). It goes out before the CLOSE when unsent,
+   * and again only when the peer repeats its Initial while we are closing (repeatFlight); never on
+   * a timer.
    */
-  abandon(keepUnsent = false): void {
-    if (!(keepUnsent && this.flightPending)) this.flight = null;
+  abandon(closing = false): void {
+    if (!(closing && (this.flightPending || !this.confirmedValue))) {
+      this.flight = null;
+      this.flightPending = false;
+    }
+    this.flightParts = null;
     this.retransmitAtValue = Infinity;
     this.noise?.destroy();
     this.noise = null;
