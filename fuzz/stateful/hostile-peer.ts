@@ -66,6 +66,8 @@ export interface ScenarioResult {
 
 interface Internals {
   protection: PacketProtection | null;
+  /** The peer's connection ID our packets carry (connection.ts). */
+  peerCid: Uint8Array;
 }
 
 /** Runs one scenario; never throws for the victim's behaviour (it reports it). */
@@ -99,7 +101,7 @@ export function runScenario(scenario: ScenarioName, seed: number, packets = 200)
   hostile.onTimeout = () => undefined;
   const internals = hostileConn as unknown as Internals;
   const protection = internals.protection as PacketProtection;
-  const dcid = hostileConn.remoteCid(); // the victim's connection ID the hostile peer's packets carry
+  const dcid = internals.peerCid; // the victim's connection ID the hostile peer's packets carry
   const buffer = new Uint8Array(1500);
   let pn = 1_000_000;
   let frames = 0;

@@ -12,7 +12,7 @@ import { ConnectionStateMachine } from './connection-state.js';
 import { ConnectionApplicationCalls } from './connection-application.js';
 import { ConnectionTimers } from './connection-timers.js';
 import { TransportError, TransportErrorCode, protocolError } from './errors.js';
-import { ConnectionHandshake, type HandshakeHost } from './handshake.js';
+import { ConnectionHandshake } from './handshake.js';
 import { Liveness } from './liveness.js';
 import { PathMigration } from './path-migration.js';
 import { BASE_PLPMTU, PathMtuDiscovery } from './pmtud.js';
@@ -63,10 +63,7 @@ const NO_RX_BUFFER = new Uint8Array(0);
  * is injected, datagrams go in through receiveLong/receiveShort (the endpoint routes them) and come
  * out of pollTransmit; deadlines come out of nextDeadline and go in through onTimeout.
  */
-export class TransportConnection
-  extends ConnectionApplicationCalls
-  implements ConnectionHandle, SentFrameHandler, HandshakeHost
-{
+export class TransportConnection extends ConnectionApplicationCalls implements ConnectionHandle, SentFrameHandler {
   readonly id: number;
   readonly isClient: boolean;
   readonly config: TransportConfig;
@@ -187,7 +184,7 @@ export class TransportConnection
         sendsSettled: () => !this.sender.hasQueuedDatagrams && this.streams.allSendsSettled,
         discardInFlight: () => this.recovery.discardAll(),
         reportClosed: (reason) => {
-          // Closing (a CLOSE goes out): an answer to the peer's handshake not yet sent goes first.
+          // Closing (a CLOSE goes out): the peer may need our last handshake message to read it.
           this.handshake.abandon(this.machine.kind === 'closing');
           this.events.push({ type: 'closed', connection: this, reason });
         },
@@ -239,7 +236,7 @@ export class TransportConnection
     hs.writeFlight(LongPacketType.Handshake, localTransportParameters(init.config), c.peerCid, c.localCid, init.now);
     hs.stopTimer(); // the server answers repeated Initials instead
     c.events.push({ type: 'incoming', connection: c });
-    if (hs.isComplete) c.onHandshakeComplete(init.now);
+    if (hs.isComplete) TransportConnection.#completeHandshake(c, init.now);
     return c;
   }
 
@@ -254,66 +251,86 @@ export class TransportConnection
     this.liveness.negotiateIdleTimeout(p.maxIdleTimeoutMs);
   }
 
-  // HandshakeHost (handshake.ts): what the handshake's packets mean here. The connection is the host
-  // itself, so a connection attempt (a flood's half-open connection) allocates no host object and no
-  // closures for it. Called by ConnectionHandshake only, not part of the application's API.
+  // What the handshake's results mean here: ES private static methods, so no holder of a connection
+  // (the node layer hands it to the application as its ConnectionHandle) can call them, from
+  // TypeScript or JavaScript, and corrupt the handshake (e.g. mark an unproven address validated).
+  // Static, because an instance private method gives every instance a private brand (one more
+  // field per connection, half-open ones included); the handshake returns what it read instead of
+  // calling back (handshake.ts receive), so it needs no host object either.
 
-  /** HandshakeHost: the peer's connection ID, for the header of a handshake flight. */
-  remoteCid(): Uint8Array {
-    return this.peerCid;
-  }
-
-  /** HandshakeHost (client): the server's msg 2 with its transport parameters and connection ID. */
-  onServerParameters(message: Uint8Array, serverCid: Uint8Array): void {
-    this.applyPeerParams(peerTransportParameters(message));
-    this.peerCid = serverCid;
-  }
-
-  /** HandshakeHost: the last Noise message was read or written: keys are ready. */
-  onHandshakeComplete(now: number): void {
-    const { keys, remoteStaticKey } = this.handshake.finish();
-    this.protection = new PacketProtection(keys);
-    this.timerRows.onKeysReady();
-    this.remoteKey = remoteStaticKey;
-    this.machine.established();
-    this.liveness.onEstablished(now);
-    this.sender.onHandshakeComplete(now);
-    if (this.resetKey !== null) {
+  /** The last Noise message was read or written: keys are ready. */
+  static #completeHandshake(c: TransportConnection, now: number): void {
+    const { keys, remoteStaticKey } = c.handshake.finish();
+    c.protection = new PacketProtection(keys);
+    c.timerRows.onKeysReady();
+    c.remoteKey = remoteStaticKey;
+    c.machine.established();
+    c.liveness.onEstablished(now);
+    c.sender.onHandshakeComplete(now);
+    if (c.resetKey !== null) {
       // Spare connection IDs for new paths (RFC 9000 §5.1.1), each with its stateless reset token.
-      this.connectionIds = new ConnectionIds(
-        this.localCid,
-        this.peerCid,
-        this.resetKey,
-        this.random,
-        this.routableConnectionId,
-      );
-      this.sender.useConnectionIds(this.connectionIds);
-      this.idsChangedFlag = true;
+      c.connectionIds = new ConnectionIds(c.localCid, c.peerCid, c.resetKey, c.random, c.routableConnectionId);
+      c.sender.useConnectionIds(c.connectionIds);
+      c.idsChangedFlag = true;
     }
-    this.events.push({ type: 'connected', connection: this });
+    c.events.push({ type: 'connected', connection: c });
+  }
+
+  /** The peer holds the traffic keys (its active path is validated with it). */
+  static #confirmHandshake(c: TransportConnection): void {
+    if (c.handshake.confirmed) return;
+    c.handshake.confirm();
+    c.paths.active.markValidated();
+  }
+
+  /**
+   * The peer's next Noise message (ConnectionHandshake.receive read it from `header`). Client: msg 2
+   * with the server's transport parameters and connection ID; unacceptable parameters fail the
+   * handshake. Then our answer (XX client: msg 3), and completion.
+   */
+  static #onPeerMessage(c: TransportConnection, message: Uint8Array, header: LongHeader, now: number): void {
+    if (c.isClient) {
+      try {
+        c.applyPeerParams(peerTransportParameters(message));
+      } catch (e) {
+        const errorCode = e instanceof TransportError ? e.transportCode : TransportErrorCode.HANDSHAKE_FAILED;
+        c.machine.failWith(errorCode, (e as Error).message ?? 'handshake failed');
+        return;
+      }
+      c.peerCid = Uint8Array.from(header.sourceConnectionId);
+    }
+    const hs = c.handshake;
+    hs.answer(c.peerCid, c.localCid, now);
+    if (!hs.isComplete) return;
+    if (hs.confirmedOnCompletion(c.isClient)) TransportConnection.#confirmHandshake(c);
+    TransportConnection.#completeHandshake(c, now);
   }
 
   /** A long-header packet routed to this connection (handshake.ts decides what it is). */
   receiveLong(header: LongHeader, from: Address, now: number): void {
     this.now = now;
     const kind = this.machine.kind;
-    if (kind === 'closed' || kind === 'draining' || kind === 'closing') return;
+    if (kind === 'closed') return;
     this.bytesReceived += header.packetLength;
     this.packetsReceived++;
-    this.handshake.receive(header, from, this.paths.active, now, this);
-  }
-
-  /** HandshakeHost: onServerParameters threw: the handshake failed. */
-  failHandshake(e: unknown): void {
-    const errorCode = e instanceof TransportError ? e.transportCode : TransportErrorCode.HANDSHAKE_FAILED;
-    this.machine.failWith(errorCode, (e as Error).message ?? 'handshake failed');
-  }
-
-  /** HandshakeHost: the peer holds the traffic keys (its active path is validated with it). */
-  confirmHandshake(): void {
-    if (this.handshake.confirmed) return;
-    this.handshake.confirm();
-    this.paths.active.markValidated();
+    if (kind === 'closing' || kind === 'draining') {
+      // The peer repeats its handshake message (it missed our answer): closing answers any packet
+      // it attributes to the connection with its CLOSE, draining answers nothing (RFC 9000 §10.2.1,
+      // §10.2.2; the machine decides, one CLOSE per packet as for short headers). Attributed: a
+      // handshake packet from the active path (an Initial is routed by its address already). A
+      // repeated Initial means our msg 2 was lost: without it the peer cannot read the CLOSE, so it
+      // goes first, if kept (§10.2.3; handshake.ts abandon).
+      const active = this.paths.active;
+      const type = header.packetType;
+      if ((type === LongPacketType.Initial || type === LongPacketType.Handshake) && active.is(from)) {
+        active.onReceived(header.packetLength);
+        if (kind === 'closing' && type === LongPacketType.Initial) this.handshake.repeatFlight();
+        this.machine.onPacketWhileClosing(false);
+      }
+      return;
+    }
+    const message = this.handshake.receive(header, from, this.paths.active, now, this.isClient);
+    if (message !== null) TransportConnection.#onPeerMessage(this, message, header, now);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -361,7 +378,7 @@ export class TransportConnection
       this.closeWithError(now, TransportErrorCode.PROTOCOL_VIOLATION, 'reserved header bits set');
       return true;
     }
-    if (!this.handshake.confirmed) this.confirmHandshake();
+    if (!this.handshake.confirmed) TransportConnection.#confirmHandshake(this);
     const active = this.paths.active;
     if (active.is(from)) active.onReceived(length);
     else if (!this.migration.onPacketFromNewAddress(from, pn, this.ackTracker.largest, length, now)) return true;

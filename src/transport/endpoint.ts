@@ -118,9 +118,10 @@ export class TransportEndpoint implements SansIoEndpoint {
   /**
    * A connection's wake (ConnectionInit.wake): reschedule it; new connection IDs or tokens apply now.
    * The application may call a finished connection's methods (each wakes it) long after the sweep:
-   * applyIdChanges then does nothing.
+   * a swept connection (it has no routeKeys any more) is neither scheduled nor routed again.
    */
   private readonly touchConnection = (conn: TransportConnection): void => {
+    if (!this.routeKeys.has(conn)) return;
     this.schedule.touch(conn);
     if (conn.idsChanged) this.applyIdChanges(conn);
   };
@@ -360,6 +361,15 @@ export class TransportEndpoint implements SansIoEndpoint {
     if (route.conn.idsChanged) this.applyIdChanges(route.conn);
   }
 
+  /**
+   * An Initial: a repeat goes to the connection it made, while that connection has state. One that
+   * is closing answers with its CLOSE, one that is draining answers nothing (RFC 9000 §10.2.1,
+   * §10.2.2; the connection decides, receiveLong). A closed one has discarded its state (§10.2) and
+   * is skipped: the Initial is then a new connection attempt, under the same limits as any other,
+   * exactly as once the sweep removed the closed connection from byInitial. Dropping it instead
+   * would make the answer depend on whether the adapter polled in between, and the client's own
+   * handshake timeout ends its retries either way.
+   */
   private receiveInitial(header: LongHeader, from: Address, now: number): void {
     const key = this.initialKey(header, from);
     const candidates = this.byInitial.get(key);
@@ -367,7 +377,7 @@ export class TransportEndpoint implements SansIoEndpoint {
     if (candidates !== undefined) {
       digest = this.initialDigest(header);
       for (const existing of candidates) {
-        if (this.routeKeys.get(existing)?.initialDigest !== digest) continue;
+        if (existing.isFinished || this.routeKeys.get(existing)?.initialDigest !== digest) continue;
         existing.receiveLong(header, from, now);
         this.schedule.touch(existing);
         return;
@@ -409,8 +419,11 @@ export class TransportEndpoint implements SansIoEndpoint {
     }
     this.nextId++;
     this.add(conn);
-    if (candidates === undefined) this.byInitial.set(key, [conn]);
-    else candidates.push(conn);
+    // Looked up again: the sweep in nextDeadline above may have removed the list `candidates` was
+    // (its last connection had closed), and a connection added to that list could not be found.
+    const list = this.byInitial.get(key);
+    if (list === undefined) this.byInitial.set(key, [conn]);
+    else list.push(conn);
     const keys = this.routeKeys.get(conn) as RouteKeys;
     keys.initial = key;
     keys.initialDigest = digest ?? this.initialDigest(header);

@@ -37,26 +37,6 @@ export type PeerMessage =
   /** Unreadable, forged or of another pattern: dropped, nothing changed. */
   | null;
 
-/**
- * What the handshake's packets mean for the connection, which implements these: the handshake
- * decides what a packet is (a repeat, a Retry, the peer's next message), the connection what
- * follows from it.
- */
-export interface HandshakeHost {
-  readonly isClient: boolean;
-  /** The connection IDs a flight's header carries (the peer's changes with the server's msg 2). */
-  readonly localCid: Uint8Array;
-  remoteCid(): Uint8Array;
-  /** Client: the server's msg 2 arrived, with its transport parameters; throws when they are unacceptable. */
-  onServerParameters(message: Uint8Array, serverCid: Uint8Array): void;
-  /** onServerParameters threw: the handshake failed. */
-  failHandshake(error: unknown): void;
-  /** The peer holds the traffic keys (its active path is validated with it). */
-  confirmHandshake(): void;
-  /** The last Noise message was read or written: keys are ready. */
-  onHandshakeComplete(now: number): void;
-}
-
 export interface HandshakeTiming {
   readonly rtt: RttEstimator;
   readonly initialRttMs: number;
@@ -219,41 +199,51 @@ export class ConnectionHandshake {
   /**
    * A long-header packet routed to the connection while it is not closing, from `from`; `path` is
    * the active path (what the peer sent on it adds to its anti-amplification budget, RFC 9000 §8).
+   * Returns the peer's next Noise message when the packet carried it (client: msg 2 with the
+   * server's transport parameters; XX server: msg 3, empty): the connection applies it, then calls
+   * answer(). Everything else (a repeat, a Retry, an unreadable packet) is handled here: null. The
+   * handshake calls nothing of the connection's, so the connection exposes nothing for it.
    */
-  receive(header: LongHeader, from: Address, path: Path, now: number, host: HandshakeHost): void {
+  receive(header: LongHeader, from: Address, path: Path, now: number, isClient: boolean): Uint8Array | null {
     if (header.packetType === LongPacketType.Initial) {
       // Server: a repeated Initial means our msg 2 was lost (or is late): answer it again.
-      if (!host.isClient && !this.confirmed && this.hasFlight && path.is(from)) {
+      if (!isClient && !this.confirmed && this.hasFlight && path.is(from)) {
         path.onReceived(header.packetLength);
         this.repeatFlight();
       }
-      return;
+      return null;
     }
     if (header.packetType === LongPacketType.Retry) {
-      if (host.isClient) this.acceptRetry(header.token, now);
-      return;
+      if (isClient) this.acceptRetry(header.token, now);
+      return null;
     }
-    if (header.packetType !== LongPacketType.Handshake) return;
+    if (header.packetType !== LongPacketType.Handshake) return null;
     const message = this.readPeerMessage(header);
-    if (message === null) return;
+    if (message === null) return null;
     if (message === 'repeat') {
-      if (host.isClient) this.repeatFlight(); // the XX client repeats msg 3
-      return;
+      if (isClient) this.repeatFlight(); // the XX client repeats msg 3
+      return null;
     }
     path.onReceived(header.packetLength);
-    try {
-      if (host.isClient) host.onServerParameters(message, Uint8Array.from(header.sourceConnectionId));
-    } catch (e) {
-      host.failHandshake(e);
-      return;
-    }
-    if (this.isMyTurn) this.writeFlight(LongPacketType.Handshake, NO_PAYLOAD, host.remoteCid(), host.localCid, now);
+    return message;
+  }
+
+  /**
+   * The connection accepted the peer's message (receive): writes our next one (XX client: msg 3,
+   * to `dcid`, the server's connection ID) or, when the peer's was the last, drops the flight.
+   */
+  answer(dcid: Uint8Array, scid: Uint8Array, now: number): void {
+    if (this.isMyTurn) this.writeFlight(LongPacketType.Handshake, NO_PAYLOAD, dcid, scid, now);
     else this.dropFlight();
-    if (this.isComplete) {
-      // IK client, XX server: the peer already holds the keys, so the handshake is confirmed.
-      if (!host.isClient || this.pattern.responderStaticPremessage) host.confirmHandshake();
-      host.onHandshakeComplete(now);
-    }
+  }
+
+  /**
+   * The handshake is complete and the peer already holds the keys, so it is confirmed at once: the
+   * IK client (it read msg 2, the server's last) and the XX server (it read msg 3). Else the peer
+   * proves it with its first short-header packet.
+   */
+  confirmedOnCompletion(isClient: boolean): boolean {
+    return this.isComplete && (!isClient || this.pattern.responderStaticPremessage);
   }
 
   /** Reads the peer's next message from a Handshake packet (its header bound, see headerBinding). */
@@ -307,13 +297,20 @@ export class ConnectionHandshake {
   }
 
   /**
-   * The connection closed: wipe the Noise state and forget the flight — except, with `keepUnsent`, a
-   * flight that never went out: a responder closing the moment its handshake completed still owes
-   * the peer its answer, without which the peer could read no CLOSE and would wait for its handshake
-   * timeout (RFC 9000 §10.2.3). It then goes out once, before the CLOSE, and is never repeated.
+   * The connection closed: wipe the Noise state and forget the flight — except, when `closing` (a
+   * CLOSE goes out), a flight the peer may still need to read that CLOSE (RFC 9000 §10.2.3: the
+   * CLOSE must reach the peer in a form it can process): one that never went out (a responder
+   * closing the moment its handshake completed still owes the peer its answer), or one the peer has
+   * not confirmed yet (IK server: msg 2 may have been lost). It goes out before the CLOSE when unsent,
+   * and again only when the peer repeats its Initial while we are closing (repeatFlight); never on
+   * a timer.
    */
-  abandon(keepUnsent = false): void {
-    if (!(keepUnsent && this.flightPending)) this.flight = null;
+  abandon(closing = false): void {
+    if (!(closing && (this.flightPending || !this.confirmedValue))) {
+      this.flight = null;
+      this.flightPending = false;
+    }
+    this.flightParts = null;
     this.retransmitAtValue = Infinity;
     this.noise?.destroy();
     this.noise = null;
