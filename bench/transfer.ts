@@ -18,7 +18,9 @@
  * Prints a table and one JSON line per row: {"bench":"transfer","case":...,...}. Each punchline row
  * has the CPU seconds of each side (cpu_s_sender, cpu_s_receiver: /proc/PID/stat sampled every 50 ms,
  * the whole process, start-up included) and the bytes per CPU second of the busier side: on a
- * shared machine these say more than the rates.
+ * shared machine these say more than the rates. cpu_s_total is both sides together; for rsync it is
+ * the daemon, the client and every process they fork (a cpuacct cgroup, as root), from the client's
+ * start to its exit; for punchline each whole process, start-up, rendezvous and PAKE included.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -29,6 +31,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  rmdirSync,
   closeSync,
   rmSync,
   truncateSync,
@@ -323,6 +326,8 @@ interface Row {
   bytes_transferred?: number;
   cpu_s_sender?: number;
   cpu_s_receiver?: number;
+  /** Both sides together, children included (rsync: daemon, client and their forks; cpuacct). */
+  cpu_s_total?: number;
   /** Kernel share of cpu_s_receiver (file creation and page-cache writes land here). */
   cpu_sys_s_receiver?: number;
   /** Bytes moved per CPU second of the busier side (MB/s per core). */
@@ -436,11 +441,45 @@ async function plainStream(bytes: number): Promise<{ seconds: number; cpuSender:
   };
 }
 
-async function rsync(source: string, out: string): Promise<number> {
+/**
+ * CPU of a group of processes and every child they fork (rsync's daemon forks one per connection,
+ * its client forks the receiver): a cgroup-v1 cpuacct group (as root, where the hierarchy is
+ * mounted), else null. /proc/PID/stat would miss children that exit between two samples.
+ */
+function cpuGroup(name: string): { add(pid: number | undefined): void; seconds(): number; remove(): void } | null {
+  const base = '/sys/fs/cgroup/cpuacct';
+  if (process.getuid?.() !== 0 || !existsSync(path.join(base, 'cpuacct.usage'))) return null;
+  const dir = path.join(base, `${tag}-${name}`);
+  try {
+    mkdirSync(dir);
+  } catch {
+    return null;
+  }
+  return {
+    add: (pid) => {
+      if (pid !== undefined) writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+    },
+    seconds: () => Number(readFileSync(path.join(dir, 'cpuacct.usage'), 'utf8')) / 1e9,
+    remove: () => {
+      // A group is removed once it is empty: its processes were killed, wait until they are gone.
+      for (let i = 0; i < 100; i++) {
+        try {
+          rmdirSync(dir);
+          return;
+        } catch {
+          execFileSync('sleep', ['0.05']);
+        }
+      }
+    },
+  };
+}
+
+async function rsync(source: string, out: string): Promise<{ seconds: number; cpu: number | null }> {
   const port = 20000 + (process.pid % 20000);
   const conf = path.join(work, 'rsyncd.conf');
   writeFileSync(conf, `use chroot = no\n[bench]\n  path = ${source}\n  read only = yes\n  uid = 0\n  gid = 0\n`);
   const host = netns ? SENDER_IP : '127.0.0.1';
+  const group = cpuGroup(`rsync-${path.basename(out)}`);
   const daemon = start(nsSenderOrNull, [
     'rsync',
     '--daemon',
@@ -449,15 +488,23 @@ async function rsync(source: string, out: string): Promise<number> {
     `--port=${port}`,
     `--address=${host}`,
   ]);
+  group?.add(daemon.child.pid);
   try {
     await new Promise((resolve) => setTimeout(resolve, 1000));
+    const cpu0 = group?.seconds() ?? 0;
     const started = performance.now();
     const client = start(nsReceiverOrNull, ['rsync', '-a', `rsync://${host}:${port}/bench/`, `${out}/`]);
+    group?.add(client.child.pid);
     const code = await client.exited;
+    const seconds = (performance.now() - started) / 1000;
     if (code !== 0) throw new Error(`rsync exited with ${code}`);
-    return (performance.now() - started) / 1000;
+    // The daemon's child for this connection has ended with the client's connection (give it a moment).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return { seconds, cpu: group ? group.seconds() - cpu0 : null };
   } finally {
     daemon.child.kill('SIGKILL');
+    await daemon.exited;
+    group?.remove();
   }
 }
 
@@ -498,6 +545,7 @@ async function main(): Promise<void> {
   const cpu = (bytes: number, sides: { cpuSender: number; cpuReceiver: number; sysReceiver?: number }) => ({
     cpu_s_sender: Math.round(sides.cpuSender * 100) / 100,
     cpu_s_receiver: Math.round(sides.cpuReceiver * 100) / 100,
+    cpu_s_total: Math.round((sides.cpuSender + sides.cpuReceiver) * 100) / 100,
     ...(sides.sysReceiver === undefined ? {} : { cpu_sys_s_receiver: Math.round(sides.sysReceiver * 100) / 100 }),
     mb_per_cpu_s: Math.round(bytes / 1e6 / Math.max(sides.cpuSender, sides.cpuReceiver, 0.01)),
   });
@@ -566,7 +614,7 @@ async function main(): Promise<void> {
     const out = path.join(smallRoot, `out-rsync-${round}`);
     smallOuts.push(out);
     mkdirSync(out);
-    const seconds = await rsync(smallSrc, out);
+    const { seconds, cpu: cpuTotal } = await rsync(smallSrc, out);
     row({
       case: 'small',
       impl: 'rsync daemon (TCP)',
@@ -575,6 +623,7 @@ async function main(): Promise<void> {
       seconds,
       mbps: mbps(smallCount * 4096, seconds),
       files_per_s: Math.round(smallCount / seconds),
+      ...(cpuTotal === null ? {} : { cpu_s_total: Math.round(cpuTotal * 100) / 100 }),
       note: `round ${round}`,
     });
   };
@@ -613,12 +662,12 @@ async function main(): Promise<void> {
   }
 
   process.stdout.write(
-    '\ncase    implementation                     files      seconds     Mbit/s   files/s  cpu s tx/rx  note\n',
+    '\ncase    implementation                     files      seconds     Mbit/s   files/s  cpu s tx/rx  cpu s all  note\n',
   );
   for (const r of rows) {
     const cpuText = r.cpu_s_sender === undefined ? '' : `${r.cpu_s_sender.toFixed(2)}/${r.cpu_s_receiver!.toFixed(2)}`;
     process.stdout.write(
-      `${r.case.padEnd(8)}${r.impl.padEnd(35)}${String(r.files).padStart(6)}${r.seconds.toFixed(2).padStart(13)}${r.mbps.toFixed(1).padStart(11)}${String(r.files_per_s ?? '').padStart(10)}${cpuText.padStart(13)}  ${r.note ?? ''}\n`,
+      `${r.case.padEnd(8)}${r.impl.padEnd(35)}${String(r.files).padStart(6)}${r.seconds.toFixed(2).padStart(13)}${r.mbps.toFixed(1).padStart(11)}${String(r.files_per_s ?? '').padStart(10)}${cpuText.padStart(13)}${(r.cpu_s_total?.toFixed(2) ?? '').padStart(11)}  ${r.note ?? ''}\n`,
     );
   }
   const plain = rows.find((r) => r.impl === 'plain punchline stream');
