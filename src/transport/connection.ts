@@ -371,6 +371,11 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     this.packetsReceived++;
     this.liveness.onPacketReceived(now);
     if (kind === 'closing' || kind === 'draining') {
+      // Authenticated, so the peer holds the keys: the handshake is confirmed and, from the active
+      // path, that address is validated (RFC 9000 §8.1), as in the established state below. Without
+      // this a server that closed before the client's first short-header packet could answer it
+      // only within the 3× limit of the client's Initial, and its CLOSE would not get through.
+      if (this.paths.active.is(from)) TransportConnection.#confirmHandshake(this);
       this.onPacketWhileClosing(rx, headerLength, plain);
       return true;
     }
@@ -634,7 +639,16 @@ export class TransportConnection extends ConnectionApplicationCalls implements C
     if (protection === null) return 0;
     if (kind === 'closing' || kind === 'draining') {
       const frame = this.machine.takeCloseFrame();
-      return frame === null ? 0 : this.sender.close(buf, protection, this.peerCid, frame);
+      if (frame === null) return 0;
+      // To an address not yet validated the CLOSE, too, stays within 3× what came from it (RFC 9000
+      // §8.1): a closing server's CLOSE answers unauthenticated handshake packets and repeats on a
+      // timer, so without the limit one spoofed Initial (or a stream of 24-byte Handshake packets
+      // with a known CID) would reflect up to a 1 KiB reason many times. The reason is cut to fit;
+      // when not even the bare frame fits, nothing goes out.
+      const room = Math.min(buf.length, active.budget);
+      const length = this.sender.close(buf, protection, this.peerCid, frame, room);
+      if (length > 0) active.onSent(length);
+      return length;
     }
     if (this.paths.probing) {
       const probe = this.paths.dueProbe();

@@ -326,13 +326,26 @@ export class PacketSender {
   }
 
   /** A packet with only CLOSE (not ack-eliciting, not recorded). */
-  close(buf: Uint8Array, protection: PacketProtection, remoteCid: Uint8Array, frame: OutgoingClose): number {
+  /**
+   * A packet with the CLOSE frame, of at most `maxLength` bytes (the reason is cut to fit); 0 when
+   * not even the frame without its reason fits (nothing is sent or counted).
+   */
+  close(
+    buf: Uint8Array,
+    protection: PacketProtection,
+    remoteCid: Uint8Array,
+    frame: OutgoingClose,
+    maxLength = buf.length,
+  ): number {
     const recovery = this.parts.recovery;
     const pn = recovery.nextPn;
     const record = recovery.sent.acquire();
     const b = this.builder;
-    b.begin(buf, remoteCid, pn, 4, protection.sendKeyPhase, Math.min(this.txBuf.length, buf.length), record);
-    b.writeClose(frame.application, frame.errorCode, frame.reason);
+    b.begin(buf, remoteCid, pn, 4, protection.sendKeyPhase, Math.min(this.txBuf.length, buf.length, maxLength), record);
+    if (!b.writeClose(frame.application, frame.errorCode, frame.reason)) {
+      recovery.sent.release(record);
+      return 0;
+    }
     const length = b.finish(protection);
     recovery.sent.release(record);
     recovery.onUnrecordedPacketSent(pn);
