@@ -6,7 +6,8 @@
  * was the bottleneck of the whole transfer.
  *
  * Files are posted in batches (one message for many, see BATCH_FILES) with their bytes copied into a
- * reused slab of shared memory: a Buffer view into a stream's buffer would be cloned whole. Without
+ * slab that travels to the worker and back (transferred, not copied): a Buffer view into a stream's
+ * buffer would be cloned whole. Without
  * a worker (it failed to start) the same calls run inline. Every file is written to
  * its partial name and renamed only once complete, as before; the caller has checked its hashes.
  */
@@ -40,9 +41,10 @@ interface FailureRecord {
  */
 const BATCH_FILES = 256;
 /**
- * Bytes of a slab: the shared memory a batch's files are copied into as they come (one copy, as
- * before at posting). Slabs are reused once the worker is done with them: a fresh ArrayBuffer per
- * batch was zeroed and page-faulted on every batch, and had to be transferred.
+ * Bytes of a slab: the memory a batch's files are copied into as they come (one copy, as before at
+ * posting). The worker transfers a slab back with its answer, and it is reused: a fresh ArrayBuffer
+ * per batch was zeroed and page-faulted on every batch. Not a SharedArrayBuffer: V8 copies into
+ * shared memory with relaxed atomics, 1.7 µs per 4 KiB file against 0.25 µs (node, this machine).
  */
 const SLAB_BYTES = 1024 * 1024;
 /** Free slabs kept for reuse (more in flight are dropped once answered). */
@@ -89,7 +91,7 @@ parentPort.on('message', ({ id, buffer, paths, numberBuffer }) => {
     offset += length;
     if (failure) failures.push([i, failure]);
   }
-  parentPort.postMessage({ id, failures });
+  parentPort.postMessage({ id, failures, buffer, numberBuffer }, [buffer, numberBuffer]);
 });
 `;
 
@@ -98,7 +100,15 @@ interface Waiter {
   reject(error: Error): void;
 }
 
-/** Shared memory for one batch: its files' bytes, and 4 numbers per file. */
+/** The worker's answer to a batch: the files that failed, and the batch's slab back. */
+interface Answer {
+  readonly id: number;
+  readonly failures: [number, FailureRecord][];
+  readonly buffer: ArrayBuffer;
+  readonly numberBuffer: ArrayBuffer;
+}
+
+/** Memory for one batch: its files' bytes, and 4 numbers per file. */
 interface Slab {
   readonly bytes: Uint8Array;
   readonly numbers: Float64Array;
@@ -106,8 +116,8 @@ interface Slab {
 
 function newSlab(bytes: number): Slab {
   return {
-    bytes: new Uint8Array(new SharedArrayBuffer(bytes)),
-    numbers: new Float64Array(new SharedArrayBuffer(4 * BATCH_FILES * Float64Array.BYTES_PER_ELEMENT)),
+    bytes: new Uint8Array(bytes),
+    numbers: new Float64Array(4 * BATCH_FILES),
   };
 }
 
@@ -241,20 +251,24 @@ export class SmallFileWriter {
     if (this.inFlight.size === 0) worker.ref();
     this.inFlight.set(id, batch);
     this.pendingBytes += batch.bytes;
-    const { bytes, numbers } = batch.slab;
-    worker.postMessage({ id, buffer: bytes.buffer, paths: batch.paths, numberBuffer: numbers.buffer });
+    // Plain ArrayBuffers (newSlab), moved to the worker; it moves them back with its answer.
+    const buffer = batch.slab.bytes.buffer as ArrayBuffer;
+    const numberBuffer = batch.slab.numbers.buffer as ArrayBuffer;
+    worker.postMessage({ id, buffer, paths: batch.paths, numberBuffer }, [buffer, numberBuffer]);
   }
 
   private ensureWorker(): Worker | null {
     if (this.worker || this.failed) return this.worker;
     try {
       const worker = new Worker(WORKER_SOURCE, { eval: true });
-      worker.on('message', ({ id, failures }: { id: number; failures: [number, FailureRecord][] }) => {
+      worker.on('message', ({ id, failures, buffer, numberBuffer }: Answer) => {
         const batch = this.inFlight.get(id);
         if (!batch) return;
         this.inFlight.delete(id);
         this.pendingBytes -= batch.bytes;
-        if (this.spareSlabs.length < SPARE_SLABS) this.spareSlabs.push(batch.slab);
+        if (this.spareSlabs.length < SPARE_SLABS) {
+          this.spareSlabs.push({ bytes: new Uint8Array(buffer), numbers: new Float64Array(numberBuffer) });
+        }
         if (this.inFlight.size === 0) {
           // What came in while the worker wrote goes now, in one message.
           if (this.batch) this.post(this.batch);
