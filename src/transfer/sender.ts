@@ -33,7 +33,7 @@ import {
 import type { TransferProgress, TransferSummary } from './progress.js';
 
 export interface SendOptions {
-  /** Parallel data streams (files in flight at once). Default 4. */
+  /** Parallel data streams for files over 64 KiB (files in flight at once); smaller ones share one more. Default 8. */
   readonly streams?: number;
   /** Called as bytes leave (throttle it yourself). */
   readonly onProgress?: (progress: TransferProgress) => void;
@@ -100,7 +100,7 @@ const HASH_SLICE = 256 * 1024;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Bytes of small files a data-stream worker writes before it lets the event loop (the transport) run. */
+/** Bytes of small files' frames that leave as one write, after which the event loop (the transport) runs. */
 const YIELD_BYTES = 128 * 1024;
 
 /** chunkHash of `data`, on the hash worker when it runs, else inline a slice per event-loop turn. */
@@ -151,6 +151,13 @@ function firstMissingChunk(entry: SourceEntry, have: Uint8Array): number {
   }
 }
 
+/** A requested file: its offer index and the first chunk the receiver lacks. */
+interface Job {
+  readonly entry: SourceEntry;
+  readonly index: number;
+  readonly first: number;
+}
+
 export async function sendTransfer(
   connection: Connection,
   entries: readonly SourceEntry[],
@@ -174,7 +181,7 @@ export async function sendTransfer(
     if (answer.t !== 'request')
       throw new TransferError(TransferErrorCode.Protocol, `expected request, got ${answer.t}`);
 
-    const jobs: { entry: SourceEntry; index: number; first: number }[] = [];
+    const jobs: Job[] = [];
     const requested = new Set<number>();
     let requestedBytes = 0;
     for (const { i, have } of answer.files) {
@@ -193,34 +200,64 @@ export async function sendTransfer(
     const report = (): void =>
       options.onProgress?.({ bytes: bytesDone, totalBytes: totals.bytes, bytesTransferred, files: totals.files });
 
-    let next = 0;
     const buffers = new ReadBuffers();
-    const slab = new FrameSlab();
-    const worker = async (): Promise<void> => {
-      const stream = connection.openStream({ bidirectional: false, highWaterMark: 2 * CHUNK_SIZE });
-      let sinceYield = 0;
+    const onBytes = (n: number): void => {
+      bytesTransferred += n;
+      bytesDone += n;
+      report();
+    };
+    const openData = (): PunchlineStream =>
+      connection.openStream({ bidirectional: false, highWaterMark: 2 * CHUNK_SIZE });
+    /** Sends large files one after another over a stream of its own, taking the next from `queue`. */
+    const largeWorker = async (queue: Job[], cursor: { next: number }): Promise<void> => {
+      const stream = openData();
       try {
-        for (let job = jobs[next++]; job; job = jobs[next++]) {
-          await sendFile(stream, buffers, slab, job.entry, job.index, job.first, (n) => {
-            bytesTransferred += n;
-            bytesDone += n;
-            report();
-          });
-          // Small files are read synchronously and their writes rarely wait, so without a turn of the
-          // event loop now and then the workers would fill every stream's buffer before the transport
-          // sent its first packet (measured: the receiver sat idle for 0.2 s of a 1.4 s tree).
-          sinceYield += job.entry.size + 64;
-          if (sinceYield >= YIELD_BYTES) {
-            sinceYield = 0;
-            await nextTurn();
-          }
+        for (let job = queue[cursor.next++]; job; job = queue[cursor.next++]) {
+          await sendFile(stream, buffers, job.entry, job.index, job.first, onBytes);
         }
       } finally {
         if (!stream.destroyed) stream.end();
       }
     };
-    const count = Math.max(1, Math.min(options.streams ?? DEFAULT_STREAMS, jobs.length));
-    await Promise.all(Array.from({ length: count }, worker));
+    /**
+     * Sends the small files over one stream: each is read straight into its frames, which follow
+     * the previous file's in a slab, and YIELD_BYTES of them leave as one write. (A write per file
+     * cost a Writable round and a core write each; 10 000 × 4 KiB files are 10 000 writes.) Small
+     * files are read synchronously, so without a turn of the event loop after each such write the
+     * worker would fill the stream's buffer before the transport sent its first packet (measured:
+     * the receiver sat idle for 0.2 s of a 1.4 s tree).
+     */
+    const smallWorker = async (queue: Job[]): Promise<void> => {
+      const stream = openData();
+      const frames = new FrameSlab();
+      try {
+        for (const job of queue) {
+          frameSmallFile(frames, job.entry, job.index);
+          onBytes(job.entry.size);
+          if (frames.pending >= YIELD_BYTES) {
+            for (const run of frames.runs()) await write(stream, run);
+            await nextTurn();
+          }
+        }
+        for (const run of frames.runs()) await write(stream, run);
+      } finally {
+        if (!stream.destroyed) stream.end();
+      }
+    };
+    // Small files share one stream: the receiver never waits on one (it writes them beside its event
+    // loop), so parallel streams gain nothing for them and cost per stream (a send ring that grows
+    // from 16 KiB in doubling steps, copying as it goes; window updates): with 8 streams for
+    // 10 000 × 4 KiB files, regrowRing and copyBytes were ~200 ms of the sender (--cpu-prof), with one
+    // they leave the profile's top. Larger files keep `streams` parallel streams: there each file
+    // open at the receiver is a thread-pool round trip to overlap.
+    const small = jobs.filter((job) => isSmall(job.entry, job.first));
+    const large = jobs.filter((job) => !isSmall(job.entry, job.first));
+    const largeCursor = { next: 0 };
+    const count = Math.min(options.streams ?? DEFAULT_STREAMS, large.length);
+    await Promise.all([
+      ...(small.length > 0 ? [smallWorker(small)] : []),
+      ...Array.from({ length: count }, () => largeWorker(large, largeCursor)),
+    ]);
     const done = await control.next();
     if (done.t !== 'done') throw new TransferError(TransferErrorCode.Protocol, `expected done, got ${done.t}`);
     control.end();
@@ -243,20 +280,19 @@ export async function sendTransfer(
  */
 const SMALL_FILE_BYTES = 64 * 1024;
 
+function isSmall(entry: SourceEntry, first: number): boolean {
+  return entry.size <= SMALL_FILE_BYTES && first === 0;
+}
+
+/** A file over SMALL_FILE_BYTES (or resumed): chunk by chunk, each read and hashed ahead of its write. */
 async function sendFile(
   stream: PunchlineStream,
   buffers: ReadBuffers,
-  slab: FrameSlab,
   entry: SourceEntry,
   index: number,
   first: number,
   onBytes: (n: number) => void,
 ): Promise<void> {
-  if (entry.size <= SMALL_FILE_BYTES && first === 0) {
-    await sendSmallFile(stream, slab, entry, index);
-    onBytes(entry.size);
-    return;
-  }
   let file: FileHandle;
   try {
     file = await open(entry.source, 'r');
@@ -311,41 +347,57 @@ async function sendFile(
 }
 
 /**
- * Buffers for small files' frames, carved from 256 KiB slabs: one allocation per many files (a
- * fresh 4 KiB Buffer is not pooled by Node and cost 15 % of the sender's event loop). A slab is
+ * Small files' frames, carved one after another from 256 KiB slabs: one allocation per many files
+ * (a fresh 4 KiB Buffer is not pooled by Node and cost 15 % of the sender's event loop), and the
+ * frames of consecutive files are contiguous, so many files leave as one write (runs()). A slab is
  * never reused, so a region stays valid for as long as the stream holds it.
  */
 class FrameSlab {
   private slab = Buffer.alloc(0);
   private used = 0;
+  /** Where the frames not yet handed out by runs() start in `slab`. */
+  private runStart = 0;
+  /** Frames of earlier slabs not yet handed out. */
+  private earlier: Buffer[] = [];
+  /** Bytes taken and not yet handed out by runs(). */
+  pending = 0;
 
   take(length: number): Buffer {
     if (this.used + length > this.slab.length) {
+      if (this.used > this.runStart) this.earlier.push(this.slab.subarray(this.runStart, this.used));
       this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, length));
       this.used = 0;
+      this.runStart = 0;
     }
     const region = this.slab.subarray(this.used, this.used + length);
-    // Keep regions 8-byte aligned, so the next file's frames start on a word boundary.
-    this.used += (length + 7) & ~7;
+    this.used += length;
+    this.pending += length;
     return region;
+  }
+
+  /** Everything taken since the last call, in order, as few buffers as there were slabs. */
+  runs(): Buffer[] {
+    const runs = this.earlier;
+    this.earlier = [];
+    if (this.used > this.runStart) runs.push(this.slab.subarray(this.runStart, this.used));
+    this.runStart = this.used;
+    this.pending = 0;
+    return runs;
   }
 }
 
 const SLAB_BYTES = 256 * 1024;
 
-/** A small file as one write of its FILE, CHUNK and END frames, read straight into that buffer. */
-async function sendSmallFile(
-  stream: PunchlineStream,
-  slab: FrameSlab,
-  entry: SourceEntry,
-  index: number,
-): Promise<void> {
+/** A small file's FILE, CHUNK and END frames into `frames`, its data read straight into place. */
+function frameSmallFile(frames: FrameSlab, entry: SourceEntry, index: number): void {
   if (entry.size === 0) {
-    await write(stream, Buffer.concat([encodeFileFrame(index, 0), encodeEndFrame(new SmallFileHasher(0).digest())]));
+    const empty = frames.take(EMPTY_FILE_FRAMES.length);
+    empty.set(EMPTY_FILE_FRAMES);
+    empty.writeUInt32BE(index, 1);
     return;
   }
-  const frames = slab.take(ONE_CHUNK_FRAMING + entry.size);
-  const data = frames.subarray(ONE_CHUNK_DATA_OFFSET, ONE_CHUNK_DATA_OFFSET + entry.size);
+  const region = frames.take(ONE_CHUNK_FRAMING + entry.size);
+  const data = region.subarray(ONE_CHUNK_DATA_OFFSET, ONE_CHUNK_DATA_OFFSET + entry.size);
   let filled = 0;
   try {
     const fd = openSync(entry.source, 'r');
@@ -367,9 +419,11 @@ async function sendSmallFile(
   const hash = chunkHash(data);
   const hasher = new SmallFileHasher(entry.size);
   hasher.addChunk(hash);
-  frameOneChunkFile(frames, index, entry.size, hash, hasher.digest());
-  await write(stream, frames);
+  frameOneChunkFile(region, index, entry.size, hash, hasher.digest());
 }
+
+/** FILE (index 0, patched per file) and END of an empty file. */
+const EMPTY_FILE_FRAMES = Buffer.concat([encodeFileFrame(0, 0), encodeEndFrame(new SmallFileHasher(0).digest())]);
 
 /** The control stream: the first stream the receiver opens (queued by the connection until asked for). */
 async function firstStream(connection: Connection): Promise<PunchlineStream> {

@@ -4,7 +4,7 @@
  * file rejects with its system error code while the others of its batch are still written.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { partialPath } from '../../src/transfer/partial-files.js';
@@ -42,6 +42,27 @@ describe('small-file writer', () => {
       expect(Math.abs(stats.mtimeMs - file.mtimeMs)).toBeLessThan(1);
     }
     expect(readdirSync(dir.path).filter((name) => name.endsWith('.punchline-part'))).toEqual([]);
+  });
+
+  it('keeps every mode exactly: bits the umask takes, no owner write bit, a partial file already there', async () => {
+    const dir = tempDir('small-writer-modes');
+    cleanups.push(dir.remove);
+    const writer = new SmallFileWriter();
+    cleanups.push(() => writer.close());
+    const modes = [0o644, 0o600, 0o666, 0o777, 0o620, 0o755, 0o444, 0o400, 0o000, 0o070, 0o007];
+    const files = modes.map((mode, i) => {
+      const final = join(dir.path, `m${i}`);
+      return { final, partial: partialPath(final), pieces: [randomBytes(100)], mode, mtimeMs: 1_500_000_000_000 };
+    });
+    // Left by an earlier run: open(O_CREAT) keeps an existing file's mode, so it must be set anyway.
+    writeFileSync(files[0]!.partial, 'old and longer than the new bytes', { mode: 0o600 });
+    chmodSync(files[0]!.partial, 0o4700);
+    writeFileSync(files[1]!.partial, 'old', { mode: 0o640 });
+    await Promise.all(files.map((file) => writer.write(file)));
+    for (const file of files) {
+      expect(readFileSync(file.final).equals(file.pieces[0]!)).toBe(true);
+      expect((statSync(file.final).mode & 0o7777).toString(8)).toBe(file.mode.toString(8));
+    }
   });
 
   it('a file that cannot be created rejects with its code; the rest of its batch is written', async () => {

@@ -93,6 +93,18 @@ describe('transfer over a loopback connection', () => {
     expect(statSync(join(out, 'tree/a.txt')).mtimeMs).toBeCloseTo(1_600_000_000_250, -1);
   });
 
+  it('sends files of up to 64 KiB over one stream of their own, larger ones over --streams streams', async () => {
+    const { src, out } = dirs();
+    makeTree(src); // 2 files over 64 KiB, 42 smaller ones
+    const { sender, receiver } = await pair();
+    const entries = buildManifest([join(src, 'tree')]);
+    let dataStreams = 0;
+    receiver.on('stream', () => dataStreams++);
+    await Promise.all([sendTransfer(sender, entries, { streams: 4 }), receiveTransfer(receiver, { out })]);
+    expect(dataStreams).toBe(1 + 2); // not 4: two large files need two streams at most
+    for (const entry of entries) if (entry.kind === 'file') expect(sha(join(out, entry.path))).toBe(sha(entry.source));
+  });
+
   it('resumes: verified chunks of a partial file are not sent again; a corrupted chunk is', async () => {
     const { src, out } = dirs();
     const data = randomBytes(8 * CHUNK_SIZE + 77);
