@@ -18,7 +18,8 @@ second receiver burns it. The server sees neither the files nor the keys (spec/t
 options:
   --server ADDR   rendezvous server, punchline://KEY@HOST:PORT?wt=PORT  (env PUNCHLINE_SERVER)
   --words N       words in the code, 2 (default) or 3
-  --streams N     files in flight at once, 1..16 (default 8)
+  --streams N     files over 64 KiB in flight at once, 1..16 (default 8;
+                  smaller files share one stream of their own)
   --json          JSON lines on stderr: {"event":"code",...}, "progress", "done" or "error"
   -h, --help      this help
 
