@@ -253,7 +253,9 @@ export async function sendTransfer(
     const small = jobs.filter((job) => isSmall(job.entry, job.first));
     const large = jobs.filter((job) => !isSmall(job.entry, job.first));
     const largeCursor = { next: 0 };
-    const count = Math.min(options.streams ?? DEFAULT_STREAMS, large.length);
+    // At least one stream whenever there are large files: 0 (or NaN) from a caller would leave them unsent.
+    const wanted = Math.max(1, Math.floor(options.streams ?? DEFAULT_STREAMS) || 1);
+    const count = Math.min(wanted, large.length);
     await Promise.all([
       ...(small.length > 0 ? [smallWorker(small)] : []),
       ...Array.from({ length: count }, () => largeWorker(large, largeCursor)),

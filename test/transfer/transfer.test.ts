@@ -105,6 +105,18 @@ describe('transfer over a loopback connection', () => {
     for (const entry of entries) if (entry.kind === 'file') expect(sha(join(out, entry.path))).toBe(sha(entry.source));
   });
 
+  it('streams: 0 from a caller still sends the large files (on one stream)', async () => {
+    const { src, out } = dirs();
+    makeTree(src);
+    const { sender, receiver } = await pair();
+    const entries = buildManifest([join(src, 'tree')]);
+    let dataStreams = 0;
+    receiver.on('stream', () => dataStreams++);
+    await Promise.all([sendTransfer(sender, entries, { streams: 0 }), receiveTransfer(receiver, { out })]);
+    expect(dataStreams).toBe(1 + 1);
+    for (const entry of entries) if (entry.kind === 'file') expect(sha(join(out, entry.path))).toBe(sha(entry.source));
+  });
+
   it('resumes: verified chunks of a partial file are not sent again; a corrupted chunk is', async () => {
     const { src, out } = dirs();
     const data = randomBytes(8 * CHUNK_SIZE + 77);
