@@ -231,6 +231,19 @@ export class Connection extends EventEmitter implements StreamHost {
     };
   }
 
+  /** Whether the connection still holds its link (see onClosed). */
+  get holdsLink(): boolean {
+    return this.releaseLink !== null;
+  }
+
+  /** Releases the link once the core has finished with the connection (state 'closed'); true when it did. */
+  releaseFinishedLink(): boolean {
+    if (this.handle.state !== 'closed') return false;
+    this.releaseLink?.();
+    this.releaseLink = null;
+    return true;
+  }
+
   /** Abandons a pending connect with a specific error. */
   abortWith(error: Error): void {
     if (!this.isEstablished && !this.closeReason) this.rejectEstablished(error);
@@ -264,8 +277,12 @@ export class Connection extends EventEmitter implements StreamHost {
     this.closeReason = reason;
     // Only an established connection can lose its peer; a handshake that times out is not that.
     this.peerGone = this.isEstablished ? peerGoneError(reason) : null;
-    this.releaseLink?.();
-    this.releaseLink = null;
+    // A connection that closes still owes the peer its CLOSE (closing, draining: RFC 9000 §10.2), and
+    // over a link that CLOSE goes to the peer's virtual address: the link stays until the core has
+    // finished with the connection (the endpoint then calls releaseFinishedLink). Released here, the
+    // CLOSE had no route, and the peer learned of the close only from its own timeouts (a `send`
+    // waited ~8 s after every transfer).
+    this.releaseFinishedLink();
     for (const stream of [...this.streamMap.values()]) stream.onConnectionClosed(reason, this.peerGone);
     this.streamMap.clear();
     this.incomingStreams.end();

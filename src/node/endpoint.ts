@@ -83,6 +83,10 @@ export declare interface Endpoint {
 
 export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
   private readonly wrappers = new Map<number, Connection>();
+  /** Closed for the application, still sending or answering CLOSE over a traversal link (Connection.onClosed). */
+  private readonly closingOverLinks = new Set<Connection>();
+  /** close(): resolves its wait once closingOverLinks is empty. */
+  private linksReleased: (() => void) | null = null;
   private readonly incoming = new AsyncQueue<Connection>();
   readonly publicKey: Uint8Array;
   private closing: Promise<void> | null = null;
@@ -389,14 +393,21 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
       this.core.close(this.freshNow());
       this.service();
       const pending = [...this.wrappers.values()].map((c) => c.closed);
+      // Over a traversal link a connection's CLOSE needs the link until the peer answered it (or the
+      // closing period ended): wait for those too, within the same bound.
+      const linksDone = new Promise<void>((resolve) => {
+        this.linksReleased = resolve;
+        this.releaseFinishedLinks();
+      });
       let timeout: NodeJS.Timeout | undefined;
       await Promise.race([
-        Promise.all(pending),
+        Promise.all([...pending, linksDone]),
         new Promise<void>((resolve) => {
           timeout = setTimeout(resolve, CLOSE_TIMEOUT_MS);
         }),
       ]);
       clearTimeout(timeout);
+      this.linksReleased = null;
       // The gateway mapping is deleted (bounded wait) while the socket still exists.
       await this.portMapper?.close().catch(() => undefined);
       await this.waitSendsDrained();
@@ -458,8 +469,22 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
       case 'closed':
         this.wrappers.delete(handle.id);
         connection.onClosed(event.reason);
+        if (connection.holdsLink) this.closingOverLinks.add(connection);
         break;
     }
+  }
+
+  protected override service(): void {
+    super.service();
+    if (this.closingOverLinks.size > 0 || this.linksReleased !== null) this.releaseFinishedLinks();
+  }
+
+  /** Releases the links of connections the core has finished with (see closingOverLinks). */
+  private releaseFinishedLinks(): void {
+    for (const connection of this.closingOverLinks) {
+      if (connection.releaseFinishedLink()) this.closingOverLinks.delete(connection);
+    }
+    if (this.closingOverLinks.size === 0) this.linksReleased?.();
   }
 
   private shutdown(): void {
@@ -471,6 +496,8 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
       connection.onClosed({ errorCode: 0, application: false, reason: 'endpoint closed', remote: false });
     }
     this.wrappers.clear();
+    // traversal.close() (before this) closed every link.
+    this.closingOverLinks.clear();
     this.incoming.end();
     this.socket.close();
     this.emit('close');

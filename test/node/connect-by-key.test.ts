@@ -233,6 +233,31 @@ describe('Endpoint.connect(publicKey) through punchline server', () => {
     await second.close();
   }, 30_000);
 
+  for (const relayOnly of [false, true]) {
+    it(`a graceful close reaches the peer as a CLOSE over the link${relayOnly ? ' (relay only)' : ''}, even when the closer's endpoint closes right after`, async () => {
+      const alice = await endpoint();
+      const bob = await endpoint();
+      if (relayOnly) {
+        blockProbes(alice, () => true);
+        blockProbes(bob, () => true);
+      }
+      const incoming = new Promise<Connection>((resolve) => bob.once('connection', resolve));
+      const connection = await alice.connect(bob.publicKey);
+      const peer = await incoming;
+      peer.on('error', () => undefined);
+      // As `punchline receive` ends: close, then close the endpoint at once. The connection's link
+      // was released as soon as it started closing, so its CLOSE had no route: bob learned of the
+      // close only from his idle timeout, and `punchline send` waited ~8 s after every transfer.
+      await connection.close();
+      await alice.close();
+      const reason = await Promise.race([
+        peer.closed,
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000)),
+      ]);
+      expect(reason).toMatchObject({ remote: true, errorCode: 0 });
+    });
+  }
+
   it('relay only: with punching impossible the connection stays on the UDP relay', async () => {
     const alice = await endpoint();
     const bob = await endpoint();
