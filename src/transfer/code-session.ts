@@ -207,6 +207,22 @@ function mailboxError(error: unknown): unknown {
   return error;
 }
 
+/** Application close code of a transfer stopped by its user (Ctrl-C): the peer's error says so. */
+const INTERRUPTED = 1;
+
+/**
+ * Closes `connection` when `signal` aborts (the CLI's Ctrl-C): the peer learns at once, instead of
+ * from its idle timeout, and the transfer in progress fails here with its partial files kept.
+ * Returns the function that stops listening.
+ */
+function closeOnAbort(connection: Connection, signal?: AbortSignal): () => void {
+  if (!signal) return () => undefined;
+  const onAbort = (): void => void connection.close(INTERRUPTED, 'interrupted').catch(() => undefined);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
 /** Prints a code (onCode), waits for the receiver, and sends `entries`. */
 export async function sendByCode(options: SendByCodeOptions): Promise<CodeTransferResult> {
   const keyPair: KeyPair = generateKeyPair();
@@ -248,10 +264,11 @@ export async function sendByCode(options: SendByCodeOptions): Promise<CodeTransf
     const connection = await incoming;
     options.onConnected?.(pathOf(connection));
     connection.on('path', (path) => options.onPath?.(path.kind));
+    const stopListening = closeOnAbort(connection, options.signal);
     const summary = await sendTransfer(connection, options.entries, {
       ...(options.streams ? { streams: options.streams } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
+    }).finally(stopListening);
     // The receiver closes once it has everything; a receiver that vanishes instead is not waited for.
     await Promise.race([connection.closed, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
     return { ...summary, path: pathOf(connection) };
@@ -281,12 +298,13 @@ export async function receiveByCode(options: ReceiveByCodeOptions): Promise<Code
     const connection = await dialSender(endpoint, result, options.signal);
     options.onConnected?.(pathOf(connection));
     connection.on('path', (path) => options.onPath?.(path.kind));
+    const stopListening = closeOnAbort(connection, options.signal);
     const summary = await receiveTransfer(connection, {
       out: options.out,
       ...(options.overwrite ? { overwrite: true } : {}),
       ...(options.confirm ? { confirm: options.confirm } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
+    }).finally(stopListening);
     const path = pathOf(connection);
     await connection.close();
     return { ...summary, path };

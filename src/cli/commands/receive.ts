@@ -6,8 +6,12 @@ import type { OfferSummary } from '../../transfer/receiver.js';
 import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
 import { CLIENT_FLAGS, parseCommandLine } from '../args.js';
 import { serverOptions } from './send.js';
+import { onSignals } from './listen.js';
 
 export const summary = 'receive what `punchline send` offers under a code; resumes partial files';
+
+/** The error code printed when the user stopped the command (Ctrl-C, SIGTERM). */
+const INTERRUPTED = 'ERR_PUNCHLINE_INTERRUPTED';
 
 const HELP = `usage: punchline receive CODE [--out DIR] [--yes] [--overwrite] [--server ADDR] [--json]
 
@@ -26,7 +30,8 @@ options:
   -h, --help      this help
 
 exit status: 0 received, 1 failed (wrong or used code, declined, hostile or broken sender, disk
-full, permission denied — partial files are kept for resume), 2 usage error
+full, permission denied, Ctrl-C — partial files are kept for resume), 2 usage error.
+Ctrl-C closes the connection (the sender stops at once); a second Ctrl-C exits without waiting.
 `;
 
 async function ask(offer: OfferSummary): Promise<boolean> {
@@ -68,6 +73,10 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof server === 'string') return usage(server);
 
   const reporter = new TransferReporter({ json: values.json, verb: 'received' });
+  // Ctrl-C (or SIGTERM): the connection closes, verified chunks stay in the partial files for the
+  // next receive into the same --out (spec/transfer.md §Resume); a second one exits at once.
+  const interrupt = new AbortController();
+  const stopSignals = onSignals(() => interrupt.abort());
   try {
     const result = await receiveByCode({
       ...server,
@@ -89,11 +98,21 @@ export async function run(argv: string[]): Promise<number> {
       onConnected: (path) => reporter.connected(path),
       onPath: (path) => reporter.pathChanged(path),
       onProgress: (progress) => reporter.progress(progress),
+      signal: interrupt.signal,
     });
     reporter.done(result);
     return 0;
   } catch (error) {
-    reporter.error('receive', error instanceof PunchlineError ? error : { message: (error as Error).message });
+    if (interrupt.signal.aborted) {
+      reporter.error('receive', {
+        code: INTERRUPTED,
+        message: 'interrupted; partial files are kept: receive again into the same --out (new code) to resume',
+      });
+    } else {
+      reporter.error('receive', error instanceof PunchlineError ? error : { message: (error as Error).message });
+    }
     return 1;
+  } finally {
+    stopSignals();
   }
 }

@@ -6,8 +6,12 @@ import { buildManifest, offerTotals } from '../../transfer/manifest.js';
 import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
 import { CLIENT_FLAGS, parseCommandLine } from '../args.js';
 import { SERVER_ENV, serverFromOptions } from '../server-option.js';
+import { onSignals } from './listen.js';
 
 export const summary = 'send files or directories to whoever types the printed code (croc-style)';
+
+/** The error code printed when the user stopped the command (Ctrl-C, SIGTERM). */
+const INTERRUPTED = 'ERR_PUNCHLINE_INTERRUPTED';
 
 const HELP = `usage: punchline send PATH... [--server ADDR] [--words 2|3] [--streams N] [--json]
 
@@ -26,7 +30,9 @@ options:
 environment:
   PUNCHLINE_SERVER                default for --server
 
-exit status: 0 sent, 1 failed (wrong code, receiver declined, network, file error), 2 usage error
+exit status: 0 sent, 1 failed (wrong code, receiver declined, network, file error, Ctrl-C),
+2 usage error. Ctrl-C closes the connection (the receiver stops at once, keeping its partial files);
+a second Ctrl-C exits without waiting.
 `;
 
 /** --server / PUNCHLINE_SERVER (required here: the code is exchanged there), or a usage message. */
@@ -66,6 +72,9 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof server === 'string') return usage(server);
 
   const reporter = new TransferReporter({ json: values.json, verb: 'sent' });
+  // Ctrl-C (or SIGTERM): the connection closes, so the receiver learns at once; a second one exits.
+  const interrupt = new AbortController();
+  const stopSignals = onSignals(() => interrupt.abort());
   try {
     const entries = buildManifest(positionals);
     const totals = offerTotals(entries);
@@ -87,11 +96,15 @@ export async function run(argv: string[]): Promise<number> {
       onConnected: (path) => reporter.connected(path),
       onPath: (path) => reporter.pathChanged(path),
       onProgress: (progress) => reporter.progress(progress),
+      signal: interrupt.signal,
     });
     reporter.done(result);
     return 0;
   } catch (error) {
-    reporter.error('send', error instanceof PunchlineError ? error : { message: (error as Error).message });
+    if (interrupt.signal.aborted) reporter.error('send', { code: INTERRUPTED, message: 'interrupted' });
+    else reporter.error('send', error instanceof PunchlineError ? error : { message: (error as Error).message });
     return 1;
+  } finally {
+    stopSignals();
   }
 }
