@@ -12,7 +12,7 @@
  */
 import { isIP, isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Address, ConnectionEvent, ConnectOptions, SansIoEndpoint } from '../transport/api.js';
+import type { Address, ConnectionEvent, ConnectionHandle, ConnectOptions, SansIoEndpoint } from '../transport/api.js';
 import { systemRandom } from '../crypto/sodium.js';
 import { NodeEndpointError, invalidArgument } from './endpoint-errors.js';
 import { decodePublicKey } from '../crypto/key-text.js';
@@ -428,12 +428,13 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
     }
     switch (event.type) {
       case 'incoming':
+        // Counted as the link's user from its first message, not only once connected: an earlier
+        // connection over the same link may still be draining (it keeps the link until then) and
+        // must not take the link away in the middle of this one's handshake.
+        this.attachIncomingLink(connection, handle);
         break;
       case 'connected':
-        if (!handle.isClient && this.traversal !== null && isVirtualHost(handle.remoteAddress.host)) {
-          const link = this.traversal.linkFor(handle.remoteAddress.host);
-          if (link) connection.attachLink(link, this.traversal, link.startedAt);
-        }
+        if (!handle.isClient) this.attachIncomingLink(connection, handle);
         if (this.bindingLifetime) handle.seedKeepAlive?.(this.bindingLifetime.aliveMs, this.bindingLifetime.expiredMs);
         connection.onConnected();
         if (!handle.isClient) {
@@ -472,6 +473,13 @@ export class Endpoint extends EndpointIo implements AsyncIterable<Connection> {
         if (connection.holdsLink) this.closingOverLinks.add(connection);
         break;
     }
+  }
+
+  /** A server-side connection over a traversal link (its remote is the link's virtual address). */
+  private attachIncomingLink(connection: Connection, handle: ConnectionHandle): void {
+    if (this.traversal === null || !isVirtualHost(handle.remoteAddress.host)) return;
+    const link = this.traversal.linkFor(handle.remoteAddress.host);
+    if (link) connection.attachLink(link, this.traversal, link.startedAt);
   }
 
   protected override service(): void {

@@ -187,7 +187,9 @@ function acceptFrom(endpoint: Endpoint, peer: Uint8Array, signal?: AbortSignal):
       signal?.removeEventListener('abort', onAbort);
     };
     endpoint.on('connection', onConnection);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // Aborted already (e.g. Ctrl-C while the endpoint was binding): the listener would never fire.
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

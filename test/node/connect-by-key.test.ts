@@ -258,6 +258,27 @@ describe('Endpoint.connect(publicKey) through punchline server', () => {
     });
   }
 
+  it('closing a connection and dialling the same peer again at once (relay only): the new one carries data', async () => {
+    const alice = await endpoint();
+    const bob = await endpoint();
+    blockProbes(alice, () => true);
+    blockProbes(bob, () => true);
+    const first = new Promise<Connection>((resolve) => bob.once('connection', resolve));
+    const old = await alice.connect(bob.publicKey);
+    (await first).on('error', () => undefined);
+    // The closing connections keep the link (their CLOSEs need it) while the new dial shares it.
+    void old.close();
+    const received = hashOfFirstStream(bob);
+    const again = await alice.connect(bob.publicKey);
+    const data = randomBytes(256 * 1024);
+    const stream = again.openStream();
+    stream.on('error', () => undefined);
+    stream.end(data);
+    expect((await received).hash).toBe(createHash('sha256').update(data).digest('hex'));
+    expect((await old.closed).remote).toBe(false);
+    await again.close();
+  });
+
   it('relay only: with punching impossible the connection stays on the UDP relay', async () => {
     const alice = await endpoint();
     const bob = await endpoint();

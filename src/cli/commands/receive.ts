@@ -34,18 +34,22 @@ full, permission denied, Ctrl-C — partial files are kept for resume), 2 usage 
 Ctrl-C closes the connection (the sender stops at once); a second Ctrl-C exits without waiting.
 `;
 
-async function ask(offer: OfferSummary): Promise<boolean> {
+async function ask(offer: OfferSummary, signal: AbortSignal): Promise<boolean> {
   const present = offer.bytesPresent > 0 ? `, ${formatBytes(offer.bytesPresent)} already here` : '';
   const replacing = offer.replacing > 0 ? `, replacing ${offer.replacing}` : '';
   const question =
     `receive ${offer.files} file${offer.files === 1 ? '' : 's'} (${formatBytes(offer.bytes)}${present}${replacing}) ` +
     `into ${offer.out}? [y/N] `;
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY === true });
+  // Ctrl-C (a signal: at a TTY prompt readline closes instead) or SIGTERM while asking: no answer.
+  const onAbort = (): void => rl.close();
+  signal.addEventListener('abort', onAbort, { once: true });
   try {
     const closed = new Promise<string>((resolve) => rl.once('close', () => resolve('')));
     const answer = await Promise.race([rl.question(question), closed]);
     return /^y(es)?$/i.test(answer.trim());
   } finally {
+    signal.removeEventListener('abort', onAbort);
     rl.close();
   }
 }
@@ -93,7 +97,7 @@ export async function run(argv: string[]): Promise<number> {
             out: offer.out,
           });
         }
-        return values.yes || ask(offer);
+        return values.yes || ask(offer, interrupt.signal);
       },
       onConnected: (path) => reporter.connected(path),
       onPath: (path) => reporter.pathChanged(path),
