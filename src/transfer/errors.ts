@@ -29,6 +29,9 @@ export type TransferErrorCode = (typeof TransferErrorCode)[keyof typeof Transfer
 
 export class TransferError extends PunchlineError<TransferErrorCode> {}
 
+/** The error code `send` and `receive` print when their user stopped them (Ctrl-C, SIGTERM). */
+export const INTERRUPTED_ERROR_CODE = 'ERR_PUNCHLINE_INTERRUPTED';
+
 /** A file-system error as a TransferError naming the file: ENOSPC and EACCES get their own codes. */
 export function fileSystemError(error: unknown, what: string): TransferError {
   if (error instanceof TransferError) return error;

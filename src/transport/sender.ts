@@ -325,9 +325,8 @@ export class PacketSender {
     return length;
   }
 
-  /** A packet with only CLOSE (not ack-eliciting, not recorded). */
   /**
-   * A packet with the CLOSE frame, of at most `maxLength` bytes (the reason is cut to fit); 0 when
+   * A packet with only CLOSE (not ack-eliciting, not recorded), of at most `maxLength` bytes (the reason is cut to fit); 0 when
    * not even the frame without its reason fits (nothing is sent or counted).
    */
   close(

@@ -7,11 +7,9 @@ import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
 import { CLIENT_FLAGS, parseCommandLine } from '../args.js';
 import { serverOptions } from './send.js';
 import { onSignals } from './listen.js';
+import { INTERRUPTED_ERROR_CODE } from '../../transfer/errors.js';
 
 export const summary = 'receive what `punchline send` offers under a code; resumes partial files';
-
-/** The error code printed when the user stopped the command (Ctrl-C, SIGTERM). */
-const INTERRUPTED = 'ERR_PUNCHLINE_INTERRUPTED';
 
 const HELP = `usage: punchline receive CODE [--out DIR] [--yes] [--overwrite] [--server ADDR] [--json]
 
@@ -109,7 +107,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     if (interrupt.signal.aborted) {
       reporter.error('receive', {
-        code: INTERRUPTED,
+        code: INTERRUPTED_ERROR_CODE,
         message: 'interrupted; partial files are kept: receive again into the same --out (new code) to resume',
       });
     } else {

@@ -7,11 +7,9 @@ import { TransferReporter, formatBytes } from '../../transfer/reporter.js';
 import { CLIENT_FLAGS, parseCommandLine } from '../args.js';
 import { SERVER_ENV, serverFromOptions } from '../server-option.js';
 import { onSignals } from './listen.js';
+import { INTERRUPTED_ERROR_CODE } from '../../transfer/errors.js';
 
 export const summary = 'send files or directories to whoever types the printed code (croc-style)';
-
-/** The error code printed when the user stopped the command (Ctrl-C, SIGTERM). */
-const INTERRUPTED = 'ERR_PUNCHLINE_INTERRUPTED';
 
 const HELP = `usage: punchline send PATH... [--server ADDR] [--words 2|3] [--streams N] [--json]
 
@@ -101,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
     reporter.done(result);
     return 0;
   } catch (error) {
-    if (interrupt.signal.aborted) reporter.error('send', { code: INTERRUPTED, message: 'interrupted' });
+    if (interrupt.signal.aborted) reporter.error('send', { code: INTERRUPTED_ERROR_CODE, message: 'interrupted' });
     else reporter.error('send', error instanceof PunchlineError ? error : { message: (error as Error).message });
     return 1;
   } finally {
